@@ -8,6 +8,8 @@
 // Commands:
 //
 //	data    download, verify and split the labelled corpora
+//	calibrate  choose approximation intervals from observed activations
+//	eval    accuracy of the exact and approximate plaintext forward passes
 //
 // Run "cipherprune <command> -h" for a command's flags.
 package main
@@ -33,6 +35,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"data", "download, verify and split the labelled corpora", runData},
+		{"calibrate", "choose approximation intervals from observed activations", runCalibrate},
+		{"eval", "accuracy of the exact and approximate plaintext forward passes", runEval},
 	}
 }
 
