@@ -18,7 +18,7 @@ import (
 func TestEmailText(t *testing.T) {
 	tests := []struct {
 		name, raw, want string
-		absent        []string
+		absent          []string
 	}{
 		{
 			name: "plain with mbox line and headers dropped",
@@ -37,12 +37,12 @@ func TestEmailText(t *testing.T) {
 		},
 		{
 			name: "multipart alternative prefers plain",
-			raw: "Subject: Alt\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"XX\"\n\npreamble\n--XX\nContent-Type: text/plain\n\nplain words\n--XX\nContent-Type: text/html\n\n<p>html words</p>\n--XX--\n",
+			raw:  "Subject: Alt\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"XX\"\n\npreamble\n--XX\nContent-Type: text/plain\n\nplain words\n--XX\nContent-Type: text/html\n\n<p>html words</p>\n--XX--\n",
 			want: "Alt\nplain words", absent: []string{"html words", "preamble"},
 		},
 		{
 			name: "multipart with only html and an attachment",
-			raw: "Subject: Att\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/html\n\n<b>bold</b> text\n--B\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAAA\n--B--\n",
+			raw:  "Subject: Att\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/html\n\n<b>bold</b> text\n--B\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAAA\n--B--\n",
 			want: "Att\nbold text",
 		},
 		{
