@@ -52,7 +52,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if _, err := evaluate(ctx, m, nl, exs, only, stderr); err != nil {
+	if _, err := evaluate(ctx, m, nl, exs, only, 0, stderr); err != nil {
 		return err
 	}
 	shift := math.Ceil(nl.Ranges()[approx.Exp].Max)
@@ -63,7 +63,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if nl, err = models.NewApproximate(base); err != nil {
 		return err
 	}
-	if _, err := evaluate(ctx, m, nl, exs, only, stderr); err != nil {
+	if _, err := evaluate(ctx, m, nl, exs, only, 0, stderr); err != nil {
 		return err
 	}
 	printRanges(stdout, nl)

@@ -13,6 +13,7 @@ import (
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/models/dataset"
+	"github.com/cipherprune/cipherprune/prune"
 )
 
 // runEval implements "cipherprune eval": accuracy of the exact forward and,
@@ -26,6 +27,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	withApprox := fs.Bool("approx", false, "also evaluate the approximate forward (high degree everywhere)")
 	withLow := fs.Bool("low", false, "with --approx, also evaluate every token but CLS at the low degree")
 	showRanges := fs.Bool("ranges", false, "with --approx, print the observed inputs of every approximated function against its interval")
+	withPrune := fs.Bool("prune", false, "also evaluate with the model's prune.json thresholds (pruning and degree reduction on the approximate forward)")
+	pad := fs.Int("pad", -1, "pad inputs to this many tokens (-1: the model's maximum positions with --prune, else natural length; 0: natural length)")
+	costPath := fs.String("cost-model", "", "cost model file for modelled_speedup (default: the analytic model)")
 	limit := fs.Int("n", 0, "evaluate only the first n examples (0: all)")
 	def, err := dataset.DefaultDir()
 	if err != nil {
@@ -63,7 +67,31 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		exs = exs[:*limit]
 	}
 
+	n := *pad
+	if n < 0 {
+		n = 0
+		if *withPrune {
+			n = m.Client.Config.MaxPositions()
+		}
+	}
 	variants := []evalVariant{{name: "exact"}}
+	var coster *prune.Coster
+	if *withPrune {
+		th, err := prune.LoadThresholds(*modelDir, m.Server.Config.NumLayers())
+		if err != nil {
+			return err
+		}
+		w := prune.AnalyticCostModel()
+		if *costPath != "" {
+			if w, err = prune.LoadCostModel(*costPath); err != nil {
+				return err
+			}
+		}
+		if coster, err = prune.NewCoster(w, m.Server.Config, nl.Registry()); err != nil {
+			return err
+		}
+		variants = append(variants, evalVariant{name: "pruned", approx: true, thresholds: th})
+	}
 	if *withApprox {
 		variants = append(variants, evalVariant{name: "approx", approx: true})
 		if *withLow {
@@ -71,12 +99,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	start := time.Now()
-	res, err := evaluate(ctx, m, nl, exs, variants, stderr)
+	res, err := evaluate(ctx, m, nl, exs, variants, n, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "model=%s task=%s split=%s examples=%d seconds=%.1f\n",
-		*modelDir, t, sp, len(exs), time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "model=%s task=%s split=%s examples=%d padded_to=%d seconds=%.1f\n",
+		*modelDir, t, sp, len(exs), n, time.Since(start).Seconds())
 	for i, v := range variants {
 		fmt.Fprintf(stdout, "%-10s accuracy=%.4f agreement_with_exact=%.4f\n", v.name,
 			res.accuracy(i), res.agreement(i))
@@ -86,10 +114,80 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	line := fmt.Sprintf("accuracy: exact=%.4f", res.accuracy(0))
 	if *withApprox {
-		line += fmt.Sprintf(" approx=%.4f", res.accuracy(1))
+		line += fmt.Sprintf(" approx=%.4f", res.accuracy(variantIndex(variants, "approx")))
+	}
+	if *withPrune {
+		v := variantIndex(variants, "pruned")
+		st, err := res.pruneStats(v, coster, m.Server.Config.NumLayers())
+		if err != nil {
+			return err
+		}
+		for l := range st.meanIn {
+			fmt.Fprintf(stdout, "layer %d: mean tokens in=%.2f kept=%.2f high=%.2f\n", l, st.meanIn[l], st.meanKept[l], st.meanHigh[l])
+		}
+		line += fmt.Sprintf(" pruned=%.4f kept_fraction=%.4f high_degree_fraction=%.4f modelled_speedup=%.2f",
+			res.accuracy(v), st.keptFraction, st.highFraction, st.speedup)
 	}
 	fmt.Fprintln(stdout, line)
 	return nil
+}
+
+func variantIndex(vs []evalVariant, name string) int {
+	for i, v := range vs {
+		if v.name == name {
+			return i
+		}
+	}
+	panic("eval: no variant " + name) // the caller built the list
+}
+
+// pruneStats summarizes the schedules of one variant.
+type pruneStats struct {
+	meanIn, meanKept, meanHigh []float64
+	// keptFraction is the token-layers kept over n·L: Σ_l Kept_l / (n·L),
+	// where Kept_l rows go through layer l's feed-forward block.
+	keptFraction float64
+	// highFraction is the fraction of kept token-layers at the high degree.
+	highFraction float64
+	// speedup is the modelled cost of the unpruned engine over that of the
+	// schedules, summed over the examples.
+	speedup float64
+}
+
+func (r *evalResult) pruneStats(v int, c *prune.Coster, layers int) (pruneStats, error) {
+	st := pruneStats{meanIn: make([]float64, layers), meanKept: make([]float64, layers), meanHigh: make([]float64, layers)}
+	var kept, high, tokenLayers, base, cost float64
+	for i, counts := range r.counts[v] {
+		n := r.lengths[i]
+		for l, lc := range counts {
+			st.meanIn[l] += float64(lc.In)
+			st.meanKept[l] += float64(lc.Kept)
+			st.meanHigh[l] += float64(lc.High)
+			kept += float64(lc.Kept)
+			high += float64(lc.High)
+		}
+		tokenLayers += float64(n * layers)
+		b, err := c.Cost(prune.BaselineCounts(layers, n), false)
+		if err != nil {
+			return st, err
+		}
+		s, err := c.Cost(counts, true)
+		if err != nil {
+			return st, err
+		}
+		base += b
+		cost += s
+	}
+	k := float64(max(1, len(r.counts[v])))
+	for l := range st.meanIn {
+		st.meanIn[l] /= k
+		st.meanKept[l] /= k
+		st.meanHigh[l] /= k
+	}
+	st.keptFraction = kept / max(1, tokenLayers)
+	st.highFraction = high / max(1, kept)
+	st.speedup = base / max(1e-300, cost)
+	return st, nil
 }
 
 // loadOrPrepare loads a split, preparing the task's data first if needed, so
@@ -111,12 +209,16 @@ type evalVariant struct {
 	name   string
 	approx bool // use the approximation registry
 	low    bool // every token but CLS at DegreeLow
+	// thresholds, if set, prune and reduce degrees by prune.Schedule.
+	thresholds *prune.Thresholds
 }
 
 // evalResult holds the predictions of every variant for every example.
 type evalResult struct {
-	labels []int
-	preds  [][]int // [variant][example]
+	labels  []int
+	lengths []int                   // padded input length per example
+	preds   [][]int                 // [variant][example]
+	counts  [][][]prune.LayerCounts // [variant][example], for pruned variants
 }
 
 func (r *evalResult) accuracy(v int) float64 {
@@ -149,16 +251,19 @@ var allLow = models.ScheduleFunc(func(att *models.LayerAttention) (models.Decisi
 	return models.Decision{Degrees: deg}, nil
 })
 
-// evaluate runs every variant on every example with one worker per CPU. The
-// approximate variants' range counters are merged into nl.
+// evaluate runs every variant on every example with one worker per CPU,
+// inputs padded to pad tokens (0: natural length). The approximate variants'
+// range counters are merged into nl.
 func evaluate(ctx context.Context, m *models.Model, nl *models.Approximate, exs []dataset.Example,
-	variants []evalVariant, stderr io.Writer) (*evalResult, error) {
-	res := &evalResult{labels: make([]int, len(exs)), preds: make([][]int, len(variants))}
+	variants []evalVariant, pad int, stderr io.Writer) (*evalResult, error) {
+	res := &evalResult{labels: make([]int, len(exs)), lengths: make([]int, len(exs)),
+		preds: make([][]int, len(variants)), counts: make([][][]prune.LayerCounts, len(variants))}
 	for i, ex := range exs {
 		res.labels[i] = ex.Label
 	}
 	for v := range variants {
 		res.preds[v] = make([]int, len(exs))
+		res.counts[v] = make([][]prune.LayerCounts, len(exs))
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(exs))
 	jobs := make(chan int)
@@ -175,11 +280,18 @@ func evaluate(ctx context.Context, m *models.Model, nl *models.Approximate, exs 
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				enc, err := m.Client.Tokenizer.Encode(exs[i].Text, maxLen)
+				var enc models.Encoding
+				var err error
+				if pad > 0 {
+					enc, err = m.Client.Tokenizer.EncodePadded(exs[i].Text, pad)
+				} else {
+					enc, err = m.Client.Tokenizer.Encode(exs[i].Text, maxLen)
+				}
 				if err != nil {
 					errs <- err
 					return
 				}
+				res.lengths[i] = enc.Len()
 				for v, vr := range variants {
 					opts := &models.ForwardOptions{}
 					if vr.approx {
@@ -188,12 +300,20 @@ func evaluate(ctx context.Context, m *models.Model, nl *models.Approximate, exs 
 					if vr.low {
 						opts.Schedule = allLow
 					}
+					var sched *prune.Schedule
+					if vr.thresholds != nil {
+						sched = prune.NewSchedule(vr.thresholds, prune.Options{})
+						opts.Schedule = sched
+					}
 					logits, err := m.Forward(enc, opts)
 					if err != nil {
 						errs <- fmt.Errorf("cannot evaluate example %d (%s): %w", i, vr.name, err)
 						return
 					}
 					res.preds[v][i] = argmax(logits)
+					if sched != nil {
+						res.counts[v][i] = sched.Counts()
+					}
 				}
 				mu.Lock()
 				done++
