@@ -6,7 +6,7 @@ PYTHON ?= /usr/bin/python3
 
 # test runs every test: Go (vet + unit, golden and known-answer tests) and the
 # training code's smoke tests.
-test: test-go
+test: test-go test-python
 
 test-go:
 	go vet ./...

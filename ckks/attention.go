@@ -1,0 +1,530 @@
+package ckks
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/models/approx"
+)
+
+// AttentionMasks are the encrypted 0/1 and weight vectors the client sends
+// with an input (or after each bridge) so that padding is applied
+// homomorphically without the server learning which tokens are padding.
+type AttentionMasks struct {
+	// KeyMask holds, for each dense score ciphertext g, in block u and slot
+	// i, valid[(i + g·c + u) mod Block]: 1 where the key of score (i, i+t),
+	// t = g·c + u, is a real token.
+	KeyMask []*rlwe.Ciphertext
+	// QueryWeights holds valid_i/m in slot i of every block (m real
+	// tokens): the importance score averages over real query rows.
+	QueryWeights *rlwe.Ciphertext
+}
+
+// numDense returns the number of dense score ciphertexts per head.
+func numDense(lay Layout) int {
+	c := lay.ColsPerCt()
+	return (lay.Block + c - 1) / c
+}
+
+// AttentionMaskVectors returns the slot vectors of the attention masks for
+// the token validity flags valid (len = lay.Rows).
+func AttentionMaskVectors(valid []bool, lay Layout) (keyMask [][]float64, queryWeights []float64, err error) {
+	if len(valid) != lay.Rows {
+		return nil, nil, fmt.Errorf("cannot AttentionMaskVectors: %d flags for %d rows", len(valid), lay.Rows)
+	}
+	m := 0
+	for _, v := range valid {
+		if v {
+			m++
+		}
+	}
+	if m == 0 {
+		return nil, nil, fmt.Errorf("cannot AttentionMaskVectors: no valid token")
+	}
+	isValid := func(j int) bool { return j < lay.Rows && valid[j] }
+	c, B := lay.ColsPerCt(), lay.Block
+	for g := 0; g < numDense(lay); g++ {
+		v := make([]float64, lay.Slots)
+		for u := 0; u < c; u++ {
+			t := g*c + u
+			if t >= B {
+				break
+			}
+			for i := 0; i < B; i++ {
+				if isValid((i + t) % B) {
+					v[u*B+i] = 1
+				}
+			}
+		}
+		keyMask = append(keyMask, v)
+	}
+	queryWeights = lay.TokenVector(func(i int) float64 {
+		if valid[i] {
+			return 1 / float64(m)
+		}
+		return 0
+	})
+	return keyMask, queryWeights, nil
+}
+
+// EncryptAttentionMasks encrypts the attention masks of valid at the top level.
+func (c *Client) EncryptAttentionMasks(valid []bool, lay Layout) (*AttentionMasks, error) {
+	km, qw, err := AttentionMaskVectors(valid, lay)
+	if err != nil {
+		return nil, fmt.Errorf("cannot EncryptAttentionMasks: %w", err)
+	}
+	out := &AttentionMasks{}
+	for _, v := range km {
+		ct, err := c.EncryptVector(v, c.Params.MaxLevel())
+		if err != nil {
+			return nil, fmt.Errorf("cannot EncryptAttentionMasks: %w", err)
+		}
+		out.KeyMask = append(out.KeyMask, ct)
+	}
+	if out.QueryWeights, err = c.EncryptVector(qw, c.Params.MaxLevel()); err != nil {
+		return nil, fmt.Errorf("cannot EncryptAttentionMasks: %w", err)
+	}
+	return out, nil
+}
+
+// tokenShift rotates tokens cyclically within every block (i -> i+t mod
+// Block) with baby-step giant-step rotations: t = T·g + b uses the baby
+// rotations b and b - Block (hoisted per ciphertext) and one giant rotation
+// T·g, so only 2T + Block/T Galois keys are needed instead of 2·Block.
+type tokenShift struct {
+	block, baby, slots int
+}
+
+func newTokenShift(block, slots int) tokenShift {
+	T := 1
+	for T*T < block {
+		T <<= 1
+	}
+	return tokenShift{block: block, baby: T, slots: slots}
+}
+
+// rotations returns every rotation index the shift uses.
+func (ts tokenShift) rotations() []int {
+	var r []int
+	for b := 0; b < ts.baby; b++ {
+		if b > 0 {
+			r = append(r, b)
+		}
+		r = append(r, b-ts.block)
+	}
+	for g := 1; g*ts.baby < ts.block; g++ {
+		r = append(r, g*ts.baby)
+	}
+	return r
+}
+
+// babies returns rot_b(ct) and rot_{b-Block}(ct) for b < T (hoisted).
+func (w *worker) babies(ts tokenShift, ct *rlwe.Ciphertext) (r, rp []*rlwe.Ciphertext, err error) {
+	rots := make([]int, 0, 2*ts.baby)
+	for b := 0; b < ts.baby; b++ {
+		if b > 0 {
+			rots = append(rots, b)
+		}
+		rots = append(rots, b-ts.block)
+	}
+	m, err := w.eval.RotateHoistedNew(ct, rots)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, rp = make([]*rlwe.Ciphertext, ts.baby), make([]*rlwe.Ciphertext, ts.baby)
+	for b := 0; b < ts.baby; b++ {
+		if b == 0 {
+			r[b] = ct
+		} else {
+			r[b] = m[b]
+		}
+		rp[b] = m[b-ts.block]
+	}
+	return r, rp, nil
+}
+
+// shiftMasks returns scale·lo_t and scale·hi_t pre-rotated by -T·g.
+func (ts tokenShift) shiftMasks(t int, scale float64) (m1, m2 []float64) {
+	g := t / ts.baby
+	m1, m2 = make([]float64, ts.slots), make([]float64, ts.slots)
+	for s := 0; s < ts.slots; s++ {
+		src := ((s-g*ts.baby)%ts.slots + ts.slots) % ts.slots
+		if src%ts.block+t < ts.block {
+			m1[s] = scale
+		} else {
+			m2[s] = scale
+		}
+	}
+	return m1, m2
+}
+
+// cyc returns scale·(ct with tokens shifted cyclically by t in each block):
+// slot i of a block gets slot (i+t) mod Block. It consumes one level.
+func (w *worker) cyc(ts tokenShift, r, rp []*rlwe.Ciphertext, t int, scale float64) (*rlwe.Ciphertext, error) {
+	g, b := t/ts.baby, t%ts.baby
+	m1, m2 := ts.shiftMasks(t, scale)
+	level := r[b].Level()
+	if rp[b].Level() < level {
+		level = rp[b].Level()
+	}
+	ptScale := w.levelScale(level)
+	p1, err := w.encode(m1, level, ptScale)
+	if err != nil {
+		return nil, err
+	}
+	p2, err := w.encode(m2, level, ptScale)
+	if err != nil {
+		return nil, err
+	}
+	acc := hefloat.NewCiphertext(w.params, 1, level)
+	if err := w.eval.Mul(r[b], p1, acc); err != nil {
+		return nil, err
+	}
+	if err := w.eval.MulThenAdd(rp[b], p2, acc); err != nil {
+		return nil, err
+	}
+	if err := w.rescale(acc); err != nil {
+		return nil, err
+	}
+	if g > 0 {
+		if err := w.eval.Rotate(acc, g*ts.baby, acc); err != nil {
+			return nil, err
+		}
+	}
+	return acc, nil
+}
+
+// blockSelector returns scale on every slot of block u and 0 elsewhere.
+func blockSelector(lay Layout, u int, scale float64) []float64 {
+	v := make([]float64, lay.Slots)
+	for i := u * lay.Block; i < (u+1)*lay.Block; i++ {
+		v[i] = scale
+	}
+	return v
+}
+
+// AttentionConfig holds the public constants of the attention block.
+type AttentionConfig struct {
+	// Heads is the number of heads; the head dimension is Cols/Heads.
+	Heads int
+	// ExpShift is the public shift subtracted from the scaled logits before
+	// the exp polynomial (the approximate forward must use the same).
+	ExpShift float64
+}
+
+// attention computes the context (softmax(Q·Kᵀ/√d_h)·V per head, heads
+// concatenated, before the output projection) and the importance scores.
+func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *AttentionMasks, cfg AttentionConfig, degs DegreeSet, br Refresher, tr *Trace) (*CtMatrix, *rlwe.Ciphertext, error) {
+	lay := q.Layout
+	c, B := lay.ColsPerCt(), lay.Block
+	dh := lay.Cols / cfg.Heads
+	if dh*cfg.Heads != lay.Cols || dh%c != 0 {
+		return nil, nil, fmt.Errorf("cannot attention: %d columns, %d heads, %d columns per ciphertext", lay.Cols, cfg.Heads, c)
+	}
+	cph := dh / c
+	nd := numDense(lay)
+	if masks == nil || len(masks.KeyMask) != nd || masks.QueryWeights == nil {
+		return nil, nil, fmt.Errorf("cannot attention: masks missing or for another layout")
+	}
+	ts := newTokenShift(B, lay.Slots)
+	expRec := ev.reg.Recipe(approx.Exp, approx.High)
+	expScalar, expConst := expRec.ChangeOfBasis()
+	alpha := expScalar / math.Sqrt(float64(dh))
+	beta := expScalar*(-cfg.ExpShift) + expConst
+
+	// Scores: dense[h][g] holds, in block u and slot i, the exp polynomial's
+	// input for score (i, i+t mod B), t = g·c + u.
+	if err := ev.ensure(ctx, br, tr, "scores", 3, q.Cts, k.Cts); err != nil {
+		return nil, nil, err
+	}
+	dense := make([][]*rlwe.Ciphertext, cfg.Heads)
+	err := ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+		rK, rpK := make([][]*rlwe.Ciphertext, cph), make([][]*rlwe.Ciphertext, cph)
+		for j := 0; j < cph; j++ {
+			var err error
+			if rK[j], rpK[j], err = w.babies(ts, k.Cts[h*cph+j]); err != nil {
+				return err
+			}
+		}
+		dense[h] = make([]*rlwe.Ciphertext, nd)
+		for g := 0; g < nd; g++ {
+			var acc *rlwe.Ciphertext
+			for u := 0; u < c && g*c+u < B; u++ {
+				t := g*c + u
+				var p *rlwe.Ciphertext
+				for j := 0; j < cph; j++ {
+					kc, err := w.cyc(ts, rK[j], rpK[j], t, 1)
+					if err != nil {
+						return err
+					}
+					qa := q.Cts[h*cph+j]
+					if p == nil {
+						p = hefloat.NewCiphertext(w.params, 2, min(qa.Level(), kc.Level()))
+						if err := w.eval.Mul(qa, kc, p); err != nil {
+							return err
+						}
+					} else if err := w.eval.MulThenAdd(qa, kc, p); err != nil {
+						return err
+					}
+				}
+				if err := w.eval.Relinearize(p, p); err != nil {
+					return err
+				}
+				if err := w.rescale(p); err != nil {
+					return err
+				}
+				f, err := w.rotateSum(p, B, c)
+				if err != nil {
+					return err
+				}
+				pt, err := w.encode(blockSelector(lay, u, alpha), f.Level(), w.levelScale(f.Level()))
+				if err != nil {
+					return err
+				}
+				if acc == nil {
+					acc = hefloat.NewCiphertext(w.params, 1, f.Level())
+					if err := w.eval.Mul(f, pt, acc); err != nil {
+						return err
+					}
+				} else if err := w.eval.MulThenAdd(f, pt, acc); err != nil {
+					return err
+				}
+			}
+			if err := w.rescale(acc); err != nil {
+				return err
+			}
+			if err := w.eval.Add(acc, beta, acc); err != nil {
+				return err
+			}
+			dense[h][g] = acc
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (scores): %w", err)
+	}
+	flat := func() []*rlwe.Ciphertext {
+		var out []*rlwe.Ciphertext
+		for _, d := range dense {
+			out = append(out, d...)
+		}
+		return out
+	}
+	unflat := func(f []*rlwe.Ciphertext) {
+		for h := range dense {
+			copy(dense[h], f[h*nd:(h+1)*nd])
+		}
+	}
+
+	// exp, then the padding mask on keys.
+	all := flat()
+	if err := ev.ensure(ctx, br, tr, "exp", ev.funcDepth(approx.Exp, degs, true), all); err != nil {
+		return nil, nil, err
+	}
+	keyMask := append([]*rlwe.Ciphertext(nil), masks.KeyMask...)
+	err = ev.parallel(ctx, len(all), func(w *worker, i int) error {
+		e, err := w.evalByDegree(ev.reg, approx.Exp, degs, lay, all[i], nil)
+		all[i] = e
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (exp): %w", err)
+	}
+	if err := ev.ensure(ctx, br, tr, "key mask", 1, all, keyMask); err != nil {
+		return nil, nil, err
+	}
+	err = ev.parallel(ctx, len(all), func(w *worker, i int) error {
+		e, err := w.mulRelinNew(all[i], keyMask[i%nd])
+		all[i] = e
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (key mask): %w", err)
+	}
+	unflat(all)
+
+	// Row sums and their reciprocals, one ciphertext per head.
+	sums := make([]*rlwe.Ciphertext, cfg.Heads)
+	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+		var s *rlwe.Ciphertext
+		for _, e := range dense[h] {
+			if err := w.addInto(&s, e); err != nil {
+				return err
+			}
+		}
+		var err error
+		sums[h], err = w.rotateSum(s, B, c)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (row sums): %w", err)
+	}
+	if err := ev.ensure(ctx, br, tr, "reciprocal", ev.funcDepth(approx.Reciprocal, degs, false), sums); err != nil {
+		return nil, nil, err
+	}
+	recRec := ev.reg.Recipe(approx.Reciprocal, approx.High)
+	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+		t, err := w.changeOfBasis(recRec, sums[h])
+		if err != nil {
+			return err
+		}
+		sums[h], err = w.evalByDegree(ev.reg, approx.Reciprocal, degs, lay, t, sums[h])
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (reciprocal): %w", err)
+	}
+	all = flat()
+	if err := ev.ensure(ctx, br, tr, "normalize", 1, all, sums); err != nil {
+		return nil, nil, err
+	}
+	err = ev.parallel(ctx, len(all), func(w *worker, i int) error {
+		a, err := w.mulRelinNew(all[i], sums[i/nd])
+		all[i] = a
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (normalize): %w", err)
+	}
+	unflat(all)
+
+	// A·V and the importance scores.
+	all = flat()
+	vCts := append([]*rlwe.Ciphertext(nil), v.Cts...)
+	qw := []*rlwe.Ciphertext{masks.QueryWeights}
+	if err := ev.ensure(ctx, br, tr, "attention·V", 3, all, vCts, qw); err != nil {
+		return nil, nil, err
+	}
+	unflat(all)
+	rV, rpV := make([][]*rlwe.Ciphertext, len(vCts)), make([][]*rlwe.Ciphertext, len(vCts))
+	err = ev.parallel(ctx, len(vCts), func(w *worker, a int) error {
+		var err error
+		rV[a], rpV[a], err = w.babies(ts, vCts[a])
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (V rotations): %w", err)
+	}
+	nw := len(ev.workers)
+	if nw > B {
+		nw = B
+	}
+	type partial struct {
+		ctx []*rlwe.Ciphertext
+		imp *rlwe.Ciphertext
+	}
+	parts := make([]partial, nw)
+	err = ev.parallel(ctx, nw, func(w *worker, chunk int) error {
+		pc := make([]*rlwe.Ciphertext, len(vCts))
+		var imp *rlwe.Ciphertext
+		for t := chunk * B / nw; t < (chunk+1)*B/nw; t++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			g, u := t/c, t%c
+			var y *rlwe.Ciphertext
+			for h := 0; h < cfg.Heads; h++ {
+				sel, err := w.mulVecNew(dense[h][g], blockSelector(lay, u, 1))
+				if err != nil {
+					return err
+				}
+				at, err := w.rotateSum(sel, B, c)
+				if err != nil {
+					return err
+				}
+				for j := 0; j < cph; j++ {
+					a := h*cph + j
+					vc, err := w.cyc(ts, rV[a], rpV[a], t, 1)
+					if err != nil {
+						return err
+					}
+					if pc[a] == nil {
+						pc[a] = hefloat.NewCiphertext(w.params, 2, min(at.Level(), vc.Level()))
+						if err := w.eval.Mul(at, vc, pc[a]); err != nil {
+							return err
+						}
+					} else if err := w.eval.MulThenAdd(at, vc, pc[a]); err != nil {
+						return err
+					}
+				}
+				if err := w.addInto(&y, at); err != nil {
+					return err
+				}
+			}
+			z, err := w.mulRelinNew(y, qw[0])
+			if err != nil {
+				return err
+			}
+			s := (B - t) % B
+			zr, zrp, err := w.babiesOne(ts, z, s%ts.baby)
+			if err != nil {
+				return err
+			}
+			zs, err := w.cyc(ts, zr, zrp, s, 1/float64(cfg.Heads))
+			if err != nil {
+				return err
+			}
+			if err := w.addInto(&imp, zs); err != nil {
+				return err
+			}
+		}
+		parts[chunk] = partial{ctx: pc, imp: imp}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (A·V): %w", err)
+	}
+	out := &CtMatrix{Layout: lay, Cts: make([]*rlwe.Ciphertext, len(vCts))}
+	var imp *rlwe.Ciphertext
+	w0 := ev.workers[0]
+	for _, p := range parts {
+		for a, ct := range p.ctx {
+			if ct == nil {
+				continue
+			}
+			if err := w0.addInto(&out.Cts[a], ct); err != nil {
+				return nil, nil, fmt.Errorf("cannot attention: %w", err)
+			}
+		}
+		if p.imp != nil {
+			if err := w0.addInto(&imp, p.imp); err != nil {
+				return nil, nil, fmt.Errorf("cannot attention: %w", err)
+			}
+		}
+	}
+	err = ev.parallel(ctx, len(out.Cts), func(w *worker, a int) error {
+		if err := w.eval.Relinearize(out.Cts[a], out.Cts[a]); err != nil {
+			return err
+		}
+		return w.rescale(out.Cts[a])
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention: %w", err)
+	}
+	return out, imp, nil
+}
+
+// babiesOne returns slices r, rp with r[b] = rot_b(ct), rp[b] = rot_{b-B}(ct)
+// filled for the one baby index b (for cyc with a single shift).
+func (w *worker) babiesOne(ts tokenShift, ct *rlwe.Ciphertext, b int) (r, rp []*rlwe.Ciphertext, err error) {
+	r, rp = make([]*rlwe.Ciphertext, ts.baby), make([]*rlwe.Ciphertext, ts.baby)
+	rots := []int{b - ts.block}
+	if b > 0 {
+		rots = append(rots, b)
+	}
+	m, err := w.eval.RotateHoistedNew(ct, rots)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b > 0 {
+		r[b] = m[b]
+	} else {
+		r[b] = ct
+	}
+	rp[b] = m[b-ts.block]
+	return r, rp, nil
+}

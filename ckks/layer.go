@@ -1,0 +1,293 @@
+package ckks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+)
+
+// EncodedLayer is one encoder layer prepared for the homomorphic
+// evaluator: its dense layers as EncodedLinear (the GELU change of basis
+// folded into the intermediate layer) and its LayerNorm parameters.
+type EncodedLayer struct {
+	Query, Key, Value, AttnOutput *EncodedLinear
+	Intermediate, Output          *EncodedLinear
+	AttnNorm, OutputNorm          models.LayerNorm
+	Config                        AttentionConfig
+}
+
+// NewEncodedLayer prepares l for the block size and slot count of a layout.
+func NewEncodedLayer(l *models.EncoderLayer, cfg AttentionConfig, block, slots int, reg *approx.Registry) (*EncodedLayer, error) {
+	if l == nil {
+		return nil, errors.New("cannot NewEncodedLayer: nil layer")
+	}
+	if reg == nil {
+		reg = approx.Default()
+	}
+	if cfg.Heads < 1 {
+		return nil, fmt.Errorf("cannot NewEncodedLayer: %d heads", cfg.Heads)
+	}
+	el := &EncodedLayer{AttnNorm: l.AttnNorm, OutputNorm: l.OutputNorm, Config: cfg}
+	gs, gc := reg.Recipe(approx.GELU, approx.High).ChangeOfBasis()
+	var err error
+	for _, x := range []struct {
+		dst          **EncodedLinear
+		src          *models.Linear
+		scale, shift float64
+	}{
+		{&el.Query, &l.Query, 1, 0}, {&el.Key, &l.Key, 1, 0}, {&el.Value, &l.Value, 1, 0},
+		{&el.AttnOutput, &l.AttnOutput, 1, 0}, {&el.Intermediate, &l.Intermediate, gs, gc}, {&el.Output, &l.Output, 1, 0},
+	} {
+		if *x.dst, err = NewEncodedLinear(x.src, block, slots, x.scale, x.shift); err != nil {
+			return nil, fmt.Errorf("cannot NewEncodedLayer: %w", err)
+		}
+	}
+	return el, nil
+}
+
+// EncodedHead is the pooler (tanh change of basis folded in) and the classifier.
+type EncodedHead struct {
+	Pooler, Classifier *EncodedLinear
+}
+
+// NewEncodedHead prepares the pooler and classifier of s.
+func NewEncodedHead(s *models.ServerModel, block, slots int, reg *approx.Registry) (*EncodedHead, error) {
+	if reg == nil {
+		reg = approx.Default()
+	}
+	ts, tc := reg.Recipe(approx.Tanh, approx.High).ChangeOfBasis()
+	p, err := NewEncodedLinear(&s.Pooler, block, slots, ts, tc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewEncodedHead: %w", err)
+	}
+	c, err := NewEncodedLinear(&s.Classifier, block, slots, 1, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewEncodedHead: %w", err)
+	}
+	return &EncodedHead{Pooler: p, Classifier: c}, nil
+}
+
+// AttentionBlock runs LayerNorm(X + MultiHeadAttention(X)) and returns it
+// with the importance scores. degs are the rows' degrees (nil: all High).
+func (ev *Evaluator) AttentionBlock(ctx context.Context, x *CtMatrix, el *EncodedLayer, masks *AttentionMasks, degs DegreeSet, br Refresher, tr *Trace) (*AttentionOutput, error) {
+	if err := x.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	xc := x.CopyNew()
+	if err := ev.ensure(ctx, br, tr, "qkv", 1, xc.Cts); err != nil {
+		return nil, err
+	}
+	var q, k, v *CtMatrix
+	var err error
+	if q, err = ev.Linear(ctx, xc, el.Query); err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	if k, err = ev.Linear(ctx, xc, el.Key); err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	if v, err = ev.Linear(ctx, xc, el.Value); err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	att, scores, err := ev.attention(ctx, q, k, v, masks, el.Config, degs, br, tr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	if err := ev.ensure(ctx, br, tr, "attention output", 1, att.Cts); err != nil {
+		return nil, err
+	}
+	o, err := ev.Linear(ctx, att, el.AttnOutput)
+	if err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	if err := ev.residual(o, xc); err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	h, err := ev.LayerNorm(ctx, o, &el.AttnNorm, degs, br, tr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
+	}
+	return &AttentionOutput{Hidden: h, Scores: scores}, nil
+}
+
+// residual adds x into y (ciphertext by ciphertext, at the lower level).
+func (ev *Evaluator) residual(y, x *CtMatrix) error {
+	if len(y.Cts) != len(x.Cts) {
+		return fmt.Errorf("residual: %d vs %d ciphertexts", len(y.Cts), len(x.Cts))
+	}
+	w := ev.workers[0]
+	for i := range y.Cts {
+		if err := w.addInto(&y.Cts[i], x.Cts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FeedForwardBlock runs LayerNorm(H + W_2·GELU(W_1·H + b_1) + b_2).
+func (ev *Evaluator) FeedForwardBlock(ctx context.Context, h *CtMatrix, el *EncodedLayer, degs DegreeSet, br Refresher, tr *Trace) (*CtMatrix, error) {
+	if err := h.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot FeedForwardBlock: %w", err)
+	}
+	hc := h.CopyNew()
+	if err := ev.ensure(ctx, br, tr, "ffn intermediate", 1, hc.Cts); err != nil {
+		return nil, err
+	}
+	inter, err := ev.Linear(ctx, hc, el.Intermediate)
+	if err != nil {
+		return nil, fmt.Errorf("cannot FeedForwardBlock: %w", err)
+	}
+	if err := ev.ensure(ctx, br, tr, "gelu", ev.funcDepth(approx.GELU, degs, true), inter.Cts); err != nil {
+		return nil, err
+	}
+	err = ev.parallel(ctx, len(inter.Cts), func(w *worker, i int) error {
+		y, err := w.evalByDegree(ev.reg, approx.GELU, degs, inter.Layout, inter.Cts[i], nil)
+		inter.Cts[i] = y
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot FeedForwardBlock (gelu): %w", err)
+	}
+	if err := ev.ensure(ctx, br, tr, "ffn output", 1, inter.Cts); err != nil {
+		return nil, err
+	}
+	o, err := ev.Linear(ctx, inter, el.Output)
+	if err != nil {
+		return nil, fmt.Errorf("cannot FeedForwardBlock: %w", err)
+	}
+	if err := ev.residual(o, hc); err != nil {
+		return nil, fmt.Errorf("cannot FeedForwardBlock: %w", err)
+	}
+	out, err := ev.LayerNorm(ctx, o, &el.OutputNorm, degs, br, tr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot FeedForwardBlock: %w", err)
+	}
+	return out, nil
+}
+
+// Layer runs one encoder layer: the attention block, the bridge
+// (AfterAttention: pruning, degrees, refresh), then the feed-forward block
+// on the rows the bridge returns. degs are the degrees of x's rows.
+func (ev *Evaluator) Layer(ctx context.Context, layer int, x *CtMatrix, el *EncodedLayer, masks *AttentionMasks, degs DegreeSet, br Bridge, tr *Trace) (*CtMatrix, *BridgeResult, error) {
+	if br == nil {
+		return nil, nil, errors.New("cannot Layer: nil bridge")
+	}
+	att, err := ev.AttentionBlock(ctx, x, el, masks, degs, br, tr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot Layer %d: %w", layer, err)
+	}
+	att.Layer = layer
+	res, err := br.AfterAttention(ctx, att)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot Layer %d: bridge: %w", layer, err)
+	}
+	if res == nil || res.Hidden == nil {
+		return nil, nil, fmt.Errorf("cannot Layer %d: bridge returned no hidden state", layer)
+	}
+	out, err := ev.FeedForwardBlock(ctx, res.Hidden, el, res.Degrees, br, tr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot Layer %d: %w", layer, err)
+	}
+	return out, res, nil
+}
+
+// Head runs the pooler and the classifier on the CLS row (row 0) of h; the
+// logits are in slot 0 of blocks 0..NumLabels-1 of the returned ciphertext
+// (Client.DecryptLogits reads them).
+func (ev *Evaluator) Head(ctx context.Context, h *CtMatrix, eh *EncodedHead, br Refresher, tr *Trace) (*rlwe.Ciphertext, error) {
+	if err := h.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot Head: %w", err)
+	}
+	hc := h.CopyNew()
+	if err := ev.ensure(ctx, br, tr, "pooler", 1, hc.Cts); err != nil {
+		return nil, err
+	}
+	p, err := ev.Linear(ctx, hc, eh.Pooler)
+	if err != nil {
+		return nil, fmt.Errorf("cannot Head: %w", err)
+	}
+	if err := ev.ensure(ctx, br, tr, "tanh", ev.funcDepth(approx.Tanh, nil, true), p.Cts); err != nil {
+		return nil, err
+	}
+	err = ev.parallel(ctx, len(p.Cts), func(w *worker, i int) error {
+		y, err := w.evalRecipe(ev.reg.Recipe(approx.Tanh, approx.High), p.Cts[i], nil)
+		p.Cts[i] = y
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot Head (tanh): %w", err)
+	}
+	if err := ev.ensure(ctx, br, tr, "classifier", 1, p.Cts); err != nil {
+		return nil, err
+	}
+	logits, err := ev.Linear(ctx, p, eh.Classifier)
+	if err != nil {
+		return nil, fmt.Errorf("cannot Head: %w", err)
+	}
+	return logits.Cts[0], nil
+}
+
+// DecryptLogits reads the labels logits of a Head output for layout lay.
+func (c *Client) DecryptLogits(ct *rlwe.Ciphertext, lay Layout, labels int) ([]float64, error) {
+	if labels > lay.ColsPerCt() {
+		return nil, fmt.Errorf("cannot DecryptLogits: %d labels do not fit one ciphertext", labels)
+	}
+	v, err := c.DecryptVector(ct)
+	if err != nil {
+		return nil, fmt.Errorf("cannot DecryptLogits: %w", err)
+	}
+	out := make([]float64, labels)
+	for k := range out {
+		out[k] = v[k*lay.Block]
+	}
+	return out, nil
+}
+
+// Shape is the public shape of a model and input that the server's
+// rotation plan depends on.
+type Shape struct {
+	Rows, Hidden, Heads, Intermediate, Labels int
+}
+
+// ShapeOf returns the shape of cfg for n token rows.
+func ShapeOf(cfg models.Config, n int) Shape {
+	return Shape{Rows: n, Hidden: cfg.HiddenSize(), Heads: cfg.NumHeads(), Intermediate: cfg.IntermediateSize(), Labels: cfg.NumLabels()}
+}
+
+// Rotations returns every rotation index a layer, the pooler and the
+// classifier use for shape s in ciphertexts of slots slots, sorted. Its
+// Galois elements (GaloisElements) are the keys the client must send.
+func Rotations(s Shape, slots int) ([]int, error) {
+	block, err := BlockFor(slots, s.Rows, s.Hidden/s.Heads)
+	if err != nil {
+		return nil, fmt.Errorf("cannot Rotations: %w", err)
+	}
+	set := map[int]bool{}
+	add := func(rs ...int) {
+		for _, r := range rs {
+			r = ((r % slots) + slots) % slots
+			if r != 0 {
+				set[r] = true
+			}
+		}
+	}
+	for _, dims := range [][2]int{{s.Hidden, s.Hidden}, {s.Hidden, s.Intermediate}, {s.Intermediate, s.Hidden}, {s.Hidden, s.Labels}} {
+		el := &EncodedLinear{In: dims[0], Out: dims[1], Block: block, Slots: slots}
+		el.Baby = el.bestBaby()
+		add(el.Rotations()...)
+	}
+	c := slots / block
+	add(rotateSumRotations(block, c)...)
+	add(newTokenShift(block, slots).rotations()...)
+	out := make([]int, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Ints(out)
+	return out, nil
+}

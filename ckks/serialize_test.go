@@ -1,0 +1,93 @@
+package ckks
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/models"
+)
+
+func TestSerialization(t *testing.T) {
+	tc := newTestContext(t, InsecureTest11)
+	r := rand.New(rand.NewPCG(5, 6))
+	lin := &models.Linear{Weight: randMatrix(r, 40, 96, 1), Bias: randMatrix(r, 1, 40, 1).Data}
+	el, err := NewEncodedLinear(lin, 16, tc.params.MaxSlots(), 0.5, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := el.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) != el.BinarySize() {
+		t.Errorf("BinarySize %d, wrote %d", el.BinarySize(), len(data))
+	}
+	var el2 EncodedLinear
+	if err := el2.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if el2.In != el.In || el2.Out != el.Out || el2.Baby != el.Baby || el2.Scale != el.Scale || maxAbsDiff(el2.W, el.W) != 0 {
+		t.Error("EncodedLinear round trip differs")
+	}
+	for _, cut := range []int{0, 3, 20, len(data) - 1} {
+		if err := el2.UnmarshalBinary(data[:cut]); err == nil {
+			t.Errorf("truncated to %d bytes: no error", cut)
+		}
+	}
+	if err := el2.UnmarshalBinary(append(data, 0)); err == nil {
+		t.Error("trailing byte: no error")
+	}
+
+	lay, _ := NewLayout(tc.params.MaxSlots(), 9, 96, 16)
+	x := randMatrix(r, 9, 96, 1)
+	ct, err := tc.client.EncryptMatrix(x, lay, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	n, err := ct.WriteTo(&b)
+	if err != nil || int(n) != ct.BinarySize() || b.Len() != ct.BinarySize() {
+		t.Fatalf("WriteTo: %d bytes, %v; BinarySize %d", n, err, ct.BinarySize())
+	}
+	var ct2 CtMatrix
+	if err := ct2.UnmarshalBinary(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tc.client.DecryptMatrix(&ct2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(got, x); d > 1e-6 {
+		t.Errorf("CtMatrix round trip error %g", d)
+	}
+	for _, cut := range []int{0, 10, 40, b.Len() - 1} {
+		if err := ct2.UnmarshalBinary(b.Bytes()[:cut]); err == nil {
+			t.Errorf("truncated to %d bytes: no error", cut)
+		}
+	}
+}
+
+// TestKeysBERTBase reports the Galois keys of BERT-base (n=128) per preset.
+func TestKeysBERTBase(t *testing.T) {
+	s := Shape{Rows: 128, Hidden: 768, Heads: 12, Intermediate: 3072, Labels: 2}
+	for _, p := range Presets() {
+		if p.Insecure {
+			continue
+		}
+		params, err := p.Params()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Keys(params, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d Galois keys x %.1f MB = %.2f GB; relin %.1f MB; ciphertext %.2f MB; input %.1f MB; masks %.1f MB",
+			p.Name, rep.GaloisKeys, float64(rep.GaloisKeyBytes)/1e6, float64(rep.GaloisBytes)/1e9,
+			float64(rep.RelinBytes)/1e6, float64(rep.CiphertextBytes)/1e6, float64(rep.InputBytes)/1e6, float64(rep.AttentionMaskBytes)/1e6)
+		if rep.GaloisKeys < 1 || rep.GaloisKeys > 128 {
+			t.Errorf("%d Galois keys", rep.GaloisKeys)
+		}
+	}
+}

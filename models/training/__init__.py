@@ -1,0 +1,1 @@
+"""PyTorch training code for the project's BERT checkpoints (see train.py)."""

@@ -1,0 +1,190 @@
+"""Fast smoke tests of the training code.
+
+Run from the repository root::
+
+    /usr/bin/python3 -m unittest discover -s models/training -t .
+"""
+
+import json
+import os
+import struct
+import tempfile
+import unittest
+
+import torch
+from torch.nn import functional as F
+
+from models.training import baseline, bert, safetensors_io, train, wordpiece
+
+VOCAB = list(wordpiece.SPECIAL_TOKENS) + [
+    "the", "un", "##want", "##ed", "runn", "##ing", ",", ".", "!", "'", "s", "cafe", "hello",
+    "world", "a", "b", "##b", "x", "##x", "don", "t", "中", "文",
+]
+
+
+class TokenizerTest(unittest.TestCase):
+    def setUp(self):
+        self.tok = wordpiece.Tokenizer(VOCAB)
+
+    def test_special_ids(self):
+        self.assertEqual((self.tok.pad_id, self.tok.unk_id, self.tok.cls_id, self.tok.sep_id, self.tok.mask_id),
+                         (0, 1, 2, 3, 4))
+
+    def test_basic_punctuation_and_case(self):
+        self.assertEqual(wordpiece.basic_tokenize("Hello, World!! don't"),
+                         ["hello", ",", "world", "!", "!", "don", "'", "t"])
+        # BERT punctuation includes ASCII symbols such as $ + < = > ^ ` | ~ and Unicode P*.
+        self.assertEqual(wordpiece.basic_tokenize("a$b+c^d~e«f»g—h"),
+                         ["a", "$", "b", "+", "c", "^", "d", "~", "e", "«", "f", "»", "g", "—", "h"])
+        # Symbols outside those sets (So, Sm beyond ASCII) stay inside words.
+        self.assertEqual(wordpiece.basic_tokenize("5°c ±1"), ["5°c", "±1"])
+
+    def test_accents_whitespace_control_cjk(self):
+        self.assertEqual(wordpiece.basic_tokenize("Café  NAÏVE\tcrème"), ["cafe", "naive", "creme"])
+        self.assertEqual(wordpiece.basic_tokenize("a\u00a0b\u3000c\nd\r\ne"), ["a", "b", "c", "d", "e"])
+        self.assertEqual(wordpiece.basic_tokenize("x\u0000y\ufffdz\u200bw\u0007v"), ["xyzwv"])
+        self.assertEqual(wordpiece.basic_tokenize("ab中文cd"), ["ab", "中", "文", "cd"])
+
+    def test_wordpiece(self):
+        self.assertEqual(self.tok.tokenize("unwanted running"), ["un", "##want", "##ed", "runn", "##ing"])
+        self.assertEqual(self.tok.tokenize("Unwantedx"), ["un", "##want", "##ed", "##x"])
+        self.assertEqual(self.tok.tokenize("unwantedz"), ["[UNK]"])  # no piece covers "z"
+        self.assertEqual(self.tok.tokenize("bbb"), ["b", "##b", "##b"])
+        self.assertEqual(self.tok.tokenize("zebra café"), ["[UNK]", "cafe"])
+        self.assertEqual(self.tok.tokenize("x" * 100), ["x"] + ["##x"] * 99)
+        self.assertEqual(self.tok.tokenize("x" * 101), ["[UNK]"])
+
+    def test_encode_and_truncation(self):
+        ids = self.tok.encode("Hello world.", 16)
+        self.assertEqual(ids, [2, VOCAB.index("hello"), VOCAB.index("world"), VOCAB.index("."), 3])
+        ids = self.tok.encode("a a a a a a a a", 5)
+        self.assertEqual(ids, [2, VOCAB.index("a"), VOCAB.index("a"), VOCAB.index("a"), 3])
+        self.assertEqual(self.tok.encode("", 8), [2, 3])
+        padded, mask, types = self.tok.pad([2, 7, 3], 6)
+        self.assertEqual(padded, [2, 7, 3, 0, 0, 0])
+        self.assertEqual(mask, [1, 1, 1, 0, 0, 0])
+        self.assertEqual(types, [0] * 6)
+
+    def test_build_vocab(self):
+        texts = ["the running man runs", "a runner is running", "runs and runs"] * 3
+        tokens = wordpiece.build_vocab(texts, 60)
+        self.assertEqual(tokens[:5], list(wordpiece.SPECIAL_TOKENS))
+        self.assertLessEqual(len(tokens), 60)
+        self.assertEqual(len(tokens), len(set(tokens)))
+        tok = wordpiece.Tokenizer(tokens)
+        self.assertNotIn("[UNK]", tok.tokenize(" ".join(texts)))
+        self.assertIn("running", tokens)
+
+    def test_build_vocab_deterministic(self):
+        texts = ["alpha beta gamma", "beta gamma delta", "gamma delta epsilon alpha"] * 2
+        self.assertEqual(wordpiece.build_vocab(texts, 40), wordpiece.build_vocab(list(texts), 40))
+
+
+class SafetensorsTest(unittest.TestCase):
+    def test_round_trip(self):
+        tensors = {
+            "b.f16": torch.randn(3, 4).half(),
+            "a.f32": torch.randn(5),
+            "c.f64": torch.randn(2, 3, 2, dtype=torch.float64),
+            "d.empty": torch.zeros(0, 4),
+        }
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.safetensors")
+            safetensors_io.save_file(tensors, path, metadata={"format": "pt"})
+            with open(path, "rb") as f:
+                raw = f.read()
+            (n,) = struct.unpack("<Q", raw[:8])
+            self.assertEqual(n % 8, 0)
+            header = json.loads(raw[8:8 + n])
+            self.assertEqual(header["__metadata__"], {"format": "pt"})
+            self.assertEqual(header["b.f16"]["dtype"], "F16")
+            self.assertEqual(header["a.f32"]["data_offsets"], [0, 20])
+            self.assertEqual(len(raw), 8 + n + 24 + 20 + 96)
+            back, meta = safetensors_io.load_file(path)
+        self.assertEqual(meta, {"format": "pt"})
+        self.assertEqual(set(back), set(tensors))
+        for k, v in tensors.items():
+            self.assertEqual(back[k].dtype, v.dtype)
+            self.assertTrue(torch.equal(back[k], v), k)
+
+
+def tiny_config(**kw):
+    args = dict(vocab_size=len(VOCAB), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=32, max_position_embeddings=16)
+    args.update(kw)
+    return bert.BertConfig(**args)
+
+
+class ModelTest(unittest.TestCase):
+    def test_state_dict_names(self):
+        model = bert.BertForSequenceClassification(tiny_config(num_hidden_layers=3))
+        sd = model.state_dict()
+        self.assertEqual(list(sd), bert.hf_parameter_names(3))
+        self.assertEqual(tuple(sd["bert.encoder.layer.0.intermediate.dense.weight"].shape), (32, 16))
+        self.assertEqual(tuple(sd["classifier.weight"].shape), (2, 16))
+        self.assertEqual(tuple(sd["bert.embeddings.token_type_embeddings.weight"].shape), (2, 16))
+
+    def test_padding_is_invisible(self):
+        torch.manual_seed(0)
+        model = bert.BertForSequenceClassification(tiny_config()).double().eval()
+        ids = torch.tensor([[2, 5, 6, 7, 3]])
+        short = model(ids, torch.ones_like(ids))
+        padded = torch.cat([ids, torch.zeros(1, 6, dtype=torch.long)], dim=1)
+        mask = torch.tensor([[1] * 5 + [0] * 6])
+        long, att = model(padded, mask, output_attentions=True)
+        self.assertTrue(torch.allclose(short, long, atol=1e-12, rtol=0))
+        self.assertEqual(len(att), 2)
+        self.assertEqual(tuple(att[0].shape), (1, 2, 11, 11))
+        self.assertTrue(torch.all(att[1][..., 5:] == 0))
+
+    def test_training_reduces_loss(self):
+        torch.manual_seed(0)
+        cfg = tiny_config()
+        tok = wordpiece.Tokenizer(VOCAB)
+        texts = ["hello world", "the cafe", "un running", "hello hello world",
+                 "the the cafe", "running running"]
+        labels = torch.tensor([1, 0, 0, 1, 0, 0])
+        ids, mask = train.collate([tok.encode(t, 16) for t in texts], tok.pad_id)
+        model = bert.BertForSequenceClassification(cfg)
+        mlm = bert.BertMLMHead(cfg, model.bert.embeddings.word_embeddings)
+        opt = torch.optim.AdamW(list(model.parameters()) + mlm.parameters_own(), lr=3e-3)
+        gen = torch.Generator().manual_seed(0)
+        inputs, mlm_labels = train.mask_tokens(ids, mask, tok, cfg.vocab_size, gen)
+        self.assertTrue(torch.all(mlm_labels[ids == tok.cls_id] == -100))
+        self.assertTrue((mlm_labels != -100).any(dim=1).all())
+
+        def loss_fn():
+            h, _, _ = model.bert(inputs, mask)
+            sel = mlm_labels != -100
+            return F.cross_entropy(model(ids, mask), labels) + F.cross_entropy(mlm(h[sel]), mlm_labels[sel])
+
+        model.eval()
+        with torch.no_grad():
+            first = float(loss_fn())
+        model.train()
+        for _ in range(30):
+            opt.zero_grad()
+            loss_fn().backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            last = float(loss_fn())
+        self.assertLess(last, first * 0.7)
+
+    def test_config_json(self):
+        d = tiny_config().to_hf_dict(["negative", "positive"])
+        self.assertEqual(d["architectures"], ["BertForSequenceClassification"])
+        self.assertEqual(d["id2label"], {"0": "negative", "1": "positive"})
+        back = bert.BertConfig.from_hf_dict(json.loads(json.dumps(d)))
+        self.assertEqual(back, tiny_config())
+
+
+class BaselineTest(unittest.TestCase):
+    def test_separable(self):
+        data = [("good great fine", 1), ("bad awful poor", 0), ("great good", 1), ("awful bad", 0)] * 3
+        result = baseline.run(data, data, data)
+        self.assertEqual(result["test_accuracy"], 1.0)
+
+
+if __name__ == "__main__":
+    unittest.main()

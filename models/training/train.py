@@ -1,0 +1,614 @@
+"""Train a small BERT classifier from scratch and write a Hugging Face style checkpoint.
+
+Run from the repository root with Debian's interpreter, for example::
+
+    /usr/bin/python3 -m models.training.train --task sentiment --preset sentiment-tiny \\
+        --out models/trained/sentiment-tiny
+    nohup /usr/bin/python3 -m models.training.train --task spam --preset spam-mini \\
+        --out models/trained/spam-mini > /tmp/train-spam.log 2>&1 &
+
+Steps:
+
+1. Read the fixed splits ``<data-dir>/<task>/{train,validation,test}.jsonl``
+   (written by ``go run ./cmd/cipherprune data``).
+2. Learn a WordPiece vocabulary from the training split only.
+3. Score the bag-of-words logistic-regression baseline (``baseline.py``).
+4. Masked-LM pre-training on the training texts (15% of the tokens chosen,
+   of those 80% -> [MASK], 10% -> a random token, 10% kept), on random
+   windows of each text.
+5. Fine-tuning for classification with AdamW and a linear warm-up/decay
+   schedule; after every epoch the model is scored on the validation split at
+   the full length (max_position_embeddings) and the best one is kept.
+   Both phases follow a length schedule ("128:2,256:1" = 2 epochs with inputs
+   cut to 128 tokens, then 1 epoch at 256), so long inputs are mostly trained
+   at short, cheap lengths.
+6. Round the best weights to float16 and write, in --out: config.json,
+   model.safetensors (F16), vocab.txt, golden.json (float64 logits of the
+   rounded model on the first test inputs), tokenizer_golden.json and
+   metrics.json (accuracies computed in float64 with the rounded weights).
+
+Training is deterministic for a given seed and can be resumed: the whole
+state (weights, optimizer, random generators, position in the epoch, best
+model so far) is written to --checkpoint-dir every few minutes and after every
+epoch, and a rerun of the same command continues from it (--fresh ignores it).
+The checkpoint directory is removed after a successful run.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import shlex
+import sys
+import time
+
+import torch
+from torch.nn import functional as F
+
+from . import baseline, bert, safetensors_io, wordpiece
+
+LABELS = {"sentiment": ("negative", "positive"), "spam": ("ham", "spam")}
+
+PRESETS = {
+    "sentiment-tiny": dict(
+        layers=2, hidden=128, heads=2, ffn=512, positions=128, vocab_size=4000,
+        batch=32, mlm_schedule="128:60", ft_schedule="128:20", mlm_lr=1e-3, lr=2e-4,
+        weight_decay=0.01, warmup=0.1, patience=8,
+        label_smoothing=0.0, aug_mask=0.0, distill=0.0, dropout=0.1,
+    ),
+    "spam-mini": dict(
+        layers=4, hidden=256, heads=4, ffn=1024, positions=512, vocab_size=6000,
+        batch=16, mlm_schedule="128:2", ft_schedule="256:2,512:1", mlm_lr=5e-4, lr=1e-4,
+        weight_decay=0.01, warmup=0.1, patience=0,
+        label_smoothing=0.0, aug_mask=0.0, distill=0.0, dropout=0.1,
+    ),
+}
+
+GOLDEN_COUNT = 32
+MAX_TEXT_TOKENS = 4096  # tokens of one text kept for MLM windows
+
+TOKENIZER_CASES = [
+    "Hello, World!",
+    "The café's crème brûlée was NAÏVE... 10/10!!",
+    "don't stop-believing (really) [CLS] #1 @home $5.00 50% a_b",
+    "tabs\tand\nnewlines\r\nand\u00a0no-break\u2003em\u3000ideographic spaces",
+    "control\u0000chars\u0007and\ufffdreplacement\u200bzero-width",
+    "中文字符 and 日本語 mixed",
+    "«quotes» — dashes – and … ellipsis “curly” ‘single’ ¿qué? ¡sí!",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism",
+    "x" * 101,
+    "emoji 😀 and symbols ™ © ° ± ×",
+    "ÅNGSTRÖM Ǆ İstanbul ß ﬁ ℌ",
+    "",
+]
+
+
+def log(msg):
+    """Writes a timestamped progress line to stderr."""
+    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def parse_schedule(text):
+    """Parses "128:2,256:1" into [(128, 2), (256, 1)]."""
+    stages = []
+    for part in text.split(","):
+        length, epochs = part.split(":")
+        stages.append((int(length), int(epochs)))
+    return stages
+
+
+def read_split(data_dir, task, split):
+    """Reads one JSON Lines split as a list of (text, label)."""
+    path = os.path.join(data_dir, task, split + ".jsonl")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                out.append((d["text"], int(d["label"])))
+    return out
+
+
+def batches_for_epoch(lengths, batch_size, rng):
+    """Shuffles indices into batches of similar length (buckets of 50 batches)."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(seqs, pad_id):
+    """Pads lists of ids to the longest; returns (ids, mask) long tensors."""
+    n = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), n), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, :len(s)] = 1
+    return ids, mask
+
+
+def mask_tokens(ids, attn, tok, vocab_size, gen):
+    """BERT masking of a batch; returns (inputs, labels with -100 where not predicted)."""
+    special = (ids == tok.cls_id) | (ids == tok.sep_id) | (attn == 0)
+    chosen = (torch.rand(ids.shape, generator=gen) < 0.15) & ~special
+    # Predict at least one token per sequence that has any.
+    none = ~chosen.any(dim=1) & (~special).any(dim=1)
+    for r in torch.nonzero(none).flatten().tolist():
+        cand = torch.nonzero(~special[r]).flatten()
+        chosen[r, cand[torch.randint(len(cand), (1,), generator=gen)]] = True
+    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
+    u = torch.rand(ids.shape, generator=gen)
+    inputs = ids.clone()
+    inputs[chosen & (u < 0.8)] = tok.mask_id
+    rand_pos = chosen & (u >= 0.8) & (u < 0.9)
+    random_ids = torch.randint(len(wordpiece.SPECIAL_TOKENS), vocab_size, ids.shape, generator=gen)
+    inputs[rand_pos] = random_ids[rand_pos]
+    return inputs, labels
+
+
+def augment_mask(ids, attn, tok, p, gen):
+    """Replaces each real non-special token by [MASK] with probability p (fine-tuning noise)."""
+    special = (ids == tok.cls_id) | (ids == tok.sep_id) | (attn == 0)
+    hit = (torch.rand(ids.shape, generator=gen) < p) & ~special
+    return torch.where(hit, torch.full_like(ids, tok.mask_id), ids)
+
+
+class TokenTeacher:
+    """A logistic regression on binary WordPiece-id features, used as a distillation teacher.
+
+    Fitted on the training split (L2 strength chosen on validation); special
+    tokens and [MASK] carry no feature, so it scores masked inputs naturally.
+    """
+
+    def __init__(self, bodies, labels, vocab_size, log_fn=None):
+        mats = {k: self._matrix(v, vocab_size) for k, v in bodies.items()}
+        ys = {k: torch.tensor(v) for k, v in labels.items()}
+        best = None
+        for l2 in baseline.L2_STRENGTHS:
+            w, b = baseline.fit_logistic(mats["train"], ys["train"], l2)
+            acc = baseline.accuracy(mats["validation"], ys["validation"], w, b)
+            if best is None or acc > best[0]:
+                best = (acc, l2, w, b)
+        self.validation_accuracy, self.l2, self.w, self.b = best
+        self.test_accuracy = baseline.accuracy(mats["test"], ys["test"], self.w, self.b)
+        self.first_real = len(wordpiece.SPECIAL_TOKENS)
+        if log_fn:
+            log_fn("token teacher: l2 %g, validation accuracy %.4f, test accuracy %.4f"
+                   % (self.l2, self.validation_accuracy, self.test_accuracy))
+
+    @staticmethod
+    def _matrix(seqs, vocab_size):
+        rows, cols = [], []
+        for r, s in enumerate(seqs):
+            for c in sorted(set(s)):
+                rows.append(r)
+                cols.append(c)
+        idx = torch.tensor([rows, cols], dtype=torch.long)
+        return torch.sparse_coo_tensor(idx, torch.ones(len(rows), dtype=torch.float64),
+                                       (len(seqs), vocab_size)).coalesce()
+
+    def probs(self, ids, attn):
+        """Class probabilities [B, 2] (float32) for a padded batch."""
+        x = torch.zeros(ids.shape[0], self.w.shape[0], dtype=torch.float64)
+        real = (attn == 1) & (ids >= self.first_real)
+        x.scatter_(1, torch.where(real, ids, torch.zeros_like(ids)), real.to(torch.float64))
+        x[:, 0] = 0.0
+        z = (x @ self.w + self.b).to(torch.float32)
+        p1 = torch.sigmoid(z)
+        return torch.stack([1 - p1, p1], dim=-1)
+
+
+def make_optimizer(params_named, lr, weight_decay):
+    """AdamW with no weight decay on biases, LayerNorm weights and the MLM bias."""
+    decay, no_decay = [], []
+    for name, p in params_named:
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.999), eps=1e-6)
+
+
+def lr_factor(step, total, warmup_frac):
+    """Linear warm-up to 1 over warmup_frac of the steps, then linear decay to 0."""
+    warm = max(1, int(total * warmup_frac))
+    if step < warm:
+        return (step + 1) / warm
+    return max(0.0, (total - step) / max(1, total - warm))
+
+
+@torch.no_grad()
+def evaluate(model, seqs, labels, tok, max_len, batch_size=32, dtype=torch.float32):
+    """Returns (accuracy, mean loss) of model on seqs cut to max_len."""
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    correct, loss = 0, 0.0
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        ids, attn = collate([cut(seqs[i], max_len, tok) for i in idx], tok.pad_id)
+        logits = model(ids, attn).to(dtype)
+        y = torch.tensor([labels[i] for i in idx])
+        correct += int((logits.argmax(-1) == y).sum())
+        loss += float(F.cross_entropy(logits.double(), y, reduction="sum"))
+    model.train(was_training)
+    return correct / len(seqs), loss / len(seqs)
+
+
+def cut(body, max_len, tok):
+    """[CLS] + the first max_len-2 body ids + [SEP]."""
+    return [tok.cls_id] + body[:max_len - 2] + [tok.sep_id]
+
+
+
+
+class Trainer:
+    """Holds the model, the data and the resumable training state."""
+
+    def __init__(self, args, cfg, tok, data):
+        self.args, self.cfg, self.tok = args, cfg, tok
+        self.bodies = data["bodies"]
+        self.labels = data["labels"]
+        self.model = bert.BertForSequenceClassification(cfg)
+        self.mlm = bert.BertMLMHead(cfg, self.model.bert.embeddings.word_embeddings)
+        self.gen = torch.Generator().manual_seed(args.seed + 1)
+        self.state = {"phase": "mlm", "stage": 0, "epoch": 0, "batch": 0, "step": 0,
+                      "train_seconds": 0.0, "best": None, "history": [], "bad_epochs": 0}
+        self.best_weights = None
+        self.teacher = None
+        if args.distill > 0:
+            self.teacher = TokenTeacher(self.bodies, self.labels, cfg.vocab_size, log)
+        self.opt = None
+        self._new_optimizer("mlm")
+        self.ckpt_path = os.path.join(args.checkpoint_dir, "checkpoint.pt")
+        self.last_save = time.time()
+
+    # -- optimizer and schedule -------------------------------------------------
+
+    def _new_optimizer(self, phase):
+        a = self.args
+        if phase == "mlm":
+            named = list(self.model.bert.named_parameters())
+            named += [("mlm." + n, p) for n, p in self.mlm.named_parameters()
+                      if not n.startswith("word_embeddings")]
+            self.opt = make_optimizer(named, a.mlm_lr, a.weight_decay)
+        else:
+            self.opt = make_optimizer(list(self.model.named_parameters()), a.lr, a.weight_decay)
+
+    def _schedule(self, phase):
+        return self.args.mlm_stages if phase == "mlm" else self.args.ft_stages
+
+    def _total_steps(self, phase):
+        n = len(self.bodies["train"])
+        total = sum(e * math.ceil(n / self.args.batch) for _, e in self._schedule(phase))
+        if self.args.max_steps:
+            total = min(total, self.args.max_steps)
+        return total
+
+    # -- checkpoints --------------------------------------------------------------
+
+    def save(self):
+        os.makedirs(self.args.checkpoint_dir, exist_ok=True)
+        blob = {
+            "fingerprint": self.args.fingerprint,
+            "model": self.model.state_dict(),
+            "mlm": {k: v for k, v in self.mlm.state_dict().items() if not k.startswith("word_embeddings")},
+            "opt": self.opt.state_dict(),
+            "state": self.state,
+            "best_weights": self.best_weights,
+            "torch_rng": torch.get_rng_state(),
+            "gen": self.gen.get_state(),
+        }
+        tmp = self.ckpt_path + ".tmp"
+        torch.save(blob, tmp)
+        os.replace(tmp, self.ckpt_path)
+        self.last_save = time.time()
+
+    def try_resume(self):
+        if not os.path.exists(self.ckpt_path):
+            return False
+        blob = torch.load(self.ckpt_path)
+        if blob["fingerprint"] != self.args.fingerprint:
+            raise SystemExit("checkpoint %s was made with other settings; rerun with --fresh"
+                             % self.ckpt_path)
+        self.model.load_state_dict(blob["model"])
+        self.mlm.load_state_dict(blob["mlm"], strict=False)
+        self.state = blob["state"]
+        self._new_optimizer(self.state["phase"])
+        self.opt.load_state_dict(blob["opt"])
+        self.best_weights = blob["best_weights"]
+        torch.set_rng_state(blob["torch_rng"])
+        self.gen.set_state(blob["gen"])
+        s = self.state
+        log("resumed from %s: phase %s stage %d epoch %d batch %d (step %d, %.0f s trained)"
+            % (self.ckpt_path, s["phase"], s["stage"], s["epoch"], s["batch"], s["step"], s["train_seconds"]))
+        return True
+
+    # -- training -------------------------------------------------------------------
+
+    def run(self):
+        if self.state["phase"] == "mlm":
+            if self._total_steps("mlm") > 0:
+                self._run_phase("mlm")
+            self.state.update(phase="ft", stage=0, epoch=0, batch=0, step=0)
+            self._new_optimizer("ft")
+            self.save()
+        if self.state["phase"] == "ft":
+            self._run_phase("ft")
+            self.state["phase"] = "done"
+            self.save()
+
+    def _run_phase(self, phase):
+        a, s = self.args, self.state
+        stages = self._schedule(phase)
+        total = self._total_steps(phase)
+        base_lr = a.mlm_lr if phase == "mlm" else a.lr
+        self.model.train()
+        self.mlm.train()
+        train = self.bodies["train"]
+        while s["stage"] < len(stages) and s["step"] < total:
+            max_len, epochs = stages[s["stage"]]
+            while s["epoch"] < epochs and s["step"] < total:
+                rng = random.Random("%d-%s-%d-%d" % (a.seed, phase, s["stage"], s["epoch"]))
+                lengths = [min(len(b) + 2, max_len) for b in train]
+                batches = batches_for_epoch(lengths, a.batch, rng)
+                # Windows for MLM, drawn from their own seeded generator so a resume
+                # in mid-epoch sees the same ones.
+                wrng = random.Random("%d-%s-%d-%d-win" % (a.seed, phase, s["stage"], s["epoch"]))
+                starts = [wrng.random() for _ in train]
+                t_epoch, loss_sum, loss_n = time.time(), 0.0, 0
+                while s["batch"] < len(batches) and s["step"] < total:
+                    t0 = time.time()
+                    idx = batches[s["batch"]]
+                    for group in self.opt.param_groups:
+                        group["lr"] = base_lr * lr_factor(s["step"], total, a.warmup)
+                    if phase == "mlm":
+                        seqs = [self._window(train[i], max_len, starts[i]) for i in idx]
+                        ids, attn = collate(seqs, self.tok.pad_id)
+                        inputs, labels = mask_tokens(ids, attn, self.tok, self.cfg.vocab_size, self.gen)
+                        h, _, _ = self.model.bert(inputs, attn)
+                        sel = labels != -100
+                        loss = F.cross_entropy(self.mlm(h[sel]), labels[sel])
+                    else:
+                        seqs = [cut(train[i], max_len, self.tok) for i in idx]
+                        ids, attn = collate(seqs, self.tok.pad_id)
+                        y = torch.tensor([self.labels["train"][i] for i in idx])
+                        if a.aug_mask > 0:
+                            ids = augment_mask(ids, attn, self.tok, a.aug_mask, self.gen)
+                        logits = self.model(ids, attn)
+                        loss = F.cross_entropy(logits, y, label_smoothing=a.label_smoothing)
+                        if self.teacher is not None:
+                            soft = self.teacher.probs(ids, attn)
+                            kd = -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+                            loss = (1 - a.distill) * loss + a.distill * kd
+                    self.opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for g in self.opt.param_groups for p in g["params"]], 1.0)
+                    self.opt.step()
+                    loss_sum += float(loss)
+                    loss_n += 1
+                    s["batch"] += 1
+                    s["step"] += 1
+                    s["train_seconds"] += time.time() - t0
+                    if s["step"] % a.log_every == 0:
+                        log("%s stage %d (len %d) epoch %d batch %d/%d step %d/%d loss %.4f lr %.2e"
+                            % (phase, s["stage"], max_len, s["epoch"], s["batch"], len(batches),
+                               s["step"], total, loss_sum / loss_n, self.opt.param_groups[0]["lr"]))
+                    if time.time() - self.last_save > a.checkpoint_seconds:
+                        self.save()
+                record = {"phase": phase, "stage": s["stage"], "max_len": max_len, "epoch": s["epoch"],
+                          "step": s["step"], "train_loss": loss_sum / max(1, loss_n),
+                          "epoch_seconds": round(time.time() - t_epoch, 1)}
+                s["epoch"] += 1
+                s["batch"] = 0
+                stop = False
+                if phase == "ft":
+                    t0 = time.time()
+                    acc, vloss = evaluate(self.model, self.bodies["validation"], self.labels["validation"],
+                                          self.tok, self.cfg.max_position_embeddings)
+                    s["train_seconds"] += time.time() - t0
+                    record.update(validation_accuracy=acc, validation_loss=vloss)
+                    best = s["best"]
+                    if best is None or (acc, -vloss) > (best["validation_accuracy"], -best["validation_loss"]):
+                        s["best"] = dict(record)
+                        s["bad_epochs"] = 0
+                        self.best_weights = {k: v.clone() for k, v in self.model.state_dict().items()}
+                    else:
+                        s["bad_epochs"] += 1
+                    stop = a.patience > 0 and s["bad_epochs"] >= a.patience
+                s["history"].append(record)
+                log("end of %s epoch: %s" % (phase, json.dumps(record)))
+                self.save()
+                if stop:
+                    log("no validation improvement for %d epochs: stopping" % a.patience)
+                    s["step"] = total
+            if s["epoch"] >= epochs:
+                s["stage"] += 1
+                s["epoch"] = 0
+
+    def _window(self, body, max_len, u):
+        span = max_len - 2
+        start = 0 if len(body) <= span else int(u * (len(body) - span + 1))
+        return [self.tok.cls_id] + body[start:start + span] + [self.tok.sep_id]
+
+
+def rounded_model(cfg, weights):
+    """Returns (fp16 tensors, float64 eval-mode model holding exactly those values)."""
+    half = {k: v.detach().to(torch.float16).contiguous() for k, v in weights.items()}
+    model = bert.BertForSequenceClassification(cfg).double()
+    model.load_state_dict({k: v.to(torch.float64) for k, v in half.items()})
+    model.eval()
+    return half, model
+
+
+def write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--task", required=True, choices=sorted(LABELS))
+    p.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--data-dir", default=os.environ.get("CIPHERPRUNE_DATA")
+                   or os.path.join(os.path.expanduser("~"), ".cache", "cipherprune"))
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="where to keep the resumable state (default ~/.cache/cipherprune-train/<out name>)")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vocab-size", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--max-len", type=int, help="fine-tune at this length only (shorthand for --ft-schedule)")
+    p.add_argument("--epochs", type=int, help="fine-tuning epochs (all at --max-len or the preset's last length)")
+    p.add_argument("--mlm-epochs", type=int, help="MLM epochs (at the preset's first MLM length)")
+    p.add_argument("--ft-schedule", help='fine-tuning length schedule, e.g. "256:2,512:1"')
+    p.add_argument("--mlm-schedule", help='MLM length schedule, e.g. "128:2"')
+    p.add_argument("--lr", type=float)
+    p.add_argument("--mlm-lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--warmup", type=float, help="warm-up fraction of each phase's steps")
+    p.add_argument("--patience", type=int, help="stop fine-tuning after this many epochs without "
+                                                   "validation improvement (0: never)")
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--aug-mask", type=float, help="fine-tuning noise: probability of replacing a token by [MASK]")
+    p.add_argument("--distill", type=float, help="weight of the distillation loss from a WordPiece "
+                                                 "logistic-regression teacher (0: off)")
+    p.add_argument("--dropout", type=float, help="hidden and attention dropout")
+    p.add_argument("--max-steps", type=int, default=0, help="cap on the optimizer steps of each phase")
+    p.add_argument("--checkpoint-seconds", type=float, default=300)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+
+    preset = PRESETS[args.preset]
+    for key in ("vocab_size", "batch", "lr", "mlm_lr", "weight_decay", "warmup", "patience",
+                "label_smoothing", "aug_mask", "distill", "dropout"):
+        if getattr(args, key) is None:
+            setattr(args, key, preset[key])
+    ft_stages = parse_schedule(args.ft_schedule or preset["ft_schedule"])
+    mlm_stages = parse_schedule(args.mlm_schedule or preset["mlm_schedule"])
+    if args.max_len is not None:
+        ft_stages = [(args.max_len, sum(e for _, e in ft_stages))]
+    if args.epochs is not None:
+        ft_stages = [(ft_stages[-1][0], args.epochs)]
+    if args.mlm_epochs is not None:
+        mlm_stages = [(mlm_stages[0][0], args.mlm_epochs)]
+    for length, _ in ft_stages + mlm_stages:
+        if not 3 <= length <= preset["positions"]:
+            raise SystemExit("length %d is outside 3..%d" % (length, preset["positions"]))
+    args.ft_stages, args.mlm_stages = ft_stages, mlm_stages
+    if args.checkpoint_dir is None:
+        args.checkpoint_dir = os.path.join(os.path.expanduser("~"), ".cache", "cipherprune-train",
+                                           os.path.basename(os.path.abspath(args.out)))
+    settings = {k: v for k, v in sorted(vars(args).items())
+                if k not in ("out", "checkpoint_dir", "fresh", "checkpoint_seconds", "log_every", "threads")}
+    args.fingerprint = json.dumps(settings, sort_keys=True, default=str)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    t_start = time.time()
+    command = "/usr/bin/python3 -m models.training.train " + " ".join(shlex.quote(a) for a in argv)
+    log("command: " + command)
+    log("settings: " + args.fingerprint)
+
+    splits = {name: read_split(args.data_dir, args.task, name) for name in ("train", "validation", "test")}
+    log("splits: " + ", ".join("%s %d" % (k, len(v)) for k, v in splits.items()))
+
+    tokens = wordpiece.build_vocab([t for t, _ in splits["train"]], args.vocab_size)
+    tok = wordpiece.Tokenizer(tokens)
+    log("vocabulary: %d tokens" % len(tok))
+    bodies = {k: [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t, _ in v]
+              for k, v in splits.items()}
+    labels = {k: [l for _, l in v] for k, v in splits.items()}
+
+    cfg = bert.BertConfig(
+        vocab_size=len(tok), hidden_size=preset["hidden"], num_hidden_layers=preset["layers"],
+        num_attention_heads=preset["heads"], intermediate_size=preset["ffn"],
+        max_position_embeddings=preset["positions"], pad_token_id=tok.pad_id, num_labels=2,
+        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
+
+    t0 = time.time()
+    base = baseline.run(splits["train"], splits["validation"], splits["test"])
+    log("bag-of-words baseline (%.0f s): %s" % (time.time() - t0, json.dumps(base)))
+
+    trainer = Trainer(args, cfg, tok, {"bodies": bodies, "labels": labels})
+    if args.fresh or not trainer.try_resume():
+        log("starting fresh; checkpoints in %s" % args.checkpoint_dir)
+    trainer.run()
+    state = trainer.state
+    log("training done: %.0f s of training; best %s" % (state["train_seconds"], json.dumps(state["best"])))
+
+    # Round to fp16 and score exactly what is saved.
+    half, model = rounded_model(cfg, trainer.best_weights)
+    n = cfg.max_position_embeddings
+    val_acc, val_loss = evaluate(model, bodies["validation"], labels["validation"], tok, n, dtype=torch.float64)
+    test_acc, test_loss = evaluate(model, bodies["test"], labels["test"], tok, n, dtype=torch.float64)
+    log("rounded model: validation accuracy %.4f, test accuracy %.4f (baseline %.4f)"
+        % (val_acc, test_acc, base["test_accuracy"]))
+
+    os.makedirs(args.out, exist_ok=True)
+    names = list(half)
+    expected = bert.hf_parameter_names(cfg.num_hidden_layers)
+    if sorted(names) != sorted(expected):
+        raise RuntimeError("state_dict names differ from the Hugging Face names")
+    write_json(os.path.join(args.out, "config.json"), cfg.to_hf_dict(LABELS[args.task]))
+    safetensors_io.save_file(half, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
+    wordpiece.save_vocab(tok.tokens, os.path.join(args.out, "vocab.txt"))
+
+    golden = {"model": os.path.basename(os.path.abspath(args.out)), "task": args.task, "n": n,
+              "dtype": "float64", "examples": []}
+    with torch.no_grad():
+        for text, label in splits["test"][:GOLDEN_COUNT]:
+            ids, mask, types = tok.pad(tok.encode(text, n), n)
+            logits = model(torch.tensor([ids]), torch.tensor([mask]), torch.tensor([types]))[0]
+            golden["examples"].append({"text": text, "label": label, "input_ids": ids,
+                                       "attention_mask": mask, "logits": logits.tolist()})
+    write_json(os.path.join(args.out, "golden.json"), golden)
+    write_json(os.path.join(args.out, "tokenizer_golden.json"), {
+        "vocab": "vocab.txt", "max_len": n,
+        "cases": [{"text": t, "tokens": tok.tokenize(t), "input_ids": tok.encode(t, n)}
+                  for t in TOKENIZER_CASES + [t for t, _ in splits["test"][:4]]]})
+
+    metrics = {
+        "model": golden["model"], "task": args.task, "preset": args.preset, "seed": args.seed,
+        "command": command,
+        "splits": {k: len(v) for k, v in splits.items()},
+        "test_accuracy": test_acc, "validation_accuracy": val_acc,
+        "test_loss": test_loss, "validation_loss": val_loss,
+        "accuracy_note": "float64 forward with the float16-rounded weights of model.safetensors, "
+                         "inputs truncated to %d tokens" % n,
+        "baseline": dict(base, name="bag-of-words logistic regression"),
+        "beats_baseline": test_acc > base["test_accuracy"],
+        "training_seconds": round(state["train_seconds"], 1),
+        "wall_seconds_this_run": round(time.time() - t_start, 1),
+        "best_epoch": state["best"],
+        "history": state["history"],
+        "settings": json.loads(args.fingerprint),
+        "config": cfg.to_hf_dict(LABELS[args.task]),
+        "torch_version": torch.__version__,
+        "parameters": sum(v.numel() for v in half.values()),
+    }
+    write_json(os.path.join(args.out, "metrics.json"), metrics)
+    log("wrote %s" % args.out)
+    if os.path.exists(trainer.ckpt_path):
+        os.remove(trainer.ckpt_path)
+        try:
+            os.rmdir(args.checkpoint_dir)
+        except OSError:
+            pass
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
