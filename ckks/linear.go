@@ -64,7 +64,7 @@ func NewEncodedLinear(l *models.Linear, block, slots int, scale, shift float64) 
 	el := &EncodedLinear{
 		In: l.Weight.Cols, Out: l.Weight.Rows, Block: block, Slots: slots,
 		Scale: scale, Shift: shift,
-		W:     l.Weight.Clone(), Bias: append([]float64(nil), l.Bias...),
+		W: l.Weight.Clone(), Bias: append([]float64(nil), l.Bias...),
 		cacheLevel: -1,
 	}
 	el.Baby = el.bestBaby()

@@ -130,6 +130,9 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        # HE-friendly training (set by the trainer): (lo, hi, floor), or None.
+        self.range_window = None
+        self.range_penalty = None
 
     def _heads(self, x):
         b, n, _ = x.shape
@@ -138,6 +141,8 @@ class BertSelfAttention(nn.Module):
     def forward(self, x, additive_mask):
         q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_size)
+        if self.range_window is not None:
+            self.range_penalty = attention_range_penalty(scores, additive_mask, *self.range_window)
         scores = scores + additive_mask
         probs = torch.softmax(scores, dim=-1)
         ctx = torch.matmul(self.dropout(probs), v)
@@ -234,6 +239,29 @@ class BertPooler(nn.Module):
 
     def forward(self, x):
         return torch.tanh(self.dense(x[:, 0]))
+
+
+def attention_range_penalty(scores, additive_mask, lo, hi, floor):
+    """The HE-friendly attention penalty of one layer (a scalar tensor).
+
+    The encrypted softmax computes exp(s - c) with a public shift c (the
+    trainer's shift is folded into lo, hi and floor), sums each row and takes
+    the reciprocal of the sum with a polynomial that is only accurate on a
+    fixed interval; it cannot subtract a row's maximum. This penalty keeps
+    every real query row's log-sum-exp of its real keys' logits inside
+    [lo, hi] (so the row sum lies in [e^lo, e^hi]) and every real logit above
+    floor (the exp polynomial's interval), by squared hinges averaged over
+    rows and logits. A row-wise shift leaves softmax unchanged and the key
+    bias can supply it, so the penalty costs the model little.
+    """
+    valid_key = (additive_mask == 0).to(scores.dtype)  # [B, 1, 1, n]
+    valid_query = valid_key.transpose(-1, -2)  # [B, 1, n, 1]
+    lse = torch.logsumexp(scores + additive_mask, dim=-1, keepdim=True)  # [B, h, n, 1]
+    row = (F.relu(lse - hi) ** 2 + F.relu(lo - lse) ** 2) * valid_query
+    low = (F.relu(floor - scores) ** 2) * valid_query * valid_key
+    heads = scores.shape[1]
+    rows = valid_query.sum() * heads
+    return row.sum() / rows + low.sum() / (rows * valid_key.sum(-1).mean())
 
 
 def additive_attention_mask(attention_mask, dtype):

@@ -54,6 +54,14 @@ class TokenizerTest(unittest.TestCase):
         self.assertEqual(self.tok.tokenize("x" * 100), ["x"] + ["##x"] * 99)
         self.assertEqual(self.tok.tokenize("x" * 101), ["[UNK]"])
 
+    def test_special_tokens_in_text(self):
+        # As in Hugging Face's tokenizers: exact special tokens in the text are
+        # kept whole; other bracketed words are plain text.
+        self.assertEqual(self.tok.tokenize("a[SEP]b [MASK] [cls]"),
+                         ["a", "[SEP]", "b", "[MASK]", "[UNK]", "[UNK]", "[UNK]"])
+        self.assertEqual(wordpiece.split_special("x[CLS][PAD]y[UNK", wordpiece.SPECIAL_TOKENS),
+                         [("x", False), ("[CLS]", True), ("[PAD]", True), ("y[UNK", False)])
+
     def test_encode_and_truncation(self):
         ids = self.tok.encode("Hello world.", 16)
         self.assertEqual(ids, [2, VOCAB.index("hello"), VOCAB.index("world"), VOCAB.index("."), 3])

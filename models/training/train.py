@@ -55,13 +55,13 @@ PRESETS = {
         layers=2, hidden=128, heads=2, ffn=512, positions=128, vocab_size=4000,
         batch=32, mlm_schedule="128:60", ft_schedule="128:20", mlm_lr=1e-3, lr=2e-4,
         weight_decay=0.01, warmup=0.1, patience=8,
-        label_smoothing=0.0, aug_mask=0.0, distill=0.0, dropout=0.1,
+        label_smoothing=0.0, aug_mask=0.1, distill=0.7, dropout=0.1, attn_weight=1.0,
     ),
     "spam-mini": dict(
         layers=4, hidden=256, heads=4, ffn=1024, positions=512, vocab_size=6000,
         batch=16, mlm_schedule="128:2", ft_schedule="256:2,512:1", mlm_lr=5e-4, lr=1e-4,
         weight_decay=0.01, warmup=0.1, patience=0,
-        label_smoothing=0.0, aug_mask=0.0, distill=0.0, dropout=0.1,
+        label_smoothing=0.0, aug_mask=0.0, distill=0.5, dropout=0.1, attn_weight=1.0,
     ),
 }
 
@@ -264,6 +264,12 @@ class Trainer:
         self.teacher = None
         if args.distill > 0:
             self.teacher = TokenTeacher(self.bodies, self.labels, cfg.vocab_size, log)
+        self.attn_modules = [layer.attention.self for layer in self.model.bert.encoder.layer]
+        if args.attn_weight > 0:
+            lo, hi = args.attn_lse
+            c = args.attn_shift
+            for m in self.attn_modules:
+                m.range_window = (lo + c, hi + c, args.attn_floor + c)
         self.opt = None
         self._new_optimizer("mlm")
         self.ckpt_path = os.path.join(args.checkpoint_dir, "checkpoint.pt")
@@ -362,7 +368,7 @@ class Trainer:
                 # in mid-epoch sees the same ones.
                 wrng = random.Random("%d-%s-%d-%d-win" % (a.seed, phase, s["stage"], s["epoch"]))
                 starts = [wrng.random() for _ in train]
-                t_epoch, loss_sum, loss_n = time.time(), 0.0, 0
+                t_epoch, loss_sum, loss_n, pen_sum = time.time(), 0.0, 0, 0.0
                 while s["batch"] < len(batches) and s["step"] < total:
                     t0 = time.time()
                     idx = batches[s["batch"]]
@@ -387,6 +393,10 @@ class Trainer:
                             soft = self.teacher.probs(ids, attn)
                             kd = -(soft * F.log_softmax(logits, dim=-1)).sum(-1).mean()
                             loss = (1 - a.distill) * loss + a.distill * kd
+                    if a.attn_weight > 0:
+                        penalty = sum(m.range_penalty for m in self.attn_modules)
+                        pen_sum += float(penalty)
+                        loss = loss + a.attn_weight * penalty
                     self.opt.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(
@@ -398,13 +408,15 @@ class Trainer:
                     s["step"] += 1
                     s["train_seconds"] += time.time() - t0
                     if s["step"] % a.log_every == 0:
-                        log("%s stage %d (len %d) epoch %d batch %d/%d step %d/%d loss %.4f lr %.2e"
+                        log("%s stage %d (len %d) epoch %d batch %d/%d step %d/%d loss %.4f attn-penalty %.4f lr %.2e"
                             % (phase, s["stage"], max_len, s["epoch"], s["batch"], len(batches),
-                               s["step"], total, loss_sum / loss_n, self.opt.param_groups[0]["lr"]))
+                               s["step"], total, loss_sum / loss_n, pen_sum / loss_n,
+                               self.opt.param_groups[0]["lr"]))
                     if time.time() - self.last_save > a.checkpoint_seconds:
                         self.save()
                 record = {"phase": phase, "stage": s["stage"], "max_len": max_len, "epoch": s["epoch"],
                           "step": s["step"], "train_loss": loss_sum / max(1, loss_n),
+                          "attn_penalty": pen_sum / max(1, loss_n),
                           "epoch_seconds": round(time.time() - t_epoch, 1)}
                 s["epoch"] += 1
                 s["batch"] = 0
@@ -448,6 +460,13 @@ def rounded_model(cfg, weights):
     return half, model
 
 
+def tokenizer_golden(tok, max_len, texts):
+    """Returns the tokenizer golden file: TOKENIZER_CASES and texts, tokenized."""
+    return {"vocab": "vocab.txt", "max_len": max_len,
+            "cases": [{"text": t, "tokens": tok.tokenize(t), "input_ids": tok.encode(t, max_len)}
+                      for t in TOKENIZER_CASES + list(texts)]}
+
+
 def write_json(path, obj):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=1, ensure_ascii=False)
@@ -484,6 +503,14 @@ def main(argv=None):
     p.add_argument("--distill", type=float, help="weight of the distillation loss from a WordPiece "
                                                  "logistic-regression teacher (0: off)")
     p.add_argument("--dropout", type=float, help="hidden and attention dropout")
+    p.add_argument("--attn-weight", type=float, help="weight of the HE-friendly attention-range penalty "
+                                                     "(bert.attention_range_penalty; 0: off)")
+    p.add_argument("--attn-shift", type=float, default=0.0,
+                   help="the softmax shift c the encrypted path subtracts from every attention logit")
+    p.add_argument("--attn-lse", default="0:3",
+                   help="window lo:hi for each row's log-sum-exp of its logits minus the shift")
+    p.add_argument("--attn-floor", type=float, default=-28.0,
+                   help="lowest allowed attention logit minus the shift")
     p.add_argument("--max-steps", type=int, default=0, help="cap on the optimizer steps of each phase")
     p.add_argument("--checkpoint-seconds", type=float, default=300)
     p.add_argument("--log-every", type=int, default=20)
@@ -492,7 +519,7 @@ def main(argv=None):
 
     preset = PRESETS[args.preset]
     for key in ("vocab_size", "batch", "lr", "mlm_lr", "weight_decay", "warmup", "patience",
-                "label_smoothing", "aug_mask", "distill", "dropout"):
+                "label_smoothing", "aug_mask", "distill", "dropout", "attn_weight"):
         if getattr(args, key) is None:
             setattr(args, key, preset[key])
     ft_stages = parse_schedule(args.ft_schedule or preset["ft_schedule"])
@@ -507,6 +534,9 @@ def main(argv=None):
         if not 3 <= length <= preset["positions"]:
             raise SystemExit("length %d is outside 3..%d" % (length, preset["positions"]))
     args.ft_stages, args.mlm_stages = ft_stages, mlm_stages
+    args.attn_lse = tuple(float(v) for v in args.attn_lse.split(":"))
+    if len(args.attn_lse) != 2 or args.attn_lse[0] >= args.attn_lse[1]:
+        raise SystemExit("--attn-lse must be lo:hi with lo < hi")
     if args.checkpoint_dir is None:
         args.checkpoint_dir = os.path.join(os.path.expanduser("~"), ".cache", "cipherprune-train",
                                            os.path.basename(os.path.abspath(args.out)))
@@ -575,10 +605,8 @@ def main(argv=None):
             golden["examples"].append({"text": text, "label": label, "input_ids": ids,
                                        "attention_mask": mask, "logits": logits.tolist()})
     write_json(os.path.join(args.out, "golden.json"), golden)
-    write_json(os.path.join(args.out, "tokenizer_golden.json"), {
-        "vocab": "vocab.txt", "max_len": n,
-        "cases": [{"text": t, "tokens": tok.tokenize(t), "input_ids": tok.encode(t, n)}
-                  for t in TOKENIZER_CASES + [t for t, _ in splits["test"][:4]]]})
+    write_json(os.path.join(args.out, "tokenizer_golden.json"),
+               tokenizer_golden(tok, n, [t for t, _ in splits["test"][:4]]))
 
     metrics = {
         "model": golden["model"], "task": args.task, "preset": args.preset, "seed": args.seed,

@@ -177,6 +177,30 @@ def save_vocab(tokens, path):
             f.write(tok + "\n")
 
 
+def split_special(text, specials):
+    """Splits text around every exact occurrence of a special token, left to right.
+
+    Returns (chunk, is_special) pairs; no special token is a prefix of another.
+    """
+    chunks, start, i = [], 0, 0
+    while i < len(text):
+        if text[i] != "[":
+            i += 1
+            continue
+        matched = next((sp for sp in specials if text.startswith(sp, i)), None)
+        if matched is None:
+            i += 1
+            continue
+        if start < i:
+            chunks.append((text[start:i], False))
+        chunks.append((matched, True))
+        i += len(matched)
+        start = i
+    if start < len(text):
+        chunks.append((text[start:], False))
+    return chunks
+
+
 class Tokenizer:
     """A BERT uncased WordPiece tokenizer over a fixed vocabulary."""
 
@@ -204,7 +228,21 @@ class Tokenizer:
         return len(self.tokens)
 
     def tokenize(self, text):
-        """Returns the WordPiece strings of text (no special tokens)."""
+        """Returns the WordPiece strings of text, without [CLS] and [SEP] added.
+
+        As Hugging Face's tokenizers (and the Go tokenizer) do, a special
+        token written in the text ("[SEP]", exact case) is split out first and
+        kept as that token; the rest is normalized and split into words.
+        """
+        out = []
+        for chunk, special in split_special(text, SPECIAL_TOKENS):
+            if special:
+                out.append(chunk)
+            else:
+                out.extend(self._tokenize_plain(chunk))
+        return out
+
+    def _tokenize_plain(self, text):
         out = []
         for word in basic_tokenize(text):
             pieces = self._cache.get(word)
