@@ -1,0 +1,268 @@
+package gc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// checkGoroutines fails the test if goroutines started during it are still
+// running when it ends. Call it first, as defer checkGoroutines(t)(), so it
+// runs after the test's own cleanup.
+func checkGoroutines(t *testing.T) func() {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Fatalf("%d goroutines leaked (before %d):\n%s", runtime.NumGoroutine()-before, before, buf)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// connPair returns two connected ends over net.Pipe or loopback TCP.
+func connPair(t testing.TB, transport string) (net.Conn, net.Conn) {
+	t.Helper()
+	switch transport {
+	case "pipe":
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	case "tcp":
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				accepted <- nil
+				return
+			}
+			accepted <- c
+		}()
+		a, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := <-accepted
+		if b == nil {
+			t.Fatal("accept failed")
+		}
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	}
+	t.Fatalf("unknown transport %q", transport)
+	return nil, nil
+}
+
+// result is one party's outcome.
+type result struct {
+	keep, high []bool
+	err        error
+}
+
+// runPair runs Garble on g and Evaluate on e concurrently.
+func runPair(ctx context.Context, cache *Cache, g, e io.ReadWriter, pg, pe Params, v, c []uint64, theta, beta uint64) (gr, er result) {
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.keep, r.high, r.err = cache.Garble(ctx, g, pg, v, theta, beta)
+		done <- r
+	}()
+	er.keep, er.high, er.err = cache.Evaluate(ctx, e, pe, c)
+	return <-done, er
+}
+
+// mustParams builds Params or fails.
+func mustParams(t testing.TB, lit ParamsLiteral) Params {
+	t.Helper()
+	p, err := NewParams(lit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// split returns random full-width uint64 shares (c, v) with
+// (c + v) mod 2^K equal to each score's K-bit encoding; for K < 64 the bits
+// of v above K are random, which the protocol must ignore.
+func split(r *rand.Rand, k int, scores []int64) (c, v []uint64) {
+	c, v = make([]uint64, len(scores)), make([]uint64, len(scores))
+	for i, s := range scores {
+		c[i] = r.Uint64()
+		v[i] = uint64(s) - c[i] + garbage(r, k)
+	}
+	return c, v
+}
+
+// garbage returns random bits above bit K (none for K = 64).
+func garbage(r *rand.Rand, k int) uint64 {
+	if k == 64 {
+		return 0
+	}
+	return r.Uint64() << uint(k)
+}
+
+// scoresFor returns m K-bit signed scores: edge values around the two
+// thresholds and the range limits first, random values after.
+func scoresFor(r *rand.Rand, k, m int, theta, beta int64) []int64 {
+	lo, hi := -int64(1)<<uint(k-1), int64(uint64(1)<<uint(k-1)-1)
+	edge := []int64{theta, theta + 1, theta - 1, beta, beta + 1, beta - 1, lo, hi, 0, -1, 1, lo + 1, hi - 1}
+	out := make([]int64, m)
+	for i := range out {
+		if i < len(edge) {
+			out[i] = wrap(edge[i], k)
+		} else {
+			out[i] = wrap(int64(r.Uint64()), k)
+		}
+	}
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// wrap reduces x to a K-bit signed value.
+func wrap(x int64, k int) int64 {
+	sh := uint(64 - k)
+	return x << sh >> sh
+}
+
+// checkBits compares both parties' bits with the plaintext rule.
+func checkBits(t *testing.T, p Params, c, v []uint64, theta, beta uint64, gr, er result) {
+	t.Helper()
+	if gr.err != nil || er.err != nil {
+		t.Fatalf("garbler: %v; evaluator: %v", gr.err, er.err)
+	}
+	m := len(c)
+	for _, r := range []result{gr, er} {
+		if len(r.keep) != m || len(r.high) != m {
+			t.Fatalf("got %d keep and %d high bits for %d scores", len(r.keep), len(r.high), m)
+		}
+	}
+	for j := 0; j < m; j++ {
+		s := c[j] + v[j]
+		wk, wh := p.Greater(s, theta), p.Greater(s, beta)
+		if gr.keep[j] != wk || er.keep[j] != wk || gr.high[j] != wh || er.high[j] != wh {
+			t.Fatalf("score %d (%d) vs θ=%d β=%d: want keep=%v high=%v, garbler %v %v, evaluator %v %v",
+				j, p.signed(s), p.signed(theta), p.signed(beta), wk, wh, gr.keep[j], gr.high[j], er.keep[j], er.high[j])
+		}
+	}
+}
+
+// countConn counts the bytes through a connection, optionally keeps what it
+// writes, and logs which side writes into a shared flight log.
+type countConn struct {
+	net.Conn
+	side          int
+	read, written atomic.Int64
+	keep          bool
+	mu            sync.Mutex
+	sent          bytes.Buffer
+	log           *flightLog
+}
+
+func (c *countConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func (c *countConn) Write(b []byte) (int, error) {
+	if c.log != nil {
+		c.log.add(c.side)
+	}
+	if c.keep {
+		c.mu.Lock()
+		c.sent.Write(b)
+		c.mu.Unlock()
+	}
+	n, err := c.Conn.Write(b)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// flightLog counts flights: maximal runs of writes by the same side.
+type flightLog struct {
+	mu      sync.Mutex
+	last    int
+	flights int
+}
+
+func (l *flightLog) add(side int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.flights == 0 || side != l.last {
+		l.flights++
+		l.last = side
+	}
+}
+
+// cutConn closes the connection once limit bytes have passed through it
+// (written and read together), as a peer that disconnects mid-protocol.
+type cutConn struct {
+	net.Conn
+	mu    sync.Mutex
+	n     int
+	limit int
+}
+
+var errCut = errors.New("test: connection cut")
+
+func (c *cutConn) take(n int) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := c.limit - c.n
+	if n >= room {
+		c.n = c.limit
+		return max(room, 0), true
+	}
+	c.n += n
+	return n, false
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	n, cut := c.take(len(b))
+	if !cut {
+		return c.Conn.Write(b)
+	}
+	w, _ := c.Conn.Write(b[:n])
+	c.Conn.Close()
+	return w, errCut
+}
+
+func (c *cutConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if k, cut := c.take(n); cut {
+			c.Conn.Close()
+			return k, err
+		}
+	}
+	return n, err
+}
+
+// noDeadline hides a connection's SetDeadline.
+type noDeadline struct{ rw io.ReadWriteCloser }
+
+func (c noDeadline) Read(b []byte) (int, error)  { return c.rw.Read(b) }
+func (c noDeadline) Write(b []byte) (int, error) { return c.rw.Write(b) }
+
+// errContains reports whether err's message contains s.
+func errContains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }
