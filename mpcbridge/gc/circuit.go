@@ -14,7 +14,8 @@ import (
 // v'_j (least significant first), then K bits of ^θ' and K bits of ^β'.
 // Evaluator input wires follow: for each score its K share bits c_j. The
 // output wires are the last 2*bucket wires: keep_0..keep_{b-1} then
-// high_0..high_{b-1}. See the package documentation for v', θ' and ^.
+// high_0..high_{b-1}, where high_j is [s_j > β] ∧ keep_j. See the package
+// documentation for v', θ' and ^.
 type compiled struct {
 	k, bucket int
 	circ      *circuit.Circuit
@@ -77,26 +78,17 @@ func (b *builder) add(x, y []circuit.Wire) []circuit.Wire {
 	return s
 }
 
-// greater emits the output [x > y] for unsigned K-bit x, given ny = ^y
+// greater returns a wire holding [x > y] for unsigned K-bit x, given ny = ^y
 // (y's bits inverted, so no constant wire is needed): K AND gates. The carry
 // c_{i+1} = [x_{0..i} > y_{0..i}] = c ^ ((c ^ x_i) & (c ^ ^y_i)), c_0 = 0.
-func (b *builder) greater(x, ny []circuit.Wire) {
-	k := len(x)
-	if k == 1 {
-		b.output(circuit.AND, x[0], ny[0])
-		return
-	}
+func (b *builder) greater(x, ny []circuit.Wire) circuit.Wire {
 	c := b.gate(circuit.AND, x[0], ny[0])
-	for i := 1; i < k; i++ {
+	for i := 1; i < len(x); i++ {
 		w1 := b.gate(circuit.XOR, c, ny[i])
 		w2 := b.gate(circuit.XOR, c, x[i])
-		a := b.gate(circuit.AND, w1, w2)
-		if i == k-1 {
-			b.output(circuit.XOR, c, a)
-		} else {
-			c = b.gate(circuit.XOR, c, a)
-		}
+		c = b.gate(circuit.XOR, c, b.gate(circuit.AND, w1, w2))
 	}
+	return c
 }
 
 // compile builds the comparison circuit for bucket scores of K bits.
@@ -121,11 +113,21 @@ func compile(k, bucket int) (*compiled, error) {
 	for j := range sums {
 		sums[j] = b.add(wires(nG+j*k, k), wires(j*k, k))
 	}
-	for _, s := range sums {
-		b.greater(s, nTheta)
+	keep := make([]circuit.Wire, bucket)
+	high := make([]circuit.Wire, bucket)
+	for j, s := range sums {
+		keep[j] = b.greater(s, nTheta)
+		high[j] = b.greater(s, nBeta)
 	}
-	for _, s := range sums {
-		b.greater(s, nBeta)
+	// A zero wire (x ^ x) lets keep pass to an output for free; high is
+	// revealed only for kept tokens (high ∧ keep, one AND gate), so a
+	// pruned token's degree bit leaks nothing even when β < θ.
+	zero := b.gate(circuit.XOR, circuit.Wire(0), circuit.Wire(0))
+	for j := range keep {
+		b.output(circuit.XOR, keep[j], zero)
+	}
+	for j := range high {
+		b.output(circuit.AND, high[j], keep[j])
 	}
 	if len(b.outputs) != 2*bucket {
 		panic("gc: wrong number of outputs")
@@ -154,7 +156,7 @@ type CircuitStats struct {
 	K, Bucket int
 	// Gates is the number of gates; XOR of them are free (XOR and XNOR
 	// gates, free-XOR garbling) and NonXOR are AND gates, each sent as a
-	// 32-byte half-gates table. NonXOR = Bucket*(3K-1).
+	// 32-byte half-gates table. NonXOR = Bucket*3K.
 	Gates, XOR, NonXOR int
 	// Wires is the number of wires.
 	Wires int

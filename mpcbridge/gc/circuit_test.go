@@ -56,7 +56,7 @@ func TestCircuitPlain(t *testing.T) {
 			check := func(c, v []uint64, theta, beta uint64) {
 				keep, high := computePlain(t, p, cc, c, v, theta, beta)
 				for j := range c {
-					if keep[j] != p.Greater(c[j]+v[j], theta) || high[j] != p.Greater(c[j]+v[j], beta) {
+					if keep[j] != p.Greater(c[j]+v[j], theta) || high[j] != (p.Greater(c[j]+v[j], beta) && p.Greater(c[j]+v[j], theta)) {
 						t.Fatalf("c=%#x v=%#x θ=%#x β=%#x: keep=%v high=%v", c[j], v[j], theta, beta, keep[j], high[j])
 					}
 				}
@@ -104,7 +104,7 @@ func TestCircuitSizes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.NonXOR != b*(3*k-1) || st.Gates != st.XOR+st.NonXOR || st.TableBytes != 32*st.NonXOR ||
+			if st.NonXOR != b*3*k || st.Gates != st.XOR+st.NonXOR || st.TableBytes != 32*st.NonXOR ||
 				st.GarblerInputs != (b+2)*k || st.EvaluatorInputs != b*k || st.Outputs != 2*b {
 				t.Errorf("K=%d bucket=%d: %+v", k, b, st)
 			}

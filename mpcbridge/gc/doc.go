@@ -11,9 +11,10 @@
 // holds two private thresholds in the same encoding: θ (prune) and β (degree).
 // One call computes, for every j,
 //
-//	keep_j = [s_j > θ]    high_j = [s_j > β]    (signed comparison)
+//	keep_j = [s_j > θ]    high_j = [s_j > β] ∧ keep_j    (signed comparison)
 //
-// and reveals both bit vectors to both parties. θ, β and the shares are
+// and reveals both bit vectors to both parties. high is masked by keep so a
+// pruned token's degree bit reveals nothing, even when β < θ. θ, β and the shares are
 // private inputs; only the bits come out. Params.Greater is the plaintext rule.
 //
 // Since the rows were shuffled by a permutation neither party knows, the
@@ -39,7 +40,8 @@
 //
 //	c_0 = 0,  c_{i+1} = c_i ⊕ ((c_i ⊕ x_i) ∧ (c_i ⊕ ¬θ'_i)),  keep = c_K
 //
-// needs no constant wires. That is 3K-1 AND gates per score (191 for K = 64;
+// needs no constant wires. With the final high ∧ keep that is 3K AND gates
+// per score (192 for K = 64;
 // XOR gates are free) and 32 bytes of garbled table per AND gate. The scores'
 // sub-circuits are disjoint, so each output depends on its own score only. A
 // call with m scores uses the circuit of the smallest bucket >= m (powers of
@@ -51,13 +53,13 @@
 //
 //	         K = 64                          K = 32
 //	bucket   gates    non-XOR  tables       gates    non-XOR  tables
-//	     8     6,560    1,528   48.9 kB       3,232      760   24.3 kB
-//	    16    13,120    3,056   97.8 kB       6,464    1,520   48.6 kB
-//	    32    26,240    6,112  195.6 kB      12,928    3,040   97.3 kB
-//	    64    52,480   12,224  391.2 kB      25,856    6,080  194.6 kB
-//	   128   104,960   24,448  782.3 kB      51,712   12,160  389.1 kB
-//	   256   209,920   48,896  1.56 MB      103,424   24,320  778.2 kB
-//	   512   419,840   97,792  3.13 MB      206,848   48,640  1.56 MB
+//	     8     6,577    1,536  49.2 kB        3,249      768  24.6 kB
+//	    16    13,153    3,072  98.3 kB        6,497    1,536  49.2 kB
+//	    32    26,305    6,144  196.6 kB      12,993    3,072  98.3 kB
+//	    64    52,609   12,288  393.2 kB      25,985    6,144  196.6 kB
+//	   128   105,217   24,576  786.4 kB      51,969   12,288  393.2 kB
+//	   256   210,433   49,152  1.57 MB      103,937   24,576  786.4 kB
+//	   512   420,865   98,304  3.15 MB      207,873   49,152  1.57 MB
 //
 // K sets the size. Reducing additive shares modulo 2^K is exact, so shares
 // modulo 2^64 can be compared with K = 32 (half the traffic) whenever every

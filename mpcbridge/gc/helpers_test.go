@@ -158,7 +158,7 @@ func checkBits(t *testing.T, p Params, c, v []uint64, theta, beta uint64, gr, er
 	}
 	for j := 0; j < m; j++ {
 		s := c[j] + v[j]
-		wk, wh := p.Greater(s, theta), p.Greater(s, beta)
+		wk, wh := p.Greater(s, theta), p.Greater(s, beta) && p.Greater(s, theta)
 		if gr.keep[j] != wk || er.keep[j] != wk || gr.high[j] != wh || er.high[j] != wh {
 			t.Fatalf("score %d (%d) vs θ=%d β=%d: want keep=%v high=%v, garbler %v %v, evaluator %v %v",
 				j, p.signed(s), p.signed(theta), p.signed(beta), wk, wh, gr.keep[j], gr.high[j], er.keep[j], er.high[j])

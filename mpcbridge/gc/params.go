@@ -54,7 +54,7 @@ type ParamsLiteral struct {
 	// (2 <= K <= 64). Additive shares modulo 2^64 may be compared with a
 	// smaller K, since reducing both shares modulo 2^K is exact, provided
 	// every score and threshold fits in K signed bits. The circuit has
-	// 3K-1 non-XOR gates per score, so K sets its size.
+	// 3K non-XOR gates per score, so K sets its size.
 	K int `json:"k"`
 	// F is the number of fraction bits of the fixed-point encoding
 	// (0 <= F < K). The circuit does not depend on it; Encode and Decode do,
