@@ -1,0 +1,253 @@
+package share
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/ring"
+	"github.com/tuneinsight/lattigo/v5/utils/sampling"
+)
+
+// Client is the key owner's side of the conversions. It decrypts only
+// masked ciphertexts and encrypts only with its secret key, as seeded
+// ciphertexts. A Client runs one protocol at a time (its methods serialize
+// on a mutex).
+type Client struct {
+	mu     sync.Mutex
+	params hefloat.Parameters
+	p      Parameters
+	ri     *ringInfo
+	sk     *rlwe.SecretKey
+	dec    *rlwe.Decryptor
+	enc    *rlwe.Encryptor
+	codec  *slotCodec
+	rnd    io.Reader
+}
+
+// NewClient returns the client side for params, the client's secret key sk
+// and the protocol parameters p (the same as the server's). rnd draws the
+// seeds of the seeded ciphertexts; nil means crypto/rand. The encryption
+// noise always comes from crypto/rand.
+func NewClient(params hefloat.Parameters, sk *rlwe.SecretKey, p Parameters, rnd io.Reader) (*Client, error) {
+	if sk == nil {
+		return nil, errors.New("cannot NewClient: nil secret key")
+	}
+	if sk.Value.Q.N() != params.N() || sk.LevelQ() != params.MaxLevelQ() {
+		return nil, fmt.Errorf("cannot NewClient: secret key of degree %d at level %d, parameters of degree %d at level %d", sk.Value.Q.N(), sk.LevelQ(), params.N(), params.MaxLevelQ())
+	}
+	if err := checkParams(params, p); err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	return &Client{
+		params: params,
+		p:      p,
+		ri:     newRingInfo(params),
+		sk:     sk,
+		dec:    rlwe.NewDecryptor(params, sk),
+		enc:    rlwe.NewEncryptor(params, sk),
+		codec:  newSlotCodec(params, p),
+		rnd:    randReader(rnd),
+	}, nil
+}
+
+// Params returns the protocol parameters.
+func (c *Client) Params() Parameters { return c.p }
+
+// opened is a masked ciphertext after decryption: the plaintext at the mask
+// level (NTT domain) and its centred coefficients p = m + e + M.
+type opened struct {
+	ct   *maskedCt
+	bits int
+	pt   *rlwe.Plaintext
+	p    []Int128
+}
+
+// open checks that a masked ciphertext is at the level the parameters
+// prescribe for its scale, decrypts it and reconstructs the centred
+// coefficients, checking |p_j| < 2^(b+1) (step A.3, client).
+func (c *Client) open(mc *maskedCt) (*opened, error) {
+	scale := rlwe.NewScale(mc.scale)
+	level, b, err := c.p.MaskLevel(c.params, scale, c.params.MaxLevel())
+	if err != nil {
+		return nil, err
+	}
+	if mc.level != level || mc.maskBits != b {
+		return nil, fmt.Errorf("masked with %d bits at level %d, but scale %v, LogBound %d and Lambda %d give %d bits at level %d (different parameters?)", mc.maskBits, mc.level, mc.scale, c.p.logBound, c.p.lambda, b, level)
+	}
+	ct, err := rlwe.NewCiphertextAtLevelFromPoly(level, []ring.Poly{mc.c0, mc.c1})
+	if err != nil {
+		return nil, err
+	}
+	ct.IsNTT = true
+	pt := rlwe.NewPlaintext(c.params, level)
+	c.dec.Decrypt(ct, pt)
+	coeffs := c.params.RingQ().AtLevel(level).NewPoly()
+	c.params.RingQ().AtLevel(level).INTT(pt.Value, coeffs)
+	p := make([]Int128, c.params.N())
+	if err := c.ri.toInt128(level, coeffs, p); err != nil {
+		return nil, fmt.Errorf("masked value out of range: %w", err)
+	}
+	for j, x := range p {
+		if x.BitLen() > b+1 {
+			return nil, fmt.Errorf("masked coefficient %d has %d bits, more than %d (wrong key or parameters?)", j, x.BitLen(), b+1)
+		}
+	}
+	return &opened{ct: mc, bits: b, pt: pt, p: p}, nil
+}
+
+// slotShares decodes the client's slot shares from an opened ciphertext.
+func (c *Client) slotShares(o *opened) (Vector, error) {
+	if !o.ct.batched {
+		return nil, errors.New("not a slot-encoded ciphertext")
+	}
+	out := make(Vector, 1<<o.ct.logSlots)
+	maxBits := c.p.shareBits(c.params.LogN(), o.bits, rlwe.NewScale(o.ct.scale))
+	if err := c.codec.decodeShares(o.p, o.ct.scale, out, maxBits); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EncToShares receives one batch of masked ciphertexts (MsgEncToShares)
+// and returns the client's slot shares, one Vector per ciphertext, in the
+// server's order (protocol A).
+func (c *Client) EncToShares(ctx context.Context, conn Conn) ([]Vector, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	payload, err := conn.Recv(ctx, MsgEncToShares)
+	if err != nil {
+		return nil, fmt.Errorf("cannot EncToShares: receive: %w", err)
+	}
+	cts, err := c.ri.decodeMasked(payload, c.p.maxBatch)
+	if err != nil {
+		return nil, fmt.Errorf("cannot EncToShares: bad message: %w", err)
+	}
+	out := make([]Vector, len(cts))
+	for i := range cts {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("cannot EncToShares: %w", err)
+		}
+		o, err := c.open(&cts[i])
+		if err != nil {
+			return nil, fmt.Errorf("cannot EncToShares: ciphertext %d: %w", i, err)
+		}
+		if out[i], err = c.slotShares(o); err != nil {
+			return nil, fmt.Errorf("cannot EncToShares: ciphertext %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// seededEncrypt encrypts pt (NTT domain, at its level) under the secret key
+// with c1 drawn from a fresh seed.
+func (c *Client) seededEncrypt(pt *rlwe.Plaintext) (ring.Poly, [seedSize]byte, error) {
+	var seed [seedSize]byte
+	if _, err := io.ReadFull(c.rnd, seed[:]); err != nil {
+		return ring.Poly{}, seed, fmt.Errorf("cannot draw a seed: %w", err)
+	}
+	prng, err := sampling.NewKeyedPRNG(seed[:])
+	if err != nil {
+		return ring.Poly{}, seed, err
+	}
+	ct := rlwe.NewCiphertext(c.params, 1, pt.Level())
+	if err := c.enc.WithPRNG(prng).Encrypt(pt, ct); err != nil {
+		return ring.Poly{}, seed, err
+	}
+	return ct.Value[0], seed, nil
+}
+
+// reencrypt lifts p to the top level and encrypts it as a raw polynomial
+// (step C, client).
+func (c *Client) reencrypt(o *opened) (seededCt, error) {
+	top := c.params.MaxLevel()
+	ringQ := c.params.RingQ()
+	pt := rlwe.NewPlaintext(c.params, top)
+	c.ri.lift(top, o.p, pt.Value)
+	ringQ.NTT(pt.Value, pt.Value)
+	pt.IsNTT = true
+	c0, seed, err := c.seededEncrypt(pt)
+	if err != nil {
+		return seededCt{}, err
+	}
+	return seededCt{level: top, logSlots: o.ct.logSlots, scale: o.ct.scale, seed: seed, c0: c0}, nil
+}
+
+// Refresh answers one Server.Refresh: it receives the masked ciphertexts
+// (MsgRefreshRequest), decrypts each to its masked polynomial and sends it
+// back re-encrypted at the top level (MsgRefreshResponse), protocol C.
+func (c *Client) Refresh(ctx context.Context, conn Conn) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	payload, err := conn.Recv(ctx, MsgRefreshRequest)
+	if err != nil {
+		return fmt.Errorf("cannot Refresh: receive: %w", err)
+	}
+	cts, err := c.ri.decodeMasked(payload, c.p.maxBatch)
+	if err != nil {
+		return fmt.Errorf("cannot Refresh: bad message: %w", err)
+	}
+	out := make([]seededCt, len(cts))
+	for i := range cts {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cannot Refresh: %w", err)
+		}
+		o, err := c.open(&cts[i])
+		if err != nil {
+			return fmt.Errorf("cannot Refresh: ciphertext %d: %w", i, err)
+		}
+		if out[i], err = c.reencrypt(o); err != nil {
+			return fmt.Errorf("cannot Refresh: ciphertext %d: %w", i, err)
+		}
+	}
+	if err := conn.Send(ctx, MsgRefreshResponse, c.ri.encodeSeeded(out)); err != nil {
+		return fmt.Errorf("cannot Refresh: send: %w", err)
+	}
+	return nil
+}
+
+// encryptShares encodes a/2^F at level and scale (all slots) and encrypts
+// it as a seeded ciphertext (step B, client).
+func (c *Client) encryptShares(a Vector, level int, scale float64) (seededCt, error) {
+	logSlots := c.params.LogMaxSlots()
+	pt, err := encodePlaintext(c.params, c.ri, c.codec, a, level, scale)
+	if err != nil {
+		return seededCt{}, err
+	}
+	c0, seed, err := c.seededEncrypt(pt)
+	if err != nil {
+		return seededCt{}, err
+	}
+	return seededCt{level: level, logSlots: logSlots, scale: scale, seed: seed, c0: c0}, nil
+}
+
+// SharesToEnc encrypts the client's shares, one seeded ciphertext per
+// Vector at level and scale, and sends them in one message
+// (MsgSharesToEnc), protocol B. The server, calling Server.SharesToEnc with
+// the same level and scale and its own shares in the same order, obtains
+// fresh encryptions of the shared vectors.
+func (c *Client) SharesToEnc(ctx context.Context, conn Conn, shares []Vector, level int, scale rlwe.Scale) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := checkSharesArgs(c.params, c.p, shares, level, scale); err != nil {
+		return fmt.Errorf("cannot SharesToEnc: %w", err)
+	}
+	out := make([]seededCt, len(shares))
+	for i, a := range shares {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cannot SharesToEnc: %w", err)
+		}
+		var err error
+		if out[i], err = c.encryptShares(a, level, scale.Float64()); err != nil {
+			return fmt.Errorf("cannot SharesToEnc: vector %d: %w", i, err)
+		}
+	}
+	if err := conn.Send(ctx, MsgSharesToEnc, c.ri.encodeSeeded(out)); err != nil {
+		return fmt.Errorf("cannot SharesToEnc: send: %w", err)
+	}
+	return nil
+}

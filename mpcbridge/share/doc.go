@@ -1,0 +1,110 @@
+// Package share converts between CKKS ciphertexts and additive secret
+// shares, and refreshes ciphertexts, between two parties: the client, who
+// holds the only secret key, and the server, who holds the model and
+// computes on the client's ciphertexts (DESIGN.md sections 1, 3 and 4).
+// Unlike Lattigo's mhe/mhefloat, where every party holds a key share, here
+// the server has no key: its mask-and-re-randomize step is what protects
+// the model, and the client's decryption is the only one.
+//
+// # Protocols
+//
+// A. HE to shares (Server.EncToShares, Client.EncToShares). The server holds
+// a ciphertext ct = (c0, c1) of a slot vector x with |x_i| <= 2^B (B is
+// public, ParametersLiteral.LogBound) at scale Δ.
+//
+//  1. The server drops ct to the lowest level l whose modulus Q_l exceeds
+//     2^(b+2), where b = λ + logN + ceil(log2(2^B·Δ)) + 1 is the mask width
+//     (Parameters.MaskLevel); a ciphertext below that level is refused with
+//     an error that names the bits needed and available.
+//  2. It re-randomizes: it adds a fresh public-key encryption of zero
+//     (c1 becomes a fresh RLWE sample instead of a linear function of the
+//     client's ciphertexts whose coefficients depend on the weights) and a
+//     mask polynomial M with coefficients i.i.d. uniform in [-2^b, 2^b) to
+//     c0, and sends the result (one message for the whole batch).
+//  3. The client decrypts it to the integer polynomial p = m + e + M,
+//     centred modulo Q_l (|p| < 2^(b+1) < Q_l/2, checked), and decodes p
+//     into slots y; its share is a_i = round(2^F·Re(y_i)). The server's
+//     share is b_i = round(2^F·Re(decode(-M)_i)). Decoding is linear, so
+//     a_i + b_i = 2^F·Dec(ct)_i ± 1 (two roundings). The shares are integers
+//     of about b - log2(Δ) + logN/2 + F bits (75-90 bits for the presets),
+//     kept as Int128; they are shares over the integers (see Vector), and
+//     Vector.Low64 gives ring shares modulo 2^64.
+//
+// Decoding and encoding need about 100 bits of precision (shares of 80-90
+// bits, resolved well below one unit). Instead of Lattigo's big-float
+// encoder they use the same special FFT (same roots, same slot order) in
+// double-double arithmetic on the exact integer coefficients, 35-40 times
+// faster at N = 2^14; the tests check it against Lattigo's encoder at 128
+// bits (identical shares when decoding; encoded coefficients within a few
+// units, far below the encryption noise).
+//
+// B. Shares to HE (Client.SharesToEnc, Server.SharesToEnc). Each party holds
+// integer shares a, b of a vector v (possibly permuted or compacted by other
+// protocols, both parties applying the same moves). The client encodes
+// a/2^F at the requested level and scale (all slots) and
+// encrypts it under its secret key as a seeded ciphertext: c1 is expanded
+// from a 32-byte seed with Lattigo's keyed PRNG, so only c0 and the seed
+// travel (half the bytes). The server expands c1 from the seed, encodes
+// b/2^F the same way and adds it to c0: the result is a fresh encryption of
+// v, with the noise of one secret-key encryption. The two encodings round
+// to the nearest integer coefficient each, an error of about one unit per
+// coefficient, far below the encryption noise.
+//
+// C. Refresh (Server.Refresh, Client.Refresh; Refresher adapts it to the
+// ckks evaluator). Steps A.1 and A.2, then the client re-encrypts its
+// centred polynomial p directly as a raw polynomial at the top level
+// (seeded, secret key; no decoding), and the server subtracts M lifted to
+// the top-level modulus. The result is a fresh top-level encryption of
+// m + e (the message and its accumulated noise) at the original scale, with
+// one public-key and one secret-key encryption noise added. A refresh of k
+// ciphertexts is one round trip.
+//
+// # Security (semi-honest, statistical parameter λ >= 40)
+//
+// What the client sees of a masked ciphertext is (c0', c1') with
+// c1' = c1 + c1z and c0' = -c1'·s + m + e + ez + M, where (c0z, c1z) is the
+// server's fresh public-key encryption of zero with noise ez. Under RLWE,
+// c1z (a fresh sample u·pk1 + e1 scaled down by P, u fresh) is
+// pseudorandom even to the key owner, so c1' is independent of c1 and of
+// how the server computed it. Given c1' the client's view is p = v + M with
+// v = m + e + ez. Every coefficient of v is below 2^B·Δ + |e + ez| <=
+// 2^(B+log2 Δ+1) (the coefficients of m are at most Δ·max|x_i|: the
+// decoding matrix is unitary up to N; the noise stays below 2^B·Δ or the
+// ciphertext is useless anyway). For one coefficient, the statistical
+// distance between v_j + U and U, with U uniform on the 2^(b+1) integers of
+// [-2^b, 2^b), is |v_j|/2^(b+1) <= 2^(B+log2 Δ+1-b-1); over the N
+// independent coefficients it is at most N·2^(B+log2 Δ-b) <= 2^-(λ+1) by
+// the choice of b. So p, and everything the client derives from it (its
+// shares), is within 2^-(λ+1) of a distribution that does not depend on the
+// message or on the noise. The mask floods the noise e too (it hides the
+// whole decrypted polynomial), so no separate smudging is needed before this
+// decryption. The server sees only ciphertexts under the client's key:
+// seeded RLWE encryptions, pseudorandom under RLWE. The shares a, b are
+// each, alone, within 2^-(λ+1) of a value-independent distribution.
+//
+// Leakage that remains, by design: the batch size, the levels and scales,
+// B, and the slot count (all public in DESIGN.md section 1).
+//
+// # Requirements on callers
+//
+//   - A ciphertext must be at or above the mask level (level 2 for every
+//     preset with B <= 8, Server.MinLevel): the evaluator must refresh
+//     before its level drops below it, not when it reaches zero.
+//   - |x_i| <= 2^B must hold (values outside weaken the bound; far outside,
+//     the client's range check fails).
+//   - Shares passed to SharesToEnc are shares over the integers of at most
+//     about 92 bits (checked against the codec's precision): a protocol that
+//     re-shares them must add bounded (statistical) masks, not uniform masks
+//     modulo 2^K; ring shares (Vector.Low64) cannot come back.
+//   - Both parties call matching methods in the same order with the same
+//     arguments (level, scale); the messages check parameters, levels,
+//     scales and counts and return errors on any mismatch.
+//
+// # Messages
+//
+// Message types are in 0x0100-0x01ff, the block mpcbridge/wire assigns to
+// this package (MsgEncToShares etc.). Polynomials
+// travel in the NTT domain, each RNS limb packed with ceil(log2 q_i) bits
+// per coefficient. A masked ciphertext at level l costs 2·N·log2(Q_l)/8
+// bytes, a seeded one N·log2(Q_l)/8 + 42 bytes.
+package share

@@ -1,0 +1,306 @@
+package share
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/cipherprune/cipherprune/ckks"
+)
+
+// maskedMessage returns a valid MsgEncToShares payload for k ciphertexts
+// and the server's pending masks.
+func (tc *testContext) maskedMessage(t testing.TB, k int) []byte {
+	t.Helper()
+	r := rand.New(rand.NewPCG(9, uint64(k)))
+	cts := make([]*rlwe.Ciphertext, k)
+	for i := range cts {
+		cts[i] = tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 4)
+	}
+	rc := &rawConn{}
+	if _, err := tc.server.EncToShares(bg(), rc, cts); err != nil {
+		t.Fatal(err)
+	}
+	return rc.sent[MsgEncToShares]
+}
+
+func wantErr(t *testing.T, err error, substr string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", substr)
+	}
+	if !strings.Contains(err.Error(), substr) {
+		t.Fatalf("error %q does not contain %q", err, substr)
+	}
+}
+
+func TestClientBadInput(t *testing.T) {
+	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{LogBound: 4})
+	other := newTestContext(t, ckks.InsecureTest12, ParametersLiteral{LogBound: 4})
+	valid := tc.maskedMessage(t, 2)
+	if _, err := tc.client.EncToShares(bg(), &rawConn{in: map[uint16][]byte{MsgEncToShares: valid}}); err != nil {
+		t.Fatalf("valid message: %v", err)
+	}
+	cts, err := tc.client.ri.decodeMasked(valid, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same ciphertext claimed at another level (a consistent message,
+	// but not the level the parameters give).
+	wrongLevel := cts[0]
+	wrongLevel.level++
+	for _, p := range []*ring.Poly{&wrongLevel.c0, &wrongLevel.c1} {
+		q := ring.NewPoly(tc.params.N(), wrongLevel.level)
+		q.CopyLvl(wrongLevel.level-1, *p)
+		*p = q
+	}
+	setCount := func(b []byte, n uint32) []byte {
+		b = bytes.Clone(b)
+		binary.LittleEndian.PutUint32(b[6:], n)
+		return b
+	}
+	badCoeff := bytes.Clone(valid)
+	for i := headerSize + maskedHead; i < headerSize+maskedHead+16; i++ {
+		badCoeff[i] = 0xff
+	}
+	badID := bytes.Clone(valid)
+	badID[2] ^= 1
+	badVersion := bytes.Clone(valid)
+	badVersion[0] = 9
+	badScale := bytes.Clone(valid)
+	binary.LittleEndian.PutUint64(badScale[headerSize+4:], 0x7ff8000000000001) // NaN
+	for _, c := range []struct {
+		name, want string
+		payload    []byte
+	}{
+		{"empty", "shorter than its", nil},
+		{"header only", "cannot hold", valid[:headerSize]},
+		{"truncated", "truncated", valid[:len(valid)-1]},
+		{"trailing", "trailing", append(bytes.Clone(valid), 0)},
+		{"oversized count", "more than the limit", setCount(valid, uint32(tc.p.MaxBatch()+1))},
+		{"huge count", "more than the limit", setCount(valid, 1<<31)},
+		{"count beyond length", "truncated", setCount(valid, 3)},
+		{"count far beyond length", "cannot hold", setCount(valid, 9)},
+		{"wrong N", "ring degree", other.maskedMessage(t, 1)},
+		{"wrong parameters", "other parameters", badID},
+		{"wrong version", "version", badVersion},
+		{"coefficient not reduced", "not below the modulus", badCoeff},
+		{"bad scale", "scale", badScale},
+		{"wrong level", "different parameters", tc.client.ri.encodeMasked([]maskedCt{wrongLevel})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := tc.client.EncToShares(bg(), &rawConn{in: map[uint16][]byte{MsgEncToShares: c.payload}})
+			wantErr(t, err, c.want)
+			err = tc.client.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshRequest: c.payload}})
+			wantErr(t, err, c.want)
+		})
+	}
+	t.Run("wrong key", func(t *testing.T) {
+		sk := rlwe.NewKeyGenerator(tc.params).GenSecretKeyNew()
+		c, err := NewClient(tc.params, sk, tc.p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.EncToShares(bg(), &rawConn{in: map[uint16][]byte{MsgEncToShares: valid}})
+		wantErr(t, err, "out of range")
+	})
+	t.Run("other LogBound", func(t *testing.T) {
+		// A client that expects a larger bound expects a higher mask level
+		// or a wider mask: the message must not be accepted silently.
+		p, _ := NewParameters(ParametersLiteral{LogBound: 10})
+		c, err := NewClient(tc.params, tc.sk, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.EncToShares(bg(), &rawConn{in: map[uint16][]byte{MsgEncToShares: valid}})
+		wantErr(t, err, "different parameters")
+	})
+}
+
+func TestServerBadInput(t *testing.T) {
+	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{LogBound: 4})
+	r := rand.New(rand.NewPCG(5, 5))
+	ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 3)
+
+	// A valid refresh response, captured.
+	rc := &rawConn{}
+	sent, masks, err := tc.server.maskBatch(bg(), []*rlwe.Ciphertext{ct}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.in = map[uint16][]byte{MsgRefreshRequest: tc.server.ri.encodeMasked(sent)}
+	if err := tc.client.Refresh(bg(), rc); err != nil {
+		t.Fatal(err)
+	}
+	resp := rc.sent[MsgRefreshResponse]
+	got, err := tc.server.ri.decodeSeeded(resp, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.server.unmask(masks, got); err != nil {
+		t.Fatalf("valid response: %v", err)
+	}
+	lowLevel := got[0]
+	lowLevel.level = 2
+	lowLevel.c0 = ring.NewPoly(tc.params.N(), 2)
+
+	refresh := func(payload []byte) error {
+		_, err := tc.server.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshResponse: payload}}, []*rlwe.Ciphertext{ct})
+		return err
+	}
+	t.Run("refresh/truncated", func(t *testing.T) { wantErr(t, refresh(resp[:len(resp)-3]), "truncated") })
+	t.Run("refresh/empty", func(t *testing.T) { wantErr(t, refresh(resp[:4]), "shorter") })
+	t.Run("refresh/count", func(t *testing.T) {
+		wantErr(t, refresh(tc.server.ri.encodeSeeded(nil)), "0 ciphertexts for 1")
+	})
+	t.Run("refresh/level", func(t *testing.T) {
+		wantErr(t, refresh(tc.server.ri.encodeSeeded([]seededCt{lowLevel})), "level 2")
+	})
+
+	shares := []Vector{make(Vector, 8)}
+	s2e := func(payload []byte, level int) error {
+		_, err := tc.server.SharesToEnc(bg(), &rawConn{in: map[uint16][]byte{MsgSharesToEnc: payload}}, shares, level, tc.params.DefaultScale())
+		return err
+	}
+	rc = &rawConn{}
+	if err := tc.client.SharesToEnc(bg(), rc, shares, 5, tc.params.DefaultScale()); err != nil {
+		t.Fatal(err)
+	}
+	msg := rc.sent[MsgSharesToEnc]
+	if err := s2e(msg, 5); err != nil {
+		t.Fatalf("valid message: %v", err)
+	}
+	t.Run("shares/level", func(t *testing.T) { wantErr(t, s2e(msg, 6), "want 6") })
+	t.Run("shares/truncated", func(t *testing.T) { wantErr(t, s2e(msg[:len(msg)-1], 5), "truncated") })
+	t.Run("shares/count", func(t *testing.T) {
+		_, err := tc.server.SharesToEnc(bg(), &rawConn{in: map[uint16][]byte{MsgSharesToEnc: msg}}, append(shares, shares[0]), 5, tc.params.DefaultScale())
+		wantErr(t, err, "1 ciphertexts for 2 vectors")
+	})
+	t.Run("shares/scale", func(t *testing.T) {
+		_, err := tc.server.SharesToEnc(bg(), &rawConn{in: map[uint16][]byte{MsgSharesToEnc: msg}}, shares, 5, rlwe.NewScale(1<<30))
+		wantErr(t, err, "scale")
+	})
+	t.Run("shares/too long", func(t *testing.T) {
+		err := tc.client.SharesToEnc(bg(), &rawConn{}, []Vector{make(Vector, tc.params.MaxSlots()+1)}, 5, tc.params.DefaultScale())
+		wantErr(t, err, "more than")
+	})
+	t.Run("shares/too large", func(t *testing.T) {
+		v := Vector{{Hi: 1 << 62}}
+		err := tc.client.SharesToEnc(bg(), &rawConn{}, []Vector{v}, 5, tc.params.DefaultScale())
+		wantErr(t, err, "exceeds")
+	})
+	t.Run("batch too large", func(t *testing.T) {
+		cts := make([]*rlwe.Ciphertext, tc.p.MaxBatch()+1)
+		_, err := tc.server.Refresh(bg(), &rawConn{}, cts)
+		wantErr(t, err, "batch limit")
+	})
+	t.Run("nil ciphertext", func(t *testing.T) {
+		_, err := tc.server.Refresh(bg(), &rawConn{}, []*rlwe.Ciphertext{nil})
+		wantErr(t, err, "nil ciphertext")
+	})
+	t.Run("degree 2", func(t *testing.T) {
+		ct2 := rlwe.NewCiphertext(tc.params, 2, 4)
+		_, err := tc.server.Refresh(bg(), &rawConn{}, []*rlwe.Ciphertext{ct2})
+		wantErr(t, err, "degree 2")
+	})
+}
+
+func TestLevelTooLow(t *testing.T) {
+	for _, name := range testPresets {
+		tc := newTestContext(t, name, ParametersLiteral{LogBound: 4})
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(6, 6))
+			ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 1)
+			_, err := tc.server.EncToShares(bg(), &rawConn{}, []*rlwe.Ciphertext{ct})
+			wantErr(t, err, "needs more than")
+			t.Log(err)
+			_, err = tc.server.Refresh(bg(), &rawConn{}, []*rlwe.Ciphertext{ct})
+			wantErr(t, err, "-bit modulus")
+		})
+	}
+}
+
+func TestPeerDisconnect(t *testing.T) {
+	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{LogBound: 4})
+	r := rand.New(rand.NewPCG(7, 7))
+	ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 3)
+	t.Run("client leaves mid refresh", func(t *testing.T) {
+		sc, cc := pipe()
+		serr, _ := both(func() error {
+			_, err := tc.server.Refresh(bg(), sc, []*rlwe.Ciphertext{ct})
+			return err
+		}, func() error {
+			_, err := cc.Recv(bg(), MsgRefreshRequest) // read the request, then hang up
+			cc.Close()
+			return err
+		})
+		wantErr(t, serr, "cannot Refresh: receive")
+		if !errors.Is(serr, io.EOF) && !errors.Is(serr, io.ErrClosedPipe) {
+			t.Fatalf("error %v is not EOF or a closed pipe", serr)
+		}
+	})
+	t.Run("server leaves before sending", func(t *testing.T) {
+		sc, cc := pipe()
+		sc.Close()
+		_, err := tc.client.EncToShares(bg(), cc)
+		wantErr(t, err, "cannot EncToShares: receive")
+		err = tc.client.Refresh(bg(), cc)
+		wantErr(t, err, "cannot Refresh: receive")
+	})
+	t.Run("client gone before server sends", func(t *testing.T) {
+		sc, cc := pipe()
+		cc.Close()
+		_, err := tc.server.EncToShares(bg(), sc, []*rlwe.Ciphertext{ct})
+		wantErr(t, err, "cannot EncToShares: send")
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		sc, _ := pipe()
+		ctx, cancel := contextWithCancel()
+		cancel()
+		_, err := tc.server.SharesToEnc(ctx, sc, nil, 3, tc.params.DefaultScale())
+		wantErr(t, err, "cannot SharesToEnc: receive")
+	})
+}
+
+func TestRefreshTCP(t *testing.T) {
+	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{LogBound: 4})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skipf("no loopback TCP: %v", err)
+	}
+	defer l.Close()
+	r := rand.New(rand.NewPCG(8, 8))
+	x := randomVector(r, tc.params.MaxSlots(), 4)
+	ct := tc.computedCiphertext(t, x, 3)
+	var out []*rlwe.Ciphertext
+	serr, cerr := both(func() error {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		out, err = tc.server.Refresh(bg(), newFrameConn(c), []*rlwe.Ciphertext{ct})
+		return err
+	}, func() error {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return tc.client.Refresh(bg(), newFrameConn(c))
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v, client: %v", serr, cerr)
+	}
+	if e := maxAbsErr(tc.decrypt(t, out[0]), x); e > 1e-5 {
+		t.Fatalf("refreshed over TCP: error %.3g", e)
+	}
+}

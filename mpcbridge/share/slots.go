@@ -1,0 +1,137 @@
+package share
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"math/bits"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/ring"
+	lckks "github.com/tuneinsight/lattigo/v5/schemes/ckks"
+	"github.com/tuneinsight/lattigo/v5/utils/bignum"
+)
+
+// ddPrec is the working precision, in bits, of the double-double codec
+// (106 bits of mantissa, a little lost to rounding).
+const ddPrec = 104
+
+// slotCodec turns integer polynomials into fixed-point slot shares and
+// back: the special FFT of CKKS in double-double arithmetic, on the exact
+// integer coefficients. Not safe for concurrent use.
+type slotCodec struct {
+	n, logN  int
+	fracBits int
+	fft      *ddFFT
+	vals     []ddComplex
+}
+
+func newSlotCodec(params hefloat.Parameters, p Parameters) *slotCodec {
+	return &slotCodec{
+		n:        params.N(),
+		logN:     params.LogN(),
+		fracBits: p.fracBits,
+		fft:      newDDFFT(params),
+		vals:     make([]ddComplex, params.N()/2),
+	}
+}
+
+// ckksRoots returns Lattigo's 128-bit roots of unity e^{2πij/m}, j <= m.
+func ckksRoots(m int) []*bignum.Complex { return lckks.GetRootsBigComplex(m, 128) }
+
+func bigToDD(f *big.Float) dd {
+	hi, _ := f.Float64()
+	rest := new(big.Float).SetPrec(f.Prec()).Sub(f, big.NewFloat(hi))
+	lo, _ := rest.Float64()
+	return dd{hi, lo}
+}
+
+// checkCodecBits checks that values of up to bits bits (in units of 2^-F)
+// keep a codec error below 2^-8 units: bits + log2(logN) + 8 <= ddPrec.
+func checkCodecBits(logN, bits_ int) error {
+	if need := bits_ + bits.Len(uint(logN)) + 8; need > ddPrec {
+		return fmt.Errorf("shares of %d bits need %d bits of codec precision, more than %d: lower LogBound or FracBits", bits_, need, ddPrec)
+	}
+	return nil
+}
+
+// decodeShares writes round(2^F·Re(y_i)) into out, where y is the CKKS
+// decoding at scale of the polynomial with integer coefficients coeffs (N
+// of them) into len(out) slots (a power of two <= N/2). maxBits bounds the
+// bit length of every share (a larger one is an error).
+func (c *slotCodec) decodeShares(coeffs []Int128, scale float64, out Vector, maxBits int) error {
+	slots := len(out)
+	if slots < 1 || slots > c.n/2 || slots&(slots-1) != 0 || len(coeffs) != c.n {
+		return fmt.Errorf("cannot decodeShares: %d slots from %d coefficients", slots, len(coeffs))
+	}
+	gap := c.n / 2 / slots
+	vals := c.vals[:slots]
+	for i := range vals {
+		vals[i] = ddComplex{ddFromInt128(coeffs[i*gap]), ddFromInt128(coeffs[c.n/2+i*gap])}
+	}
+	c.fft.fft(vals)
+	factor := ddQuo(math.Ldexp(1, c.fracBits), scale)
+	for i, v := range vals {
+		r, ok := v.re.mul(factor).round()
+		if !ok || r.BitLen() > maxBits {
+			return fmt.Errorf("cannot decodeShares: slot %d exceeds the %d-bit bound", i, maxBits)
+		}
+		out[i] = r
+	}
+	return nil
+}
+
+// encodeShares writes into coeffs (N of them) the integer polynomial that
+// encodes v/2^F, zero-padded to all N/2 slots, at scale: the coefficients
+// round(scale·IDFT(v/2^F)).
+func (c *slotCodec) encodeShares(v Vector, scale float64, coeffs []Int128) error {
+	if len(v) > c.n/2 || len(coeffs) != c.n {
+		return fmt.Errorf("cannot encodeShares: %d values into %d slots", len(v), c.n/2)
+	}
+	vals := c.vals
+	for i := range vals {
+		if i < len(v) {
+			vals[i] = ddComplex{re: ddFromInt128(v[i])}
+		} else {
+			vals[i] = ddComplex{}
+		}
+	}
+	c.fft.ifft(vals)
+	factor := dd{math.Ldexp(scale, -c.fracBits), 0} // exact
+	half := c.n / 2
+	for i, x := range vals {
+		re, ok1 := x.re.mul(factor).round()
+		im, ok2 := x.im.mul(factor).round()
+		if !ok1 || !ok2 {
+			return fmt.Errorf("cannot encodeShares: coefficient %d does not fit 128 bits", i)
+		}
+		coeffs[i], coeffs[half+i] = re, im
+	}
+	return nil
+}
+
+// maxBitLen returns the largest bit length in v.
+func maxBitLen(v Vector) int {
+	m := 0
+	for _, x := range v {
+		if b := x.BitLen(); b > m {
+			m = b
+		}
+	}
+	return m
+}
+
+// slotPlaintext returns a plaintext at level holding poly (in the NTT
+// domain when ntt is set), with the metadata of a slot-encoded plaintext.
+func slotPlaintext(level, logSlots int, scale float64, poly ring.Poly, ntt bool) *rlwe.Plaintext {
+	pt, err := rlwe.NewPlaintextAtLevelFromPoly(level, poly)
+	if err != nil {
+		panic(fmt.Errorf("share: slotPlaintext: %w", err)) // poly allocated at level by the caller
+	}
+	pt.IsNTT = ntt
+	pt.IsBatched = true
+	pt.Scale = rlwe.NewScale(scale)
+	pt.LogDimensions = ring.Dimensions{Rows: 0, Cols: logSlots}
+	return pt
+}
