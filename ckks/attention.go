@@ -94,17 +94,22 @@ func (c *Client) EncryptAttentionMasks(valid []bool, lay Layout) (*AttentionMask
 // tokenShift rotates tokens cyclically within every block (i -> i+t mod
 // Block) with baby-step giant-step rotations: t = T·g + b uses the baby
 // rotations b and b - Block (hoisted per ciphertext) and one giant rotation
-// T·g, so only 2T + Block/T Galois keys are needed instead of 2·Block.
+// T·g, so only 2T + Block/T - 2 Galois keys are needed instead of 2·Block.
+// Every shift t > T costs one giant rotation whatever T is, so T is chosen
+// to minimize the keys (ties to the smaller T, fewer hoisted babies): T = 8
+// for Block = 128, 30 keys (T = 16 would need 38).
 type tokenShift struct {
 	block, baby, slots int
 }
 
 func newTokenShift(block, slots int) tokenShift {
-	T := 1
-	for T*T < block {
-		T <<= 1
+	best, bestKeys := 1, block // T = 1: the baby -Block and Block-1 giants
+	for T := 2; T <= block; T <<= 1 {
+		if keys := 2*T + block/T - 2; keys < bestKeys {
+			best, bestKeys = T, keys
+		}
 	}
-	return tokenShift{block: block, baby: T, slots: slots}
+	return tokenShift{block: block, baby: best, slots: slots}
 }
 
 // rotations returns every rotation index the shift uses.

@@ -23,6 +23,27 @@ type Evaluator struct {
 	params  hefloat.Parameters
 	reg     *approx.Registry
 	workers []*worker
+	// reserve is the number of bottom levels no operation may use: the
+	// two-party refresh masks a ciphertext statistically and needs that
+	// much modulus below the message (mpcbridge/share's MinLevel).
+	reserve int
+}
+
+// EvaluatorOption configures NewEvaluator.
+type EvaluatorOption func(*Evaluator) error
+
+// WithReserve keeps the bottom levels 0..levels-1 free: every stage
+// refreshes its inputs early enough that its outputs stay at level
+// >= levels, where the bridge can mask them (mpcbridge/share's
+// Server.MinLevel). The default is 0 (the secret-key test refresh).
+func WithReserve(levels int) EvaluatorOption {
+	return func(ev *Evaluator) error {
+		if levels < 0 || levels > ev.params.MaxLevel() {
+			return fmt.Errorf("reserve of %d levels outside 0..%d", levels, ev.params.MaxLevel())
+		}
+		ev.reserve = levels
+		return nil
+	}
 }
 
 // worker is one goroutine's evaluator, encoder and polynomial evaluator.
@@ -36,8 +57,8 @@ type worker struct {
 // NewEvaluator returns an evaluator for params with the evaluation keys evk
 // (relinearization and the Galois keys of GaloisElements), the registry reg
 // (approx.Default() if nil) and workers goroutines (runtime.GOMAXPROCS(0)
-// if workers <= 0).
-func NewEvaluator(params hefloat.Parameters, evk rlwe.EvaluationKeySet, reg *approx.Registry, workers int) (*Evaluator, error) {
+// if workers <= 0), configured by opts.
+func NewEvaluator(params hefloat.Parameters, evk rlwe.EvaluationKeySet, reg *approx.Registry, workers int, opts ...EvaluatorOption) (*Evaluator, error) {
 	if evk == nil {
 		return nil, errors.New("cannot NewEvaluator: nil evaluation keys")
 	}
@@ -49,6 +70,11 @@ func NewEvaluator(params hefloat.Parameters, evk rlwe.EvaluationKeySet, reg *app
 	}
 	base := hefloat.NewEvaluator(params, evk)
 	ev := &Evaluator{params: params, reg: reg}
+	for _, opt := range opts {
+		if err := opt(ev); err != nil {
+			return nil, fmt.Errorf("cannot NewEvaluator: %w", err)
+		}
+	}
 	for i := 0; i < workers; i++ {
 		e := base
 		if i > 0 {
@@ -69,6 +95,9 @@ func (ev *Evaluator) Params() hefloat.Parameters { return ev.params }
 
 // Registry returns the approximation registry.
 func (ev *Evaluator) Registry() *approx.Registry { return ev.reg }
+
+// Reserve returns the number of bottom levels kept free (WithReserve).
+func (ev *Evaluator) Reserve() int { return ev.reserve }
 
 // Workers returns the number of worker goroutines.
 func (ev *Evaluator) Workers() int { return len(ev.workers) }

@@ -78,11 +78,23 @@ func (el *EncodedLinear) nOut() int { c := el.cols(); return (el.Out + c - 1) / 
 // giants returns the number of giant steps.
 func (el *EncodedLinear) giants() int { return el.cols() / el.Baby }
 
-// bestBaby picks c1 minimizing nIn·(c1-1) + nOut·(c/c1-1) rotations.
+// maxGiants caps the giant steps of a matmul. Giant rotations are not
+// hoisted and each giant index needs its own Galois key (34.6 MB at
+// Interactive14), so a layer with few output ciphertexts (the classifier)
+// must not pick a small baby step whose many giant indices no other layer
+// uses: with the cap, every giant index of BERT-base's classifier is already
+// a key of its 3072x768 layer (BERT-base at n=128: 65 keys instead of 77).
+const maxGiants = 16
+
+// bestBaby picks c1 minimizing nIn·(c1-1) + nOut·(c/c1-1) rotations with at
+// most maxGiants giant steps.
 func (el *EncodedLinear) bestBaby() int {
 	c := el.cols()
-	best, bestCost := 1, math.MaxInt
+	best, bestCost := c, math.MaxInt
 	for b := 1; b <= c; b <<= 1 {
+		if c/b > maxGiants {
+			continue
+		}
 		cost := el.nIn()*(b-1) + el.nOut()*(c/b-1)
 		if cost < bestCost {
 			best, bestCost = b, cost

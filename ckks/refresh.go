@@ -93,8 +93,10 @@ func (t *Trace) Refreshes() (calls, cts int) {
 // refreshing (in one call) those that do not. It replaces the pointers in
 // place.
 func (ev *Evaluator) ensure(ctx context.Context, r Refresher, tr *Trace, stage string, need int, groups ...[]*rlwe.Ciphertext) error {
+	need += ev.reserve
 	if need > ev.params.MaxLevel() {
-		return fmt.Errorf("cannot %s: needs %d levels, the preset has %d", stage, need, ev.params.MaxLevel())
+		return fmt.Errorf("cannot %s: needs %d levels (%d reserved for the bridge), the preset has %d",
+			stage, need, ev.reserve, ev.params.MaxLevel())
 	}
 	var low []*rlwe.Ciphertext
 	type ref struct{ g, i int }
