@@ -1,0 +1,263 @@
+package shuffle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// noLeaks fails the test if goroutines started during it are still running
+// when it ends. Call it first, as defer noLeaks(t)(), so it runs after the
+// test's own cleanups of earlier defers.
+func noLeaks(t *testing.T) func() {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	return func() {
+		t.Helper()
+		goleak.VerifyNone(t, opt)
+	}
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// connPair returns two connected ends over net.Pipe or loopback TCP.
+func connPair(t testing.TB, transport string) (net.Conn, net.Conn) {
+	t.Helper()
+	switch transport {
+	case "pipe":
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	case "tcp":
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				accepted <- nil
+				return
+			}
+			accepted <- c
+		}()
+		a, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := <-accepted
+		if b == nil {
+			t.Fatal("accept failed")
+		}
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	}
+	t.Fatalf("unknown transport %q", transport)
+	return nil, nil
+}
+
+// result is one party's outcome.
+type result struct {
+	out [][]uint64
+	err error
+}
+
+// runPair runs Permute on p and Assist on q concurrently, with crypto/rand.
+func runPair(ctx context.Context, cfg Config, p, q io.ReadWriter, perm []int, ap, aq [][]uint64) (pr, qr result) {
+	return runPairRand(ctx, cfg, p, q, perm, ap, aq, nil, nil)
+}
+
+// runPairRand is runPair with the parties' random sources.
+func runPairRand(ctx context.Context, cfg Config, p, q io.ReadWriter, perm []int, ap, aq [][]uint64, rp, rq io.Reader) (pr, qr result) {
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.out, r.err = cfg.Assist(ctx, q, aq, rq)
+		done <- r
+	}()
+	pr.out, pr.err = cfg.Permute(ctx, p, perm, ap, rp)
+	return pr, <-done
+}
+
+// randomRows returns n rows of width uniform words.
+func randomRows(r *rand.Rand, n, width int) [][]uint64 {
+	rows := make([][]uint64, n)
+	for i := range rows {
+		rows[i] = make([]uint64, width)
+		for k := range rows[i] {
+			rows[i][k] = r.Uint64()
+		}
+	}
+	return rows
+}
+
+// constRows returns n rows of width copies of x.
+func constRows(n, width int, x uint64) [][]uint64 {
+	rows := make([][]uint64, n)
+	for i := range rows {
+		rows[i] = make([]uint64, width)
+		for k := range rows[i] {
+			rows[i][k] = x
+		}
+	}
+	return rows
+}
+
+// addRows returns a + b row by row.
+func addRows(a, b [][]uint64) [][]uint64 {
+	out := make([][]uint64, len(a))
+	for i := range a {
+		out[i] = make([]uint64, len(a[i]))
+		for k := range a[i] {
+			out[i][k] = a[i][k] + b[i][k]
+		}
+	}
+	return out
+}
+
+// equalRows reports whether a and b are equal, with a description of the
+// first difference.
+func equalRows(a, b [][]uint64) (bool, string) {
+	if len(a) != len(b) {
+		return false, "different numbers of rows"
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false, "row widths differ"
+		}
+		for k := range a[i] {
+			if a[i][k] != b[i][k] {
+				return false, fmt.Sprintf("row %d column %d differs: %#x vs %#x", i, k, a[i][k], b[i][k])
+			}
+		}
+	}
+	return true, ""
+}
+
+// countConn counts the bytes through a connection, optionally keeps what it
+// writes, and logs which side writes into a shared flight log.
+type countConn struct {
+	net.Conn
+	side          int
+	read, written atomic.Int64
+	keep          bool
+	mu            sync.Mutex
+	sent          bytes.Buffer
+	log           *flightLog
+}
+
+func (c *countConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func (c *countConn) Write(b []byte) (int, error) {
+	if c.log != nil {
+		c.log.add(c.side)
+	}
+	if c.keep {
+		c.mu.Lock()
+		c.sent.Write(b)
+		c.mu.Unlock()
+	}
+	n, err := c.Conn.Write(b)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// flightLog counts flights: maximal runs of writes by the same side.
+type flightLog struct {
+	mu      sync.Mutex
+	last    int
+	flights int
+}
+
+func (l *flightLog) add(side int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.flights == 0 || side != l.last {
+		l.flights++
+		l.last = side
+	}
+}
+
+func (l *flightLog) reset() {
+	l.mu.Lock()
+	l.flights = 0
+	l.mu.Unlock()
+}
+
+// cutConn closes the connection once limit bytes have passed through it
+// (written and read together), as a peer that disconnects mid-protocol.
+type cutConn struct {
+	net.Conn
+	mu    sync.Mutex
+	n     int
+	limit int
+}
+
+var errCut = errors.New("test: connection cut")
+
+func (c *cutConn) take(n int) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := c.limit - c.n
+	if n >= room {
+		c.n = c.limit
+		return max(room, 0), true
+	}
+	c.n += n
+	return n, false
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	n, cut := c.take(len(b))
+	if !cut {
+		return c.Conn.Write(b)
+	}
+	w, _ := c.Conn.Write(b[:n])
+	c.Conn.Close()
+	return w, errCut
+}
+
+func (c *cutConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if k, cut := c.take(n); cut {
+			c.Conn.Close()
+			return k, err
+		}
+	}
+	return n, err
+}
+
+// noDeadline hides a connection's SetDeadline.
+type noDeadline struct{ rw io.ReadWriter }
+
+func (c noDeadline) Read(b []byte) (int, error)  { return c.rw.Read(b) }
+func (c noDeadline) Write(b []byte) (int, error) { return c.rw.Write(b) }
+
+// errContains reports whether err's message contains s.
+func errContains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }

@@ -1,0 +1,85 @@
+package shuffle
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkPermute runs whole permute-and-share calls over loopback TCP and
+// reports, per call, the bytes each way and the message flights (maximal
+// runs of writes by one side; the two hellos cross, so a call counts 4 or
+// 5 flights for 2 round trips).
+func BenchmarkPermute(b *testing.B) {
+	for _, bc := range []struct{ n, width int }{{128, 769}, {512, 769}, {128, 1}} {
+		b.Run(fmt.Sprintf("n=%d/w=%d", bc.n, bc.width), func(b *testing.B) {
+			pa, qa := connPair(b, "tcp")
+			log := &flightLog{}
+			p := &countConn{Conn: pa, side: 0, log: log}
+			q := &countConn{Conn: qa, side: 1, log: log}
+			r := rand.New(rand.NewPCG(1, 1))
+			perm := r.Perm(bc.n)
+			ap, aq := randomRows(r, bc.n, bc.width), randomRows(r, bc.n, bc.width)
+			ctx := b.Context()
+			flights := 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				log.reset()
+				pr, qr := runPair(ctx, Config{}, p, q, perm, ap, aq)
+				if pr.err != nil || qr.err != nil {
+					b.Fatal(pr.err, qr.err)
+				}
+				flights += log.flights
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(float64(p.written.Load())/n, "B-P2Q/op")
+			b.ReportMetric(float64(q.written.Load())/n, "B-Q2P/op")
+			b.ReportMetric(float64(flights)/n, "flights/op")
+		})
+	}
+}
+
+// BenchmarkShuffle runs the two-sided Shuffle (two permute-and-share calls)
+// over loopback TCP; First is the server S, Second the client C.
+func BenchmarkShuffle(b *testing.B) {
+	for _, bc := range []struct{ n, width int }{{128, 769}, {512, 769}} {
+		b.Run(fmt.Sprintf("n=%d/w=%d", bc.n, bc.width), func(b *testing.B) {
+			sa, ca := connPair(b, "tcp")
+			log := &flightLog{}
+			s := &countConn{Conn: sa, side: 0, log: log}
+			c := &countConn{Conn: ca, side: 1, log: log}
+			r := rand.New(rand.NewPCG(2, 2))
+			xs, xc := randomRows(r, bc.n, bc.width), randomRows(r, bc.n, bc.width)
+			ctx := b.Context()
+			flights := 0
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				log.reset()
+				done := make(chan error, 1)
+				go func() {
+					_, err := Shuffle(ctx, c, Second, xc, nil)
+					done <- err
+				}()
+				_, err := Shuffle(ctx, s, First, xs, nil)
+				if cerr := <-done; err != nil || cerr != nil {
+					b.Fatal(err, cerr)
+				}
+				flights += log.flights
+			}
+			b.StopTimer()
+			n := float64(b.N)
+			b.ReportMetric(float64(s.written.Load())/n, "B-S2C/op")
+			b.ReportMetric(float64(c.written.Load())/n, "B-C2S/op")
+			b.ReportMetric(float64(flights)/n, "flights/op")
+		})
+	}
+}
+
+// BenchmarkRoute measures routing a permutation of 512 (P's local work).
+func BenchmarkRoute(b *testing.B) {
+	src := rand.New(rand.NewPCG(3, 3)).Perm(512)
+	for i := 0; i < b.N; i++ {
+		route(src)
+	}
+}
