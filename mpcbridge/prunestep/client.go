@@ -1,0 +1,248 @@
+package prunestep
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/gc"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/shuffle"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// Client is the key owner's side of the pruning step. It decrypts only
+// masked values. Its methods serialize: one protocol runs at a time.
+type Client struct {
+	mu     sync.Mutex
+	params hefloat.Parameters
+	p      Parameters
+	share  *share.Client
+	cache  *gc.Cache
+	rnd    io.Reader
+	fp     [32]byte
+}
+
+// NewClient returns the client side for the CKKS parameters params, the
+// secret key sk and the step parameters p, which must equal the server's.
+// rnd is the random source of the client's permutations, OTs and
+// encryption seeds (nil: crypto/rand; only tests should pass anything else).
+func NewClient(params hefloat.Parameters, sk *rlwe.SecretKey, p Parameters, rnd io.Reader) (*Client, error) {
+	if !p.valid() {
+		return nil, errors.New("cannot NewClient: invalid Parameters (use NewParameters)")
+	}
+	if rnd == nil {
+		rnd = crand.Reader
+	}
+	sc, err := share.NewClient(params, sk, p.share, rnd)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	fp, err := fingerprint(params, p)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	return &Client{params: params, p: p, share: sc, cache: gc.NewCache(), rnd: rnd, fp: fp}, nil
+}
+
+// Params returns the step parameters.
+func (c *Client) Params() Parameters { return c.p }
+
+// Fingerprint returns the digest of the step and CKKS parameters (see
+// Server.Fingerprint).
+func (c *Client) Fingerprint() [32]byte { return c.fp }
+
+// recvRequest receives and checks the next request. A request the client
+// cannot serve aborts conn with the reason.
+func (c *Client) recvRequest(ctx context.Context, conn *wire.Conn) (request, error) {
+	p, err := conn.Recv(ctx, MsgRequest)
+	if err != nil {
+		return request{}, err
+	}
+	req, err := decodeRequest(p)
+	if err == nil {
+		err = c.checkRequest(&req)
+	}
+	if err != nil {
+		abortConn(ctx, conn, "client refused the request: "+err.Error())
+		return request{}, err
+	}
+	return req, nil
+}
+
+// checkRequest checks a decoded request against the client's parameters.
+// Every field is public, so its error may travel to the peer.
+func (c *Client) checkRequest(r *request) error {
+	if r.fp != c.fp {
+		return fmt.Errorf("%w: the server's request is for other step or CKKS parameters (fingerprint %x, ours %x)", ErrMismatch, r.fp[:6], c.fp[:6])
+	}
+	if r.op != RequestPrune {
+		return nil
+	}
+	lay := r.layout
+	switch {
+	case lay.Slots != c.params.MaxSlots():
+		return fmt.Errorf("%w: layout of %d slots, the parameters have %d", ErrMismatch, lay.Slots, c.params.MaxSlots())
+	case lay.Rows > c.p.maxRows():
+		return fmt.Errorf("%w: %d rows exceed the limit of %d", ErrMalformed, lay.Rows, c.p.maxRows())
+	case lay.NumCts()+1 > c.p.share.MaxBatch():
+		return fmt.Errorf("%w: %d ciphertexts exceed the batch limit %d", ErrMalformed, lay.NumCts()+1, c.p.share.MaxBatch())
+	case r.level > c.params.MaxLevel():
+		return fmt.Errorf("%w: level %d above the top level %d", ErrMalformed, r.level, c.params.MaxLevel())
+	}
+	return nil
+}
+
+// Prune runs the client's side of one pruning step over conn (the server
+// runs Server.Prune) and returns the public counts. The client learns the
+// counts and nothing else: every value it decrypts is masked, and the
+// keep and degree bits it sees are in an order unknown to it.
+//
+// Any failure aborts conn: the parties are out of step.
+func (c *Client) Prune(ctx context.Context, conn *wire.Conn) (Counts, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn == nil {
+		return Counts{}, errors.New("cannot Prune: nil connection")
+	}
+	req, err := c.recvRequest(ctx, conn)
+	if err != nil {
+		return Counts{}, fmt.Errorf("cannot Prune: request: %w", err)
+	}
+	if req.op != RequestPrune {
+		err := fmt.Errorf("%w: got a %v request, want prune", ErrMismatch, req.op)
+		abortConn(ctx, conn, "client expected a prune request")
+		return Counts{}, fmt.Errorf("cannot Prune: %w", err)
+	}
+	return c.prune(ctx, conn, req)
+}
+
+// prune serves a prune request; the caller holds c.mu.
+func (c *Client) prune(ctx context.Context, conn *wire.Conn, req request) (Counts, error) {
+	counts, step, err := c.pruneSteps(ctx, conn, req)
+	if err != nil {
+		abortConn(ctx, conn, "client failed at "+step)
+		return Counts{}, fmt.Errorf("cannot Prune: %s: %w", step, err)
+	}
+	return counts, nil
+}
+
+func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (Counts, string, error) {
+	lay := req.layout
+	n, d := lay.Rows, lay.Cols
+	sc := shareConn{conn}
+
+	vecs, err := c.share.EncToShares(ctx, sc)
+	if err != nil {
+		return Counts{}, "HE to shares", err
+	}
+	if err := checkVectors(lay, vecs); err != nil {
+		return Counts{}, "HE to shares", err
+	}
+	kept := [][]share.Int128{clsRow(lay, vecs)}
+	nHigh := 1
+	if n > 1 {
+		rows, err := shuffle.Shuffle(ctx, conn.Raw(ctx), shuffle.Second, ringRows(lay, vecs), c.rnd)
+		if err != nil {
+			return Counts{}, "shuffle", err
+		}
+		vecs = nil
+		recv := make([]uint64, (n-1)*d)
+		if err := conn.RecvUint64sInto(ctx, MsgIntShares, recv); err != nil {
+			return Counts{}, "integer shares", err
+		}
+		keep, high, err := c.compare(ctx, conn, scoreColumn(rows, d))
+		if err != nil {
+			return Counts{}, "comparisons", err
+		}
+		order, h := keptOrder(keep, high)
+		flat := make([]share.Int128, len(order)*d)
+		for r, i := range order {
+			row := flat[r*d : (r+1)*d : (r+1)*d]
+			for j := 0; j < d; j++ {
+				// a + (b - b') mod 2^64, read as signed: v - b' exactly,
+				// since |v| < 2^61 and 0 <= b' < 2^62.
+				row[j] = share.Int128FromInt64(int64(rows[i][j] + recv[i*d+j]))
+			}
+			kept = append(kept, row)
+		}
+		nHigh += h
+	}
+	next := lay.WithRows(len(kept))
+	if err := c.share.SharesToEnc(ctx, sc, packRows(next, kept), req.level, rlwe.NewScale(req.scale)); err != nil {
+		return Counts{}, "shares to HE", err
+	}
+	return Counts{Layer: req.layer, In: n, Kept: len(kept), High: nHigh}, "", nil
+}
+
+// compare runs the evaluator's side of the comparisons in a tunnel.
+func (c *Client) compare(ctx context.Context, conn *wire.Conn, scores []uint64) (keep, high []bool, err error) {
+	t, err := conn.OpenTunnel(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	keep, high, err = c.cache.Evaluate(ctx, t, c.p.cmp, scores)
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return keep, high, nil
+}
+
+// ServeBridge serves the server's bridge (Bridge, or the Server's Prune,
+// Refresh and Done called directly) over conn: it answers every refresh
+// and prune request in the order the server sends them until the server
+// sends Done, and returns the counts of every pruning step, in order. A
+// failure aborts conn.
+func (c *Client) ServeBridge(ctx context.Context, conn *wire.Conn) ([]Counts, error) {
+	if conn == nil {
+		return nil, errors.New("cannot ServeBridge: nil connection")
+	}
+	var all []Counts
+	for {
+		done, counts, err := c.serveOne(ctx, conn)
+		if err != nil {
+			return all, fmt.Errorf("cannot ServeBridge: %w", err)
+		}
+		if done {
+			return all, nil
+		}
+		if counts != nil {
+			all = append(all, *counts)
+		}
+	}
+}
+
+// serveOne serves one request.
+func (c *Client) serveOne(ctx context.Context, conn *wire.Conn) (done bool, counts *Counts, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req, err := c.recvRequest(ctx, conn)
+	if err != nil {
+		return false, nil, fmt.Errorf("request: %w", err)
+	}
+	switch req.op {
+	case RequestDone:
+		return true, nil, nil
+	case RequestRefresh:
+		if err := c.share.Refresh(ctx, shareConn{conn}); err != nil {
+			abortConn(ctx, conn, "client failed to refresh")
+			return false, nil, err
+		}
+		return false, nil, nil
+	default: // RequestPrune: decodeRequest admits no other op
+		k, err := c.prune(ctx, conn, req)
+		if err != nil {
+			return false, nil, err
+		}
+		return false, &k, nil
+	}
+}

@@ -1,0 +1,140 @@
+// Package prunestep is the encrypted token-pruning step of a private
+// inference (DESIGN.md section 4, mpcbridge/README.md sections 1-4): it
+// composes mpcbridge/share, mpcbridge/shuffle and mpcbridge/gc over one
+// mpcbridge/wire connection into one call per party, and adapts it, with
+// the two-party refresh, to the ckks evaluator's Bridge interface.
+//
+// The server S holds the attention block's output, the hidden state X
+// (n x d, ckks column-block layout) and the importance scores (score of
+// token j in slot j of the score ciphertext), encrypted under the client
+// C's key, and the layer's private thresholds θ (prune) and β (degree).
+// Afterwards S holds fresh top-level encryptions of the kept rows in the
+// next layer's layout, their degrees and the attention masks of the next
+// layer; both parties hold the public counts.
+//
+// # The composed protocol
+//
+//  1. Request and HE to shares. S sends a request (MsgRequest: the public
+//     layout, the layer, the level and scale it wants back, and the
+//     fingerprint of the parameters) and, in the same flight, the masked
+//     hidden-state and score ciphertexts (share.Server.EncToShares, one
+//     batch). Both parties obtain integer shares of round(2^F·x) for every
+//     slot, and reduce them modulo 2^64 (ring shares).
+//  2. Rows. Each party reads from its slot vectors the n token rows, each
+//     of d + 1 ring words: the d features (token i at offset i of every
+//     column block) and the score (slot i). Row 0, CLS, is kept out of the
+//     shuffle: by a public rule it is never pruned and always high-degree.
+//  3. Shuffle. Rows 1..n-1 are shuffled with shuffle.Shuffle over the raw
+//     stream (S First, C Second): both now hold fresh ring shares of the
+//     rows in the order σ = π_C∘π_S, unknown to both.
+//  4. Ring to integer shares. Right behind its last shuffle flight S draws
+//     b' uniform in [0, 2^62) for every feature word of every shuffled row
+//     and sends (b - b') mod 2^64 (MsgIntShares). C's integer share is the
+//     signed value of a + (b - b') mod 2^64, which is v - b' exactly since
+//     |v| < 2^61 (every activation |x| < 2^(61-F), guaranteed by
+//     |x| <= 2^B and B + F <= 22); S's integer share is b'. The words of
+//     the rows that will be pruned go too: this saves a round trip, and
+//     each word is hidden like the others (see Security).
+//  5. Comparisons. The score column's ring shares go to the garbled
+//     circuit (gc, over a wire tunnel: the library reads ahead): S garbles
+//     with θ and β encoded in the comparison's fixed point, C evaluates;
+//     both learn keep = [s > θ] and high = [s > β] ∧ keep for every
+//     shuffled row. The scores need no rescaling: the conversions and the
+//     comparisons use the same F (ParametersLiteral.Share.FracBits; a
+//     shift of a ring share would not be exact).
+//  6. Drop and group. Both parties drop the rows with keep = 0 and order
+//     the rest: CLS, then the high-degree rows, then the low-degree rows,
+//     each group in the order σ.
+//  7. Shares to HE. Both pack the kept rows' integer shares (CLS: its
+//     integer shares from step 1) into the slot vectors of the next layout
+//     (same Block and Slots, Rows = kept count, row r at offset r, zero
+//     elsewhere); C encrypts its shares as seeded ciphertexts at the level
+//     and scale of the request (the top level, the default scale) and
+//     sends them right behind its last comparison flight; S adds its own
+//     (share.SharesToEnc). S builds the next CtMatrix.
+//  8. Masks and degrees. The degrees are High for CLS and the high group
+//     and Low for the rest. The attention masks of the next layer are the
+//     all-valid masks of the kept count, which is public: a padding row
+//     receives exactly zero attention (its key-mask column is zero), so its
+//     score is 0 up to the HE noise (about 1e-5) and θ > MinTheta = 1e-3
+//     prunes it; every kept row is then a real token. Prune refuses θ <=
+//     MinTheta. Since the masks depend only on the public count, S encrypts
+//     them itself under C's public key (ckks.Client.EncryptAttentionMasks
+//     with the public key): the same ciphertexts C would have sent, without
+//     numDense+1 top-level ciphertexts on the wire (three at n = 128,
+//     d = 768 with Interactive14: 8.7 MB in Lattigo's serialization, 2.3
+//     MB even seeded) and without the client's encryption work.
+//
+// Flights (maximal runs of messages one party sends), as measured by
+// wire.Conn.Stats: 6 from S and 6 or 7 from C, 6 to 6.5 round trips in all.
+// The only flights the composition adds to its parts' are the request with
+// the masked ciphertexts; the integer-share words go out with S's last
+// shuffle flight, the comparison's hellos cross, and C's seeded
+// ciphertexts go out with its last comparison flight.
+//
+// # Security (semi-honest)
+//
+// What each party sees, step by step: C decrypts only masked polynomials
+// (share, statistical 2^-(λ+1), re-randomized); the shuffle's messages are
+// uniform (computational, 128-bit); the ring-to-integer words are masked
+// (below); the comparison reveals the keep and degree bits in the order σ,
+// uniformly random to each party, which amounts to their counts; C's
+// seeded ciphertexts are RLWE samples. So the step reveals, beyond the
+// public n, d, layout and layer, exactly Counts: the kept and high-degree
+// numbers (DESIGN.md section 1). The thresholds enter only as garbler
+// inputs; the request holds no secret.
+//
+// Ring-to-integer hiding. For one value, C's view v - b' with b' uniform
+// on [0, 2^62) is within |v|/2^62 of the value-independent -b': 2^-40 for
+// |v| < 2^22 = 2^(K-42), which NewParameters enforces through B + F <= 22
+// (|x| <= 2^B at F fraction bits; B = 4, F = 16 gives |v| <= 2^20 and
+// 2^-42 per value). Over the m = (n-1)·d words of one step the distances
+// add up: at most m·2^(B+F-62), i.e. 2^-25.4 in the worst case |x| = 16
+// and about 2^-29 for |x| around 1 at n = 128, d = 768. That is below the
+// 40 bits DESIGN.md asks of every statistical mask, taken jointly; getting
+// 40 bits for the whole step needs a larger ring for the shuffled words
+// (2^128, twice the shuffle's traffic) or an exact conversion, and is an
+// open problem of the protocol in mpcbridge/README.md section 4.
+//
+// # Costs
+//
+// Measured with BenchmarkPrune at Interactive14, d = 768, over loopback
+// TCP, both parties in one process on 2 cores shared with other work;
+// about half the rows kept. The LAN (3 Gbps, 0.8 ms RTT) and WAN (200 Mbps,
+// 40 ms RTT) times add bytes/bandwidth and round trips·RTT to the
+// loopback time:
+//
+//	n     loopback  S→C       C→S       round trips  LAN      WAN
+//	128   1.39 s    13.97 MB  15.48 MB  6            1.47 s   2.80 s
+//	512   5.92 s    60.75 MB  68.20 MB  6.5          6.27 s   11.3 s
+//
+// At n = 128: 13 masked ciphertexts at level 2 (6.0 MB), the shuffle
+// (5.9 MB each way), the integer-share words (0.78 MB), the comparisons
+// (1.3 MB) and 12 seeded top-level ciphertexts (9.2 MB; the next layout
+// keeps the block, so the kept rows still fill as many ciphertexts).
+//
+// # Bridge sessions
+//
+// Bridge implements ckks.Bridge for S: Refresh sends a refresh request and
+// runs share's refresh, AfterAttention runs Prune with the layer's
+// LayerRule. C runs Client.ServeBridge, which answers the requests in the
+// order S sends them until S calls Bridge.Done. So a session is
+//
+//	S: for each layer, ev.Layer(ctx, l, x, el, masks, degs, bridge, tr); ev.Head(...); bridge.Done(ctx)
+//	C: counts, err := client.ServeBridge(ctx, conn)
+//
+// with the evaluator built with ckks.WithReserve(server.MinLevel()).
+//
+// # Connections, errors, goroutines
+//
+// Both parties must hold equal Parameters and CKKS parameters; the request
+// carries their fingerprint, and C refuses a request for others
+// (ErrMismatch), aborting the connection with the reason. An argument
+// error (θ <= MinTheta, a bad attention output) returns before any I/O
+// and leaves the connection usable; any failure after the first message
+// aborts the connection, so the peer's pending call returns an error
+// instead of waiting. Errors name the failed step: "cannot Prune: shuffle:
+// ...". No goroutine outlives a call (the shuffle's and the comparison's
+// are stopped before they return). Context cancellation reaches every
+// blocking read and write through the wire.Conn.
+package prunestep

@@ -1,0 +1,208 @@
+package prunestep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// TestPruneWrongParameters: a client with other step parameters refuses the
+// request; both sides fail, neither hangs.
+func TestPruneWrongParameters(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	for _, lit := range []ParametersLiteral{
+		{Share: shareLiteral(4, 12)},
+		{Share: shareLiteral(3, 16)},
+		{Share: shareLiteral(4, 16), CompareBits: 32},
+	} {
+		t.Run(fmt.Sprintf("%+v", lit), func(t *testing.T) {
+			p, err := NewParameters(lit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := NewClient(tc.params, tc.sk, p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(9, 9))
+			in := tc.newInput(t, 0, randomRows(r, 5, 64, 1), []float64{0, 0.2, 0.4, 0.05, 0.5}, 3)
+			ctx := testCtx(t)
+			srv, cli := connPair(t, "tcp")
+			serr, cerr := runPair(func() error {
+				_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
+				return err
+			}, func() error {
+				_, err := other.Prune(ctx, cli)
+				return err
+			})
+			if !errors.Is(cerr, ErrMismatch) {
+				t.Errorf("client: %v, want ErrMismatch", cerr)
+			}
+			if serr == nil {
+				t.Error("server succeeded")
+			}
+			t.Logf("server: %v\nclient: %v", serr, cerr)
+		})
+	}
+}
+
+// TestPruneWrongRequest: a client waiting for a prune step gets a refresh
+// request (the two sides disagree on the schedule).
+func TestPruneWrongRequest(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	ct, err := tc.he.EncryptVector(make([]float64, tc.params.MaxSlots()), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	srv, cli := connPair(t, "tcp")
+	serr, cerr := runPair(func() error {
+		_, err := tc.server.Refresh(ctx, srv, []*rlwe.Ciphertext{ct})
+		return err
+	}, func() error {
+		_, err := tc.client.Prune(ctx, cli)
+		return err
+	})
+	if !errors.Is(cerr, ErrMismatch) || serr == nil {
+		t.Errorf("server: %v; client: %v", serr, cerr)
+	}
+	t.Logf("server: %v\nclient: %v", serr, cerr)
+}
+
+// cutConn is a net.Conn that fails, closing the connection, once limit
+// bytes have been written through it: the party disconnects mid-protocol.
+type cutConn struct {
+	net.Conn
+	mu      sync.Mutex
+	limit   int64
+	written int64
+}
+
+var errCut = errors.New("test: connection cut")
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	left := c.limit - c.written
+	if int64(len(p)) <= left {
+		c.written += int64(len(p))
+		c.mu.Unlock()
+		return c.Conn.Write(p)
+	}
+	c.written = c.limit
+	c.mu.Unlock()
+	n := 0
+	if left > 0 {
+		n, _ = c.Conn.Write(p[:left])
+	}
+	c.Conn.Close()
+	return n, errCut
+}
+
+// TestPruneDisconnect cuts either party's connection at several points of
+// the step (by the bytes it has written) over both transports: both sides
+// return errors, and no goroutine is left behind.
+func TestPruneDisconnect(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	r := rand.New(rand.NewPCG(4, 4))
+	const n, d = 12, 64
+	scores := make([]float64, n)
+	for i := range scores {
+		scores[i] = scoreGrid[r.IntN(len(scoreGrid))]
+	}
+	in := tc.newInput(t, 2, randomRows(r, n, d, 1), scores, 3)
+
+	// Measure each side's bytes in a complete run.
+	srv, cli := connPair(t, "pipe")
+	ctx := testCtx(t)
+	serr, cerr := runPair(func() error {
+		_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
+		return err
+	}, func() error {
+		_, err := tc.client.Prune(ctx, cli)
+		return err
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v; client: %v", serr, cerr)
+	}
+	total := map[string]int64{"server": srv.Stats().BytesSent, "client": cli.Stats().BytesSent}
+
+	for _, transport := range []string{"pipe", "tcp"} {
+		for _, side := range []string{"server", "client"} {
+			for _, frac := range []float64{0.001, 0.05, 0.3, 0.6, 0.9, 0.999} {
+				limit := int64(frac * float64(total[side]))
+				t.Run(fmt.Sprintf("%s/%s/%d", transport, side, limit), func(t *testing.T) {
+					a, b := netPair(t, transport)
+					var cut *cutConn
+					if side == "server" {
+						cut = &cutConn{Conn: a, limit: limit}
+						a = cut
+					} else {
+						cut = &cutConn{Conn: b, limit: limit}
+						b = cut
+					}
+					params := []byte("prunestep-test")
+					srv, _ := wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params})
+					cli, _ := wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params})
+					defer srv.Close()
+					defer cli.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					start := time.Now()
+					serr, cerr := runPair(func() error {
+						_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
+						return err
+					}, func() error {
+						_, err := tc.client.Prune(ctx, cli)
+						return err
+					})
+					if serr == nil || cerr == nil {
+						t.Errorf("server: %v; client: %v", serr, cerr)
+					}
+					if errors.Is(serr, context.DeadlineExceeded) || errors.Is(cerr, context.DeadlineExceeded) {
+						t.Errorf("a side waited for the deadline: server: %v; client: %v", serr, cerr)
+					}
+					t.Logf("%v\nserver: %v\nclient: %v", time.Since(start).Round(time.Millisecond), serr, cerr)
+				})
+			}
+		}
+	}
+}
+
+// TestServeBridgeDisconnect: a client serving the bridge sees the server
+// go away between requests.
+func TestServeBridgeDisconnect(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	srv, cli := connPair(t, "pipe")
+	ctx := testCtx(t)
+	serr, cerr := runPair(func() error {
+		ct, err := tc.he.EncryptVector(make([]float64, tc.params.MaxSlots()), 2)
+		if err != nil {
+			return err
+		}
+		if _, err := tc.server.Refresh(ctx, srv, []*rlwe.Ciphertext{ct}); err != nil {
+			return err
+		}
+		return srv.Close()
+	}, func() error {
+		_, err := tc.client.ServeBridge(ctx, cli)
+		return err
+	})
+	if serr != nil || cerr == nil {
+		t.Errorf("server: %v; client: %v", serr, cerr)
+	}
+	t.Logf("client: %v", cerr)
+}

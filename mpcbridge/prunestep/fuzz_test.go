@@ -1,0 +1,75 @@
+package prunestep
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/ckks"
+)
+
+// FuzzDecodeRequest: decodeRequest never panics, and what it accepts
+// re-encodes to the same bytes.
+func FuzzDecodeRequest(f *testing.F) {
+	lay := ckks.Layout{Rows: 7, Cols: 64, Block: 8, Slots: 1024}
+	for _, r := range []request{
+		{op: RequestPrune, layer: 3, layout: lay, level: 10, scale: 1 << 33},
+		{op: RequestRefresh, layer: 1},
+		{op: RequestDone},
+	} {
+		r.fp[0] = 0xab
+		p := r.marshal()
+		f.Add(p)
+		f.Add(p[:len(p)-1])
+		bad := bytes.Clone(p)
+		bad[0] = 2
+		f.Add(bad)
+		bad = bytes.Clone(p)
+		bad[1] = 9
+		f.Add(bad)
+	}
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		r, err := decodeRequest(p)
+		if err != nil {
+			return
+		}
+		if q := r.marshal(); !bytes.Equal(q, p) {
+			t.Fatalf("decode(%x) = %+v re-encodes to %x", p, r, q)
+		}
+		if r.op == RequestPrune {
+			if err := r.layout.Validate(); err != nil {
+				t.Fatalf("accepted an invalid layout: %v", err)
+			}
+		}
+	})
+}
+
+// TestRequestRoundTrip checks the request codec on the three operations.
+func TestRequestRoundTrip(t *testing.T) {
+	lay := ckks.Layout{Rows: 33, Cols: 128, Block: 64, Slots: 1024}
+	for _, r := range []request{
+		{op: RequestPrune, layer: 11, layout: lay, level: 10, scale: 1 << 33, fp: [32]byte{1, 2, 3}},
+		{op: RequestRefresh, layer: 0, fp: [32]byte{4}},
+		{op: RequestDone},
+	} {
+		got, err := decodeRequest(r.marshal())
+		if err != nil {
+			t.Fatalf("%v: %v", r.op, err)
+		}
+		if got != r {
+			t.Errorf("round trip of %+v gave %+v", r, got)
+		}
+	}
+	for name, p := range map[string][]byte{
+		"short":          make([]byte, requestSize-1),
+		"version":        append([]byte{2}, make([]byte, requestSize-1)...),
+		"op":             append([]byte{msgVersion, 0}, make([]byte, requestSize-2)...),
+		"reserved":       append([]byte{msgVersion, byte(RequestDone), 1}, make([]byte, requestSize-3)...),
+		"invalid layout": (&request{op: RequestPrune, layout: ckks.Layout{Rows: 9, Cols: 1, Block: 8, Slots: 1024}, scale: 2}).marshal(),
+		"zero scale":     (&request{op: RequestPrune, layout: lay}).marshal(),
+	} {
+		if _, err := decodeRequest(p); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package prunestep
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"go.uber.org/goleak"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// noLeaks fails the test if goroutines started during it still run when it
+// ends. Use it as defer noLeaks(t)().
+func noLeaks(t *testing.T) func() {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	return func() {
+		t.Helper()
+		goleak.VerifyNone(t, opt)
+	}
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// testContext holds the keys and both parties for one preset.
+type testContext struct {
+	params hefloat.Parameters
+	p      Parameters
+	sk     *rlwe.SecretKey
+	pk     *rlwe.PublicKey
+	kgen   *rlwe.KeyGenerator
+	server *Server
+	client *Client
+	he     *ckks.Client // the key owner's encryptor and decryptor (tests only)
+}
+
+var (
+	tcMu    sync.Mutex
+	tcCache = map[string]*testContext{}
+)
+
+// defaultLiteral is the step literal of the tests: |x| <= 16, F = 16.
+var defaultLiteral = ParametersLiteral{Share: shareLiteral(4, 16)}
+
+func newTestContext(tb testing.TB, preset string, lit ParametersLiteral) *testContext {
+	tb.Helper()
+	key := fmt.Sprintf("%s/%+v", preset, lit)
+	tcMu.Lock()
+	defer tcMu.Unlock()
+	if tc, ok := tcCache[key]; ok {
+		return tc
+	}
+	pr, err := ckks.PresetByName(preset, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	params, err := pr.Params()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := NewParameters(lit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kgen := rlwe.NewKeyGenerator(params)
+	sk, pk := kgen.GenKeyPairNew()
+	server, err := NewServer(params, pk, p, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	client, err := NewClient(params, sk, p, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	he, err := ckks.NewClient(params, pk, sk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tc := &testContext{params: params, p: p, sk: sk, pk: pk, kgen: kgen, server: server, client: client, he: he}
+	tcCache[key] = tc
+	return tc
+}
+
+// connPair returns the server's and the client's wire.Conn over net.Pipe
+// or loopback TCP; both are closed when the test ends.
+func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
+	tb.Helper()
+	a, b := netPair(tb, transport)
+	params := []byte("prunestep-test")
+	var err error
+	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
+		tb.Fatal(err)
+	}
+	if cli, err = wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close(); cli.Close() })
+	return srv, cli
+}
+
+func netPair(tb testing.TB, transport string) (net.Conn, net.Conn) {
+	tb.Helper()
+	switch transport {
+	case "pipe":
+		a, b := net.Pipe()
+		return a, b
+	case "tcp":
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer l.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				accepted <- nil
+				return
+			}
+			accepted <- c
+		}()
+		a, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b := <-accepted
+		if b == nil {
+			tb.Fatal("accept failed")
+		}
+		return a, b
+	}
+	tb.Fatalf("unknown transport %q", transport)
+	return nil, nil
+}
+
+// input is a random attention output in plaintext and encrypted.
+type input struct {
+	x      models.Matrix
+	scores []float64
+	lay    ckks.Layout
+	out    *ckks.AttentionOutput
+}
+
+// blockFor returns the smallest power of two >= n.
+func blockFor(n int) int {
+	b := 1
+	for b < n {
+		b <<= 1
+	}
+	return b
+}
+
+// newInput encrypts x and scores (score j at offset j of every block) at
+// level, in the layout of n rows with the smallest block.
+func (tc *testContext) newInput(tb testing.TB, layer int, x models.Matrix, scores []float64, level int) *input {
+	tb.Helper()
+	lay, err := ckks.NewLayout(tc.params.MaxSlots(), x.Rows, x.Cols, blockFor(x.Rows))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hidden, err := tc.he.EncryptMatrix(x, lay, level)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sv, err := tc.he.EncryptVector(lay.TokenVector(func(i int) float64 { return scores[i] }), level)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &input{x: x, scores: scores, lay: lay, out: &ckks.AttentionOutput{Layer: layer, Hidden: hidden, Scores: sv}}
+}
+
+// randomRows returns n x d Gaussian rows (distinct with overwhelming
+// probability, far apart in Euclidean distance).
+func randomRows(r *rand.Rand, n, d int, sigma float64) models.Matrix {
+	m := models.NewMatrix(n, d)
+	for i := range m.Data {
+		m.Data[i] = sigma * r.NormFloat64()
+	}
+	return m
+}
+
+// runPair runs the server's and the client's functions concurrently and
+// returns their errors.
+func runPair(srv, cli func() error) (serr, cerr error) {
+	done := make(chan error, 1)
+	go func() { done <- cli() }()
+	serr = srv()
+	cerr = <-done
+	return serr, cerr
+}
+
+// plainRule returns the rows the plaintext rule keeps, high group then low
+// group (input order), CLS excluded, and the counts.
+func plainRule(scores []float64, theta, beta float64) (high, low []int) {
+	for i := 1; i < len(scores); i++ {
+		switch {
+		case scores[i] > theta && scores[i] > beta:
+			high = append(high, i)
+		case scores[i] > theta:
+			low = append(low, i)
+		}
+	}
+	return high, low
+}
+
+// matchRows matches every row of got (rows from..to) with the nearest row
+// of want and returns the matched indices of want, sorted, and the largest
+// entry error of the matches.
+func matchRows(got, want models.Matrix, from, to int) ([]int, float64) {
+	var idx []int
+	var maxErr float64
+	for r := from; r < to; r++ {
+		best, bestD := -1, math.Inf(1)
+		for i := 0; i < want.Rows; i++ {
+			var d float64
+			for j := 0; j < want.Cols; j++ {
+				d = math.Max(d, math.Abs(got.At(r, j)-want.At(i, j)))
+			}
+			if d < bestD {
+				best, bestD = i, d
+			}
+		}
+		idx = append(idx, best)
+		maxErr = math.Max(maxErr, bestD)
+	}
+	sort.Ints(idx)
+	return idx, maxErr
+}
+
+func maxAbs(v []float64) float64 {
+	var m float64
+	for _, x := range v {
+		m = math.Max(m, math.Abs(x))
+	}
+	return m
+}

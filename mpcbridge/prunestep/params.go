@@ -1,0 +1,147 @@
+package prunestep
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/gc"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// MinTheta is θ_min: a pruning threshold must exceed it. After an attention
+// block a padding row receives exactly zero attention (the key mask zeroes
+// its column), so its score is 0 up to the HE noise (about 1e-5 at the
+// presets) and any θ > θ_min prunes it. That makes every kept row a real
+// token, which is what lets the masks of the next layer be the public
+// all-valid masks of the kept count (see the package documentation).
+const MinTheta = 1e-3
+
+// ringBits is the ring of the shuffle and of the ring shares: 2^64.
+const ringBits = 64
+
+// statBits is the statistical parameter of the ring-to-integer conversion
+// (mpcbridge/README.md section 4): a value v with |v| < 2^(ringBits-2-statBits)
+// masked by b' uniform in [0, 2^(ringBits-2)) is within 2^-statBits of -b'.
+const statBits = 40
+
+// DefaultCompareBits is the default ring width K of the garbled comparison.
+const DefaultCompareBits = 64
+
+// ParametersLiteral is the unchecked description of the pruning step;
+// NewParameters validates it. A zero field means its documented default.
+type ParametersLiteral struct {
+	// Share configures the HE-to-shares and shares-to-HE conversions
+	// (share.ParametersLiteral: LogBound B, Lambda, FracBits F, MaxBatch).
+	// Its FracBits is also the fixed-point F of the comparisons, so the
+	// score shares need no rescaling (a shift of a ring share is not exact).
+	// LogBound + FracBits must be at most 22 = 64 - 2 - 40, so that every
+	// activation |x| <= 2^B gives |2^F·x| < 2^(K-42), the bound under which
+	// the ring-to-integer conversion hides a value to 2^-40.
+	Share share.ParametersLiteral
+	// CompareBits is the ring width K of the garbled comparisons (0:
+	// DefaultCompareBits = 64). Ring shares modulo 2^64 reduce exactly to
+	// any K; a smaller K halves the circuit at K = 32 but requires every
+	// score and threshold to fit K signed bits: B + F + 1 < K.
+	CompareBits int
+}
+
+// Parameters are the validated, immutable parameters of the pruning step.
+// Both parties must hold equal Parameters (the request message carries a
+// fingerprint and the client checks it).
+type Parameters struct {
+	share share.Parameters
+	cmp   gc.Params
+}
+
+// NewParameters validates lit and fills in the defaults.
+func NewParameters(lit ParametersLiteral) (Parameters, error) {
+	sp, err := share.NewParameters(lit.Share)
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	k := lit.CompareBits
+	if k == 0 {
+		k = DefaultCompareBits
+	}
+	b, f := sp.LogBound(), sp.FracBits()
+	switch {
+	case b+f > ringBits-2-statBits:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: LogBound %d + FracBits %d = %d exceeds %d: values of 2^%d would not be hidden to 2^-%d by the ring-to-integer conversion",
+			b, f, b+f, ringBits-2-statBits, b+f, statBits)
+	case k < 2 || k > ringBits:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d not in [2, %d]", k, ringBits)
+	case b+f+1 >= k:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d too small for scores of 2^%d at %d fraction bits", k, b, f)
+	}
+	cmp, err := gc.NewParams(gc.ParamsLiteral{K: k, F: f, OT: gc.IKNP})
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	return Parameters{share: sp, cmp: cmp}, nil
+}
+
+// Literal returns the literal of p with the defaults filled in.
+func (p Parameters) Literal() ParametersLiteral {
+	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K()}
+}
+
+// Share returns the parameters of the conversions.
+func (p Parameters) Share() share.Parameters { return p.share }
+
+// Compare returns the parameters of the garbled comparisons.
+func (p Parameters) Compare() gc.Params { return p.cmp }
+
+// FracBits returns F, the fixed-point fraction bits of every share.
+func (p Parameters) FracBits() int { return p.share.FracBits() }
+
+// valid reports whether p came from NewParameters.
+func (p Parameters) valid() bool { return p.cmp.K() != 0 }
+
+// maxRows returns the largest n (CLS included) one step accepts: the
+// comparisons take at most MaxScores shuffled rows.
+func (p Parameters) maxRows() int { return p.cmp.MaxScores() + 1 }
+
+// encodeThresholds checks θ and β and returns them in the comparison's
+// fixed point.
+func (p Parameters) encodeThresholds(theta, beta float64) (uint64, uint64, error) {
+	if math.IsNaN(theta) || !(theta > MinTheta) {
+		return 0, 0, fmt.Errorf("threshold θ = %g must exceed θ_min = %g (padding rows would survive)", theta, MinTheta)
+	}
+	if math.IsNaN(beta) || math.IsInf(beta, 0) || math.IsInf(theta, 0) {
+		return 0, 0, fmt.Errorf("thresholds θ = %g, β = %g must be finite", theta, beta)
+	}
+	t, err := p.cmp.Encode(theta)
+	if err != nil {
+		return 0, 0, fmt.Errorf("threshold θ: %w", err)
+	}
+	b, err := p.cmp.Encode(beta)
+	if err != nil {
+		return 0, 0, fmt.Errorf("threshold β: %w", err)
+	}
+	return t, b, nil
+}
+
+// fingerprint is the digest of p and the CKKS parameters that the request
+// message carries: the parties must agree on both.
+func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
+	pb, err := params.MarshalBinary()
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("cannot fingerprint the CKKS parameters: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte("cipherprune/mpcbridge/prunestep v1\x00"))
+	var b [4]byte
+	sl := p.share.Literal()
+	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K()} {
+		binary.BigEndian.PutUint32(b[:], uint32(int32(v)))
+		h.Write(b[:])
+	}
+	h.Write(pb)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out, nil
+}

@@ -1,0 +1,103 @@
+package prunestep
+
+import (
+	"fmt"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// checkVectors checks that a party's shares of one batch have the shape of
+// lay: NumCts feature vectors and the score vector, Slots values each.
+func checkVectors(lay ckks.Layout, vecs []share.Vector) error {
+	if len(vecs) != lay.NumCts()+1 {
+		return fmt.Errorf("%d share vectors for a layout of %d ciphertexts and the scores", len(vecs), lay.NumCts())
+	}
+	for i, v := range vecs {
+		if len(v) != lay.Slots {
+			return fmt.Errorf("share vector %d has %d values, want %d slots", i, len(v), lay.Slots)
+		}
+	}
+	return nil
+}
+
+// slotOf returns the ciphertext and slot of entry (row i, column j) in lay:
+// column j is block j mod ColsPerCt of ciphertext j / ColsPerCt, row i is
+// offset i of the block.
+func slotOf(lay ckks.Layout, i, j int) (ct, slot int) {
+	c := lay.ColsPerCt()
+	return j / c, (j%c)*lay.Block + i
+}
+
+// ringRows returns the ring shares (mod 2^64) of rows 1..n-1 of the batch
+// vecs (checked by checkVectors), each d+1 words: the d features and the
+// score, which is in slot i (offset i of block 0) of the score vector.
+func ringRows(lay ckks.Layout, vecs []share.Vector) [][]uint64 {
+	n, d := lay.Rows, lay.Cols
+	flat := make([]uint64, (n-1)*(d+1))
+	rows := make([][]uint64, n-1)
+	score := vecs[len(vecs)-1]
+	for i := 1; i < n; i++ {
+		row := flat[(i-1)*(d+1) : i*(d+1) : i*(d+1)]
+		for j := 0; j < d; j++ {
+			k, s := slotOf(lay, i, j)
+			row[j] = vecs[k][s].Lo
+		}
+		row[d] = score[i].Lo
+		rows[i-1] = row
+	}
+	return rows
+}
+
+// clsRow returns the integer shares of row 0's features.
+func clsRow(lay ckks.Layout, vecs []share.Vector) []share.Int128 {
+	row := make([]share.Int128, lay.Cols)
+	for j := range row {
+		k, s := slotOf(lay, 0, j)
+		row[j] = vecs[k][s]
+	}
+	return row
+}
+
+// scoreColumn returns the score words of shuffled ring rows of width d+1.
+func scoreColumn(rows [][]uint64, d int) []uint64 {
+	out := make([]uint64, len(rows))
+	for i, r := range rows {
+		out[i] = r[d]
+	}
+	return out
+}
+
+// keptOrder returns the shuffled rows kept, high-degree ones first, each
+// group in shuffled order, and the number of high-degree rows among them.
+func keptOrder(keep, high []bool) (order []int, nHigh int) {
+	for i := range keep {
+		if keep[i] && high[i] {
+			order = append(order, i)
+		}
+	}
+	nHigh = len(order)
+	for i := range keep {
+		if keep[i] && !high[i] {
+			order = append(order, i)
+		}
+	}
+	return order, nHigh
+}
+
+// packRows returns the share vectors of the next layer's layout lay (Rows =
+// the kept count) holding rows[r] at offset r: NumCts vectors of Slots
+// integer shares, zero outside the matrix.
+func packRows(lay ckks.Layout, rows [][]share.Int128) []share.Vector {
+	out := make([]share.Vector, lay.NumCts())
+	for k := range out {
+		out[k] = make(share.Vector, lay.Slots)
+	}
+	for r, row := range rows {
+		for j, x := range row {
+			k, s := slotOf(lay, r, j)
+			out[k][s] = x
+		}
+	}
+	return out
+}
