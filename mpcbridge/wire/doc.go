@@ -73,6 +73,7 @@
 //	0x02xx  mpcbridge/shuffle  two-party shuffle
 //	0x03xx  mpcbridge/gc       garbled comparisons
 //	0x04xx  engine             session set-up: keys, model shape, schedule
+//	0x05xx  mpcbridge/prunestep  the composed pruning step and bridge requests
 //
 // # Errors
 //
