@@ -59,7 +59,7 @@ PRESETS = {
     ),
     "spam-mini": dict(
         layers=4, hidden=256, heads=4, ffn=1024, positions=512, vocab_size=6000,
-        batch=16, mlm_schedule="128:2", ft_schedule="256:2,512:1", mlm_lr=5e-4, lr=1e-4,
+        batch=16, mlm_schedule="128:1", ft_schedule="256:1,512:1", mlm_lr=5e-4, lr=1e-4,
         weight_decay=0.01, warmup=0.1, patience=0,
         label_smoothing=0.0, aug_mask=0.0, distill=0.5, dropout=0.1, attn_weight=1.0,
     ),
@@ -568,9 +568,18 @@ def main(argv=None):
         max_position_embeddings=preset["positions"], pad_token_id=tok.pad_id, num_labels=2,
         hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
 
-    t0 = time.time()
-    base = baseline.run(splits["train"], splits["validation"], splits["test"])
-    log("bag-of-words baseline (%.0f s): %s" % (time.time() - t0, json.dumps(base)))
+    # The baseline depends on the splits only; a resumed run reads it back.
+    base_path = os.path.join(args.checkpoint_dir, "baseline.json")
+    if not args.fresh and os.path.exists(base_path):
+        with open(base_path, encoding="utf-8") as f:
+            base = json.load(f)
+        log("bag-of-words baseline (from %s): %s" % (base_path, json.dumps(base)))
+    else:
+        t0 = time.time()
+        base = baseline.run(splits["train"], splits["validation"], splits["test"])
+        log("bag-of-words baseline (%.0f s): %s" % (time.time() - t0, json.dumps(base)))
+        os.makedirs(args.checkpoint_dir, exist_ok=True)
+        write_json(base_path, base)
 
     trainer = Trainer(args, cfg, tok, {"bodies": bodies, "labels": labels})
     if args.fresh or not trainer.try_resume():
@@ -629,6 +638,8 @@ def main(argv=None):
     }
     write_json(os.path.join(args.out, "metrics.json"), metrics)
     log("wrote %s" % args.out)
+    if os.path.exists(base_path):
+        os.remove(base_path)
     if os.path.exists(trainer.ckpt_path):
         os.remove(trainer.ckpt_path)
         try:
