@@ -157,3 +157,59 @@ func BaselineCounts(layers, n int) []LayerCounts {
 	out[layers-1].Kept, out[layers-1].High = 1, 1
 	return out
 }
+
+// CostPolynomial is the modelled cost of Coster.LayerCost written as a
+// polynomial in one layer's counts, for tools that need the cost of
+// expected (soft) counts, such as the threshold search of the training code:
+//
+//	layer cost = InSq·in² + InInHigh·in·inHigh + In·in + Kept·kept + KeptHigh·keptHigh
+//	             (+ Compare·in where thresholds are compared)
+//
+// and a whole inference adds Head once. Attention is quadratic in the tokens
+// entering a layer, everything else linear.
+type CostPolynomial struct {
+	// Source is the cost model's Source.
+	Source string `json:"source"`
+	// InSq multiplies in² (Q·Kᵀ, A·V, the exp polynomial at low degree and
+	// the product by the reciprocal).
+	InSq float64 `json:"in_sq"`
+	// InInHigh multiplies in·inHigh (the extra exp cost of high-degree rows).
+	InInHigh float64 `json:"in_in_high"`
+	// In multiplies in (projections, reciprocals, LayerNorm, bridge).
+	In float64 `json:"in"`
+	// Compare multiplies in at layers where thresholds are compared.
+	Compare float64 `json:"compare"`
+	// Kept multiplies kept (FFN matmuls, low-degree GELU, LayerNorm).
+	Kept float64 `json:"kept"`
+	// KeptHigh multiplies keptHigh (the extra GELU cost of high-degree rows).
+	KeptHigh float64 `json:"kept_high"`
+	// Head is the pooler and classifier.
+	Head float64 `json:"head"`
+}
+
+// Polynomial returns the coefficients of c's layer cost; Eval of the
+// result equals LayerCost up to rounding.
+func (c *Coster) Polynomial() CostPolynomial {
+	d, dff, h := float64(c.d), float64(c.dff), float64(c.heads)
+	w := c.w
+	return CostPolynomial{
+		Source:   w.Source,
+		InSq:     (2*d + h*(c.expLo+1)) * w.CtMul,
+		InInHigh: h * (c.expHi - c.expLo) * w.CtMul,
+		In: 4*d*d*w.PtMul + h*c.recip*w.CtMul + (2*d+c.invsqrt)*w.CtMul +
+			(d+1)*w.Bridge,
+		Compare:  w.Compare,
+		Kept:     2*d*dff*w.PtMul + (dff*c.geluLo+2*d+c.invsqrt)*w.CtMul,
+		KeptHigh: dff * (c.geluHi - c.geluLo) * w.CtMul,
+		Head:     c.HeadCost(),
+	}
+}
+
+// Eval returns the polynomial's cost of one layer.
+func (p CostPolynomial) Eval(in, inHigh, kept, keptHigh float64, compared bool) float64 {
+	cost := p.InSq*in*in + p.InInHigh*in*inHigh + p.In*in + p.Kept*kept + p.KeptHigh*keptHigh
+	if compared {
+		cost += p.Compare * in
+	}
+	return cost
+}

@@ -211,6 +211,9 @@ type evalVariant struct {
 	low    bool // every token but CLS at DegreeLow
 	// thresholds, if set, prune and reduce degrees by prune.Schedule.
 	thresholds *prune.Thresholds
+	// halving, if set, prunes by BOLT's halving after layer 0
+	// (prune.NewHalvingSchedule), every kept token at the high degree.
+	halving bool
 }
 
 // evalResult holds the predictions of every variant for every example.
@@ -300,10 +303,14 @@ func evaluate(ctx context.Context, m *models.Model, nl *models.Approximate, exs 
 					if vr.low {
 						opts.Schedule = allLow
 					}
-					var sched *prune.Schedule
+					var sched interface{ Counts() []prune.LayerCounts }
 					if vr.thresholds != nil {
-						sched = prune.NewSchedule(vr.thresholds, prune.Options{})
-						opts.Schedule = sched
+						s := prune.NewSchedule(vr.thresholds, prune.Options{})
+						sched, opts.Schedule = s, s
+					}
+					if vr.halving {
+						h := prune.NewHalvingSchedule(m.Server.Config.NumLayers())
+						sched, opts.Schedule = h, h
 					}
 					logits, err := m.Forward(enc, opts)
 					if err != nil {

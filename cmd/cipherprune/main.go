@@ -10,6 +10,7 @@
 //	data    download, verify and split the labelled corpora
 //	calibrate  choose approximation intervals from observed activations
 //	eval    accuracy of the exact and approximate plaintext forward passes
+//	search  learn the pruning and degree thresholds (prune.json)
 //
 // Run "cipherprune <command> -h" for a command's flags.
 package main
@@ -37,6 +38,7 @@ func commands() []command {
 		{"data", "download, verify and split the labelled corpora", runData},
 		{"calibrate", "choose approximation intervals from observed activations", runCalibrate},
 		{"eval", "accuracy of the exact and approximate plaintext forward passes", runEval},
+		{"search", "learn per-layer pruning and degree thresholds (runs the training code)", runSearch},
 	}
 }
 
