@@ -45,7 +45,7 @@ func fakeEvaluator(t *testing.T, conn net.Conn, p Params, m int, act string) {
 	}
 	// Honest base OTs (as IKNP receiver), then a u-matrix chunk whose size
 	// is a multiple of 128 but larger than the library's 8 KiB chunk.
-	if _, err := ot.NewIKNPReceiver(&coSender{pt: pt, setup: setup}, pc, pt.rand); err != nil {
+	if _, err := ot.NewIKNPReceiver(newCOSender(pt, setup), pc, pt.rand); err != nil {
 		t.Error(err)
 		return
 	}

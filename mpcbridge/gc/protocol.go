@@ -335,7 +335,7 @@ func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uin
 	case IKNP:
 		// We are the IKNP sender, hence the base OTs' receiver; we garble
 		// while the evaluator answers our base-OT points.
-		base := &coReceiver{pt: pt, a: getPoint(peer.point[:]), overlap: garble}
+		base := newCOReceiver(pt, getPoint(peer.point[:]), garble)
 		cot := ot.NewCOT(base, pt.rand, false, false)
 		if err := libcall(func() error { return cot.InitSender(pt.pc) }); err != nil {
 			return nil, nil, fmt.Errorf("cannot run base OT: %w", err)
@@ -355,7 +355,7 @@ func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uin
 		if err := garble(); err != nil {
 			return nil, nil, fmt.Errorf("cannot garble: %w", err)
 		}
-		s := &coSender{pt: pt, setup: setup}
+		s := newCOSender(pt, setup)
 		if err := libcall(func() error { return s.Send(evalWires()) }); err != nil {
 			return nil, nil, fmt.Errorf("cannot run OT: %w", err)
 		}
@@ -459,7 +459,7 @@ func (pt *party) evaluate(cache *Cache, p Params, shares []uint64) (keep, high [
 	case IKNP:
 		// We are the IKNP receiver, hence the base OTs' sender (A went out
 		// in our hello).
-		cot := ot.NewCOT(&coSender{pt: pt, setup: setup}, pt.rand, false, false)
+		cot := ot.NewCOT(newCOSender(pt, setup), pt.rand, false, false)
 		if err := libcall(func() error { return cot.InitReceiver(pt.pc) }); err != nil {
 			return nil, nil, fmt.Errorf("cannot run base OT: %w", err)
 		}
@@ -470,7 +470,7 @@ func (pt *party) evaluate(cache *Cache, p Params, shares []uint64) (keep, high [
 			return nil, nil, fmt.Errorf("cannot run OT extension: %w", err)
 		}
 	case ChouOrlandi:
-		r := &coReceiver{pt: pt, a: getPoint(peer.point[:])}
+		r := newCOReceiver(pt, getPoint(peer.point[:]), nil)
 		if err := libcall(func() error { return r.Receive(flags, ours) }); err != nil {
 			return nil, nil, fmt.Errorf("cannot run OT: %w", err)
 		}

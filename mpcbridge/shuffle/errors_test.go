@@ -331,7 +331,7 @@ func fakePermuter(t *testing.T, conn net.Conn, n, width int, act string) {
 		return
 	}
 	// Honest base OTs (as IKNP receiver), then a bad matrix chunk.
-	if _, err := ot.NewIKNPReceiver(&coSender{s: s, setup: setup}, s, rnd); err != nil {
+	if _, err := ot.NewIKNPReceiver(newCOSender(s, setup), s, rnd); err != nil {
 		t.Error(err)
 		return
 	}

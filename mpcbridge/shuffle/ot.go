@@ -5,11 +5,11 @@ import (
 	"crypto/cipher"
 	"crypto/elliptic"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"math/big"
 
 	"github.com/markkurossi/mpc/ot"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/baseot"
 )
 
 // The random OTs are the library's ot.ROT: IKNP correlated OT extension
@@ -24,8 +24,7 @@ import (
 // sender's point A rides in P's hello, and points and ciphertexts have
 // fixed sizes. In IKNP the extension receiver (P) is the base-OT sender.
 //
-// This file copies the small Chou-Orlandi adapters of mpcbridge/gc/ot.go
-// (which are unexported there), over this package's stream.
+// The adapters are shared with mpcbridge/gc (mpcbridge/internal/baseot).
 
 const (
 	labelSize    = 16
@@ -33,126 +32,44 @@ const (
 )
 
 // curve returns the base OT's curve (P-256; immutable).
-func curve() elliptic.Curve { return elliptic.P256() }
+func curve() elliptic.Curve { return baseot.Curve() }
 
-func putPoint(dst []byte, x, y *big.Int) {
-	x.FillBytes(dst[:32])
-	y.FillBytes(dst[32:pointSize])
+func putPoint(dst []byte, x, y *big.Int) { baseot.PutPoint(dst, x, y) }
+
+func getPoint(src []byte) ot.ECPoint { return baseot.GetPoint(src) }
+
+// otStream is the package's stream as a baseot.Stream.
+type otStream struct{ s *stream }
+
+func (o otStream) ReadFull(b []byte) error { return o.s.readFull(b) }
+
+func (o otStream) Write(b []byte) error {
+	_, err := o.s.w.Write(b)
+	return err
 }
 
-// getPoint decodes a point; the library's helpers reject points not on the
-// curve (including the all-zero encoding).
-func getPoint(src []byte) ot.ECPoint {
-	return ot.ECPoint{X: new(big.Int).SetBytes(src[:32]), Y: new(big.Int).SetBytes(src[32:pointSize])}
-}
+func (o otStream) Flush() error { return o.s.Flush() }
 
-// coSender is the sending side of the base OTs (P), whose first message A
-// went out in its hello. It implements ot.OT for the library's IKNP
-// receiver, which calls only Send.
-type coSender struct {
-	s     *stream
-	setup ot.COSenderSetup
-}
-
-// InitSender and InitReceiver do nothing: the first message already went
-// out in the hello.
-func (c *coSender) InitSender(ot.IO) error   { return nil }
-func (c *coSender) InitReceiver(ot.IO) error { return nil }
-
-func (c *coSender) Receive([]bool, []ot.Label) error {
-	return errors.New("shuffle: coSender cannot receive")
-}
-
-// Send reads the receiver's points B_i and buffers both labels of each wire
-// encrypted under H(aB_i) and H(a(B_i - A)). It does not flush: the IKNP
+// newCOSender returns the sending side of the base OTs (P), whose first
+// message went out in its hello. It implements ot.OT for the library's IKNP
+// receiver, which calls only Send; Send does not flush, since the IKNP
 // matrix follows in the same flight.
-func (c *coSender) Send(wires []ot.Wire) error {
-	buf := make([]byte, len(wires)*pointSize)
-	if err := c.s.readFull(buf); err != nil {
-		return fmt.Errorf("cannot read OT points: %w", err)
-	}
-	points := make([]ot.ECPoint, len(wires))
-	for i := range points {
-		points[i] = getPoint(buf[i*pointSize:])
-	}
-	cts, err := ot.EncryptCOCiphertexts(curve(), c.setup, points, wires)
-	if err != nil {
-		return fmt.Errorf("%w: OT points: %w", ErrMalformed, err)
-	}
-	out := make([]byte, len(cts)*coCipherSize)
-	for i, ct := range cts {
-		copy(out[i*coCipherSize:], ct.Zero[:])
-		copy(out[i*coCipherSize+labelSize:], ct.One[:])
-	}
-	if _, err := c.s.w.Write(out); err != nil {
-		return fmt.Errorf("cannot send OT ciphertexts: %w", err)
-	}
-	return nil
+func newCOSender(s *stream, setup ot.COSenderSetup) *baseot.Sender {
+	return &baseot.Sender{S: otStream{s}, Setup: setup, Malformed: ErrMalformed}
 }
 
-// coReceiver is the receiving side of the base OTs (Q), whose sender's A
-// came in the peer's hello. It implements ot.OT for the library's IKNP
-// sender, which calls only Receive.
-type coReceiver struct {
-	s    *stream
-	rand csprng
-	a    ot.ECPoint
-}
-
-func (c *coReceiver) InitSender(ot.IO) error   { return nil }
-func (c *coReceiver) InitReceiver(ot.IO) error { return nil }
-
-func (c *coReceiver) Send([]ot.Wire) error { return errors.New("shuffle: coReceiver cannot send") }
-
-// Receive sends B_i = b_i G + flags_i A, flushes (ending the flight), and
-// decrypts the chosen labels from the sender's answer.
-func (c *coReceiver) Receive(flags []bool, result []ot.Label) error {
-	bundle, points, err := ot.BuildCOChoices(c.rand, curve(), c.a.X, c.a.Y, flags)
-	if err != nil {
-		return fmt.Errorf("%w: OT point A: %w", ErrMalformed, err)
-	}
-	buf := make([]byte, len(points)*pointSize)
-	for i, pt := range points {
-		putPoint(buf[i*pointSize:], pt.X, pt.Y)
-	}
-	if _, err := c.s.w.Write(buf); err != nil {
-		return fmt.Errorf("cannot send OT points: %w", err)
-	}
-	if err := c.s.Flush(); err != nil {
-		return fmt.Errorf("cannot send OT points: %w", err)
-	}
-	in := make([]byte, len(flags)*coCipherSize)
-	if err := c.s.readFull(in); err != nil {
-		return fmt.Errorf("cannot read OT ciphertexts: %w", err)
-	}
-	cts := make([]ot.LabelCiphertext, len(flags))
-	for i := range cts {
-		copy(cts[i].Zero[:], in[i*coCipherSize:])
-		copy(cts[i].One[:], in[i*coCipherSize+labelSize:])
-	}
-	labels, err := ot.DecryptCOCiphertexts(curve(), bundle, cts)
-	if err != nil {
-		return err
-	}
-	if len(labels) != len(result) {
-		return fmt.Errorf("shuffle: OT returned %d labels for %d choices", len(labels), len(result))
-	}
-	copy(result, labels)
-	return nil
+// newCOReceiver returns the receiving side of the base OTs (Q), whose
+// sender's A came in the peer's hello. It implements ot.OT for the
+// library's IKNP sender, which calls only Receive.
+func newCOReceiver(s *stream, rand csprng, a ot.ECPoint) *baseot.Receiver {
+	return &baseot.Receiver{S: otStream{s}, Rand: rand, A: a, Malformed: ErrMalformed}
 }
 
 // libcall runs f, which calls into the library on data from the peer, and
 // turns a panic into ErrMalformed (the library's IKNP sender indexes its
 // buffers with peer-supplied chunk sizes; stream.ReceiveData bounds them,
 // and this is the second line of defence).
-func libcall(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: OT library panicked: %v", ErrMalformed, r)
-		}
-	}()
-	return f()
-}
+func libcall(f func() error) error { return baseot.Call(ErrMalformed, f) }
 
 // PRG purposes, the second part of every AES-CTR nonce.
 const (

@@ -292,7 +292,7 @@ func (pt *party) permute(cfg Config, perm []int, share [][]uint64) ([][]uint64, 
 		}
 		// Base OTs (read Q's points, send ciphertexts), then the IKNP
 		// matrix (flight 3), then Q's hash seed (flight 4).
-		rot := ot.NewROT(&coSender{s: pt.s, setup: setup}, pt.rand, false, false)
+		rot := ot.NewROT(newCOSender(pt.s, setup), pt.rand, false, false)
 		if err := libcall(func() error { return rot.InitReceiver(pt.s) }); err != nil {
 			return nil, fmt.Errorf("cannot run base OT: %w", err)
 		}
@@ -408,7 +408,7 @@ func (pt *party) assist(cfg Config, share [][]uint64) ([][]uint64, error) {
 	if needOT {
 		// Base OTs: our points close flight 2; P's ciphertexts and IKNP
 		// matrix are flight 3; our hash seed opens flight 4.
-		rot := ot.NewROT(&coReceiver{s: pt.s, rand: pt.rand, a: getPoint(peer.point[:])}, pt.rand, false, false)
+		rot := ot.NewROT(newCOReceiver(pt.s, pt.rand, getPoint(peer.point[:])), pt.rand, false, false)
 		if err := libcall(func() error { return rot.InitSender(pt.s) }); err != nil {
 			return nil, fmt.Errorf("cannot run base OT: %w", err)
 		}
