@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // testCtx bounds every protocol test, so a hang fails instead of stalling.
@@ -320,9 +322,9 @@ func TestDisconnect(t *testing.T) {
 						ga, ea := connPair(t, transport)
 						var g, e net.Conn = ga, ea
 						if side == "garbler" {
-							g = &cutConn{Conn: ga, limit: cut}
+							g = nettest.Cut(ga, cut)
 						} else {
-							e = &cutConn{Conn: ea, limit: cut}
+							e = nettest.Cut(ea, cut)
 						}
 						r := rand.New(rand.NewPCG(10, uint64(cut)))
 						c, v := split(r, p.K(), scoresFor(r, p.K(), m, 7, -7))
@@ -401,7 +403,7 @@ func TestCancel(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		done := make(chan error, 1)
-		go func() { _, _, err := Evaluate(ctx, noDeadline{a}, p, make([]uint64, 8)); done <- err }()
+		go func() { _, _, err := Evaluate(ctx, nettest.NoDeadline{RW: a}, p, make([]uint64, 8)); done <- err }()
 		select {
 		case err := <-done:
 			t.Fatalf("returned before the conn was closed: %v", err)
@@ -412,7 +414,7 @@ func TestCancel(t *testing.T) {
 			t.Fatal("no error after close")
 		}
 	})
-	if _, _, err := Evaluate(canceledCtx(), noDeadline{}, p, nil); !errors.Is(err, context.Canceled) {
+	if _, _, err := Evaluate(canceledCtx(), nettest.NoDeadline{}, p, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("already-cancelled ctx: err = %v", err)
 	}
 }

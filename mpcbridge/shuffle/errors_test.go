@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/markkurossi/mpc/ot"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // TestMismatch checks that calls that disagree fail on both sides with
@@ -169,9 +171,9 @@ func TestDisconnect(t *testing.T) {
 					a, b := connPair(t, transport)
 					var pa, qb net.Conn = a, b
 					if side == "permuter" {
-						pa = &cutConn{Conn: a, limit: cut}
+						pa = nettest.Cut(a, cut)
 					} else {
-						qb = &cutConn{Conn: b, limit: cut}
+						qb = nettest.Cut(b, cut)
 					}
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 					defer cancel()
@@ -263,7 +265,7 @@ func TestCancel(t *testing.T) {
 		defer cancel2()
 		go func() { _, _ = io.Copy(io.Discard, b) }()
 		time.AfterFunc(50*time.Millisecond, cancel)
-		_, err := Permute(ctx, noDeadline{a}, identity(4), constRows(4, 1, 0), nil)
+		_, err := Permute(ctx, nettest.NoDeadline{RW: a}, identity(4), constRows(4, 1, 0), nil)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v", err)
 		}

@@ -3,7 +3,6 @@ package shuffle
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -208,56 +207,6 @@ func (l *flightLog) reset() {
 	l.flights = 0
 	l.mu.Unlock()
 }
-
-// cutConn closes the connection once limit bytes have passed through it
-// (written and read together), as a peer that disconnects mid-protocol.
-type cutConn struct {
-	net.Conn
-	mu    sync.Mutex
-	n     int
-	limit int
-}
-
-var errCut = errors.New("test: connection cut")
-
-func (c *cutConn) take(n int) (int, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	room := c.limit - c.n
-	if n >= room {
-		c.n = c.limit
-		return max(room, 0), true
-	}
-	c.n += n
-	return n, false
-}
-
-func (c *cutConn) Write(b []byte) (int, error) {
-	n, cut := c.take(len(b))
-	if !cut {
-		return c.Conn.Write(b)
-	}
-	w, _ := c.Conn.Write(b[:n])
-	c.Conn.Close()
-	return w, errCut
-}
-
-func (c *cutConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if n > 0 {
-		if k, cut := c.take(n); cut {
-			c.Conn.Close()
-			return k, err
-		}
-	}
-	return n, err
-}
-
-// noDeadline hides a connection's SetDeadline.
-type noDeadline struct{ rw io.ReadWriter }
-
-func (c noDeadline) Read(b []byte) (int, error)  { return c.rw.Read(b) }
-func (c noDeadline) Write(b []byte) (int, error) { return c.rw.Write(b) }
 
 // errContains reports whether err's message contains s.
 func errContains(err error, s string) bool { return err != nil && strings.Contains(err.Error(), s) }
