@@ -265,37 +265,61 @@ func bitsOf(dst []bool, x uint64, k int) []bool {
 	return dst
 }
 
-func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uint64) (keep, high []bool, err error) {
-	m := len(shares)
+// opened is what both roles know after the hellos: the base-OT setup (when
+// this side sends the base OTs), the peer's hello, the bucket and circuit.
+type opened struct {
+	setup  ot.COSenderSetup
+	peer   hello
+	bucket int
+	cc     *compiled
+	empty  []bool // the (non-nil, empty) result of a call with no scores
+}
+
+// open exchanges hellos for a call with m scores and checks that both sides
+// agree; sendsBaseOT says whether this side's hello carries the base-OT
+// sender's point. For m == 0 it returns empty results and no circuit.
+func (pt *party) open(cache *Cache, p Params, m int, r role, sendsBaseOT bool) (opened, error) {
+	var st opened
 	argErr := checkArgs(p, m)
-	me := newHello(roleGarbler, p, m, argErr)
-	var setup ot.COSenderSetup
-	if argErr == nil && m > 0 && p.ot == ChouOrlandi {
-		if setup, err = ot.GenerateCOSenderSetup(pt.rand, curve()); err != nil {
-			return nil, nil, fmt.Errorf("cannot set up OT: %w", err)
+	me := newHello(r, p, m, argErr)
+	if argErr == nil && m > 0 && sendsBaseOT {
+		var err error
+		if st.setup, err = ot.GenerateCOSenderSetup(pt.rand, curve()); err != nil {
+			return st, fmt.Errorf("cannot set up OT: %w", err)
 		}
-		putPoint(me.point[:], setup.Ax, setup.Ay)
+		putPoint(me.point[:], st.setup.Ax, st.setup.Ay)
 	}
 	peer, err := pt.exchange(me)
 	if err != nil {
-		return nil, nil, err
+		return st, err
 	}
+	st.peer = peer
 	pt.inStep = true
 	if argErr != nil {
-		return nil, nil, argErr
+		return st, argErr
 	}
 	if err := agree(me, peer); err != nil {
-		return nil, nil, err
+		return st, err
 	}
 	if m == 0 {
-		return []bool{}, []bool{}, nil
+		st.empty = []bool{}
+		return st, nil
 	}
 	pt.inStep = false
-	bucket, _ := p.Bucket(m)
-	cc, err := cache.get(p.k, bucket)
-	if err != nil {
-		return nil, nil, err
+	st.bucket, _ = p.Bucket(m)
+	if st.cc, err = cache.get(p.k, st.bucket); err != nil {
+		return st, err
 	}
+	return st, nil
+}
+
+func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uint64) (keep, high []bool, err error) {
+	m := len(shares)
+	st, err := pt.open(cache, p, m, roleGarbler, p.ot == ChouOrlandi)
+	if err != nil || m == 0 {
+		return st.empty, st.empty, err
+	}
+	setup, peer, bucket, cc := st.setup, st.peer, st.bucket, st.cc
 
 	// Our input bits. Adding 2^(K-1) to our share flips the sign bit of the
 	// sum, and flipping the thresholds' sign bits too turns the signed
@@ -415,35 +439,11 @@ func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uin
 
 func (pt *party) evaluate(cache *Cache, p Params, shares []uint64) (keep, high []bool, err error) {
 	m := len(shares)
-	argErr := checkArgs(p, m)
-	me := newHello(roleEvaluator, p, m, argErr)
-	var setup ot.COSenderSetup
-	if argErr == nil && m > 0 && p.ot == IKNP {
-		if setup, err = ot.GenerateCOSenderSetup(pt.rand, curve()); err != nil {
-			return nil, nil, fmt.Errorf("cannot set up OT: %w", err)
-		}
-		putPoint(me.point[:], setup.Ax, setup.Ay)
+	st, err := pt.open(cache, p, m, roleEvaluator, p.ot == IKNP)
+	if err != nil || m == 0 {
+		return st.empty, st.empty, err
 	}
-	peer, err := pt.exchange(me)
-	if err != nil {
-		return nil, nil, err
-	}
-	pt.inStep = true
-	if argErr != nil {
-		return nil, nil, argErr
-	}
-	if err := agree(me, peer); err != nil {
-		return nil, nil, err
-	}
-	if m == 0 {
-		return []bool{}, []bool{}, nil
-	}
-	pt.inStep = false
-	bucket, _ := p.Bucket(m)
-	cc, err := cache.get(p.k, bucket)
-	if err != nil {
-		return nil, nil, err
-	}
+	setup, peer, bucket, cc := st.setup, st.peer, st.bucket, st.cc
 
 	flags := make([]bool, 0, cc.nE)
 	for j := 0; j < bucket; j++ {
