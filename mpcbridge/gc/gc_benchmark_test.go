@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // BenchmarkGarbleEvaluate runs whole comparison steps over loopback TCP and
@@ -28,26 +30,26 @@ func BenchmarkGarbleEvaluate(b *testing.B) {
 				b.Fatal(err)
 			}
 			ga, ea := connPair(b, "tcp")
-			log := &flightLog{}
-			g := &countConn{Conn: ga, side: 0, log: log}
-			e := &countConn{Conn: ea, side: 1, log: log}
+			log := &nettest.FlightLog{}
+			g := &nettest.CountConn{Conn: ga, Side: 0, Log: log}
+			e := &nettest.CountConn{Conn: ea, Side: 1, Log: log}
 			r := rand.New(rand.NewPCG(1, 1))
 			c, v := split(r, p.K(), scoresFor(r, p.K(), bc.m, 1000, 2000))
 			flights := 0
 			ctx := b.Context()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				log.flights = 0
+				log.Reset()
 				gr, er := runPair(ctx, cache, g, e, p, p, v, c, 1000, 2000)
 				if gr.err != nil || er.err != nil {
 					b.Fatal(gr.err, er.err)
 				}
-				flights += log.flights
+				flights += log.Flights
 			}
 			b.StopTimer()
 			n := float64(b.N)
-			b.ReportMetric(float64(g.written.Load())/n, "B-g2e/op")
-			b.ReportMetric(float64(e.written.Load())/n, "B-e2g/op")
+			b.ReportMetric(float64(g.Writes.Load())/n, "B-g2e/op")
+			b.ReportMetric(float64(e.Writes.Load())/n, "B-e2g/op")
 			b.ReportMetric(float64(flights)/n, "flights/op")
 		})
 	}

@@ -152,8 +152,8 @@ func TestThresholdsNeverSent(t *testing.T) {
 			theta, beta := r.Uint64(), r.Uint64()
 			c, v := split(r, 64, scoresFor(r, 64, m, int64(theta), int64(beta)))
 			ga, ea := connPair(t, "pipe")
-			g := &countConn{Conn: ga, keep: true}
-			e := &countConn{Conn: ea, keep: true}
+			g := &nettest.CountConn{Conn: ga, Keep: true}
+			e := &nettest.CountConn{Conn: ea, Keep: true}
 			gr, er := runPair(testCtx(t), nil, g, e, p, p, v, c, theta, beta)
 			checkBits(t, p, c, v, theta, beta, gr, er)
 			top := uint64(1) << 63
@@ -171,11 +171,11 @@ func TestThresholdsNeverSent(t *testing.T) {
 					}
 				}
 			}
-			if g.sent.Len() < 1000 || e.sent.Len() < 1000 {
-				t.Fatalf("transcripts too short: %d, %d bytes", g.sent.Len(), e.sent.Len())
+			if g.Sent.Len() < 1000 || e.Sent.Len() < 1000 {
+				t.Fatalf("transcripts too short: %d, %d bytes", g.Sent.Len(), e.Sent.Len())
 			}
-			find("garbler", g.sent.Bytes(), secretsG)
-			find("evaluator", e.sent.Bytes(), c)
+			find("garbler", g.Sent.Bytes(), secretsG)
+			find("evaluator", e.Sent.Bytes(), c)
 		})
 	}
 }
@@ -292,13 +292,13 @@ func TestArgErrors(t *testing.T) {
 // transcriptSizes measures the bytes each party writes in one run.
 func transcriptSizes(t *testing.T, p Params, m int) (gBytes, eBytes int) {
 	ga, ea := connPair(t, "pipe")
-	g, e := &countConn{Conn: ga}, &countConn{Conn: ea}
+	g, e := &nettest.CountConn{Conn: ga}, &nettest.CountConn{Conn: ea}
 	c, v := make([]uint64, m), make([]uint64, m)
 	gr, er := runPair(testCtx(t), nil, g, e, p, p, v, c, 0, 0)
 	if gr.err != nil || er.err != nil {
 		t.Fatal(gr.err, er.err)
 	}
-	return int(g.written.Load()), int(e.written.Load())
+	return int(g.Writes.Load()), int(e.Writes.Load())
 }
 
 // TestDisconnect cuts the connection at many points of the protocol, on

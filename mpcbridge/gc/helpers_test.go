@@ -1,15 +1,12 @@
 package gc
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math/rand/v2"
 	"net"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -162,54 +159,6 @@ func checkBits(t *testing.T, p Params, c, v []uint64, theta, beta uint64, gr, er
 			t.Fatalf("score %d (%d) vs θ=%d β=%d: want keep=%v high=%v, garbler %v %v, evaluator %v %v",
 				j, p.signed(s), p.signed(theta), p.signed(beta), wk, wh, gr.keep[j], gr.high[j], er.keep[j], er.high[j])
 		}
-	}
-}
-
-// countConn counts the bytes through a connection, optionally keeps what it
-// writes, and logs which side writes into a shared flight log.
-type countConn struct {
-	net.Conn
-	side          int
-	read, written atomic.Int64
-	keep          bool
-	mu            sync.Mutex
-	sent          bytes.Buffer
-	log           *flightLog
-}
-
-func (c *countConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.read.Add(int64(n))
-	return n, err
-}
-
-func (c *countConn) Write(b []byte) (int, error) {
-	if c.log != nil {
-		c.log.add(c.side)
-	}
-	if c.keep {
-		c.mu.Lock()
-		c.sent.Write(b)
-		c.mu.Unlock()
-	}
-	n, err := c.Conn.Write(b)
-	c.written.Add(int64(n))
-	return n, err
-}
-
-// flightLog counts flights: maximal runs of writes by the same side.
-type flightLog struct {
-	mu      sync.Mutex
-	last    int
-	flights int
-}
-
-func (l *flightLog) add(side int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.flights == 0 || side != l.last {
-		l.flights++
-		l.last = side
 	}
 }
 

@@ -143,12 +143,12 @@ func TestExactReads(t *testing.T) {
 func fullSizes(t *testing.T, n, width int) (fromP, fromQ int) {
 	t.Helper()
 	a, b := connPair(t, "pipe")
-	pc, qc := &countConn{Conn: a}, &countConn{Conn: b}
+	pc, qc := &nettest.CountConn{Conn: a}, &nettest.CountConn{Conn: b}
 	pr, qr := runPair(testCtx(t), Config{}, pc, qc, identity(n), constRows(n, width, 0), constRows(n, width, 0))
 	if pr.err != nil || qr.err != nil {
 		t.Fatal(pr.err, qr.err)
 	}
-	return int(pc.written.Load()), int(qc.written.Load())
+	return int(pc.Writes.Load()), int(qc.Writes.Load())
 }
 
 // TestDisconnect cuts the connection at many points of the protocol, on

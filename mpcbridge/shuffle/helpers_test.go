@@ -1,15 +1,12 @@
 package shuffle
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,60 +149,6 @@ func equalRows(a, b [][]uint64) (bool, string) {
 		}
 	}
 	return true, ""
-}
-
-// countConn counts the bytes through a connection, optionally keeps what it
-// writes, and logs which side writes into a shared flight log.
-type countConn struct {
-	net.Conn
-	side          int
-	read, written atomic.Int64
-	keep          bool
-	mu            sync.Mutex
-	sent          bytes.Buffer
-	log           *flightLog
-}
-
-func (c *countConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.read.Add(int64(n))
-	return n, err
-}
-
-func (c *countConn) Write(b []byte) (int, error) {
-	if c.log != nil {
-		c.log.add(c.side)
-	}
-	if c.keep {
-		c.mu.Lock()
-		c.sent.Write(b)
-		c.mu.Unlock()
-	}
-	n, err := c.Conn.Write(b)
-	c.written.Add(int64(n))
-	return n, err
-}
-
-// flightLog counts flights: maximal runs of writes by the same side.
-type flightLog struct {
-	mu      sync.Mutex
-	last    int
-	flights int
-}
-
-func (l *flightLog) add(side int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.flights == 0 || side != l.last {
-		l.flights++
-		l.last = side
-	}
-}
-
-func (l *flightLog) reset() {
-	l.mu.Lock()
-	l.flights = 0
-	l.mu.Unlock()
 }
 
 // errContains reports whether err's message contains s.

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/markkurossi/mpc/ot"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // chiLimit255 is about the 0.9999 quantile of chi-square with 255 degrees of
@@ -47,11 +49,11 @@ func checkUniform(t *testing.T, what string, b []byte) (mean float64) {
 func transcript(t *testing.T, perm []int, ap, aq [][]uint64) (fromP, fromQ []byte) {
 	t.Helper()
 	a, b := connPair(t, "pipe")
-	pc, qc := &countConn{Conn: a, keep: true}, &countConn{Conn: b, keep: true}
+	pc, qc := &nettest.CountConn{Conn: a, Keep: true}, &nettest.CountConn{Conn: b, Keep: true}
 	pr, qr := runPairRand(testCtx(t), Config{}, pc, qc, perm, ap, aq,
 		rand.NewChaCha8([32]byte{'P', byte(perm[0])}), rand.NewChaCha8([32]byte{'Q', byte(perm[0])}))
 	checkPermuted(t, perm, ap, aq, pr, qr)
-	return pc.sent.Bytes(), qc.sent.Bytes()
+	return pc.Sent.Bytes(), qc.Sent.Bytes()
 }
 
 // TestViewOfPermuter checks that what the permuter P receives looks uniform

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // BenchmarkPermute runs whole permute-and-share calls over loopback TCP and
@@ -14,9 +16,9 @@ func BenchmarkPermute(b *testing.B) {
 	for _, bc := range []struct{ n, width int }{{128, 769}, {512, 769}, {128, 1}} {
 		b.Run(fmt.Sprintf("n=%d/w=%d", bc.n, bc.width), func(b *testing.B) {
 			pa, qa := connPair(b, "tcp")
-			log := &flightLog{}
-			p := &countConn{Conn: pa, side: 0, log: log}
-			q := &countConn{Conn: qa, side: 1, log: log}
+			log := &nettest.FlightLog{}
+			p := &nettest.CountConn{Conn: pa, Side: 0, Log: log}
+			q := &nettest.CountConn{Conn: qa, Side: 1, Log: log}
 			r := rand.New(rand.NewPCG(1, 1))
 			perm := r.Perm(bc.n)
 			ap, aq := randomRows(r, bc.n, bc.width), randomRows(r, bc.n, bc.width)
@@ -24,17 +26,17 @@ func BenchmarkPermute(b *testing.B) {
 			flights := 0
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				log.reset()
+				log.Reset()
 				pr, qr := runPair(ctx, Config{}, p, q, perm, ap, aq)
 				if pr.err != nil || qr.err != nil {
 					b.Fatal(pr.err, qr.err)
 				}
-				flights += log.flights
+				flights += log.Flights
 			}
 			b.StopTimer()
 			n := float64(b.N)
-			b.ReportMetric(float64(p.written.Load())/n, "B-P2Q/op")
-			b.ReportMetric(float64(q.written.Load())/n, "B-Q2P/op")
+			b.ReportMetric(float64(p.Writes.Load())/n, "B-P2Q/op")
+			b.ReportMetric(float64(q.Writes.Load())/n, "B-Q2P/op")
 			b.ReportMetric(float64(flights)/n, "flights/op")
 		})
 	}
@@ -46,16 +48,16 @@ func BenchmarkShuffle(b *testing.B) {
 	for _, bc := range []struct{ n, width int }{{128, 769}, {512, 769}} {
 		b.Run(fmt.Sprintf("n=%d/w=%d", bc.n, bc.width), func(b *testing.B) {
 			sa, ca := connPair(b, "tcp")
-			log := &flightLog{}
-			s := &countConn{Conn: sa, side: 0, log: log}
-			c := &countConn{Conn: ca, side: 1, log: log}
+			log := &nettest.FlightLog{}
+			s := &nettest.CountConn{Conn: sa, Side: 0, Log: log}
+			c := &nettest.CountConn{Conn: ca, Side: 1, Log: log}
 			r := rand.New(rand.NewPCG(2, 2))
 			xs, xc := randomRows(r, bc.n, bc.width), randomRows(r, bc.n, bc.width)
 			ctx := b.Context()
 			flights := 0
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				log.reset()
+				log.Reset()
 				done := make(chan error, 1)
 				go func() {
 					_, err := Shuffle(ctx, c, Second, xc, nil)
@@ -65,12 +67,12 @@ func BenchmarkShuffle(b *testing.B) {
 				if cerr := <-done; err != nil || cerr != nil {
 					b.Fatal(err, cerr)
 				}
-				flights += log.flights
+				flights += log.Flights
 			}
 			b.StopTimer()
 			n := float64(b.N)
-			b.ReportMetric(float64(s.written.Load())/n, "B-S2C/op")
-			b.ReportMetric(float64(c.written.Load())/n, "B-C2S/op")
+			b.ReportMetric(float64(s.Writes.Load())/n, "B-S2C/op")
+			b.ReportMetric(float64(c.Writes.Load())/n, "B-C2S/op")
 			b.ReportMetric(float64(flights)/n, "flights/op")
 		})
 	}
