@@ -47,15 +47,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	m, err := models.Load(*modelDir)
-	if err != nil {
-		return err
-	}
-	settings, err := models.LoadApproxSettings(*modelDir)
-	if err != nil {
-		return err
-	}
-	nl, err := models.NewApproximate(settings)
+	m, nl, err := loadWithApprox(*modelDir)
 	if err != nil {
 		return err
 	}
@@ -381,4 +373,22 @@ func printRanges(w io.Writer, nl *models.Approximate) {
 		fmt.Fprintf(w, "  %-10s interval=[%g, %g] seen=[%.4g, %.4g] n=%d below=%d above=%d nan=%d\n",
 			fn, a, b, r.Min, r.Max, r.N, r.Below, r.Above, r.NaN)
 	}
+}
+
+// loadWithApprox loads the model in dir and the approximate nonlinearities
+// of its approx.json (the defaults when it has none).
+func loadWithApprox(dir string) (*models.Model, *models.Approximate, error) {
+	m, err := models.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	settings, err := models.LoadApproxSettings(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	nl, err := models.NewApproximate(settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, nl, nil
 }

@@ -63,15 +63,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	m, err := models.Load(*modelDir)
-	if err != nil {
-		return err
-	}
-	settings, err := models.LoadApproxSettings(*modelDir)
-	if err != nil {
-		return err
-	}
-	nl, err := models.NewApproximate(settings)
+	m, nl, err := loadWithApprox(*modelDir)
 	if err != nil {
 		return err
 	}
