@@ -16,12 +16,22 @@ import (
 // homomorphically without the server learning which tokens are padding.
 type AttentionMasks struct {
 	// KeyMask holds, for each dense score ciphertext g, in block u and slot
-	// i, valid[(i + g·c + u) mod Block]: 1 where the key of score (i, i+t),
-	// t = g·c + u, is a real token.
+	// i < Rows, valid[(i + g·c + u) mod Block]: 1 where the key of score (i,
+	// i+t), t = g·c + u, is a real token; 0 in the block's rows i >= Rows,
+	// so those slots (no token of the layout) get no attention at all.
 	KeyMask []*rlwe.Ciphertext
 	// QueryWeights holds valid_i/m in slot i of every block (m real
 	// tokens): the importance score averages over real query rows.
 	QueryWeights *rlwe.Ciphertext
+}
+
+// neededShift reports whether the token shift t (score (i, i+t mod Block))
+// pairs two rows of the layout for some i < Rows: t < Rows or t > Block -
+// Rows. The other shifts only pair slots beyond the rows, whose scores the
+// key mask zeroes, so the evaluator skips them: attention costs
+// min(2·Rows-1, Block) shifts, which is where pruning pays in attention.
+func neededShift(lay Layout, t int) bool {
+	return t < lay.Rows || t > lay.Block-lay.Rows
 }
 
 // numDense returns the number of dense score ciphertexts per head.
@@ -54,7 +64,7 @@ func AttentionMaskVectors(valid []bool, lay Layout) (keyMask [][]float64, queryW
 			if t >= B {
 				break
 			}
-			for i := 0; i < B; i++ {
+			for i := 0; i < lay.Rows; i++ {
 				if isValid((i + t) % B) {
 					v[u*B+i] = 1
 				}
@@ -203,6 +213,21 @@ func (w *worker) cyc(ts tokenShift, r, rp []*rlwe.Ciphertext, t int, scale float
 	return acc, nil
 }
 
+// ghostRows returns 1 in the slots of the rows i >= Rows of every block
+// (no token of the layout) and 0 elsewhere, or nil when Rows = Block.
+func ghostRows(lay Layout) []float64 {
+	if lay.Rows == lay.Block {
+		return nil
+	}
+	v := make([]float64, lay.Slots)
+	for b := 0; b < lay.Slots; b += lay.Block {
+		for i := lay.Rows; i < lay.Block; i++ {
+			v[b+i] = 1
+		}
+	}
+	return v
+}
+
 // blockSelector returns scale on every slot of block u and 0 elsewhere.
 func blockSelector(lay Layout, u int, scale float64) []float64 {
 	v := make([]float64, lay.Slots)
@@ -260,6 +285,9 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			var acc *rlwe.Ciphertext
 			for u := 0; u < c && g*c+u < B; u++ {
 				t := g*c + u
+				if !neededShift(lay, t) {
+					continue
+				}
 				var p *rlwe.Ciphertext
 				for j := 0; j < cph; j++ {
 					kc, err := w.cyc(ts, rK[j], rpK[j], t, 1)
@@ -299,6 +327,9 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 					return err
 				}
 			}
+			if acc == nil {
+				continue // no needed shift in this group: dense[h][g] stays nil
+			}
 			if err := w.rescale(acc); err != nil {
 				return err
 			}
@@ -312,16 +343,27 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot attention (scores): %w", err)
 	}
+	// flat lists the computed dense ciphertexts (groups without a needed
+	// shift stay nil and are skipped throughout); groupOf[i] and headOf[i]
+	// say where flat's i-th ciphertext belongs.
+	var groupOf, headOf []int
+	for h := range dense {
+		for g, d := range dense[h] {
+			if d != nil {
+				groupOf, headOf = append(groupOf, g), append(headOf, h)
+			}
+		}
+	}
 	flat := func() []*rlwe.Ciphertext {
-		var out []*rlwe.Ciphertext
-		for _, d := range dense {
-			out = append(out, d...)
+		out := make([]*rlwe.Ciphertext, len(groupOf))
+		for i := range out {
+			out[i] = dense[headOf[i]][groupOf[i]]
 		}
 		return out
 	}
 	unflat := func(f []*rlwe.Ciphertext) {
-		for h := range dense {
-			copy(dense[h], f[h*nd:(h+1)*nd])
+		for i, ct := range f {
+			dense[headOf[i]][groupOf[i]] = ct
 		}
 	}
 
@@ -343,7 +385,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		return nil, nil, err
 	}
 	err = ev.parallel(ctx, len(all), func(w *worker, i int) error {
-		e, err := w.mulRelinNew(all[i], keyMask[i%nd])
+		e, err := w.mulRelinNew(all[i], keyMask[groupOf[i]])
 		all[i] = e
 		return err
 	})
@@ -357,13 +399,24 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
 		var s *rlwe.Ciphertext
 		for _, e := range dense[h] {
+			if e == nil {
+				continue
+			}
 			if err := w.addInto(&s, e); err != nil {
 				return err
 			}
 		}
 		var err error
-		sums[h], err = w.rotateSum(s, B, c)
-		return err
+		if sums[h], err = w.rotateSum(s, B, c); err != nil {
+			return err
+		}
+		// The block's rows i >= Rows got no attention (sum 0): give them the
+		// sum 1, inside the reciprocal's interval; their normalized scores
+		// stay exactly 0.
+		if ghost := ghostRows(lay); ghost != nil {
+			return w.eval.Add(sums[h], ghost, sums[h])
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot attention (row sums): %w", err)
@@ -388,7 +441,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		return nil, nil, err
 	}
 	err = ev.parallel(ctx, len(all), func(w *worker, i int) error {
-		a, err := w.mulRelinNew(all[i], sums[i/nd])
+		a, err := w.mulRelinNew(all[i], sums[headOf[i]])
 		all[i] = a
 		return err
 	})
@@ -422,11 +475,18 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		ctx []*rlwe.Ciphertext
 		imp *rlwe.Ciphertext
 	}
+	var shifts []int
+	for t := 0; t < B; t++ {
+		if neededShift(lay, t) {
+			shifts = append(shifts, t)
+		}
+	}
+	nw = min(nw, len(shifts))
 	parts := make([]partial, nw)
 	err = ev.parallel(ctx, nw, func(w *worker, chunk int) error {
 		pc := make([]*rlwe.Ciphertext, len(vCts))
 		var imp *rlwe.Ciphertext
-		for t := chunk * B / nw; t < (chunk+1)*B/nw; t++ {
+		for _, t := range shifts[chunk*len(shifts)/nw : (chunk+1)*len(shifts)/nw] {
 			if err := ctx.Err(); err != nil {
 				return err
 			}

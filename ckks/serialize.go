@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
 	"github.com/cipherprune/cipherprune/models"
 )
@@ -149,20 +150,63 @@ func (m *CtMatrix) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return total, fmt.Errorf("cannot WriteTo: %w", err)
 	}
-	for _, ct := range m.Cts {
+	k, err := writeCts(w, m.Cts)
+	total += k
+	if err != nil {
+		return total, fmt.Errorf("cannot WriteTo: %w", err)
+	}
+	return total, nil
+}
+
+// writeCts writes each ciphertext as its size (uint32, little-endian) and
+// Lattigo's binary form.
+func writeCts(w io.Writer, cts []*rlwe.Ciphertext) (int64, error) {
+	var total int64
+	for _, ct := range cts {
 		sz := binary.LittleEndian.AppendUint32(nil, uint32(ct.BinarySize()))
 		k, err := w.Write(sz)
 		total += int64(k)
 		if err != nil {
-			return total, fmt.Errorf("cannot WriteTo: %w", err)
+			return total, err
 		}
 		k64, err := ct.WriteTo(w)
 		total += k64
 		if err != nil {
-			return total, fmt.Errorf("cannot WriteTo: %w", err)
+			return total, err
 		}
 	}
 	return total, nil
+}
+
+// readCts reads count ciphertexts written by writeCts, each of at most
+// maxCtBytes bytes.
+func readCts(r io.Reader, count, maxCtBytes int) ([]*rlwe.Ciphertext, int64, error) {
+	var total int64
+	cts := make([]*rlwe.Ciphertext, count)
+	for i := range cts {
+		var sz [4]byte
+		k, err := io.ReadFull(r, sz[:])
+		total += int64(k)
+		if err != nil {
+			return nil, total, fmt.Errorf("ciphertext %d: %w", i, err)
+		}
+		size := int(binary.LittleEndian.Uint32(sz[:]))
+		if size < 1 || size > maxCtBytes {
+			return nil, total, fmt.Errorf("ciphertext %d declares %d bytes", i, size)
+		}
+		data := make([]byte, size)
+		k, err = io.ReadFull(r, data)
+		total += int64(k)
+		if err != nil {
+			return nil, total, fmt.Errorf("ciphertext %d: %w", i, err)
+		}
+		ct := new(rlwe.Ciphertext)
+		if err := ct.UnmarshalBinary(data); err != nil {
+			return nil, total, fmt.Errorf("ciphertext %d: %w", i, err)
+		}
+		cts[i] = ct
+	}
+	return cts, total, nil
 }
 
 // MarshalBinary encodes the matrix.
@@ -202,31 +246,12 @@ func (m *CtMatrix) readFrom(r io.Reader, maxCtBytes int) (int64, error) {
 	if v[4] != lay.NumCts() || v[4] > MaxCiphertexts {
 		return total, fmt.Errorf("cannot ReadFrom: %d ciphertexts for a layout of %d", v[4], lay.NumCts())
 	}
-	out := CtMatrix{Layout: lay, Cts: make([]*rlwe.Ciphertext, v[4])}
-	for i := range out.Cts {
-		var sz [4]byte
-		k, err := io.ReadFull(r, sz[:])
-		total += int64(k)
-		if err != nil {
-			return total, fmt.Errorf("cannot ReadFrom: ciphertext %d: %w", i, err)
-		}
-		size := int(binary.LittleEndian.Uint32(sz[:]))
-		if size < 1 || size > maxCtBytes {
-			return total, fmt.Errorf("cannot ReadFrom: ciphertext %d declares %d bytes", i, size)
-		}
-		data := make([]byte, size)
-		k, err = io.ReadFull(r, data)
-		total += int64(k)
-		if err != nil {
-			return total, fmt.Errorf("cannot ReadFrom: ciphertext %d: %w", i, err)
-		}
-		ct := new(rlwe.Ciphertext)
-		if err := ct.UnmarshalBinary(data); err != nil {
-			return total, fmt.Errorf("cannot ReadFrom: ciphertext %d: %w", i, err)
-		}
-		out.Cts[i] = ct
+	cts, k, err := readCts(r, v[4], maxCtBytes)
+	total += k
+	if err != nil {
+		return total, fmt.Errorf("cannot ReadFrom: %w", err)
 	}
-	*m = out
+	*m = CtMatrix{Layout: lay, Cts: cts}
 	return total, nil
 }
 
@@ -238,6 +263,106 @@ func (m *CtMatrix) UnmarshalBinary(p []byte) error {
 	}
 	if r.Len() != 0 {
 		return fmt.Errorf("cannot UnmarshalBinary: %d trailing bytes", r.Len())
+	}
+	return nil
+}
+
+const attentionMasksMagic = "CPAM1"
+
+// BinarySize returns the size of MarshalBinary's output.
+func (am *AttentionMasks) BinarySize() int {
+	s := len(attentionMasksMagic) + 4
+	for _, ct := range am.cts() {
+		s += 4 + ct.BinarySize()
+	}
+	return s
+}
+
+// cts returns the key masks followed by the query weights.
+func (am *AttentionMasks) cts() []*rlwe.Ciphertext {
+	return append(append([]*rlwe.Ciphertext(nil), am.KeyMask...), am.QueryWeights)
+}
+
+// Validate checks that am has the ciphertexts of the masks of layout lay.
+func (am *AttentionMasks) Validate(lay Layout) error {
+	if want := numDense(lay); len(am.KeyMask) != want {
+		return fmt.Errorf("cannot Validate: %d key-mask ciphertexts, layout %+v needs %d", len(am.KeyMask), lay, want)
+	}
+	for _, ct := range am.cts() {
+		if ct == nil {
+			return errors.New("cannot Validate: nil ciphertext in the attention masks")
+		}
+	}
+	return nil
+}
+
+// MarshalBinary encodes the masks: a header with the number of key-mask
+// ciphertexts, then the key masks and the query weights, each as its size
+// and Lattigo's binary form.
+func (am *AttentionMasks) MarshalBinary() ([]byte, error) {
+	for _, ct := range am.cts() {
+		if ct == nil {
+			return nil, errors.New("cannot MarshalBinary: nil ciphertext in the attention masks")
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString(attentionMasksMagic)
+	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(am.KeyMask))))
+	if _, err := writeCts(&b, am.cts()); err != nil {
+		return nil, fmt.Errorf("cannot MarshalBinary: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// UnmarshalBinary decodes masks encoded by MarshalBinary. The caller checks
+// them against its layout with Validate and its parameters with
+// CheckCiphertexts.
+func (am *AttentionMasks) UnmarshalBinary(p []byte) error {
+	head := len(attentionMasksMagic) + 4
+	if len(p) < head || string(p[:len(attentionMasksMagic)]) != attentionMasksMagic {
+		return errors.New("cannot UnmarshalBinary: not attention masks")
+	}
+	k := int(binary.LittleEndian.Uint32(p[len(attentionMasksMagic):]))
+	if k > MaxCiphertexts {
+		return fmt.Errorf("cannot UnmarshalBinary: %d key-mask ciphertexts", k)
+	}
+	r := bytes.NewReader(p[head:])
+	cts, _, err := readCts(r, k+1, len(p))
+	if err != nil {
+		return fmt.Errorf("cannot UnmarshalBinary: %w", err)
+	}
+	if r.Len() != 0 {
+		return fmt.Errorf("cannot UnmarshalBinary: %d trailing bytes", r.Len())
+	}
+	*am = AttentionMasks{KeyMask: cts[:k], QueryWeights: cts[k]}
+	return nil
+}
+
+// CheckCiphertexts checks that every ciphertext is a degree-1 ciphertext
+// of params' ring, in the NTT domain, at the given level and params' default
+// scale: what the evaluator expects of a fresh input. Lattigo assumes it and
+// would panic or compute garbage on a ciphertext of other parameters, so
+// anything received from a peer passes here first.
+func CheckCiphertexts(params hefloat.Parameters, level int, cts ...*rlwe.Ciphertext) error {
+	for i, ct := range cts {
+		switch {
+		case ct == nil:
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d is nil", i)
+		case ct.Degree() != 1:
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d has degree %d, want 1", i, ct.Degree())
+		case ct.Level() != level:
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d at level %d, want %d", i, ct.Level(), level)
+		case ct.Value[0].N() != params.N() || ct.Value[1].N() != params.N():
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d of ring degree %d, want %d", i, ct.Value[0].N(), params.N())
+		case ct.Value[1].Level() != level:
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d has polynomials at levels %d and %d", i, ct.Value[0].Level(), ct.Value[1].Level())
+		case !ct.IsNTT || ct.IsMontgomery || !ct.IsBatched:
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d has the wrong representation (NTT %v, Montgomery %v)", i, ct.IsNTT, ct.IsMontgomery)
+		case ct.Scale.Cmp(params.DefaultScale()) != 0:
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d has scale 2^%.2f, want 2^%.2f", i, math.Log2(ct.Scale.Float64()), math.Log2(params.DefaultScale().Float64()))
+		case ct.LogDimensions != params.LogMaxDimensions():
+			return fmt.Errorf("cannot CheckCiphertexts: ciphertext %d has dimensions %v, want %v", i, ct.LogDimensions, params.LogMaxDimensions())
+		}
 	}
 	return nil
 }

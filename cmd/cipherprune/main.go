@@ -7,6 +7,9 @@
 //
 // Commands:
 //
+//	demo    one private inference, server and client in this process
+//	serve   serve private inferences on a TCP address
+//	infer   run one private inference against a server
 //	data    download, verify and split the labelled corpora
 //	calibrate  choose approximation intervals from observed activations
 //	eval    accuracy of the exact and approximate plaintext forward passes
@@ -35,6 +38,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "one private inference, server and client in this process", runDemo},
+		{"serve", "serve private inferences on a TCP address", runServe},
+		{"infer", "run one private inference against a server", runInfer},
 		{"data", "download, verify and split the labelled corpora", runData},
 		{"calibrate", "choose approximation intervals from observed activations", runCalibrate},
 		{"eval", "accuracy of the exact and approximate plaintext forward passes", runEval},

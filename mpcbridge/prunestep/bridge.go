@@ -106,6 +106,12 @@ func (b *Bridge) Counts() []Counts {
 	return append([]Counts(nil), b.counts...)
 }
 
+// Progress tells the client which layer and stage the server has reached
+// (Server.Progress).
+func (b *Bridge) Progress(ctx context.Context, layer, stage int) error {
+	return b.server.Progress(ctx, b.conn, layer, stage)
+}
+
 // Done ends the client's ServeBridge (Server.Done).
 func (b *Bridge) Done(ctx context.Context) error {
 	return b.server.Done(ctx, b.conn)

@@ -89,8 +89,8 @@ func (c *Client) checkRequest(r *request) error {
 	switch {
 	case lay.Slots != c.params.MaxSlots():
 		return fmt.Errorf("%w: layout of %d slots, the parameters have %d", ErrMismatch, lay.Slots, c.params.MaxSlots())
-	case lay.Rows > c.p.maxRows():
-		return fmt.Errorf("%w: %d rows exceed the limit of %d", ErrMalformed, lay.Rows, c.p.maxRows())
+	case lay.Rows > c.p.MaxRows():
+		return fmt.Errorf("%w: %d rows exceed the limit of %d", ErrMalformed, lay.Rows, c.p.MaxRows())
 	case lay.NumCts()+1 > c.p.share.MaxBatch():
 		return fmt.Errorf("%w: %d ciphertexts exceed the batch limit %d", ErrMalformed, lay.NumCts()+1, c.p.share.MaxBatch())
 	case r.level > c.params.MaxLevel():
@@ -203,46 +203,76 @@ func (c *Client) compare(ctx context.Context, conn *wire.Conn, scores []uint64) 
 // sends Done, and returns the counts of every pruning step, in order. A
 // failure aborts conn.
 func (c *Client) ServeBridge(ctx context.Context, conn *wire.Conn) ([]Counts, error) {
+	return c.ServeBridgeEvents(ctx, conn, nil)
+}
+
+// Event is one request the client served, as ServeBridgeEvents reports it.
+type Event struct {
+	// Op is the request's operation (never RequestDone).
+	Op Op
+	// Layer is the layer of a prune or progress request (zero for a
+	// refresh, whose request carries none).
+	Layer int
+	// Stage is the stage of a progress request.
+	Stage int
+	// Counts are the counts of a pruning step (Op == RequestPrune).
+	Counts Counts
+}
+
+// ServeBridgeEvents is ServeBridge that also calls fn, if not nil, after
+// each request it served (progress requests included), from the calling
+// goroutine. fn must not block for long: the server may be waiting.
+func (c *Client) ServeBridgeEvents(ctx context.Context, conn *wire.Conn, fn func(Event)) ([]Counts, error) {
 	if conn == nil {
 		return nil, errors.New("cannot ServeBridge: nil connection")
 	}
 	var all []Counts
 	for {
-		done, counts, err := c.serveOne(ctx, conn)
+		ev, done, err := c.serveOne(ctx, conn)
 		if err != nil {
 			return all, fmt.Errorf("cannot ServeBridge: %w", err)
 		}
 		if done {
 			return all, nil
 		}
-		if counts != nil {
-			all = append(all, *counts)
+		if ev.Op == RequestPrune {
+			all = append(all, ev.Counts)
+		}
+		if fn != nil {
+			fn(ev)
 		}
 	}
 }
 
 // serveOne serves one request.
-func (c *Client) serveOne(ctx context.Context, conn *wire.Conn) (done bool, counts *Counts, err error) {
+func (c *Client) serveOne(ctx context.Context, conn *wire.Conn) (ev Event, done bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	req, err := c.recvRequest(ctx, conn)
 	if err != nil {
-		return false, nil, fmt.Errorf("request: %w", err)
+		return ev, false, fmt.Errorf("request: %w", err)
 	}
+	ev = Event{Op: req.op, Layer: req.layer, Stage: req.stage}
 	switch req.op {
 	case RequestDone:
-		return true, nil, nil
+		return ev, true, nil
+	case RequestProgress:
+		return ev, false, nil
+	case RequestReveal:
+		abortConn(ctx, conn, "client got a reveal request inside the bridge session")
+		return ev, false, fmt.Errorf("%w: reveal request before Done", ErrMalformed)
 	case RequestRefresh:
 		if err := c.share.Refresh(ctx, shareConn{conn}); err != nil {
 			abortConn(ctx, conn, "client failed to refresh")
-			return false, nil, err
+			return ev, false, err
 		}
-		return false, nil, nil
+		return ev, false, nil
 	default: // RequestPrune: decodeRequest admits no other op
 		k, err := c.prune(ctx, conn, req)
 		if err != nil {
-			return false, nil, err
+			return ev, false, err
 		}
-		return false, &k, nil
+		ev.Counts = k
+		return ev, false, nil
 	}
 }

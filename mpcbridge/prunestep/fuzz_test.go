@@ -15,6 +15,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		{op: RequestPrune, layer: 3, layout: lay, level: 10, scale: 1 << 33},
 		{op: RequestRefresh, layer: 1},
 		{op: RequestDone},
+		{op: RequestProgress, layer: 2, stage: 5},
+		{op: RequestReveal, stage: 2},
 	} {
 		r.fp[0] = 0xab
 		p := r.marshal()
@@ -44,13 +46,15 @@ func FuzzDecodeRequest(f *testing.F) {
 	})
 }
 
-// TestRequestRoundTrip checks the request codec on the three operations.
+// TestRequestRoundTrip checks the request codec on the five operations.
 func TestRequestRoundTrip(t *testing.T) {
 	lay := ckks.Layout{Rows: 33, Cols: 128, Block: 64, Slots: 1024}
 	for _, r := range []request{
 		{op: RequestPrune, layer: 11, layout: lay, level: 10, scale: 1 << 33, fp: [32]byte{1, 2, 3}},
 		{op: RequestRefresh, layer: 0, fp: [32]byte{4}},
 		{op: RequestDone},
+		{op: RequestProgress, layer: 3, stage: 1, fp: [32]byte{5}},
+		{op: RequestReveal, stage: 4, fp: [32]byte{6}},
 	} {
 		got, err := decodeRequest(r.marshal())
 		if err != nil {
@@ -61,12 +65,18 @@ func TestRequestRoundTrip(t *testing.T) {
 		}
 	}
 	for name, p := range map[string][]byte{
-		"short":          make([]byte, requestSize-1),
-		"version":        append([]byte{2}, make([]byte, requestSize-1)...),
-		"op":             append([]byte{msgVersion, 0}, make([]byte, requestSize-2)...),
-		"reserved":       append([]byte{msgVersion, byte(RequestDone), 1}, make([]byte, requestSize-3)...),
-		"invalid layout": (&request{op: RequestPrune, layout: ckks.Layout{Rows: 9, Cols: 1, Block: 8, Slots: 1024}, scale: 2}).marshal(),
-		"zero scale":     (&request{op: RequestPrune, layout: lay}).marshal(),
+		"short":           make([]byte, requestSize-1),
+		"version":         append([]byte{2}, make([]byte, requestSize-1)...),
+		"op":              append([]byte{msgVersion, 0}, make([]byte, requestSize-2)...),
+		"reserved":        append([]byte{msgVersion, byte(RequestDone), 1}, make([]byte, requestSize-3)...),
+		"invalid layout":  (&request{op: RequestPrune, layout: ckks.Layout{Rows: 9, Cols: 1, Block: 8, Slots: 1024}, scale: 2}).marshal(),
+		"zero scale":      (&request{op: RequestPrune, layout: lay}).marshal(),
+		"reveal no slots": (&request{op: RequestReveal}).marshal(),
+		"progress stage": func() []byte {
+			p := (&request{op: RequestProgress}).marshal()
+			p[40] = 0xff
+			return p
+		}(),
 	} {
 		if _, err := decodeRequest(p); err == nil {
 			t.Errorf("%s: accepted", name)

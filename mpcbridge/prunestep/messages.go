@@ -21,11 +21,15 @@ const (
 	// MsgIntShares (server -> client) carries (b - b') mod 2^64 for every
 	// feature word of every shuffled row: the ring-to-integer conversion.
 	MsgIntShares wire.Type = 0x0502
+	// MsgRevealShares (server -> client) carries the server's shares of the
+	// slots a Reveal opens, with their indices.
+	MsgRevealShares wire.Type = 0x0503
 )
 
 func init() {
 	wire.RegisterType(MsgRequest, "prunestep.Request")
 	wire.RegisterType(MsgIntShares, "prunestep.IntShares")
+	wire.RegisterType(MsgRevealShares, "prunestep.RevealShares")
 }
 
 // Op is the operation a request announces.
@@ -40,6 +44,15 @@ const (
 	// RequestDone: the server ends the session; the client's ServeBridge
 	// returns.
 	RequestDone Op = 3
+	// RequestProgress: nothing follows and nothing is answered; the
+	// server tells the client which layer and stage it has reached, so the
+	// client can show progress (ServeBridgeEvents). It carries public
+	// information only: the client sees the bridge's requests anyway.
+	RequestProgress Op = 4
+	// RequestReveal: an HE-to-shares conversion of one ciphertext and the
+	// server's shares of the opened slots follow (Server.Reveal); it is
+	// served by Client.Reveal, not by ServeBridge.
+	RequestReveal Op = 5
 )
 
 // String returns the operation's name.
@@ -51,6 +64,10 @@ func (o Op) String() string {
 		return "prune"
 	case RequestDone:
 		return "done"
+	case RequestProgress:
+		return "progress"
+	case RequestReveal:
+		return "reveal"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -72,7 +89,7 @@ const (
 	//	2       2     reserved, zero
 	//	4       32    fingerprint of the parameters (SHA-256)
 	//	36      4     layer
-	//	40      4     rows n       (prune; zero otherwise)
+	//	40      4     rows n (prune), stage (progress), slot count (reveal); zero otherwise
 	//	44      4     columns d    (prune)
 	//	48      4     block        (prune)
 	//	52      4     slots        (prune)
@@ -87,6 +104,7 @@ type request struct {
 	op     Op
 	fp     [32]byte
 	layer  int
+	stage  int // RequestProgress: the stage; RequestReveal: the slot count
 	layout ckks.Layout
 	level  int
 	scale  float64
@@ -100,6 +118,9 @@ func (r *request) marshal() []byte {
 	copy(p[4:36], r.fp[:])
 	be := binary.BigEndian
 	be.PutUint32(p[36:], uint32(r.layer))
+	if r.op == RequestProgress || r.op == RequestReveal {
+		be.PutUint32(p[40:], uint32(r.stage))
+	}
 	if r.op == RequestPrune {
 		be.PutUint32(p[40:], uint32(r.layout.Rows))
 		be.PutUint32(p[44:], uint32(r.layout.Cols))
@@ -111,8 +132,12 @@ func (r *request) marshal() []byte {
 	return p
 }
 
-// maxLayer bounds the layer index of a request.
-const maxLayer = 1 << 16
+// maxLayer bounds the layer index of a request, maxStage the stage of a
+// progress request.
+const (
+	maxLayer = 1 << 16
+	maxStage = 1 << 16
+)
 
 // decodeRequest parses and checks a request payload. It checks the form
 // only; the receiver checks the values against its parameters.
@@ -135,6 +160,17 @@ func decodeRequest(p []byte) (request, error) {
 	switch r.op {
 	case RequestRefresh, RequestDone:
 		for i := 40; i < requestSize; i++ {
+			if p[i] != 0 {
+				return request{}, fmt.Errorf("%w: %v request with non-zero prune fields", ErrMalformed, r.op)
+			}
+		}
+		return r, nil
+	case RequestProgress, RequestReveal:
+		r.stage = int(be.Uint32(p[40:]))
+		if r.stage >= maxStage || (r.op == RequestReveal && (r.stage < 1 || r.stage > MaxRevealSlots)) {
+			return request{}, fmt.Errorf("%w: %v request with field %d", ErrMalformed, r.op, r.stage)
+		}
+		for i := 44; i < requestSize; i++ {
 			if p[i] != 0 {
 				return request{}, fmt.Errorf("%w: %v request with non-zero prune fields", ErrMalformed, r.op)
 			}

@@ -101,9 +101,9 @@ func (p Parameters) FracBits() int { return p.share.FracBits() }
 // valid reports whether p came from NewParameters.
 func (p Parameters) valid() bool { return p.cmp.K() != 0 }
 
-// maxRows returns the largest n (CLS included) one step accepts: the
+// MaxRows returns the largest n (CLS included) one step accepts: the
 // comparisons take at most MaxScores shuffled rows.
-func (p Parameters) maxRows() int { return p.cmp.MaxScores() + 1 }
+func (p Parameters) MaxRows() int { return p.cmp.MaxScores() + 1 }
 
 // encodeThresholds checks θ and β and returns them in the comparison's
 // fixed point.

@@ -131,8 +131,8 @@ func (s *Server) checkOutput(out *ckks.AttentionOutput) (ckks.Layout, error) {
 	if lay.Slots != s.params.MaxSlots() {
 		return ckks.Layout{}, fmt.Errorf("layout of %d slots, the parameters have %d", lay.Slots, s.params.MaxSlots())
 	}
-	if lay.Rows > s.p.maxRows() {
-		return ckks.Layout{}, fmt.Errorf("%d rows exceed the limit of %d", lay.Rows, s.p.maxRows())
+	if lay.Rows > s.p.MaxRows() {
+		return ckks.Layout{}, fmt.Errorf("%d rows exceed the limit of %d", lay.Rows, s.p.MaxRows())
 	}
 	if lay.NumCts()+1 > s.p.share.MaxBatch() {
 		return ckks.Layout{}, fmt.Errorf("%d ciphertexts exceed the batch limit %d", lay.NumCts()+1, s.p.share.MaxBatch())
@@ -330,6 +330,26 @@ func (s *Server) Refresh(ctx context.Context, conn *wire.Conn, cts []*rlwe.Ciphe
 		return nil, fmt.Errorf("cannot Refresh: %w", err)
 	}
 	return fresh, nil
+}
+
+// Progress tells a client in ServeBridge that the server has reached stage
+// of layer (both chosen by the caller, below 2^16); the client passes them to
+// its event function. It costs one small message and no round trip: the
+// client does not answer.
+func (s *Server) Progress(ctx context.Context, conn *wire.Conn, layer, stage int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conn == nil {
+		return errors.New("cannot Progress: nil connection")
+	}
+	if layer < 0 || layer >= maxLayer || stage < 0 || stage >= maxStage {
+		return fmt.Errorf("cannot Progress: layer %d, stage %d out of range", layer, stage)
+	}
+	req := request{op: RequestProgress, fp: s.fp, layer: layer, stage: stage}
+	if err := conn.Send(ctx, MsgRequest, req.marshal()); err != nil {
+		return fmt.Errorf("cannot Progress: %w", err)
+	}
+	return nil
 }
 
 // Done tells a client in ServeBridge that the session's bridge work is

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/engine"
+	"github.com/cipherprune/cipherprune/models"
+)
+
+// defaultModel is the shipped model the private commands use by default.
+const defaultModel = "models/trained/sentiment-tiny"
+
+// defaultDemoText is the demo's input when --text is not given.
+const defaultDemoText = "The food was delicious and the staff were friendly; I would gladly come back."
+
+// sessionFlags are the flags the private commands share.
+type sessionFlags struct {
+	model         string
+	preset        string
+	allowInsecure bool
+	length        int
+	noPrune       bool
+	noReduce      bool
+	workers       int
+}
+
+func (f *sessionFlags) register(fs *flag.FlagSet, client bool) {
+	fs.StringVar(&f.model, "model", defaultModel, "model directory")
+	fs.StringVar(&f.preset, "preset", ckks.DefaultPreset, "CKKS parameter preset (both parties must use the same)")
+	fs.BoolVar(&f.allowInsecure, "allow-insecure", false, "allow an InsecureTest... preset (tests only, NOT secure)")
+	if client {
+		fs.IntVar(&f.length, "length", 0, "padded input length the server sees (0: smallest power of two >= 16 that fits)")
+		fs.BoolVar(&f.noPrune, "no-prune", false, "ask the server not to prune tokens")
+		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
+	}
+	fs.IntVar(&f.workers, "workers", 0, "server evaluator goroutines (0: all cores)")
+}
+
+func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
+	return engine.ClientConfig{
+		Preset:            f.preset,
+		AllowInsecure:     f.allowInsecure,
+		Length:            f.length,
+		NoPruning:         f.noPrune,
+		NoDegreeReduction: f.noReduce,
+		Progress:          progressPrinter(stderr),
+	}
+}
+
+func (f *sessionFlags) serverConfig(stderr io.Writer, maxSessions int) engine.ServerConfig {
+	return engine.ServerConfig{
+		Preset:        f.preset,
+		AllowInsecure: f.allowInsecure,
+		Workers:       f.workers,
+		MaxSessions:   maxSessions,
+		Logf: func(format string, args ...any) {
+			fmt.Fprintf(stderr, "server: "+format+"\n", args...)
+		},
+	}
+}
+
+// progressPrinter returns a progress function that draws, on w, one line
+// per phase and per encoder layer with a bar of the layers done.
+func progressPrinter(w io.Writer) func(engine.Progress) {
+	const width = 24
+	bar := func(done, total int) string {
+		k := width * done / max(total, 1)
+		return "[" + strings.Repeat("#", k) + strings.Repeat(".", width-k) + "]"
+	}
+	return func(p engine.Progress) {
+		t := p.Elapsed.Seconds()
+		switch p.Phase {
+		case engine.PhaseKeys:
+			fmt.Fprintf(w, "[%6.1fs] generating and sending the evaluation keys\n", t)
+		case engine.PhaseInput:
+			fmt.Fprintf(w, "[%6.1fs] embedding and encrypting the input\n", t)
+		case engine.PhaseLayer:
+			fmt.Fprintf(w, "[%6.1fs] layer %d/%d %s encrypted attention...\n", t, p.Layer+1, p.Layers, bar(p.Layer, p.Layers))
+		case engine.PhasePrune:
+			c := p.Counts
+			fmt.Fprintf(w, "[%6.1fs] layer %d/%d %s encrypted pruning: %d of %d tokens kept, %d high-degree; feed-forward...\n",
+				t, p.Layer+1, p.Layers, bar(p.Layer, p.Layers), c.Kept, c.In, c.High)
+		case engine.PhaseHead:
+			fmt.Fprintf(w, "[%6.1fs] layers  %s pooler and classifier...\n", t, bar(p.Layers, p.Layers))
+		case engine.PhaseOutput:
+			fmt.Fprintf(w, "[%6.1fs] opening the logits to the client\n", t)
+		}
+	}
+}
+
+// printReport writes a report's table.
+func printReport(w io.Writer, rep engine.Report) {
+	fmt.Fprintf(w, "preset %s: %d tokens padded to %d, %d Galois keys\n", rep.Preset, rep.Tokens, rep.Length, rep.GaloisKeys)
+	fmt.Fprintln(w, "layer  in  kept  high  pruned  seconds  bridge_s  refreshes")
+	for l, lr := range rep.Layers {
+		fmt.Fprintf(w, "%5d %4d %5d %5d  %-6v %8.2f %9.2f %10d\n", l, lr.In, lr.Kept, lr.High, lr.Pruned, lr.Seconds, lr.BridgeSeconds, lr.Refreshes)
+	}
+	fmt.Fprintf(w, "head: %.2f s\n", rep.HeadSeconds)
+	for _, ph := range rep.Phases {
+		fmt.Fprintf(w, "phase %-7s %8.2f s\n", ph.Phase, ph.Seconds)
+	}
+	fmt.Fprintf(w, "client sent %s, received %s, %d rounds, %.1f s in all\n", mib(rep.BytesSent), mib(rep.BytesReceived), rep.Rounds, rep.Seconds)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// plaintextReference returns the exact model's logits and the approximate
+// forward's with the decisions the encrypted run makes.
+func plaintextReference(m *engine.Model, enc models.Encoding, r engine.Reductions) (exact, approx []float64, err error) {
+	x0, err := m.Client.Embed(enc.IDs, enc.TypeIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if exact, err = m.Server.Forward(x0, enc.AttentionMask, nil); err != nil {
+		return nil, nil, err
+	}
+	rules := engine.Rules(m.Thresholds, m.Config().NumLayers(), r)
+	approx, err = m.Server.Forward(x0, enc.AttentionMask, &models.ForwardOptions{Nonlinear: m.Approx.Clone(), Schedule: engine.ReferenceSchedule(rules)})
+	return exact, approx, err
+}
+
+func argmaxOf(v []float64) int {
+	best := 0
+	for i := range v {
+		if v[i] > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func maxAbsDiff(a, b []float64) float64 {
+	d := 0.0
+	for i := range a {
+		d = math.Max(d, math.Abs(a[i]-b[i]))
+	}
+	return d
+}
+
+// runDemo starts a server and a client in one process on a loopback TCP
+// port and runs one private inference.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", stderr)
+	var sf sessionFlags
+	sf.register(fs, true)
+	text := fs.String("text", defaultDemoText, "the client's private text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := engine.LoadModel(sf.model)
+	if err != nil {
+		return err
+	}
+	srv, err := engine.NewServer(m, sf.serverConfig(io.Discard, 1))
+	if err != nil {
+		return err
+	}
+	cli, err := engine.NewClient(m.Client, sf.clientConfig(stderr))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	fmt.Fprintf(stderr, "demo: server listening on %s (model %s, preset %s); client text %q\n", ln.Addr(), sf.model, sf.preset, *text)
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	res, err := cli.Infer(ctx, nc, *text)
+	if err != nil {
+		return err
+	}
+	exact, approx, err := plaintextReference(m, res.Encoding, engine.Reductions{Prune: !sf.noPrune, Reduce: !sf.noReduce})
+	if err != nil {
+		return err
+	}
+	printReport(stdout, res.Report)
+	names := m.Config().Labels()
+	plain := names[argmaxOf(exact)]
+	fmt.Fprintf(stdout, "private logits %.4f; plaintext approximate %.4f (same pruning); exact %.4f\n", res.Logits, approx, exact)
+	fmt.Fprintf(stdout, "demo: label=%s plaintext=%s match=%v max_logit_diff=%.2e seconds=%.1f bytes=%d\n",
+		res.LabelName, plain, res.LabelName == plain, maxAbsDiff(res.Logits, approx), res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
+	return nil
+}
+
+// runServe serves private inferences on a TCP address until interrupted.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var sf sessionFlags
+	sf.register(fs, false)
+	listen := fs.String("listen", "127.0.0.1:7878", "TCP address to listen on")
+	maxSessions := fs.Int("max-sessions", 1, "sessions served at once (each holds its client's keys: about 1 GB at N=2^14)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m, err := engine.LoadModel(sf.model)
+	if err != nil {
+		return err
+	}
+	srv, err := engine.NewServer(m, sf.serverConfig(stderr, *maxSessions))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "serve: model %s, preset %s, listening on %s\n", sf.model, sf.preset, ln.Addr())
+	return srv.Serve(ctx, ln)
+}
+
+// runInfer runs one private inference against a server.
+func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("infer", stderr)
+	var sf sessionFlags
+	sf.register(fs, true)
+	connect := fs.String("connect", "127.0.0.1:7878", "server address")
+	text := fs.String("text", "", "the private text to classify")
+	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *text == "" {
+		return errors.New("infer: --text is required")
+	}
+	pub, err := engine.LoadPublic(sf.model)
+	if err != nil {
+		return err
+	}
+	cli, err := engine.NewClient(pub, sf.clientConfig(stderr))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", *connect)
+	if err != nil {
+		return err
+	}
+	res, err := cli.Infer(ctx, nc, *text)
+	if err != nil {
+		return err
+	}
+	printReport(stdout, res.Report)
+	fmt.Fprintf(stdout, "infer: label=%s logits=%.4f seconds=%.1f bytes=%d\n", res.LabelName, res.Logits, res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
+	return nil
+}

@@ -1,0 +1,461 @@
+package engine
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// MinLength is the smallest padded length a Client chooses by itself.
+const MinLength = 16
+
+// ErrTooLong means the text has more tokens than the model (or the asked
+// padded length) holds, and ClientConfig.Truncate is not set.
+var ErrTooLong = errors.New("engine: input too long")
+
+// ClientConfig configures a Client. The zero value uses the default secure
+// preset, pads to the smallest power of two that holds the text, and asks
+// for pruning and degree reduction.
+type ClientConfig struct {
+	// Preset is the CKKS preset's name (empty: ckks.DefaultPreset); the
+	// server must use the same.
+	Preset string
+	// AllowInsecure admits an InsecureTest... preset (tests only).
+	AllowInsecure bool
+	// Length is the padded length n, which the server learns (0: the
+	// smallest power of two, at least MinLength and at most the model's
+	// positions, that holds the text). Choose one fixed length to hide the
+	// text's length class.
+	Length int
+	// Truncate cuts a text that does not fit instead of refusing it.
+	Truncate bool
+	// NoPruning and NoDegreeReduction ask the server not to prune tokens or
+	// not to give any token the low-degree polynomials.
+	NoPruning, NoDegreeReduction bool
+	// Progress, if not nil, is called as the inference advances, from the
+	// goroutine running Infer. It must return quickly.
+	Progress func(Progress)
+	// Rand is the random source of the client's bridge randomness (nil:
+	// crypto/rand; only tests should set it). Keys always come from
+	// Lattigo's cryptographic generator.
+	Rand io.Reader
+}
+
+// Phase names a part of an inference.
+type Phase string
+
+// The phases of an inference, in order.
+const (
+	PhaseKeys   Phase = "keys"   // key generation and upload
+	PhaseInput  Phase = "input"  // embedding, encryption and upload of X_0
+	PhaseLayer  Phase = "layer"  // an encoder layer (server computing, bridge steps)
+	PhasePrune  Phase = "prune"  // a pruning step finished
+	PhaseHead   Phase = "head"   // pooler and classifier
+	PhaseOutput Phase = "output" // the logits are opened to the client
+)
+
+// Progress is one progress event of an inference.
+type Progress struct {
+	Phase Phase
+	// Layer is the layer of PhaseLayer and PhasePrune; Layers is the
+	// model's number of layers.
+	Layer, Layers int
+	// Counts are the counts of a pruning step (PhasePrune).
+	Counts prunestep.Counts
+	// Elapsed is the time since Infer started.
+	Elapsed time.Duration
+}
+
+// Client runs private inferences against a Server: it holds a model's
+// public part (configuration, vocabulary, embeddings) and, per inference,
+// a fresh CKKS key pair. A Client may run several inferences at once, each
+// on its own connection.
+type Client struct {
+	pub     *models.ClientModel
+	cfg     ClientConfig
+	preset  ckks.Preset
+	params  hefloat.Parameters
+	step    prunestep.Parameters
+	wireCfg wire.Config
+}
+
+// NewClient returns a client for the public model pub.
+func NewClient(pub *models.ClientModel, cfg ClientConfig) (*Client, error) {
+	if pub == nil {
+		return nil, errors.New("cannot NewClient: nil model")
+	}
+	if cfg.Preset == "" {
+		cfg.Preset = ckks.DefaultPreset
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = crand.Reader
+	}
+	preset, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	params, err := preset.Params()
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	step, err := StepParameters()
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	fp, err := Fingerprint(pub)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	maxN := min(pub.Config.MaxPositions(), step.MaxRows())
+	if cfg.Length < 0 || cfg.Length > maxN {
+		return nil, fmt.Errorf("cannot NewClient: padded length %d not in [1, %d]", cfg.Length, maxN)
+	}
+	return &Client{
+		pub:     pub,
+		cfg:     cfg,
+		preset:  preset,
+		params:  params,
+		step:    step,
+		wireCfg: wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(preset.Name, fp)},
+	}, nil
+}
+
+// Result is the outcome of one private inference.
+type Result struct {
+	// Label is the predicted class (the argmax of Logits) and LabelName
+	// its name in the model's configuration.
+	Label     int
+	LabelName string
+	// Logits are the decrypted logits.
+	Logits []float64
+	// Encoding is the padded input the client encrypted.
+	Encoding models.Encoding
+	// Report says what the inference cost.
+	Report Report
+}
+
+// Report is what one inference cost and what it revealed.
+type Report struct {
+	// Preset is the CKKS preset.
+	Preset string
+	// Tokens is the number of real tokens ([CLS] and [SEP] included) and
+	// Length the padded length n the server saw.
+	Tokens, Length int
+	// Layers holds one entry per encoder layer.
+	Layers []LayerReport
+	// Phases are the client's wall-clock times per phase, in order.
+	Phases []PhaseTime
+	// HeadSeconds is the server's time for the pooler, the classifier and
+	// opening the logits.
+	HeadSeconds float64
+	// GaloisKeys is the number of Galois keys the client sent.
+	GaloisKeys int
+	// BytesSent and BytesReceived count the client's traffic (frames
+	// included); Rounds counts its flights (mpcbridge/wire.Stats).
+	BytesSent, BytesReceived int64
+	Rounds                   int
+	// Seconds is the whole inference's wall-clock time.
+	Seconds float64
+}
+
+// LayerReport is one encoder layer's part of a Report. The counts are the
+// leakage the protocol allows: both parties learn them.
+type LayerReport struct {
+	// In is the number of rows entering the layer; Kept of them survive
+	// its attention block, High of those at the high degree. Pruned says
+	// whether a pruning step ran (otherwise Kept = In and the degrees stay).
+	In, Kept, High int
+	Pruned         bool
+	// Seconds is the server's time for the layer and BridgeSeconds the
+	// part of it spent in the two-party bridge (both parties' work and the
+	// network); Refreshes counts the bridge's refreshes.
+	Seconds, BridgeSeconds float64
+	Refreshes              int
+}
+
+// PhaseTime is the wall-clock time of one phase.
+type PhaseTime struct {
+	Phase   Phase
+	Seconds float64
+}
+
+// Encode tokenizes text and pads it as Infer would.
+func (c *Client) Encode(text string) (models.Encoding, error) {
+	tok := c.pub.Tokenizer
+	maxN := min(c.pub.Config.MaxPositions(), c.step.MaxRows())
+	limit := maxN
+	if c.cfg.Length > 0 {
+		limit = c.cfg.Length
+	}
+	ids, err := tok.TokenizeIDs(text)
+	if err != nil {
+		return models.Encoding{}, fmt.Errorf("cannot Encode: %w", err)
+	}
+	tokens := len(ids) + 2
+	if tokens > limit && !c.cfg.Truncate {
+		return models.Encoding{}, fmt.Errorf("cannot Encode: %w: %d tokens, the limit is %d (set Truncate to cut it)", ErrTooLong, tokens, limit)
+	}
+	e, err := tok.Encode(text, limit)
+	if err != nil {
+		return models.Encoding{}, fmt.Errorf("cannot Encode: %w", err)
+	}
+	n := c.cfg.Length
+	if n == 0 {
+		n = MinLength
+		for n < e.Len() {
+			n <<= 1
+		}
+		n = min(n, maxN)
+	}
+	if e, err = tok.Pad(e, n); err != nil {
+		return models.Encoding{}, fmt.Errorf("cannot Encode: %w", err)
+	}
+	return e, nil
+}
+
+// Infer runs one private inference of text over nc, which it closes.
+func (c *Client) Infer(ctx context.Context, nc net.Conn, text string) (*Result, error) {
+	defer nc.Close()
+	enc, err := c.Encode(text)
+	if err != nil {
+		return nil, fmt.Errorf("cannot Infer: %w", err)
+	}
+	res, err := c.infer(ctx, nc, enc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot Infer: %w", err)
+	}
+	return res, nil
+}
+
+// InferEncoding is Infer on an already tokenized and padded input (ids,
+// type ids and attention mask of the same length n; real tokens first).
+func (c *Client) InferEncoding(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
+	defer nc.Close()
+	n := enc.Len()
+	if maxN := min(c.pub.Config.MaxPositions(), c.step.MaxRows()); n < 1 || n > maxN {
+		return nil, fmt.Errorf("cannot InferEncoding: %w: length %d, the limit is %d", ErrTooLong, n, maxN)
+	}
+	if len(enc.TypeIDs) != n || len(enc.AttentionMask) != n || enc.AttentionMask[0] != 1 {
+		return nil, errors.New("cannot InferEncoding: inconsistent encoding (lengths differ or no [CLS])")
+	}
+	res, err := c.infer(ctx, nc, enc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot InferEncoding: %w", err)
+	}
+	return res, nil
+}
+
+func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
+	start := time.Now()
+	cfg := c.pub.Config
+	params := c.params
+	n := enc.Len()
+	rep := Report{Preset: c.preset.Name, Length: n}
+	for _, m := range enc.AttentionMask {
+		rep.Tokens += m
+	}
+	progress := func(p Progress) {
+		if c.cfg.Progress != nil {
+			p.Layers = cfg.NumLayers()
+			p.Elapsed = time.Since(start)
+			c.cfg.Progress(p)
+		}
+	}
+	phaseStart := start
+	endPhase := func(ph Phase) {
+		now := time.Now()
+		rep.Phases = append(rep.Phases, PhaseTime{Phase: ph, Seconds: now.Sub(phaseStart).Seconds()})
+		phaseStart = now
+	}
+
+	conn, err := wire.NewConn(nc, c.wireCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := conn.Handshake(ctx); err != nil {
+		return nil, err
+	}
+	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction}
+	if err := conn.Send(ctx, MsgSession, req.marshal()); err != nil {
+		return nil, fmt.Errorf("session request: %w", err)
+	}
+	p, err := conn.Recv(ctx, MsgAccept)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	acc, err := decodeSessionAccept(p)
+	if err != nil {
+		_ = conn.Abort(ctx, err.Error())
+		return nil, err
+	}
+	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim())
+	if err != nil {
+		return nil, err
+	}
+	galEls, err := ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
+	if err != nil {
+		return nil, err
+	}
+	// The client gives exactly the keys of the public rotation plan.
+	if acc.request.length != n || acc.block != block || !slices.Equal(acc.galEls, galEls) {
+		err := fmt.Errorf("%w: the server's plan (n=%d, block %d, %d Galois keys) is not the public plan (n=%d, block %d, %d keys)",
+			ErrMalformed, acc.request.length, acc.block, len(acc.galEls), n, block, len(galEls))
+		_ = conn.Abort(ctx, err.Error())
+		return nil, err
+	}
+	rep.GaloisKeys = len(galEls)
+
+	// Keys: generated and sent one at a time, so at most one Galois key is
+	// held in memory.
+	progress(Progress{Phase: PhaseKeys})
+	kgen := rlwe.NewKeyGenerator(params)
+	sk, pk := kgen.GenKeyPairNew()
+	if err := conn.SendMessage(ctx, MsgPublicKey, pk); err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
+	if err := conn.SendMessage(ctx, MsgRelinKey, kgen.GenRelinearizationKeyNew(sk)); err != nil {
+		return nil, fmt.Errorf("relinearization key: %w", err)
+	}
+	for i, g := range galEls {
+		if err := conn.SendMessage(ctx, MsgGaloisKey, kgen.GenGaloisKeyNew(g, sk)); err != nil {
+			return nil, fmt.Errorf("Galois key %d: %w", i, err)
+		}
+	}
+	endPhase(PhaseKeys)
+
+	// The input.
+	progress(Progress{Phase: PhaseInput})
+	x0, err := c.pub.Embed(enc.IDs, enc.TypeIDs)
+	if err != nil {
+		return nil, err
+	}
+	he, err := ckks.NewClient(params, pk, sk)
+	if err != nil {
+		return nil, err
+	}
+	lay, err := ckks.NewLayout(params.MaxSlots(), n, cfg.HiddenSize(), block)
+	if err != nil {
+		return nil, err
+	}
+	x, err := he.EncryptMatrix(x0, lay, params.MaxLevel())
+	if err != nil {
+		return nil, err
+	}
+	valid := make([]bool, n)
+	for i, m := range enc.AttentionMask {
+		valid[i] = m == 1
+	}
+	masks, err := he.EncryptAttentionMasks(valid, lay)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.SendMessage(ctx, MsgInput, x); err != nil {
+		return nil, fmt.Errorf("input: %w", err)
+	}
+	if err := conn.SendMessage(ctx, MsgMasks, masks); err != nil {
+		return nil, fmt.Errorf("attention masks: %w", err)
+	}
+	endPhase(PhaseInput)
+
+	// The encoder: the server computes, the client serves the bridge.
+	step, err := prunestep.NewClient(params, sk, c.step, c.cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	rep.Layers = make([]LayerReport, cfg.NumLayers())
+	rows, high := n, n
+	var layerErr error
+	counts, err := step.ServeBridgeEvents(ctx, conn, func(ev prunestep.Event) {
+		switch ev.Op {
+		case prunestep.RequestProgress:
+			if ev.Stage == stageLayer && ev.Layer < len(rep.Layers) {
+				rep.Layers[ev.Layer] = LayerReport{In: rows, Kept: rows, High: high}
+				progress(Progress{Phase: PhaseLayer, Layer: ev.Layer})
+			} else if ev.Stage == stageHead {
+				endPhase(PhaseLayer)
+				progress(Progress{Phase: PhaseHead, Layer: cfg.NumLayers()})
+			}
+		case prunestep.RequestPrune:
+			if ev.Layer >= len(rep.Layers) || ev.Counts.In != rows {
+				layerErr = fmt.Errorf("%w: pruning step for layer %d on %d rows, expected %d", ErrMalformed, ev.Layer, ev.Counts.In, rows)
+				return
+			}
+			rows, high = ev.Counts.Kept, ev.Counts.High
+			lr := &rep.Layers[ev.Layer]
+			lr.Kept, lr.High, lr.Pruned = rows, high, true
+			progress(Progress{Phase: PhasePrune, Layer: ev.Layer, Counts: ev.Counts})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	if layerErr != nil {
+		_ = conn.Abort(ctx, layerErr.Error())
+		return nil, layerErr
+	}
+	_ = counts
+
+	// The output.
+	progress(Progress{Phase: PhaseOutput})
+	values, slots, err := step.Reveal(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("logits: %w", err)
+	}
+	if len(values) != cfg.NumLabels() {
+		err := fmt.Errorf("%w: %d logits opened, the model has %d labels", ErrMalformed, len(values), cfg.NumLabels())
+		_ = conn.Abort(ctx, err.Error())
+		return nil, err
+	}
+	for k, j := range slots {
+		if j != k*block {
+			err := fmt.Errorf("%w: the server opened slot %d for label %d, want %d", ErrMalformed, j, k, k*block)
+			_ = conn.Abort(ctx, err.Error())
+			return nil, err
+		}
+	}
+	p, err = conn.Recv(ctx, MsgReport)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	srep, err := decodeServerReport(p)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if len(srep.layers) != len(rep.Layers) {
+		return nil, fmt.Errorf("%w: report of %d layers, the model has %d", ErrMalformed, len(srep.layers), len(rep.Layers))
+	}
+	for l, sl := range srep.layers {
+		rep.Layers[l].Seconds, rep.Layers[l].BridgeSeconds, rep.Layers[l].Refreshes = sl.seconds, sl.bridge, sl.refreshes
+	}
+	rep.HeadSeconds = srep.head
+	endPhase(PhaseOutput)
+	st := conn.Stats()
+	rep.BytesSent, rep.BytesReceived, rep.Rounds = st.BytesSent, st.BytesReceived, int(st.Rounds)
+	rep.Seconds = time.Since(start).Seconds()
+
+	label := 0
+	for k, v := range values {
+		if v > values[label] {
+			label = k
+		}
+	}
+	res := &Result{Label: label, Logits: values, Encoding: enc, Report: rep}
+	if names := cfg.Labels(); label < len(names) {
+		res.LabelName = names[label]
+	}
+	return res, nil
+}

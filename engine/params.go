@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"encoding/hex"
+	"fmt"
+
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/prune"
+)
+
+// ProtocolVersion is the version of the engine's session protocol, checked
+// in the wire handshake.
+const ProtocolVersion uint32 = 1
+
+// Fixed-point format of the bridge (mpcbridge/prunestep): every value the
+// bridge converts to shares is at most 2^LogBound in magnitude and is
+// rounded to FracBits fraction bits. It is the same for every model, so it
+// says nothing about the server's weights: 2^8 covers the calibrated
+// intervals of the shipped models' polynomials (inputs and outputs) and the
+// LayerNorm inputs with a wide margin, and 8 + 14 = 22 is the largest sum
+// the ring-to-integer conversion hides to 2^-40 (prunestep.NewParameters).
+const (
+	LogBound = 8
+	FracBits = 14
+)
+
+// StepParameters returns the parameters of the bridge both parties use.
+func StepParameters() (prunestep.Parameters, error) {
+	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{
+		Share: share.ParametersLiteral{LogBound: LogBound, FracBits: FracBits},
+	})
+	if err != nil {
+		return prunestep.Parameters{}, fmt.Errorf("cannot StepParameters: %w", err)
+	}
+	return p, nil
+}
+
+// sessionParams are the bytes both ends compare in the wire handshake: the
+// protocol, the preset's name and the public model's fingerprint.
+func sessionParams(preset string, fp [32]byte) []byte {
+	return []byte(fmt.Sprintf("cipherprune-engine preset=%s model=%s bridge=B%dF%d", preset, hex.EncodeToString(fp[:]), LogBound, FracBits))
+}
+
+// Reductions selects what a session prunes and reduces.
+type Reductions struct {
+	// Prune removes the tokens whose importance is at most θ_l after layer
+	// l's attention block (layers whose θ_l is at most prunestep.MinTheta
+	// prune nothing).
+	Prune bool
+	// Reduce gives the kept tokens whose importance is at most β_l the
+	// low-degree polynomials (only at layers that prune).
+	Reduce bool
+}
+
+// Rules returns the bridge's per-layer rules for thresholds th (nil: no
+// pruning) under r. A layer prunes when r.Prune is set and θ_l exceeds
+// prunestep.MinTheta (the encrypted step needs θ above the HE noise on the
+// zero scores of padding rows); without r.Reduce every kept row is high
+// degree (β = θ). ReferenceSchedule is the same rule for the plaintext
+// forward.
+func Rules(th *prune.Thresholds, layers int, r Reductions) []prunestep.LayerRule {
+	rules := make([]prunestep.LayerRule, layers)
+	if th == nil || !r.Prune {
+		return rules
+	}
+	for l := range rules {
+		theta, beta := th.Theta(l), th.Beta(l)
+		if !(theta > prunestep.MinTheta) {
+			continue
+		}
+		if !r.Reduce || beta < theta {
+			beta = theta
+		}
+		rules[l] = prunestep.LayerRule{Prune: true, Theta: theta, Beta: beta}
+	}
+	return rules
+}
+
+// ReferenceSchedule returns the plaintext schedule (models.Schedule) that
+// makes the decisions of rules: the approximate forward run with it is what
+// the encrypted inference computes. At a layer that prunes, row i (CLS
+// always) is kept if its importance exceeds θ and is high degree if it
+// exceeds β; a layer that does not prune keeps every row and its degrees.
+func ReferenceSchedule(rules []prunestep.LayerRule) models.Schedule {
+	return &referenceSchedule{rules: rules}
+}
+
+type referenceSchedule struct {
+	rules []prunestep.LayerRule
+	degs  []models.Degree
+}
+
+func (s *referenceSchedule) AfterAttention(att *models.LayerAttention) (models.Decision, error) {
+	if att.Layer < 0 || att.Layer >= len(s.rules) {
+		return models.Decision{}, fmt.Errorf("cannot schedule layer %d: %d rules", att.Layer, len(s.rules))
+	}
+	rows := len(att.Tokens)
+	r := s.rules[att.Layer]
+	if !r.Prune {
+		if s.degs == nil {
+			return models.Decision{}, nil
+		}
+		if len(s.degs) != rows {
+			return models.Decision{}, fmt.Errorf("cannot schedule layer %d: %d rows, %d degrees", att.Layer, rows, len(s.degs))
+		}
+		return models.Decision{Degrees: append([]models.Degree(nil), s.degs...)}, nil
+	}
+	scores := att.Importance()
+	d := models.Decision{Keep: make([]bool, rows), Degrees: make([]models.Degree, rows)}
+	var next []models.Degree
+	for i, v := range scores {
+		d.Keep[i] = i == 0 || v > r.Theta
+		if i != 0 && !(v > r.Beta) {
+			d.Degrees[i] = models.DegreeLow
+		}
+		if d.Keep[i] {
+			next = append(next, d.Degrees[i])
+		}
+	}
+	s.degs = next
+	return d, nil
+}

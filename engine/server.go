@@ -1,0 +1,461 @@
+package engine
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// ServerConfig configures a Server. The zero value serves one session at a
+// time on the default secure preset.
+type ServerConfig struct {
+	// Preset is the CKKS preset's name (empty: ckks.DefaultPreset).
+	Preset string
+	// AllowInsecure admits an InsecureTest... preset (tests only).
+	AllowInsecure bool
+	// Workers is the number of evaluator goroutines of a session
+	// (0: GOMAXPROCS).
+	Workers int
+	// MaxSessions bounds the sessions served at once (0: 1). A session
+	// holds its client's evaluation keys (about 35 MB per Galois key at
+	// N = 2^14), so this bounds the memory. A client that arrives when
+	// every slot is taken is told so in the handshake's place and
+	// disconnected.
+	MaxSessions int
+	// SessionTimeout bounds one whole session (0: one hour).
+	SessionTimeout time.Duration
+	// Logf, if not nil, receives one line per session event.
+	Logf func(format string, args ...any)
+	// Rand is the random source of the bridge's masks (nil: crypto/rand;
+	// only tests should set it).
+	Rand io.Reader
+}
+
+// Server serves private inferences of one model: it holds the model's
+// weights and thresholds, and runs the server's side of the session
+// protocol (see the package documentation) for each client. It is safe for
+// concurrent use.
+type Server struct {
+	model   *Model
+	cfg     ServerConfig
+	preset  ckks.Preset
+	params  hefloat.Parameters
+	step    prunestep.Parameters
+	wireCfg wire.Config
+	sem     chan struct{}
+
+	mu      sync.Mutex
+	encoded map[int]*encodedModel // by block size
+}
+
+// encodedModel is the model's layers prepared for one block size.
+type encodedModel struct {
+	once   sync.Once
+	layers []*ckks.EncodedLayer
+	head   *ckks.EncodedHead
+	err    error
+}
+
+// NewServer returns a server for model m.
+func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
+	if m == nil || m.Model == nil || m.Approx == nil {
+		return nil, errors.New("cannot NewServer: incomplete model (use LoadModel)")
+	}
+	if cfg.Preset == "" {
+		cfg.Preset = ckks.DefaultPreset
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 1
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = time.Hour
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = crand.Reader
+	}
+	preset, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	params, err := preset.Params()
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	step, err := StepParameters()
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	fp, err := Fingerprint(m.Client)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	if m.Thresholds != nil && m.Thresholds.NumLayers() != m.Config().NumLayers() {
+		return nil, fmt.Errorf("cannot NewServer: thresholds for %d layers, model has %d", m.Thresholds.NumLayers(), m.Config().NumLayers())
+	}
+	return &Server{
+		model:   m,
+		cfg:     cfg,
+		preset:  preset,
+		params:  params,
+		step:    step,
+		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: sessionParams(preset.Name, fp)},
+		sem:     make(chan struct{}, cfg.MaxSessions),
+		encoded: map[int]*encodedModel{},
+	}, nil
+}
+
+// Params returns the CKKS parameters of the server's preset.
+func (s *Server) Params() hefloat.Parameters { return s.params }
+
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.Logf != nil {
+		s.cfg.Logf(format, args...)
+	}
+}
+
+// Serve accepts connections on ln and serves each in its own goroutine,
+// until ctx ends or ln fails; then it closes ln, waits for the sessions
+// in progress (which ctx's end also cancels) and returns. A session's
+// failure is logged and never stops the server.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			ln.Close()
+			return fmt.Errorf("cannot Serve: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			peer := nc.RemoteAddr()
+			if err := s.ServeConn(ctx, nc); err != nil {
+				s.logf("session %v: %v", peer, err)
+			}
+		}()
+	}
+}
+
+// ErrBusy is the reason given to a client that arrives when the server
+// already serves ServerConfig.MaxSessions sessions.
+var ErrBusy = errors.New("engine: server busy")
+
+// ServeConn serves one session on nc and closes it. It returns the
+// session's error (nil when the client got its result).
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) (err error) {
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
+	defer cancel()
+	conn, err := wire.NewConn(nc, s.wireCfg)
+	if err != nil {
+		return fmt.Errorf("cannot ServeConn: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.Handshake(ctx); err != nil {
+		return fmt.Errorf("cannot ServeConn: %w", err)
+	}
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	default:
+		_ = conn.Abort(ctx, fmt.Sprintf("%v: %d sessions in progress, try again later", ErrBusy, s.cfg.MaxSessions))
+		return fmt.Errorf("cannot ServeConn: %w", ErrBusy)
+	}
+	// A panic in a session is a bug, but it must not take the other
+	// sessions down with it: report it as this session's error.
+	defer func() {
+		if r := recover(); r != nil {
+			_ = conn.Abort(context.WithoutCancel(ctx), "server internal error")
+			err = fmt.Errorf("cannot ServeConn: internal error: %v\n%s", r, debug.Stack())
+		}
+	}()
+	ss := &serverSession{s: s, conn: conn}
+	if err := ss.run(ctx); err != nil {
+		return fmt.Errorf("cannot ServeConn: %w", err)
+	}
+	return nil
+}
+
+// encodedFor returns the model's layers encoded for block size block,
+// encoding them on first use (shared by the sessions).
+func (s *Server) encodedFor(block int) (*encodedModel, error) {
+	s.mu.Lock()
+	em, ok := s.encoded[block]
+	if !ok {
+		em = &encodedModel{}
+		s.encoded[block] = em
+	}
+	s.mu.Unlock()
+	em.once.Do(func() {
+		m := s.model
+		slots := s.params.MaxSlots()
+		reg := m.Approx.Registry()
+		attCfg := ckks.AttentionConfig{Heads: m.Config().NumHeads(), ExpShift: m.Approx.SoftmaxShift()}
+		for l := range m.Server.Layers {
+			el, err := ckks.NewEncodedLayer(&m.Server.Layers[l], attCfg, block, slots, reg)
+			if err != nil {
+				em.err = fmt.Errorf("layer %d: %w", l, err)
+				return
+			}
+			em.layers = append(em.layers, el)
+		}
+		em.head, em.err = ckks.NewEncodedHead(m.Server, block, slots, reg)
+	})
+	return em, em.err
+}
+
+// serverSession is one session's state on the server.
+type serverSession struct {
+	s    *Server
+	conn *wire.Conn
+}
+
+func (ss *serverSession) abort(ctx context.Context, reason string) {
+	_ = ss.conn.Abort(context.WithoutCancel(ctx), reason)
+}
+
+// run is the server's side of the session protocol.
+func (ss *serverSession) run(ctx context.Context) error {
+	s, conn := ss.s, ss.conn
+	cfg := s.model.Config()
+	params := s.params
+
+	// 1. The request and the plan.
+	p, err := conn.Recv(ctx, MsgSession)
+	if err != nil {
+		return fmt.Errorf("session request: %w", err)
+	}
+	req, err := decodeSessionRequest(p)
+	if err != nil {
+		ss.abort(ctx, err.Error())
+		return err
+	}
+	n := req.length
+	if maxN := min(cfg.MaxPositions(), s.step.MaxRows()); n > maxN {
+		err := fmt.Errorf("padded length %d exceeds the model's limit of %d tokens", n, maxN)
+		ss.abort(ctx, err.Error())
+		return err
+	}
+	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim())
+	if err != nil {
+		ss.abort(ctx, "no packing for this length")
+		return err
+	}
+	galEls, err := ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
+	if err != nil {
+		ss.abort(ctx, "no rotation plan for this length")
+		return err
+	}
+	if s.model.Thresholds == nil {
+		req.prune = false
+	}
+	if !req.prune {
+		req.reduce = false
+	}
+	acc := sessionAccept{request: req, block: block, galEls: galEls}
+	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
+		return fmt.Errorf("accept: %w", err)
+	}
+	s.logf("session: n=%d block=%d prune=%v reduce=%v, waiting for %d Galois keys", n, block, req.prune, req.reduce, len(galEls))
+
+	// 2. Keys.
+	t0 := time.Now()
+	pk := rlwe.NewPublicKey(params)
+	if err := ss.recvKey(ctx, MsgPublicKey, pk, pk.BinarySize()); err != nil {
+		return fmt.Errorf("public key: %w", err)
+	}
+	rlk := rlwe.NewRelinearizationKey(params)
+	if err := ss.recvKey(ctx, MsgRelinKey, rlk, rlk.BinarySize()); err != nil {
+		return fmt.Errorf("relinearization key: %w", err)
+	}
+	gks := make([]*rlwe.GaloisKey, len(galEls))
+	for i, g := range galEls {
+		gk := rlwe.NewGaloisKey(params)
+		if err := ss.recvKey(ctx, MsgGaloisKey, gk, gk.BinarySize()); err != nil {
+			return fmt.Errorf("Galois key %d: %w", i, err)
+		}
+		if gk.GaloisElement != g {
+			err := fmt.Errorf("Galois key %d is for element %d, the plan asks for %d", i, gk.GaloisElement, g)
+			ss.abort(ctx, err.Error())
+			return err
+		}
+		gks[i] = gk
+	}
+	s.logf("session: keys received in %.1f s", time.Since(t0).Seconds())
+
+	// 3. The input.
+	lay, err := ckks.NewLayout(params.MaxSlots(), n, cfg.HiddenSize(), block)
+	if err != nil {
+		return err
+	}
+	var x ckks.CtMatrix
+	if err := conn.RecvMessage(ctx, MsgInput, &x); err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	if x.Layout != lay {
+		err := fmt.Errorf("input layout %+v, want %+v", x.Layout, lay)
+		ss.abort(ctx, err.Error())
+		return err
+	}
+	if err := ckks.CheckCiphertexts(params, params.MaxLevel(), x.Cts...); err != nil {
+		ss.abort(ctx, "input: "+err.Error())
+		return fmt.Errorf("input: %w", err)
+	}
+	var masks ckks.AttentionMasks
+	if err := conn.RecvMessage(ctx, MsgMasks, &masks); err != nil {
+		return fmt.Errorf("attention masks: %w", err)
+	}
+	if err := masks.Validate(lay); err != nil {
+		ss.abort(ctx, "attention masks: "+err.Error())
+		return fmt.Errorf("attention masks: %w", err)
+	}
+	if err := ckks.CheckCiphertexts(params, params.MaxLevel(), append(slices.Clone(masks.KeyMask), masks.QueryWeights)...); err != nil {
+		ss.abort(ctx, "attention masks: "+err.Error())
+		return fmt.Errorf("attention masks: %w", err)
+	}
+
+	// 4. The encoder, the head and the output.
+	em, err := s.encodedFor(block)
+	if err != nil {
+		ss.abort(ctx, "server failed to prepare the model")
+		return err
+	}
+	step, err := prunestep.NewServer(params, pk, s.step, s.cfg.Rand)
+	if err != nil {
+		ss.abort(ctx, "server failed to start the bridge")
+		return err
+	}
+	evk := rlwe.NewMemEvaluationKeySet(rlk, gks...)
+	ev, err := ckks.NewEvaluator(params, evk, s.model.Approx.Registry(), s.cfg.Workers, ckks.WithReserve(step.MinLevel()))
+	if err != nil {
+		ss.abort(ctx, "server failed to start the evaluator")
+		return err
+	}
+	rules := Rules(s.model.Thresholds, cfg.NumLayers(), Reductions{Prune: req.prune, Reduce: req.reduce})
+	br, err := prunestep.NewBridge(step, conn, rules, &masks)
+	if err != nil {
+		ss.abort(ctx, "server failed to start the bridge")
+		return err
+	}
+	tb := &timedBridge{Bridge: br}
+	rep := serverReport{layers: make([]serverLayer, cfg.NumLayers())}
+	h := &x
+	var degs ckks.DegreeSet
+	cur := &masks
+	for l, el := range em.layers {
+		if err := br.Progress(ctx, l, stageLayer); err != nil {
+			return err
+		}
+		tb.reset()
+		t := time.Now()
+		var res *ckks.BridgeResult
+		if h, res, err = ev.Layer(ctx, l, h, el, cur, degs, tb, nil); err != nil {
+			ss.abort(ctx, fmt.Sprintf("server failed in layer %d", l))
+			return fmt.Errorf("layer %d: %w", l, err)
+		}
+		cur, degs = res.Masks, res.Degrees
+		rep.layers[l] = serverLayer{seconds: time.Since(t).Seconds(), bridge: tb.elapsed.Seconds(), refreshes: tb.refreshes}
+		s.logf("session: layer %d: %d rows, %.1f s (bridge %.1f s, %d refreshes)", l, h.Layout.Rows, rep.layers[l].seconds, rep.layers[l].bridge, tb.refreshes)
+	}
+	if err := br.Progress(ctx, cfg.NumLayers(), stageHead); err != nil {
+		return err
+	}
+	t := time.Now()
+	logits, err := ev.Head(ctx, h, em.head, tb, nil)
+	if err != nil {
+		ss.abort(ctx, "server failed in the head")
+		return fmt.Errorf("head: %w", err)
+	}
+	if err := br.Done(ctx); err != nil {
+		return err
+	}
+	slotsOut := make([]int, cfg.NumLabels())
+	for k := range slotsOut {
+		slotsOut[k] = k * block
+	}
+	if err := step.Reveal(ctx, conn, logits, slotsOut); err != nil {
+		return fmt.Errorf("logits: %w", err)
+	}
+	rep.head = time.Since(t).Seconds()
+	if err := conn.Send(ctx, MsgReport, rep.marshal()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	st := conn.Stats()
+	s.logf("session: done, %d bytes sent, %d received, %d rounds", st.BytesSent, st.BytesReceived, st.Rounds)
+	return nil
+}
+
+// Progress stages the server announces (prunestep.Bridge.Progress).
+const (
+	stageLayer = 0 // an encoder layer starts
+	stageHead  = 1 // the pooler and classifier start
+)
+
+// recvKey receives one key and checks its serialized size against the
+// parameters' (a key of other parameters has another size).
+func (ss *serverSession) recvKey(ctx context.Context, t wire.Type, key interface {
+	UnmarshalBinary([]byte) error
+	BinarySize() int
+}, want int) error {
+	if err := ss.conn.RecvMessage(ctx, t, key); err != nil {
+		return err
+	}
+	if key.BinarySize() != want {
+		err := fmt.Errorf("key of %d bytes, the parameters' keys have %d", key.BinarySize(), want)
+		ss.abort(ctx, err.Error())
+		return err
+	}
+	return nil
+}
+
+// timedBridge measures the time a layer spends in the bridge.
+type timedBridge struct {
+	*prunestep.Bridge
+	elapsed   time.Duration
+	refreshes int
+}
+
+func (b *timedBridge) reset() { b.elapsed, b.refreshes = 0, 0 }
+
+func (b *timedBridge) Refresh(ctx context.Context, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
+	t := time.Now()
+	defer func() { b.elapsed += time.Since(t) }()
+	b.refreshes++
+	return b.Bridge.Refresh(ctx, cts)
+}
+
+func (b *timedBridge) AfterAttention(ctx context.Context, out *ckks.AttentionOutput) (*ckks.BridgeResult, error) {
+	t := time.Now()
+	defer func() { b.elapsed += time.Since(t) }()
+	return b.Bridge.AfterAttention(ctx, out)
+}

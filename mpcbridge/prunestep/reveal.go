@@ -1,0 +1,140 @@
+package prunestep
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// MaxRevealSlots bounds the slots one Reveal opens.
+const MaxRevealSlots = 1 << 12
+
+// Reveal opens chosen slots of one ciphertext to the client, and nothing
+// else of it: the output step of an inference (the logits sit in a few
+// slots of a ciphertext whose other slots hold the server's intermediate
+// sums, which the client must not see).
+//
+// The server announces it (RequestReveal, the slot count in the request),
+// runs share's HE-to-shares conversion on ct (masked in the coefficient
+// domain, statistically hiding every slot, 2^-(λ+1)), and sends its integer
+// shares of the chosen slots only (MsgRevealShares: the slot indices and
+// the shares); the client adds its own shares of those slots. One round
+// trip. The client learns the chosen slots rounded to 2^-F, with the
+// rounding dithered by the mask; see mpcbridge/README.md for what that
+// leaves of the ciphertext's noise.
+func (s *Server) Reveal(ctx context.Context, conn *wire.Conn, ct *rlwe.Ciphertext, slots []int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conn == nil || ct == nil {
+		return errors.New("cannot Reveal: nil connection or ciphertext")
+	}
+	if err := checkRevealSlots(slots, s.params.MaxSlots()); err != nil {
+		return fmt.Errorf("cannot Reveal: %w", err)
+	}
+	req := request{op: RequestReveal, fp: s.fp, stage: len(slots)}
+	if err := conn.Send(ctx, MsgRequest, req.marshal()); err != nil {
+		abortConn(ctx, conn, "server failed to send a reveal request")
+		return fmt.Errorf("cannot Reveal: %w", err)
+	}
+	vecs, err := s.share.EncToShares(ctx, shareConn{conn}, []*rlwe.Ciphertext{ct})
+	if err != nil {
+		abortConn(ctx, conn, "server failed to convert the revealed ciphertext")
+		return fmt.Errorf("cannot Reveal: %w", err)
+	}
+	p := make([]byte, 0, len(slots)*revealWordSize)
+	for _, j := range slots {
+		p = binary.BigEndian.AppendUint32(p, uint32(j))
+		p = binary.BigEndian.AppendUint64(p, vecs[0][j].Hi)
+		p = binary.BigEndian.AppendUint64(p, vecs[0][j].Lo)
+	}
+	if err := conn.Send(ctx, MsgRevealShares, p); err != nil {
+		return fmt.Errorf("cannot Reveal: %w", err)
+	}
+	return nil
+}
+
+// revealWordSize is one entry of MsgRevealShares: the slot (uint32) and the
+// server's share (Int128: high then low word), big-endian.
+const revealWordSize = 4 + 16
+
+func checkRevealSlots(slots []int, maxSlots int) error {
+	if len(slots) < 1 || len(slots) > MaxRevealSlots {
+		return fmt.Errorf("%d slots to reveal, want 1 to %d", len(slots), MaxRevealSlots)
+	}
+	seen := make(map[int]bool, len(slots))
+	for _, j := range slots {
+		if j < 0 || j >= maxSlots || seen[j] {
+			return fmt.Errorf("slot %d out of range or repeated (%d slots)", j, maxSlots)
+		}
+		seen[j] = true
+	}
+	return nil
+}
+
+// Reveal runs the client's side of Server.Reveal: it receives the request,
+// and returns the opened slots (in the server's order) and their indices.
+// Any failure aborts conn.
+func (c *Client) Reveal(ctx context.Context, conn *wire.Conn) (values []float64, slots []int, err error) {
+	if conn == nil {
+		return nil, nil, errors.New("cannot Reveal: nil connection")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req, err := c.recvRequest(ctx, conn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot Reveal: request: %w", err)
+	}
+	if req.op != RequestReveal {
+		abortConn(ctx, conn, fmt.Sprintf("client expected a reveal request, got %v", req.op))
+		return nil, nil, fmt.Errorf("cannot Reveal: %w: got a %v request", ErrMalformed, req.op)
+	}
+	values, slots, err = c.reveal(ctx, conn, req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot Reveal: %w", err)
+	}
+	return values, slots, nil
+}
+
+func (c *Client) reveal(ctx context.Context, conn *wire.Conn, req request) ([]float64, []int, error) {
+	vecs, err := c.share.EncToShares(ctx, shareConn{conn})
+	if err != nil {
+		abortConn(ctx, conn, "client failed to convert the revealed ciphertext")
+		return nil, nil, err
+	}
+	if len(vecs) != 1 {
+		abortConn(ctx, conn, "client expected one revealed ciphertext")
+		return nil, nil, fmt.Errorf("%w: %d revealed ciphertexts, want 1", ErrMalformed, len(vecs))
+	}
+	p, err := conn.Recv(ctx, MsgRevealShares)
+	if err != nil {
+		return nil, nil, err
+	}
+	k := req.stage
+	if len(p) != k*revealWordSize {
+		abortConn(ctx, conn, "client received malformed reveal shares")
+		return nil, nil, fmt.Errorf("%w: reveal shares of %d bytes for %d slots", ErrMalformed, len(p), k)
+	}
+	slots := make([]int, k)
+	for i := range slots {
+		slots[i] = int(binary.BigEndian.Uint32(p[i*revealWordSize:]))
+	}
+	if err := checkRevealSlots(slots, len(vecs[0])); err != nil {
+		abortConn(ctx, conn, "client received bad reveal slots")
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	scale := math.Ldexp(1, -c.p.FracBits())
+	values := make([]float64, k)
+	for i, j := range slots {
+		o := i*revealWordSize + 4
+		b := share.Int128{Hi: binary.BigEndian.Uint64(p[o:]), Lo: binary.BigEndian.Uint64(p[o+8:])}
+		values[i] = vecs[0][j].Add(b).Float64() * scale
+	}
+	return values, slots, nil
+}
