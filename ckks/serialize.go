@@ -200,8 +200,8 @@ func readCts(r io.Reader, count, maxCtBytes int) ([]*rlwe.Ciphertext, int64, err
 		if err != nil {
 			return nil, total, fmt.Errorf("ciphertext %d: %w", i, err)
 		}
-		ct := new(rlwe.Ciphertext)
-		if err := ct.UnmarshalBinary(data); err != nil {
+		ct, err := unmarshalCiphertext(data)
+		if err != nil {
 			return nil, total, fmt.Errorf("ciphertext %d: %w", i, err)
 		}
 		cts[i] = ct
@@ -255,7 +255,9 @@ func (m *CtMatrix) readFrom(r io.Reader, maxCtBytes int) (int64, error) {
 	return total, nil
 }
 
-// UnmarshalBinary decodes a matrix encoded by MarshalBinary.
+// UnmarshalBinary decodes a matrix encoded by MarshalBinary. Like Lattigo's
+// decoders it trusts the sizes inside the data: use it for data this
+// process wrote, and DecodeCtMatrix for anything from a peer.
 func (m *CtMatrix) UnmarshalBinary(p []byte) error {
 	r := bytes.NewReader(p)
 	if _, err := m.readFrom(r, len(p)); err != nil {
@@ -314,9 +316,9 @@ func (am *AttentionMasks) MarshalBinary() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// UnmarshalBinary decodes masks encoded by MarshalBinary. The caller checks
-// them against its layout with Validate and its parameters with
-// CheckCiphertexts.
+// UnmarshalBinary decodes masks encoded by MarshalBinary. Like Lattigo's
+// decoders it trusts the sizes inside the data: use it for data this
+// process wrote, and DecodeAttentionMasks for anything from a peer.
 func (am *AttentionMasks) UnmarshalBinary(p []byte) error {
 	head := len(attentionMasksMagic) + 4
 	if len(p) < head || string(p[:len(attentionMasksMagic)]) != attentionMasksMagic {
@@ -365,4 +367,19 @@ func CheckCiphertexts(params hefloat.Parameters, level int, cts ...*rlwe.Ciphert
 		}
 	}
 	return nil
+}
+
+// unmarshalCiphertext decodes one ciphertext, turning a panic of Lattigo's
+// decoder (which trusts the sizes written inside the data) into an error.
+func unmarshalCiphertext(data []byte) (ct *rlwe.Ciphertext, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ct, err = nil, fmt.Errorf("malformed ciphertext: %v", r)
+		}
+	}()
+	ct = new(rlwe.Ciphertext)
+	if err := ct.UnmarshalBinary(data); err != nil {
+		return nil, err
+	}
+	return ct, nil
 }

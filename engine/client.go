@@ -10,9 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
-
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
@@ -87,7 +84,7 @@ type Client struct {
 	pub     *models.ClientModel
 	cfg     ClientConfig
 	preset  ckks.Preset
-	params  hefloat.Parameters
+	params  ckks.Parameters
 	step    prunestep.Parameters
 	wireCfg wire.Config
 }
@@ -322,17 +319,26 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	// Keys: generated and sent one at a time, so at most one Galois key is
 	// held in memory.
 	progress(Progress{Phase: PhaseKeys})
-	kgen := rlwe.NewKeyGenerator(params)
-	sk, pk := kgen.GenKeyPairNew()
-	if err := conn.SendMessage(ctx, MsgPublicKey, pk); err != nil {
-		return nil, fmt.Errorf("public key: %w", err)
+	keys := ckks.GenSecretKeys(params)
+	send := func(t wire.Type, what string, marshal func() ([]byte, error)) error {
+		p, err := marshal()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := conn.Send(ctx, t, p); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
 	}
-	if err := conn.SendMessage(ctx, MsgRelinKey, kgen.GenRelinearizationKeyNew(sk)); err != nil {
-		return nil, fmt.Errorf("relinearization key: %w", err)
+	if err := send(MsgPublicKey, "public key", keys.MarshalPublicKey); err != nil {
+		return nil, err
+	}
+	if err := send(MsgRelinKey, "relinearization key", keys.MarshalRelinKey); err != nil {
+		return nil, err
 	}
 	for i, g := range galEls {
-		if err := conn.SendMessage(ctx, MsgGaloisKey, kgen.GenGaloisKeyNew(g, sk)); err != nil {
-			return nil, fmt.Errorf("Galois key %d: %w", i, err)
+		if err := send(MsgGaloisKey, fmt.Sprintf("Galois key %d", i), func() ([]byte, error) { return keys.MarshalGaloisKey(g) }); err != nil {
+			return nil, err
 		}
 	}
 	endPhase(PhaseKeys)
@@ -343,7 +349,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	if err != nil {
 		return nil, err
 	}
-	he, err := ckks.NewClient(params, pk, sk)
+	he, err := keys.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +378,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	endPhase(PhaseInput)
 
 	// The encoder: the server computes, the client serves the bridge.
-	step, err := prunestep.NewClient(params, sk, c.step, c.cfg.Rand)
+	step, err := prunestep.NewClient(params, keys.SK, c.step, c.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}

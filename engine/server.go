@@ -9,12 +9,8 @@ import (
 	"net"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"time"
-
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
@@ -54,7 +50,7 @@ type Server struct {
 	model   *Model
 	cfg     ServerConfig
 	preset  ckks.Preset
-	params  hefloat.Parameters
+	params  ckks.Parameters
 	step    prunestep.Parameters
 	wireCfg wire.Config
 	sem     chan struct{}
@@ -123,7 +119,7 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 }
 
 // Params returns the CKKS parameters of the server's preset.
-func (s *Server) Params() hefloat.Parameters { return s.params }
+func (s *Server) Params() ckks.Parameters { return s.params }
 
 func (s *Server) logf(format string, args ...any) {
 	if s.cfg.Logf != nil {
@@ -290,26 +286,24 @@ func (ss *serverSession) run(ctx context.Context) error {
 
 	// 2. Keys.
 	t0 := time.Now()
-	pk := rlwe.NewPublicKey(params)
-	if err := ss.recvKey(ctx, MsgPublicKey, pk, pk.BinarySize()); err != nil {
-		return fmt.Errorf("public key: %w", err)
+	keys, err := ckks.NewKeyReceiver(params, galEls)
+	if err != nil {
+		return err
 	}
-	rlk := rlwe.NewRelinearizationKey(params)
-	if err := ss.recvKey(ctx, MsgRelinKey, rlk, rlk.BinarySize()); err != nil {
-		return fmt.Errorf("relinearization key: %w", err)
+	if err := ss.recvKey(ctx, MsgPublicKey, "public key", keys.SetPublicKey); err != nil {
+		return err
 	}
-	gks := make([]*rlwe.GaloisKey, len(galEls))
-	for i, g := range galEls {
-		gk := rlwe.NewGaloisKey(params)
-		if err := ss.recvKey(ctx, MsgGaloisKey, gk, gk.BinarySize()); err != nil {
-			return fmt.Errorf("Galois key %d: %w", i, err)
-		}
-		if gk.GaloisElement != g {
-			err := fmt.Errorf("Galois key %d is for element %d, the plan asks for %d", i, gk.GaloisElement, g)
-			ss.abort(ctx, err.Error())
+	if err := ss.recvKey(ctx, MsgRelinKey, "relinearization key", keys.SetRelinKey); err != nil {
+		return err
+	}
+	for i := range galEls {
+		if err := ss.recvKey(ctx, MsgGaloisKey, fmt.Sprintf("Galois key %d", i), keys.AddGaloisKey); err != nil {
 			return err
 		}
-		gks[i] = gk
+	}
+	evk, err := keys.EvaluationKeys()
+	if err != nil {
+		return err
 	}
 	s.logf("session: keys received in %.1f s", time.Since(t0).Seconds())
 
@@ -318,28 +312,21 @@ func (ss *serverSession) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var x ckks.CtMatrix
-	if err := conn.RecvMessage(ctx, MsgInput, &x); err != nil {
+	p, err = conn.Recv(ctx, MsgInput)
+	if err != nil {
 		return fmt.Errorf("input: %w", err)
 	}
-	if x.Layout != lay {
-		err := fmt.Errorf("input layout %+v, want %+v", x.Layout, lay)
-		ss.abort(ctx, err.Error())
-		return err
-	}
-	if err := ckks.CheckCiphertexts(params, params.MaxLevel(), x.Cts...); err != nil {
+	x, err := ckks.DecodeCtMatrix(params, lay, params.MaxLevel(), p)
+	if err != nil {
 		ss.abort(ctx, "input: "+err.Error())
 		return fmt.Errorf("input: %w", err)
 	}
-	var masks ckks.AttentionMasks
-	if err := conn.RecvMessage(ctx, MsgMasks, &masks); err != nil {
+	p, err = conn.Recv(ctx, MsgMasks)
+	if err != nil {
 		return fmt.Errorf("attention masks: %w", err)
 	}
-	if err := masks.Validate(lay); err != nil {
-		ss.abort(ctx, "attention masks: "+err.Error())
-		return fmt.Errorf("attention masks: %w", err)
-	}
-	if err := ckks.CheckCiphertexts(params, params.MaxLevel(), append(slices.Clone(masks.KeyMask), masks.QueryWeights)...); err != nil {
+	masks, err := ckks.DecodeAttentionMasks(params, lay, params.MaxLevel(), p)
+	if err != nil {
 		ss.abort(ctx, "attention masks: "+err.Error())
 		return fmt.Errorf("attention masks: %w", err)
 	}
@@ -350,28 +337,27 @@ func (ss *serverSession) run(ctx context.Context) error {
 		ss.abort(ctx, "server failed to prepare the model")
 		return err
 	}
-	step, err := prunestep.NewServer(params, pk, s.step, s.cfg.Rand)
+	step, err := prunestep.NewServer(params, keys.PublicKey(), s.step, s.cfg.Rand)
 	if err != nil {
 		ss.abort(ctx, "server failed to start the bridge")
 		return err
 	}
-	evk := rlwe.NewMemEvaluationKeySet(rlk, gks...)
 	ev, err := ckks.NewEvaluator(params, evk, s.model.Approx.Registry(), s.cfg.Workers, ckks.WithReserve(step.MinLevel()))
 	if err != nil {
 		ss.abort(ctx, "server failed to start the evaluator")
 		return err
 	}
 	rules := Rules(s.model.Thresholds, cfg.NumLayers(), Reductions{Prune: req.prune, Reduce: req.reduce})
-	br, err := prunestep.NewBridge(step, conn, rules, &masks)
+	br, err := prunestep.NewBridge(step, conn, rules, masks)
 	if err != nil {
 		ss.abort(ctx, "server failed to start the bridge")
 		return err
 	}
 	tb := &timedBridge{Bridge: br}
 	rep := serverReport{layers: make([]serverLayer, cfg.NumLayers())}
-	h := &x
+	h := x
 	var degs ckks.DegreeSet
-	cur := &masks
+	cur := masks
 	for l, el := range em.layers {
 		if err := br.Progress(ctx, l, stageLayer); err != nil {
 			return err
@@ -421,17 +407,15 @@ const (
 	stageHead  = 1 // the pooler and classifier start
 )
 
-// recvKey receives one key and checks its serialized size against the
-// parameters' (a key of other parameters has another size).
-func (ss *serverSession) recvKey(ctx context.Context, t wire.Type, key interface {
-	UnmarshalBinary([]byte) error
-	BinarySize() int
-}, want int) error {
-	if err := ss.conn.RecvMessage(ctx, t, key); err != nil {
-		return err
+// recvKey receives one key message and hands it to set, which decodes and
+// checks it; a bad key aborts the session with the reason.
+func (ss *serverSession) recvKey(ctx context.Context, t wire.Type, what string, set func([]byte) error) error {
+	p, err := ss.conn.Recv(ctx, t)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if key.BinarySize() != want {
-		err := fmt.Errorf("key of %d bytes, the parameters' keys have %d", key.BinarySize(), want)
+	if err := set(p); err != nil {
+		err = fmt.Errorf("%s: %w", what, err)
 		ss.abort(ctx, err.Error())
 		return err
 	}
@@ -447,7 +431,7 @@ type timedBridge struct {
 
 func (b *timedBridge) reset() { b.elapsed, b.refreshes = 0, 0 }
 
-func (b *timedBridge) Refresh(ctx context.Context, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
+func (b *timedBridge) Refresh(ctx context.Context, cts []*ckks.Ciphertext) ([]*ckks.Ciphertext, error) {
 	t := time.Now()
 	defer func() { b.elapsed += time.Since(t) }()
 	b.refreshes++

@@ -1,0 +1,63 @@
+// Package engine runs private inferences end to end: a Server holds a BERT
+// classifier (weights, approximation settings, learned pruning thresholds)
+// and serves sessions on a net.Listener; a Client holds the model's public
+// part and a private text, and gets the label without either side learning
+// the other's secret (DESIGN.md sections 1 and 3).
+//
+// engine is the only package that knows the order of a whole inference:
+// ckks evaluates the layers homomorphically, mpcbridge/prunestep runs the
+// two-party steps between them (refresh, encrypted pruning and degree
+// selection, opening the logits), mpcbridge/wire carries every message.
+//
+// # A session
+//
+// One session is one inference on one connection (client C, server S):
+//
+//  1. Handshake (wire): protocol version, the preset's name, the SHA-256
+//     fingerprint of the public model (Fingerprint) and the bridge's fixed-
+//     point format must be equal on both ends, or both get the reason.
+//  2. C sends MsgSession: the padded length n and whether it wants pruning
+//     and degree reduction. S answers MsgAccept: the reductions it applies
+//     (none if the model has no thresholds), the block size of the packing
+//     and the Galois elements of its rotation plan, which C checks against
+//     the public plan (ckks.GaloisElements for the model's shape): C only
+//     gives keys the public plan needs. A server at its session limit
+//     aborts instead (ErrBusy), before any key is made.
+//  3. C generates a fresh key pair and sends the public key, the
+//     relinearization key and one Galois key per message; S checks each
+//     key's size against the preset and each Galois element against the
+//     plan.
+//  4. C tokenizes and pads the text, embeds it (the embedding table is
+//     public), encrypts X_0 in the column-block packing (ckks.Layout) and the
+//     attention masks of the padding, and sends both (MsgInput, MsgMasks). S
+//     checks every ciphertext's ring, level, scale and representation
+//     (ckks.CheckCiphertexts) before touching it.
+//  5. S evaluates the layers (ckks.Evaluator.Layer) with a prunestep.Bridge;
+//     C answers the bridge's requests (prunestep.Client.ServeBridgeEvents):
+//     refreshes wherever levels run out, the pruning step after each
+//     pruning layer's attention block (the kept and high-degree counts are
+//     the only thing either side learns), and progress notes.
+//  6. S evaluates the pooler and the classifier and opens the logits' slots
+//     to C only (prunestep.Server.Reveal): the other slots of that
+//     ciphertext hold S's intermediate sums and are never decrypted
+//     unmasked. S then sends its timings (MsgReport, public).
+//
+// A failure on either side aborts the connection with a reason the peer
+// reads in its error; a peer that disconnects gives an error naming the step
+// on the other side, and the Server goes on serving other clients.
+//
+// # What leaks
+//
+// To S: the preset, the padded length n, and per pruning layer the kept and
+// high-degree counts (which, after the first pruning step, approximate the
+// text's real length: padding receives no attention and is always pruned).
+// To C: the same counts and the model's public shape. The thresholds θ and
+// β enter only the garbled comparisons as S's inputs.
+//
+// # Rules
+//
+// Rules turns a model's thresholds into the bridge's per-layer rules and
+// ReferenceSchedule makes the same decisions in the plaintext approximate
+// forward (models.ServerModel.Forward), which is what the encrypted
+// inference computes: the tests compare the two.
+package engine

@@ -1,0 +1,341 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// rawClient opens a wire connection to addr as a client of m's public
+// model on InsecureTest11, for tests that speak the protocol by hand.
+func rawClient(t *testing.T, m *Model, addr string) *wire.Conn {
+	t.Helper()
+	fp, err := Fingerprint(m.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := wire.NewConn(dial(t, addr), wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(ckks.InsecureTest11, fp)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.Handshake(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// waitLog waits until a server log line contains substr.
+func waitLog(t *testing.T, logs func() []string, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		for _, l := range logs() {
+			if strings.Contains(l, substr) {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no server log line contains %q: %q", substr, logs())
+}
+
+// TestHandshakeMismatch: a client of another model or preset is refused in
+// the handshake, with the reason on the client side.
+func TestHandshakeMismatch(t *testing.T) {
+	m := loadShipped(t)
+	addr, _ := startServer(t, m, ServerConfig{})
+	other := *m.Client
+	other.Embeddings.LayerNorm.Beta = append([]float64(nil), other.Embeddings.LayerNorm.Beta...)
+	other.Embeddings.LayerNorm.Beta[0] += 1e-3
+	for name, c := range map[string]*Client{
+		"model":  testClient(t, &Model{Model: &models.Model{Client: &other}}, ClientConfig{}),
+		"preset": testClient(t, m, ClientConfig{Preset: ckks.InsecureTest12, AllowInsecure: true}),
+	} {
+		_, err := c.Infer(testCtx(t), dial(t, addr), "good")
+		if !errors.Is(err, wire.ErrParams) {
+			t.Errorf("%s: got %v, want a parameter mismatch", name, err)
+		}
+	}
+}
+
+// TestBusyAndRecovery: with one session slot taken, a second client is told
+// the server is busy; once the first leaves mid-session, the server serves
+// the next client to the end.
+func TestBusyAndRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole private inference")
+	}
+	m := loadShipped(t)
+	addr, logs := startServer(t, m, ServerConfig{MaxSessions: 1})
+	hold := rawClient(t, m, addr)
+	if err := hold.Send(testCtx(t), MsgSession, sessionRequest{length: 16, prune: true}.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.Recv(testCtx(t), MsgAccept); err != nil {
+		t.Fatal(err)
+	}
+	c := testClient(t, m, ClientConfig{})
+	_, err := c.Infer(testCtx(t), dial(t, addr), "good")
+	if err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("second client: got %v, want a busy server", err)
+	}
+	hold.Close() // the first client disconnects while the server waits for keys
+	waitLog(t, logs, "public key")
+	res, err := c.Infer(testCtx(t), dial(t, addr), "good")
+	if err != nil {
+		t.Fatalf("after the first client left: %v\nserver: %q", err, logs())
+	}
+	if res.LabelName == "" {
+		t.Error("no label")
+	}
+}
+
+// TestClientDisconnects: a client that disconnects in the middle of the
+// first layer gets an error, the server logs one for that session, and the
+// server then serves another client.
+func TestClientDisconnects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole private inference")
+	}
+	m := loadShipped(t)
+	addr, logs := startServer(t, m, ServerConfig{})
+	nc := dial(t, addr)
+	var once sync.Once
+	c := testClient(t, m, ClientConfig{Progress: func(p Progress) {
+		if p.Phase == PhaseLayer {
+			once.Do(func() { nc.Close() })
+		}
+	}})
+	if _, err := c.Infer(testCtx(t), nc, "a fine film"); err == nil {
+		t.Fatal("Infer succeeded on a closed connection")
+	}
+	waitLog(t, logs, "session 127.0.0.1")
+	if _, err := testClient(t, m, ClientConfig{}).Infer(testCtx(t), dial(t, addr), "a fine film"); err != nil {
+		t.Fatalf("next client: %v", err)
+	}
+}
+
+// cutListener wraps accepted connections so that each is closed by the
+// server side after it has read limit bytes: a server process dying
+// mid-session.
+type cutListener struct {
+	net.Listener
+	limit int64
+}
+
+func (l cutListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &cutConn{Conn: nc, left: l.limit}, nil
+}
+
+type cutConn struct {
+	net.Conn
+	mu   sync.Mutex
+	left int64
+}
+
+func (c *cutConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.left <= 0 {
+		c.Conn.Close()
+		return 0, net.ErrClosed
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// TestServerDies: a server that goes away in the middle of receiving the
+// keys, or in the middle of the encoder, leaves the client with an error
+// (not a hang) that names the step.
+func TestServerDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("partial private inferences")
+	}
+	m := loadShipped(t)
+	for name, limit := range map[string]int64{
+		"during keys":    20 << 20,
+		"during encoder": 160 << 20,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, err := NewServer(m, ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ctx, cutListener{Listener: ln, limit: limit}) }()
+			defer func() { cancel(); <-done }()
+			_, err = testClient(t, m, ClientConfig{}).Infer(testCtx(t), dial(t, ln.Addr().String()), "a fine film")
+			if err == nil {
+				t.Fatal("Infer succeeded against a dying server")
+			}
+			t.Logf("client error: %v", err)
+		})
+	}
+}
+
+// TestBadInput: a text over the model's length is refused before any
+// connection is used, unless truncation is asked for.
+func TestBadInput(t *testing.T) {
+	m := loadShipped(t)
+	long := strings.Repeat("good ", 200)
+	c := testClient(t, m, ClientConfig{})
+	if _, err := c.Encode(long); !errors.Is(err, ErrTooLong) {
+		t.Errorf("long text: got %v, want ErrTooLong", err)
+	}
+	c = testClient(t, m, ClientConfig{Truncate: true})
+	e, err := c.Encode(long)
+	if err != nil || e.Len() != m.Config().MaxPositions() {
+		t.Errorf("truncated: length %d, error %v", e.Len(), err)
+	}
+	if _, err := NewClient(m.Client, ClientConfig{Preset: ckks.InsecureTest11}); err == nil {
+		t.Error("an insecure preset was accepted without AllowInsecure")
+	}
+	if _, err := NewClient(m.Client, ClientConfig{Preset: ckks.InsecureTest11, AllowInsecure: true, Length: 10000}); err == nil {
+		t.Error("a padded length over the model's was accepted")
+	}
+}
+
+// TestMalformedSession: garbage where the server expects the session
+// request or the public key gets an abort with a reason on the client side
+// and an error in the server's log, never a panic.
+func TestMalformedSession(t *testing.T) {
+	m := loadShipped(t)
+	addr, logs := startServer(t, m, ServerConfig{})
+	ctx := testCtx(t)
+
+	conn := rawClient(t, m, addr)
+	if err := conn.Send(ctx, MsgSession, []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Recv(ctx, MsgAccept); !errors.Is(err, wire.ErrPeerAborted) {
+		t.Errorf("garbage request: got %v, want an abort", err)
+	}
+
+	conn = rawClient(t, m, addr)
+	if err := conn.Send(ctx, MsgSession, sessionRequest{length: 9999}.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Recv(ctx, MsgAccept); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("long request: got %v", err)
+	}
+
+	conn = rawClient(t, m, addr)
+	if err := conn.Send(ctx, MsgSession, sessionRequest{length: 16}.marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Recv(ctx, MsgAccept); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Send(ctx, MsgPublicKey, bytes.Repeat([]byte{0xff}, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Recv(ctx, MsgLogits); err == nil {
+		t.Error("garbage public key: no error")
+	}
+	waitLog(t, logs, "public key")
+}
+
+// FuzzDecodeSessionRequest: the decoder never panics and what it accepts
+// re-encodes to the same bytes.
+func FuzzDecodeSessionRequest(f *testing.F) {
+	f.Add(sessionRequest{length: 16, prune: true, reduce: true}.marshal())
+	f.Add(sessionRequest{length: 512}.marshal())
+	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		r, err := decodeSessionRequest(p)
+		if err != nil {
+			return
+		}
+		if q := r.marshal(); !bytes.Equal(p, q) {
+			t.Fatalf("decode(%x) = %+v re-encodes to %x", p, r, q)
+		}
+	})
+}
+
+// FuzzDecodeSessionAccept: the decoder never panics and what it accepts
+// re-encodes to the same bytes.
+func FuzzDecodeSessionAccept(f *testing.F) {
+	f.Add(sessionAccept{request: sessionRequest{length: 32, prune: true}, block: 128, galEls: []uint64{5, 25, 125}}.marshal())
+	f.Add(sessionAccept{request: sessionRequest{length: 1}, block: 1}.marshal())
+	f.Fuzz(func(t *testing.T, p []byte) {
+		a, err := decodeSessionAccept(p)
+		if err != nil {
+			return
+		}
+		if q := a.marshal(); !bytes.Equal(p, q) {
+			t.Fatalf("decode(%x) re-encodes to %x", p, q)
+		}
+	})
+}
+
+// FuzzDecodeServerReport: the decoder never panics, accepts only finite
+// non-negative times, and round-trips.
+func FuzzDecodeServerReport(f *testing.F) {
+	f.Add(serverReport{layers: []serverLayer{{1.5, 0.25, 3}, {2, 0, 0}}, head: 0.5}.marshal())
+	f.Add(serverReport{}.marshal())
+	f.Fuzz(func(t *testing.T, p []byte) {
+		r, err := decodeServerReport(p)
+		if err != nil {
+			return
+		}
+		for _, l := range r.layers {
+			if !(l.seconds >= 0 && l.bridge >= 0) {
+				t.Fatalf("accepted times %v", l)
+			}
+		}
+		if q := r.marshal(); !bytes.Equal(p, q) {
+			t.Fatalf("decode(%x) re-encodes to %x", p, q)
+		}
+	})
+}
+
+// TestMessagesRoundTrip checks the codecs on a few values and refusals.
+func TestMessagesRoundTrip(t *testing.T) {
+	req := sessionRequest{length: 128, prune: true}
+	if got, err := decodeSessionRequest(req.marshal()); err != nil || got != req {
+		t.Errorf("request round trip: %+v, %v", got, err)
+	}
+	acc := sessionAccept{request: req, block: 128, galEls: []uint64{3, 9}}
+	got, err := decodeSessionAccept(acc.marshal())
+	if err != nil || got.block != 128 || len(got.galEls) != 2 || got.galEls[1] != 9 {
+		t.Errorf("accept round trip: %+v, %v", got, err)
+	}
+	for name, p := range map[string][]byte{
+		"zero length":   sessionRequest{}.marshal(),
+		"unknown flag":  {1, 8, 0, 0, 0, 0, 0, 1},
+		"version":       {2, 0, 0, 0, 0, 0, 0, 1},
+		"short request": {1, 0, 0},
+	} {
+		if _, err := decodeSessionRequest(p); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	bad := acc.marshal()
+	bad[11] = 3 // block 128 -> 131
+	if _, err := decodeSessionAccept(bad); err == nil {
+		t.Error("a block that is not a power of two was accepted")
+	}
+}
