@@ -21,7 +21,6 @@ import (
 // split of a task.
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", stderr)
-	modelDir := fs.String("model", "models/trained/sentiment-tiny", "model directory (config.json, model.safetensors, vocab.txt)")
 	task := fs.String("data", "sentiment", "task: sentiment|spam")
 	splitName := fs.String("split", "test", "split: train|validation|test")
 	withApprox := fs.Bool("approx", false, "also evaluate the approximate forward (high degree everywhere)")
@@ -31,6 +30,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	pad := fs.Int("pad", -1, "pad inputs to this many tokens (-1: the model's maximum positions with --prune, else natural length; 0: natural length)")
 	costPath := fs.String("cost-model", "", "cost model file for modelled_speedup (default: the analytic model)")
 	limit := fs.Int("n", 0, "evaluate only the first n examples (0: all)")
+	private := fs.Bool("private", false, "run the private (encrypted, two-party) inference on each example over loopback TCP and compare with the plaintext models")
+	var sf sessionFlags
+	sf.register(fs, true)
 	def, err := dataset.DefaultDir()
 	if err != nil {
 		return err
@@ -39,6 +41,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	modelDir := &sf.model
 	t, err := dataset.ParseTask(*task)
 	if err != nil {
 		return err
@@ -57,6 +60,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *limit > 0 && *limit < len(exs) {
 		exs = exs[:*limit]
+	}
+	if *private {
+		return evalPrivate(ctx, sf, exs, stdout, stderr)
 	}
 
 	n := *pad

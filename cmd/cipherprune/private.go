@@ -14,6 +14,7 @@ import (
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/dataset"
 )
 
 // defaultModel is the shipped model the private commands use by default.
@@ -261,5 +262,88 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	printReport(stdout, res.Report)
 	fmt.Fprintf(stdout, "infer: label=%s logits=%.4f seconds=%.1f bytes=%d\n", res.LabelName, res.Logits, res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
+	return nil
+}
+
+// evalPrivate runs the private inference on every example, against a
+// server in this process over loopback TCP, and compares it with the exact
+// model and with the approximate forward making the same decisions.
+func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, stdout, stderr io.Writer) error {
+	m, err := engine.LoadModel(sf.model)
+	if err != nil {
+		return err
+	}
+	srv, err := engine.NewServer(m, sf.serverConfig(io.Discard, 1))
+	if err != nil {
+		return err
+	}
+	cc := sf.clientConfig(io.Discard)
+	cc.Truncate = true
+	cli, err := engine.NewClient(m.Client, cc)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	red := engine.Reductions{Prune: !sf.noPrune, Reduce: !sf.noReduce}
+	var exactOK, approxOK, privateOK, agree int
+	var worst, seconds float64
+	var bytes int64
+	layers := m.Config().NumLayers()
+	kept, in := make([]int, layers), make([]int, layers)
+	start := time.Now()
+	for i, ex := range exs {
+		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		res, err := cli.Infer(ctx, nc, ex.Text)
+		if err != nil {
+			return fmt.Errorf("example %d: %w", i, err)
+		}
+		exact, approx, err := plaintextReference(m, res.Encoding, red)
+		if err != nil {
+			return fmt.Errorf("example %d: %w", i, err)
+		}
+		if argmaxOf(exact) == ex.Label {
+			exactOK++
+		}
+		if argmaxOf(approx) == ex.Label {
+			approxOK++
+		}
+		if res.Label == ex.Label {
+			privateOK++
+		}
+		if res.Label == argmaxOf(approx) {
+			agree++
+		}
+		d := maxAbsDiff(res.Logits, approx)
+		worst = math.Max(worst, d)
+		seconds += res.Report.Seconds
+		bytes += res.Report.BytesSent + res.Report.BytesReceived
+		for l, lr := range res.Report.Layers {
+			kept[l] += lr.Kept
+			in[l] += lr.In
+		}
+		fmt.Fprintf(stderr, "[%6.0fs] %d/%d: label %d, private %d, approximate %d, exact %d, logit diff %.1e, %d tokens padded to %d, %.1f s\n",
+			time.Since(start).Seconds(), i+1, len(exs), ex.Label, res.Label, argmaxOf(approx), argmaxOf(exact), d, res.Report.Tokens, res.Report.Length, res.Report.Seconds)
+	}
+	k := float64(len(exs))
+	fmt.Fprintf(stdout, "model=%s preset=%s examples=%d prune=%v reduce=%v mean_seconds=%.1f mean_bytes=%d\n",
+		sf.model, sf.preset, len(exs), red.Prune, red.Reduce, seconds/k, bytes/int64(len(exs)))
+	for l := range kept {
+		fmt.Fprintf(stdout, "layer %d: mean rows in=%.2f kept=%.2f\n", l, float64(in[l])/k, float64(kept[l])/k)
+	}
+	fmt.Fprintf(stdout, "accuracy: exact=%.4f approx=%.4f private=%.4f agreement_with_approx=%.4f max_logit_diff=%.2e\n",
+		float64(exactOK)/k, float64(approxOK)/k, float64(privateOK)/k, float64(agree)/k, worst)
 	return nil
 }
