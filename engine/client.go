@@ -158,8 +158,9 @@ type Report struct {
 	// HeadSeconds is the server's time for the pooler, the classifier and
 	// opening the logits.
 	HeadSeconds float64
-	// GaloisKeys is the number of Galois keys the client sent.
-	GaloisKeys int
+	// Block is the packing's block size (ckks.Layout) and GaloisKeys the
+	// number of Galois keys the client sent.
+	Block, GaloisKeys int
 	// BytesSent and BytesReceived count the client's traffic (frames
 	// included); Rounds counts its flights (mpcbridge/wire.Stats).
 	BytesSent, BytesReceived int64
@@ -181,6 +182,10 @@ type LayerReport struct {
 	// network); Refreshes counts the bridge's refreshes.
 	Seconds, BridgeSeconds float64
 	Refreshes              int
+	// BytesSent, BytesReceived and Rounds are the client's traffic from the
+	// layer's start to the next layer's (or the head's).
+	BytesSent, BytesReceived int64
+	Rounds                   int
 }
 
 // PhaseTime is the wall-clock time of one phase.
@@ -314,7 +319,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 		_ = conn.Abort(ctx, err.Error())
 		return nil, err
 	}
-	rep.GaloisKeys = len(galEls)
+	rep.Block, rep.GaloisKeys = block, len(galEls)
 
 	// Keys: generated and sent one at a time, so at most one Galois key is
 	// held in memory.
@@ -385,13 +390,26 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	rep.Layers = make([]LayerReport, cfg.NumLayers())
 	rows, high := n, n
 	var layerErr error
+	cur := -1 // the layer in progress
+	var mark wire.Stats
+	closeLayer := func() {
+		if cur >= 0 {
+			d := conn.Stats().Sub(mark)
+			lr := &rep.Layers[cur]
+			lr.BytesSent, lr.BytesReceived, lr.Rounds = d.BytesSent, d.BytesReceived, int(d.Rounds)
+		}
+	}
 	counts, err := step.ServeBridgeEvents(ctx, conn, func(ev prunestep.Event) {
 		switch ev.Op {
 		case prunestep.RequestProgress:
 			if ev.Stage == stageLayer && ev.Layer < len(rep.Layers) {
+				closeLayer()
+				cur, mark = ev.Layer, conn.Stats()
 				rep.Layers[ev.Layer] = LayerReport{In: rows, Kept: rows, High: high}
 				progress(Progress{Phase: PhaseLayer, Layer: ev.Layer})
 			} else if ev.Stage == stageHead {
+				closeLayer()
+				cur = -1
 				endPhase(PhaseLayer)
 				progress(Progress{Phase: PhaseHead, Layer: cfg.NumLayers()})
 			}

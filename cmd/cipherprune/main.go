@@ -10,6 +10,7 @@
 //	demo    one private inference, server and client in this process
 //	serve   serve private inferences on a TCP address
 //	infer   run one private inference against a server
+//	bench   whole private inferences with and without pruning: time, bytes, rounds
 //	data    download, verify and split the labelled corpora
 //	calibrate  choose approximation intervals from observed activations
 //	eval    accuracy of the exact and approximate plaintext forward passes
@@ -41,6 +42,7 @@ func commands() []command {
 		{"demo", "one private inference, server and client in this process", runDemo},
 		{"serve", "serve private inferences on a TCP address", runServe},
 		{"infer", "run one private inference against a server", runInfer},
+		{"bench", "whole private inferences with and without pruning: time, bytes, rounds", runBench},
 		{"data", "download, verify and split the labelled corpora", runData},
 		{"calibrate", "choose approximation intervals from observed activations", runCalibrate},
 		{"eval", "accuracy of the exact and approximate plaintext forward passes", runEval},

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/cipherprune/cipherprune/bench"
+	"github.com/cipherprune/cipherprune/ckks"
+)
+
+// runBench measures whole private inferences with and without pruning and
+// degree reduction.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", stderr)
+	model := fs.String("model", "", "trained model directory (default: "+defaultModel+" unless --shape is given)")
+	shape := fs.String("shape", "", "named shape with random weights: bert-tiny, bert-mini, bert-base, bert-large")
+	n := fs.Int("n", 128, "padded input length")
+	text := fs.String("text", defaultDemoText, "input text of a trained model (padded to --n)")
+	schedule := fs.String("schedule", "", `rows entering each layer with pruning, e.g. "128,55,54,52,49,45,24,14,5,2,1,1" or "cipherprune" (default: the learned thresholds of a trained model, halving for a shape)`)
+	low := fs.Float64("low-fraction", 0.5, "with --schedule, fraction of the kept rows (CLS excluded) at the low degree")
+	layers := fs.Int("layers", 0, "run only the first layers, extrapolating the rest (0: all)")
+	preset := fs.String("preset", ckks.DefaultPreset, "CKKS parameter preset")
+	allowInsecure := fs.Bool("allow-insecure", false, "allow an InsecureTest... preset (NOT secure)")
+	workers := fs.Int("workers", 0, "server evaluator goroutines (0: all cores)")
+	seed := fs.Uint64("seed", 1, "seed of a shape's random weights and tokens")
+	out := fs.String("out", "", "directory for record.json, table.txt and chart.png (default bench/results/<name>-n<n>)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := bench.Config{
+		ModelDir: *model, Shape: *shape, Text: *text, N: *n, LowFraction: *low, Layers: *layers,
+		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, Seed: *seed, Log: stderr,
+	}
+	if cfg.ModelDir == "" && cfg.Shape == "" {
+		cfg.ModelDir = defaultModel
+	}
+	switch *schedule {
+	case "":
+	case "cipherprune":
+		cfg.Schedule = bench.CipherPruneBERTBase
+	default:
+		for _, f := range strings.Split(*schedule, ",") {
+			k, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return fmt.Errorf("bench: --schedule: %w", err)
+			}
+			cfg.Schedule = append(cfg.Schedule, k)
+		}
+	}
+	rec, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("bench", "results", fmt.Sprintf("%s-n%d", rec.Name, rec.N))
+	}
+	if err := rec.WriteFiles(dir); err != nil {
+		return err
+	}
+	rec.Table(stdout)
+	fmt.Fprintf(stdout, "wrote %s/{record.json,table.txt,chart.png}\n", dir)
+	fmt.Fprintf(stdout, "bench: name=%s n=%d speedup=%.2f speedup_all_layers=%.2f measured_layers=%d of %d\n",
+		rec.Name, rec.N, rec.Speedup, rec.SpeedupAll, rec.Measured, rec.Layers)
+	return nil
+}
