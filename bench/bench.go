@@ -207,6 +207,12 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 		if len(sched) != full || sched[0] != enc.Len() {
 			return nil, fmt.Errorf("cannot Run: schedule %v for %d layers and n = %d", sched, full, enc.Len())
 		}
+		if m.Approx == nil {
+			cfg.logf("calibrating the approximations on the %d measured layers", measured)
+			if m.Approx, err = calibrateRandom(truncate(m, measured).Model, enc, sched, cfg.Seed); err != nil {
+				return nil, fmt.Errorf("cannot Run: %w", err)
+			}
+		}
 		th, err := scheduleThresholds(m, enc, sched, cfg.LowFraction)
 		if err != nil {
 			return nil, fmt.Errorf("cannot Run: %w", err)
@@ -295,27 +301,25 @@ func prepare(cfg Config) (*engine.Model, models.Encoding, string, error) {
 		enc.AttentionMask[i] = 1
 	}
 	enc.IDs[0], enc.IDs[cfg.N-1] = tok.CLSID(), tok.SEPID()
-	ap, err := calibrateRandom(mm, cfg.Seed)
-	if err != nil {
-		return nil, models.Encoding{}, "", err
-	}
-	return &engine.Model{Model: mm, Approx: ap}, enc, sh.Name, nil
+	return &engine.Model{Model: mm}, enc, sh.Name, nil // Run calibrates it
 }
 
 // calibrateRandom fits the approximation intervals of a random model to its
-// activations on a few random inputs (as "cipherprune calibrate" does on
-// training data).
-func calibrateRandom(m *models.Model, seed uint64) (*models.Approximate, error) {
+// activations on the benchmark's input and two other random inputs of the
+// same length, with and without the schedule (as "cipherprune calibrate"
+// does on training data). m should hold only the layers that will run:
+// pruning shrinks softmax row sums, so layers with very few rows would
+// widen the reciprocal's interval beyond what the level budget carries.
+func calibrateRandom(m *models.Model, enc models.Encoding, sched []int, seed uint64) (*models.Approximate, error) {
 	r := rand.New(rand.NewPCG(seed, 2))
 	cfg := m.Config()
-	inputs := make([][]int, 3)
-	for k := range inputs {
-		n := 16 << k
-		ids := make([]int, n)
-		for i := range ids {
+	inputs := [][]int{enc.IDs}
+	for k := 0; k < 2; k++ {
+		ids := slices.Clone(enc.IDs)
+		for i := 1; i < len(ids)-1; i++ {
 			ids[i] = 5 + r.IntN(cfg.VocabSize()-5)
 		}
-		inputs[k] = ids
+		inputs = append(inputs, ids)
 	}
 	pass := func(lit models.ApproxSettingsLiteral) (*models.Approximate, error) {
 		nl, err := models.NewApproximate(lit)
@@ -323,16 +327,22 @@ func calibrateRandom(m *models.Model, seed uint64) (*models.Approximate, error) 
 			return nil, err
 		}
 		for _, ids := range inputs {
-			mask := make([]int, len(ids))
-			for i := range mask {
-				mask[i] = 1
-			}
 			x0, err := m.Client.Embed(ids, nil)
 			if err != nil {
 				return nil, err
 			}
-			if _, err := m.Server.Forward(x0, mask, &models.ForwardOptions{Nonlinear: nl}); err != nil {
-				return nil, err
+			opts := []*models.ForwardOptions{{Nonlinear: nl}}
+			if sched != nil {
+				fixed, err := prune.NewFixedSchedule(sched[:cfg.NumLayers()])
+				if err != nil {
+					return nil, err
+				}
+				opts = append(opts, &models.ForwardOptions{Nonlinear: nl, Schedule: fixed})
+			}
+			for _, o := range opts {
+				if _, err := m.Server.Forward(x0, enc.AttentionMask, o); err != nil {
+					return nil, err
+				}
 			}
 		}
 		return nl, nil
@@ -452,7 +462,8 @@ func truncate(m *engine.Model, k int) *engine.Model {
 
 // infer runs one private inference over loopback TCP.
 func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding, prune, reduce bool) (*engine.Result, error) {
-	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers})
+	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers,
+		Logf: func(format string, args ...any) { cfg.logf("  server: "+format, args...) }})
 	if err != nil {
 		return nil, err
 	}
