@@ -100,21 +100,22 @@ func newKeyTemplates(params hefloat.Parameters) (*keyTemplates, error) {
 	if t.rlk, err = newShapeTemplate(func(v uint64) ([]byte, error) {
 		rlk := rlwe.NewRelinearizationKey(params)
 		fillGadget(&rlk.GadgetCiphertext, v)
-		return rlk.MarshalBinary()
+		return (&rlwe.RelinearizationKey{EvaluationKey: rlwe.EvaluationKey{GadgetCiphertext: bHalves(&rlk.GadgetCiphertext)}}).MarshalBinary()
 	}); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// galois returns the template of the Galois key of element g.
+// galois returns the template of the seeded Galois key of element g (its b
+// halves; the rlk template is the seeded relinearization key's).
 func (t *keyTemplates) galois(g uint64) (shapeTemplate, error) {
 	return newShapeTemplate(func(v uint64) ([]byte, error) {
 		gk := rlwe.NewGaloisKey(t.params)
-		gk.GaloisElement = g
-		gk.NthRoot = t.params.RingQ().NthRoot()
 		fillGadget(&gk.GadgetCiphertext, v)
-		return gk.MarshalBinary()
+		half := &rlwe.GaloisKey{GaloisElement: g, NthRoot: t.params.RingQ().NthRoot(),
+			EvaluationKey: rlwe.EvaluationKey{GadgetCiphertext: bHalves(&gk.GadgetCiphertext)}}
+		return half.MarshalBinary()
 	})
 }
 

@@ -2,10 +2,12 @@ package ckks
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 )
 
 // TestKeyReceiver: the keys of a session round-trip through the receiver,
@@ -72,6 +74,64 @@ func TestKeyReceiver(t *testing.T) {
 	}
 	if !r.PublicKey().Equal(keys.PK) {
 		t.Error("public key differs after the round trip")
+	}
+	// The expanded uniform halves are those Lattigo's generator draws from
+	// the seed (the b halves carry the client's fresh noise, so only the a
+	// halves can be regenerated), and the keys work: a rotation with the
+	// expanded key decrypts to the rotated message.
+	for i, p := range [][]byte{gk0, gk1} {
+		kg, err := keys.generatorFor(p[:SeedSize])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := kg.GenGaloisKeyNew(plan[i], keys.SK)
+		for a, row := range want.Value {
+			for b, v := range row {
+				if !r.gks[i].Value[a][b][1].Equal(&v[1]) {
+					t.Fatalf("Galois key %d: uniform half (%d, %d) differs from the generator's", i, a, b)
+				}
+			}
+		}
+	}
+	evk, err := r.EvaluationKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := make([]float64, tc.params.MaxSlots())
+	for i := range msg {
+		msg[i] = float64(i%17) / 17
+	}
+	ct, err := tc.client.EncryptVector(msg, tc.params.MaxLevel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	he, err := keys.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct, err = he.EncryptVector(msg, tc.params.MaxLevel()); err != nil {
+		t.Fatal(err)
+	}
+	eval := hefloat.NewEvaluator(tc.params, evk)
+	rot, err := eval.RotateNew(ct, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot, err = eval.MulRelinNew(rot, ct); err != nil {
+		t.Fatal(err)
+	}
+	got, err := he.DecryptVector(rot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range msg {
+		want := msg[(i+16)%len(msg)] * msg[i]
+		if d := math.Abs(got[i] - want); d > 1e-4 {
+			t.Fatalf("slot %d: rotate+MulRelin with the expanded keys gave %g, want %g", i, got[i], want)
+		}
+	}
+	if full := rlwe.NewGaloisKey(tc.params).BinarySize(); len(gk0) > full/2+SeedSize+256 {
+		t.Errorf("seeded Galois key of %d bytes, full key %d", len(gk0), full)
 	}
 }
 

@@ -1,10 +1,13 @@
 package ckks
 
 import (
+	crand "crypto/rand"
 	"fmt"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
+	"github.com/tuneinsight/lattigo/v5/utils/sampling"
 )
 
 // GaloisElements returns the Galois elements of every rotation the server's
@@ -33,12 +36,16 @@ type KeyReport struct {
 	// InputBytes is the size of the encrypted input matrix (n x d) and
 	// AttentionMaskBytes of its attention masks.
 	InputBytes, AttentionMaskBytes int
-	// Total is everything the client sends before the first layer.
-	Total int
+	// Total is everything the client sends before the first layer, with
+	// Lattigo's full keys; SeededTotal with the seeded relinearization and
+	// Galois keys the engine sends (SeededGaloisKeyBytes each: the b halves
+	// and a 32-byte seed).
+	Total, SeededTotal   int
+	SeededGaloisKeyBytes int
 }
 
 // Keys measures the key and input sizes for shape s (serialized sizes of
-// Lattigo's keys at the top level, no key compression).
+// Lattigo's keys at the top level, and of the seeded keys the engine sends).
 func Keys(params hefloat.Parameters, s Shape) (KeyReport, error) {
 	galEls, err := GaloisElements(params, s)
 	if err != nil {
@@ -58,6 +65,12 @@ func Keys(params hefloat.Parameters, s Shape) (KeyReport, error) {
 	r.InputBytes = lay.NumCts() * r.CiphertextBytes
 	r.AttentionMaskBytes = (numDense(lay) + 1) * r.CiphertextBytes
 	r.Total = r.GaloisBytes + r.RelinBytes + r.PublicKeyBytes + r.InputBytes + r.AttentionMaskBytes
+	gk := rlwe.NewGaloisKey(params)
+	half := &rlwe.GaloisKey{EvaluationKey: rlwe.EvaluationKey{GadgetCiphertext: bHalves(&gk.GadgetCiphertext)}}
+	r.SeededGaloisKeyBytes = SeedSize + half.BinarySize()
+	rlk := rlwe.NewRelinearizationKey(params)
+	seededRlk := SeedSize + (&rlwe.RelinearizationKey{EvaluationKey: rlwe.EvaluationKey{GadgetCiphertext: bHalves(&rlk.GadgetCiphertext)}}).BinarySize()
+	r.SeededTotal = r.GaloisKeys*r.SeededGaloisKeyBytes + seededRlk + r.PublicKeyBytes + r.InputBytes + r.AttentionMaskBytes
 	return r, nil
 }
 
@@ -90,16 +103,101 @@ func (k *SecretKeys) Client() (*Client, error) { return NewClient(k.params, k.PK
 // MarshalPublicKey returns the public key's binary form.
 func (k *SecretKeys) MarshalPublicKey() ([]byte, error) { return k.PK.MarshalBinary() }
 
-// MarshalRelinKey generates the relinearization key and returns its binary
-// form.
+// SeedSize is the size of the seed that replaces the uniform half of a
+// seeded evaluation key.
+const SeedSize = 32
+
+// Evaluation keys travel seeded: a key is a gadget matrix of RLWE samples
+// (b, a) with a uniform; the client draws every a from a keyed PRNG (blake2b
+// XOF, Lattigo's sampling.KeyedPRNG) on a fresh 32-byte seed and sends the
+// seed and the b halves only, the server expands the a halves from the
+// seed in the same order. The key is exactly the one Lattigo's generator
+// makes with that PRNG, at half the bytes (the a halves are public
+// randomness either way).
+
+// MarshalRelinKey generates the relinearization key and returns its seeded
+// binary form.
 func (k *SecretKeys) MarshalRelinKey() ([]byte, error) {
-	return k.kgen.GenRelinearizationKeyNew(k.SK).MarshalBinary()
+	seed, kg, err := k.seededGenerator()
+	if err != nil {
+		return nil, fmt.Errorf("cannot MarshalRelinKey: %w", err)
+	}
+	rlk := kg.GenRelinearizationKeyNew(k.SK)
+	half := &rlwe.RelinearizationKey{EvaluationKey: rlwe.EvaluationKey{GadgetCiphertext: bHalves(&rlk.GadgetCiphertext)}}
+	return appendMarshal(seed, half)
 }
 
 // MarshalGaloisKey generates the Galois key of element g and returns its
-// binary form.
+// seeded binary form.
 func (k *SecretKeys) MarshalGaloisKey(g uint64) ([]byte, error) {
-	return k.kgen.GenGaloisKeyNew(g, k.SK).MarshalBinary()
+	seed, kg, err := k.seededGenerator()
+	if err != nil {
+		return nil, fmt.Errorf("cannot MarshalGaloisKey: %w", err)
+	}
+	gk := kg.GenGaloisKeyNew(g, k.SK)
+	half := &rlwe.GaloisKey{GaloisElement: gk.GaloisElement, NthRoot: gk.NthRoot,
+		EvaluationKey: rlwe.EvaluationKey{GadgetCiphertext: bHalves(&gk.GadgetCiphertext)}}
+	return appendMarshal(seed, half)
+}
+
+// seededGenerator returns a fresh seed and a key generator whose uniform
+// samples come from it.
+func (k *SecretKeys) seededGenerator() ([]byte, *rlwe.KeyGenerator, error) {
+	seed := make([]byte, SeedSize)
+	if _, err := crand.Read(seed); err != nil {
+		return nil, nil, err
+	}
+	kg, err := k.generatorFor(seed)
+	return seed, kg, err
+}
+
+// generatorFor returns a key generator whose uniform samples come from seed.
+func (k *SecretKeys) generatorFor(seed []byte) (*rlwe.KeyGenerator, error) {
+	prng, err := sampling.NewKeyedPRNG(seed)
+	if err != nil {
+		return nil, err
+	}
+	return &rlwe.KeyGenerator{Encryptor: k.kgen.Encryptor.WithPRNG(prng)}, nil
+}
+
+func appendMarshal(seed []byte, v interface{ MarshalBinary() ([]byte, error) }) ([]byte, error) {
+	p, err := v.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	return append(seed, p...), nil
+}
+
+// bHalves returns the gadget matrix of the b halves of g (shared, not
+// copied).
+func bHalves(g *rlwe.GadgetCiphertext) rlwe.GadgetCiphertext {
+	out := rlwe.GadgetCiphertext{BaseTwoDecomposition: g.BaseTwoDecomposition, Value: make([][]rlwe.VectorQP, len(g.Value))}
+	for i, row := range g.Value {
+		out.Value[i] = make([]rlwe.VectorQP, len(row))
+		for j, v := range row {
+			out.Value[i][j] = rlwe.VectorQP{v[0]}
+		}
+	}
+	return out
+}
+
+// expandSeeded rebuilds the full gadget matrix into full from its b halves
+// and the seed: a_ij drawn in the order Lattigo's key generator draws them.
+func expandSeeded(params hefloat.Parameters, seed []byte, half, full *rlwe.GadgetCiphertext) error {
+	prng, err := sampling.NewKeyedPRNG(seed)
+	if err != nil {
+		return err
+	}
+	us := ringqp.NewUniformSampler(prng, *params.RingQP())
+	for i := range full.Value {
+		for j := range full.Value[i] {
+			v := full.Value[i][j]
+			v[0].Q.Copy(half.Value[i][j][0].Q)
+			v[0].P.Copy(half.Value[i][j][0].P)
+			us.AtLevel(v[1].LevelQ(), v[1].LevelP()).Read(v[1])
+		}
+	}
+	return nil
 }
 
 // KeyReceiver collects and checks, on the server, the keys a client sends
@@ -135,30 +233,46 @@ func (r *KeyReceiver) SetPublicKey(p []byte) error {
 	return nil
 }
 
-// SetRelinKey decodes and checks the relinearization key.
+// SetRelinKey decodes and checks the seeded relinearization key and
+// expands it.
 func (r *KeyReceiver) SetRelinKey(p []byte) error {
+	if len(p) < SeedSize {
+		return fmt.Errorf("cannot SetRelinKey: %d bytes", len(p))
+	}
+	half := &rlwe.RelinearizationKey{}
+	if err := decodeChecked(p[SeedSize:], r.tmpl.rlk, half); err != nil {
+		return fmt.Errorf("cannot SetRelinKey: %w", err)
+	}
 	rlk := rlwe.NewRelinearizationKey(r.tmpl.params)
-	if err := decodeChecked(p, r.tmpl.rlk, rlk); err != nil {
+	if err := expandSeeded(r.tmpl.params, p[:SeedSize], &half.GadgetCiphertext, &rlk.GadgetCiphertext); err != nil {
 		return fmt.Errorf("cannot SetRelinKey: %w", err)
 	}
 	r.rlk = rlk
 	return nil
 }
 
-// AddGaloisKey decodes the next Galois key of the plan and checks it is the
-// plan's element.
+// AddGaloisKey decodes the next seeded Galois key of the plan, checks it is
+// the plan's element, and expands it.
 func (r *KeyReceiver) AddGaloisKey(p []byte) error {
 	i := len(r.gks)
 	if i >= len(r.plan) {
 		return fmt.Errorf("cannot AddGaloisKey: the plan has %d keys", len(r.plan))
 	}
+	if len(p) < SeedSize {
+		return fmt.Errorf("cannot AddGaloisKey: key %d of %d bytes", i, len(p))
+	}
 	tmpl, err := r.tmpl.galois(r.plan[i])
 	if err != nil {
 		return fmt.Errorf("cannot AddGaloisKey: %w", err)
 	}
-	gk := rlwe.NewGaloisKey(r.tmpl.params)
-	if err := decodeChecked(p, tmpl, gk); err != nil {
+	half := &rlwe.GaloisKey{}
+	if err := decodeChecked(p[SeedSize:], tmpl, half); err != nil {
 		return fmt.Errorf("cannot AddGaloisKey: key %d (element %d): %w", i, r.plan[i], err)
+	}
+	gk := rlwe.NewGaloisKey(r.tmpl.params)
+	gk.GaloisElement, gk.NthRoot = half.GaloisElement, half.NthRoot
+	if err := expandSeeded(r.tmpl.params, p[:SeedSize], &half.GadgetCiphertext, &gk.GadgetCiphertext); err != nil {
+		return fmt.Errorf("cannot AddGaloisKey: %w", err)
 	}
 	r.gks = append(r.gks, gk)
 	return nil

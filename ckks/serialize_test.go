@@ -86,8 +86,13 @@ func TestKeysBERTBase(t *testing.T) {
 		t.Logf("%s: %d Galois keys x %.1f MB = %.2f GB; relin %.1f MB; ciphertext %.2f MB; input %.1f MB; masks %.1f MB",
 			p.Name, rep.GaloisKeys, float64(rep.GaloisKeyBytes)/1e6, float64(rep.GaloisBytes)/1e9,
 			float64(rep.RelinBytes)/1e6, float64(rep.CiphertextBytes)/1e6, float64(rep.InputBytes)/1e6, float64(rep.AttentionMaskBytes)/1e6)
+		t.Logf("%s: seeded: %.1f MB per Galois key, %.2f GB sent before the first layer (%.2f GB unseeded)",
+			p.Name, float64(rep.SeededGaloisKeyBytes)/1e6, float64(rep.SeededTotal)/1e9, float64(rep.Total)/1e9)
 		if rep.GaloisKeys < 1 || rep.GaloisKeys > 128 {
 			t.Errorf("%d Galois keys", rep.GaloisKeys)
+		}
+		if 2*rep.SeededGaloisKeyBytes > rep.GaloisKeyBytes+2*SeedSize+512 {
+			t.Errorf("seeded Galois key of %d bytes, full %d", rep.SeededGaloisKeyBytes, rep.GaloisKeyBytes)
 		}
 	}
 }
