@@ -273,7 +273,9 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 	if err != nil {
 		return err
 	}
-	srv, err := engine.NewServer(m, sf.serverConfig(io.Discard, 1))
+	// Two slots: the previous session's goroutine may still be releasing
+	// its slot when the next client connects.
+	srv, err := engine.NewServer(m, sf.serverConfig(io.Discard, 2))
 	if err != nil {
 		return err
 	}
