@@ -21,7 +21,7 @@ import (
 const defaultModel = "models/trained/sentiment-tiny"
 
 // defaultDemoText is the demo's input when --text is not given.
-const defaultDemoText = "The food was delicious and the staff were friendly; I would gladly come back."
+const defaultDemoText = "The food was delicious and the staff were friendly."
 
 // sessionFlags are the flags the private commands share.
 type sessionFlags struct {
