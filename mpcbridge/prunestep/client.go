@@ -27,6 +27,10 @@ type Client struct {
 	cache  *gc.Cache
 	rnd    io.Reader
 	fp     [32]byte
+
+	// observe, if set (tests only), sees the keep and degree bits the
+	// client learns in each step, in the shuffled order.
+	observe func(keep, high []bool)
 }
 
 // NewClient returns the client side for the CKKS parameters params, the
@@ -160,6 +164,9 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 		keep, high, err := c.compare(ctx, conn, scoreColumn(rows, d))
 		if err != nil {
 			return Counts{}, "comparisons", err
+		}
+		if c.observe != nil {
+			c.observe(keep, high)
 		}
 		order, h := keptOrder(keep, high)
 		flat := make([]share.Int128, len(order)*d)

@@ -110,3 +110,66 @@ func TestOrderIsFresh(t *testing.T) {
 		t.Errorf("two steps returned the same order %v", orders[0])
 	}
 }
+
+// TestRevealedBitsUniform: the keep and degree bits the client learns are
+// a uniform arrangement. Over many steps on the same input (one row kept at
+// the high degree, one at the low degree, five pruned), the position of
+// each kept row among the 7 shuffled rows passes a chi-square test of
+// uniformity (6 degrees of freedom, rejected above 22.46: p = 0.001), and
+// every step shows the same counts.
+func TestRevealedBitsUniform(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many pruning steps")
+	}
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	r := rand.New(rand.NewPCG(4, 4))
+	const n, runs = 8, 140
+	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
+	in := tc.newInput(t, 0, randomRows(r, n, 64, 1), scores, 3)
+	var highPos, lowPos [n - 1]int
+	client, err := NewClient(tc.params, tc.sk, tc.p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.observe = func(keep, high []bool) {
+		for i := range keep {
+			switch {
+			case high[i]:
+				highPos[i]++
+			case keep[i]:
+				lowPos[i]++
+			}
+		}
+	}
+	ctx := testCtx(t)
+	for range runs {
+		srv, cli := connPair(t, "pipe")
+		var counts Counts
+		serr, cerr := runPair(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
+		if serr != nil || cerr != nil {
+			t.Fatalf("server: %v; client: %v", serr, cerr)
+		}
+		if counts.Kept != 3 || counts.High != 2 {
+			t.Fatalf("counts %v, want 3 kept, 2 high (CLS included)", counts)
+		}
+	}
+	for name, hist := range map[string][n - 1]int{"high": highPos, "low": lowPos} {
+		chi2, total := 0.0, 0
+		for _, k := range hist {
+			total += k
+		}
+		want := float64(total) / float64(len(hist))
+		for _, k := range hist {
+			chi2 += (float64(k) - want) * (float64(k) - want) / want
+		}
+		t.Logf("%s-degree row positions over %d steps: %v, chi-square %.2f (6 dof)", name, runs, hist, chi2)
+		if total != runs {
+			t.Errorf("%s: %d observations, want %d", name, total, runs)
+		}
+		if chi2 > 22.46 {
+			t.Errorf("%s-degree positions %v are not uniform: chi-square %.2f > 22.46", name, hist, chi2)
+		}
+	}
+}
