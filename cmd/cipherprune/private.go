@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -208,6 +211,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var sf sessionFlags
 	sf.register(fs, false)
 	listen := fs.String("listen", "127.0.0.1:7878", "TCP address to listen on")
+	certFile := fs.String("tls-cert", "", "serve over TLS 1.3 with this PEM certificate (and --tls-key)")
+	keyFile := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	maxSessions := fs.Int("max-sessions", 1, "sessions served at once (each holds its client's keys: about 1 GB at N=2^14)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -224,7 +229,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "serve: model %s, preset %s, listening on %s\n", sf.model, sf.preset, ln.Addr())
+	transport := "TCP"
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+		transport = "TLS 1.3"
+	}
+	fmt.Fprintf(stderr, "serve: model %s, preset %s, listening on %s (%s)\n", sf.model, sf.preset, ln.Addr(), transport)
 	return srv.Serve(ctx, ln)
 }
 
@@ -236,6 +251,8 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	connect := fs.String("connect", "127.0.0.1:7878", "server address")
 	text := fs.String("text", "", "the private text to classify")
 	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
+	caFile := fs.String("tls-ca", "", "connect over TLS 1.3, trusting the PEM certificates in this file")
+	serverName := fs.String("tls-server-name", "", "with --tls-ca, the name the server's certificate must carry (default: the host of --connect)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -252,8 +269,27 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", *connect)
-	if err != nil {
+	var nc net.Conn
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("infer: no certificate in %s", *caFile)
+		}
+		name := *serverName
+		if name == "" {
+			if name, _, err = net.SplitHostPort(*connect); err != nil {
+				return fmt.Errorf("infer: %w", err)
+			}
+		}
+		d := &tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}}
+		if nc, err = d.DialContext(ctx, "tcp", *connect); err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
+	} else if nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", *connect); err != nil {
 		return err
 	}
 	res, err := cli.Infer(ctx, nc, *text)
