@@ -213,6 +213,89 @@ func (w *worker) cyc(ts tokenShift, r, rp []*rlwe.Ciphertext, t int, scale float
 	return acc, nil
 }
 
+// columnSum is the baby-step giant-step split of the column sums of
+// columnSums: its rotations (b·Block for b < baby, g·baby·Block) are those
+// of a Cols x Cols matmul on the same layout, so it needs no Galois key of
+// its own.
+type columnSum struct {
+	block, cols, baby int
+}
+
+func newColumnSum(lay Layout) columnSum {
+	el := &EncodedLinear{In: lay.Cols, Out: lay.Cols, Block: lay.Block, Slots: lay.Slots}
+	return columnSum{block: lay.Block, cols: lay.ColsPerCt(), baby: el.bestBaby()}
+}
+
+// columnSums returns the ciphertext whose block u holds sel's value times
+// the sum over the c column blocks of ps[u] (the products of c token
+// shifts; nil entries are skipped): the scores of c shifts packed into one
+// ciphertext. Summing each ps[u] with log2(c) rotations and selecting block
+// u would cost c·log2(c) rotations; instead, with R_k = Σ_u sel_{u+k} ⊙
+// ps[u] (block u+k of ps[u] moved nowhere yet),
+//
+//	out = Σ_k rot_{k·Block}(R_k),  since rot_{k·Block}(R_k)[u] = sel·ps[u][u+k],
+//
+// and k = g·T + b splits the rotations into c baby and c/T giant ones. sels
+// holds sel on block w (encoded at ps's level) for every w < c. One level,
+// like the selection it replaces; the result is not rescaled.
+func (w *worker) columnSums(ps []*rlwe.Ciphertext, sels []*rlwe.Plaintext, cs columnSum) (*rlwe.Ciphertext, error) {
+	c, T := cs.cols, cs.baby
+	level := -1
+	for _, p := range ps {
+		if p != nil {
+			level = p.Level()
+			break
+		}
+	}
+	if level < 0 {
+		return nil, fmt.Errorf("cannot columnSums: no product")
+	}
+	var acc *rlwe.Ciphertext
+	tmp := hefloat.NewCiphertext(w.params, 1, level)
+	for g := 0; g*T < c; g++ {
+		var inner *rlwe.Ciphertext
+		for b := 0; b < T && g*T+b < c; b++ {
+			k := g*T + b
+			r := hefloat.NewCiphertext(w.params, 1, level)
+			first := true
+			for u, p := range ps {
+				if p == nil {
+					continue
+				}
+				var err error
+				if first {
+					err = w.eval.Mul(p, sels[(u+k)%c], r)
+				} else {
+					err = w.eval.MulThenAdd(p, sels[(u+k)%c], r)
+				}
+				if err != nil {
+					return nil, err
+				}
+				first = false
+			}
+			if b > 0 {
+				if err := w.eval.Rotate(r, b*cs.block, tmp); err != nil {
+					return nil, err
+				}
+				r, tmp = tmp, r
+			}
+			if err := w.addInto(&inner, r); err != nil {
+				return nil, err
+			}
+		}
+		if g > 0 {
+			if err := w.eval.Rotate(inner, g*T*cs.block, tmp); err != nil {
+				return nil, err
+			}
+			inner, tmp = tmp, inner
+		}
+		if err := w.addInto(&acc, inner); err != nil {
+			return nil, err
+		}
+	}
+	return acc, nil
+}
+
 // ghostRows returns 1 in the slots of the rows i >= Rows of every block
 // (no token of the layout) and 0 elsewhere, or nil when Rows = Block.
 func ghostRows(lay Layout) []float64 {
@@ -272,6 +355,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		return nil, nil, err
 	}
 	dense := make([][]*rlwe.Ciphertext, cfg.Heads)
+	cs := newColumnSum(lay)
 	err := ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
 		rK, rpK := make([][]*rlwe.Ciphertext, cph), make([][]*rlwe.Ciphertext, cph)
 		for j := 0; j < cph; j++ {
@@ -281,8 +365,12 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			}
 		}
 		dense[h] = make([]*rlwe.Ciphertext, nd)
+		sels := map[int][]*rlwe.Plaintext{} // alpha on block w, by level
 		for g := 0; g < nd; g++ {
-			var acc *rlwe.Ciphertext
+			// ps[u] is the product for shift t = g·c + u; its column sum,
+			// over the c blocks, is the score.
+			ps := make([]*rlwe.Ciphertext, c)
+			level, any := 0, false
 			for u := 0; u < c && g*c+u < B; u++ {
 				t := g*c + u
 				if !neededShift(lay, t) {
@@ -310,25 +398,24 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				if err := w.rescale(p); err != nil {
 					return err
 				}
-				f, err := w.rotateSum(p, B, c)
-				if err != nil {
-					return err
-				}
-				pt, err := w.encode(blockSelector(lay, u, alpha), f.Level(), w.levelScale(f.Level()))
-				if err != nil {
-					return err
-				}
-				if acc == nil {
-					acc = hefloat.NewCiphertext(w.params, 1, f.Level())
-					if err := w.eval.Mul(f, pt, acc); err != nil {
+				ps[u], level, any = p, p.Level(), true
+			}
+			if !any {
+				continue // no needed shift in this group: dense[h][g] stays nil
+			}
+			if sels[level] == nil {
+				sels[level] = make([]*rlwe.Plaintext, c)
+				for v := range c {
+					pt, err := w.encode(blockSelector(lay, v, alpha), level, w.levelScale(level))
+					if err != nil {
 						return err
 					}
-				} else if err := w.eval.MulThenAdd(f, pt, acc); err != nil {
-					return err
+					sels[level][v] = pt
 				}
 			}
-			if acc == nil {
-				continue // no needed shift in this group: dense[h][g] stays nil
+			acc, err := w.columnSums(ps, sels[level], cs)
+			if err != nil {
+				return err
 			}
 			if err := w.rescale(acc); err != nil {
 				return err
