@@ -296,6 +296,38 @@ func (w *worker) columnSums(ps []*rlwe.Ciphertext, sels []*rlwe.Plaintext, cs co
 	return acc, nil
 }
 
+// blockRotations returns rot_{k·Block}(d) for every k < c, k = g·T + b:
+// T-1 hoisted baby rotations and c-T giant ones, with the keys of
+// columnSum (the matmul's).
+func (w *worker) blockRotations(d *rlwe.Ciphertext, cs columnSum) ([]*rlwe.Ciphertext, error) {
+	c, T := cs.cols, cs.baby
+	rots := make([]*rlwe.Ciphertext, c)
+	rots[0] = d
+	if T > 1 {
+		idx := make([]int, 0, T-1)
+		for b := 1; b < T; b++ {
+			idx = append(idx, b*cs.block)
+		}
+		m, err := w.eval.RotateHoistedNew(d, idx)
+		if err != nil {
+			return nil, err
+		}
+		for b := 1; b < T; b++ {
+			rots[b] = m[b*cs.block]
+		}
+	}
+	for g := 1; g*T < c; g++ {
+		for b := 0; b < T && g*T+b < c; b++ {
+			r, err := w.eval.RotateNew(rots[b], g*T*cs.block)
+			if err != nil {
+				return nil, err
+			}
+			rots[g*T+b] = r
+		}
+	}
+	return rots, nil
+}
+
 // ghostRows returns 1 in the slots of the rows i >= Rows of every block
 // (no token of the layout) and 0 elsewhere, or nil when Rows = Block.
 func ghostRows(lay Layout) []float64 {
@@ -569,6 +601,60 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		}
 	}
 	nw = min(nw, len(shifts))
+	// The attention weights of shift t = g·c + u, broadcast from block u of
+	// dense[h][g] to every block, for every head and needed shift: from the
+	// c block rotations of each dense ciphertext, at_u = Σ_k sel_{u-k} ⊙
+	// rot_{k·Block}(d) (block v of rot_{k·Block}(d) is block v+k of d), c
+	// rotations per dense ciphertext instead of log2(c) per shift.
+	ats := make([][]*rlwe.Ciphertext, cfg.Heads)
+	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+		ats[h] = make([]*rlwe.Ciphertext, B)
+		sels := map[int][]*rlwe.Plaintext{}
+		for g, d := range dense[h] {
+			if d == nil {
+				continue
+			}
+			rots, err := w.blockRotations(d, cs)
+			if err != nil {
+				return err
+			}
+			level := d.Level()
+			if sels[level] == nil {
+				sels[level] = make([]*rlwe.Plaintext, c)
+				for v := range c {
+					if sels[level][v], err = w.encode(blockSelector(lay, v, 1), level, w.levelScale(level)); err != nil {
+						return err
+					}
+				}
+			}
+			for u := 0; u < c && g*c+u < B; u++ {
+				t := g*c + u
+				if !neededShift(lay, t) {
+					continue
+				}
+				at := hefloat.NewCiphertext(w.params, 1, level)
+				for k, r := range rots {
+					sel := sels[level][((u-k)%c+c)%c]
+					if k == 0 {
+						err = w.eval.Mul(r, sel, at)
+					} else {
+						err = w.eval.MulThenAdd(r, sel, at)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				if err := w.rescale(at); err != nil {
+					return err
+				}
+				ats[h][t] = at
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (A·V weights): %w", err)
+	}
 	parts := make([]partial, nw)
 	err = ev.parallel(ctx, nw, func(w *worker, chunk int) error {
 		pc := make([]*rlwe.Ciphertext, len(vCts))
@@ -580,14 +666,11 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			g, u := t/c, t%c
 			var y *rlwe.Ciphertext
 			for h := 0; h < cfg.Heads; h++ {
-				sel, err := w.mulVecNew(dense[h][g], blockSelector(lay, u, 1))
-				if err != nil {
-					return err
+				at := ats[h][t]
+				if at == nil {
+					return fmt.Errorf("no attention weights for head %d, shift %d (group %d, block %d)", h, t, g, u)
 				}
-				at, err := w.rotateSum(sel, B, c)
-				if err != nil {
-					return err
-				}
+				ats[h][t] = nil // free it once used
 				for j := 0; j < cph; j++ {
 					a := h*cph + j
 					vc, err := w.cyc(ts, rV[a], rpV[a], t, 1)
