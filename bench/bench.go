@@ -208,9 +208,17 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 			return nil, fmt.Errorf("cannot Run: schedule %v for %d layers and n = %d", sched, full, enc.Len())
 		}
 		if m.Approx == nil {
-			cfg.logf("calibrating the approximations on the %d measured layers", measured)
-			if m.Approx, err = calibrateRandom(truncate(m, measured).Model, enc, sched, cfg.Seed); err != nil {
+			budget, err := engine.LevelBudget(cfg.Preset, cfg.AllowInsecure)
+			if err != nil {
 				return nil, fmt.Errorf("cannot Run: %w", err)
+			}
+			cfg.logf("calibrating the approximations on the %d measured layers (recipes within %d levels)", measured, budget)
+			if m.Approx, err = calibrateRandom(truncate(m, measured).Model, enc, sched, cfg.Seed, budget); err != nil {
+				return nil, fmt.Errorf("cannot Run: %w", err)
+			}
+			var tbl strings.Builder
+			if err := m.Approx.Registry().Table().Format(&tbl); err == nil {
+				cfg.logf("calibrated registry:\n%s", tbl.String())
 			}
 		}
 		th, err := scheduleThresholds(m, enc, sched, cfg.LowFraction)
@@ -310,7 +318,7 @@ func prepare(cfg Config) (*engine.Model, models.Encoding, string, error) {
 // does on training data). m should hold only the layers that will run:
 // pruning shrinks softmax row sums, so layers with very few rows would
 // widen the reciprocal's interval beyond what the level budget carries.
-func calibrateRandom(m *models.Model, enc models.Encoding, sched []int, seed uint64) (*models.Approximate, error) {
+func calibrateRandom(m *models.Model, enc models.Encoding, sched []int, seed uint64, maxDepth int) (*models.Approximate, error) {
 	r := rand.New(rand.NewPCG(seed, 2))
 	cfg := m.Config()
 	inputs := [][]int{enc.IDs}
@@ -356,7 +364,7 @@ func calibrateRandom(m *models.Model, enc models.Encoding, sched []int, seed uin
 	if nl, err = pass(base); err != nil {
 		return nil, err
 	}
-	lit, err := models.CalibrateApprox(base, base.SoftmaxShift, nl.Ranges())
+	lit, err := models.CalibrateApproxWithin(base, base.SoftmaxShift, nl.Ranges(), maxDepth)
 	if err != nil {
 		return nil, err
 	}

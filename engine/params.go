@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -121,4 +122,28 @@ func (s *referenceSchedule) AfterAttention(att *models.LayerAttention) (models.D
 	}
 	s.degs = next
 	return d, nil
+}
+
+// LevelBudget returns the number of levels the encrypted evaluator has
+// between two refreshes on the named preset: the preset's levels minus the
+// bottom levels the bridge's masks need. Every approximation recipe must
+// fit it (models.CalibrateApproxWithin).
+func LevelBudget(preset string, allowInsecure bool) (int, error) {
+	pr, err := ckks.PresetByName(preset, allowInsecure)
+	if err != nil {
+		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
+	}
+	params, err := pr.Params()
+	if err != nil {
+		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
+	}
+	step, err := StepParameters()
+	if err != nil {
+		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
+	}
+	reserve, _, err := step.Share().MaskLevel(params, params.DefaultScale(), params.MaxLevel())
+	if err != nil {
+		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
+	}
+	return params.MaxLevel() - reserve, nil
 }

@@ -199,6 +199,16 @@ var calibDegrees = []int{3, 7, 15, 31, 63, 127, 255, 511}
 // meets CalibTargetHigh (high variant) or CalibTargetLow (GELU's and exp's
 // low variant; the others keep one variant). Exp keeps base's squarings.
 func CalibrateApprox(base ApproxSettingsLiteral, shift float64, ranges map[approx.Func]approx.RangeStats) (ApproxSettingsLiteral, error) {
+	return CalibrateApproxWithin(base, shift, ranges, 0)
+}
+
+// CalibrateApproxWithin is CalibrateApprox with every recipe at most
+// maxDepth levels deep (0: no limit): where no recipe within maxDepth meets
+// the error target, the most accurate one within it is taken (its error is
+// then above the target: check the registry's table). The HE evaluator must
+// fit each function between two refreshes, so this is for intervals too
+// wide for the target at the preset's depth (random-weight benchmarks).
+func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map[approx.Func]approx.RangeStats, maxDepth int) (ApproxSettingsLiteral, error) {
 	for _, fn := range approx.Funcs() {
 		r := ranges[fn]
 		if r.N == 0 {
@@ -239,13 +249,13 @@ func CalibrateApprox(base ApproxSettingsLiteral, shift float64, ranges map[appro
 	for _, fn := range approx.Funcs() {
 		fl := out.Registry.Func(fn)
 		fl.Interval = intervals[fn]
-		hi, err := cheapestVariant(out.Registry, fn, fl, fl.High, CalibTargetHigh)
+		hi, err := cheapestVariant(out.Registry, fn, fl, fl.High, CalibTargetHigh, maxDepth)
 		if err != nil {
 			return ApproxSettingsLiteral{}, err
 		}
 		lo := approx.VariantLiteral{} // same as high
 		if fn == approx.GELU || fn == approx.Exp {
-			if lo, err = cheapestVariant(out.Registry, fn, fl, fl.Low, CalibTargetLow); err != nil {
+			if lo, err = cheapestVariant(out.Registry, fn, fl, fl.Low, CalibTargetLow, maxDepth); err != nil {
 				return ApproxSettingsLiteral{}, err
 			}
 		}
@@ -259,16 +269,19 @@ func CalibrateApprox(base ApproxSettingsLiteral, shift float64, ranges map[appro
 }
 
 // cheapestVariant returns the variant of fn on fl's interval with the lowest
-// depth, then fewest ct-ct multiplications, whose error meets target.
-func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncLiteral, like approx.VariantLiteral, target float64) (approx.VariantLiteral, error) {
+// depth, then fewest ct-ct multiplications, whose error meets target; with
+// maxDepth > 0, only variants within maxDepth count, and if none of them
+// meets target, the most accurate of them is returned.
+func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncLiteral, like approx.VariantLiteral, target float64, maxDepth int) (approx.VariantLiteral, error) {
 	newtons := []int{0}
 	if fn == approx.Reciprocal || fn == approx.InvSqrt {
 		newtons = []int{0, 1, 2, 3}
 	}
 	var (
-		best     approx.VariantLiteral
-		bestCost approx.Cost
-		found    bool
+		best, closest     approx.VariantLiteral
+		bestCost          approx.Cost
+		found, anyClosest bool
+		closestErr        = math.Inf(1)
 	)
 	for _, nt := range newtons {
 		for _, deg := range calibDegrees {
@@ -282,26 +295,35 @@ func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncL
 				continue // e.g. a Newton start that does not converge
 			}
 			rec := reg.Recipe(fn, approx.High)
+			c := rec.Cost()
+			if maxDepth > 0 && c.Depth > maxDepth {
+				break // higher degrees are deeper still
+			}
 			st := rec.Stats()
 			errv := st.MaxAbsErr
 			if fn == approx.Reciprocal || fn == approx.InvSqrt {
 				errv = st.MaxRelErr
 			}
+			if errv < closestErr {
+				closest, closestErr, anyClosest = cand, errv, true
+			}
 			if errv > target {
 				continue
 			}
-			c := rec.Cost()
 			if !found || c.Depth < bestCost.Depth || (c.Depth == bestCost.Depth && c.CtCtMuls < bestCost.CtCtMuls) {
 				best, bestCost, found = cand, c, true
 			}
 			break // higher degrees with the same Newton count only cost more
 		}
 	}
-	if !found {
-		return approx.VariantLiteral{}, fmt.Errorf("cannot calibrate %s on [%g, %g]: no recipe reaches error %g",
-			fn, fl.Interval[0], fl.Interval[1], target)
+	switch {
+	case found:
+		return best, nil
+	case maxDepth > 0 && anyClosest:
+		return closest, nil
 	}
-	return best, nil
+	return approx.VariantLiteral{}, fmt.Errorf("cannot calibrate %s on [%g, %g]: no recipe reaches error %g",
+		fn, fl.Interval[0], fl.Interval[1], target)
 }
 
 // roundDown2 and roundUp2 round a positive x to two significant digits,
