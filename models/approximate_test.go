@@ -189,3 +189,37 @@ func TestCalibrateApprox(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateApproxWithin: a row-sum range too wide for the error target
+// at 8 levels gets, with the limit, the most accurate reciprocal within 8
+// levels, and without it a deeper one.
+func TestCalibrateApproxWithin(t *testing.T) {
+	ranges := map[approx.Func]approx.RangeStats{
+		approx.GELU:       {N: 10, Min: -1.5, Max: 2},
+		approx.Exp:        {N: 10, Min: -12, Max: -0.5},
+		approx.Reciprocal: {N: 10, Min: 0.001, Max: 10},
+		approx.InvSqrt:    {N: 10, Min: 0.5, Max: 2},
+		approx.Tanh:       {N: 10, Min: -1, Max: 1},
+	}
+	depth := func(lit ApproxSettingsLiteral) int {
+		reg, err := approx.NewRegistry(lit.Registry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg.Recipe(approx.Reciprocal, approx.High).Cost().Depth
+	}
+	free, err := CalibrateApprox(DefaultApproxSettingsLiteral(), 5, ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited, err := CalibrateApproxWithin(DefaultApproxSettingsLiteral(), 5, ranges, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := depth(limited); d > 8 {
+		t.Errorf("limited reciprocal depth %d > 8", d)
+	}
+	if d := depth(free); d <= 8 {
+		t.Errorf("unlimited reciprocal depth %d: the test range should need more than 8", d)
+	}
+}
