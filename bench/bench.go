@@ -475,14 +475,11 @@ func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := srv.ServeLocal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
-	defer func() { cancel(); <-served }()
+	defer stop()
 	cli, err := engine.NewClient(m.Client, engine.ClientConfig{
 		Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Length: enc.Len(),
 		NoPruning: !prune, NoDegreeReduction: !reduce,
@@ -498,7 +495,7 @@ func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding
 	if err != nil {
 		return nil, err
 	}
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -100,33 +100,21 @@ func NewClient(pub *models.ClientModel, cfg ClientConfig) (*Client, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = crand.Reader
 	}
-	preset, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure)
+	su, err := newSetup(cfg.Preset, cfg.AllowInsecure, pub)
 	if err != nil {
 		return nil, fmt.Errorf("cannot NewClient: %w", err)
 	}
-	params, err := preset.Params()
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewClient: %w", err)
-	}
-	step, err := StepParameters()
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewClient: %w", err)
-	}
-	fp, err := Fingerprint(pub)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewClient: %w", err)
-	}
-	maxN := min(pub.Config.MaxPositions(), step.MaxRows())
+	maxN := min(pub.Config.MaxPositions(), su.step.MaxRows())
 	if cfg.Length < 0 || cfg.Length > maxN {
 		return nil, fmt.Errorf("cannot NewClient: padded length %d not in [1, %d]", cfg.Length, maxN)
 	}
 	return &Client{
 		pub:     pub,
 		cfg:     cfg,
-		preset:  preset,
-		params:  params,
-		step:    step,
-		wireCfg: wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(preset.Name, fp)},
+		preset:  su.preset,
+		params:  su.params,
+		step:    su.step,
+		wireCfg: wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: su.session},
 	}, nil
 }
 

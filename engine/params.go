@@ -147,3 +147,33 @@ func LevelBudget(preset string, allowInsecure bool) (int, error) {
 	}
 	return params.MaxLevel() - reserve, nil
 }
+
+// setup is what both parties derive from the preset's name and the public
+// model: the preset, its parameters, the bridge's parameters and the wire
+// handshake's session parameters.
+type setup struct {
+	preset  ckks.Preset
+	params  ckks.Parameters
+	step    prunestep.Parameters
+	session []byte
+}
+
+func newSetup(presetName string, allowInsecure bool, pub *models.ClientModel) (setup, error) {
+	preset, err := ckks.PresetByName(presetName, allowInsecure)
+	if err != nil {
+		return setup{}, err
+	}
+	params, err := preset.Params()
+	if err != nil {
+		return setup{}, err
+	}
+	step, err := StepParameters()
+	if err != nil {
+		return setup{}, err
+	}
+	fp, err := Fingerprint(pub)
+	if err != nil {
+		return setup{}, err
+	}
+	return setup{preset: preset, params: params, step: step, session: sessionParams(preset.Name, fp)}, nil
+}

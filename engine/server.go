@@ -87,19 +87,7 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = crand.Reader
 	}
-	preset, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewServer: %w", err)
-	}
-	params, err := preset.Params()
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewServer: %w", err)
-	}
-	step, err := StepParameters()
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewServer: %w", err)
-	}
-	fp, err := Fingerprint(m.Client)
+	su, err := newSetup(cfg.Preset, cfg.AllowInsecure, m.Client)
 	if err != nil {
 		return nil, fmt.Errorf("cannot NewServer: %w", err)
 	}
@@ -109,10 +97,10 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 	return &Server{
 		model:   m,
 		cfg:     cfg,
-		preset:  preset,
-		params:  params,
-		step:    step,
-		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: sessionParams(preset.Name, fp)},
+		preset:  su.preset,
+		params:  su.params,
+		step:    su.step,
+		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: su.session},
 		sem:     make(chan struct{}, cfg.MaxSessions),
 		encoded: map[int]*encodedModel{},
 	}, nil
@@ -442,4 +430,24 @@ func (b *timedBridge) AfterAttention(ctx context.Context, out *ckks.AttentionOut
 	t := time.Now()
 	defer func() { b.elapsed += time.Since(t) }()
 	return b.Bridge.AfterAttention(ctx, out)
+}
+
+// ServeLocal serves on a fresh loopback TCP port in a goroutine, for tools
+// and tests that run both parties in one process: it returns the address
+// and a stop function that ends the serving (as ctx's end does) and waits
+// for it.
+func (s *Server) ServeLocal(ctx context.Context) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot ServeLocal: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := s.Serve(ctx, ln); err != nil {
+			s.logf("serve: %v", err)
+		}
+	}()
+	return ln.Addr().String(), func() { cancel(); <-served }, nil
 }

@@ -172,19 +172,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := srv.ServeLocal(ctx)
 	if err != nil {
 		return err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
-	defer func() {
-		cancel()
-		<-served
-	}()
-	fmt.Fprintf(stderr, "demo: server listening on %s (model %s, preset %s); client text %q\n", ln.Addr(), sf.model, sf.preset, *text)
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+	defer stop()
+	fmt.Fprintf(stderr, "demo: server listening on %s (model %s, preset %s); client text %q\n", addr, sf.model, sf.preset, *text)
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -321,17 +315,11 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := srv.ServeLocal(ctx)
 	if err != nil {
 		return err
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln) }()
-	defer func() {
-		cancel()
-		<-served
-	}()
+	defer stop()
 	red := engine.Reductions{Prune: !sf.noPrune, Reduce: !sf.noReduce}
 	var exactOK, approxOK, privateOK, agree int
 	var worst, seconds float64
@@ -340,7 +328,7 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 	kept, in := make([]int, layers), make([]int, layers)
 	start := time.Now()
 	for i, ex := range exs {
-		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", ln.Addr().String())
+		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
 		}
