@@ -85,14 +85,10 @@ func (ev *Evaluator) LayerNorm(ctx context.Context, x *CtMatrix, ln *models.Laye
 	}
 	// Block padding rows (i >= n) have variance 0: move them into the
 	// interval (their outputs are zeroed by γ below).
-	pad := make([]float64, lay.Slots)
-	for b := 0; b < lay.Slots; b += B {
-		for i := lay.Rows; i < B; i++ {
-			pad[b+i] = 1
+	if pad := ghostRows(lay); pad != nil {
+		if err := w0.eval.Add(v, pad, v); err != nil {
+			return nil, fmt.Errorf("cannot LayerNorm: %w", err)
 		}
-	}
-	if err := w0.eval.Add(v, pad, v); err != nil {
-		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
 	}
 	if err := w0.eval.Add(v, ln.Eps, v); err != nil {
 		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
