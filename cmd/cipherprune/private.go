@@ -150,6 +150,27 @@ func maxAbsDiff(a, b []float64) float64 {
 	return d
 }
 
+// startLocal loads the model, serves it on a loopback port and returns a
+// client for it: both parties of a one-process run (demo, eval --private).
+// The server has two slots: a finished session's goroutine may still hold
+// its slot when the next client connects.
+func startLocal(ctx context.Context, sf sessionFlags, cc engine.ClientConfig) (m *engine.Model, cli *engine.Client, addr string, stop func(), err error) {
+	if m, err = engine.LoadModel(sf.model); err != nil {
+		return nil, nil, "", nil, err
+	}
+	srv, err := engine.NewServer(m, sf.serverConfig(io.Discard, 2))
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	if cli, err = engine.NewClient(m.Client, cc); err != nil {
+		return nil, nil, "", nil, err
+	}
+	if addr, stop, err = srv.ServeLocal(ctx); err != nil {
+		return nil, nil, "", nil, err
+	}
+	return m, cli, addr, stop, nil
+}
+
 // runDemo starts a server and a client in one process on a loopback TCP
 // port and runs one private inference.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -160,19 +181,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, err := engine.LoadModel(sf.model)
-	if err != nil {
-		return err
-	}
-	srv, err := engine.NewServer(m, sf.serverConfig(io.Discard, 1))
-	if err != nil {
-		return err
-	}
-	cli, err := engine.NewClient(m.Client, sf.clientConfig(stderr))
-	if err != nil {
-		return err
-	}
-	addr, stop, err := srv.ServeLocal(ctx)
+	m, cli, addr, stop, err := startLocal(ctx, sf, sf.clientConfig(stderr))
 	if err != nil {
 		return err
 	}
@@ -299,23 +308,9 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // server in this process over loopback TCP, and compares it with the exact
 // model and with the approximate forward making the same decisions.
 func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, stdout, stderr io.Writer) error {
-	m, err := engine.LoadModel(sf.model)
-	if err != nil {
-		return err
-	}
-	// Two slots: the previous session's goroutine may still be releasing
-	// its slot when the next client connects.
-	srv, err := engine.NewServer(m, sf.serverConfig(io.Discard, 2))
-	if err != nil {
-		return err
-	}
 	cc := sf.clientConfig(io.Discard)
 	cc.Truncate = true
-	cli, err := engine.NewClient(m.Client, cc)
-	if err != nil {
-		return err
-	}
-	addr, stop, err := srv.ServeLocal(ctx)
+	m, cli, addr, stop, err := startLocal(ctx, sf, cc)
 	if err != nil {
 		return err
 	}
