@@ -5,8 +5,11 @@ Run from the repository root::
     /usr/bin/python3 -m unittest discover -s models/training -t .
 """
 
+import contextlib
+import io
 import json
 import os
+import random
 import struct
 import tempfile
 import unittest
@@ -185,6 +188,45 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(d["id2label"], {"0": "negative", "1": "positive"})
         back = bert.BertConfig.from_hf_dict(json.loads(json.dumps(d)))
         self.assertEqual(back, tiny_config())
+
+
+class MainTest(unittest.TestCase):
+    def test_two_trials_end_to_end(self):
+        # A few optimizer steps of the whole script on a handful of sentences:
+        # MLM, two fine-tuning trials, rounding and the output files.
+        words = ["good", "great", "fine", "nice", "bad", "awful", "poor", "sad"]
+        rnd = random.Random(0)
+
+        def split(n):
+            out = []
+            for i in range(n):
+                label = i % 2
+                pool = words[:4] if label else words[4:]
+                out.append({"text": " ".join(rnd.choice(pool) for _ in range(5)), "label": label})
+            return out
+
+        with tempfile.TemporaryDirectory() as d:
+            os.makedirs(os.path.join(d, "data", "sentiment"))
+            for name, n in (("train", 24), ("validation", 8), ("test", 8)):
+                with open(os.path.join(d, "data", "sentiment", name + ".jsonl"), "w") as f:
+                    for rec in split(n):
+                        f.write(json.dumps(rec) + "\n")
+            out = os.path.join(d, "model")
+            argv = ["--task", "sentiment", "--preset", "sentiment-tiny", "--out", out,
+                    "--data-dir", os.path.join(d, "data"), "--checkpoint-dir", os.path.join(d, "ckpt"),
+                    "--vocab-size", "64", "--batch", "8", "--mlm-schedule", "16:1", "--ft-schedule", "16:2",
+                    "--ft-seeds", "2", "--threads", "1", "--log-every", "1000"]
+            with contextlib.redirect_stderr(io.StringIO()) as errs:
+                metrics = train.main(argv)
+            self.assertIn("fine-tuning trial 2 of 2", errs.getvalue())
+            trials = [h["trial"] for h in metrics["history"] if h["phase"] == "ft"]
+            self.assertEqual(trials, [0, 0, 1, 1])
+            best = max((h for h in metrics["history"] if h["phase"] == "ft"),
+                       key=lambda h: (h["validation_accuracy"], -h["validation_loss"]))
+            self.assertEqual(metrics["best_epoch"]["validation_accuracy"], best["validation_accuracy"])
+            for name in ("config.json", "model.safetensors", "vocab.txt", "golden.json", "metrics.json"):
+                self.assertTrue(os.path.exists(os.path.join(out, name)), name)
+            self.assertFalse(os.path.exists(os.path.join(d, "ckpt", "checkpoint.pt")))
 
 
 class BaselineTest(unittest.TestCase):
