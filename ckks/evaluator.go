@@ -50,8 +50,11 @@ func WithReserve(levels int) EvaluatorOption {
 type worker struct {
 	params hefloat.Parameters
 	eval   *hefloat.Evaluator
-	enc    *hefloat.Encoder
+	enc    *encoder
 	poly   *hefloat.PolynomialEvaluator
+	// scratch holds one plaintext per level for encodings consumed at once
+	// (scratchEncode), so the matmuls' diagonals allocate nothing.
+	scratch []*rlwe.Plaintext
 }
 
 // NewEvaluator returns an evaluator for params with the evaluation keys evk
@@ -83,7 +86,7 @@ func NewEvaluator(params hefloat.Parameters, evk rlwe.EvaluationKeySet, reg *app
 		ev.workers = append(ev.workers, &worker{
 			params: params,
 			eval:   e,
-			enc:    hefloat.NewEncoder(params),
+			enc:    newEncoder(params),
 			poly:   hefloat.NewPolynomialEvaluator(params, e),
 		})
 	}
@@ -226,6 +229,25 @@ func rotateSumRotations(step, count int) []int {
 // encode encodes v at level with the given scale.
 func (w *worker) encode(v []float64, level int, scale rlwe.Scale) (*rlwe.Plaintext, error) {
 	pt := hefloat.NewPlaintext(w.params, level)
+	pt.Scale = scale
+	if err := w.enc.Encode(v, pt); err != nil {
+		return nil, err
+	}
+	return pt, nil
+}
+
+// scratchEncode encodes v at level and scale into the worker's scratch
+// plaintext for that level: valid until the next scratchEncode at the same
+// level, for a plaintext that is used at once and not kept.
+func (w *worker) scratchEncode(v []float64, level int, scale rlwe.Scale) (*rlwe.Plaintext, error) {
+	if w.scratch == nil {
+		w.scratch = make([]*rlwe.Plaintext, w.params.MaxLevel()+1)
+	}
+	pt := w.scratch[level]
+	if pt == nil {
+		pt = hefloat.NewPlaintext(w.params, level)
+		w.scratch[level] = pt
+	}
 	pt.Scale = scale
 	if err := w.enc.Encode(v, pt); err != nil {
 		return nil, err

@@ -264,7 +264,7 @@ func (ev *Evaluator) Linear(ctx context.Context, x *CtMatrix, el *EncodedLinear)
 							continue
 						}
 						var err error
-						if pt, err = w.encode(v, level, scale); err != nil {
+						if pt, err = w.scratchEncode(v, level, scale); err != nil {
 							return err
 						}
 					}
