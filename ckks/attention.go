@@ -178,23 +178,31 @@ func (ts tokenShift) shiftMasks(t int, scale float64) (m1, m2 []float64) {
 }
 
 // cyc returns scale·(ct with tokens shifted cyclically by t in each block):
-// slot i of a block gets slot (i+t) mod Block. It consumes one level.
-func (w *worker) cyc(ts tokenShift, r, rp []*rlwe.Ciphertext, t int, scale float64) (*rlwe.Ciphertext, error) {
+// slot i of a block gets slot (i+t) mod Block. It consumes one level. Its
+// masks come from pc (nil: encoded for this call only).
+func (w *worker) cyc(ts tokenShift, pc *ptCache, r, rp []*rlwe.Ciphertext, t int, scale float64) (*rlwe.Ciphertext, error) {
 	g, b := t/ts.baby, t%ts.baby
-	m1, m2 := ts.shiftMasks(t, scale)
 	level := r[b].Level()
 	if rp[b].Level() < level {
 		level = rp[b].Level()
 	}
-	ptScale := w.levelScale(level)
-	p1, err := w.encode(m1, level, ptScale)
+	masks, err := pc.get(ptKey{kind: kindShiftMasks, index: t, level: level, value: scale}, func() ([]*rlwe.Plaintext, error) {
+		m1, m2 := ts.shiftMasks(t, scale)
+		ptScale := w.levelScale(level)
+		p1, err := w.encode(m1, level, ptScale)
+		if err != nil {
+			return nil, err
+		}
+		p2, err := w.encode(m2, level, ptScale)
+		if err != nil {
+			return nil, err
+		}
+		return []*rlwe.Plaintext{p1, p2}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	p2, err := w.encode(m2, level, ptScale)
-	if err != nil {
-		return nil, err
-	}
+	p1, p2 := masks[0], masks[1]
 	acc := hefloat.NewCiphertext(w.params, 1, level)
 	if err := w.eval.Mul(r[b], p1, acc); err != nil {
 		return nil, err
@@ -343,6 +351,24 @@ func ghostRows(lay Layout) []float64 {
 	return v
 }
 
+// selectors returns, from pc, the c block selectors (value on block v and 0
+// elsewhere, for every v < c) encoded at level.
+func (w *worker) selectors(pc *ptCache, lay Layout, level int, value float64) ([]*rlwe.Plaintext, error) {
+	c := lay.ColsPerCt()
+	out := make([]*rlwe.Plaintext, c)
+	for v := range c {
+		pts, err := pc.get(ptKey{kind: kindSelector, index: v, level: level, value: value}, func() ([]*rlwe.Plaintext, error) {
+			pt, err := w.encode(blockSelector(lay, v, value), level, w.levelScale(level))
+			return []*rlwe.Plaintext{pt}, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[v] = pts[0]
+	}
+	return out, nil
+}
+
 // blockSelector returns scale on every slot of block u and 0 elsewhere.
 func blockSelector(lay Layout, u int, scale float64) []float64 {
 	v := make([]float64, lay.Slots)
@@ -388,6 +414,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	}
 	dense := make([][]*rlwe.Ciphertext, cfg.Heads)
 	cs := newColumnSum(lay)
+	pc := newPtCache() // the scores' constants, shared by the heads
 	err := ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
 		rK, rpK := make([][]*rlwe.Ciphertext, cph), make([][]*rlwe.Ciphertext, cph)
 		for j := 0; j < cph; j++ {
@@ -397,7 +424,6 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			}
 		}
 		dense[h] = make([]*rlwe.Ciphertext, nd)
-		sels := map[int][]*rlwe.Plaintext{} // alpha on block w, by level
 		for g := 0; g < nd; g++ {
 			// ps[u] is the product for shift t = g·c + u; its column sum,
 			// over the c blocks, is the score.
@@ -410,7 +436,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				}
 				var p *rlwe.Ciphertext
 				for j := 0; j < cph; j++ {
-					kc, err := w.cyc(ts, rK[j], rpK[j], t, 1)
+					kc, err := w.cyc(ts, pc, rK[j], rpK[j], t, 1)
 					if err != nil {
 						return err
 					}
@@ -435,17 +461,11 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			if !any {
 				continue // no needed shift in this group: dense[h][g] stays nil
 			}
-			if sels[level] == nil {
-				sels[level] = make([]*rlwe.Plaintext, c)
-				for v := range c {
-					pt, err := w.encode(blockSelector(lay, v, alpha), level, w.levelScale(level))
-					if err != nil {
-						return err
-					}
-					sels[level][v] = pt
-				}
+			sels, err := w.selectors(pc, lay, level, alpha)
+			if err != nil {
+				return err
 			}
-			acc, err := w.columnSums(ps, sels[level], cs)
+			acc, err := w.columnSums(ps, sels, cs)
 			if err != nil {
 				return err
 			}
@@ -607,9 +627,9 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	// rot_{k·Block}(d) (block v of rot_{k·Block}(d) is block v+k of d), c
 	// rotations per dense ciphertext instead of log2(c) per shift.
 	ats := make([][]*rlwe.Ciphertext, cfg.Heads)
+	pc = newPtCache() // A·V's constants (the scores' are dropped)
 	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
 		ats[h] = make([]*rlwe.Ciphertext, B)
-		sels := map[int][]*rlwe.Plaintext{}
 		for g, d := range dense[h] {
 			if d == nil {
 				continue
@@ -619,13 +639,9 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				return err
 			}
 			level := d.Level()
-			if sels[level] == nil {
-				sels[level] = make([]*rlwe.Plaintext, c)
-				for v := range c {
-					if sels[level][v], err = w.encode(blockSelector(lay, v, 1), level, w.levelScale(level)); err != nil {
-						return err
-					}
-				}
+			sels, err := w.selectors(pc, lay, level, 1)
+			if err != nil {
+				return err
 			}
 			for u := 0; u < c && g*c+u < B; u++ {
 				t := g*c + u
@@ -634,7 +650,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				}
 				at := hefloat.NewCiphertext(w.params, 1, level)
 				for k, r := range rots {
-					sel := sels[level][((u-k)%c+c)%c]
+					sel := sels[((u-k)%c+c)%c]
 					if k == 0 {
 						err = w.eval.Mul(r, sel, at)
 					} else {
@@ -657,7 +673,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	}
 	parts := make([]partial, nw)
 	err = ev.parallel(ctx, nw, func(w *worker, chunk int) error {
-		pc := make([]*rlwe.Ciphertext, len(vCts))
+		acc := make([]*rlwe.Ciphertext, len(vCts))
 		var imp *rlwe.Ciphertext
 		for _, t := range shifts[chunk*len(shifts)/nw : (chunk+1)*len(shifts)/nw] {
 			if err := ctx.Err(); err != nil {
@@ -673,16 +689,16 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				ats[h][t] = nil // free it once used
 				for j := 0; j < cph; j++ {
 					a := h*cph + j
-					vc, err := w.cyc(ts, rV[a], rpV[a], t, 1)
+					vc, err := w.cyc(ts, pc, rV[a], rpV[a], t, 1)
 					if err != nil {
 						return err
 					}
-					if pc[a] == nil {
-						pc[a] = hefloat.NewCiphertext(w.params, 2, min(at.Level(), vc.Level()))
-						if err := w.eval.Mul(at, vc, pc[a]); err != nil {
+					if acc[a] == nil {
+						acc[a] = hefloat.NewCiphertext(w.params, 2, min(at.Level(), vc.Level()))
+						if err := w.eval.Mul(at, vc, acc[a]); err != nil {
 							return err
 						}
-					} else if err := w.eval.MulThenAdd(at, vc, pc[a]); err != nil {
+					} else if err := w.eval.MulThenAdd(at, vc, acc[a]); err != nil {
 						return err
 					}
 				}
@@ -699,7 +715,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			if err != nil {
 				return err
 			}
-			zs, err := w.cyc(ts, zr, zrp, s, 1/float64(cfg.Heads))
+			zs, err := w.cyc(ts, pc, zr, zrp, s, 1/float64(cfg.Heads))
 			if err != nil {
 				return err
 			}
@@ -707,7 +723,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				return err
 			}
 		}
-		parts[chunk] = partial{ctx: pc, imp: imp}
+		parts[chunk] = partial{ctx: acc, imp: imp}
 		return nil
 	})
 	if err != nil {
