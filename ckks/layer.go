@@ -170,12 +170,46 @@ func (ev *Evaluator) FeedForwardBlock(ctx context.Context, h *CtMatrix, el *Enco
 	return out, nil
 }
 
+// LayerEncoding gives one encoder layer prepared for a block size: the
+// bridge may re-pack the kept rows into a smaller block (Layout.Compact),
+// after which the layer's feed-forward block and the later layers run on
+// that block. An *EncodedLayer serves its own block only;
+// LayerEncodingFunc adapts a per-block cache.
+type LayerEncoding interface {
+	ForBlock(block int) (*EncodedLayer, error)
+}
+
+// LayerEncodingFunc is a LayerEncoding backed by a function.
+type LayerEncodingFunc func(block int) (*EncodedLayer, error)
+
+// ForBlock returns f(block).
+func (f LayerEncodingFunc) ForBlock(block int) (*EncodedLayer, error) { return f(block) }
+
+// ForBlock returns el if it is encoded for block.
+func (el *EncodedLayer) ForBlock(block int) (*EncodedLayer, error) {
+	if el == nil {
+		return nil, errors.New("nil EncodedLayer")
+	}
+	if b := el.Intermediate.Block; b != block {
+		return nil, fmt.Errorf("layer encoded for block %d, not %d", b, block)
+	}
+	return el, nil
+}
+
 // Layer runs one encoder layer: the attention block, the bridge
 // (AfterAttention: pruning, degrees, refresh), then the feed-forward block
-// on the rows the bridge returns. degs are the degrees of x's rows.
-func (ev *Evaluator) Layer(ctx context.Context, layer int, x *CtMatrix, el *EncodedLayer, masks *AttentionMasks, degs DegreeSet, br Bridge, tr *Trace) (*CtMatrix, *BridgeResult, error) {
+// on the rows the bridge returns, with enc's encoding for their block.
+// degs are the degrees of x's rows.
+func (ev *Evaluator) Layer(ctx context.Context, layer int, x *CtMatrix, enc LayerEncoding, masks *AttentionMasks, degs DegreeSet, br Bridge, tr *Trace) (*CtMatrix, *BridgeResult, error) {
 	if br == nil {
 		return nil, nil, errors.New("cannot Layer: nil bridge")
+	}
+	if enc == nil || x == nil {
+		return nil, nil, errors.New("cannot Layer: nil layer or input")
+	}
+	el, err := enc.ForBlock(x.Layout.Block)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot Layer %d: %w", layer, err)
 	}
 	att, err := ev.AttentionBlock(ctx, x, el, masks, degs, br, tr)
 	if err != nil {
@@ -189,7 +223,11 @@ func (ev *Evaluator) Layer(ctx context.Context, layer int, x *CtMatrix, el *Enco
 	if res == nil || res.Hidden == nil {
 		return nil, nil, fmt.Errorf("cannot Layer %d: bridge returned no hidden state", layer)
 	}
-	out, err := ev.FeedForwardBlock(ctx, res.Hidden, el, res.Degrees, br, tr)
+	after, err := enc.ForBlock(res.Hidden.Layout.Block)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot Layer %d: after the bridge: %w", layer, err)
+	}
+	out, err := ev.FeedForwardBlock(ctx, res.Hidden, after, res.Degrees, br, tr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot Layer %d: %w", layer, err)
 	}

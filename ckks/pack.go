@@ -93,6 +93,27 @@ func (l Layout) WithCols(cols int) Layout { l.Cols = cols; return l }
 // WithRows returns the layout of a matrix with rows rows and the same block.
 func (l Layout) WithRows(rows int) Layout { l.Rows = rows; return l }
 
+// Compact returns the layout of rows of l's rows for heads of headDim
+// columns: the smallest block BlockFor allows, never larger than l's. It is
+// the layout the bridge re-packs the kept rows into after pruning, so that
+// every later ciphertext holds more columns (fewer ciphertexts per matrix)
+// once few tokens are left. headDim 0 keeps l's block.
+func (l Layout) Compact(rows, headDim int) (Layout, error) {
+	if rows < 1 || rows > l.Block {
+		return Layout{}, fmt.Errorf("cannot Compact: %d rows for block %d", rows, l.Block)
+	}
+	out := l.WithRows(rows)
+	if headDim == 0 {
+		return out, nil
+	}
+	b, err := BlockFor(l.Slots, rows, headDim)
+	if err != nil {
+		return Layout{}, fmt.Errorf("cannot Compact: %w", err)
+	}
+	out.Block = min(b, l.Block)
+	return out, out.Validate()
+}
+
 // Pack returns the slot vectors of m (NumCts vectors of Slots values).
 func (l Layout) Pack(m models.Matrix) ([][]float64, error) {
 	if m.Rows != l.Rows || m.Cols != l.Cols {

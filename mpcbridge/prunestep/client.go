@@ -181,7 +181,10 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 		}
 		nHigh += h
 	}
-	next := lay.WithRows(len(kept))
+	next, err := c.p.NextLayout(lay, len(kept))
+	if err != nil {
+		return Counts{}, "next layout", err
+	}
 	if err := c.share.SharesToEnc(ctx, sc, packRows(next, kept), req.level, rlwe.NewScale(req.scale)); err != nil {
 		return Counts{}, "shares to HE", err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
+	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -47,14 +48,20 @@ type ParametersLiteral struct {
 	// any K; a smaller K halves the circuit at K = 32 but requires every
 	// score and threshold to fit K signed bits: B + F + 1 < K.
 	CompareBits int
+	// HeadDim, when not zero, is the model's head dimension: the kept rows
+	// are re-packed into the smallest block ckks.Layout.Compact allows for
+	// it (fewer ciphertexts per matrix once few tokens are left), and the
+	// server needs the Galois keys of that block. Zero keeps the block.
+	HeadDim int
 }
 
 // Parameters are the validated, immutable parameters of the pruning step.
 // Both parties must hold equal Parameters (the request message carries a
 // fingerprint and the client checks it).
 type Parameters struct {
-	share share.Parameters
-	cmp   gc.Params
+	share   share.Parameters
+	cmp     gc.Params
+	headDim int
 }
 
 // NewParameters validates lit and fills in the defaults.
@@ -76,17 +83,19 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d not in [2, %d]", k, ringBits)
 	case b+f+1 >= k:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d too small for scores of 2^%d at %d fraction bits", k, b, f)
+	case lit.HeadDim < 0:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: HeadDim %d < 0", lit.HeadDim)
 	}
 	cmp, err := gc.NewParams(gc.ParamsLiteral{K: k, F: f, OT: gc.IKNP})
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	return Parameters{share: sp, cmp: cmp}, nil
+	return Parameters{share: sp, cmp: cmp, headDim: lit.HeadDim}, nil
 }
 
 // Literal returns the literal of p with the defaults filled in.
 func (p Parameters) Literal() ParametersLiteral {
-	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K()}
+	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim}
 }
 
 // Share returns the parameters of the conversions.
@@ -97,6 +106,13 @@ func (p Parameters) Compare() gc.Params { return p.cmp }
 
 // FracBits returns F, the fixed-point fraction bits of every share.
 func (p Parameters) FracBits() int { return p.share.FracBits() }
+
+// NextLayout returns the layout the kept rows of a step on lay are
+// re-packed into: kept rows, and the compacted block when HeadDim is set.
+// Both parties compute it from public values (the kept count is revealed).
+func (p Parameters) NextLayout(lay ckks.Layout, kept int) (ckks.Layout, error) {
+	return lay.Compact(kept, p.headDim)
+}
 
 // valid reports whether p came from NewParameters.
 func (p Parameters) valid() bool { return p.cmp.K() != 0 }
@@ -136,7 +152,7 @@ func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
 	h.Write([]byte("cipherprune/mpcbridge/prunestep v1\x00"))
 	var b [4]byte
 	sl := p.share.Literal()
-	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K()} {
+	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.headDim} {
 		binary.BigEndian.PutUint32(b[:], uint32(int32(v)))
 		h.Write(b[:])
 	}

@@ -229,7 +229,10 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 	}
 
 	// 5. Shares to HE in the next layout.
-	next := lay.WithRows(len(kept))
+	next, err := s.p.NextLayout(lay, len(kept))
+	if err != nil {
+		return nil, Counts{}, "next layout", err
+	}
 	fresh, err := s.share.SharesToEnc(ctx, sc, packRows(next, kept), top, scale)
 	if err != nil {
 		return nil, Counts{}, "shares to HE", err
