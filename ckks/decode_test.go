@@ -72,6 +72,53 @@ func TestKeyReceiver(t *testing.T) {
 	if _, err := r.EvaluationKeys(); err != nil {
 		t.Fatal(err)
 	}
+	// A smaller block's plan: only the new element is expected next, and
+	// the key set for it holds exactly its plan's keys.
+	next := tc.params.GaloisElements([]int{16, 32})
+	if added := r.Extend(next); len(added) != 1 || added[0] != next[1] {
+		t.Fatalf("Extend(%v) = %v, want [%d]", next, added, next[1])
+	}
+	if _, err := r.EvaluationKeysFor(next, true); err == nil {
+		t.Error("a key set with a missing key was returned")
+	}
+	gk2, err := keys.MarshalGaloisKey(next[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddGaloisKey(gk2); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Extend(next)) != 0 {
+		t.Error("Extend asked again for keys already planned")
+	}
+	small, err := r.EvaluationKeysFor(next, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := small.GetGaloisKeysList(); len(got) != 2 {
+		t.Errorf("key set for the new plan holds elements %v, want %v", got, next)
+	}
+	if len(r.gks) != 2 || r.Remaining() != 0 {
+		t.Errorf("after retaining the new plan the receiver holds %d keys, %d remaining", len(r.gks), r.Remaining())
+	}
+	if _, err := r.EvaluationKeysFor(plan, false); err == nil {
+		t.Error("a dropped key was still served")
+	}
+	r, err = NewKeyReceiver(tc.params, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetPublicKey(pk); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetRelinKey(rlk); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][]byte{gk0, gk1} {
+		if err := r.AddGaloisKey(p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if !r.PublicKey().Equal(keys.PK) {
 		t.Error("public key differs after the round trip")
 	}

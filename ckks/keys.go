@@ -2,6 +2,7 @@ package ckks
 
 import (
 	crand "crypto/rand"
+	"errors"
 	"fmt"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -278,6 +279,26 @@ func (r *KeyReceiver) AddGaloisKey(p []byte) error {
 	return nil
 }
 
+// Extend appends to the plan the elements of plan not already in it, in
+// plan's order, and returns them: the Galois keys the client sends next
+// (AddGaloisKey), when the bridge re-packed the rows into a block whose
+// rotations need keys the first plan did not have.
+func (r *KeyReceiver) Extend(plan []uint64) []uint64 {
+	have := make(map[uint64]bool, len(r.plan))
+	for _, g := range r.plan {
+		have[g] = true
+	}
+	var added []uint64
+	for _, g := range plan {
+		if !have[g] {
+			have[g] = true
+			added = append(added, g)
+		}
+	}
+	r.plan = append(r.plan, added...)
+	return added
+}
+
 // Remaining returns the number of Galois keys still expected.
 func (r *KeyReceiver) Remaining() int { return len(r.plan) - len(r.gks) }
 
@@ -290,6 +311,33 @@ func (r *KeyReceiver) EvaluationKeys() (rlwe.EvaluationKeySet, error) {
 		return nil, fmt.Errorf("cannot EvaluationKeys: incomplete (public key %v, relinearization key %v, %d Galois keys missing)", r.pk != nil, r.rlk != nil, r.Remaining())
 	}
 	return rlwe.NewMemEvaluationKeySet(r.rlk, r.gks...), nil
+}
+
+// EvaluationKeysFor returns the evaluation key set of the relinearization
+// key and the Galois keys of plan, once they arrived. With retain, the
+// receiver then forgets every other Galois key (the blocks only shrink, so
+// keys of an earlier block's rotations are not needed again).
+func (r *KeyReceiver) EvaluationKeysFor(plan []uint64, retain bool) (rlwe.EvaluationKeySet, error) {
+	if r.rlk == nil {
+		return nil, errors.New("cannot EvaluationKeysFor: no relinearization key")
+	}
+	byEl := make(map[uint64]*rlwe.GaloisKey, len(r.gks))
+	for i, gk := range r.gks {
+		byEl[r.plan[i]] = gk
+	}
+	gks := make([]*rlwe.GaloisKey, 0, len(plan))
+	for _, g := range plan {
+		gk, ok := byEl[g]
+		if !ok {
+			return nil, fmt.Errorf("cannot EvaluationKeysFor: no Galois key for element %d", g)
+		}
+		gks = append(gks, gk)
+	}
+	if retain && r.Remaining() == 0 {
+		r.plan = append([]uint64(nil), plan...)
+		r.gks = append([]*rlwe.GaloisKey(nil), gks...)
+	}
+	return rlwe.NewMemEvaluationKeySet(r.rlk, gks...), nil
 }
 
 // decodeChecked checks p against tmpl and decodes it into v.

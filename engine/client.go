@@ -146,8 +146,9 @@ type Report struct {
 	// HeadSeconds is the server's time for the pooler, the classifier and
 	// opening the logits.
 	HeadSeconds float64
-	// Block is the packing's block size (ckks.Layout) and GaloisKeys the
-	// number of Galois keys the client sent.
+	// Block is the input packing's block size (ckks.Layout; each layer's
+	// block after pruning is in Layers) and GaloisKeys the number of Galois
+	// keys the client sent, those sent after a pruning step included.
 	Block, GaloisKeys int
 	// BytesSent and BytesReceived count the client's traffic (frames
 	// included); Rounds counts its flights (mpcbridge/wire.Stats).
@@ -165,6 +166,10 @@ type LayerReport struct {
 	// whether a pruning step ran (otherwise Kept = In and the degrees stay).
 	In, Kept, High int
 	Pruned         bool
+	// Block is the block the kept rows were re-packed into (the input's
+	// when nothing was pruned), and Keys the Galois keys the client sent
+	// for it during the layer.
+	Block, Keys int
 	// Seconds is the server's time for the layer and BridgeSeconds the
 	// part of it spent in the two-party bridge (both parties' work and the
 	// network); Refreshes counts the bridge's refreshes.
@@ -377,6 +382,11 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	}
 	rep.Layers = make([]LayerReport, cfg.NumLayers())
 	rows, high := n, n
+	curLay := lay
+	sent := make(map[uint64]bool, len(galEls))
+	for _, g := range galEls {
+		sent[g] = true
+	}
 	var layerErr error
 	cur := -1 // the layer in progress
 	var mark wire.Stats
@@ -393,7 +403,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 			if ev.Stage == stageLayer && ev.Layer < len(rep.Layers) {
 				closeLayer()
 				cur, mark = ev.Layer, conn.Stats()
-				rep.Layers[ev.Layer] = LayerReport{In: rows, Kept: rows, High: high}
+				rep.Layers[ev.Layer] = LayerReport{In: rows, Kept: rows, High: high, Block: curLay.Block}
 				progress(Progress{Phase: PhaseLayer, Layer: ev.Layer})
 			} else if ev.Stage == stageHead {
 				closeLayer()
@@ -409,6 +419,36 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 			rows, high = ev.Counts.Kept, ev.Counts.High
 			lr := &rep.Layers[ev.Layer]
 			lr.Kept, lr.High, lr.Pruned = rows, high, true
+			// The server waits for the keys below: a failure here must end
+			// the session at once, not after the bridge.
+			fail := func(err error) {
+				layerErr = err
+				_ = conn.Abort(ctx, err.Error())
+			}
+			next, err := c.step.NextLayout(curLay, rows)
+			if err != nil {
+				fail(fmt.Errorf("%w: no layout for %d kept rows: %v", ErrMalformed, rows, err))
+				return
+			}
+			if next.Block != curLay.Block {
+				// The server re-packs into a smaller block and waits for the
+				// Galois keys its rotations need.
+				_, missing, err := keyPlan(params, cfg, next.Block, sent)
+				if err != nil {
+					fail(err)
+					return
+				}
+				for i, g := range missing {
+					if err := send(MsgGaloisKey, fmt.Sprintf("Galois key %d for block %d", i, next.Block), func() ([]byte, error) { return keys.MarshalGaloisKey(g) }); err != nil {
+						fail(err)
+						return
+					}
+				}
+				lr.Keys = len(missing)
+				rep.GaloisKeys += len(missing)
+			}
+			curLay = next
+			lr.Block = next.Block
 			progress(Progress{Phase: PhasePrune, Layer: ev.Layer, Counts: ev.Counts})
 		}
 	})
@@ -433,8 +473,8 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 		return nil, err
 	}
 	for k, j := range slots {
-		if j != k*block {
-			err := fmt.Errorf("%w: the server opened slot %d for label %d, want %d", ErrMalformed, j, k, k*block)
+		if j != k*curLay.Block {
+			err := fmt.Errorf("%w: the server opened slot %d for label %d, want %d", ErrMalformed, j, k, k*curLay.Block)
 			_ = conn.Abort(ctx, err.Error())
 			return nil, err
 		}

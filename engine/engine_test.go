@@ -120,12 +120,16 @@ func TestInferLoopback(t *testing.T) {
 	m := loadShipped(t)
 	addr, logs := startServer(t, m, ServerConfig{Workers: 2})
 	for _, tc := range []struct {
-		name string
-		text string
-		cfg  ClientConfig
+		name    string
+		text    string
+		cfg     ClientConfig
+		compact bool // the kept rows must fit a smaller block than the input's
 	}{
-		{"pruned", "The food was great and the staff were friendly.", ClientConfig{}},
-		{"unpruned", "Terrible service, I will never come back.", ClientConfig{NoPruning: true}},
+		{"pruned", "The food was great and the staff were friendly.", ClientConfig{}, false},
+		{"unpruned", "Terrible service, I will never come back.", ClientConfig{NoPruning: true}, false},
+		// 25 tokens padded to 64 (block 64 at InsecureTest11): the 17 rows
+		// kept are re-packed into block 32, with its keys sent on the way.
+		{"compacted", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var events []Progress
@@ -149,11 +153,23 @@ func TestInferLoopback(t *testing.T) {
 				t.Errorf("label %d, approximate forward %d", res.Label, argmax(want))
 			}
 			pruned := false
+			block := res.Report.Block
 			for l, lr := range res.Report.Layers {
 				pruned = pruned || lr.Pruned
 				if lr.Kept > lr.In || lr.High > lr.Kept || lr.Kept < 1 {
 					t.Errorf("layer %d: inconsistent counts %+v", l, lr)
 				}
+				want, err := ckks.BlockFor(1<<10, lr.Kept, m.Config().HeadDim())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want = min(want, block); lr.Block != want || (lr.Keys > 0) != (want < block) {
+					t.Errorf("layer %d: block %d (%d keys sent) after keeping %d rows in block %d, want block %d", l, lr.Block, lr.Keys, lr.Kept, block, want)
+				}
+				block = lr.Block
+			}
+			if tc.compact && block >= res.Report.Block {
+				t.Errorf("the rows stayed in block %d (kept %+v)", block, res.Report.Layers)
 			}
 			if pruned == tc.cfg.NoPruning {
 				t.Errorf("pruned = %v with NoPruning = %v", pruned, tc.cfg.NoPruning)

@@ -23,7 +23,11 @@ func rawClient(t *testing.T, m *Model, addr string) *wire.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := wire.NewConn(dial(t, addr), wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(ckks.InsecureTest11, fp)})
+	step, err := StepParameters(m.Config().HeadDim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := wire.NewConn(dial(t, addr), wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(ckks.InsecureTest11, fp, step)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,10 +27,16 @@ const (
 	FracBits = 14
 )
 
-// StepParameters returns the parameters of the bridge both parties use.
-func StepParameters() (prunestep.Parameters, error) {
+// StepParameters returns the parameters of the bridge both parties use for
+// a model with heads of headDim columns: after every pruning step the kept
+// rows are re-packed into the smallest block that fits them
+// (ckks.Layout.Compact), so the layers after it run on fewer ciphertexts,
+// and the client sends the Galois keys that block needs. headDim 0 keeps
+// the input's block throughout.
+func StepParameters(headDim int) (prunestep.Parameters, error) {
 	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{
-		Share: share.ParametersLiteral{LogBound: LogBound, FracBits: FracBits},
+		Share:   share.ParametersLiteral{LogBound: LogBound, FracBits: FracBits},
+		HeadDim: headDim,
 	})
 	if err != nil {
 		return prunestep.Parameters{}, fmt.Errorf("cannot StepParameters: %w", err)
@@ -40,8 +46,9 @@ func StepParameters() (prunestep.Parameters, error) {
 
 // sessionParams are the bytes both ends compare in the wire handshake: the
 // protocol, the preset's name and the public model's fingerprint.
-func sessionParams(preset string, fp [32]byte) []byte {
-	return []byte(fmt.Sprintf("cipherprune-engine preset=%s model=%s bridge=B%dF%d", preset, hex.EncodeToString(fp[:]), LogBound, FracBits))
+func sessionParams(preset string, fp [32]byte, step prunestep.Parameters) []byte {
+	lit := step.Literal()
+	return []byte(fmt.Sprintf("cipherprune-engine preset=%s model=%s bridge=B%dF%dH%d", preset, hex.EncodeToString(fp[:]), LogBound, FracBits, lit.HeadDim))
 }
 
 // Reductions selects what a session prunes and reduces.
@@ -137,7 +144,7 @@ func LevelBudget(preset string, allowInsecure bool) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
 	}
-	step, err := StepParameters()
+	step, err := StepParameters(0)
 	if err != nil {
 		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
 	}
@@ -146,6 +153,30 @@ func LevelBudget(preset string, allowInsecure bool) (int, error) {
 		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
 	}
 	return params.MaxLevel() - reserve, nil
+}
+
+// keyPlan returns block's rotation plan and the elements of it that the
+// server does not hold (have), in the plan's order, and sets have to the
+// plan: what the client sends, and the server expects, after a pruning
+// step re-packed the rows into block. The server then keeps the plan's
+// keys only (ckks.KeyReceiver.EvaluationKeysFor with retain), so a key
+// dropped at one block and needed again at a smaller one is sent again.
+// Both parties compute it from public values.
+func keyPlan(params ckks.Parameters, cfg models.Config, block int, have map[uint64]bool) (plan, missing []uint64, err error) {
+	plan, err = ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, g := range plan {
+		if !have[g] {
+			missing = append(missing, g)
+		}
+	}
+	clear(have)
+	for _, g := range plan {
+		have[g] = true
+	}
+	return plan, missing, nil
 }
 
 // setup is what both parties derive from the preset's name and the public
@@ -167,7 +198,7 @@ func newSetup(presetName string, allowInsecure bool, pub *models.ClientModel) (s
 	if err != nil {
 		return setup{}, err
 	}
-	step, err := StepParameters()
+	step, err := StepParameters(pub.Config.HeadDim())
 	if err != nil {
 		return setup{}, err
 	}
@@ -175,5 +206,5 @@ func newSetup(presetName string, allowInsecure bool, pub *models.ClientModel) (s
 	if err != nil {
 		return setup{}, err
 	}
-	return setup{preset: preset, params: params, step: step, session: sessionParams(preset.Name, fp)}, nil
+	return setup{preset: preset, params: params, step: step, session: sessionParams(preset.Name, fp, step)}, nil
 }

@@ -346,20 +346,46 @@ func (ss *serverSession) run(ctx context.Context) error {
 	h := x
 	var degs ckks.DegreeSet
 	cur := masks
-	for l, el := range em.layers {
+	for l := range em.layers {
 		if err := br.Progress(ctx, l, stageLayer); err != nil {
 			return err
 		}
 		tb.reset()
 		t := time.Now()
-		var res *ckks.BridgeResult
-		if h, res, err = ev.Layer(ctx, l, h, el, cur, degs, tb, nil); err != nil {
+		fail := func(err error) error {
 			ss.abort(ctx, fmt.Sprintf("server failed in layer %d", l))
 			return fmt.Errorf("layer %d: %w", l, err)
 		}
+		att, err := ev.AttentionBlock(ctx, h, em.layers[l], cur, degs, tb, nil)
+		if err != nil {
+			return fail(err)
+		}
+		att.Layer = l
+		res, err := tb.AfterAttention(ctx, att)
+		if err != nil {
+			return fail(fmt.Errorf("bridge: %w", err))
+		}
+		var keySeconds float64
+		if nb := res.Hidden.Layout.Block; nb != block {
+			// The kept rows were re-packed into a smaller block: its
+			// layers, and the keys of its rotations, which the client sends
+			// now (both sides know the block from the public kept count).
+			tk := time.Now()
+			if ev, err = ss.switchBlock(ctx, keys, nb, step.MinLevel()); err != nil {
+				return err
+			}
+			keySeconds = time.Since(tk).Seconds()
+			if em, err = s.encodedFor(nb); err != nil {
+				return fail(err)
+			}
+			block = nb
+		}
+		if h, err = ev.FeedForwardBlock(ctx, res.Hidden, em.layers[l], res.Degrees, tb, nil); err != nil {
+			return fail(err)
+		}
 		cur, degs = res.Masks, res.Degrees
 		rep.layers[l] = serverLayer{seconds: time.Since(t).Seconds(), bridge: tb.elapsed.Seconds(), refreshes: tb.refreshes}
-		s.logf("session: layer %d: %d rows, %.1f s (bridge %.1f s, %d refreshes)", l, h.Layout.Rows, rep.layers[l].seconds, rep.layers[l].bridge, tb.refreshes)
+		s.logf("session: layer %d: %d rows, block %d, %.1f s (bridge %.1f s, %d refreshes, keys %.1f s)", l, h.Layout.Rows, block, rep.layers[l].seconds, rep.layers[l].bridge, tb.refreshes, keySeconds)
 	}
 	if err := br.Progress(ctx, cfg.NumLayers(), stageHead); err != nil {
 		return err
@@ -387,6 +413,36 @@ func (ss *serverSession) run(ctx context.Context) error {
 	st := conn.Stats()
 	s.logf("session: done, %d bytes sent, %d received, %d rounds", st.BytesSent, st.BytesReceived, st.Rounds)
 	return nil
+}
+
+// switchBlock receives the Galois keys of block's plan that the server does
+// not hold (the client sends them right after the pruning step), keeps only
+// the plan's keys, and returns an evaluator with them.
+func (ss *serverSession) switchBlock(ctx context.Context, keys *ckks.KeyReceiver, block, reserve int) (*ckks.Evaluator, error) {
+	s := ss.s
+	plan, err := ckks.GaloisElements(s.params, ckks.ShapeOf(s.model.Config(), block))
+	if err != nil {
+		ss.abort(ctx, "no rotation plan for the compacted block")
+		return nil, err
+	}
+	missing := keys.Extend(plan)
+	for i := range missing {
+		if err := ss.recvKey(ctx, MsgGaloisKey, fmt.Sprintf("Galois key %d for block %d", i, block), keys.AddGaloisKey); err != nil {
+			return nil, err
+		}
+	}
+	evk, err := keys.EvaluationKeysFor(plan, true)
+	if err != nil {
+		ss.abort(ctx, "server failed to switch keys")
+		return nil, err
+	}
+	ev, err := ckks.NewEvaluator(s.params, evk, s.model.Approx.Registry(), s.cfg.Workers, ckks.WithReserve(reserve))
+	if err != nil {
+		ss.abort(ctx, "server failed to start the evaluator")
+		return nil, err
+	}
+	s.logf("session: block %d: %d more Galois keys received", block, len(missing))
+	return ev, nil
 }
 
 // Progress stages the server announces (prunestep.Bridge.Progress).
