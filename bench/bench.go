@@ -157,10 +157,15 @@ type Variant struct {
 
 // Layer is one encoder layer's figures.
 type Layer struct {
-	Layer         int     `json:"layer"`
-	In            int     `json:"in"`
-	Kept          int     `json:"kept"`
-	High          int     `json:"high"`
+	Layer int `json:"layer"`
+	In    int `json:"in"`
+	Kept  int `json:"kept"`
+	High  int `json:"high"`
+	// Block is the block the kept rows leave the layer in (smaller than
+	// the record's once they fit one) and Keys the Galois keys the client
+	// sent for it in this layer.
+	Block         int     `json:"block"`
+	Keys          int     `json:"keys"`
 	Seconds       float64 `json:"seconds"`
 	BridgeSeconds float64 `json:"bridge_seconds"`
 	Bytes         int64   `json:"bytes"`
@@ -514,7 +519,7 @@ func variantOf(name string, prune, reduce bool, rep engine.Report, logits []floa
 		}
 	}
 	for l, lr := range rep.Layers {
-		v.Layers = append(v.Layers, Layer{Layer: l, In: lr.In, Kept: lr.Kept, High: lr.High, Seconds: lr.Seconds,
+		v.Layers = append(v.Layers, Layer{Layer: l, In: lr.In, Kept: lr.Kept, High: lr.High, Block: lr.Block, Keys: lr.Keys, Seconds: lr.Seconds,
 			BridgeSeconds: lr.BridgeSeconds, Bytes: lr.BytesSent + lr.BytesReceived, Rounds: lr.Rounds})
 		v.LayerSeconds += lr.Seconds
 	}
@@ -527,7 +532,10 @@ func variantOf(name string, prune, reduce bool, rep engine.Report, logits []floa
 // the rows in this packing; matmuls, GELU and LayerNorm work on whole
 // ciphertexts whatever the rows), fitted by least squares to every measured
 // layer of both variants. The pruned variant's rows come from the schedule
-// (or, for learned thresholds, stay at the last measured count).
+// (or, for learned thresholds, stay at the last measured count). The fit
+// ignores the block: it is exact only while every layer has the record's
+// block (BERT-base-wide heads at n <= 128 on Interactive14); once pruning
+// re-packs the rows into a smaller block, extrapolated layers overestimate.
 func extrapolate(rec *Record) {
 	block := rec.Block
 	shifts := func(rows int) float64 { return float64(min(2*rows-1, block)) }
@@ -574,7 +582,11 @@ func extrapolate(rec *Record) {
 				kept = rec.Schedule[l+1]
 			}
 			t, b := tf(shifts(in)), int64(bf(shifts(in)))
-			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
+			block := rec.Block
+			if len(v.Layers) > 0 {
+				block = v.Layers[len(v.Layers)-1].Block
+			}
+			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Block: block, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
 			v.AllSeconds += t
 			v.AllBytes += b
 			v.AllRounds += meanRounds
