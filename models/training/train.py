@@ -56,7 +56,7 @@ PRESETS = {
         batch=32, mlm_schedule="128:60", ft_schedule="128:20", mlm_lr=1e-3, lr=2e-4,
         weight_decay=0.01, warmup=0.1, patience=8,
         label_smoothing=0.0, aug_mask=0.1, distill=0.7, dropout=0.1, attn_weight=1.0,
-        attn_shift=0.0, attn_lse="0:3", ft_seeds=8,
+        attn_shift=0.0, attn_lse="0:3", ft_seeds=1,
     ),
     "spam-mini": dict(
         layers=4, hidden=256, heads=4, ffn=1024, positions=512, vocab_size=6000,
