@@ -32,11 +32,19 @@
 //     attention masks of the padding, and sends both (MsgInput, MsgMasks). S
 //     checks every ciphertext's ring, level, scale and representation
 //     (ckks.CheckCiphertexts) before touching it.
-//  5. S evaluates the layers (ckks.Evaluator.Layer) with a prunestep.Bridge;
-//     C answers the bridge's requests (prunestep.Client.ServeBridgeEvents):
-//     refreshes wherever levels run out, the pruning step after each
-//     pruning layer's attention block (the kept and high-degree counts are
-//     the only thing either side learns), and progress notes.
+//  5. S evaluates the layers (ckks attention block, bridge, feed-forward
+//     block) with a prunestep.Bridge; C answers the bridge's requests
+//     (prunestep.Client.ServeBridgeEvents): refreshes wherever levels run
+//     out, the pruning step after each pruning layer's attention block (the
+//     kept and high-degree counts are the only thing either side learns),
+//     and progress notes. The pruning step re-packs the kept rows into the
+//     smallest block they fit (ckks.Layout.Compact for the model's head
+//     dimension, computed by both sides from the public count); when that
+//     block is smaller, C sends right away, one MsgGaloisKey each, the keys
+//     of the new block's rotation plan that S does not hold (keyPlan), and
+//     S keeps only the new plan's keys. The layer's feed-forward block and
+//     every later layer run on the smaller block: fewer ciphertexts per
+//     matrix.
 //  6. S evaluates the pooler and the classifier and opens the logits' slots
 //     to C only (prunestep.Server.Reveal): the other slots of that
 //     ciphertext hold S's intermediate sums and are never decrypted
@@ -49,7 +57,8 @@
 // # What leaks
 //
 // To S: the preset, the padded length n, and per pruning layer the kept and
-// high-degree counts (which, after the first pruning step, approximate the
+// high-degree counts (the re-packing block and the extra keys follow from
+// them) (which, after the first pruning step, approximate the
 // text's real length: padding receives no attention and is always pruned).
 // To C: the same counts and the model's public shape. The thresholds θ and
 // β enter only the garbled comparisons as S's inputs.
