@@ -47,8 +47,10 @@
 //     each group in the order σ.
 //  7. Shares to HE. Both pack the kept rows' integer shares (CLS: its
 //     integer shares from step 1) into the slot vectors of the next layout
-//     (same Block and Slots, Rows = kept count, row r at offset r, zero
-//     elsewhere); C encrypts its shares as seeded ciphertexts at the level
+//     (Parameters.NextLayout: Rows = kept count, row r at offset r, zero
+//     elsewhere; the same Block, or with ParametersLiteral.HeadDim the
+//     smallest block ckks.Layout.Compact allows, which both compute from
+//     the revealed count); C encrypts its shares as seeded ciphertexts at the level
 //     and scale of the request (the top level, the default scale) and
 //     sends them right behind its last comparison flight; S adds its own
 //     (share.SharesToEnc). S builds the next CtMatrix.
@@ -110,8 +112,9 @@
 //
 // At n = 128: 13 masked ciphertexts at level 2 (6.0 MB), the shuffle
 // (5.9 MB each way), the integer-share words (0.78 MB), the comparisons
-// (1.3 MB) and 12 seeded top-level ciphertexts (9.2 MB; the next layout
-// keeps the block, so the kept rows still fill as many ciphertexts).
+// (1.3 MB) and 12 seeded top-level ciphertexts (9.2 MB; at this BERT-base
+// shape the block cannot shrink below 128 = slots/head dimension, so the
+// kept rows still fill as many ciphertexts).
 //
 // # Bridge sessions
 //
