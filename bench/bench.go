@@ -88,10 +88,12 @@ type Config struct {
 	// Layers runs only the first Layers encoder layers (0: all); the others
 	// are extrapolated.
 	Layers int
-	// Preset, AllowInsecure and Workers configure the engine.
+	// Preset, AllowInsecure, Workers and LinearLevel configure the engine
+	// (engine.ServerConfig).
 	Preset        string
 	AllowInsecure bool
 	Workers       int
+	LinearLevel   int
 	// Seed seeds the random weights and tokens of a shape.
 	Seed uint64
 	// Log receives progress lines (nil: none).
@@ -100,24 +102,26 @@ type Config struct {
 
 // Record is the result of one run.
 type Record struct {
-	Name       string    `json:"name"`
-	Preset     string    `json:"preset"`
-	N          int       `json:"n"`
-	Layers     int       `json:"layers"`
-	Measured   int       `json:"measured_layers"`
-	Hidden     int       `json:"hidden"`
-	Heads      int       `json:"heads"`
-	FFN        int       `json:"ffn"`
-	Tokens     int       `json:"tokens"`
-	Block      int       `json:"block"`
-	Schedule   []int     `json:"schedule,omitempty"`
-	Variants   []Variant `json:"variants"`
-	Speedup    float64   `json:"speedup_measured_layers"`
-	SpeedupAll float64   `json:"speedup_all_layers"`
-	LAN        Link      `json:"lan"`
-	WAN        Link      `json:"wan"`
-	Machine    string    `json:"machine"`
-	Date       string    `json:"date"`
+	Name     string `json:"name"`
+	Preset   string `json:"preset"`
+	N        int    `json:"n"`
+	Layers   int    `json:"layers"`
+	Measured int    `json:"measured_layers"`
+	Hidden   int    `json:"hidden"`
+	Heads    int    `json:"heads"`
+	FFN      int    `json:"ffn"`
+	Tokens   int    `json:"tokens"`
+	Block    int    `json:"block"`
+	// LinearLevel is the engine's matmul level cap (0: none).
+	LinearLevel int       `json:"linear_level,omitempty"`
+	Schedule    []int     `json:"schedule,omitempty"`
+	Variants    []Variant `json:"variants"`
+	Speedup     float64   `json:"speedup_measured_layers"`
+	SpeedupAll  float64   `json:"speedup_all_layers"`
+	LAN         Link      `json:"lan"`
+	WAN         Link      `json:"wan"`
+	Machine     string    `json:"machine"`
+	Date        string    `json:"date"`
 }
 
 // Link is a modelled network: bandwidth and round-trip time.
@@ -235,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	}
 	run := truncate(m, measured)
 	rec := &Record{
-		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured,
+		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel,
 		Hidden: m.Config().HiddenSize(), Heads: m.Config().NumHeads(), FFN: m.Config().IntermediateSize(),
 		Schedule: cfg.Schedule, LAN: LAN, WAN: WAN, Date: time.Now().UTC().Format(time.RFC3339),
 		Machine: fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
@@ -475,7 +479,7 @@ func truncate(m *engine.Model, k int) *engine.Model {
 
 // infer runs one private inference over loopback TCP.
 func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding, prune, reduce bool) (*engine.Result, error) {
-	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers,
+	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, LinearLevel: cfg.LinearLevel,
 		Logf: func(format string, args ...any) { cfg.logf("  server: "+format, args...) }})
 	if err != nil {
 		return nil, err

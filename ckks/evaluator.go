@@ -27,6 +27,9 @@ type Evaluator struct {
 	// two-party refresh masks a ciphertext statistically and needs that
 	// much modulus below the message (mpcbridge/share's MinLevel).
 	reserve int
+	// linearLevel, when positive, caps the level of every matmul
+	// (WithLinearLevel).
+	linearLevel int
 }
 
 // EvaluatorOption configures NewEvaluator.
@@ -91,6 +94,24 @@ func NewEvaluator(params hefloat.Parameters, evk rlwe.EvaluationKeySet, reg *app
 		})
 	}
 	return ev, nil
+}
+
+// WithLinearLevel runs every matmul (Linear) at most at the given level:
+// an input above it is dropped to it first (never below the reserve + 1,
+// so the output stays where the bridge can mask it). A matmul's cost, its
+// on-the-fly diagonal encodings, plaintext products and rotations, grows
+// with the number of primes of its level; dropping trades it for a refresh
+// of the outputs before the next deep stage (one bridge round, the outputs
+// sent back at the top level). 0, the default, runs each matmul at its
+// input's level.
+func WithLinearLevel(level int) EvaluatorOption {
+	return func(ev *Evaluator) error {
+		if level < 0 || level > ev.params.MaxLevel() {
+			return fmt.Errorf("linear level %d outside 0..%d", level, ev.params.MaxLevel())
+		}
+		ev.linearLevel = level
+		return nil
+	}
 }
 
 // Params returns the parameters.

@@ -353,5 +353,9 @@ func decodeChecked(p []byte, tmpl shapeTemplate, v interface{ UnmarshalBinary([]
 	return v.UnmarshalBinary(p)
 }
 
+// EvaluationKeySet is Lattigo's evaluation key set, named here for
+// packages above ckks.
+type EvaluationKeySet = rlwe.EvaluationKeySet
+
 // Ciphertext is Lattigo's ciphertext, named here for packages above ckks.
 type Ciphertext = rlwe.Ciphertext

@@ -213,6 +213,9 @@ func (ev *Evaluator) Linear(ctx context.Context, x *CtMatrix, el *EncodedLinear)
 	if level < 1 {
 		return nil, fmt.Errorf("cannot Linear: input at level %d, needs 1", level)
 	}
+	if cap := max(ev.linearLevel, ev.reserve+1); ev.linearLevel > 0 && level > cap {
+		level = cap // the inputs are dropped to it below
+	}
 	n := lay.Rows
 	// Baby steps: hoisted rotations of every input ciphertext.
 	babyRots := make([]int, 0, el.Baby)

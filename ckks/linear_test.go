@@ -82,6 +82,23 @@ func TestLinear(t *testing.T) {
 			if d := maxAbsDiff(got2, want); d > 1e-5 {
 				t.Errorf("cached: max error %g > 1e-5", d)
 			}
+			// A capped matmul level: the inputs are dropped first, the
+			// result is the same.
+			evLow, err := NewEvaluator(tc.params, ev.workers[0].eval.EvaluationKeySet, nil, 2, WithReserve(2), WithLinearLevel(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			y3, err := evLow.Linear(bg(), ctx, el)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if y3.Level() != 2 { // the cap never goes below reserve + 1
+				t.Errorf("capped: level %d, want 2", y3.Level())
+			}
+			got3, _ := tc.client.DecryptMatrix(y3)
+			if d := maxAbsDiff(got3, want); d > 1e-5 {
+				t.Errorf("capped: max error %g > 1e-5", d)
+			}
 		})
 	}
 }

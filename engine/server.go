@@ -35,6 +35,9 @@ type ServerConfig struct {
 	MaxSessions int
 	// SessionTimeout bounds one whole session (0: one hour).
 	SessionTimeout time.Duration
+	// LinearLevel, when positive, caps the level the matmuls run at
+	// (ckks.WithLinearLevel): cheaper matmuls for more refreshes.
+	LinearLevel int
 	// Logf, if not nil, receives one line per session event.
 	Logf func(format string, args ...any)
 	// Rand is the random source of the bridge's masks (nil: crypto/rand;
@@ -104,6 +107,12 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 		sem:     make(chan struct{}, cfg.MaxSessions),
 		encoded: map[int]*encodedModel{},
 	}, nil
+}
+
+// newEvaluator returns a session's evaluator for the keys evk.
+func (s *Server) newEvaluator(evk ckks.EvaluationKeySet, reserve int) (*ckks.Evaluator, error) {
+	return ckks.NewEvaluator(s.params, evk, s.model.Approx.Registry(), s.cfg.Workers,
+		ckks.WithReserve(reserve), ckks.WithLinearLevel(s.cfg.LinearLevel))
 }
 
 // Params returns the CKKS parameters of the server's preset.
@@ -330,7 +339,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 		ss.abort(ctx, "server failed to start the bridge")
 		return err
 	}
-	ev, err := ckks.NewEvaluator(params, evk, s.model.Approx.Registry(), s.cfg.Workers, ckks.WithReserve(step.MinLevel()))
+	ev, err := s.newEvaluator(evk, step.MinLevel())
 	if err != nil {
 		ss.abort(ctx, "server failed to start the evaluator")
 		return err
@@ -436,7 +445,7 @@ func (ss *serverSession) switchBlock(ctx context.Context, keys *ckks.KeyReceiver
 		ss.abort(ctx, "server failed to switch keys")
 		return nil, err
 	}
-	ev, err := ckks.NewEvaluator(s.params, evk, s.model.Approx.Registry(), s.cfg.Workers, ckks.WithReserve(reserve))
+	ev, err := s.newEvaluator(evk, reserve)
 	if err != nil {
 		ss.abort(ctx, "server failed to start the evaluator")
 		return nil, err

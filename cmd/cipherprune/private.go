@@ -35,6 +35,7 @@ type sessionFlags struct {
 	noPrune       bool
 	noReduce      bool
 	workers       int
+	linearLevel   int
 }
 
 func (f *sessionFlags) register(fs *flag.FlagSet, client bool) {
@@ -47,6 +48,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet, client bool) {
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
 	}
 	fs.IntVar(&f.workers, "workers", 0, "server evaluator goroutines (0: all cores)")
+	fs.IntVar(&f.linearLevel, "linear-level", 0, "server: run matmuls at most at this level, refreshing their outputs instead (0: at the input's level)")
 }
 
 func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
@@ -65,6 +67,7 @@ func (f *sessionFlags) serverConfig(stderr io.Writer, maxSessions int) engine.Se
 		Preset:        f.preset,
 		AllowInsecure: f.allowInsecure,
 		Workers:       f.workers,
+		LinearLevel:   f.linearLevel,
 		MaxSessions:   maxSessions,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(stderr, "server: "+format+"\n", args...)
