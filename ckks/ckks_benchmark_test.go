@@ -196,6 +196,20 @@ func BenchmarkLinear(b *testing.B) {
 				b.ReportMetric(float64(baby), "baby-rotations")
 				b.ReportMetric(float64(giant), "giant-rotations")
 			})
+			// The same product at the lowest level the bridge allows
+			// (WithLinearLevel: the input dropped to reserve + 1 = 3).
+			b.Run("level=3/workers=2", func(b *testing.B) {
+				ev, err := NewEvaluator(e.tc.params, e.evk, nil, 2, WithReserve(2), WithLinearLevel(3))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := ev.Linear(bg(), x, el); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }
