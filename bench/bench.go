@@ -88,12 +88,13 @@ type Config struct {
 	// Layers runs only the first Layers encoder layers (0: all); the others
 	// are extrapolated.
 	Layers int
-	// Preset, AllowInsecure, Workers and LinearLevel configure the engine
+	// Preset, AllowInsecure, Workers, LinearLevel and Backend configure the engine
 	// (engine.ServerConfig).
 	Preset        string
 	AllowInsecure bool
 	Workers       int
 	LinearLevel   int
+	Backend       string
 	// Seed seeds the random weights and tokens of a shape.
 	Seed uint64
 	// Log receives progress lines (nil: none).
@@ -112,8 +113,10 @@ type Record struct {
 	FFN      int    `json:"ffn"`
 	Tokens   int    `json:"tokens"`
 	Block    int    `json:"block"`
-	// LinearLevel is the engine's matmul level cap (0: none).
+	// LinearLevel is the engine's matmul level cap (0: none) and Backend
+	// where its key switches ran.
 	LinearLevel int       `json:"linear_level,omitempty"`
+	Backend     string    `json:"backend,omitempty"`
 	Schedule    []int     `json:"schedule,omitempty"`
 	Variants    []Variant `json:"variants"`
 	Speedup     float64   `json:"speedup_measured_layers"`
@@ -239,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	}
 	run := truncate(m, measured)
 	rec := &Record{
-		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel,
+		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend,
 		Hidden: m.Config().HiddenSize(), Heads: m.Config().NumHeads(), FFN: m.Config().IntermediateSize(),
 		Schedule: cfg.Schedule, LAN: LAN, WAN: WAN, Date: time.Now().UTC().Format(time.RFC3339),
 		Machine: fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
@@ -479,7 +482,7 @@ func truncate(m *engine.Model, k int) *engine.Model {
 
 // infer runs one private inference over loopback TCP.
 func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding, prune, reduce bool) (*engine.Result, error) {
-	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, LinearLevel: cfg.LinearLevel,
+	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend,
 		Logf: func(format string, args ...any) { cfg.logf("  server: "+format, args...) }})
 	if err != nil {
 		return nil, err

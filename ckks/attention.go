@@ -146,7 +146,7 @@ func (w *worker) babies(ts tokenShift, ct *rlwe.Ciphertext) (r, rp []*rlwe.Ciphe
 		}
 		rots = append(rots, b-ts.block)
 	}
-	m, err := w.eval.RotateHoistedNew(ct, rots)
+	m, err := w.rotateHoistedNew(ct, rots)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -214,7 +214,7 @@ func (w *worker) cyc(ts tokenShift, pc *ptCache, r, rp []*rlwe.Ciphertext, t int
 		return nil, err
 	}
 	if g > 0 {
-		if err := w.eval.Rotate(acc, g*ts.baby, acc); err != nil {
+		if err := w.rotate(acc, g*ts.baby, acc); err != nil {
 			return nil, err
 		}
 	}
@@ -282,7 +282,7 @@ func (w *worker) columnSums(ps []*rlwe.Ciphertext, sels []*rlwe.Plaintext, cs co
 				first = false
 			}
 			if b > 0 {
-				if err := w.eval.Rotate(r, b*cs.block, tmp); err != nil {
+				if err := w.rotate(r, b*cs.block, tmp); err != nil {
 					return nil, err
 				}
 				r, tmp = tmp, r
@@ -292,7 +292,7 @@ func (w *worker) columnSums(ps []*rlwe.Ciphertext, sels []*rlwe.Plaintext, cs co
 			}
 		}
 		if g > 0 {
-			if err := w.eval.Rotate(inner, g*T*cs.block, tmp); err != nil {
+			if err := w.rotate(inner, g*T*cs.block, tmp); err != nil {
 				return nil, err
 			}
 			inner, tmp = tmp, inner
@@ -316,7 +316,7 @@ func (w *worker) blockRotations(d *rlwe.Ciphertext, cs columnSum) ([]*rlwe.Ciphe
 		for b := 1; b < T; b++ {
 			idx = append(idx, b*cs.block)
 		}
-		m, err := w.eval.RotateHoistedNew(d, idx)
+		m, err := w.rotateHoistedNew(d, idx)
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +326,7 @@ func (w *worker) blockRotations(d *rlwe.Ciphertext, cs columnSum) ([]*rlwe.Ciphe
 	}
 	for g := 1; g*T < c; g++ {
 		for b := 0; b < T && g*T+b < c; b++ {
-			r, err := w.eval.RotateNew(rots[b], g*T*cs.block)
+			r, err := w.rotateNew(rots[b], g*T*cs.block)
 			if err != nil {
 				return nil, err
 			}
@@ -767,7 +767,7 @@ func (w *worker) babiesOne(ts tokenShift, ct *rlwe.Ciphertext, b int) (r, rp []*
 	if b > 0 {
 		rots = append(rots, b)
 	}
-	m, err := w.eval.RotateHoistedNew(ct, rots)
+	m, err := w.rotateHoistedNew(ct, rots)
 	if err != nil {
 		return nil, nil, err
 	}

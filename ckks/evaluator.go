@@ -11,6 +11,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
+	"github.com/cipherprune/cipherprune/kernels"
 	"github.com/cipherprune/cipherprune/models/approx"
 )
 
@@ -30,6 +31,10 @@ type Evaluator struct {
 	// linearLevel, when positive, caps the level of every matmul
 	// (WithLinearLevel).
 	linearLevel int
+	// backend, when not nil, runs the key switches and rescales
+	// (WithBackend) through kev, shared by the workers.
+	backend kernels.Backend
+	kev     *kernels.Evaluator
 }
 
 // EvaluatorOption configures NewEvaluator.
@@ -55,6 +60,8 @@ type worker struct {
 	eval   *hefloat.Evaluator
 	enc    *encoder
 	poly   *hefloat.PolynomialEvaluator
+	// kev, when not nil, is the kernels evaluator of WithBackend.
+	kev *kernels.Evaluator
 	// scratch holds one plaintext per level for encodings consumed at once
 	// (scratchEncode), so the matmuls' diagonals allocate nothing.
 	scratch []*rlwe.Plaintext
@@ -81,6 +88,13 @@ func NewEvaluator(params hefloat.Parameters, evk rlwe.EvaluationKeySet, reg *app
 			return nil, fmt.Errorf("cannot NewEvaluator: %w", err)
 		}
 	}
+	if ev.backend != nil {
+		kev, err := newDeviceEvaluator(ev.backend, evk)
+		if err != nil {
+			return nil, fmt.Errorf("cannot NewEvaluator: backend %s: %w", ev.backend.Name(), err)
+		}
+		ev.kev = kev
+	}
 	for i := 0; i < workers; i++ {
 		e := base
 		if i > 0 {
@@ -90,6 +104,7 @@ func NewEvaluator(params hefloat.Parameters, evk rlwe.EvaluationKeySet, reg *app
 			params: params,
 			eval:   e,
 			enc:    newEncoder(params),
+			kev:    ev.kev,
 			poly:   hefloat.NewPolynomialEvaluator(params, e),
 		})
 	}
@@ -187,6 +202,9 @@ func (ev *Evaluator) parallel(ctx context.Context, n int, f func(w *worker, i in
 
 // rescale rescales ct in place.
 func (w *worker) rescale(ct *rlwe.Ciphertext) error {
+	if w.kev != nil && ct.Degree() == 1 {
+		return w.rescaleOnDevice(ct)
+	}
 	return w.eval.Rescale(ct, ct)
 }
 
@@ -214,8 +232,8 @@ func (w *worker) mulConstNew(ct *rlwe.Ciphertext, c float64) (*rlwe.Ciphertext, 
 
 // mulRelinNew returns a·b relinearized and rescaled.
 func (w *worker) mulRelinNew(a, b *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-	out, err := w.eval.MulRelinNew(a, b)
-	if err != nil {
+	out := hefloat.NewCiphertext(w.params, 1, min(a.Level(), b.Level()))
+	if err := w.mulRelin(a, b, out); err != nil {
 		return nil, err
 	}
 	return out, w.rescale(out)
@@ -228,7 +246,7 @@ func (w *worker) rotateSum(ct *rlwe.Ciphertext, step, count int) (*rlwe.Cipherte
 	acc := ct.CopyNew()
 	tmp := hefloat.NewCiphertext(w.params, 1, ct.Level())
 	for s := 1; s < count; s <<= 1 {
-		if err := w.eval.Rotate(acc, s*step, tmp); err != nil {
+		if err := w.rotate(acc, s*step, tmp); err != nil {
 			return nil, fmt.Errorf("cannot rotateSum: %w", err)
 		}
 		if err := w.eval.Add(acc, tmp, acc); err != nil {

@@ -233,7 +233,7 @@ func (ev *Evaluator) Linear(ctx context.Context, x *CtMatrix, el *EncodedLinear)
 		if len(babyRots) == 0 {
 			return nil
 		}
-		m, err := w.eval.RotateHoistedNew(in, babyRots)
+		m, err := w.rotateHoistedNew(in, babyRots)
 		if err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func (ev *Evaluator) Linear(ctx context.Context, x *CtMatrix, el *EncodedLinear)
 				continue
 			}
 			if g > 0 {
-				if err := w.eval.Rotate(acc, g*el.Baby*el.Block, tmp); err != nil {
+				if err := w.rotate(acc, g*el.Baby*el.Block, tmp); err != nil {
 					return err
 				}
 				acc, tmp = tmp, acc

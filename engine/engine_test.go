@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,4 +194,38 @@ func argmax(v []float64) int {
 		}
 	}
 	return best
+}
+
+// TestServerBackends checks the backend choice: the kernels' reference
+// runs a private inference through ckks.WithBackend with the same result,
+// "gpu" without a usable GPU falls back to the CPU with a message, an
+// unknown name is refused.
+func TestServerBackends(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole private inference")
+	}
+	m := loadShipped(t)
+	var msgs []string
+	logf := func(format string, args ...any) { msgs = append(msgs, fmt.Sprintf(format, args...)) }
+	if _, err := NewServer(m, ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true, Backend: "gpu", Logf: logf}); err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) == 0 || !strings.Contains(msgs[0], "no usable GPU") {
+		t.Errorf("gpu without a GPU: messages %q", msgs)
+	}
+	if _, err := NewServer(m, ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true, Backend: "tpu"}); err == nil {
+		t.Error("an unknown backend was accepted")
+	}
+	addr, logs := startServer(t, m, ServerConfig{Workers: 2, Backend: "kernels"})
+	res, err := testClient(t, m, ClientConfig{}).Infer(testCtx(t), dial(t, addr), "The food was great and the staff were friendly.")
+	if err != nil {
+		t.Fatalf("Infer: %v\nserver: %q", err, logs())
+	}
+	want := reference(t, m, res.Encoding, Reductions{Prune: true, Reduce: true})
+	for k := range want {
+		if d := math.Abs(res.Logits[k] - want[k]); d > 1e-2 {
+			t.Errorf("logit %d: %g, approximate forward %g (kernels backend)", k, res.Logits[k], want[k])
+		}
+	}
+	t.Logf("kernels backend: logits %.4f, approximate %.4f, %.1f s", res.Logits, want, res.Report.Seconds)
 }

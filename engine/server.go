@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/cuda"
+	"github.com/cipherprune/cipherprune/kernels"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
@@ -38,6 +40,12 @@ type ServerConfig struct {
 	// LinearLevel, when positive, caps the level the matmuls run at
 	// (ckks.WithLinearLevel): cheaper matmuls for more refreshes.
 	LinearLevel int
+	// Backend selects where the key switches and rescales run
+	// (ckks.WithBackend): "cpu" or "" for Lattigo's evaluator, "gpu" for
+	// the CUDA kernels (a binary built with -tags cuda on a host with a
+	// usable GPU; otherwise Logf says why and the server uses "cpu"),
+	// "kernels" for the kernels' pure-Go reference through the same seam.
+	Backend string
 	// Logf, if not nil, receives one line per session event.
 	Logf func(format string, args ...any)
 	// Rand is the random source of the bridge's masks (nil: crypto/rand;
@@ -60,6 +68,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	encoded map[int]*encodedModel // by block size
+	backend kernels.Backend       // nil: Lattigo's evaluator
 }
 
 // encodedModel is the model's layers prepared for one block size.
@@ -97,6 +106,10 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 	if m.Thresholds != nil && m.Thresholds.NumLayers() != m.Config().NumLayers() {
 		return nil, fmt.Errorf("cannot NewServer: thresholds for %d layers, model has %d", m.Thresholds.NumLayers(), m.Config().NumLayers())
 	}
+	be, err := openBackend(cfg.Backend, su.params, cfg.Logf)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
 	return &Server{
 		model:   m,
 		cfg:     cfg,
@@ -106,13 +119,44 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: su.session},
 		sem:     make(chan struct{}, cfg.MaxSessions),
 		encoded: map[int]*encodedModel{},
+		backend: be,
 	}, nil
+}
+
+// openBackend opens the kernels backend named by ServerConfig.Backend (nil
+// for Lattigo's evaluator).
+func openBackend(name string, params ckks.Parameters, logf func(string, ...any)) (kernels.Backend, error) {
+	switch name {
+	case "", "cpu":
+		return nil, nil
+	case "gpu", "kernels":
+	default:
+		return nil, fmt.Errorf("unknown backend %q (want cpu, gpu or kernels)", name)
+	}
+	kp, err := ckks.KernelParams(params)
+	if err != nil {
+		return nil, err
+	}
+	if name == "kernels" {
+		return kernels.NewCPU(kp, kernels.CPUOptions{})
+	}
+	be, err := cuda.Open(kp)
+	if err != nil {
+		if logf != nil {
+			logf("backend gpu: no usable GPU (%v); using the CPU (Lattigo)", err)
+		}
+		return nil, nil
+	}
+	return be, nil
 }
 
 // newEvaluator returns a session's evaluator for the keys evk.
 func (s *Server) newEvaluator(evk ckks.EvaluationKeySet, reserve int) (*ckks.Evaluator, error) {
-	return ckks.NewEvaluator(s.params, evk, s.model.Approx.Registry(), s.cfg.Workers,
-		ckks.WithReserve(reserve), ckks.WithLinearLevel(s.cfg.LinearLevel))
+	opts := []ckks.EvaluatorOption{ckks.WithReserve(reserve), ckks.WithLinearLevel(s.cfg.LinearLevel)}
+	if s.backend != nil {
+		opts = append(opts, ckks.WithBackend(s.backend))
+	}
+	return ckks.NewEvaluator(s.params, evk, s.model.Approx.Registry(), s.cfg.Workers, opts...)
 }
 
 // Params returns the CKKS parameters of the server's preset.

@@ -28,6 +28,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	preset := fs.String("preset", ckks.DefaultPreset, "CKKS parameter preset")
 	allowInsecure := fs.Bool("allow-insecure", false, "allow an InsecureTest... preset (NOT secure)")
 	workers := fs.Int("workers", 0, "server evaluator goroutines (0: all cores)")
+	backend := fs.String("backend", "cpu", "where key switches and rescales run: cpu (Lattigo), gpu (CUDA kernels, -tags cuda), kernels (pure-Go reference)")
 	linearLevel := fs.Int("linear-level", 0, "run matmuls at most at this level, refreshing their outputs instead (0: at the input's level)")
 	seed := fs.Uint64("seed", 1, "seed of a shape's random weights and tokens")
 	out := fs.String("out", "", "directory for record.json, table.txt and chart.png (default bench/results/<name>-n<n>)")
@@ -48,7 +49,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg := bench.Config{
 		ModelDir: *model, Shape: *shape, Text: *text, N: *n, LowFraction: *low, Layers: *layers,
-		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, LinearLevel: *linearLevel, Seed: *seed, Log: stderr,
+		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, LinearLevel: *linearLevel, Backend: *backend, Seed: *seed, Log: stderr,
 	}
 	if cfg.ModelDir == "" && cfg.Shape == "" {
 		cfg.ModelDir = defaultModel

@@ -36,6 +36,7 @@ type sessionFlags struct {
 	noReduce      bool
 	workers       int
 	linearLevel   int
+	backend       string
 }
 
 func (f *sessionFlags) register(fs *flag.FlagSet, client bool) {
@@ -48,6 +49,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet, client bool) {
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
 	}
 	fs.IntVar(&f.workers, "workers", 0, "server evaluator goroutines (0: all cores)")
+	fs.StringVar(&f.backend, "backend", "cpu", "server: where key switches and rescales run: cpu (Lattigo), gpu (CUDA kernels, a -tags cuda build; falls back to cpu with a message), kernels (the kernels' pure-Go reference)")
 	fs.IntVar(&f.linearLevel, "linear-level", 0, "server: run matmuls at most at this level, refreshing their outputs instead (0: at the input's level)")
 }
 
@@ -68,6 +70,7 @@ func (f *sessionFlags) serverConfig(stderr io.Writer, maxSessions int) engine.Se
 		AllowInsecure: f.allowInsecure,
 		Workers:       f.workers,
 		LinearLevel:   f.linearLevel,
+		Backend:       f.backend,
 		MaxSessions:   maxSessions,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(stderr, "server: "+format+"\n", args...)
