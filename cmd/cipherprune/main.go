@@ -11,6 +11,7 @@
 //	serve   serve private inferences on a TCP address
 //	infer   run one private inference against a server
 //	bench   whole private inferences with and without pruning: time, bytes, rounds
+//	gpubench  the kernels backend (GPU) on NTT, key switching, Rotate, MulRelin against Lattigo
 //	data    download, verify and split the labelled corpora
 //	calibrate  choose approximation intervals from observed activations
 //	eval    accuracy of the exact and approximate plaintext forward passes
@@ -43,6 +44,7 @@ func commands() []command {
 		{"serve", "serve private inferences on a TCP address", runServe},
 		{"infer", "run one private inference against a server", runInfer},
 		{"bench", "whole private inferences with and without pruning: time, bytes, rounds", runBench},
+		{"gpubench", "the kernels backend (GPU) on NTT, key switching, Rotate, MulRelin against Lattigo", runGPUBench},
 		{"data", "download, verify and split the labelled corpora", runData},
 		{"calibrate", "choose approximation intervals from observed activations", runCalibrate},
 		{"eval", "accuracy of the exact and approximate plaintext forward passes", runEval},
