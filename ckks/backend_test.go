@@ -7,6 +7,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
+	"github.com/cipherprune/cipherprune/cuda"
 	"github.com/cipherprune/cipherprune/kernels"
 	"github.com/cipherprune/cipherprune/models"
 )
@@ -17,8 +18,30 @@ import (
 // word, and a whole encoder layer decrypts to the same values up to the
 // noise (hoisted rotations, run separately on the backend, have other
 // noise).
+//
+// With -tags cuda on a GPU host the same runs on the CUDA backend too.
 func TestBackendMatchesLattigo(t *testing.T) {
 	tc := newTestContext(t, InsecureTest11)
+	kp, err := kernels.NewParams(tc.params.Parameters.Parameters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := kernels.NewCPU(kp, kernels.CPUOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backends := []kernels.Backend{cpu}
+	if gpu, err := cuda.Open(kp); err == nil {
+		backends = append(backends, gpu)
+	} else {
+		t.Logf("no GPU backend: %v", err)
+	}
+	for _, be := range backends {
+		t.Run(be.Name(), func(t *testing.T) { testBackend(t, tc, be) })
+	}
+}
+
+func testBackend(t *testing.T, tc *testContext, be kernels.Backend) {
 	m := tinyModel(t, 1, 64, 2, 128)
 	cfg := m.Config()
 	ids := []int{2, 5, 8, 7, 9, 10, 6, 3}
@@ -29,14 +52,6 @@ func TestBackendMatchesLattigo(t *testing.T) {
 		t.Fatal(err)
 	}
 	lattigo := tc.evaluator(t, tc.galEls(rots), 2)
-	kp, err := kernels.NewParams(tc.params.Parameters.Parameters)
-	if err != nil {
-		t.Fatal(err)
-	}
-	be, err := kernels.NewCPU(kp, kernels.CPUOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dev, err := NewEvaluator(tc.params, lattigo.workers[0].eval.EvaluationKeySet, nil, 2, WithBackend(be))
 	if err != nil {
 		t.Fatal(err)
