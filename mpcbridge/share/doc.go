@@ -43,7 +43,7 @@
 // protocols, both parties applying the same moves). The client encodes
 // a/2^F at the requested level and scale (all slots) and
 // encrypts it under its secret key as a seeded ciphertext: c1 is expanded
-// from a 32-byte seed with Lattigo's keyed PRNG, so only c0 and the seed
+// from a 32-byte seed (internal/xof: AES-256-CTR), so only c0 and the seed
 // travel (half the bytes). The server expands c1 from the seed, encodes
 // b/2^F the same way and adds it to c0: the result is a fresh encryption of
 // v, with the noise of one secret-key encryption. The two encodings round

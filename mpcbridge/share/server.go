@@ -13,7 +13,8 @@ import (
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/ring"
 	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
-	"github.com/tuneinsight/lattigo/v5/utils/sampling"
+
+	"github.com/cipherprune/cipherprune/internal/xof"
 )
 
 // Server is the model owner's side of the conversions. It holds the
@@ -288,9 +289,9 @@ func (s *Server) unmask(masks []mask, got []seededCt) ([]*rlwe.Ciphertext, error
 }
 
 // expandC1 expands the uniform c1 of a seeded ciphertext at level, exactly
-// as Lattigo's secret-key encryptor samples it from the same keyed PRNG.
+// as Lattigo's secret-key encryptor samples it from the same seed stream.
 func expandC1(params hefloat.Parameters, seed [seedSize]byte, level int) (ring.Poly, error) {
-	prng, err := sampling.NewKeyedPRNG(seed[:])
+	prng, err := xof.New(seed[:])
 	if err != nil {
 		return ring.Poly{}, fmt.Errorf("cannot expand c1: %w", err)
 	}
