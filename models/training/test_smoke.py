@@ -216,9 +216,18 @@ class MainTest(unittest.TestCase):
                     "--data-dir", os.path.join(d, "data"), "--checkpoint-dir", os.path.join(d, "ckpt"),
                     "--vocab-size", "64", "--batch", "8", "--mlm-schedule", "16:1", "--ft-schedule", "16:2",
                     "--ft-seeds", "2", "--threads", "1", "--log-every", "1000"]
+            # Unlabelled extra texts for the masked LM: another task's split.
+            os.makedirs(os.path.join(d, "data", "spam"))
+            with open(os.path.join(d, "data", "spam", "train.jsonl"), "w") as f:
+                for rec in split(10):
+                    f.write(json.dumps(rec) + "\n")
+            argv += ["--mlm-extra", "spam"]
             with contextlib.redirect_stderr(io.StringIO()) as errs:
                 metrics = train.main(argv)
             self.assertIn("fine-tuning trial 2 of 2", errs.getvalue())
+            self.assertIn("masked-LM extra texts: 10 spam", errs.getvalue())
+            mlm = [h for h in metrics["history"] if h["phase"] == "mlm"]
+            self.assertEqual(mlm[0]["step"], 5)  # (24 + 10) texts / batch 8
             trials = [h["trial"] for h in metrics["history"] if h["phase"] == "ft"]
             self.assertEqual(trials, [0, 0, 1, 1])
             best = max((h for h in metrics["history"] if h["phase"] == "ft"),

@@ -271,7 +271,8 @@ class Trainer:
         self.pretrained = None  # the weights every fine-tuning trial starts from
         self.teacher = None
         if args.distill > 0:
-            self.teacher = TokenTeacher(self.bodies, self.labels, cfg.vocab_size, log)
+            labelled = {k: self.bodies[k] for k in ("train", "validation", "test")}
+            self.teacher = TokenTeacher(labelled, self.labels, cfg.vocab_size, log)
         self.attn_modules = [layer.attention.self for layer in self.model.bert.encoder.layer]
         if args.attn_weight > 0:
             lo, hi = args.attn_lse
@@ -298,8 +299,14 @@ class Trainer:
     def _schedule(self, phase):
         return self.args.mlm_stages if phase == "mlm" else self.args.ft_stages
 
+    def _corpus(self, phase):
+        """The training texts of a phase: MLM also reads the unlabelled extra texts."""
+        if phase == "mlm":
+            return self.bodies["train"] + self.bodies.get("mlm_extra", [])
+        return self.bodies["train"]
+
     def _total_steps(self, phase):
-        n = len(self.bodies["train"])
+        n = len(self._corpus(phase))
         total = sum(e * math.ceil(n / self.args.batch) for _, e in self._schedule(phase))
         if self.args.max_steps:
             total = min(total, self.args.max_steps)
@@ -394,7 +401,7 @@ class Trainer:
         base_lr = a.mlm_lr if phase == "mlm" else a.lr
         self.model.train()
         self.mlm.train()
-        train = self.bodies["train"]
+        train = self._corpus(phase)
         while s["stage"] < len(stages) and s["step"] < total:
             max_len, epochs = stages[s["stage"]]
             while s["epoch"] < epochs and s["step"] < total:
@@ -555,6 +562,8 @@ def main(argv=None):
                    help="window lo:hi for each row's log-sum-exp of its logits minus the shift")
     p.add_argument("--attn-floor", type=float, default=-28.0,
                    help="lowest allowed attention logit minus the shift")
+    p.add_argument("--mlm-extra", choices=sorted(LABELS),
+                   help="also pre-train (masked LM only) on this other task's training texts, unlabelled")
     p.add_argument("--ft-seeds", type=int, help="fine-tuning trials from the same pre-trained weights, "
                                                  "each with its own seed; the best on validation is kept")
     p.add_argument("--max-steps", type=int, default=0, help="cap on the optimizer steps of each phase")
@@ -591,8 +600,12 @@ def main(argv=None):
         raise SystemExit("--ft-seeds must be at least 1")
     settings = {k: v for k, v in sorted(vars(args).items())
                 if k not in ("out", "checkpoint_dir", "fresh", "checkpoint_seconds", "log_every", "threads")}
+    # Options at their old behaviour stay out of the fingerprint, so that
+    # checkpoints made before they existed still resume.
     if args.ft_seeds == 1:
-        del settings["ft_seeds"]  # one trial is what checkpoints made before the option did
+        del settings["ft_seeds"]
+    if args.mlm_extra is None:
+        del settings["mlm_extra"]
     args.fingerprint = json.dumps(settings, sort_keys=True, default=str)
 
     torch.set_num_threads(args.threads)
@@ -612,6 +625,12 @@ def main(argv=None):
     bodies = {k: [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t, _ in v]
               for k, v in splits.items()}
     labels = {k: [l for _, l in v] for k, v in splits.items()}
+    if args.mlm_extra:
+        if args.mlm_extra == args.task:
+            raise SystemExit("--mlm-extra must name another task")
+        extra = read_split(args.data_dir, args.mlm_extra, "train")
+        bodies["mlm_extra"] = [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t, _ in extra]
+        log("masked-LM extra texts: %d %s training texts (labels unused)" % (len(extra), args.mlm_extra))
 
     cfg = bert.BertConfig(
         vocab_size=len(tok), hidden_size=preset["hidden"], num_hidden_layers=preset["layers"],
