@@ -16,9 +16,11 @@ import (
 // homomorphically without the server learning which tokens are padding.
 type AttentionMasks struct {
 	// KeyMask holds, for each dense score ciphertext g, in block u and slot
-	// i < Rows, valid[(i + g·c + u) mod Block]: 1 where the key of score (i,
-	// i+t), t = g·c + u, is a real token; 0 in the block's rows i >= Rows,
-	// so those slots (no token of the layout) get no attention at all.
+	// i < Rows, valid[(i + t) mod Block] for the shift t = denseShifts[g][u]:
+	// 1 where the key of score (i, i+t) is a real token; 0 in the block's
+	// rows i >= Rows, so those slots (no token of the layout) get no
+	// attention at all, and in the blocks of the last ciphertext that hold
+	// no shift.
 	KeyMask []*rlwe.Ciphertext
 	// QueryWeights holds valid_i/m in slot i of every block (m real
 	// tokens): the importance score averages over real query rows.
@@ -34,11 +36,29 @@ func neededShift(lay Layout, t int) bool {
 	return t < lay.Rows || t > lay.Block-lay.Rows
 }
 
-// numDense returns the number of dense score ciphertexts per head.
-func numDense(lay Layout) int {
+// denseShifts returns the token shifts the attention evaluates (the
+// needed ones, in increasing order) packed c to a dense score ciphertext:
+// block u of dense ciphertext g holds shift denseShifts(lay)[g][u]; the
+// last ciphertext may hold fewer. Packing only the needed shifts halves the
+// dense ciphertexts (and their column sums, exp, masks and broadcasts)
+// once the rows are at most a quarter of the block.
+func denseShifts(lay Layout) [][]int {
 	c := lay.ColsPerCt()
-	return (lay.Block + c - 1) / c
+	var all []int
+	for t := 0; t < lay.Block; t++ {
+		if neededShift(lay, t) {
+			all = append(all, t)
+		}
+	}
+	var out [][]int
+	for i := 0; i < len(all); i += c {
+		out = append(out, all[i:min(i+c, len(all))])
+	}
+	return out
 }
+
+// numDense returns the number of dense score ciphertexts per head.
+func numDense(lay Layout) int { return len(denseShifts(lay)) }
 
 // AttentionMaskVectors returns the slot vectors of the attention masks for
 // the token validity flags valid (len = lay.Rows).
@@ -56,14 +76,10 @@ func AttentionMaskVectors(valid []bool, lay Layout) (keyMask [][]float64, queryW
 		return nil, nil, fmt.Errorf("cannot AttentionMaskVectors: no valid token")
 	}
 	isValid := func(j int) bool { return j < lay.Rows && valid[j] }
-	c, B := lay.ColsPerCt(), lay.Block
-	for g := 0; g < numDense(lay); g++ {
+	B := lay.Block
+	for _, group := range denseShifts(lay) {
 		v := make([]float64, lay.Slots)
-		for u := 0; u < c; u++ {
-			t := g*c + u
-			if t >= B {
-				break
-			}
+		for u, t := range group {
 			for i := 0; i < lay.Rows; i++ {
 				if isValid((i + t) % B) {
 					v[u*B+i] = 1
@@ -408,7 +424,8 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	beta := expScalar*(-cfg.ExpShift) + expConst
 
 	// Scores: dense[h][g] holds, in block u and slot i, the exp polynomial's
-	// input for score (i, i+t mod B), t = g·c + u.
+	// input for score (i, i+t mod B), t = groups[g][u].
+	groups := denseShifts(lay)
 	if err := ev.ensure(ctx, br, tr, "scores", 3, q.Cts, k.Cts); err != nil {
 		return nil, nil, err
 	}
@@ -424,16 +441,12 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			}
 		}
 		dense[h] = make([]*rlwe.Ciphertext, nd)
-		for g := 0; g < nd; g++ {
-			// ps[u] is the product for shift t = g·c + u; its column sum,
+		for g, group := range groups {
+			// ps[u] is the product for shift t = group[u]; its column sum,
 			// over the c blocks, is the score.
 			ps := make([]*rlwe.Ciphertext, c)
 			level, any := 0, false
-			for u := 0; u < c && g*c+u < B; u++ {
-				t := g*c + u
-				if !neededShift(lay, t) {
-					continue
-				}
+			for u, t := range group {
 				var p *rlwe.Ciphertext
 				for j := 0; j < cph; j++ {
 					kc, err := w.cyc(ts, pc, rK[j], rpK[j], t, 1)
@@ -643,11 +656,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			if err != nil {
 				return err
 			}
-			for u := 0; u < c && g*c+u < B; u++ {
-				t := g*c + u
-				if !neededShift(lay, t) {
-					continue
-				}
+			for u, t := range groups[g] {
 				at := hefloat.NewCiphertext(w.params, 1, level)
 				for k, r := range rots {
 					sel := sels[((u-k)%c+c)%c]
@@ -679,12 +688,11 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			g, u := t/c, t%c
 			var y *rlwe.Ciphertext
 			for h := 0; h < cfg.Heads; h++ {
 				at := ats[h][t]
 				if at == nil {
-					return fmt.Errorf("no attention weights for head %d, shift %d (group %d, block %d)", h, t, g, u)
+					return fmt.Errorf("no attention weights for head %d, shift %d", h, t)
 				}
 				ats[h][t] = nil // free it once used
 				for j := 0; j < cph; j++ {

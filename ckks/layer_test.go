@@ -2,6 +2,7 @@ package ckks
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -191,13 +192,31 @@ func TestAttentionBlock(t *testing.T) {
 
 	tc := newTestContext(t, InsecureTest11)
 	slots := tc.params.MaxSlots()
-	rots, err := Rotations(ShapeOf(cfg, len(ids)), slots)
+	minBlock, _ := BlockFor(slots, len(ids), cfg.HeadDim())
+	// The rows in the smallest block, and in a block 4x larger, where the
+	// 13 needed shifts of 64 fill one dense score ciphertext instead of 4.
+	for _, block := range []int{minBlock, 4 * minBlock} {
+		t.Run(fmt.Sprintf("block=%d", block), func(t *testing.T) {
+			testAttentionBlock(t, tc, m, ids, valid, x0, block, wantH, wantScores, reg)
+		})
+	}
+}
+
+func testAttentionBlock(t *testing.T, tc *testContext, m *models.Model, ids []int, valid []bool, x0 models.Matrix, block int, wantH models.Matrix, wantScores []float64, reg *approx.Registry) {
+	cfg := m.Config()
+	slots := tc.params.MaxSlots()
+	rots, err := Rotations(ShapeOf(cfg, block), slots)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := tc.evaluator(t, tc.galEls(rots), 2)
-	block, _ := BlockFor(slots, len(ids), cfg.HeadDim())
-	lay, _ := NewLayout(slots, len(ids), cfg.HiddenSize(), block)
+	lay, err := NewLayout(slots, len(ids), cfg.HiddenSize(), block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (2*len(ids) - 1 + lay.ColsPerCt() - 1) / lay.ColsPerCt(); numDense(lay) != want {
+		t.Errorf("%d dense score ciphertexts, want %d", numDense(lay), want)
+	}
 	masks, err := tc.client.EncryptAttentionMasks(valid, lay)
 	if err != nil {
 		t.Fatal(err)
