@@ -32,7 +32,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	limit := fs.Int("n", 0, "evaluate only the first n examples (0: all)")
 	private := fs.Bool("private", false, "run the private (encrypted, two-party) inference on each example over loopback TCP and compare with the plaintext models")
 	var sf sessionFlags
-	sf.register(fs, true)
+	sf.register(fs, true, true)
 	def, err := dataset.DefaultDir()
 	if err != nil {
 		return err

@@ -39,7 +39,10 @@ type sessionFlags struct {
 	backend       string
 }
 
-func (f *sessionFlags) register(fs *flag.FlagSet, client bool) {
+// register adds the flags of the parties the command runs: client (the
+// padded length, the reductions asked for) and server (the evaluator's
+// options).
+func (f *sessionFlags) register(fs *flag.FlagSet, client, server bool) {
 	fs.StringVar(&f.model, "model", defaultModel, "model directory")
 	fs.StringVar(&f.preset, "preset", ckks.DefaultPreset, "CKKS parameter preset (both parties must use the same)")
 	fs.BoolVar(&f.allowInsecure, "allow-insecure", false, "allow an InsecureTest... preset (tests only, NOT secure)")
@@ -47,6 +50,9 @@ func (f *sessionFlags) register(fs *flag.FlagSet, client bool) {
 		fs.IntVar(&f.length, "length", 0, "padded input length the server sees (0: smallest power of two >= 16 that fits)")
 		fs.BoolVar(&f.noPrune, "no-prune", false, "ask the server not to prune tokens")
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
+	}
+	if !server {
+		return
 	}
 	fs.IntVar(&f.workers, "workers", 0, "server evaluator goroutines (0: all cores)")
 	fs.StringVar(&f.backend, "backend", "cpu", "server: where key switches and rescales run: cpu (Lattigo), gpu (CUDA kernels, a -tags cuda build; falls back to cpu with a message), kernels (the kernels' pure-Go reference)")
@@ -182,7 +188,7 @@ func startLocal(ctx context.Context, sf sessionFlags, cc engine.ClientConfig) (m
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	var sf sessionFlags
-	sf.register(fs, true)
+	sf.register(fs, true, true)
 	text := fs.String("text", defaultDemoText, "the client's private text")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -218,7 +224,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var sf sessionFlags
-	sf.register(fs, false)
+	sf.register(fs, false, true)
 	listen := fs.String("listen", "127.0.0.1:7878", "TCP address to listen on")
 	certFile := fs.String("tls-cert", "", "serve over TLS 1.3 with this PEM certificate (and --tls-key)")
 	keyFile := fs.String("tls-key", "", "PEM private key of --tls-cert")
@@ -256,7 +262,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("infer", stderr)
 	var sf sessionFlags
-	sf.register(fs, true)
+	sf.register(fs, true, false)
 	connect := fs.String("connect", "127.0.0.1:7878", "server address")
 	text := fs.String("text", "", "the private text to classify")
 	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
