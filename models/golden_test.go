@@ -19,7 +19,7 @@ const goldenTolerance = 1e-5
 const trainedDir = "trained"
 
 // requiredTrained lists the trained models whose absence fails the test.
-var requiredTrained = []string{"sentiment-tiny"}
+var requiredTrained = []string{"sentiment-tiny", "spam-mini"}
 
 // expectedTrained lists the trained models checked when present.
 var expectedTrained = []string{"sentiment-tiny", "spam-mini"}
