@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/models/dataset"
@@ -20,6 +22,8 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	modelDir := fs.String("model", "models/trained/sentiment-tiny", "model directory")
 	task := fs.String("data", "sentiment", "task: sentiment|spam")
 	limit := fs.Int("n", 0, "calibrate on the first n training examples (0: all)")
+	preset := fs.String("preset", ckks.DefaultPreset, "CKKS preset whose levels between refreshes bound every recipe's depth")
+	allowInsecure := fs.Bool("allow-insecure", false, "allow an InsecureTest... preset (tests only, NOT secure)")
 	def, err := dataset.DefaultDir()
 	if err != nil {
 		return err
@@ -29,6 +33,12 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	t, err := dataset.ParseTask(*task)
+	if err != nil {
+		return err
+	}
+	// A recipe deeper than the levels between two refreshes cannot run
+	// encrypted: the engine would fail on that model.
+	budget, err := engine.LevelBudget(*preset, *allowInsecure)
 	if err != nil {
 		return err
 	}
@@ -67,7 +77,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	printRanges(stdout, nl)
-	lit, err := models.CalibrateApprox(base, shift, nl.Ranges())
+	lit, err := models.CalibrateApproxWithin(base, shift, nl.Ranges(), budget)
 	if err != nil {
 		return err
 	}
@@ -78,6 +88,6 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := models.WriteApproxSettings(*modelDir, lit); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "calibrated registry (softmax_shift=%g), written to %s/%s:\n", lit.SoftmaxShift, *modelDir, models.ApproxFile)
+	fmt.Fprintf(stdout, "calibrated registry (softmax_shift=%g, recipes at most %d levels deep for %s), written to %s/%s:\n", lit.SoftmaxShift, budget, *preset, *modelDir, models.ApproxFile)
 	return reg.Table().Format(stdout)
 }
