@@ -433,7 +433,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 			if next.Block != curLay.Block {
 				// The server re-packs into a smaller block and waits for the
 				// Galois keys its rotations need.
-				_, missing, err := keyPlan(params, cfg, next.Block, sent)
+				missing, err := keyPlan(params, cfg, next.Block, sent)
 				if err != nil {
 					fail(err)
 					return

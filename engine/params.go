@@ -157,17 +157,16 @@ func LevelBudget(preset string, allowInsecure bool) (int, error) {
 	return params.MaxLevel() - reserve, nil
 }
 
-// keyPlan returns block's rotation plan and the elements of it that the
-// server does not hold (have), in the plan's order, and sets have to the
-// plan: what the client sends, and the server expects, after a pruning
+// keyPlan returns the elements of block's rotation plan that the server
+// does not hold (have), in the plan's order, and sets have to the plan: what the client sends, and the server expects, after a pruning
 // step re-packed the rows into block. The server then keeps the plan's
 // keys only (ckks.KeyReceiver.EvaluationKeysFor with retain), so a key
 // dropped at one block and needed again at a smaller one is sent again.
 // Both parties compute it from public values.
-func keyPlan(params ckks.Parameters, cfg models.Config, block int, have map[uint64]bool) (plan, missing []uint64, err error) {
-	plan, err = ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
+func keyPlan(params ckks.Parameters, cfg models.Config, block int, have map[uint64]bool) (missing []uint64, err error) {
+	plan, err := ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, g := range plan {
 		if !have[g] {
@@ -178,7 +177,7 @@ func keyPlan(params ckks.Parameters, cfg models.Config, block int, have map[uint
 	for _, g := range plan {
 		have[g] = true
 	}
-	return plan, missing, nil
+	return missing, nil
 }
 
 // setup is what both parties derive from the preset's name and the public
