@@ -34,6 +34,12 @@ type CostModelLiteral struct {
 	// Compare is one token's pair of garbled comparisons (keep and degree
 	// bits), paid at every layer where thresholds are applied.
 	Compare float64 `json:"compare"`
+	// Attention, when not zero, is the measured cost of the attention's
+	// token products (Q·Kᵀ and A·V with their rotations, masks, sums and
+	// refreshes) per value of in²·d, replacing CtMul in that term: in a
+	// packed engine those products carry rotations a bare ct-ct product
+	// does not. Zero (the analytic model) counts them as CtMul.
+	Attention float64 `json:"attention,omitempty"`
 }
 
 // AnalyticCostModel returns the default analytic weights: a ct-ct product
@@ -48,12 +54,20 @@ func AnalyticCostModel() CostModelLiteral {
 
 // Validate checks that every weight is finite and non-negative.
 func (c CostModelLiteral) Validate() error {
-	for name, v := range map[string]float64{"pt_mul": c.PtMul, "ct_mul": c.CtMul, "bridge": c.Bridge, "compare": c.Compare} {
+	for name, v := range map[string]float64{"pt_mul": c.PtMul, "ct_mul": c.CtMul, "bridge": c.Bridge, "compare": c.Compare, "attention": c.Attention} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return fmt.Errorf("cannot use cost model: %s = %v", name, v)
 		}
 	}
 	return nil
+}
+
+// tokenProduct returns the weight of the attention's in²·d term.
+func (c CostModelLiteral) tokenProduct() float64 {
+	if c.Attention > 0 {
+		return c.Attention
+	}
+	return c.CtMul
 }
 
 // LoadCostModel reads a cost model file.
@@ -108,7 +122,7 @@ func (c *Coster) LayerCost(in, inHigh, kept, keptHigh float64, compared bool) fl
 	d, dff, h := float64(c.d), float64(c.dff), float64(c.heads)
 	w := c.w
 	cost := 4 * d * d * in * w.PtMul                                       // Q, K, V and output projections
-	cost += 2 * in * in * d * w.CtMul                                      // Q·Kᵀ and A·V
+	cost += 2 * in * in * d * w.tokenProduct()                             // Q·Kᵀ and A·V
 	cost += h * in * (inHigh*c.expHi + (in-inHigh)*c.expLo + in) * w.CtMul // exp, then ·1/sum
 	cost += h * in * c.recip * w.CtMul                                     // one reciprocal per row and head
 	cost += in * (2*d + c.invsqrt) * w.CtMul                               // LayerNorm after attention
@@ -194,7 +208,7 @@ func (c *Coster) Polynomial() CostPolynomial {
 	w := c.w
 	return CostPolynomial{
 		Source:   w.Source,
-		InSq:     (2*d + h*(c.expLo+1)) * w.CtMul,
+		InSq:     2*d*w.tokenProduct() + h*(c.expLo+1)*w.CtMul,
 		InInHigh: h * (c.expHi - c.expLo) * w.CtMul,
 		In: 4*d*d*w.PtMul + h*c.recip*w.CtMul + (2*d+c.invsqrt)*w.CtMul +
 			(d+1)*w.Bridge,

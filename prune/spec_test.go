@@ -40,7 +40,7 @@ type costGolden struct {
 
 func TestCostPolynomial(t *testing.T) {
 	m, _ := tinyModel(t)
-	for _, w := range []CostModelLiteral{AnalyticCostModel(), {Source: "x", PtMul: 0.3, CtMul: 7, Bridge: 1.5, Compare: 11}} {
+	for _, w := range []CostModelLiteral{AnalyticCostModel(), {Source: "x", PtMul: 0.3, CtMul: 7, Bridge: 1.5, Compare: 11}, {Source: "measured", PtMul: 3e-7, CtMul: 7e-6, Bridge: 2e-6, Compare: 4e-3, Attention: 9e-5}} {
 		c, err := NewCoster(w, m.Server.Config, approx.Default())
 		if err != nil {
 			t.Fatal(err)

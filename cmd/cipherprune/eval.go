@@ -28,7 +28,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	showRanges := fs.Bool("ranges", false, "with --approx, print the observed inputs of every approximated function against its interval")
 	withPrune := fs.Bool("prune", false, "also evaluate with the model's prune.json thresholds (pruning and degree reduction on the approximate forward)")
 	pad := fs.Int("pad", -1, "pad inputs to this many tokens (-1: the model's maximum positions with --prune, else natural length; 0: natural length)")
-	costPath := fs.String("cost-model", "", "cost model file for modelled_speedup (default: the analytic model)")
+	costPath := fs.String("cost-model", "", "cost model file for modelled_speedup (default: MODEL/cost.json if it exists, else the analytic model)")
 	limit := fs.Int("n", 0, "evaluate only the first n examples (0: all)")
 	private := fs.Bool("private", false, "run the private (encrypted, two-party) inference on each example over loopback TCP and compare with the plaintext models")
 	var sf sessionFlags
@@ -79,11 +79,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		w := prune.AnalyticCostModel()
-		if *costPath != "" {
-			if w, err = prune.LoadCostModel(*costPath); err != nil {
-				return err
-			}
+		w, err := loadCostModel(*costPath, *modelDir, stderr)
+		if err != nil {
+			return err
 		}
 		if coster, err = prune.NewCoster(w, m.Server.Config, nl.Registry()); err != nil {
 			return err

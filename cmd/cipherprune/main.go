@@ -16,6 +16,7 @@
 //	calibrate  choose approximation intervals from observed activations
 //	eval    accuracy of the exact and approximate plaintext forward passes
 //	search  learn the pruning and degree thresholds (prune.json)
+//	costmodel  measure the search's cost model on this machine (cost.json)
 //
 // Run "cipherprune <command> -h" for a command's flags.
 package main
@@ -49,6 +50,7 @@ func commands() []command {
 		{"calibrate", "choose approximation intervals from observed activations", runCalibrate},
 		{"eval", "accuracy of the exact and approximate plaintext forward passes", runEval},
 		{"search", "learn per-layer pruning and degree thresholds (runs the training code)", runSearch},
+		{"costmodel", "measure the threshold search's cost model on this machine (cost.json)", runCostModel},
 	}
 }
 

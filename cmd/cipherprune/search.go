@@ -44,7 +44,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	maxLen := fs.Int("max-len", 0, "training inputs cut to this many tokens (0: the model's maximum)")
 	pyArgs := fs.String("py-args", "", "extra arguments for the Python search, space-separated")
 	python := fs.String("python", pythonDefault(), "Python interpreter with Debian's torch")
-	costPath := fs.String("cost-model", "", "cost model file (default: the analytic model)")
+	costPath := fs.String("cost-model", "", "cost model file (default: MODEL/cost.json if it exists, else the analytic model)")
 	limit := fs.Int("n", 0, "evaluate only the first n test examples (0: all)")
 	noApprox := fs.Bool("skip-approx-baseline", false, "leave out the approximate forward without pruning (saves one forward per example)")
 	def, err := dataset.DefaultDir()
@@ -67,11 +67,9 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	w := prune.AnalyticCostModel()
-	if *costPath != "" {
-		if w, err = prune.LoadCostModel(*costPath); err != nil {
-			return err
-		}
+	w, err := loadCostModel(*costPath, *modelDir, stderr)
+	if err != nil {
+		return err
 	}
 	coster, err := prune.NewCoster(w, m.Server.Config, nl.Registry())
 	if err != nil {
