@@ -426,7 +426,15 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	// Scores: dense[h][g] holds, in block u and slot i, the exp polynomial's
 	// input for score (i, i+t mod B), t = groups[g][u].
 	groups := denseShifts(lay)
-	if err := ev.ensure(ctx, br, tr, "scores", 3, q.Cts, k.Cts); err != nil {
+	// Level plan: every stage below runs on only the levels it and the
+	// stages up to the next refresh use (ensureFor's horizon, trim): the
+	// scores need 3 and the exp a refresh after them in any case; the exp
+	// and the key mask share one refresh, the reciprocal and the
+	// normalization another, the normalization and A·V a third.
+	expDepth := ev.funcDepth(approx.Exp, degs, true)
+	qCts := ev.trim(q.Cts, 3, expDepth)
+	kCts := ev.trim(k.Cts, 3, expDepth)
+	if err := ev.ensureFor(ctx, br, tr, "scores", 3, 3, qCts, kCts); err != nil {
 		return nil, nil, err
 	}
 	dense := make([][]*rlwe.Ciphertext, cfg.Heads)
@@ -436,7 +444,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		rK, rpK := make([][]*rlwe.Ciphertext, cph), make([][]*rlwe.Ciphertext, cph)
 		for j := 0; j < cph; j++ {
 			var err error
-			if rK[j], rpK[j], err = w.babies(ts, k.Cts[h*cph+j]); err != nil {
+			if rK[j], rpK[j], err = w.babies(ts, kCts[h*cph+j]); err != nil {
 				return err
 			}
 		}
@@ -453,7 +461,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 					if err != nil {
 						return err
 					}
-					qa := q.Cts[h*cph+j]
+					qa := qCts[h*cph+j]
 					if p == nil {
 						p = hefloat.NewCiphertext(w.params, 2, min(qa.Level(), kc.Level()))
 						if err := w.eval.Mul(qa, kc, p); err != nil {
@@ -521,7 +529,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 
 	// exp, then the padding mask on keys.
 	all := flat()
-	if err := ev.ensure(ctx, br, tr, "exp", ev.funcDepth(approx.Exp, degs, true), all); err != nil {
+	if err := ev.ensureFor(ctx, br, tr, "exp", expDepth, expDepth+1, all); err != nil {
 		return nil, nil, err
 	}
 	keyMask := append([]*rlwe.Ciphertext(nil), masks.KeyMask...)
@@ -573,7 +581,8 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot attention (row sums): %w", err)
 	}
-	if err := ev.ensure(ctx, br, tr, "reciprocal", ev.funcDepth(approx.Reciprocal, degs, false), sums); err != nil {
+	recDepth := ev.funcDepth(approx.Reciprocal, degs, false)
+	if err := ev.ensureFor(ctx, br, tr, "reciprocal", recDepth, recDepth+1, sums); err != nil {
 		return nil, nil, err
 	}
 	recRec := ev.reg.Recipe(approx.Reciprocal, approx.High)
@@ -589,7 +598,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		return nil, nil, fmt.Errorf("cannot attention (reciprocal): %w", err)
 	}
 	all = flat()
-	if err := ev.ensure(ctx, br, tr, "normalize", 1, all, sums); err != nil {
+	if err := ev.ensureFor(ctx, br, tr, "normalize", 1, 1+3, all, sums); err != nil {
 		return nil, nil, err
 	}
 	err = ev.parallel(ctx, len(all), func(w *worker, i int) error {
@@ -606,10 +615,18 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	all = flat()
 	vCts := append([]*rlwe.Ciphertext(nil), v.Cts...)
 	qw := []*rlwe.Ciphertext{masks.QueryWeights}
-	if err := ev.ensure(ctx, br, tr, "attention·V", 3, all, vCts, qw); err != nil {
+	if err := ev.ensureFor(ctx, br, tr, "attention·V", 3, 3, all, vCts, qw); err != nil {
 		return nil, nil, err
 	}
 	unflat(all)
+	// The products take the lower level of their factors: V and the query
+	// weights need no more levels than the attention weights have.
+	avLevel := ev.params.MaxLevel()
+	for _, ct := range all {
+		avLevel = min(avLevel, ct.Level())
+	}
+	vCts = dropTo(vCts, avLevel)
+	qw = dropTo(qw, avLevel)
 	rV, rpV := make([][]*rlwe.Ciphertext, len(vCts)), make([][]*rlwe.Ciphertext, len(vCts))
 	err = ev.parallel(ctx, len(vCts), func(w *worker, a int) error {
 		var err error

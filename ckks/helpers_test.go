@@ -42,10 +42,10 @@ func newTestContext(t testing.TB, name string) *testContext {
 }
 
 // evaluator returns a server evaluator with Galois keys for galEls.
-func (tc *testContext) evaluator(t testing.TB, galEls []uint64, workers int) *Evaluator {
+func (tc *testContext) evaluator(t testing.TB, galEls []uint64, workers int, opts ...EvaluatorOption) *Evaluator {
 	t.Helper()
 	gks := tc.kgen.GenGaloisKeysNew(galEls, tc.sk)
-	ev, err := NewEvaluator(tc.params, rlwe.NewMemEvaluationKeySet(tc.rlk, gks...), nil, workers)
+	ev, err := NewEvaluator(tc.params, rlwe.NewMemEvaluationKeySet(tc.rlk, gks...), nil, workers, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,19 +79,29 @@ func (ev *Evaluator) AttentionBlock(ctx context.Context, x *CtMatrix, el *Encode
 	if err := x.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
 	}
+	// Q and K need the scores' 3 levels and the exp refreshes after them,
+	// V needs no more than the attention weights after their refresh: the
+	// projections run on X dropped to those levels (the residual keeps X),
+	// and a refresh of X returns only those.
+	expDepth := ev.funcDepth(approx.Exp, degs, true)
+	horizon := 0
+	if 1+3+expDepth > ev.params.MaxLevel()-ev.reserve {
+		horizon = 1 + 3
+	}
 	xc := x.CopyNew()
-	if err := ev.ensure(ctx, br, tr, "qkv", 1, xc.Cts); err != nil {
+	if err := ev.ensureFor(ctx, br, tr, "qkv", 1, horizon, xc.Cts); err != nil {
 		return nil, err
 	}
+	xq := &CtMatrix{Layout: xc.Layout, Cts: ev.trim(xc.Cts, 1+3, expDepth)}
 	var q, k, v *CtMatrix
 	var err error
-	if q, err = ev.Linear(ctx, xc, el.Query); err != nil {
+	if q, err = ev.Linear(ctx, xq, el.Query); err != nil {
 		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
 	}
-	if k, err = ev.Linear(ctx, xc, el.Key); err != nil {
+	if k, err = ev.Linear(ctx, xq, el.Key); err != nil {
 		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
 	}
-	if v, err = ev.Linear(ctx, xc, el.Value); err != nil {
+	if v, err = ev.Linear(ctx, xq, el.Value); err != nil {
 		return nil, fmt.Errorf("cannot AttentionBlock: %w", err)
 	}
 	att, scores, err := ev.attention(ctx, q, k, v, masks, el.Config, degs, br, tr)

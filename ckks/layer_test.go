@@ -163,6 +163,9 @@ func TestEncryptedModel(t *testing.T) {
 	}
 	calls, cts := tr.Refreshes()
 	t.Logf("logits: encrypted %v, approximate %v, exact %v; %d refreshes (%d ciphertexts) + 1 bridge per layer", got, want, exact, calls, cts)
+	for _, s := range tr.Stages {
+		t.Logf("refresh %-18s %2d ciphertexts from level %d to %d", s.Stage, s.Cts, s.Level, s.Target)
+	}
 	for k := range want {
 		if d := math.Abs(got[k] - want[k]); d > 1e-2 {
 			t.Errorf("logit %d: encrypted %g, approximate %g, error %g > 1e-2", k, got[k], want[k], d)

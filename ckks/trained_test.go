@@ -310,14 +310,15 @@ func TestTrainedModelEncrypted(t *testing.T) {
 					br = reserveBridge{&pruneBridge{tc: tc, sched: fixedSchedule{decide: rec.replay(t)}}}
 				}
 				var degs DegreeSet
+				tr := &Trace{}
 				for l, el := range k.lays {
 					res := (*BridgeResult)(nil)
-					if x, res, err = k.ev.Layer(bg(), l, x, el, masks, degs, br, nil); err != nil {
+					if x, res, err = k.ev.Layer(bg(), l, x, el, masks, degs, br, tr); err != nil {
 						t.Fatal(err)
 					}
 					masks, degs = res.Masks, res.Degrees
 				}
-				lct, err := k.ev.Head(bg(), x, k.head, br, nil)
+				lct, err := k.ev.Head(bg(), x, k.head, br, tr)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -334,6 +335,13 @@ func TestTrainedModelEncrypted(t *testing.T) {
 				}
 				if argmax(got) != argmax(want) {
 					t.Errorf("input %d: encrypted argmax %d, approximate %d", i, argmax(got), argmax(want))
+				}
+				if i == 0 {
+					calls, cts := tr.Refreshes()
+					t.Logf("input 0 (n=%d): %d refreshes, %d ciphertexts", len(ids), calls, cts)
+					for _, s := range tr.Stages {
+						t.Logf("  refresh %-18s %2d ciphertexts from level %d to %d", s.Stage, s.Cts, s.Level, s.Target)
+					}
 				}
 			}
 			t.Logf("%s: %d inputs, max |logit error| vs approximate forward %.2e", name, len(inputs), worst)

@@ -14,8 +14,10 @@ import (
 // ProtocolVersion is the version of the engine's session protocol, checked
 // in the wire handshake. Version 2: seeds expand with AES-256-CTR
 // (internal/xof) instead of blake2b, and the kept rows move to smaller
-// blocks with their keys sent after the pruning step.
-const ProtocolVersion uint32 = 2
+// blocks with their keys sent after the pruning step. Version 3: a refresh
+// request names the level of its answer (share.Server.RefreshTo), so the
+// server asks only for the levels it uses before its next refresh.
+const ProtocolVersion uint32 = 3
 
 // Fixed-point format of the bridge (mpcbridge/prunestep): every value the
 // bridge converts to shares is at most 2^LogBound in magnitude and is

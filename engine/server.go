@@ -535,6 +535,13 @@ func (b *timedBridge) Refresh(ctx context.Context, cts []*ckks.Ciphertext) ([]*c
 	return b.Bridge.Refresh(ctx, cts)
 }
 
+func (b *timedBridge) RefreshTo(ctx context.Context, cts []*ckks.Ciphertext, level int) ([]*ckks.Ciphertext, error) {
+	t := time.Now()
+	defer func() { b.elapsed += time.Since(t) }()
+	b.refreshes++
+	return b.Bridge.RefreshTo(ctx, cts, level)
+}
+
 func (b *timedBridge) AfterAttention(ctx context.Context, out *ckks.AttentionOutput) (*ckks.BridgeResult, error) {
 	t := time.Now()
 	defer func() { b.elapsed += time.Since(t) }()

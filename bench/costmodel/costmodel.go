@@ -314,6 +314,10 @@ func (b *refresher) Refresh(ctx context.Context, cts []*rlwe.Ciphertext) ([]*rlw
 	return b.s.Refresh(ctx, b.conn, cts)
 }
 
+func (b *refresher) RefreshTo(ctx context.Context, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
+	return b.s.RefreshTo(ctx, b.conn, cts, level)
+}
+
 // minTotal is how long median keeps repeating a fast operation.
 const minTotal = time.Second
 

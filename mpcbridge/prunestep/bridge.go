@@ -72,6 +72,12 @@ func (b *Bridge) Refresh(ctx context.Context, cts []*rlwe.Ciphertext) ([]*rlwe.C
 	return b.server.Refresh(ctx, b.conn, cts)
 }
 
+// RefreshTo refreshes cts to level (Server.RefreshTo); it makes Bridge a
+// ckks.LevelRefresher.
+func (b *Bridge) RefreshTo(ctx context.Context, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
+	return b.server.RefreshTo(ctx, b.conn, cts, level)
+}
+
 // AfterAttention runs the pruning step on out with the rule of out.Layer,
 // or passes the hidden state on if the rule does not prune.
 func (b *Bridge) AfterAttention(ctx context.Context, out *ckks.AttentionOutput) (*ckks.BridgeResult, error) {

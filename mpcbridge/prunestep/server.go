@@ -317,6 +317,12 @@ func (s *Server) compare(ctx context.Context, conn *wire.Conn, scores []uint64, 
 // protocol C, announced by a request so that a client in ServeBridge knows
 // what follows). The client answers in ServeBridge.
 func (s *Server) Refresh(ctx context.Context, conn *wire.Conn, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
+	return s.RefreshTo(ctx, conn, cts, s.params.MaxLevel())
+}
+
+// RefreshTo is Refresh to level, between MinLevel and the top
+// (share.Server.RefreshTo).
+func (s *Server) RefreshTo(ctx context.Context, conn *wire.Conn, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if conn == nil {
@@ -327,7 +333,7 @@ func (s *Server) Refresh(ctx context.Context, conn *wire.Conn, cts []*rlwe.Ciphe
 		abortConn(ctx, conn, "server failed to send a refresh request")
 		return nil, fmt.Errorf("cannot Refresh: %w", err)
 	}
-	fresh, err := s.share.Refresh(ctx, shareConn{conn}, cts)
+	fresh, err := s.share.RefreshTo(ctx, shareConn{conn}, cts, level)
 	if err != nil {
 		abortConn(ctx, conn, "server failed to refresh")
 		return nil, fmt.Errorf("cannot Refresh: %w", err)

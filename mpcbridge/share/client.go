@@ -162,25 +162,32 @@ func (c *Client) seededEncrypt(pt *rlwe.Plaintext) (ring.Poly, [seedSize]byte, e
 	return ct.Value[0], seed, nil
 }
 
-// reencrypt lifts p to the top level and encrypts it as a raw polynomial
-// (step C, client).
-func (c *Client) reencrypt(o *opened) (seededCt, error) {
-	top := c.params.MaxLevel()
-	ringQ := c.params.RingQ()
-	pt := rlwe.NewPlaintext(c.params, top)
-	c.ri.lift(top, o.p, pt.Value)
+// reencrypt lifts p to level and encrypts it as a raw polynomial (step
+// C, client).
+func (c *Client) reencrypt(o *opened, level int) (seededCt, error) {
+	ringQ := c.params.RingQ().AtLevel(level)
+	pt := rlwe.NewPlaintext(c.params, level)
+	c.ri.lift(level, o.p, pt.Value)
 	ringQ.NTT(pt.Value, pt.Value)
 	pt.IsNTT = true
 	c0, seed, err := c.seededEncrypt(pt)
 	if err != nil {
 		return seededCt{}, err
 	}
-	return seededCt{level: top, logSlots: o.ct.logSlots, scale: o.ct.scale, seed: seed, c0: c0}, nil
+	return seededCt{level: level, logSlots: o.ct.logSlots, scale: o.ct.scale, seed: seed, c0: c0}, nil
 }
 
-// Refresh answers one Server.Refresh: it receives the masked ciphertexts
-// (MsgRefreshRequest), decrypts each to its masked polynomial and sends it
-// back re-encrypted at the top level (MsgRefreshResponse), protocol C.
+// minLevel is the lowest level a refresh may return: the mask level of
+// the default scale, below which the next conversion could not mask.
+func (c *Client) minLevel() (int, error) {
+	l, _, err := c.p.MaskLevel(c.params, c.params.DefaultScale(), c.params.MaxLevel())
+	return l, err
+}
+
+// Refresh answers one Server.Refresh or Server.RefreshTo: it receives the
+// masked ciphertexts (MsgRefreshRequest), decrypts each to its masked
+// polynomial and sends it back re-encrypted at the requested level
+// (MsgRefreshResponse), protocol C.
 func (c *Client) Refresh(ctx context.Context, conn Conn) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -188,7 +195,11 @@ func (c *Client) Refresh(ctx context.Context, conn Conn) error {
 	if err != nil {
 		return fmt.Errorf("cannot Refresh: receive: %w", err)
 	}
-	cts, err := c.ri.decodeMasked(payload, c.p.maxBatch)
+	minLevel, err := c.minLevel()
+	if err != nil {
+		return fmt.Errorf("cannot Refresh: %w", err)
+	}
+	cts, level, err := c.ri.decodeRefreshRequest(payload, c.p.maxBatch, minLevel)
 	if err != nil {
 		return fmt.Errorf("cannot Refresh: bad message: %w", err)
 	}
@@ -201,7 +212,7 @@ func (c *Client) Refresh(ctx context.Context, conn Conn) error {
 		if err != nil {
 			return fmt.Errorf("cannot Refresh: ciphertext %d: %w", i, err)
 		}
-		if out[i], err = c.reencrypt(o); err != nil {
+		if out[i], err = c.reencrypt(o, level); err != nil {
 			return fmt.Errorf("cannot Refresh: ciphertext %d: %w", i, err)
 		}
 	}

@@ -50,14 +50,18 @@
 // to the nearest integer coefficient each, an error of about one unit per
 // coefficient, far below the encryption noise.
 //
-// C. Refresh (Server.Refresh, Client.Refresh; Refresher adapts it to the
-// ckks evaluator). Steps A.1 and A.2, then the client re-encrypts its
-// centred polynomial p directly as a raw polynomial at the top level
-// (seeded, secret key; no decoding), and the server subtracts M lifted to
-// the top-level modulus. The result is a fresh top-level encryption of
-// m + e (the message and its accumulated noise) at the original scale, with
-// one public-key and one secret-key encryption noise added. A refresh of k
-// ciphertexts is one round trip.
+// C. Refresh (Server.Refresh and Server.RefreshTo, Client.Refresh;
+// Refresher adapts it to the ckks evaluator). Steps A.1 and A.2, then the
+// client re-encrypts its centred polynomial p directly as a raw polynomial
+// at the level the request names (seeded, secret key; no decoding), and
+// the server subtracts M lifted to that level's modulus. The result is a
+// fresh encryption of m + e (the message and its accumulated noise) at the
+// original scale, with one public-key and one secret-key encryption noise
+// added. The level is the top (Refresh) or any level from the mask level up
+// (RefreshTo): p and M are centred integers whose difference is m + e over
+// the integers (the mask width keeps p from wrapping), so reducing them
+// modulo the first l'+1 primes is correct for every l'. A
+// refresh of k ciphertexts is one round trip.
 //
 // # Security (semi-honest, statistical parameter λ >= 40)
 //

@@ -99,7 +99,27 @@ func TestClientBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := tc.client.EncToShares(bg(), &rawConn{in: map[uint16][]byte{MsgEncToShares: c.payload}})
 			wantErr(t, err, c.want)
-			err = tc.client.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshRequest: c.payload}})
+			req := append(bytes.Clone(c.payload), byte(tc.params.MaxLevel()))
+			err = tc.client.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshRequest: req}})
+			wantErr(t, err, c.want)
+		})
+	}
+	// The level a refresh request asks for.
+	minLevel, _, err := tc.p.MaskLevel(tc.params, tc.params.DefaultScale(), tc.params.MaxLevel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, want string
+		payload    []byte
+	}{
+		{"refresh/empty", "empty refresh request", nil},
+		{"refresh/below the mask level", "not in", append(bytes.Clone(valid), byte(minLevel-1))},
+		{"refresh/above the top", "not in", append(bytes.Clone(valid), byte(tc.params.MaxLevel()+1))},
+		{"refresh/no level", "bad message", valid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := tc.client.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshRequest: c.payload}})
 			wantErr(t, err, c.want)
 		})
 	}
@@ -136,7 +156,7 @@ func TestServerBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.in = map[uint16][]byte{MsgRefreshRequest: tc.server.ri.encodeMasked(sent)}
+	rc.in = map[uint16][]byte{MsgRefreshRequest: tc.server.ri.encodeRefreshRequest(sent, tc.params.MaxLevel())}
 	if err := tc.client.Refresh(bg(), rc); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +165,7 @@ func TestServerBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tc.server.unmask(masks, got); err != nil {
+	if _, err := tc.server.unmask(masks, got, tc.params.MaxLevel()); err != nil {
 		t.Fatalf("valid response: %v", err)
 	}
 	lowLevel := got[0]

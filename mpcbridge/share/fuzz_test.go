@@ -65,7 +65,17 @@ func FuzzDecodeMasked(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1, 4, 0, 0, 0, 0, 1, 0, 0, 0})
+	minLevel, err := tc.client.minLevel()
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
+		// The same bytes as a refresh request: the last byte is the level.
+		if cts, level, err := tc.client.ri.decodeRefreshRequest(payload, tc.p.MaxBatch(), minLevel); err == nil {
+			if again := tc.client.ri.encodeRefreshRequest(cts, level); !bytes.Equal(again, payload) {
+				t.Fatalf("accepted refresh request re-encodes differently (%d vs %d bytes)", len(again), len(payload))
+			}
+		}
 		cts, err := tc.client.ri.decodeMasked(payload, tc.p.MaxBatch())
 		if err != nil {
 			return
@@ -78,7 +88,8 @@ func FuzzDecodeMasked(f *testing.F) {
 				if cts[i].batched {
 					_, _ = tc.client.slotShares(o)
 				}
-				_, _ = tc.client.reencrypt(o)
+				_, _ = tc.client.reencrypt(o, tc.params.MaxLevel())
+				_, _ = tc.client.reencrypt(o, minLevel)
 			}
 		}
 	})

@@ -227,17 +227,30 @@ func (s *Server) EncToShares(ctx context.Context, conn Conn, cts []*rlwe.Ciphert
 
 // Refresh turns every ciphertext of cts into a fresh encryption of the
 // same message (noise included) at the top level and the same scale
-// (protocol C), in one round trip: MsgRefreshRequest out,
-// MsgRefreshResponse back. The client calls Client.Refresh. The inputs are
-// not modified.
+// (protocol C): RefreshTo at MaxLevel.
 func (s *Server) Refresh(ctx context.Context, conn Conn, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
+	return s.RefreshTo(ctx, conn, cts, s.params.MaxLevel())
+}
+
+// RefreshTo turns every ciphertext of cts into a fresh encryption of the
+// same message (noise included) at level and the same scale (protocol C),
+// in one round trip: MsgRefreshRequest out, MsgRefreshResponse back. The
+// level is between MinLevel and the top: an evaluator that needs only a
+// few levels before its next refresh asks for those, and every operation
+// until then, and the client's answer, cost less. The level is part of the
+// server's public schedule, not of anyone's data. The client calls
+// Client.Refresh. The inputs are not modified.
+func (s *Server) RefreshTo(ctx context.Context, conn Conn, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if min := s.MinLevel(); level < min || level > s.params.MaxLevel() {
+		return nil, fmt.Errorf("cannot Refresh: level %d not in [%d, %d]", level, min, s.params.MaxLevel())
+	}
 	sent, masks, err := s.maskBatch(ctx, cts, false)
 	if err != nil {
 		return nil, fmt.Errorf("cannot Refresh: %w", err)
 	}
-	if err := conn.Send(ctx, MsgRefreshRequest, s.ri.encodeMasked(sent)); err != nil {
+	if err := conn.Send(ctx, MsgRefreshRequest, s.ri.encodeRefreshRequest(sent, level)); err != nil {
 		return nil, fmt.Errorf("cannot Refresh: send: %w", err)
 	}
 	sent = nil
@@ -249,7 +262,7 @@ func (s *Server) Refresh(ctx context.Context, conn Conn, cts []*rlwe.Ciphertext)
 	if err != nil {
 		return nil, fmt.Errorf("cannot Refresh: bad response: %w", err)
 	}
-	out, err := s.unmask(masks, got)
+	out, err := s.unmask(masks, got, level)
 	if err != nil {
 		return nil, fmt.Errorf("cannot Refresh: %w", err)
 	}
@@ -257,25 +270,24 @@ func (s *Server) Refresh(ctx context.Context, conn Conn, cts []*rlwe.Ciphertext)
 }
 
 // unmask finishes a refresh (step C, server): expands c1 from the seed and
-// subtracts M, lifted to the top level, from c0.
-func (s *Server) unmask(masks []mask, got []seededCt) ([]*rlwe.Ciphertext, error) {
+// subtracts M, lifted to level, from c0.
+func (s *Server) unmask(masks []mask, got []seededCt, level int) ([]*rlwe.Ciphertext, error) {
 	if len(got) != len(masks) {
 		return nil, fmt.Errorf("response holds %d ciphertexts for %d sent", len(got), len(masks))
 	}
-	top := s.params.MaxLevel()
-	ringQ := s.params.RingQ()
+	ringQ := s.params.RingQ().AtLevel(level)
 	out := make([]*rlwe.Ciphertext, len(got))
 	for i := range got {
 		g, mk := &got[i], &masks[i]
-		if g.level != top || g.logSlots != mk.ct.logSlots || g.scale != mk.ct.scale {
-			return nil, fmt.Errorf("response ciphertext %d: level %d, log slots %d, scale %v; want %d, %d, %v", i, g.level, g.logSlots, g.scale, top, mk.ct.logSlots, mk.ct.scale)
+		if g.level != level || g.logSlots != mk.ct.logSlots || g.scale != mk.ct.scale {
+			return nil, fmt.Errorf("response ciphertext %d: level %d, log slots %d, scale %v; want %d, %d, %v", i, g.level, g.logSlots, g.scale, level, mk.ct.logSlots, mk.ct.scale)
 		}
 		mp := ringQ.NewPoly()
-		s.ri.lift(top, mk.m, mp)
+		s.ri.lift(level, mk.m, mp)
 		ringQ.NTT(mp, mp)
 		c0 := g.c0
 		ringQ.Sub(c0, mp, c0)
-		c1, err := expandC1(s.params, g.seed, top)
+		c1, err := expandC1(s.params, g.seed, level)
 		if err != nil {
 			return nil, err
 		}
@@ -447,4 +459,9 @@ func (r *Refresher) MinLevel() int { return r.server.MinLevel() }
 // Refresh refreshes cts to the top level (Server.Refresh).
 func (r *Refresher) Refresh(ctx context.Context, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
 	return r.server.Refresh(ctx, r.conn, cts)
+}
+
+// RefreshTo refreshes cts to level (Server.RefreshTo).
+func (r *Refresher) RefreshTo(ctx context.Context, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
+	return r.server.RefreshTo(ctx, r.conn, cts, level)
 }

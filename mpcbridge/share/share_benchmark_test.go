@@ -147,7 +147,7 @@ func BenchmarkRefresh(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s, err := tc.client.reencrypt(o)
+			s, err := tc.client.reencrypt(o, tc.params.MaxLevel())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func BenchmarkRefresh(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := tc.server.unmask(masks, g); err != nil {
+			if _, err := tc.server.unmask(masks, g, tc.params.MaxLevel()); err != nil {
 				b.Fatal(err)
 			}
 		}

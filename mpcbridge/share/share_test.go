@@ -236,8 +236,18 @@ func TestRefresh(t *testing.T) {
 				if refresher.MinLevel() != maskLevel {
 					t.Fatalf("MinLevel %d, want %d", refresher.MinLevel(), maskLevel)
 				}
+				// From the mask level, to the top; from higher up, to the
+				// mask level + 1 (RefreshTo).
+				target := tc.params.MaxLevel()
+				if level > maskLevel {
+					target = maskLevel + 1
+				}
 				serr, cerr := both(func() (err error) {
-					out, err = refresher.Refresh(bg(), cts)
+					if target == tc.params.MaxLevel() {
+						out, err = refresher.Refresh(bg(), cts)
+					} else {
+						out, err = refresher.RefreshTo(bg(), cts, target)
+					}
 					return
 				}, func() error {
 					return tc.client.Refresh(bg(), cc)
@@ -247,8 +257,8 @@ func TestRefresh(t *testing.T) {
 				}
 				var maxDiff, maxErr, before float64
 				for i, ct := range out {
-					if ct.Level() != tc.params.MaxLevel() {
-						t.Fatalf("refreshed ciphertext %d at level %d, want %d", i, ct.Level(), tc.params.MaxLevel())
+					if ct.Level() != target {
+						t.Fatalf("refreshed ciphertext %d at level %d, want %d", i, ct.Level(), target)
 					}
 					if ct.Scale.Cmp(cts[i].Scale) != 0 {
 						t.Fatalf("refreshed scale %v, want %v", ct.Scale.Float64(), cts[i].Scale.Float64())
@@ -258,8 +268,8 @@ func TestRefresh(t *testing.T) {
 					maxErr = math.Max(maxErr, maxAbsErr(fresh, xs[i]))
 					before = math.Max(before, maxAbsErr(old, xs[i]))
 				}
-				t.Logf("refresh from level %d: |after - before| <= %.3g, error vs x %.3g (before %.3g); server sent %d, client sent %d bytes for %d ciphertexts",
-					level, maxDiff, maxErr, before, sc.sent, cc.sent, k)
+				t.Logf("refresh from level %d to %d: |after - before| <= %.3g, error vs x %.3g (before %.3g); server sent %d, client sent %d bytes for %d ciphertexts",
+					level, target, maxDiff, maxErr, before, sc.sent, cc.sent, k)
 				if maxDiff > 1e-6 {
 					t.Fatalf("refresh changed the message by %.3g", maxDiff)
 				}
