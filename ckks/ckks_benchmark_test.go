@@ -215,13 +215,45 @@ func BenchmarkLinear(b *testing.B) {
 }
 
 func benchLayer(b *testing.B, e *benchEnv) (*EncodedLayer, *models.Model) {
+	return benchLayerWith(b, e, nil)
+}
+
+func benchLayerWith(b *testing.B, e *benchEnv, reg *approx.Registry) (*EncodedLayer, *models.Model) {
 	b.Helper()
 	m := tinyModel(b, 1, e.shape.Hidden, e.shape.Heads, e.shape.Intermediate)
-	el, err := NewEncodedLayer(&m.Server.Layers[0], AttentionConfig{Heads: e.shape.Heads}, e.lay.Block, e.lay.Slots, nil)
+	el, err := NewEncodedLayer(&m.Server.Layers[0], AttentionConfig{Heads: e.shape.Heads}, e.lay.Block, e.lay.Slots, reg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return el, m
+}
+
+// engineRegistry is the registry of the engine benchmarks: the shipped
+// sentiment-tiny's, calibrated within the levels the bridge leaves between
+// refreshes (the default registry's reciprocal is one level deeper).
+func engineRegistry(b *testing.B) *approx.Registry {
+	b.Helper()
+	lit, err := models.LoadApproxSettings(trainedModelDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap, err := models.NewApproximate(lit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ap.Registry()
+}
+
+// engineEvaluator returns an evaluator with the engine's settings: the
+// bridge's reserve of 2 levels (every refresh and conversion at level >= 2)
+// and reg, so that the level plan is the one a private inference runs.
+func (e *benchEnv) engineEvaluator(b *testing.B, workers int, reg *approx.Registry) *Evaluator {
+	b.Helper()
+	ev, err := NewEvaluator(e.tc.params, e.evk, reg, workers, WithReserve(bridgeReserve))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ev
 }
 
 func allValid(n int) []bool {
@@ -234,17 +266,19 @@ func allValid(n int) []bool {
 
 // BenchmarkAttentionBlock measures LayerNorm(X + MHA(X)) for BERT-base at
 // n=128: QKV projections, 12 heads of QKᵀ, softmax and AV, the output
-// projection, the residual and LayerNorm.
+// projection, the residual and LayerNorm, with the engine's reserve and a
+// registry within its level budget.
 func BenchmarkAttentionBlock(b *testing.B) {
 	e := getBenchEnv(b, bertBase(128))
-	el, _ := benchLayer(b, e)
+	reg := engineRegistry(b)
+	el, _ := benchLayerWith(b, e, reg)
 	masks, err := e.tc.client.EncryptAttentionMasks(allValid(e.lay.Rows), e.lay)
 	if err != nil {
 		b.Fatal(err)
 	}
 	x := e.encrypt(b, e.lay, 7)
 	forWorkers(b, func(b *testing.B, workers int) {
-		ev := e.evaluator(b, workers)
+		ev := e.engineEvaluator(b, workers, reg)
 		br := &benchBridge{b: b, tc: e.tc, masks: masks}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
@@ -313,19 +347,21 @@ func benchFunc(b *testing.B, fn approx.Func, cols int) {
 }
 
 // BenchmarkLayer measures one whole BERT-base-shaped encoder layer (random
-// weights, every token kept at the high degree) at n=128 and n=64.
+// weights, every token kept at the high degree) at n=128 and n=64, with the
+// engine's reserve and a registry within its level budget.
 func BenchmarkLayer(b *testing.B) {
 	for _, n := range []int{128, 64} {
 		b.Run(fmt.Sprintf("bert-base/n=%d", n), func(b *testing.B) {
 			e := getBenchEnv(b, bertBase(n))
-			el, _ := benchLayer(b, e)
+			reg := engineRegistry(b)
+			el, _ := benchLayerWith(b, e, reg)
 			masks, err := e.tc.client.EncryptAttentionMasks(allValid(n), e.lay)
 			if err != nil {
 				b.Fatal(err)
 			}
 			x := e.encrypt(b, e.lay, 10)
 			forWorkers(b, func(b *testing.B, workers int) {
-				ev := e.evaluator(b, workers)
+				ev := e.engineEvaluator(b, workers, reg)
 				br := &benchBridge{b: b, tc: e.tc, masks: masks}
 				tr := &Trace{}
 				b.ResetTimer()
