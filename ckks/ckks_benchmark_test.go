@@ -247,9 +247,9 @@ func engineRegistry(b *testing.B) *approx.Registry {
 // engineEvaluator returns an evaluator with the engine's settings: the
 // bridge's reserve of 2 levels (every refresh and conversion at level >= 2)
 // and reg, so that the level plan is the one a private inference runs.
-func (e *benchEnv) engineEvaluator(b *testing.B, workers int, reg *approx.Registry) *Evaluator {
+func (e *benchEnv) engineEvaluator(b *testing.B, workers int, reg *approx.Registry, opts ...EvaluatorOption) *Evaluator {
 	b.Helper()
-	ev, err := NewEvaluator(e.tc.params, e.evk, reg, workers, WithReserve(bridgeReserve))
+	ev, err := NewEvaluator(e.tc.params, e.evk, reg, workers, append([]EvaluatorOption{WithReserve(bridgeReserve)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -360,8 +360,7 @@ func BenchmarkLayer(b *testing.B) {
 				b.Fatal(err)
 			}
 			x := e.encrypt(b, e.lay, 10)
-			forWorkers(b, func(b *testing.B, workers int) {
-				ev := e.engineEvaluator(b, workers, reg)
+			run := func(b *testing.B, ev *Evaluator) {
 				br := &benchBridge{b: b, tc: e.tc, masks: masks}
 				tr := &Trace{}
 				b.ResetTimer()
@@ -373,6 +372,12 @@ func BenchmarkLayer(b *testing.B) {
 				calls, cts := tr.Refreshes()
 				b.ReportMetric(float64(calls)/float64(b.N), "refreshes/op")
 				b.ReportMetric(float64(cts)/float64(b.N), "refreshed-cts/op")
+			}
+			forWorkers(b, func(b *testing.B, workers int) { run(b, e.engineEvaluator(b, workers, reg)) })
+			// Every matmul at level 3 (WithLinearLevel), its outputs
+			// refreshed where the next stage needs more.
+			b.Run("linear-level=3/workers=2", func(b *testing.B) {
+				run(b, e.engineEvaluator(b, 2, reg, WithLinearLevel(3)))
 			})
 		})
 	}
