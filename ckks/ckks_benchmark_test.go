@@ -233,15 +233,7 @@ func benchLayerWith(b *testing.B, e *benchEnv, reg *approx.Registry) (*EncodedLa
 // refreshes (the default registry's reciprocal is one level deeper).
 func engineRegistry(b *testing.B) *approx.Registry {
 	b.Helper()
-	lit, err := models.LoadApproxSettings(trainedModelDir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ap, err := models.NewApproximate(lit)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return ap.Registry()
+	return trainedApprox(b).Registry()
 }
 
 // engineEvaluator returns an evaluator with the engine's settings: the

@@ -191,6 +191,21 @@ func (b reserveBridge) AfterAttention(ctx context.Context, out *AttentionOutput)
 // compares the logits with the plaintext approximate forward of the same
 // decisions: within 1e-2, same argmax. Every refresh and bridge call must
 // see level >= 2, as the two-party bridge requires.
+// trainedApprox returns the shipped model's approximate forward (its
+// registry is calibrated within the bridge's level budget).
+func trainedApprox(tb testing.TB) *models.Approximate {
+	tb.Helper()
+	lit, err := models.LoadApproxSettings(trainedModelDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ap, err := models.NewApproximate(lit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ap
+}
+
 func TestTrainedModelEncrypted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("encrypts 32 whole-model runs")
@@ -199,14 +214,7 @@ func TestTrainedModelEncrypted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("trained model required: %v", err)
 	}
-	lit, err := models.LoadApproxSettings(trainedModelDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap, err := models.NewApproximate(lit)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ap := trainedApprox(t)
 	reg := ap.Registry()
 	cfg := m.Config()
 	inputs := goldenInputs(t, trainedModelDir, 16)
