@@ -37,13 +37,23 @@ func (r *levelRefresher) RefreshTo(_ context.Context, cts []*rlwe.Ciphertext, le
 	return out, nil
 }
 
-func TestEnsureFor(t *testing.T) {
+// reserve is the bridge's reserve the level-plan tests use.
+const reserve = bridgeReserve
+
+// reserveContext returns a test context and an evaluator (relinearization
+// key only) that keeps reserve levels for the bridge.
+func reserveContext(t *testing.T) (*testContext, *Evaluator) {
+	t.Helper()
 	tc := newTestContext(t, InsecureTest11)
-	const reserve = 2
 	ev, err := NewEvaluator(tc.params, rlwe.NewMemEvaluationKeySet(tc.rlk), nil, 1, WithReserve(reserve))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tc, ev
+}
+
+func TestEnsureFor(t *testing.T) {
+	tc, ev := reserveContext(t)
 	top := tc.params.MaxLevel()
 	r := rand.New(rand.NewPCG(1, 2))
 	v := make([]float64, tc.params.MaxSlots())
@@ -112,12 +122,7 @@ func TestEnsureFor(t *testing.T) {
 }
 
 func TestTrim(t *testing.T) {
-	tc := newTestContext(t, InsecureTest11)
-	const reserve = 2
-	ev, err := NewEvaluator(tc.params, rlwe.NewMemEvaluationKeySet(tc.rlk), nil, 1, WithReserve(reserve))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tc, ev := reserveContext(t)
 	v := make([]float64, 8)
 	a, _ := tc.client.EncryptVector(v, 9)
 	b, _ := tc.client.EncryptVector(v, 8)
