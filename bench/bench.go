@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
@@ -113,6 +114,9 @@ type Record struct {
 	FFN      int    `json:"ffn"`
 	Tokens   int    `json:"tokens"`
 	Block    int    `json:"block"`
+	// Slots is the preset's slots per ciphertext (the blocks of the
+	// extrapolated layers depend on it).
+	Slots int `json:"slots,omitempty"`
 	// LinearLevel is the engine's matmul level cap (0: none) and Backend
 	// where its key switches ran.
 	LinearLevel int       `json:"linear_level,omitempty"`
@@ -261,6 +265,11 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 		}
 		rec.Variants = append(rec.Variants, variantOf(v.name, v.prune, v.reduce, res.Report, res.Logits))
 		rec.Block = res.Report.Block
+	}
+	if p, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure); err == nil {
+		if params, err := p.Params(); err == nil {
+			rec.Slots = params.MaxSlots()
+		}
 	}
 	extrapolate(rec)
 	base, pr := rec.Variants[0], rec.Variants[1]
@@ -534,44 +543,68 @@ func variantOf(name string, prune, reduce bool, rep engine.Report, logits []floa
 }
 
 // extrapolate fills in the layers that were not run. A layer's time and
-// bytes are modelled as a + b·s, where s = min(2·rows - 1, block) is the
-// number of token shifts its attention evaluates (the part that depends on
-// the rows in this packing; matmuls, GELU and LayerNorm work on whole
-// ciphertexts whatever the rows), fitted by least squares to every measured
-// layer of both variants. The pruned variant's rows come from the schedule
-// (or, for learned thresholds, stay at the last measured count). The fit
-// ignores the block: it is exact only while every layer has the record's
-// block (BERT-base-wide heads at n <= 128 on Interactive14); once pruning
-// re-packs the rows into a smaller block, extrapolated layers overestimate.
+// bytes are modelled as a·(b_in + b_out) + c·b_in·s, fitted by least squares
+// to every measured layer of both variants: b_in is the block its attention
+// runs on and b_out the block the kept rows leave it in (its feed-forward
+// block's), each proportional to the ciphertexts per matrix (d·b/Slots:
+// matmuls, GELU and LayerNorm work on whole ciphertexts), and s = min(2·rows
+// - 1, b_in) the token shifts its attention evaluates, each costing a
+// product per ciphertext. The pruned variant's rows come from the schedule
+// (or, for learned thresholds, stay at the last measured count) and its
+// blocks from ckks.BlockFor, as the engine re-packs them (several heads per
+// ciphertext once few rows are left). Without Slots (an old record) the
+// blocks stay at the last measured one.
 func extrapolate(rec *Record) {
-	block := rec.Block
-	shifts := func(rows int) float64 { return float64(min(2*rows-1, block)) }
-	var xs, ts, bs []float64
+	shifts := func(rows, block int) float64 { return float64(min(2*rows-1, block)) }
+	features := func(in, bin, bout int) (float64, float64) {
+		return float64(bin + bout), float64(bin) * shifts(in, bin)
+	}
+	var x1s, x2s, ts, bs []float64
 	for _, v := range rec.Variants {
+		bin := rec.Block
 		for _, l := range v.Layers {
-			xs, ts, bs = append(xs, shifts(l.In)), append(ts, l.Seconds), append(bs, float64(l.Bytes))
+			bout := l.Block
+			if bout == 0 {
+				bout = bin
+			}
+			f1, f2 := features(l.In, bin, bout)
+			x1s, x2s = append(x1s, f1), append(x2s, f2)
+			ts, bs = append(ts, l.Seconds), append(bs, float64(l.Bytes))
+			bin = bout
 		}
 	}
-	fit := func(ys []float64) func(float64) float64 {
-		var mx, my float64
-		for i := range xs {
-			mx += xs[i]
-			my += ys[i]
+	// The normal equations of y = a·x1 + c·x2; with proportional features
+	// (every layer alike) the fit falls back to y = a·x1.
+	fit := func(ys []float64) func(f1, f2 float64) float64 {
+		var s11, s12, s22, s1y, s2y float64
+		for i := range ys {
+			s11 += x1s[i] * x1s[i]
+			s12 += x1s[i] * x2s[i]
+			s22 += x2s[i] * x2s[i]
+			s1y += x1s[i] * ys[i]
+			s2y += x2s[i] * ys[i]
 		}
-		mx /= float64(len(xs))
-		my /= float64(len(xs))
-		var sxy, sxx float64
-		for i := range xs {
-			sxy += (xs[i] - mx) * (ys[i] - my)
-			sxx += (xs[i] - mx) * (xs[i] - mx)
+		if det := s11*s22 - s12*s12; det > 1e-9*s11*s22 {
+			a, c := (s1y*s22-s2y*s12)/det, (s2y*s11-s1y*s12)/det
+			return func(f1, f2 float64) float64 { return a*f1 + c*f2 }
 		}
-		b := 0.0
-		if sxx > 0 {
-			b = sxy / sxx
+		a := 0.0
+		if s11 > 0 {
+			a = s1y / s11
 		}
-		return func(x float64) float64 { return my + b*(x-mx) }
+		return func(f1, _ float64) float64 { return a * f1 }
 	}
 	tf, bf := fit(ts), fit(bs)
+	blockFor := func(rows, prev int) int {
+		if rec.Slots == 0 || rec.Heads == 0 {
+			return prev
+		}
+		b, err := ckks.BlockFor(rec.Slots, rows, rec.Hidden/rec.Heads, rec.Heads)
+		if err != nil {
+			return prev
+		}
+		return min(b, prev)
+	}
 	for vi := range rec.Variants {
 		v := &rec.Variants[vi]
 		v.AllSeconds = v.KeysSeconds + v.InputSeconds + v.HeadSeconds + v.LayerSeconds
@@ -579,6 +612,10 @@ func extrapolate(rec *Record) {
 		v.AllRounds = v.Rounds
 		rows := v.Layers[len(v.Layers)-1].Kept
 		meanRounds := v.Layers[0].Rounds
+		block := rec.Block
+		if b := v.Layers[len(v.Layers)-1].Block; b > 0 {
+			block = b
+		}
 		for l := len(v.Layers); l < rec.Layers; l++ {
 			in := rows
 			if v.Prune && rec.Schedule != nil {
@@ -588,16 +625,14 @@ func extrapolate(rec *Record) {
 			if v.Prune && rec.Schedule != nil && l+1 < rec.Layers {
 				kept = rec.Schedule[l+1]
 			}
-			t, b := tf(shifts(in)), int64(bf(shifts(in)))
-			block := rec.Block
-			if len(v.Layers) > 0 {
-				block = v.Layers[len(v.Layers)-1].Block
-			}
-			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Block: block, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
+			bout := blockFor(kept, block)
+			f1, f2 := features(in, block, bout)
+			t, b := tf(f1, f2), int64(bf(f1, f2))
+			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Block: bout, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
 			v.AllSeconds += t
 			v.AllBytes += b
 			v.AllRounds += meanRounds
-			rows = kept
+			rows, block = kept, bout
 		}
 		v.LANSeconds = LAN.seconds(v.AllSeconds, v.AllBytes, v.AllRounds)
 		v.WANSeconds = WAN.seconds(v.AllSeconds, v.AllBytes, v.AllRounds)

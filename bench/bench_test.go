@@ -11,14 +11,22 @@ import (
 	"github.com/cipherprune/cipherprune/ckks"
 )
 
-// TestExtrapolate: unmeasured layers follow the least-squares line through
-// the measured layers' (attention shifts, seconds) points and are marked.
+// TestExtrapolate: unmeasured layers follow the least-squares fit
+// a·(b_in + b_out) + c·b_in·shifts through the measured layers, with the
+// blocks ckks.BlockFor gives the scheduled rows, and are marked.
 func TestExtrapolate(t *testing.T) {
-	rec := &Record{Layers: 4, Block: 64, Schedule: []int{64, 16, 8, 4}}
-	// Seconds = 10 + 0.1·shifts: 64 rows -> 64 shifts, 16 rows -> 31 shifts.
+	// A BERT-base-like shape at 8192 slots: 128 rows in block 128; 16 rows
+	// fit block 32 (4 heads of 64 per ciphertext), 8 and 4 rows too.
+	rec := &Record{Layers: 4, Block: 128, Slots: 8192, Hidden: 768, Heads: 12, Schedule: []int{128, 16, 8, 4}}
+	const a, c = 0.05, 0.001
+	secs := func(in, bin, bout int) float64 { return a*float64(bin+bout) + c*float64(bin*min(2*in-1, bin)) }
 	rec.Variants = []Variant{
-		{Name: "unpruned", Layers: []Layer{{In: 64, Kept: 64, Seconds: 16.4, Bytes: 100, Rounds: 5}, {In: 64, Kept: 64, Seconds: 16.4, Bytes: 100, Rounds: 5}}},
-		{Name: "pruned", Prune: true, Layers: []Layer{{In: 64, Kept: 16, Seconds: 16.4, Bytes: 100, Rounds: 7}, {In: 16, Kept: 8, Seconds: 13.1, Bytes: 100, Rounds: 7}}},
+		{Name: "unpruned", Layers: []Layer{
+			{In: 128, Kept: 128, Block: 128, Seconds: secs(128, 128, 128), Bytes: 100, Rounds: 5},
+			{In: 128, Kept: 128, Block: 128, Seconds: secs(128, 128, 128), Bytes: 100, Rounds: 5}}},
+		{Name: "pruned", Prune: true, Layers: []Layer{
+			{In: 128, Kept: 16, Block: 32, Seconds: secs(128, 128, 32), Bytes: 100, Rounds: 7},
+			{In: 16, Kept: 8, Block: 32, Seconds: secs(16, 32, 32), Bytes: 100, Rounds: 7}}},
 	}
 	for i := range rec.Variants {
 		for _, l := range rec.Variants[i].Layers {
@@ -30,14 +38,23 @@ func TestExtrapolate(t *testing.T) {
 	if len(pr.Layers) != 4 || !pr.Layers[2].Extrapolated || pr.Layers[1].Extrapolated {
 		t.Fatalf("layers %+v", pr.Layers)
 	}
-	if pr.Layers[2].In != 8 || pr.Layers[3].In != 4 {
-		t.Errorf("extrapolated rows %d, %d, want 8, 4", pr.Layers[2].In, pr.Layers[3].In)
+	if pr.Layers[2].In != 8 || pr.Layers[3].In != 4 || pr.Layers[2].Block != 32 {
+		t.Errorf("extrapolated rows %d, %d in block %d, want 8, 4 in 32", pr.Layers[2].In, pr.Layers[3].In, pr.Layers[2].Block)
 	}
-	if want := 10 + 0.1*15; math.Abs(pr.Layers[2].Seconds-want) > 1e-9 {
-		t.Errorf("layer 2: %.3f s, want %.3f", pr.Layers[2].Seconds, want)
+	if want := secs(8, 32, 32); math.Abs(pr.Layers[2].Seconds-want) > 1e-9 {
+		t.Errorf("layer 2: %.4f s, want %.4f", pr.Layers[2].Seconds, want)
 	}
-	if un := rec.Variants[0]; un.Layers[3].In != 64 || math.Abs(un.AllSeconds-4*16.4) > 1e-9 {
+	if un := rec.Variants[0]; un.Layers[3].In != 128 || math.Abs(un.AllSeconds-4*secs(128, 128, 128)) > 1e-9 {
 		t.Errorf("unpruned: %+v, %.2f s", un.Layers[3], un.AllSeconds)
+	}
+	// Without the slots (an old record) the blocks stay the last measured.
+	rec.Slots = 0
+	for i := range rec.Variants {
+		rec.Variants[i].Layers = rec.Variants[i].Layers[:2]
+	}
+	extrapolate(rec)
+	if b := rec.Variants[1].Layers[3].Block; b != 32 {
+		t.Errorf("without slots: block %d, want 32", b)
 	}
 }
 

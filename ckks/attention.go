@@ -37,13 +37,15 @@ func neededShift(lay Layout, t int) bool {
 }
 
 // denseShifts returns the token shifts the attention evaluates (the
-// needed ones, in increasing order) packed c to a dense score ciphertext:
-// block u of dense ciphertext g holds shift denseShifts(lay)[g][u]; the
-// last ciphertext may hold fewer. Packing only the needed shifts halves the
-// dense ciphertexts (and their column sums, exp, masks and broadcasts)
-// once the rows are at most a quarter of the block.
+// needed ones, in increasing order) packed c to a dense score ciphertext,
+// c the columns per ciphertext of the attention's view (scoreLayout):
+// column block u of dense ciphertext g holds shift denseShifts(lay)[g][u]
+// (for each of its heads, one per token block); the last ciphertext may
+// hold fewer. Packing only the needed shifts halves the dense ciphertexts
+// (and their column sums, exp, masks and broadcasts) once the rows are at
+// most a quarter of the block.
 func denseShifts(lay Layout) [][]int {
-	c := lay.ColsPerCt()
+	c := scoreLayout(lay).ColsPerCt()
 	var all []int
 	for t := 0; t < lay.Block; t++ {
 		if neededShift(lay, t) {
@@ -57,8 +59,22 @@ func denseShifts(lay Layout) [][]int {
 	return out
 }
 
-// numDense returns the number of dense score ciphertexts per head.
+// numDense returns the number of dense score ciphertexts per head (per
+// group of HeadsPerCt heads).
 func numDense(lay Layout) int { return len(denseShifts(lay)) }
+
+// scoreLayout returns the attention's column view of lay: with hp =
+// lay.HeadsPerCt() heads per ciphertext in the stacked order (StackedColumn),
+// column block q of the view is hp token blocks of lay (block j·hp + h of
+// lay is column j of head h), so a ciphertext has headDim column blocks of
+// hp·Block slots and every sum over column blocks is a per-head sum, each
+// head in its own token block. hp = 1 returns lay.
+func scoreLayout(lay Layout) Layout {
+	hp := lay.HeadsPerCt()
+	lay.Block *= hp
+	lay.HeadDim = 0
+	return lay
+}
 
 // AttentionMaskVectors returns the slot vectors of the attention masks for
 // the token validity flags valid (len = lay.Rows).
@@ -77,12 +93,16 @@ func AttentionMaskVectors(valid []bool, lay Layout) (keyMask [][]float64, queryW
 	}
 	isValid := func(j int) bool { return j < lay.Rows && valid[j] }
 	B := lay.Block
+	hp := lay.HeadsPerCt()
 	for _, group := range denseShifts(lay) {
 		v := make([]float64, lay.Slots)
 		for u, t := range group {
-			for i := 0; i < lay.Rows; i++ {
-				if isValid((i + t) % B) {
-					v[u*B+i] = 1
+			for h := 0; h < hp; h++ {
+				blk := v[(u*hp+h)*B : (u*hp+h+1)*B]
+				for i := 0; i < lay.Rows; i++ {
+					if isValid((i + t) % B) {
+						blk[i] = 1
+					}
 				}
 			}
 		}
@@ -250,6 +270,13 @@ func newColumnSum(lay Layout) columnSum {
 	return columnSum{block: lay.Block, cols: lay.ColsPerCt(), baby: el.bestBaby()}
 }
 
+// rotations returns the rotations of columnSums and blockRotations: those
+// of the Cols x Cols matmul on the layout.
+func (cs columnSum) rotations() []int {
+	el := &EncodedLinear{Block: cs.block, Slots: cs.block * cs.cols, Baby: cs.baby}
+	return el.Rotations()
+}
+
 // columnSums returns the ciphertext whose block u holds sel's value times
 // the sum over the c column blocks of ps[u] (the products of c token
 // shifts; nil entries are skipped): the scores of c shifts packed into one
@@ -405,13 +432,22 @@ type AttentionConfig struct {
 
 // attention computes the context (softmax(Q·Kᵀ/√d_h)·V per head, heads
 // concatenated, before the output projection) and the importance scores.
+// With several heads per ciphertext (lay.HeadsPerCt() = hp > 1) q, k and v
+// are in the stacked column order and so is the context; the loops below
+// run over groups of hp heads, every group's heads in separate token blocks
+// of the same ciphertexts (scoreLayout).
 func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *AttentionMasks, cfg AttentionConfig, degs DegreeSet, br Refresher, tr *Trace) (*CtMatrix, *rlwe.Ciphertext, error) {
 	lay := q.Layout
-	c, B := lay.ColsPerCt(), lay.Block
+	hp := lay.HeadsPerCt()
+	slay := scoreLayout(lay)
+	// B is the token block (shifts are cyclic within it), c the column
+	// blocks of the score view, of SB = hp·B slots.
+	c, B, SB := slay.ColsPerCt(), lay.Block, slay.Block
 	dh := lay.Cols / cfg.Heads
-	if dh*cfg.Heads != lay.Cols || dh%c != 0 {
-		return nil, nil, fmt.Errorf("cannot attention: %d columns, %d heads, %d columns per ciphertext", lay.Cols, cfg.Heads, c)
+	if dh*cfg.Heads != lay.Cols || dh%c != 0 || (hp > 1 && (lay.HeadDim != dh || cfg.Heads%hp != 0)) {
+		return nil, nil, fmt.Errorf("cannot attention: %d columns, %d heads, %d columns per ciphertext (head dimension %d)", lay.Cols, cfg.Heads, lay.ColsPerCt(), lay.HeadDim)
 	}
+	groupsN := cfg.Heads / hp
 	cph := dh / c
 	nd := numDense(lay)
 	if masks == nil || len(masks.KeyMask) != nd || masks.QueryWeights == nil {
@@ -437,10 +473,10 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	if err := ev.ensureFor(ctx, br, tr, "scores", 3, 3, qCts, kCts); err != nil {
 		return nil, nil, err
 	}
-	dense := make([][]*rlwe.Ciphertext, cfg.Heads)
-	cs := newColumnSum(lay)
+	dense := make([][]*rlwe.Ciphertext, groupsN)
+	cs := newColumnSum(slay)
 	pc := newPtCache() // the scores' constants, shared by the heads
-	err := ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+	err := ev.parallel(ctx, groupsN, func(w *worker, h int) error {
 		rK, rpK := make([][]*rlwe.Ciphertext, cph), make([][]*rlwe.Ciphertext, cph)
 		for j := 0; j < cph; j++ {
 			var err error
@@ -482,7 +518,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			if !any {
 				continue // no needed shift in this group: dense[h][g] stays nil
 			}
-			sels, err := w.selectors(pc, lay, level, alpha)
+			sels, err := w.selectors(pc, slay, level, alpha)
 			if err != nil {
 				return err
 			}
@@ -554,9 +590,9 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	}
 	unflat(all)
 
-	// Row sums and their reciprocals, one ciphertext per head.
-	sums := make([]*rlwe.Ciphertext, cfg.Heads)
-	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+	// Row sums and their reciprocals, one ciphertext per head (group).
+	sums := make([]*rlwe.Ciphertext, groupsN)
+	err = ev.parallel(ctx, groupsN, func(w *worker, h int) error {
 		var s *rlwe.Ciphertext
 		for _, e := range dense[h] {
 			if e == nil {
@@ -567,7 +603,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			}
 		}
 		var err error
-		if sums[h], err = w.rotateSum(s, B, c); err != nil {
+		if sums[h], err = w.rotateSum(s, SB, c); err != nil {
 			return err
 		}
 		// The block's rows i >= Rows got no attention (sum 0): give them the
@@ -586,7 +622,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		return nil, nil, err
 	}
 	recRec := ev.reg.Recipe(approx.Reciprocal, approx.High)
-	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+	err = ev.parallel(ctx, groupsN, func(w *worker, h int) error {
 		t, err := w.changeOfBasis(recRec, sums[h])
 		if err != nil {
 			return err
@@ -656,9 +692,9 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	// c block rotations of each dense ciphertext, at_u = Σ_k sel_{u-k} ⊙
 	// rot_{k·Block}(d) (block v of rot_{k·Block}(d) is block v+k of d), c
 	// rotations per dense ciphertext instead of log2(c) per shift.
-	ats := make([][]*rlwe.Ciphertext, cfg.Heads)
+	ats := make([][]*rlwe.Ciphertext, groupsN)
 	pc = newPtCache() // A·V's constants (the scores' are dropped)
-	err = ev.parallel(ctx, cfg.Heads, func(w *worker, h int) error {
+	err = ev.parallel(ctx, groupsN, func(w *worker, h int) error {
 		ats[h] = make([]*rlwe.Ciphertext, B)
 		for g, d := range dense[h] {
 			if d == nil {
@@ -669,7 +705,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				return err
 			}
 			level := d.Level()
-			sels, err := w.selectors(pc, lay, level, 1)
+			sels, err := w.selectors(pc, slay, level, 1)
 			if err != nil {
 				return err
 			}
@@ -706,7 +742,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				return err
 			}
 			var y *rlwe.Ciphertext
-			for h := 0; h < cfg.Heads; h++ {
+			for h := 0; h < groupsN; h++ {
 				at := ats[h][t]
 				if at == nil {
 					return fmt.Errorf("no attention weights for head %d, shift %d", h, t)
@@ -780,6 +816,15 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot attention: %w", err)
+	}
+	if hp > 1 {
+		// Each token block of imp holds its head's share: add the hp
+		// blocks of every column block (all column blocks are equal, the
+		// attention weights having been broadcast to all of them), so
+		// that every token block holds the sum over all heads.
+		if imp, err = w0.rotateSum(imp, B, hp); err != nil {
+			return nil, nil, fmt.Errorf("cannot attention: %w", err)
+		}
 	}
 	return out, imp, nil
 }

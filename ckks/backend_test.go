@@ -113,14 +113,11 @@ func testBackend(t *testing.T, tc *testContext, be kernels.Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := BlockFor(slots, n, cfg.HeadDim())
+	lay, err = LayoutFor(slots, n, cfg.HiddenSize(), cfg.HeadDim(), cfg.NumHeads())
 	if err != nil {
 		t.Fatal(err)
 	}
-	lay, err = NewLayout(slots, n, cfg.HiddenSize(), block)
-	if err != nil {
-		t.Fatal(err)
-	}
+	block := lay.Block
 	masks, err := tc.client.EncryptAttentionMasks(slices.Repeat([]bool{true}, n), lay)
 	if err != nil {
 		t.Fatal(err)

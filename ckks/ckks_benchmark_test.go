@@ -59,11 +59,7 @@ func getBenchEnv(b *testing.B, s Shape) *benchEnv {
 		b.Fatal(err)
 	}
 	gks := tc.kgen.GenGaloisKeysNew(tc.galEls(rots), tc.sk)
-	block, err := BlockFor(slots, s.Rows, s.Hidden/s.Heads)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lay, err := NewLayout(slots, s.Rows, s.Hidden, block)
+	lay, err := LayoutFor(slots, s.Rows, s.Hidden, s.Hidden/s.Heads, s.Heads)
 	if err != nil {
 		b.Fatal(err)
 	}

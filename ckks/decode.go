@@ -174,7 +174,7 @@ func DecodeCtMatrix(params Parameters, lay Layout, level int, p []byte) (*CtMatr
 		return nil, fmt.Errorf("cannot DecodeCtMatrix: %w", err)
 	}
 	head := binary.LittleEndian.AppendUint32([]byte(ctMatrixMagic), uint32(lay.Rows))
-	for _, v := range []int{lay.Cols, lay.Block, lay.Slots, lay.NumCts()} {
+	for _, v := range []int{lay.Cols, lay.Block, lay.Slots, lay.HeadDim, lay.NumCts()} {
 		head = binary.LittleEndian.AppendUint32(head, uint32(v))
 	}
 	if !bytes.HasPrefix(p, head) {

@@ -53,11 +53,11 @@ func Keys(params hefloat.Parameters, s Shape) (KeyReport, error) {
 	if err != nil {
 		return KeyReport{}, fmt.Errorf("cannot Keys: %w", err)
 	}
-	block, err := BlockFor(params.MaxSlots(), s.Rows, s.Hidden/s.Heads)
+	block, err := BlockFor(params.MaxSlots(), s.Rows, s.Hidden/s.Heads, s.Heads)
 	if err != nil {
 		return KeyReport{}, fmt.Errorf("cannot Keys: %w", err)
 	}
-	lay := Layout{Rows: s.Rows, Cols: s.Hidden, Block: block, Slots: params.MaxSlots()}
+	lay := Layout{Rows: s.Rows, Cols: s.Hidden, Block: block, Slots: params.MaxSlots()}.WithHeadDim(s.Hidden / s.Heads)
 	r := KeyReport{GaloisKeys: len(galEls)}
 	r.GaloisKeyBytes = rlwe.NewGaloisKey(params).BinarySize()
 	r.GaloisBytes = r.GaloisKeys * r.GaloisKeyBytes

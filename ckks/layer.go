@@ -35,20 +35,77 @@ func NewEncodedLayer(l *models.EncoderLayer, cfg AttentionConfig, block, slots i
 	}
 	el := &EncodedLayer{AttnNorm: l.AttnNorm, OutputNorm: l.OutputNorm, Config: cfg}
 	gs, gc := reg.Recipe(approx.GELU, approx.High).ChangeOfBasis()
+	// With several heads per ciphertext the attention works in the stacked
+	// column order (StackedColumn): the projections write Q, K and V in it
+	// and the output projection reads the context in it.
+	hidden := l.Query.Weight.Cols
+	if hidden%cfg.Heads != 0 || block < 1 || slots%block != 0 {
+		return nil, fmt.Errorf("cannot NewEncodedLayer: %d columns for %d heads, block %d of %d slots", hidden, cfg.Heads, block, slots)
+	}
+	dh := hidden / cfg.Heads
+	hp := Layout{Rows: 1, Cols: hidden, Block: block, Slots: slots}.WithHeadDim(dh).HeadsPerCt()
+	q, k, v, o := &l.Query, &l.Key, &l.Value, &l.AttnOutput
+	if hp > 1 {
+		if cfg.Heads%hp != 0 || (slots/block)%dh != 0 {
+			return nil, fmt.Errorf("cannot NewEncodedLayer: %d columns per ciphertext for %d heads of %d", slots/block, cfg.Heads, dh)
+		}
+		perm := func(p int) int { return StackedColumn(p, dh, hp) }
+		var err error
+		if q, err = permuteOutputs(q, perm); err == nil {
+			if k, err = permuteOutputs(k, perm); err == nil {
+				if v, err = permuteOutputs(v, perm); err == nil {
+					o, err = permuteInputs(o, perm)
+				}
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot NewEncodedLayer: %w", err)
+		}
+	}
 	var err error
 	for _, x := range []struct {
 		dst          **EncodedLinear
 		src          *models.Linear
 		scale, shift float64
 	}{
-		{&el.Query, &l.Query, 1, 0}, {&el.Key, &l.Key, 1, 0}, {&el.Value, &l.Value, 1, 0},
-		{&el.AttnOutput, &l.AttnOutput, 1, 0}, {&el.Intermediate, &l.Intermediate, gs, gc}, {&el.Output, &l.Output, 1, 0},
+		{&el.Query, q, 1, 0}, {&el.Key, k, 1, 0}, {&el.Value, v, 1, 0},
+		{&el.AttnOutput, o, 1, 0}, {&el.Intermediate, &l.Intermediate, gs, gc}, {&el.Output, &l.Output, 1, 0},
 	} {
 		if *x.dst, err = NewEncodedLinear(x.src, block, slots, x.scale, x.shift); err != nil {
 			return nil, fmt.Errorf("cannot NewEncodedLayer: %w", err)
 		}
 	}
 	return el, nil
+}
+
+// permuteOutputs returns l with output p computing l's output perm(p).
+func permuteOutputs(l *models.Linear, perm func(int) int) (*models.Linear, error) {
+	w := l.Weight
+	if w.Rows != len(l.Bias) || len(w.Data) != w.Rows*w.Cols {
+		return nil, errors.New("invalid linear layer")
+	}
+	out := &models.Linear{Weight: models.Matrix{Rows: w.Rows, Cols: w.Cols, Data: make([]float64, len(w.Data))}, Bias: make([]float64, w.Rows)}
+	for p := 0; p < w.Rows; p++ {
+		r := perm(p)
+		copy(out.Weight.Data[p*w.Cols:(p+1)*w.Cols], w.Data[r*w.Cols:(r+1)*w.Cols])
+		out.Bias[p] = l.Bias[r]
+	}
+	return out, nil
+}
+
+// permuteInputs returns l reading its input perm(p) from position p.
+func permuteInputs(l *models.Linear, perm func(int) int) (*models.Linear, error) {
+	w := l.Weight
+	if w.Rows != len(l.Bias) || len(w.Data) != w.Rows*w.Cols {
+		return nil, errors.New("invalid linear layer")
+	}
+	out := &models.Linear{Weight: models.Matrix{Rows: w.Rows, Cols: w.Cols, Data: make([]float64, len(w.Data))}, Bias: append([]float64(nil), l.Bias...)}
+	for r := 0; r < w.Rows; r++ {
+		for p := 0; p < w.Cols; p++ {
+			out.Weight.Data[r*w.Cols+p] = w.Data[r*w.Cols+perm(p)]
+		}
+	}
+	return out, nil
 }
 
 // EncodedHead is the pooler (tanh change of basis folded in) and the classifier.
@@ -311,7 +368,7 @@ func ShapeOf(cfg models.Config, n int) Shape {
 // classifier use for shape s in ciphertexts of slots slots, sorted. Its
 // Galois elements (GaloisElements) are the keys the client must send.
 func Rotations(s Shape, slots int) ([]int, error) {
-	block, err := BlockFor(slots, s.Rows, s.Hidden/s.Heads)
+	block, err := BlockFor(slots, s.Rows, s.Hidden/s.Heads, s.Heads)
 	if err != nil {
 		return nil, fmt.Errorf("cannot Rotations: %w", err)
 	}
@@ -332,6 +389,13 @@ func Rotations(s Shape, slots int) ([]int, error) {
 	c := slots / block
 	add(rotateSumRotations(block, c)...)
 	add(newTokenShift(block, slots).rotations()...)
+	// With several heads per ciphertext the score column sums run on
+	// column blocks of HeadsPerCt token blocks: rotations of their own (the
+	// row sums' and the heads' sums are among rotateSum's above).
+	lay := Layout{Rows: s.Rows, Cols: s.Hidden, Block: block, Slots: slots}.WithHeadDim(s.Hidden / s.Heads)
+	if lay.HeadsPerCt() > 1 {
+		add(newColumnSum(scoreLayout(lay)).rotations()...)
+	}
 	out := make([]int, 0, len(set))
 	for r := range set {
 		out = append(out, r)

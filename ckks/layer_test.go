@@ -90,12 +90,28 @@ func tinyModel(t testing.TB, layers, hidden, heads, ffn int) *models.Model {
 
 // TestEncryptedModel runs a random sentiment-tiny-shaped model (2 layers,
 // hidden 128, 2 heads, FFN 512) under encryption on InsecureTest11 with no
-// pruning, and compares the logits with the plaintext approximate forward.
+// pruning, and compares the logits with the plaintext approximate forward:
+// 10 rows in blocks of 16 (one head per ciphertext) and 6 rows in blocks of
+// 8 (both heads in each ciphertext, stacked).
 func TestEncryptedModel(t *testing.T) {
 	m := tinyModel(t, 2, 128, 2, 512)
+	tc := newTestContext(t, InsecureTest11)
+	for _, in := range []struct {
+		name       string
+		ids, mask  []int
+		headsPerCt int
+	}{
+		{"one head per ciphertext", []int{2, 8, 7, 9, 10, 5, 3, 0, 0, 0}, []int{1, 1, 1, 1, 1, 1, 1, 0, 0, 0}, 1},
+		{"stacked heads", []int{2, 8, 7, 11, 3, 0}, []int{1, 1, 1, 1, 1, 0}, 2},
+	} {
+		t.Run(in.name, func(t *testing.T) {
+			testEncryptedModel(t, tc, m, in.ids, in.mask, in.headsPerCt)
+		})
+	}
+}
+
+func testEncryptedModel(t *testing.T, tc *testContext, m *models.Model, ids, mask []int, headsPerCt int) {
 	cfg := m.Config()
-	ids := []int{2, 8, 7, 9, 10, 5, 3, 0, 0, 0}
-	mask := []int{1, 1, 1, 1, 1, 1, 1, 0, 0, 0}
 	x0, err := m.Client.Embed(ids, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +123,6 @@ func TestEncryptedModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	exact, _ := m.Server.Forward(x0, mask, nil)
-	tc := newTestContext(t, InsecureTest11)
 	slots := tc.params.MaxSlots()
 	shape := ShapeOf(cfg, len(ids))
 	rots, err := Rotations(shape, slots)
@@ -115,13 +130,13 @@ func TestEncryptedModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := tc.evaluator(t, tc.galEls(rots), 2)
-	block, err := BlockFor(slots, len(ids), cfg.HeadDim())
+	lay, err := LayoutFor(slots, len(ids), cfg.HiddenSize(), cfg.HeadDim(), cfg.NumHeads())
 	if err != nil {
 		t.Fatal(err)
 	}
-	lay, err := NewLayout(slots, len(ids), cfg.HiddenSize(), block)
-	if err != nil {
-		t.Fatal(err)
+	block := lay.Block
+	if hp := lay.HeadsPerCt(); hp != headsPerCt {
+		t.Fatalf("layout %+v holds %d heads per ciphertext, want %d", lay, hp, headsPerCt)
 	}
 	valid := make([]bool, len(ids))
 	for i, v := range mask {
@@ -195,10 +210,14 @@ func TestAttentionBlock(t *testing.T) {
 
 	tc := newTestContext(t, InsecureTest11)
 	slots := tc.params.MaxSlots()
-	minBlock, _ := BlockFor(slots, len(ids), cfg.HeadDim())
-	// The rows in the smallest block, and in a block 4x larger, where the
-	// 13 needed shifts of 64 fill one dense score ciphertext instead of 4.
-	for _, block := range []int{minBlock, 4 * minBlock} {
+	minBlock, _ := BlockFor(slots, len(ids), cfg.HeadDim(), cfg.NumHeads())
+	if hp := (Layout{Rows: len(ids), Cols: cfg.HiddenSize(), Block: minBlock, Slots: slots}).WithHeadDim(cfg.HeadDim()).HeadsPerCt(); hp != 2 {
+		t.Fatalf("the smallest block %d holds %d heads per ciphertext, want 2", minBlock, hp)
+	}
+	// The rows in the smallest block (two heads per ciphertext, stacked),
+	// the smallest with one head per ciphertext, and a block 8x larger,
+	// where the 13 needed shifts of 64 fill one dense score ciphertext.
+	for _, block := range []int{minBlock, 2 * minBlock, 8 * minBlock} {
 		t.Run(fmt.Sprintf("block=%d", block), func(t *testing.T) {
 			testAttentionBlock(t, tc, m, ids, valid, x0, block, wantH, wantScores, reg)
 		})
@@ -217,8 +236,9 @@ func testAttentionBlock(t *testing.T, tc *testContext, m *models.Model, ids []in
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (2*len(ids) - 1 + lay.ColsPerCt() - 1) / lay.ColsPerCt(); numDense(lay) != want {
-		t.Errorf("%d dense score ciphertexts, want %d", numDense(lay), want)
+	lay = lay.WithHeadDim(cfg.HeadDim())
+	if c := scoreLayout(lay).ColsPerCt(); numDense(lay) != (2*len(ids)-1+c-1)/c {
+		t.Errorf("%d dense score ciphertexts, want %d", numDense(lay), (2*len(ids)-1+c-1)/c)
 	}
 	masks, err := tc.client.EncryptAttentionMasks(valid, lay)
 	if err != nil {

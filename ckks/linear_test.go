@@ -29,7 +29,7 @@ func TestLinear(t *testing.T) {
 		{13, 128, 128, 64}, {16, 128, 512, 64}, {16, 512, 128, 64}, {5, 128, 2, 64}, {30, 96, 40, 32},
 	} {
 		t.Run(fmt.Sprintf("n=%d/%dx%d", shape.n, shape.in, shape.out), func(t *testing.T) {
-			block, err := BlockFor(slots, shape.n, shape.headDim)
+			block, err := BlockFor(slots, shape.n, shape.headDim, shape.in/shape.headDim)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,6 +22,11 @@ import (
 //   - X·W is a diagonal method on blocks: rotations by multiples of Block;
 //   - dropping, moving or grouping tokens is a re-packing the client does when
 //     it re-encrypts at a refresh (no homomorphic slot permutation).
+//
+// When a ciphertext holds more columns than a head (few rows, a small
+// Block), HeadDim names the head dimension and several heads share each
+// ciphertext of the attention's query, key and value (HeadsPerCt,
+// StackedColumn); the matrices between layers keep the plain column order.
 type Layout struct {
 	// Rows is n, the number of token rows.
 	Rows int
@@ -31,14 +36,21 @@ type Layout struct {
 	Block int
 	// Slots is the number of slots per ciphertext (a power of two).
 	Slots int
+	// HeadDim is the attention head dimension the layout is for: 0 when a
+	// ciphertext holds at most one head (Slots/Block <= the head dimension),
+	// else a divisor of Slots/Block.
+	HeadDim int
 }
 
-// BlockFor returns the block size for n tokens with heads of headDim
-// columns in ciphertexts of slots slots: the smallest power of two >= n such
-// that a ciphertext holds at most headDim columns (so that a head never
-// shares a ciphertext with another head and head boundaries fall on
-// ciphertext boundaries when headDim is a multiple of Slots/Block).
-func BlockFor(slots, n, headDim int) (int, error) {
+// BlockFor returns the block size for n tokens of a model with heads
+// heads of headDim columns, in ciphertexts of slots slots: the smallest
+// power of two b >= n whose c = slots/b columns per ciphertext either divide
+// a head (c | headDim: a head spans headDim/c ciphertexts, head boundaries
+// on ciphertext boundaries) or are whole heads (c = hp·headDim with hp |
+// heads: hp heads share a ciphertext, see HeadsPerCt). So few rows give few
+// full ciphertexts: after a pruning step the later layers run on fewer.
+// heads <= 1 allows one head per ciphertext at most.
+func BlockFor(slots, n, headDim, heads int) (int, error) {
 	if n < 1 || headDim < 1 || slots < 1 {
 		return 0, fmt.Errorf("cannot BlockFor: n=%d headDim=%d slots=%d", n, headDim, slots)
 	}
@@ -46,16 +58,68 @@ func BlockFor(slots, n, headDim int) (int, error) {
 	for b < n {
 		b <<= 1
 	}
-	for slots/b > headDim {
-		b <<= 1
+	for ; b <= slots; b <<= 1 {
+		c := slots / b
+		if c <= headDim && headDim%c == 0 {
+			return b, nil
+		}
+		if c > headDim && c%headDim == 0 && heads > 1 && heads%(c/headDim) == 0 {
+			return b, nil
+		}
 	}
-	if b > slots {
-		return 0, fmt.Errorf("cannot BlockFor: %d tokens do not fit %d slots", n, slots)
+	return 0, fmt.Errorf("cannot BlockFor: %d tokens of %d heads of %d columns do not fit %d slots", n, heads, headDim, slots)
+}
+
+// HeadsPerCt returns hp, the number of heads of HeadDim columns that share
+// one ciphertext of the layout (1 when a head spans one or more whole
+// ciphertexts, or HeadDim is 0). With hp > 1 the attention reads the query,
+// key and value ciphertexts in the stacked column order of StackedColumn.
+func (l Layout) HeadsPerCt() int {
+	if c := l.ColsPerCt(); l.HeadDim > 0 && c > l.HeadDim {
+		return c / l.HeadDim
 	}
-	if headDim%(slots/b) != 0 {
-		return 0, fmt.Errorf("cannot BlockFor: head dimension %d is not a multiple of %d columns per ciphertext", headDim, slots/b)
+	return 1
+}
+
+// WithHeadDim returns l for heads of headDim columns when a ciphertext holds
+// more than one head, and l with HeadDim 0 otherwise (so that layouts that
+// differ only in a HeadDim nothing reads compare equal).
+func (l Layout) WithHeadDim(headDim int) Layout {
+	l.HeadDim = 0
+	if headDim > 0 && l.Block > 0 && l.Slots/l.Block > headDim {
+		l.HeadDim = headDim
 	}
-	return b, nil
+	return l
+}
+
+// StackedColumn returns the matrix column at physical column position p
+// (p = k·c + q for ciphertext k, block q) of the stacked order of hp heads
+// of headDim columns per ciphertext of c = hp·headDim columns: block q =
+// j·hp + h of ciphertext k holds column j of head k·hp + h. So in the
+// attention's view a ciphertext has headDim column blocks of hp·Block slots
+// each, and sub-block h of every column block belongs to head k·hp + h: the
+// per-head score sums are sums over those column blocks, as with one head
+// per ciphertext. hp = 1 is the identity.
+func StackedColumn(p, headDim, hp int) int {
+	if hp <= 1 {
+		return p
+	}
+	c := hp * headDim
+	k, q := p/c, p%c
+	j, h := q/hp, q%hp
+	return (k*hp+h)*headDim + j
+}
+
+// LayoutFor returns the layout of a rows x cols matrix of a model with heads
+// heads of headDim columns: BlockFor's block, and the head dimension set
+// when heads share a ciphertext.
+func LayoutFor(slots, rows, cols, headDim, heads int) (Layout, error) {
+	b, err := BlockFor(slots, rows, headDim, heads)
+	if err != nil {
+		return Layout{}, fmt.Errorf("cannot LayoutFor: %w", err)
+	}
+	l := Layout{Rows: rows, Cols: cols, Block: b, Slots: slots}.WithHeadDim(headDim)
+	return l, l.Validate()
 }
 
 // NewLayout returns the layout of a rows x cols matrix with the given block
@@ -76,6 +140,8 @@ func (l Layout) Validate() error {
 		return fmt.Errorf("invalid layout: %d rows do not fit block %d", l.Rows, l.Block)
 	case l.Cols < 1:
 		return fmt.Errorf("invalid layout: %d columns", l.Cols)
+	case l.HeadDim < 0 || (l.HeadDim > 0 && (l.Slots/l.Block <= l.HeadDim || (l.Slots/l.Block)%l.HeadDim != 0)):
+		return fmt.Errorf("invalid layout: head dimension %d for %d columns per ciphertext", l.HeadDim, l.Slots/l.Block)
 	}
 	return nil
 }
@@ -93,12 +159,12 @@ func (l Layout) WithCols(cols int) Layout { l.Cols = cols; return l }
 // WithRows returns the layout of a matrix with rows rows and the same block.
 func (l Layout) WithRows(rows int) Layout { l.Rows = rows; return l }
 
-// Compact returns the layout of rows of l's rows for heads of headDim
+// Compact returns the layout of rows of l's rows for heads heads of headDim
 // columns: the smallest block BlockFor allows, never larger than l's. It is
 // the layout the bridge re-packs the kept rows into after pruning, so that
 // every later ciphertext holds more columns (fewer ciphertexts per matrix)
 // once few tokens are left. headDim 0 keeps l's block.
-func (l Layout) Compact(rows, headDim int) (Layout, error) {
+func (l Layout) Compact(rows, headDim, heads int) (Layout, error) {
 	if rows < 1 || rows > l.Block {
 		return Layout{}, fmt.Errorf("cannot Compact: %d rows for block %d", rows, l.Block)
 	}
@@ -106,11 +172,12 @@ func (l Layout) Compact(rows, headDim int) (Layout, error) {
 	if headDim == 0 {
 		return out, nil
 	}
-	b, err := BlockFor(l.Slots, rows, headDim)
+	b, err := BlockFor(l.Slots, rows, headDim, heads)
 	if err != nil {
 		return Layout{}, fmt.Errorf("cannot Compact: %w", err)
 	}
 	out.Block = min(b, l.Block)
+	out = out.WithHeadDim(headDim)
 	return out, out.Validate()
 }
 

@@ -125,11 +125,16 @@ func (el *EncodedLinear) UnmarshalBinary(p []byte) error {
 	return nil
 }
 
-const ctMatrixMagic = "CPCM1"
+// ctMatrixMagic starts an encrypted matrix: then Rows, Cols, Block, Slots,
+// HeadDim and the number of ciphertexts (uint32 each), and the ciphertexts.
+const ctMatrixMagic = "CPCM2"
+
+// ctMatrixFields is the number of uint32 header fields after the magic.
+const ctMatrixFields = 6
 
 // BinarySize returns the size of MarshalBinary's output.
 func (m *CtMatrix) BinarySize() int {
-	s := len(ctMatrixMagic) + 5*4
+	s := len(ctMatrixMagic) + ctMatrixFields*4
 	for _, ct := range m.Cts {
 		s += 4 + ct.BinarySize()
 	}
@@ -142,7 +147,7 @@ func (m *CtMatrix) WriteTo(w io.Writer) (int64, error) {
 		return 0, fmt.Errorf("cannot WriteTo: %w", err)
 	}
 	head := []byte(ctMatrixMagic)
-	for _, v := range []int{m.Layout.Rows, m.Layout.Cols, m.Layout.Block, m.Layout.Slots, len(m.Cts)} {
+	for _, v := range []int{m.Layout.Rows, m.Layout.Cols, m.Layout.Block, m.Layout.Slots, m.Layout.HeadDim, len(m.Cts)} {
 		head = binary.LittleEndian.AppendUint32(head, uint32(v))
 	}
 	n, err := w.Write(head)
@@ -225,7 +230,7 @@ func (m *CtMatrix) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func (m *CtMatrix) readFrom(r io.Reader, maxCtBytes int) (int64, error) {
-	head := make([]byte, len(ctMatrixMagic)+5*4)
+	head := make([]byte, len(ctMatrixMagic)+ctMatrixFields*4)
 	n, err := io.ReadFull(r, head)
 	total := int64(n)
 	if err != nil {
@@ -235,18 +240,18 @@ func (m *CtMatrix) readFrom(r io.Reader, maxCtBytes int) (int64, error) {
 		return total, errors.New("cannot ReadFrom: not an encrypted matrix")
 	}
 	p := head[len(ctMatrixMagic):]
-	var v [5]int
+	var v [ctMatrixFields]int
 	for i := range v {
 		v[i] = int(binary.LittleEndian.Uint32(p[4*i:]))
 	}
-	lay := Layout{Rows: v[0], Cols: v[1], Block: v[2], Slots: v[3]}
+	lay := Layout{Rows: v[0], Cols: v[1], Block: v[2], Slots: v[3], HeadDim: v[4]}
 	if err := lay.Validate(); err != nil {
 		return total, fmt.Errorf("cannot ReadFrom: %w", err)
 	}
-	if v[4] != lay.NumCts() || v[4] > MaxCiphertexts {
-		return total, fmt.Errorf("cannot ReadFrom: %d ciphertexts for a layout of %d", v[4], lay.NumCts())
+	if v[5] != lay.NumCts() || v[5] > MaxCiphertexts {
+		return total, fmt.Errorf("cannot ReadFrom: %d ciphertexts for a layout of %d", v[5], lay.NumCts())
 	}
-	cts, k, err := readCts(r, v[4], maxCtBytes)
+	cts, k, err := readCts(r, v[5], maxCtBytes)
 	total += k
 	if err != nil {
 		return total, fmt.Errorf("cannot ReadFrom: %w", err)

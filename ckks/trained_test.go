@@ -230,7 +230,7 @@ func TestTrainedModelEncrypted(t *testing.T) {
 	}
 	evs := map[int]*keyed{}
 	evFor := func(n int) *keyed {
-		block, err := BlockFor(slots, n, cfg.HeadDim())
+		block, err := BlockFor(slots, n, cfg.HeadDim(), cfg.NumHeads())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,6 +305,7 @@ func TestTrainedModelEncrypted(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				lay = lay.WithHeadDim(cfg.HeadDim())
 				masks, err := tc.client.EncryptAttentionMasks(allValid(len(ids)), lay)
 				if err != nil {
 					t.Fatal(err)

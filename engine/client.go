@@ -297,7 +297,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 		_ = conn.Abort(ctx, err.Error())
 		return nil, err
 	}
-	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim())
+	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim(), cfg.NumHeads())
 	if err != nil {
 		return nil, err
 	}
@@ -355,6 +355,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	if err != nil {
 		return nil, err
 	}
+	lay = lay.WithHeadDim(cfg.HeadDim())
 	x, err := he.EncryptMatrix(x0, lay, params.MaxLevel())
 	if err != nil {
 		return nil, err

@@ -160,7 +160,7 @@ func TestInferLoopback(t *testing.T) {
 				if lr.Kept > lr.In || lr.High > lr.Kept || lr.Kept < 1 {
 					t.Errorf("layer %d: inconsistent counts %+v", l, lr)
 				}
-				want, err := ckks.BlockFor(1<<10, lr.Kept, m.Config().HeadDim())
+				want, err := ckks.BlockFor(1<<10, lr.Kept, m.Config().HeadDim(), m.Config().NumHeads())
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -23,7 +23,7 @@ func rawClient(t *testing.T, m *Model, addr string) *wire.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step, err := StepParameters(m.Config().HeadDim())
+	step, err := StepParameters(m.Config().HeadDim(), m.Config().NumHeads())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,11 @@ import (
 // (internal/xof) instead of blake2b, and the kept rows move to smaller
 // blocks with their keys sent after the pruning step. Version 3: a refresh
 // request names the level of its answer (share.Server.RefreshTo), so the
-// server asks only for the levels it uses before its next refresh.
-const ProtocolVersion uint32 = 3
+// server asks only for the levels it uses before its next refresh. Version
+// 4: several heads share a ciphertext once few rows are left (ckks.BlockFor
+// with the model's heads), and an encrypted matrix carries its head
+// dimension.
+const ProtocolVersion uint32 = 4
 
 // Fixed-point format of the bridge (mpcbridge/prunestep): every value the
 // bridge converts to shares is at most 2^LogBound in magnitude and is
@@ -32,15 +35,17 @@ const (
 )
 
 // StepParameters returns the parameters of the bridge both parties use for
-// a model with heads of headDim columns: after every pruning step the kept
-// rows are re-packed into the smallest block that fits them
-// (ckks.Layout.Compact), so the layers after it run on fewer ciphertexts,
-// and the client sends the Galois keys that block needs. headDim 0 keeps
-// the input's block throughout.
-func StepParameters(headDim int) (prunestep.Parameters, error) {
+// a model with heads heads of headDim columns: after every pruning step the
+// kept rows are re-packed into the smallest block that fits them
+// (ckks.Layout.Compact; several heads per ciphertext once few rows are
+// left), so the layers after it run on fewer ciphertexts, and the client
+// sends the Galois keys that block needs. headDim 0 keeps the input's block
+// throughout.
+func StepParameters(headDim, heads int) (prunestep.Parameters, error) {
 	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{
 		Share:   share.ParametersLiteral{LogBound: LogBound, FracBits: FracBits},
 		HeadDim: headDim,
+		Heads:   heads,
 	})
 	if err != nil {
 		return prunestep.Parameters{}, fmt.Errorf("cannot StepParameters: %w", err)
@@ -148,7 +153,7 @@ func LevelBudget(preset string, allowInsecure bool) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
 	}
-	step, err := StepParameters(0)
+	step, err := StepParameters(0, 0)
 	if err != nil {
 		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
 	}
@@ -201,7 +206,7 @@ func newSetup(presetName string, allowInsecure bool, pub *models.ClientModel) (s
 	if err != nil {
 		return setup{}, err
 	}
-	step, err := StepParameters(pub.Config.HeadDim())
+	step, err := StepParameters(pub.Config.HeadDim(), pub.Config.NumHeads())
 	if err != nil {
 		return setup{}, err
 	}

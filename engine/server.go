@@ -303,7 +303,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 		ss.abort(ctx, err.Error())
 		return err
 	}
-	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim())
+	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim(), cfg.NumHeads())
 	if err != nil {
 		ss.abort(ctx, "no packing for this length")
 		return err
@@ -353,6 +353,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	lay = lay.WithHeadDim(cfg.HeadDim())
 	p, err = conn.Recv(ctx, MsgInput)
 	if err != nil {
 		return fmt.Errorf("input: %w", err)

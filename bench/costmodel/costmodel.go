@@ -109,14 +109,11 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	d := mc.HiddenSize()
 	slots := params.MaxSlots()
-	block, err := ckks.BlockFor(slots, cfg.Rows, mc.HeadDim())
+	lay, err := ckks.LayoutFor(slots, cfg.Rows, d, mc.HeadDim(), mc.NumHeads())
 	if err != nil {
 		return nil, fmt.Errorf("cannot Measure: %w", err)
 	}
-	lay, err := ckks.NewLayout(slots, cfg.Rows, d, block)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
+	block := lay.Block
 	logf := func(format string, a ...any) {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "costmodel: "+format+"\n", a...)

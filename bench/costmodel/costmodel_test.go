@@ -23,7 +23,7 @@ func testConfig(t *testing.T, rows int) (Config, *engine.Model) {
 		t.Fatal(err)
 	}
 	cfg := m.Server.Config
-	step, err := engine.StepParameters(cfg.HeadDim())
+	step, err := engine.StepParameters(cfg.HeadDim(), cfg.NumHeads())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func runCostModel(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *rows < 2 || *rows > cfg.MaxPositions() {
 		return fmt.Errorf("cannot costmodel: --n %d not in [2, %d]", *rows, cfg.MaxPositions())
 	}
-	step, err := engine.StepParameters(cfg.HeadDim())
+	step, err := engine.StepParameters(cfg.HeadDim(), cfg.NumHeads())
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,8 @@ func pickRule(scores []float64) (LayerRule, float64) {
 // With HeadDim set, the kept rows are re-packed into a smaller block (40
 // rows: block 64 at 1024 slots, then 32 once at most 32 rows are kept), so
 // the layers after a pruning step run on the compacted layout with that
-// block's keys.
+// block's keys. With Heads set too, the 13 short rows start in block 16 with
+// both heads in each ciphertext.
 func TestBridgeLayers(t *testing.T) {
 	short := []int{2, 8, 7, 9, 10, 5, 6, 11, 7, 3, 0, 0, 0}
 	long := make([]int, 40)
@@ -126,6 +127,7 @@ func TestBridgeLayers(t *testing.T) {
 	}{
 		{"same block", defaultLiteral, short},
 		{"compacted", ParametersLiteral{Share: defaultLiteral.Share, HeadDim: 32}, long},
+		{"stacked heads", ParametersLiteral{Share: defaultLiteral.Share, HeadDim: 32, Heads: 2}, short},
 	} {
 		t.Run(c.name, func(t *testing.T) { testBridgeLayers(t, c.lit, c.ids) })
 	}
@@ -185,7 +187,7 @@ func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int) {
 
 	// The encrypted run.
 	slots := tc.params.MaxSlots()
-	block, err := ckks.BlockFor(slots, n, cfg.HeadDim())
+	block, err := ckks.BlockFor(slots, n, cfg.HeadDim(), lit.Heads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,6 +213,7 @@ func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lay = lay.WithHeadDim(lit.HeadDim)
 	valid := make([]bool, n)
 	for i, v := range mask {
 		valid[i] = v == 1
@@ -275,7 +278,7 @@ func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int) {
 		t.Errorf("counts: client %v, server %v, want %v", gotCounts, br.Counts(), wantCounts)
 	}
 	for l, b := range blocks {
-		want, err := lay.Compact(gotCounts[l].Kept, lit.HeadDim)
+		want, err := lay.Compact(gotCounts[l].Kept, lit.HeadDim, lit.Heads)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +286,10 @@ func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int) {
 			t.Errorf("layer %d: block %d after keeping %d rows, want %d", l, b, gotCounts[l].Kept, want.Block)
 		}
 	}
-	if lit.HeadDim != 0 && blocks[len(blocks)-1] >= block {
+	switch {
+	case lit.Heads > 1 && lay.HeadsPerCt() < 2:
+		t.Errorf("layout %+v: one head per ciphertext, want the heads stacked", lay)
+	case lit.HeadDim != 0 && lit.Heads <= 1 && blocks[len(blocks)-1] >= block:
 		t.Errorf("blocks %v: the rows were never re-packed into a smaller block than %d", blocks, block)
 	}
 	got, err := tc.he.DecryptLogits(logits, x.Layout, cfg.NumLabels())

@@ -89,6 +89,9 @@ func (c *Client) checkRequest(r *request) error {
 	if r.op != RequestPrune {
 		return nil
 	}
+	// The head dimension is not on the wire: it is the parameters' (the
+	// fingerprint covers them).
+	r.layout = r.layout.WithHeadDim(c.p.headDim)
 	lay := r.layout
 	switch {
 	case lay.Slots != c.params.MaxSlots():

@@ -53,6 +53,10 @@ type ParametersLiteral struct {
 	// it (fewer ciphertexts per matrix once few tokens are left), and the
 	// server needs the Galois keys of that block. Zero keeps the block.
 	HeadDim int
+	// Heads is the model's number of heads: with HeadDim, the compacted
+	// block may hold several heads per ciphertext (ckks.BlockFor). 0 or 1
+	// allows one head per ciphertext at most.
+	Heads int
 }
 
 // Parameters are the validated, immutable parameters of the pruning step.
@@ -62,6 +66,7 @@ type Parameters struct {
 	share   share.Parameters
 	cmp     gc.Params
 	headDim int
+	heads   int
 }
 
 // NewParameters validates lit and fills in the defaults.
@@ -85,17 +90,19 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d too small for scores of 2^%d at %d fraction bits", k, b, f)
 	case lit.HeadDim < 0:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: HeadDim %d < 0", lit.HeadDim)
+	case lit.Heads < 0:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: Heads %d < 0", lit.Heads)
 	}
 	cmp, err := gc.NewParams(gc.ParamsLiteral{K: k, F: f, OT: gc.IKNP})
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	return Parameters{share: sp, cmp: cmp, headDim: lit.HeadDim}, nil
+	return Parameters{share: sp, cmp: cmp, headDim: lit.HeadDim, heads: lit.Heads}, nil
 }
 
 // Literal returns the literal of p with the defaults filled in.
 func (p Parameters) Literal() ParametersLiteral {
-	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim}
+	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads}
 }
 
 // Share returns the parameters of the conversions.
@@ -111,7 +118,7 @@ func (p Parameters) FracBits() int { return p.share.FracBits() }
 // re-packed into: kept rows, and the compacted block when HeadDim is set.
 // Both parties compute it from public values (the kept count is revealed).
 func (p Parameters) NextLayout(lay ckks.Layout, kept int) (ckks.Layout, error) {
-	return lay.Compact(kept, p.headDim)
+	return lay.Compact(kept, p.headDim, p.heads)
 }
 
 // valid reports whether p came from NewParameters.
@@ -152,7 +159,7 @@ func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
 	h.Write([]byte("cipherprune/mpcbridge/prunestep v1\x00"))
 	var b [4]byte
 	sl := p.share.Literal()
-	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.headDim} {
+	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.headDim, p.heads} {
 		binary.BigEndian.PutUint32(b[:], uint32(int32(v)))
 		h.Write(b[:])
 	}

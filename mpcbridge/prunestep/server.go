@@ -134,6 +134,9 @@ func (s *Server) checkOutput(out *ckks.AttentionOutput) (ckks.Layout, error) {
 	if lay.Rows > s.p.MaxRows() {
 		return ckks.Layout{}, fmt.Errorf("%d rows exceed the limit of %d", lay.Rows, s.p.MaxRows())
 	}
+	if want := lay.WithHeadDim(s.p.headDim).HeadDim; lay.HeadDim != want {
+		return ckks.Layout{}, fmt.Errorf("layout for heads of %d columns, the parameters give %d", lay.HeadDim, want)
+	}
 	if lay.NumCts()+1 > s.p.share.MaxBatch() {
 		return ckks.Layout{}, fmt.Errorf("%d ciphertexts exceed the batch limit %d", lay.NumCts()+1, s.p.share.MaxBatch())
 	}
