@@ -476,53 +476,83 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	dense := make([][]*rlwe.Ciphertext, groupsN)
 	cs := newColumnSum(slay)
 	pc := newPtCache() // the scores' constants, shared by the heads
-	err := ev.parallel(ctx, groupsN, func(w *worker, h int) error {
-		rK, rpK := make([][]*rlwe.Ciphertext, cph), make([][]*rlwe.Ciphertext, cph)
-		for j := 0; j < cph; j++ {
-			var err error
-			if rK[j], rpK[j], err = w.babies(ts, kCts[h*cph+j]); err != nil {
+	// The hoisted baby rotations of every key ciphertext, then the dense
+	// score ciphertexts, one work item per head group and dense group (so
+	// that a single head group, several heads stacked, uses every core).
+	rK, rpK := make([][]*rlwe.Ciphertext, len(kCts)), make([][]*rlwe.Ciphertext, len(kCts))
+	err := ev.parallel(ctx, groupsN*cph, func(w *worker, a int) error {
+		var err error
+		rK[a], rpK[a], err = w.babies(ts, kCts[a])
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot attention (key rotations): %w", err)
+	}
+	// Per head group, the products of every needed shift (one work item
+	// each), then the column sums of each dense group: every core works
+	// even when a single head group (several heads stacked) and a single
+	// dense ciphertext are left.
+	var shiftItems [][2]int // (g, u)
+	for g, group := range groups {
+		for u := range group {
+			shiftItems = append(shiftItems, [2]int{g, u})
+		}
+	}
+	for h := range dense {
+		dense[h] = make([]*rlwe.Ciphertext, nd)
+		ps := make([][]*rlwe.Ciphertext, nd) // ps[g][u]: the product for shift groups[g][u]
+		for g := range ps {
+			ps[g] = make([]*rlwe.Ciphertext, c)
+		}
+		err = ev.parallel(ctx, len(shiftItems), func(w *worker, i int) error {
+			g, u := shiftItems[i][0], shiftItems[i][1]
+			t := groups[g][u]
+			var p *rlwe.Ciphertext
+			for j := 0; j < cph; j++ {
+				kc, err := w.cyc(ts, pc, rK[h*cph+j], rpK[h*cph+j], t, 1)
+				if err != nil {
+					return err
+				}
+				qa := qCts[h*cph+j]
+				if p == nil {
+					p = hefloat.NewCiphertext(w.params, 2, min(qa.Level(), kc.Level()))
+					if err := w.eval.Mul(qa, kc, p); err != nil {
+						return err
+					}
+				} else if err := w.eval.MulThenAdd(qa, kc, p); err != nil {
+					return err
+				}
+			}
+			if err := w.eval.Relinearize(p, p); err != nil {
 				return err
 			}
-		}
-		dense[h] = make([]*rlwe.Ciphertext, nd)
-		for g, group := range groups {
-			// ps[u] is the product for shift t = group[u]; its column sum,
-			// over the c blocks, is the score.
-			ps := make([]*rlwe.Ciphertext, c)
-			level, any := 0, false
-			for u, t := range group {
-				var p *rlwe.Ciphertext
-				for j := 0; j < cph; j++ {
-					kc, err := w.cyc(ts, pc, rK[j], rpK[j], t, 1)
-					if err != nil {
-						return err
-					}
-					qa := qCts[h*cph+j]
-					if p == nil {
-						p = hefloat.NewCiphertext(w.params, 2, min(qa.Level(), kc.Level()))
-						if err := w.eval.Mul(qa, kc, p); err != nil {
-							return err
-						}
-					} else if err := w.eval.MulThenAdd(qa, kc, p); err != nil {
-						return err
-					}
-				}
-				if err := w.eval.Relinearize(p, p); err != nil {
-					return err
-				}
-				if err := w.rescale(p); err != nil {
-					return err
-				}
-				ps[u], level, any = p, p.Level(), true
+			if err := w.rescale(p); err != nil {
+				return err
 			}
-			if !any {
-				continue // no needed shift in this group: dense[h][g] stays nil
+			ps[g][u] = p
+			return nil
+		})
+		if err != nil {
+			break
+		}
+		// The column sum over the c blocks of ps[g][u] is the score of
+		// shift groups[g][u].
+		err = ev.parallel(ctx, nd, func(w *worker, g int) error {
+			level := -1
+			for _, p := range ps[g] {
+				if p != nil {
+					level = p.Level()
+					break
+				}
+			}
+			if level < 0 {
+				return nil // no needed shift in this group: dense[h][g] stays nil
 			}
 			sels, err := w.selectors(pc, slay, level, alpha)
 			if err != nil {
 				return err
 			}
-			acc, err := w.columnSums(ps, sels, cs)
+			acc, err := w.columnSums(ps[g], sels, cs)
 			if err != nil {
 				return err
 			}
@@ -533,9 +563,12 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 				return err
 			}
 			dense[h][g] = acc
+			return nil
+		})
+		if err != nil {
+			break
 		}
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot attention (scores): %w", err)
 	}
@@ -694,42 +727,54 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	// rotations per dense ciphertext instead of log2(c) per shift.
 	ats := make([][]*rlwe.Ciphertext, groupsN)
 	pc = newPtCache() // A·V's constants (the scores' are dropped)
-	err = ev.parallel(ctx, groupsN, func(w *worker, h int) error {
+	// Per head group: the block rotations of its dense ciphertexts (one
+	// work item each), then one broadcast per shift (one item each).
+	for h := range ats {
 		ats[h] = make([]*rlwe.Ciphertext, B)
-		for g, d := range dense[h] {
-			if d == nil {
-				continue
+		rots := make([][]*rlwe.Ciphertext, nd)
+		err = ev.parallel(ctx, nd, func(w *worker, g int) error {
+			if dense[h][g] == nil {
+				return nil
 			}
-			rots, err := w.blockRotations(d, cs)
-			if err != nil {
-				return err
+			var err error
+			rots[g], err = w.blockRotations(dense[h][g], cs)
+			return err
+		})
+		if err != nil {
+			break
+		}
+		err = ev.parallel(ctx, len(shiftItems), func(w *worker, i int) error {
+			g, u := shiftItems[i][0], shiftItems[i][1]
+			if rots[g] == nil {
+				return nil
 			}
-			level := d.Level()
+			level := dense[h][g].Level()
 			sels, err := w.selectors(pc, slay, level, 1)
 			if err != nil {
 				return err
 			}
-			for u, t := range groups[g] {
-				at := hefloat.NewCiphertext(w.params, 1, level)
-				for k, r := range rots {
-					sel := sels[((u-k)%c+c)%c]
-					if k == 0 {
-						err = w.eval.Mul(r, sel, at)
-					} else {
-						err = w.eval.MulThenAdd(r, sel, at)
-					}
-					if err != nil {
-						return err
-					}
+			at := hefloat.NewCiphertext(w.params, 1, level)
+			for k, r := range rots[g] {
+				sel := sels[((u-k)%c+c)%c]
+				if k == 0 {
+					err = w.eval.Mul(r, sel, at)
+				} else {
+					err = w.eval.MulThenAdd(r, sel, at)
 				}
-				if err := w.rescale(at); err != nil {
+				if err != nil {
 					return err
 				}
-				ats[h][t] = at
 			}
+			if err := w.rescale(at); err != nil {
+				return err
+			}
+			ats[h][groups[g][u]] = at
+			return nil
+		})
+		if err != nil {
+			break
 		}
-		return nil
-	})
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot attention (A·V weights): %w", err)
 	}

@@ -247,18 +247,30 @@ func (ev *Evaluator) Linear(ctx context.Context, x *CtMatrix, el *EncodedLinear)
 	}
 	useCache := el.cache != nil && el.cacheLevel == level && el.cacheRows == n
 	out := &CtMatrix{Layout: lay.WithCols(el.Out), Cts: make([]*rlwe.Ciphertext, el.nOut())}
-	err = ev.parallel(ctx, el.nOut(), func(w *worker, o int) error {
+	// The giant steps of every output, o-major, split into one contiguous
+	// range per worker (so that a matmul with a single output ciphertext
+	// uses every core too); each range leaves one partial sum per output it
+	// touches, at most two ranges share an output's sum.
+	giants, nw := el.giants(), len(ev.workers)
+	items := el.nOut() * giants
+	nw = min(nw, items)
+	parts := make([][]*rlwe.Ciphertext, nw)
+	err = ev.parallel(ctx, nw, func(w *worker, k int) error {
 		scale := w.levelScale(level)
 		v := make([]float64, el.Slots)
-		var y *rlwe.Ciphertext
 		tmp := hefloat.NewCiphertext(w.params, 1, level)
-		for g := 0; g < el.giants(); g++ {
+		parts[k] = make([]*rlwe.Ciphertext, el.nOut())
+		for it := k * items / nw; it < (k+1)*items/nw; it++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			o, g := it/giants, it%giants
 			var acc *rlwe.Ciphertext
 			for a := 0; a < el.nIn(); a++ {
 				for b := 0; b < el.Baby; b++ {
 					var pt *rlwe.Plaintext
 					if useCache {
-						pt = el.cache[o][(a*el.giants()+g)*el.Baby+b]
+						pt = el.cache[o][(a*giants+g)*el.Baby+b]
 						if pt == nil {
 							continue
 						}
@@ -290,15 +302,31 @@ func (ev *Evaluator) Linear(ctx context.Context, x *CtMatrix, el *EncodedLinear)
 				}
 				acc, tmp = tmp, acc
 			}
-			if y == nil {
-				y = acc
+			if y := parts[k][o]; y == nil {
+				parts[k][o] = acc
 			} else if err := w.eval.Add(y, acc, y); err != nil {
 				return err
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot Linear: %w", err)
+	}
+	err = ev.parallel(ctx, el.nOut(), func(w *worker, o int) error {
+		var y *rlwe.Ciphertext
+		for k := range parts {
+			if p := parts[k][o]; p != nil {
+				if y == nil {
+					y = p
+				} else if err := w.eval.Add(y, p, y); err != nil {
+					return err
+				}
+			}
+		}
 		if y == nil { // an all-zero block of outputs
 			y = hefloat.NewCiphertext(w.params, 1, level)
-			y.Scale = x.Cts[0].Scale.Mul(scale)
+			y.Scale = x.Cts[0].Scale.Mul(w.levelScale(level))
 		}
 		if err := w.rescale(y); err != nil {
 			return err
