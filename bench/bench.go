@@ -115,8 +115,12 @@ type Record struct {
 	Tokens   int    `json:"tokens"`
 	Block    int    `json:"block"`
 	// Slots is the preset's slots per ciphertext (the blocks of the
-	// extrapolated layers depend on it).
-	Slots int `json:"slots,omitempty"`
+	// extrapolated layers depend on it), Labels the classifier's outputs and
+	// KeyBytes the size of one seeded Galois key (the keys a block change
+	// costs in an extrapolated layer).
+	Slots    int `json:"slots,omitempty"`
+	Labels   int `json:"labels,omitempty"`
+	KeyBytes int `json:"galois_key_bytes,omitempty"`
 	// LinearLevel is the engine's matmul level cap (0: none) and Backend
 	// where its key switches ran.
 	LinearLevel int       `json:"linear_level,omitempty"`
@@ -247,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	run := truncate(m, measured)
 	rec := &Record{
 		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend,
-		Hidden: m.Config().HiddenSize(), Heads: m.Config().NumHeads(), FFN: m.Config().IntermediateSize(),
+		Hidden: m.Config().HiddenSize(), Heads: m.Config().NumHeads(), FFN: m.Config().IntermediateSize(), Labels: m.Config().NumLabels(),
 		Schedule: cfg.Schedule, LAN: LAN, WAN: WAN, Date: time.Now().UTC().Format(time.RFC3339),
 		Machine: fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
 	}
@@ -269,6 +273,9 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	if p, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure); err == nil {
 		if params, err := p.Params(); err == nil {
 			rec.Slots = params.MaxSlots()
+			if kr, err := ckks.Keys(params, ckks.Shape{Rows: rec.N, Hidden: rec.Hidden, Heads: rec.Heads, Intermediate: rec.FFN, Labels: rec.Labels}); err == nil {
+				rec.KeyBytes = kr.SeededGaloisKeyBytes
+			}
 		}
 	}
 	extrapolate(rec)
@@ -552,8 +559,11 @@ func variantOf(name string, prune, reduce bool, rep engine.Report, logits []floa
 // product per ciphertext. The pruned variant's rows come from the schedule
 // (or, for learned thresholds, stay at the last measured count) and its
 // blocks from ckks.BlockFor, as the engine re-packs them (several heads per
-// ciphertext once few rows are left). Without Slots (an old record) the
-// blocks stay at the last measured one.
+// ciphertext once few rows are left). Bytes are fitted without the Galois
+// keys a block change sends (Layer.Keys · KeyBytes), and an extrapolated
+// layer that changes the block adds the keys of its new block's rotation
+// plan that the old plan lacks (ckks.Rotations), as the engine sends them.
+// Without Slots (an old record) the blocks stay at the last measured one.
 func extrapolate(rec *Record) {
 	shifts := func(rows, block int) float64 { return float64(min(2*rows-1, block)) }
 	features := func(in, bin, bout int) (float64, float64) {
@@ -569,7 +579,7 @@ func extrapolate(rec *Record) {
 			}
 			f1, f2 := features(l.In, bin, bout)
 			x1s, x2s = append(x1s, f1), append(x2s, f2)
-			ts, bs = append(ts, l.Seconds), append(bs, float64(l.Bytes))
+			ts, bs = append(ts, l.Seconds), append(bs, float64(l.Bytes-int64(l.Keys)*int64(rec.KeyBytes)))
 			bin = bout
 		}
 	}
@@ -605,6 +615,33 @@ func extrapolate(rec *Record) {
 		}
 		return min(b, prev)
 	}
+	// newKeys returns the keys of block to's plan missing from block
+	// from's.
+	newKeys := func(from, to int) int {
+		if rec.Slots == 0 || from == to {
+			return 0
+		}
+		plan := func(b int) (map[int]bool, error) {
+			rots, err := ckks.Rotations(ckks.Shape{Rows: b, Hidden: rec.Hidden, Heads: rec.Heads, Intermediate: rec.FFN, Labels: max(rec.Labels, 1)}, rec.Slots)
+			m := map[int]bool{}
+			for _, r := range rots {
+				m[r] = true
+			}
+			return m, err
+		}
+		have, err1 := plan(from)
+		want, err2 := plan(to)
+		if err1 != nil || err2 != nil {
+			return 0
+		}
+		n := 0
+		for r := range want {
+			if !have[r] {
+				n++
+			}
+		}
+		return n
+	}
 	for vi := range rec.Variants {
 		v := &rec.Variants[vi]
 		v.AllSeconds = v.KeysSeconds + v.InputSeconds + v.HeadSeconds + v.LayerSeconds
@@ -627,8 +664,9 @@ func extrapolate(rec *Record) {
 			}
 			bout := blockFor(kept, block)
 			f1, f2 := features(in, block, bout)
-			t, b := tf(f1, f2), int64(bf(f1, f2))
-			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Block: bout, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
+			keys := newKeys(block, bout)
+			t, b := tf(f1, f2), max(int64(bf(f1, f2)), 0)+int64(keys)*int64(rec.KeyBytes)
+			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Block: bout, Keys: keys, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
 			v.AllSeconds += t
 			v.AllBytes += b
 			v.AllRounds += meanRounds

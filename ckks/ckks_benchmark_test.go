@@ -335,10 +335,11 @@ func benchFunc(b *testing.B, fn approx.Func, cols int) {
 }
 
 // BenchmarkLayer measures one whole BERT-base-shaped encoder layer (random
-// weights, every token kept at the high degree) at n=128 and n=64, with the
-// engine's reserve and a registry within its level budget.
+// weights, every token kept at the high degree) at n = 128, 64 and 32
+// (blocks 128, 64 and 32: one, two and four heads per ciphertext), with
+// the engine's reserve and a registry within its level budget.
 func BenchmarkLayer(b *testing.B) {
-	for _, n := range []int{128, 64} {
+	for _, n := range []int{128, 64, 32} {
 		b.Run(fmt.Sprintf("bert-base/n=%d", n), func(b *testing.B) {
 			e := getBenchEnv(b, bertBase(n))
 			reg := engineRegistry(b)
