@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
@@ -217,7 +218,23 @@ func (ts tokenShift) shiftMasks(t int, scale float64) (m1, m2 []float64) {
 // slot i of a block gets slot (i+t) mod Block. It consumes one level. Its
 // masks come from pc (nil: encoded for this call only).
 func (w *worker) cyc(ts tokenShift, pc *ptCache, r, rp []*rlwe.Ciphertext, t int, scale float64) (*rlwe.Ciphertext, error) {
-	g, b := t/ts.baby, t%ts.baby
+	acc, err := w.cycBaby(ts, pc, r, rp, t, scale)
+	if err != nil {
+		return nil, err
+	}
+	if g := t / ts.baby; g > 0 {
+		if err := w.rotate(acc, g*ts.baby, acc); err != nil {
+			return nil, err
+		}
+	}
+	return acc, nil
+}
+
+// cycBaby returns cyc's result before its giant rotation: rot_{-T·g} of
+// the shifted ciphertext, t = T·g + b. A sum of products with such terms
+// of one giant step g can be rotated once instead of every term.
+func (w *worker) cycBaby(ts tokenShift, pc *ptCache, r, rp []*rlwe.Ciphertext, t int, scale float64) (*rlwe.Ciphertext, error) {
+	b := t % ts.baby
 	level := r[b].Level()
 	if rp[b].Level() < level {
 		level = rp[b].Level()
@@ -249,12 +266,32 @@ func (w *worker) cyc(ts tokenShift, pc *ptCache, r, rp []*rlwe.Ciphertext, t int
 	if err := w.rescale(acc); err != nil {
 		return nil, err
 	}
-	if g > 0 {
-		if err := w.rotate(acc, g*ts.baby, acc); err != nil {
+	return acc, nil
+}
+
+// giantPre returns rot_{-T·g}(ct) for every giant step g in gs (g > 0) as
+// rot_{-Block}(rot_{Block-T·g}(ct)): the first rotations hoisted, every
+// key one of the token shift's (its giants and its baby -Block), so the
+// regrouped products of a head spanning several ciphertexts need no key of
+// their own.
+func (w *worker) giantPre(ts tokenShift, ct *rlwe.Ciphertext, gs []int) (map[int]*rlwe.Ciphertext, error) {
+	idx := make([]int, 0, len(gs))
+	for _, g := range gs {
+		idx = append(idx, ts.block-g*ts.baby)
+	}
+	m, err := w.rotateHoistedNew(ct, idx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]*rlwe.Ciphertext, len(gs))
+	for _, g := range gs {
+		r := m[ts.block-g*ts.baby]
+		if err := w.rotate(r, -ts.block, r); err != nil {
 			return nil, err
 		}
+		out[g] = r
 	}
-	return acc, nil
+	return out, nil
 }
 
 // columnSum is the baby-step giant-step split of the column sums of
@@ -498,22 +535,53 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			shiftItems = append(shiftItems, [2]int{g, u})
 		}
 	}
+	// A head spanning cph > 1 ciphertexts: the products of shift t = T·g +
+	// b are Σ_j q_j ⊙ rot_{T·g}(m_j) = rot_{T·g}(Σ_j rot_{-T·g}(q_j) ⊙ m_j)
+	// (m_j the masked baby rotations of k_j), one giant rotation per shift
+	// instead of cph, for the rotations rot_{-T·g}(q_j) once per head.
+	var giantSteps []int // the giant steps g > 0 of the needed shifts
+	for t := 0; t < B; t++ {
+		if g := t / ts.baby; g > 0 && neededShift(lay, t) && !slices.Contains(giantSteps, g) {
+			giantSteps = append(giantSteps, g)
+		}
+	}
+	regroup := cph > 1 && len(giantSteps) > 0
 	for h := range dense {
 		dense[h] = make([]*rlwe.Ciphertext, nd)
 		ps := make([][]*rlwe.Ciphertext, nd) // ps[g][u]: the product for shift groups[g][u]
 		for g := range ps {
 			ps[g] = make([]*rlwe.Ciphertext, c)
 		}
+		var qg []map[int]*rlwe.Ciphertext // qg[j][g] = rot_{-T·g}(q_j)
+		if regroup {
+			qg = make([]map[int]*rlwe.Ciphertext, cph)
+			err = ev.parallel(ctx, cph, func(w *worker, j int) error {
+				var err error
+				qg[j], err = w.giantPre(ts, qCts[h*cph+j], giantSteps)
+				return err
+			})
+			if err != nil {
+				break
+			}
+		}
 		err = ev.parallel(ctx, len(shiftItems), func(w *worker, i int) error {
 			g, u := shiftItems[i][0], shiftItems[i][1]
 			t := groups[g][u]
+			giant := t / ts.baby
 			var p *rlwe.Ciphertext
 			for j := 0; j < cph; j++ {
-				kc, err := w.cyc(ts, pc, rK[h*cph+j], rpK[h*cph+j], t, 1)
+				var kc, qa *rlwe.Ciphertext
+				var err error
+				if regroup && giant > 0 {
+					kc, err = w.cycBaby(ts, pc, rK[h*cph+j], rpK[h*cph+j], t, 1)
+					qa = qg[j][giant]
+				} else {
+					kc, err = w.cyc(ts, pc, rK[h*cph+j], rpK[h*cph+j], t, 1)
+					qa = qCts[h*cph+j]
+				}
 				if err != nil {
 					return err
 				}
-				qa := qCts[h*cph+j]
 				if p == nil {
 					p = hefloat.NewCiphertext(w.params, 2, min(qa.Level(), kc.Level()))
 					if err := w.eval.Mul(qa, kc, p); err != nil {
@@ -525,6 +593,11 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 			}
 			if err := w.eval.Relinearize(p, p); err != nil {
 				return err
+			}
+			if regroup && giant > 0 {
+				if err := w.rotate(p, giant*ts.baby, p); err != nil {
+					return err
+				}
 			}
 			if err := w.rescale(p); err != nil {
 				return err
@@ -778,55 +851,120 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot attention (A·V weights): %w", err)
 	}
+	// With cph > 1 the shifts are taken by giant step: Σ_t at_t ⊙ cyc_t(v)
+	// over the shifts t = T·g + b of one g is rot_{T·g}(Σ_t rot_{-T·g}(at_t)
+	// ⊙ m_t(v)), one giant rotation per giant step and ciphertext instead
+	// of one per shift and ciphertext; rot_{-T·g}(at_t) is the rotation by
+	// Block - T·g, since every column block of at_t is the same (a
+	// broadcast). Without it each shift is its own step.
+	var steps [][]int // the needed shifts, by step
+	if regroup {
+		byG := map[int][]int{}
+		var gs []int
+		for _, t := range shifts {
+			g := t / ts.baby
+			if _, ok := byG[g]; !ok {
+				gs = append(gs, g)
+			}
+			byG[g] = append(byG[g], t)
+		}
+		for _, g := range gs {
+			steps = append(steps, byG[g])
+		}
+	} else {
+		for _, t := range shifts {
+			steps = append(steps, []int{t})
+		}
+	}
+	nw = min(nw, len(steps))
 	parts := make([]partial, nw)
 	err = ev.parallel(ctx, nw, func(w *worker, chunk int) error {
 		acc := make([]*rlwe.Ciphertext, len(vCts))
 		var imp *rlwe.Ciphertext
-		for _, t := range shifts[chunk*len(shifts)/nw : (chunk+1)*len(shifts)/nw] {
-			if err := ctx.Err(); err != nil {
-				return err
+		for _, step := range steps[chunk*len(steps)/nw : (chunk+1)*len(steps)/nw] {
+			giant := 0
+			if regroup {
+				giant = step[0] / ts.baby
 			}
-			var y *rlwe.Ciphertext
-			for h := 0; h < groupsN; h++ {
-				at := ats[h][t]
-				if at == nil {
-					return fmt.Errorf("no attention weights for head %d, shift %d", h, t)
+			inner := acc // the products of this step: rotated into acc at its end
+			if giant > 0 {
+				inner = make([]*rlwe.Ciphertext, len(vCts))
+			}
+			for _, t := range step {
+				if err := ctx.Err(); err != nil {
+					return err
 				}
-				ats[h][t] = nil // free it once used
-				for j := 0; j < cph; j++ {
-					a := h*cph + j
-					vc, err := w.cyc(ts, pc, rV[a], rpV[a], t, 1)
-					if err != nil {
-						return err
+				var y *rlwe.Ciphertext
+				for h := 0; h < groupsN; h++ {
+					at := ats[h][t]
+					if at == nil {
+						return fmt.Errorf("no attention weights for head %d, shift %d", h, t)
 					}
-					if acc[a] == nil {
-						acc[a] = hefloat.NewCiphertext(w.params, 2, min(at.Level(), vc.Level()))
-						if err := w.eval.Mul(at, vc, acc[a]); err != nil {
+					ats[h][t] = nil // free it once used
+					atr := at
+					if giant > 0 {
+						var err error
+						if atr, err = w.rotateNew(at, B-giant*ts.baby); err != nil {
 							return err
 						}
-					} else if err := w.eval.MulThenAdd(at, vc, acc[a]); err != nil {
+					}
+					for j := 0; j < cph; j++ {
+						a := h*cph + j
+						var vc *rlwe.Ciphertext
+						var err error
+						if giant > 0 {
+							vc, err = w.cycBaby(ts, pc, rV[a], rpV[a], t, 1)
+						} else {
+							vc, err = w.cyc(ts, pc, rV[a], rpV[a], t, 1)
+						}
+						if err != nil {
+							return err
+						}
+						if inner[a] == nil {
+							inner[a] = hefloat.NewCiphertext(w.params, 2, min(atr.Level(), vc.Level()))
+							if err := w.eval.Mul(atr, vc, inner[a]); err != nil {
+								return err
+							}
+						} else if err := w.eval.MulThenAdd(atr, vc, inner[a]); err != nil {
+							return err
+						}
+					}
+					if err := w.addInto(&y, at); err != nil {
 						return err
 					}
 				}
-				if err := w.addInto(&y, at); err != nil {
+				z, err := w.mulRelinNew(y, qw[0])
+				if err != nil {
+					return err
+				}
+				s := (B - t) % B
+				zr, zrp, err := w.babiesOne(ts, z, s%ts.baby)
+				if err != nil {
+					return err
+				}
+				zs, err := w.cyc(ts, pc, zr, zrp, s, 1/float64(cfg.Heads))
+				if err != nil {
+					return err
+				}
+				if err := w.addInto(&imp, zs); err != nil {
 					return err
 				}
 			}
-			z, err := w.mulRelinNew(y, qw[0])
-			if err != nil {
-				return err
-			}
-			s := (B - t) % B
-			zr, zrp, err := w.babiesOne(ts, z, s%ts.baby)
-			if err != nil {
-				return err
-			}
-			zs, err := w.cyc(ts, pc, zr, zrp, s, 1/float64(cfg.Heads))
-			if err != nil {
-				return err
-			}
-			if err := w.addInto(&imp, zs); err != nil {
-				return err
+			if giant > 0 {
+				for a, ct := range inner {
+					if ct == nil {
+						continue
+					}
+					if err := w.eval.Relinearize(ct, ct); err != nil {
+						return err
+					}
+					if err := w.rotate(ct, giant*ts.baby, ct); err != nil {
+						return err
+					}
+					if err := w.addInto(&acc[a], ct); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		parts[chunk] = partial{ctx: acc, imp: imp}
@@ -854,8 +992,10 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		}
 	}
 	err = ev.parallel(ctx, len(out.Cts), func(w *worker, a int) error {
-		if err := w.eval.Relinearize(out.Cts[a], out.Cts[a]); err != nil {
-			return err
+		if out.Cts[a].Degree() == 2 {
+			if err := w.eval.Relinearize(out.Cts[a], out.Cts[a]); err != nil {
+				return err
+			}
 		}
 		return w.rescale(out.Cts[a])
 	})

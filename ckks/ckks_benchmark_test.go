@@ -252,29 +252,41 @@ func allValid(n int) []bool {
 	return v
 }
 
-// BenchmarkAttentionBlock measures LayerNorm(X + MHA(X)) for BERT-base at
-// n=128: QKV projections, 12 heads of QKᵀ, softmax and AV, the output
-// projection, the residual and LayerNorm, with the engine's reserve and a
-// registry within its level budget.
+// BenchmarkAttentionBlock measures LayerNorm(X + MHA(X)): QKV projections,
+// QKᵀ, softmax and AV per head, the output projection, the residual and
+// LayerNorm, with the engine's reserve and a registry within its level
+// budget; for BERT-base at n = 128 (one head per ciphertext) and for
+// sentiment-tiny's width at n = 256 (block 256: a head spans two
+// ciphertexts, whose products are regrouped by giant step).
 func BenchmarkAttentionBlock(b *testing.B) {
-	e := getBenchEnv(b, bertBase(128))
-	reg := engineRegistry(b)
-	el, _ := benchLayerWith(b, e, reg)
-	masks, err := e.tc.client.EncryptAttentionMasks(allValid(e.lay.Rows), e.lay)
-	if err != nil {
-		b.Fatal(err)
-	}
-	x := e.encrypt(b, e.lay, 7)
-	forWorkers(b, func(b *testing.B, workers int) {
-		ev := e.engineEvaluator(b, workers, reg)
-		br := &benchBridge{b: b, tc: e.tc, masks: masks}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := ev.AttentionBlock(bg(), x, el, masks, nil, br, nil); err != nil {
+	for _, c := range []struct {
+		name  string
+		shape Shape
+	}{
+		{"bert-base/n=128", bertBase(128)},
+		{"hidden=128/n=256", Shape{Rows: 256, Hidden: 128, Heads: 2, Intermediate: 512, Labels: 2}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := getBenchEnv(b, c.shape)
+			reg := engineRegistry(b)
+			el, _ := benchLayerWith(b, e, reg)
+			masks, err := e.tc.client.EncryptAttentionMasks(allValid(e.lay.Rows), e.lay)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
+			x := e.encrypt(b, e.lay, 7)
+			forWorkers(b, func(b *testing.B, workers int) {
+				ev := e.engineEvaluator(b, workers, reg)
+				br := &benchBridge{b: b, tc: e.tc, masks: masks}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := ev.AttentionBlock(bg(), x, el, masks, nil, br, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkGELU measures the GELU polynomial on n=128 x 3072, every token
