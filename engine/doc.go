@@ -39,7 +39,8 @@
 //     kept and high-degree counts are the only thing either side learns),
 //     and progress notes. The pruning step re-packs the kept rows into the
 //     smallest block they fit (ckks.Layout.Compact for the model's head
-//     dimension, computed by both sides from the public count); when that
+//     dimension and heads, several heads per ciphertext once few rows are
+//     left, computed by both sides from the public count); when that
 //     block is smaller, C sends right away, one MsgGaloisKey each, the keys
 //     of the new block's rotation plan that S does not hold (keyPlan), and
 //     S keeps only the new plan's keys. The layer's feed-forward block and
