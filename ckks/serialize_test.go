@@ -96,3 +96,45 @@ func TestKeysBERTBase(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyPlansByBlock logs, for BERT-base on Interactive14, the rotation
+// plan of every block the pruning steps may re-pack into and how many of
+// its keys the previous (larger) block's plan lacks: what the client sends
+// after a step that shrinks the block. Every plan must stay within the
+// Galois keys a session allows and keep its block.
+func TestKeyPlansByBlock(t *testing.T) {
+	p, err := PresetByName(DefaultPreset, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := p.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := params.MaxSlots()
+	var prev map[int]bool
+	for _, block := range []int{512, 256, 128, 64, 32} {
+		s := Shape{Rows: block, Hidden: 768, Heads: 12, Intermediate: 3072, Labels: 2}
+		rots, err := Rotations(s, slots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, missing := map[int]bool{}, 0
+		for _, r := range rots {
+			cur[r] = true
+			if prev != nil && !prev[r] {
+				missing++
+			}
+		}
+		lay, err := LayoutFor(slots, block, s.Hidden, s.Hidden/s.Heads, s.Heads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("block %3d (%d heads per ciphertext, %2d ciphertexts per 768 columns): %d keys, %d not in the previous plan",
+			lay.Block, lay.HeadsPerCt(), lay.NumCts(), len(rots), missing)
+		if len(rots) > 128 || lay.Block != block {
+			t.Errorf("block %d: layout %+v, %d keys", block, lay, len(rots))
+		}
+		prev = cur
+	}
+}
