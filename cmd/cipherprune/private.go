@@ -115,10 +115,10 @@ func progressPrinter(w io.Writer) func(engine.Progress) {
 
 // printReport writes a report's table.
 func printReport(w io.Writer, rep engine.Report) {
-	fmt.Fprintf(w, "preset %s: %d tokens padded to %d, %d Galois keys\n", rep.Preset, rep.Tokens, rep.Length, rep.GaloisKeys)
-	fmt.Fprintln(w, "layer  in  kept  high  pruned  seconds  bridge_s  refreshes")
+	fmt.Fprintf(w, "preset %s: %d tokens padded to %d in blocks of %d slots, %d Galois keys\n", rep.Preset, rep.Tokens, rep.Length, rep.Block, rep.GaloisKeys)
+	fmt.Fprintln(w, "layer  in  kept  high  pruned  block  keys  seconds  bridge_s  refreshes")
 	for l, lr := range rep.Layers {
-		fmt.Fprintf(w, "%5d %4d %5d %5d  %-6v %8.2f %9.2f %10d\n", l, lr.In, lr.Kept, lr.High, lr.Pruned, lr.Seconds, lr.BridgeSeconds, lr.Refreshes)
+		fmt.Fprintf(w, "%5d %4d %5d %5d  %-6v %5d %5d %8.2f %9.2f %10d\n", l, lr.In, lr.Kept, lr.High, lr.Pruned, lr.Block, lr.Keys, lr.Seconds, lr.BridgeSeconds, lr.Refreshes)
 	}
 	fmt.Fprintf(w, "head: %.2f s\n", rep.HeadSeconds)
 	for _, ph := range rep.Phases {
