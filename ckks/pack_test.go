@@ -68,3 +68,30 @@ func TestStackedColumn(t *testing.T) {
 		t.Errorf("StackedColumn is not a permutation: %d distinct of %d", len(seen), len(want))
 	}
 }
+
+func TestLayoutValidateHeadDim(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lay  Layout
+		ok   bool
+	}{
+		{"no head dimension", Layout{Rows: 5, Cols: 128, Block: 8, Slots: 1024}, true},
+		{"two heads per ciphertext", Layout{Rows: 5, Cols: 128, Block: 8, Slots: 1024, HeadDim: 64}, true},
+		{"negative", Layout{Rows: 5, Cols: 128, Block: 8, Slots: 1024, HeadDim: -64}, false},
+		{"one head spans the ciphertext", Layout{Rows: 5, Cols: 128, Block: 16, Slots: 1024, HeadDim: 64}, false},
+		{"does not divide the columns", Layout{Rows: 5, Cols: 128, Block: 8, Slots: 1024, HeadDim: 48}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.lay.Validate(); (err == nil) != tc.ok {
+				t.Fatalf("Validate(%+v) = %v, want ok=%v", tc.lay, err, tc.ok)
+			}
+		})
+	}
+	// WithHeadDim sets the head dimension only where heads share a ciphertext.
+	if l := (Layout{Rows: 5, Cols: 128, Block: 16, Slots: 1024}).WithHeadDim(64); l.HeadDim != 0 || l.HeadsPerCt() != 1 {
+		t.Errorf("block 16: %+v, %d heads per ciphertext", l, l.HeadsPerCt())
+	}
+	if l := (Layout{Rows: 5, Cols: 128, Block: 8, Slots: 1024}).WithHeadDim(64); l.HeadDim != 64 || l.HeadsPerCt() != 2 {
+		t.Errorf("block 8: %+v, %d heads per ciphertext", l, l.HeadsPerCt())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -25,6 +26,7 @@ func TestPruneWrongParameters(t *testing.T) {
 		{Share: shareLiteral(4, 12)},
 		{Share: shareLiteral(3, 16)},
 		{Share: shareLiteral(4, 16), CompareBits: 32},
+		{Share: shareLiteral(4, 16), Heads: 2}, // another re-packing rule
 	} {
 		t.Run(fmt.Sprintf("%+v", lit), func(t *testing.T) {
 			p, err := NewParameters(lit)
@@ -205,4 +207,23 @@ func TestServeBridgeDisconnect(t *testing.T) {
 		t.Errorf("server: %v; client: %v", serr, cerr)
 	}
 	t.Logf("client: %v", cerr)
+}
+
+// TestPruneLayoutHeadDim: a layout whose head dimension is not the one the
+// parameters give (stacked heads the client would not expect) is refused
+// before any message.
+func TestPruneLayoutHeadDim(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	r := rand.New(rand.NewPCG(9, 10))
+	in := tc.newInput(t, 0, randomRows(r, 5, 64, 1), []float64{0, 0.2, 0.4, 0.05, 0.5}, 3)
+	in.out.Hidden.Layout.HeadDim = in.out.Hidden.Layout.ColsPerCt() / 2
+	if err := in.out.Hidden.Layout.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := connPair(t, "pipe")
+	_, _, err := tc.server.Prune(testCtx(t), srv, in.out, 0.1, 0.3)
+	if err == nil || !strings.Contains(err.Error(), "heads") {
+		t.Fatalf("Prune: %v, want a head-dimension error", err)
+	}
 }

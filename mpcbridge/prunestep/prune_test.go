@@ -256,6 +256,9 @@ func TestParameters(t *testing.T) {
 		{ParametersLiteral{Share: shareLiteral(4, 16), CompareBits: 21}, false},
 		{ParametersLiteral{Share: shareLiteral(4, 16), CompareBits: 65}, false},
 		{ParametersLiteral{Share: share.ParametersLiteral{LogBound: 4, Lambda: 20}}, false},
+		{ParametersLiteral{Share: shareLiteral(4, 16), HeadDim: 32, Heads: 2}, true},
+		{ParametersLiteral{Share: shareLiteral(4, 16), HeadDim: -1}, false},
+		{ParametersLiteral{Share: shareLiteral(4, 16), Heads: -1}, false},
 	} {
 		p, err := NewParameters(c.lit)
 		if (err == nil) != c.ok {
