@@ -513,9 +513,8 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 	dense := make([][]*rlwe.Ciphertext, groupsN)
 	cs := newColumnSum(slay)
 	pc := newPtCache() // the scores' constants, shared by the heads
-	// The hoisted baby rotations of every key ciphertext, then the dense
-	// score ciphertexts, one work item per head group and dense group (so
-	// that a single head group, several heads stacked, uses every core).
+	// The hoisted baby rotations of every key ciphertext, one work item
+	// each.
 	rK, rpK := make([][]*rlwe.Ciphertext, len(kCts)), make([][]*rlwe.Ciphertext, len(kCts))
 	err := ev.parallel(ctx, groupsN*cph, func(w *worker, a int) error {
 		var err error
