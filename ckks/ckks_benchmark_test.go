@@ -256,8 +256,9 @@ func allValid(n int) []bool {
 // QKᵀ, softmax and AV per head, the output projection, the residual and
 // LayerNorm, with the engine's reserve and a registry within its level
 // budget; for BERT-base at n = 128 (one head per ciphertext) and for
-// sentiment-tiny's width at n = 256 (block 256: a head spans two
-// ciphertexts, whose products are regrouped by giant step).
+// sentiment-tiny's width at n = 256 and 512 (blocks 256 and 512: a head
+// spans two and four ciphertexts, whose products are regrouped by giant
+// step).
 func BenchmarkAttentionBlock(b *testing.B) {
 	for _, c := range []struct {
 		name  string
@@ -265,6 +266,7 @@ func BenchmarkAttentionBlock(b *testing.B) {
 	}{
 		{"bert-base/n=128", bertBase(128)},
 		{"hidden=128/n=256", Shape{Rows: 256, Hidden: 128, Heads: 2, Intermediate: 512, Labels: 2}},
+		{"hidden=128/n=512", Shape{Rows: 512, Hidden: 128, Heads: 2, Intermediate: 512, Labels: 2}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			e := getBenchEnv(b, c.shape)
