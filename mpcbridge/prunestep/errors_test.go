@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -225,5 +227,59 @@ func TestPruneLayoutHeadDim(t *testing.T) {
 	_, _, err := tc.server.Prune(testCtx(t), srv, in.out, 0.1, 0.3)
 	if err == nil || !strings.Contains(err.Error(), "heads") {
 		t.Fatalf("Prune: %v, want a head-dimension error", err)
+	}
+}
+
+// TestRefreshBatches: a refresh of more ciphertexts than MaxBatch goes in
+// several requests and returns every ciphertext, in order.
+func TestRefreshBatches(t *testing.T) {
+	defer noLeaks(t)()
+	lit := ParametersLiteral{Share: share.ParametersLiteral{LogBound: 4, FracBits: 16, MaxBatch: 3}}
+	tc := newTestContext(t, ckks.InsecureTest11, lit)
+	srv, cli := connPair(t, "pipe")
+	ctx := testCtx(t)
+	const n = 7
+	cts := make([]*rlwe.Ciphertext, n)
+	for i := range cts {
+		v := make([]float64, tc.params.MaxSlots())
+		for k := range v {
+			v[k] = float64(i) + float64(k%5)/8
+		}
+		ct, err := tc.he.EncryptVector(v, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cts[i] = ct
+	}
+	var fresh []*rlwe.Ciphertext
+	serr, cerr := runPair(func() error {
+		var err error
+		if fresh, err = tc.server.Refresh(ctx, srv, cts); err != nil {
+			return err
+		}
+		return tc.server.Done(ctx, srv)
+	}, func() error {
+		_, err := tc.client.ServeBridge(ctx, cli)
+		return err
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v; client: %v", serr, cerr)
+	}
+	if len(fresh) != n {
+		t.Fatalf("%d ciphertexts back, want %d", len(fresh), n)
+	}
+	for i, ct := range fresh {
+		v, err := tc.he.DecryptVector(ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k < 10; k++ {
+			if want := float64(i) + float64(k%5)/8; math.Abs(v[k]-want) > 1e-3 {
+				t.Fatalf("ciphertext %d slot %d: %g, want %g", i, k, v[k], want)
+			}
+		}
+		if ct.Level() != tc.params.MaxLevel() {
+			t.Errorf("ciphertext %d at level %d, want the top %d", i, ct.Level(), tc.params.MaxLevel())
+		}
 	}
 }

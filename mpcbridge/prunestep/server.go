@@ -324,24 +324,34 @@ func (s *Server) Refresh(ctx context.Context, conn *wire.Conn, cts []*rlwe.Ciphe
 }
 
 // RefreshTo is Refresh to level, between MinLevel and the top
-// (share.Server.RefreshTo).
+// (share.Server.RefreshTo). More ciphertexts than the share parameters'
+// MaxBatch go in several requests of at most MaxBatch each (one round
+// trip each), in order.
 func (s *Server) RefreshTo(ctx context.Context, conn *wire.Conn, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if conn == nil {
 		return nil, errors.New("cannot Refresh: nil connection")
 	}
-	req := request{op: RequestRefresh, fp: s.fp}
-	if err := conn.Send(ctx, MsgRequest, req.marshal()); err != nil {
-		abortConn(ctx, conn, "server failed to send a refresh request")
-		return nil, fmt.Errorf("cannot Refresh: %w", err)
+	batch := s.p.share.MaxBatch()
+	fresh := make([]*rlwe.Ciphertext, 0, len(cts))
+	for start := 0; ; start += batch {
+		end := min(start+batch, len(cts))
+		req := request{op: RequestRefresh, fp: s.fp}
+		if err := conn.Send(ctx, MsgRequest, req.marshal()); err != nil {
+			abortConn(ctx, conn, "server failed to send a refresh request")
+			return nil, fmt.Errorf("cannot Refresh: %w", err)
+		}
+		out, err := s.share.RefreshTo(ctx, shareConn{conn}, cts[start:end], level)
+		if err != nil {
+			abortConn(ctx, conn, "server failed to refresh")
+			return nil, fmt.Errorf("cannot Refresh: %w", err)
+		}
+		fresh = append(fresh, out...)
+		if end >= len(cts) {
+			return fresh, nil
+		}
 	}
-	fresh, err := s.share.RefreshTo(ctx, shareConn{conn}, cts, level)
-	if err != nil {
-		abortConn(ctx, conn, "server failed to refresh")
-		return nil, fmt.Errorf("cannot Refresh: %w", err)
-	}
-	return fresh, nil
 }
 
 // Progress tells a client in ServeBridge that the server has reached stage
