@@ -723,19 +723,7 @@ func (ev *Evaluator) attention(ctx context.Context, q, k, v *CtMatrix, masks *At
 		return nil, nil, fmt.Errorf("cannot attention (row sums): %w", err)
 	}
 	recDepth := ev.funcDepth(approx.Reciprocal, degs, false)
-	if err := ev.ensureFor(ctx, br, tr, "reciprocal", recDepth, recDepth+1, sums); err != nil {
-		return nil, nil, err
-	}
-	recRec := ev.reg.Recipe(approx.Reciprocal, approx.High)
-	err = ev.parallel(ctx, groupsN, func(w *worker, h int) error {
-		t, err := w.changeOfBasis(recRec, sums[h])
-		if err != nil {
-			return err
-		}
-		sums[h], err = w.evalByDegree(ev.reg, approx.Reciprocal, degs, lay, t, sums[h])
-		return err
-	})
-	if err != nil {
+	if err := ev.applyRefreshing(ctx, br, tr, "reciprocal", approx.Reciprocal, degs, lay, recDepth+1, sums); err != nil {
 		return nil, nil, fmt.Errorf("cannot attention (reciprocal): %w", err)
 	}
 	all = flat()

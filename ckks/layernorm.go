@@ -94,18 +94,10 @@ func (ev *Evaluator) LayerNorm(ctx context.Context, x *CtMatrix, ln *models.Laye
 		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
 	}
 	stats := []*rlwe.Ciphertext{v}
-	if err := ev.ensure(ctx, br, tr, "layernorm invsqrt", ev.funcDepth(approx.InvSqrt, degs, false), stats); err != nil {
-		return nil, err
-	}
-	rec := ev.reg.Recipe(approx.InvSqrt, approx.High)
-	t, err := w0.changeOfBasis(rec, stats[0])
-	if err != nil {
+	if err := ev.applyRefreshing(ctx, br, tr, "layernorm invsqrt", approx.InvSqrt, degs, lay, 0, stats); err != nil {
 		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
 	}
-	r, err := w0.evalByDegree(ev.reg, approx.InvSqrt, degs, lay, t, stats[0])
-	if err != nil {
-		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
-	}
+	r := stats[0]
 	// y = (x·γ - S·γ/d)·r + β.
 	rs := []*rlwe.Ciphertext{r, S}
 	if err := ev.ensure(ctx, br, tr, "layernorm affine", 2, cts, rs[1:]); err != nil {

@@ -80,6 +80,15 @@ func (w *worker) changeOfBasis(rec *approx.Recipe, x *rlwe.Ciphertext) (*rlwe.Ci
 // already applied, possibly folded into a plaintext layer). x, the raw
 // input, is used only by Newton steps and may be nil without them.
 func (w *worker) evalRecipe(rec *approx.Recipe, t, x *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	y, err := w.evalPoly(rec, t)
+	if err != nil {
+		return nil, err
+	}
+	return w.evalPost(rec, x, y)
+}
+
+// evalPoly evaluates rec's polynomial alone on t = scalar·x + constant.
+func (w *worker) evalPoly(rec *approx.Recipe, t *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
 	a, b := rec.Interval()
 	poly := bignum.NewPolynomial(bignum.Chebyshev, rec.Coeffs(), [2]float64{a, b})
 	poly.IsOdd, poly.IsEven = rec.Parity()
@@ -87,6 +96,13 @@ func (w *worker) evalRecipe(rec *approx.Recipe, t, x *rlwe.Ciphertext) (*rlwe.Ci
 	if err != nil {
 		return nil, fmt.Errorf("cannot evaluate %s/%s polynomial: %w", rec.Func(), rec.Variant(), err)
 	}
+	return y, nil
+}
+
+// evalPost applies rec's post-processing (squarings, or Newton steps on the
+// raw input x, and the output constant) to the polynomial's output y.
+func (w *worker) evalPost(rec *approx.Recipe, x, y *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	var err error
 	s := rec.InputScale()
 	switch rec.Post() {
 	case approx.PostSquare:
@@ -289,4 +305,70 @@ func (ev *Evaluator) ApplyFunc(ctx context.Context, fn approx.Func, x *CtMatrix,
 // given degrees (folded: with the change of basis already applied).
 func (ev *Evaluator) FuncDepth(fn approx.Func, degs DegreeSet, folded bool) int {
 	return ev.funcDepth(fn, degs, folded)
+}
+
+// applyRefreshing evaluates fn on every ciphertext of xs, in place, each
+// token with its variant, refreshing through r as needed. horizon is as for
+// ensureFor: the levels a refresh leaves for this function and what follows
+// it before the next refresh (0: the top level). A function that fits one
+// refresh segment is evaluated whole after one ensureFor; a Newton recipe
+// deeper than a segment (approx.Recipe.SegmentDepth) is evaluated as its
+// polynomial, a refresh of the guesses together with the raw inputs, then
+// the Newton steps: one refresh more, so that the steps can square an error
+// no polynomial within a segment reaches.
+func (ev *Evaluator) applyRefreshing(ctx context.Context, r Refresher, tr *Trace, stage string, fn approx.Func, degs DegreeSet, lay Layout, horizon int, xs []*rlwe.Ciphertext) error {
+	need := ev.funcDepth(fn, degs, false)
+	segment := ev.params.MaxLevel() - ev.reserve
+	rec := ev.reg.Recipe(fn, approx.High) // the interval is shared by both variants
+	if need <= segment {
+		if err := ev.ensureFor(ctx, r, tr, stage, need, horizon, xs); err != nil {
+			return err
+		}
+		return ev.parallel(ctx, len(xs), func(w *worker, i int) error {
+			t, err := w.changeOfBasis(rec, xs[i])
+			if err != nil {
+				return err
+			}
+			xs[i], err = w.evalByDegree(ev.reg, fn, degs, lay, t, xs[i])
+			return err
+		})
+	}
+	used := effectiveDegrees(ev.reg, fn, degs)
+	if len(used) != 1 {
+		return fmt.Errorf("cannot %s: %s needs %d levels, more than the %d between refreshes, and its variants differ", stage, fn, need, segment)
+	}
+	rec = ev.reg.Recipe(fn, used[0])
+	poly, post := rec.Segments()
+	if !rec.Splittable() || poly > segment || post > segment {
+		return fmt.Errorf("cannot %s: %s needs %d levels (segments %d and %d), more than the %d between refreshes", stage, fn, need, poly, post, segment)
+	}
+	if err := ev.ensureFor(ctx, r, tr, stage, poly, poly, xs); err != nil {
+		return err
+	}
+	raw := make([]*rlwe.Ciphertext, len(xs))
+	ys := make([]*rlwe.Ciphertext, len(xs))
+	err := ev.parallel(ctx, len(xs), func(w *worker, i int) error {
+		raw[i] = xs[i].CopyNew()
+		t, err := w.changeOfBasis(rec, xs[i])
+		if err != nil {
+			return err
+		}
+		ys[i], err = w.evalPoly(rec, t)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	postHorizon := 0
+	if horizon > 0 {
+		postHorizon = max(horizon-need+post, post)
+	}
+	if err := ev.ensureFor(ctx, r, tr, stage+" (Newton steps)", post, postHorizon, ys, raw); err != nil {
+		return err
+	}
+	return ev.parallel(ctx, len(xs), func(w *worker, i int) error {
+		var err error
+		xs[i], err = w.evalPost(rec, raw[i], ys[i])
+		return err
+	})
 }

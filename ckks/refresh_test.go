@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/cipherprune/cipherprune/models/approx"
 )
 
 // plainRefresher refreshes to the top level only (no RefreshTo).
@@ -142,5 +144,108 @@ func TestTrim(t *testing.T) {
 	}
 	if a.Level() != 9 || b.Level() != 8 {
 		t.Errorf("inputs modified: levels %d, %d", a.Level(), b.Level())
+	}
+}
+
+// TestApplyRefreshing: a reciprocal whose polynomial and Newton steps do not
+// fit one refresh segment is evaluated in two, with one refresh between
+// them, and matches the registry's float64 evaluation (which the
+// approximate forward uses) and 1/x to the Newton steps' accuracy; a recipe
+// that fits is evaluated whole; one that cannot be split is refused.
+func TestApplyRefreshing(t *testing.T) {
+	tc := newTestContext(t, InsecureTest11)
+	lit := approx.Default().Literal()
+	fl := lit.Func(approx.Reciprocal)
+	fl.Interval = [2]float64{0.017, 59} // spam-mini's row sums: 2.6% off with degree 127 alone
+	fl.High, fl.Low = approx.VariantLiteral{Degree: 127, Newton: 2}, approx.VariantLiteral{}
+	lit.SetFunc(approx.Reciprocal, fl)
+	whole := lit
+	wl := fl
+	wl.Interval = [2]float64{0.5, 2}
+	wl.High = approx.VariantLiteral{Degree: 31}
+	whole.SetFunc(approx.Reciprocal, wl)
+	deep := lit
+	gl := deep.Func(approx.GELU)
+	gl.High = approx.VariantLiteral{Degree: 511}
+	deep.SetFunc(approx.GELU, gl)
+	for _, tt := range []struct {
+		name    string
+		lit     approx.RegistryLiteral
+		fn      approx.Func
+		newton  int
+		refresh int // calls
+		wantErr bool
+	}{
+		{"split", lit, approx.Reciprocal, 2, 2, false},
+		{"whole", whole, approx.Reciprocal, 0, 1, false},
+		{"too deep to split", deep, approx.GELU, 0, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg, err := approx.NewRegistry(tt.lit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := NewEvaluator(tc.params, rlwe.NewMemEvaluationKeySet(tc.rlk), reg, 2, WithReserve(reserve))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := reg.Recipe(tt.fn, approx.High)
+			if got := rec.Steps(); tt.fn == approx.Reciprocal && got != tt.newton {
+				t.Fatalf("recipe has %d Newton steps, want %d", got, tt.newton)
+			}
+			a, b := rec.Interval()
+			slots := tc.params.MaxSlots()
+			lay, err := NewLayout(slots, 16, 64, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := make([]float64, slots)
+			r := rand.New(rand.NewPCG(5, 6))
+			for i := range x {
+				u := r.Float64()
+				if tt.fn == approx.Reciprocal {
+					x[i] = a * math.Pow(b/a, u)
+				} else {
+					x[i] = a + (b-a)*u
+				}
+			}
+			ct, err := tc.client.EncryptVector(x, reserve+1) // too low for anything: refreshed first
+			if err != nil {
+				t.Fatal(err)
+			}
+			cts := []*rlwe.Ciphertext{ct}
+			ref := &levelRefresher{plainRefresher: plainRefresher{tc}}
+			tr := &Trace{}
+			err = ev.applyRefreshing(bg(), ref, tr, "test", tt.fn, nil, lay, 0, cts)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls, _ := tr.Refreshes(); calls != tt.refresh {
+				t.Errorf("%d refreshes, want %d", calls, tt.refresh)
+			}
+			got, err := tc.client.DecryptVector(cts[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var worst, worstExact float64
+			for i := range x {
+				want := rec.Eval(x[i])
+				worst = math.Max(worst, math.Abs(got[i]-want)/math.Max(1, math.Abs(want)))
+				worstExact = math.Max(worstExact, math.Abs(got[i]*x[i]-1))
+			}
+			t.Logf("error vs the registry %.2g, relative error vs 1/x %.2g", worst, worstExact)
+			if worst > 2e-4 {
+				t.Errorf("error vs the registry %g > 2e-4", worst)
+			}
+			if tt.newton > 0 && worstExact > 1e-3 {
+				t.Errorf("relative error vs 1/x %g > 1e-3 (the polynomial alone: %g)", worstExact, rec.Stats().InitialResidual)
+			}
+		})
 	}
 }

@@ -195,7 +195,7 @@ var calibDegrees = []int{3, 7, 15, 31, 63, 127, 255, 511}
 // of the sums, which divides every sum by e^δ). Every interval is the
 // observed range widened by a margin, and every variant gets the
 // lowest-depth, then fewest-multiplication recipe from calibDegrees (and 0 to
-// 3 Newton steps for the reciprocal and 1/√x) whose error on the interval
+// 4 Newton steps for the reciprocal and 1/√x) whose error on the interval
 // meets CalibTargetHigh (high variant) or CalibTargetLow (GELU's and exp's
 // low variant; the others keep one variant). Exp keeps base's squarings.
 func CalibrateApprox(base ApproxSettingsLiteral, shift float64, ranges map[approx.Func]approx.RangeStats) (ApproxSettingsLiteral, error) {
@@ -203,11 +203,14 @@ func CalibrateApprox(base ApproxSettingsLiteral, shift float64, ranges map[appro
 }
 
 // CalibrateApproxWithin is CalibrateApprox with every recipe at most
-// maxDepth levels deep (0: no limit): where no recipe within maxDepth meets
-// the error target, the most accurate one within it is taken (its error is
-// then above the target: check the registry's table). The HE evaluator must
-// fit each function between two refreshes, so this is for intervals too
-// wide for the target at the preset's depth (random-weight benchmarks).
+// maxDepth levels deep per refresh segment (0: no limit): the HE evaluator
+// must fit each function between two refreshes, except that it refreshes
+// between a polynomial and its Newton steps when the whole is deeper
+// (approx.Recipe.SegmentDepth), at the price of one more refresh. Where no
+// recipe within maxDepth meets the error target, the most accurate one
+// within it is taken (its error is then above the target: check the
+// registry's table); this is for intervals too wide for the target at the
+// preset's depth (random-weight benchmarks).
 func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map[approx.Func]approx.RangeStats, maxDepth int) (ApproxSettingsLiteral, error) {
 	for _, fn := range approx.Funcs() {
 		r := ranges[fn]
@@ -275,7 +278,7 @@ func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map
 func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncLiteral, like approx.VariantLiteral, target float64, maxDepth int) (approx.VariantLiteral, error) {
 	newtons := []int{0}
 	if fn == approx.Reciprocal || fn == approx.InvSqrt {
-		newtons = []int{0, 1, 2, 3}
+		newtons = []int{0, 1, 2, 3, 4}
 	}
 	var (
 		best, closest     approx.VariantLiteral
@@ -296,7 +299,7 @@ func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncL
 			}
 			rec := reg.Recipe(fn, approx.High)
 			c := rec.Cost()
-			if maxDepth > 0 && c.Depth > maxDepth {
+			if maxDepth > 0 && rec.SegmentDepth(maxDepth) > maxDepth {
 				break // higher degrees are deeper still
 			}
 			st := rec.Stats()

@@ -191,22 +191,23 @@ func TestCalibrateApprox(t *testing.T) {
 }
 
 // TestCalibrateApproxWithin: a row-sum range too wide for the error target
-// at 8 levels gets, with the limit, the most accurate reciprocal within 8
-// levels, and without it a deeper one.
+// at 8 levels gets, with the limit, a reciprocal whose polynomial and Newton
+// steps each fit 8 levels (the HE evaluator refreshes between them) and that
+// meets the target, and without it one deeper than 8 levels in one piece.
 func TestCalibrateApproxWithin(t *testing.T) {
 	ranges := map[approx.Func]approx.RangeStats{
 		approx.GELU:       {N: 10, Min: -1.5, Max: 2},
 		approx.Exp:        {N: 10, Min: -12, Max: -0.5},
-		approx.Reciprocal: {N: 10, Min: 0.001, Max: 10},
+		approx.Reciprocal: {N: 10, Min: 0.002, Max: 2}, // spam-mini's 512-token rows
 		approx.InvSqrt:    {N: 10, Min: 0.5, Max: 2},
 		approx.Tanh:       {N: 10, Min: -1, Max: 1},
 	}
-	depth := func(lit ApproxSettingsLiteral) int {
+	recipe := func(lit ApproxSettingsLiteral) *approx.Recipe {
 		reg, err := approx.NewRegistry(lit.Registry)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return reg.Recipe(approx.Reciprocal, approx.High).Cost().Depth
+		return reg.Recipe(approx.Reciprocal, approx.High)
 	}
 	free, err := CalibrateApprox(DefaultApproxSettingsLiteral(), 5, ranges)
 	if err != nil {
@@ -216,10 +217,45 @@ func TestCalibrateApproxWithin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := depth(limited); d > 8 {
-		t.Errorf("limited reciprocal depth %d > 8", d)
+	rec := recipe(limited)
+	if d := rec.SegmentDepth(8); d > 8 {
+		t.Errorf("limited reciprocal: %d levels in a segment > 8", d)
 	}
-	if d := depth(free); d <= 8 {
+	if !rec.Splittable() || rec.Cost().Depth <= 8 {
+		t.Errorf("limited reciprocal: %d Newton steps, depth %d: the range should need a split recipe", rec.Steps(), rec.Cost().Depth)
+	}
+	if e := rec.Stats().MaxRelErr; e > CalibTargetHigh {
+		t.Errorf("limited reciprocal: relative error %g > %g", e, CalibTargetHigh)
+	}
+	if d := recipe(free).Cost().Depth; d <= 8 {
 		t.Errorf("unlimited reciprocal depth %d: the test range should need more than 8", d)
+	}
+}
+
+// TestSegmentDepth: a recipe is split only when it is deeper than a segment
+// and has Newton steps.
+func TestSegmentDepth(t *testing.T) {
+	lit := approx.Default().Literal()
+	fl := lit.Func(approx.Reciprocal)
+	fl.Interval = [2]float64{0.017, 59}
+	tests := []struct {
+		v              approx.VariantLiteral
+		segment, depth int
+	}{
+		{approx.VariantLiteral{Degree: 127, Newton: 2}, 8, 8},   // 8 + 4 split into 8 and 4
+		{approx.VariantLiteral{Degree: 127, Newton: 2}, 12, 12}, // fits whole
+		{approx.VariantLiteral{Degree: 127, Newton: 2}, 0, 12},  // never split
+		{approx.VariantLiteral{Degree: 255}, 8, 9},              // no Newton steps: cannot split
+	}
+	for _, tt := range tests {
+		fl.High = tt.v
+		lit.SetFunc(approx.Reciprocal, fl)
+		reg, err := approx.NewRegistry(lit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reg.Recipe(approx.Reciprocal, approx.High).SegmentDepth(tt.segment); got != tt.depth {
+			t.Errorf("%+v in segments of %d: %d levels, want %d", tt.v, tt.segment, got, tt.depth)
+		}
 	}
 }

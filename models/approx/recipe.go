@@ -177,6 +177,38 @@ func (r *Recipe) OutputScale() float64 { return r.outScale }
 // Cost returns the depth and multiplication counts.
 func (r *Recipe) Cost() Cost { return r.cost }
 
+// Splittable reports whether an HE evaluator may refresh between the
+// polynomial and the post-processing: true for Newton steps (they restart
+// from the refreshed guess y and the refreshed input x), false for
+// squarings and for recipes without steps.
+func (r *Recipe) Splittable() bool {
+	return r.steps > 0 && (r.post == PostNewtonInverse || r.post == PostNewtonInvSqrt)
+}
+
+// Segments returns the levels of the two parts of a splittable recipe: the
+// change of basis and the polynomial, then the Newton inputs, steps and
+// output constant run from refreshed ciphertexts. A recipe that is not
+// splittable has one segment: (Depth, 0).
+func (r *Recipe) Segments() (poly, post int) {
+	c := r.cost
+	if !r.Splittable() {
+		return c.Depth, 0
+	}
+	return c.ChangeOfBasisDepth + c.PolyDepth, c.PrepDepth + c.PostDepth + c.OutputScaleDepth
+}
+
+// SegmentDepth returns the most levels one refresh segment must hold to
+// evaluate the recipe, refreshing between its segments only when the whole
+// recipe is deeper than segment levels (segment <= 0: never split).
+func (r *Recipe) SegmentDepth(segment int) int {
+	d := r.cost.Depth
+	if segment <= 0 || d <= segment || !r.Splittable() {
+		return d
+	}
+	poly, post := r.Segments()
+	return max(poly, post)
+}
+
 // Stats returns the errors measured against the exact function.
 func (r *Recipe) Stats() ErrorStats { return r.stats }
 

@@ -598,6 +598,9 @@ def parse_args(argv):
     p.add_argument("--max-backoffs", type=int, default=12)
     p.add_argument("--eval-n", type=int, default=0, help="validate on the first n examples only (0: all)")
     p.add_argument("--golden", type=int, default=GOLDEN_COUNT, help="test inputs in prune_golden.json (0: none)")
+    p.add_argument("--golden-only", action="store_true",
+                   help="no search: keep the thresholds of OUT/prune.json and rewrite prune_golden.json for the "
+                        "spec's registry and shift (after a recalibration that moves no threshold)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--log-every", type=int, default=10)
@@ -669,6 +672,20 @@ def choose(candidates):
     return max(candidates, key=lambda c: (c["validation_accuracy"], -c["validation_relative_cost_natural"]))
 
 
+def write_golden(args, registry, shift, tok, layers_lit, cfg):
+    """Writes prune_golden.json: the float64 hard-mask forward on the first test inputs."""
+    if args.golden <= 0:
+        return
+    model64, _, _ = load_model(args.model, torch.float64)
+    rows = train.read_split(args.data_dir, args.task, "test")[:args.golden]
+    ex = golden(model64, registry, shift, tok, [t for t, _ in rows], [l for _, l in rows], layers_lit,
+                cfg.max_position_embeddings)
+    train.write_json(os.path.join(args.out, GOLDEN_FILE), {
+        "model": os.path.basename(os.path.abspath(args.model)), "task": args.task,
+        "n": cfg.max_position_embeddings, "dtype": "float64", "thresholds": layers_lit,
+        "softmax_shift": shift, "examples": ex})
+
+
 def main(argv=None):
     """Runs the search for every lambda and writes prune.json (the chosen one) and prune_golden.json."""
     argv = sys.argv[1:] if argv is None else argv
@@ -688,6 +705,14 @@ def main(argv=None):
     max_len = args.max_len or cfg.max_position_embeddings
     command = "/usr/bin/python3 -m models.training.search " + " ".join(shlex.quote(a) for a in argv)
     log("command: " + command)
+
+    if args.golden_only:
+        with open(os.path.join(args.out, PRUNE_FILE), encoding="utf-8") as f:
+            doc = json.load(f)
+        write_golden(args, registry, shift, tok, doc["layers"], cfg)
+        log("rewrote %s with the thresholds of %s (%.0f s)"
+            % (os.path.join(args.out, GOLDEN_FILE), os.path.join(args.out, PRUNE_FILE), time.time() - t_start))
+        return doc
 
     nl = Nonlinear(registry, shift)
     val_seqs, val_labels = encode_split(tok, args.data_dir, args.task, "validation", cfg.max_position_embeddings)
@@ -716,15 +741,7 @@ def main(argv=None):
         "wall_seconds": round(time.time() - t_start, 1), "command": command,
     }}
     train.write_json(os.path.join(args.out, PRUNE_FILE), doc)
-    if args.golden > 0:
-        model64, _, _ = load_model(args.model, torch.float64)
-        rows = train.read_split(args.data_dir, args.task, "test")[:args.golden]
-        ex = golden(model64, registry, shift, tok, [t for t, _ in rows], [l for _, l in rows], layers_lit,
-                    cfg.max_position_embeddings)
-        train.write_json(os.path.join(args.out, GOLDEN_FILE), {
-            "model": os.path.basename(os.path.abspath(args.model)), "task": args.task,
-            "n": cfg.max_position_embeddings, "dtype": "float64", "thresholds": layers_lit,
-            "softmax_shift": shift, "examples": ex})
+    write_golden(args, registry, shift, tok, layers_lit, cfg)
     log("wrote %s (%.0f s)" % (os.path.join(args.out, PRUNE_FILE), time.time() - t_start))
     return doc
 

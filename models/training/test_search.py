@@ -183,3 +183,23 @@ class MainTest(unittest.TestCase):
             self.assertEqual(len(g["examples"]), 2)
             self.assertEqual(g["examples"][0]["counts"][0]["in"], 16)  # padded rows enter layer 0
             self.assertTrue(os.path.exists(os.path.join(model_dir, search.PRUNE_FILE)))
+
+            # --golden-only keeps prune.json's thresholds and rewrites the
+            # golden file for another shift (no search, no checkpoint).
+            with open(os.path.join(model_dir, search.PRUNE_FILE), encoding="utf-8") as f:
+                before = f.read()
+            spec["softmax_shift"] = float(spec["softmax_shift"]) + 0.5
+            with open(spec_path, "w", encoding="utf-8") as f:
+                json.dump(spec, f)
+            again = search.main(["--model", model_dir, "--task", "sentiment", "--spec", spec_path,
+                                 "--data-dir", os.path.join(tmp, "data"), "--golden", "2", "--threads", "1",
+                                 "--golden-only", "--checkpoint-dir", os.path.join(tmp, "ckpt2")])
+            self.assertEqual(again["layers"], doc["layers"])
+            with open(os.path.join(model_dir, search.PRUNE_FILE), encoding="utf-8") as f:
+                self.assertEqual(f.read(), before)
+            with open(os.path.join(model_dir, search.GOLDEN_FILE), encoding="utf-8") as f:
+                g2 = json.load(f)
+            self.assertEqual(g2["softmax_shift"], spec["softmax_shift"])
+            self.assertEqual(g2["thresholds"], doc["layers"])
+            self.assertNotEqual(g2["examples"][0]["logits"], g["examples"][0]["logits"])
+            self.assertFalse(os.path.exists(os.path.join(tmp, "ckpt2")))

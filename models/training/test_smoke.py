@@ -237,6 +237,24 @@ class MainTest(unittest.TestCase):
                 self.assertTrue(os.path.exists(os.path.join(out, name)), name)
             self.assertFalse(os.path.exists(os.path.join(d, "ckpt", "checkpoint.pt")))
 
+            # A greedy soup of three trials: the best trial first, the saved
+            # model at least as good on validation as every trial alone.
+            out2 = os.path.join(d, "soup")
+            argv2 = [a if a != out else out2 for a in argv]
+            argv2[argv2.index("--ft-seeds") + 1] = "3"
+            argv2 += ["--soup", "--fresh"]
+            with contextlib.redirect_stderr(io.StringIO()) as errs:
+                metrics = train.main(argv2)
+            soup = metrics["soup"]
+            self.assertEqual(len(soup["trials"]), 3)
+            first = soup["members"][0]
+            best_alone = max((t["validation_accuracy"], -t["validation_loss"]) for t in soup["trials"])
+            t = soup["trials"][first]
+            self.assertEqual((t["validation_accuracy"], -t["validation_loss"]), best_alone)
+            self.assertGreaterEqual((soup["validation_accuracy"], -soup["validation_loss"]), best_alone)
+            self.assertEqual(metrics["best_epoch"]["phase"], "soup")
+            self.assertIn("soup: trial", errs.getvalue())
+
 
 class BaselineTest(unittest.TestCase):
     def test_separable(self):

@@ -269,6 +269,8 @@ class Trainer:
                       "trial": 0, "trial_best": None}
         self.best_weights = None
         self.pretrained = None  # the weights every fine-tuning trial starts from
+        self.trial_weights = []  # each finished trial's best weights and validation key (--soup)
+        self.trial_current = None  # the running trial's best so far (--soup)
         self.teacher = None
         if args.distill > 0:
             labelled = {k: self.bodies[k] for k in ("train", "validation", "test")}
@@ -324,6 +326,8 @@ class Trainer:
             "state": self.state,
             "best_weights": self.best_weights,
             "pretrained": self.pretrained,
+            "trial_weights": self.trial_weights,
+            "trial_current": self.trial_current,
             "torch_rng": torch.get_rng_state(),
             "gen": self.gen.get_state(),
         }
@@ -348,6 +352,8 @@ class Trainer:
         self.opt.load_state_dict(blob["opt"])
         self.best_weights = blob["best_weights"]
         self.pretrained = blob.get("pretrained")
+        self.trial_weights = blob.get("trial_weights", [])
+        self.trial_current = blob.get("trial_current")
         torch.set_rng_state(blob["torch_rng"])
         self.gen.set_state(blob["gen"])
         s = self.state
@@ -368,12 +374,61 @@ class Trainer:
             self.save()
         if s["phase"] == "ft":
             while True:
-                self._run_phase("ft")
+                self._run_phase("ft")  # returns at once if a resumed trial had finished
+                if self.args.soup and len(self.trial_weights) == s["trial"]:
+                    self.trial_weights.append(self.trial_current)
+                    self.trial_current = None
                 if s["trial"] + 1 >= self.args.ft_seeds:
                     break
                 self._next_trial()
+            if self.args.soup:
+                self._greedy_soup()
             s["phase"] = "done"
             self.save()
+
+    def _greedy_soup(self):
+        """Averages the trials' weights greedily (Wortsman et al., 2022, "Model soups").
+
+        Trials are taken best first by validation (accuracy, then loss); one
+        joins the soup only if the uniform average with it scores better on
+        validation than the soup without it. The soup starts as the best trial,
+        so it never scores below it on validation; it becomes the saved model.
+        """
+        s = self.state
+        order = sorted(range(len(self.trial_weights)), key=lambda i: tuple(self.trial_weights[i]["key"]),
+                       reverse=True)
+        members = [order[0]]
+        best_key = tuple(self.trial_weights[order[0]]["key"])
+        log("soup: trial %d alone: validation accuracy %.4f loss %.4f" % (order[0] + 1, best_key[0], -best_key[1]))
+        for i in order[1:]:
+            avg = self._average(members + [i])
+            self.model.load_state_dict(avg)
+            acc, vloss = evaluate(self.model, self.bodies["validation"], self.labels["validation"],
+                                  self.tok, self.cfg.max_position_embeddings)
+            took = (acc, -vloss) > best_key
+            log("soup: adding trial %d (alone %.4f): validation accuracy %.4f loss %.4f: %s"
+                % (i + 1, self.trial_weights[i]["key"][0], acc, vloss, "kept" if took else "left out"))
+            if took:
+                members.append(i)
+                best_key = (acc, -vloss)
+        self.best_weights = self._average(members)
+        s["soup"] = {"members": [i for i in members], "validation_accuracy": best_key[0],
+                     "validation_loss": -best_key[1],
+                     "trials": [{"trial": i, "validation_accuracy": t["key"][0], "validation_loss": -t["key"][1]}
+                                for i, t in enumerate(self.trial_weights)]}
+        s["best"] = dict(s["best"], phase="soup", validation_accuracy=best_key[0], validation_loss=-best_key[1],
+                         soup_members=len(members))
+
+    def _average(self, members):
+        """The uniform average of the listed trials' weights."""
+        first = self.trial_weights[members[0]]["weights"]
+        out = {}
+        for k, v in first.items():
+            if v.is_floating_point():
+                out[k] = sum(self.trial_weights[i]["weights"][k] for i in members) / len(members)
+            else:
+                out[k] = v.clone()
+        return out
 
     def _next_trial(self):
         """Restarts fine-tuning from the pre-trained weights with a new seed.
@@ -388,9 +443,12 @@ class Trainer:
         self.model.load_state_dict(self.pretrained)
         torch.manual_seed(self.args.seed * 1000 + s["trial"])
         self.gen.manual_seed(self.args.seed * 1000 + s["trial"] + 1)
-        std = self.cfg.initializer_range
-        bert.init_weights(self.model.bert.pooler.dense, std)
-        bert.init_weights(self.model.classifier, std)
+        if not self.args.soup:
+            # With --soup every trial starts from the same head, so that the
+            # trials' weights stay in one basin and can be averaged.
+            std = self.cfg.initializer_range
+            bert.init_weights(self.model.bert.pooler.dense, std)
+            bert.init_weights(self.model.classifier, std)
         self._new_optimizer("ft")
         self.save()
 
@@ -482,6 +540,9 @@ class Trainer:
                     tb = s["trial_best"]
                     if tb is None or key > tuple(tb):
                         s["trial_best"] = list(key)
+                        if a.soup:
+                            self.trial_current = {"key": list(key), "weights": {
+                                k: v.clone() for k, v in self.model.state_dict().items()}}
                         s["bad_epochs"] = 0
                     else:
                         s["bad_epochs"] += 1
@@ -566,6 +627,8 @@ def main(argv=None):
                    help="also pre-train (masked LM only) on this other task's training texts, unlabelled")
     p.add_argument("--ft-seeds", type=int, help="fine-tuning trials from the same pre-trained weights, "
                                                  "each with its own seed; the best on validation is kept")
+    p.add_argument("--soup", action="store_true", help="with --ft-seeds: every trial starts from the same "
+                   "head and the saved model is a greedy soup (validation-selected average) of the trials' best weights")
     p.add_argument("--max-steps", type=int, default=0, help="cap on the optimizer steps of each phase")
     p.add_argument("--checkpoint-seconds", type=float, default=300)
     p.add_argument("--log-every", type=int, default=20)
@@ -606,6 +669,10 @@ def main(argv=None):
         del settings["ft_seeds"]
     if args.mlm_extra is None:
         del settings["mlm_extra"]
+    if not args.soup:
+        del settings["soup"]
+    elif args.ft_seeds < 2:
+        raise SystemExit("--soup needs --ft-seeds 2 or more")
     args.fingerprint = json.dumps(settings, sort_keys=True, default=str)
 
     torch.set_num_threads(args.threads)
@@ -700,6 +767,7 @@ def main(argv=None):
         "training_seconds": round(state["train_seconds"], 1),
         "wall_seconds_this_run": round(time.time() - t_start, 1),
         "best_epoch": state["best"],
+        "soup": state.get("soup"),
         "history": state["history"],
         "settings": json.loads(args.fingerprint),
         "config": cfg.to_hf_dict(LABELS[args.task]),
