@@ -51,6 +51,7 @@ resumes from it; a finished lambda's result is kept there too and reused
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -382,6 +383,16 @@ def load_model(model_dir, dtype):
     return model, cfg, tok
 
 
+def model_digest(model_dir):
+    """SHA-256 over a model directory's config, weights and vocabulary."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        with open(os.path.join(model_dir, name), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
 def encode_split(tok, data_dir, task, split, max_len):
     """Returns (list of id lists cut to max_len, labels) of a split."""
     rows = train.read_split(data_dir, task, split)
@@ -620,6 +631,11 @@ def search_one(args, lam, ctx):
                              "checkpoint_seconds", "golden", "eval_n", "max_drop", "backoff", "max_backoffs",
                              "lambdas", "fingerprint")}
     settings["spec_cost"] = ctx["spec"]["cost"]
+    # A finished search is reused only for the same weights, vocabulary and
+    # approximations: a retrained model may keep its path and its shift.
+    settings["model_sha256"] = ctx["model_digest"]
+    settings["spec_registry_sha256"] = hashlib.sha256(
+        json.dumps(ctx["spec"]["registry"], sort_keys=True).encode()).hexdigest()
     settings["softmax_shift"] = nl.shift
     args.fingerprint = json.dumps(settings, sort_keys=True, default=str)
     done_path = os.path.join(args.ckpt_dir_lam, "result.json")
@@ -720,6 +736,7 @@ def main(argv=None):
         val_seqs, val_labels = val_seqs[:args.eval_n], val_labels[:args.eval_n]
     exact_acc, exact_preds, _, _ = evaluate(model, nl, tok, val_seqs, val_labels)
     ctx = {"model": model, "cfg": cfg, "tok": tok, "nl": nl, "cost": cost, "spec": spec,
+           "model_digest": model_digest(args.model),
            "train": encode_split(tok, args.data_dir, args.task, "train", max_len),
            "validation": (val_seqs, val_labels), "exact": (exact_acc, exact_preds)}
     candidates = [search_one(args, lam, ctx) for lam in args.lambdas]
