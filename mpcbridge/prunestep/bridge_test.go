@@ -121,19 +121,40 @@ func TestBridgeLayers(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		name string
-		lit  ParametersLiteral
-		ids  []int
+		name   string
+		lit    ParametersLiteral
+		ids    []int
+		newton bool
 	}{
-		{"same block", defaultLiteral, short},
-		{"compacted", ParametersLiteral{Share: defaultLiteral.Share, HeadDim: 32}, long},
-		{"stacked heads", ParametersLiteral{Share: defaultLiteral.Share, HeadDim: 32, Heads: 2}, short},
+		{"same block", defaultLiteral, short, false},
+		{"compacted", ParametersLiteral{Share: defaultLiteral.Share, HeadDim: 32}, long, false},
+		{"stacked heads", ParametersLiteral{Share: defaultLiteral.Share, HeadDim: 32, Heads: 2}, short, false},
+		// The reciprocal and 1/√x with a Newton step each: deeper than a
+		// refresh segment, evaluated in two with a bridge refresh between.
+		{"Newton segments", defaultLiteral, short, true},
 	} {
-		t.Run(c.name, func(t *testing.T) { testBridgeLayers(t, c.lit, c.ids) })
+		t.Run(c.name, func(t *testing.T) {
+			reg := shallowRegistry(t)
+			if c.newton {
+				lit := reg.Literal()
+				lit.Reciprocal.High.Newton = 1
+				lit.InvSqrt.High.Newton = 1
+				var err error
+				if reg, err = approx.NewRegistry(lit); err != nil {
+					t.Fatal(err)
+				}
+				for _, fn := range []approx.Func{approx.Reciprocal, approx.InvSqrt} {
+					if d := reg.Recipe(fn, approx.High).Cost().Depth; d <= 8 {
+						t.Fatalf("%s: depth %d fits one segment", fn, d)
+					}
+				}
+			}
+			testBridgeLayers(t, c.lit, c.ids, reg)
+		})
 	}
 }
 
-func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int) {
+func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int, reg *approx.Registry) {
 	defer noLeaks(t)()
 	tc := newTestContext(t, ckks.InsecureTest11, lit)
 	m := tinyModel(t, 2, 64, 2, 128)
@@ -149,7 +170,6 @@ func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := shallowRegistry(t)
 
 	// The plaintext reference picks the rules and applies them.
 	var rules []LayerRule
