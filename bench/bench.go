@@ -86,6 +86,9 @@ type Config struct {
 	// LowFraction is, with a schedule, the fraction of the kept rows (CLS
 	// excluded) given the low degree.
 	LowFraction float64
+	// KeepBlock runs the pruned variant with engine.ClientConfig.KeepBlock:
+	// the kept rows stay in the first block (no Galois keys after a step).
+	KeepBlock bool
 	// Layers runs only the first Layers encoder layers (0: all); the others
 	// are extrapolated.
 	Layers int
@@ -121,6 +124,8 @@ type Record struct {
 	Slots    int `json:"slots,omitempty"`
 	Labels   int `json:"labels,omitempty"`
 	KeyBytes int `json:"galois_key_bytes,omitempty"`
+	// KeepBlock is set when the pruned variant kept the first block.
+	KeepBlock bool `json:"keep_block,omitempty"`
 	// LinearLevel is the engine's matmul level cap (0: none) and Backend
 	// where its key switches ran.
 	LinearLevel int       `json:"linear_level,omitempty"`
@@ -250,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	}
 	run := truncate(m, measured)
 	rec := &Record{
-		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend,
+		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend, KeepBlock: cfg.KeepBlock,
 		Hidden: m.Config().HiddenSize(), Heads: m.Config().NumHeads(), FFN: m.Config().IntermediateSize(), Labels: m.Config().NumLabels(),
 		Schedule: cfg.Schedule, LAN: LAN, WAN: WAN, Date: time.Now().UTC().Format(time.RFC3339),
 		Machine: fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
@@ -510,7 +515,7 @@ func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding
 	defer stop()
 	cli, err := engine.NewClient(m.Client, engine.ClientConfig{
 		Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Length: enc.Len(),
-		NoPruning: !prune, NoDegreeReduction: !reduce,
+		NoPruning: !prune, NoDegreeReduction: !reduce, KeepBlock: cfg.KeepBlock,
 		Progress: func(p engine.Progress) {
 			switch p.Phase {
 			case engine.PhaseLayer:
@@ -563,7 +568,8 @@ func variantOf(name string, prune, reduce bool, rep engine.Report, logits []floa
 // keys a block change sends (Layer.Keys · KeyBytes), and an extrapolated
 // layer that changes the block adds the keys of its new block's rotation
 // plan that the old plan lacks (ckks.Rotations), as the engine sends them.
-// Without Slots (an old record) the blocks stay at the last measured one.
+// Without Slots (an old record), or with KeepBlock, the blocks stay at the
+// last measured one.
 func extrapolate(rec *Record) {
 	shifts := func(rows, block int) float64 { return float64(min(2*rows-1, block)) }
 	features := func(in, bin, bout int) (float64, float64) {
@@ -606,7 +612,7 @@ func extrapolate(rec *Record) {
 	}
 	tf, bf := fit(ts), fit(bs)
 	blockFor := func(rows, prev int) int {
-		if rec.Slots == 0 || rec.Heads == 0 {
+		if rec.Slots == 0 || rec.Heads == 0 || rec.KeepBlock {
 			return prev
 		}
 		b, err := ckks.BlockFor(rec.Slots, rows, rec.Hidden/rec.Heads, rec.Heads)

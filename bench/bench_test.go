@@ -56,6 +56,18 @@ func TestExtrapolate(t *testing.T) {
 	if b := rec.Variants[1].Layers[3].Block; b != 32 {
 		t.Errorf("without slots: block %d, want 32", b)
 	}
+	// With KeepBlock the pruned rows never leave block 128.
+	rec.Slots, rec.KeepBlock = 8192, true
+	rec.Variants[1].Layers = []Layer{
+		{In: 128, Kept: 16, Block: 128, Seconds: secs(128, 128, 128), Bytes: 100, Rounds: 7},
+		{In: 16, Kept: 8, Block: 128, Seconds: secs(16, 128, 128), Bytes: 100, Rounds: 7}}
+	rec.Variants[0].Layers = rec.Variants[0].Layers[:2]
+	extrapolate(rec)
+	for _, l := range rec.Variants[1].Layers {
+		if l.Block != 128 || l.Keys != 0 {
+			t.Errorf("keep block: layer %d in block %d with %d keys, want 128 and 0", l.Layer, l.Block, l.Keys)
+		}
+	}
 }
 
 // TestRunShape runs a bert-tiny shape with a fixed schedule on one of its

@@ -53,6 +53,9 @@ func (r *Record) Table(w io.Writer) {
 	fmt.Fprintf(w, "%s: n=%d (%d real tokens), %d layers (%d measured), hidden %d, %d heads, FFN %d, preset %s, block %d\n",
 		r.Name, r.N, r.Tokens, r.Layers, r.Measured, r.Hidden, r.Heads, r.FFN, r.Preset, r.Block)
 	fmt.Fprintf(w, "machine: %s, %s\n", r.Machine, r.Date)
+	if r.KeepBlock {
+		fmt.Fprintln(w, "keep block: the pruned variant's kept rows stay in the first block (no keys after a step)")
+	}
 	for _, v := range r.Variants {
 		fmt.Fprintf(w, "\n%s (prune=%v reduce=%v), %d Galois keys\n", v.Name, v.Prune, v.Reduce, v.GaloisKeys)
 		fmt.Fprintln(w, "layer    in  kept  high  block  keys   seconds  bridge_s        bytes  rounds")

@@ -42,6 +42,14 @@ type ClientConfig struct {
 	// NoPruning and NoDegreeReduction ask the server not to prune tokens or
 	// not to give any token the low-degree polynomials.
 	NoPruning, NoDegreeReduction bool
+	// KeepBlock asks the server to keep the kept rows of every pruning step
+	// in the first layer's block instead of re-packing them into a smaller
+	// one. Re-packing makes the later layers cheaper but needs the Galois
+	// keys of each new block, sent after the step (hundreds of MB on the
+	// secure presets): on a slow link, or for a model with few layers after
+	// the first pruning step, keeping the block can be faster overall. The
+	// server learns nothing more either way.
+	KeepBlock bool
 	// Progress, if not nil, is called as the inference advances, from the
 	// goroutine running Infer. It must return quickly.
 	Progress func(Progress)
@@ -86,6 +94,7 @@ type Client struct {
 	preset  ckks.Preset
 	params  ckks.Parameters
 	step    prunestep.Parameters
+	keep    prunestep.Parameters // step with KeepBlock
 	wireCfg wire.Config
 }
 
@@ -114,6 +123,7 @@ func NewClient(pub *models.ClientModel, cfg ClientConfig) (*Client, error) {
 		preset:  su.preset,
 		params:  su.params,
 		step:    su.step,
+		keep:    su.keep,
 		wireCfg: wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: su.session},
 	}, nil
 }
@@ -284,7 +294,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	if err := conn.Handshake(ctx); err != nil {
 		return nil, err
 	}
-	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction}
+	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock}
 	if err := conn.Send(ctx, MsgSession, req.marshal()); err != nil {
 		return nil, fmt.Errorf("session request: %w", err)
 	}
@@ -306,11 +316,15 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 		return nil, err
 	}
 	// The client gives exactly the keys of the public rotation plan.
-	if acc.request.length != n || acc.block != block || !slices.Equal(acc.galEls, galEls) {
-		err := fmt.Errorf("%w: the server's plan (n=%d, block %d, %d Galois keys) is not the public plan (n=%d, block %d, %d keys)",
-			ErrMalformed, acc.request.length, acc.block, len(acc.galEls), n, block, len(galEls))
+	if acc.request.length != n || acc.block != block || !slices.Equal(acc.galEls, galEls) || acc.request.keepBlock != req.keepBlock {
+		err := fmt.Errorf("%w: the server's plan (n=%d, block %d, %d Galois keys, keep block %v) is not the public plan (n=%d, block %d, %d keys, keep block %v)",
+			ErrMalformed, acc.request.length, acc.block, len(acc.galEls), acc.request.keepBlock, n, block, len(galEls), req.keepBlock)
 		_ = conn.Abort(ctx, err.Error())
 		return nil, err
+	}
+	stepParams := c.step
+	if req.keepBlock {
+		stepParams = c.keep
 	}
 	rep.Block, rep.GaloisKeys = block, len(galEls)
 
@@ -377,7 +391,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	endPhase(PhaseInput)
 
 	// The encoder: the server computes, the client serves the bridge.
-	step, err := prunestep.NewClient(params, keys.SK, c.step, c.cfg.Rand)
+	step, err := prunestep.NewClient(params, keys.SK, stepParams, c.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +440,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 				layerErr = err
 				_ = conn.Abort(ctx, err.Error())
 			}
-			next, err := c.step.NextLayout(curLay, rows)
+			next, err := stepParams.NextLayout(curLay, rows)
 			if err != nil {
 				fail(fmt.Errorf("%w: no layout for %d kept rows: %v", ErrMalformed, rows, err))
 				return

@@ -45,7 +45,9 @@
 //     of the new block's rotation plan that S does not hold (keyPlan), and
 //     S keeps only the new plan's keys. The layer's feed-forward block and
 //     every later layer run on the smaller block: fewer ciphertexts per
-//     matrix.
+//     matrix. A session whose request sets the keep-block flag
+//     (ClientConfig.KeepBlock) keeps the first block throughout and sends
+//     no keys after a step: the trade for a slow link.
 //  6. S evaluates the pooler and the classifier and opens the logits' slots
 //     to C only (prunestep.Server.Reveal): the other slots of that
 //     ciphertext hold S's intermediate sums and are never decrypted

@@ -131,6 +131,8 @@ func TestInferLoopback(t *testing.T) {
 		// 25 tokens padded to 64 (block 64 at InsecureTest11): the 17 rows
 		// kept are re-packed into block 32, with its keys sent on the way.
 		{"compacted", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64}, true},
+		// The same with KeepBlock: the kept rows stay in block 64, no keys.
+		{"keep block", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, KeepBlock: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var events []Progress
@@ -164,6 +166,9 @@ func TestInferLoopback(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if tc.cfg.KeepBlock {
+					want = block
+				}
 				if want = min(want, block); lr.Block != want || (lr.Keys > 0) != (want < block) {
 					t.Errorf("layer %d: block %d (%d keys sent) after keeping %d rows in block %d, want block %d", l, lr.Block, lr.Keys, lr.Kept, block, want)
 				}
@@ -171,6 +176,9 @@ func TestInferLoopback(t *testing.T) {
 			}
 			if tc.compact && block >= res.Report.Block {
 				t.Errorf("the rows stayed in block %d (kept %+v)", block, res.Report.Layers)
+			}
+			if tc.cfg.KeepBlock && block != res.Report.Block {
+				t.Errorf("KeepBlock: the rows moved from block %d to %d", res.Report.Block, block)
 			}
 			if pruned == tc.cfg.NoPruning {
 				t.Errorf("pruned = %v with NoPruning = %v", pruned, tc.cfg.NoPruning)

@@ -267,6 +267,7 @@ func TestMalformedSession(t *testing.T) {
 func FuzzDecodeSessionRequest(f *testing.F) {
 	f.Add(sessionRequest{length: 16, prune: true, reduce: true}.marshal())
 	f.Add(sessionRequest{length: 512}.marshal())
+	f.Add(sessionRequest{length: 64, prune: true, keepBlock: true}.marshal())
 	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		r, err := decodeSessionRequest(p)
@@ -318,10 +319,12 @@ func FuzzDecodeServerReport(f *testing.F) {
 
 // TestMessagesRoundTrip checks the codecs on a few values and refusals.
 func TestMessagesRoundTrip(t *testing.T) {
-	req := sessionRequest{length: 128, prune: true}
-	if got, err := decodeSessionRequest(req.marshal()); err != nil || got != req {
-		t.Errorf("request round trip: %+v, %v", got, err)
+	for _, r := range []sessionRequest{{length: 128, prune: true}, {length: 64, prune: true, reduce: true, keepBlock: true}} {
+		if got, err := decodeSessionRequest(r.marshal()); err != nil || got != r {
+			t.Errorf("request round trip: %+v, %v", got, err)
+		}
 	}
+	req := sessionRequest{length: 128, prune: true}
 	acc := sessionAccept{request: req, block: 128, galEls: []uint64{3, 9}}
 	got, err := decodeSessionAccept(acc.marshal())
 	if err != nil || got.block != 128 || len(got.galEls) != 2 || got.galEls[1] != 9 {

@@ -57,9 +57,10 @@ const msgVersion = 1
 
 // Flags of a session request.
 const (
-	flagPrune  = 1 << 0
-	flagReduce = 1 << 1
-	flagsKnown = flagPrune | flagReduce
+	flagPrune     = 1 << 0
+	flagReduce    = 1 << 1
+	flagKeepBlock = 1 << 2
+	flagsKnown    = flagPrune | flagReduce | flagKeepBlock
 )
 
 // maxLength bounds the padded length of a request, before the server checks
@@ -70,13 +71,15 @@ const maxLength = 1 << 16
 //
 //	offset  size  field
 //	0       1     version (msgVersion)
-//	1       1     flags: bit 0 pruning, bit 1 degree reduction
+//	1       1     flags: bit 0 pruning, bit 1 degree reduction, bit 2 keep
+//	              the first block (no re-packing after a pruning step)
 //	2       2     reserved, zero
 //	4       4     padded length n, big-endian
 type sessionRequest struct {
-	length int
-	prune  bool
-	reduce bool
+	length    int
+	prune     bool
+	reduce    bool
+	keepBlock bool
 }
 
 const sessionRequestSize = 8
@@ -89,6 +92,9 @@ func (r sessionRequest) marshal() []byte {
 	}
 	if r.reduce {
 		p[1] |= flagReduce
+	}
+	if r.keepBlock {
+		p[1] |= flagKeepBlock
 	}
 	binary.BigEndian.PutUint32(p[4:], uint32(r.length))
 	return p
@@ -108,7 +114,8 @@ func decodeSessionRequest(p []byte) (sessionRequest, error) {
 	if n < 1 || n > maxLength {
 		return sessionRequest{}, fmt.Errorf("%w: padded length %d not in [1, %d]", ErrMalformed, n, maxLength)
 	}
-	return sessionRequest{length: int(n), prune: p[1]&flagPrune != 0, reduce: p[1]&flagReduce != 0}, nil
+	return sessionRequest{length: int(n), prune: p[1]&flagPrune != 0, reduce: p[1]&flagReduce != 0,
+		keepBlock: p[1]&flagKeepBlock != 0}, nil
 }
 
 // maxGaloisKeys bounds the plan's Galois elements (BERT-large needs 60).

@@ -19,8 +19,9 @@ import (
 // server asks only for the levels it uses before its next refresh. Version
 // 4: several heads share a ciphertext once few rows are left (ckks.BlockFor
 // with the model's heads), and an encrypted matrix carries its head
-// dimension.
-const ProtocolVersion uint32 = 4
+// dimension. Version 5: a session request may ask to keep the first block
+// (ClientConfig.KeepBlock), and the bridge's fingerprint covers it.
+const ProtocolVersion uint32 = 5
 
 // Fixed-point format of the bridge (mpcbridge/prunestep): every value the
 // bridge converts to shares is at most 2^LogBound in magnitude and is
@@ -194,7 +195,16 @@ type setup struct {
 	preset  ckks.Preset
 	params  ckks.Parameters
 	step    prunestep.Parameters
+	keep    prunestep.Parameters // step with KeepBlock, for sessions that ask for it
 	session []byte
+}
+
+// stepFor returns the bridge's parameters of a session.
+func (su setup) stepFor(keepBlock bool) prunestep.Parameters {
+	if keepBlock {
+		return su.keep
+	}
+	return su.step
 }
 
 func newSetup(presetName string, allowInsecure bool, pub *models.ClientModel) (setup, error) {
@@ -210,9 +220,15 @@ func newSetup(presetName string, allowInsecure bool, pub *models.ClientModel) (s
 	if err != nil {
 		return setup{}, err
 	}
+	lit := step.Literal()
+	lit.KeepBlock = true
+	keep, err := prunestep.NewParameters(lit)
+	if err != nil {
+		return setup{}, err
+	}
 	fp, err := Fingerprint(pub)
 	if err != nil {
 		return setup{}, err
 	}
-	return setup{preset: preset, params: params, step: step, session: sessionParams(preset.Name, fp, step)}, nil
+	return setup{preset: preset, params: params, step: step, keep: keep, session: sessionParams(preset.Name, fp, step)}, nil
 }

@@ -63,6 +63,7 @@ type Server struct {
 	preset  ckks.Preset
 	params  ckks.Parameters
 	step    prunestep.Parameters
+	keep    prunestep.Parameters // step with KeepBlock
 	wireCfg wire.Config
 	sem     chan struct{}
 
@@ -116,6 +117,7 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 		preset:  su.preset,
 		params:  su.params,
 		step:    su.step,
+		keep:    su.keep,
 		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: su.session},
 		sem:     make(chan struct{}, cfg.MaxSessions),
 		encoded: map[int]*encodedModel{},
@@ -323,7 +325,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}
-	s.logf("session: n=%d block=%d prune=%v reduce=%v, waiting for %d Galois keys", n, block, req.prune, req.reduce, len(galEls))
+	s.logf("session: n=%d block=%d prune=%v reduce=%v keep_block=%v, waiting for %d Galois keys", n, block, req.prune, req.reduce, req.keepBlock, len(galEls))
 
 	// 2. Keys.
 	t0 := time.Now()
@@ -379,7 +381,11 @@ func (ss *serverSession) run(ctx context.Context) error {
 		ss.abort(ctx, "server failed to prepare the model")
 		return err
 	}
-	step, err := prunestep.NewServer(params, keys.PublicKey(), s.step, s.cfg.Rand)
+	stepParams := s.step
+	if req.keepBlock {
+		stepParams = s.keep
+	}
+	step, err := prunestep.NewServer(params, keys.PublicKey(), stepParams, s.cfg.Rand)
 	if err != nil {
 		ss.abort(ctx, "server failed to start the bridge")
 		return err

@@ -34,6 +34,7 @@ type sessionFlags struct {
 	length        int
 	noPrune       bool
 	noReduce      bool
+	keepBlock     bool
 	workers       int
 	linearLevel   int
 	backend       string
@@ -50,6 +51,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet, client, server bool) {
 		fs.IntVar(&f.length, "length", 0, "padded input length the server sees (0: smallest power of two >= 16 that fits)")
 		fs.BoolVar(&f.noPrune, "no-prune", false, "ask the server not to prune tokens")
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
+		fs.BoolVar(&f.keepBlock, "keep-block", false, "keep the kept rows in the first block after a pruning step (no new Galois keys: can be faster on a slow link)")
 	}
 	if !server {
 		return
@@ -66,6 +68,7 @@ func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
 		Length:            f.length,
 		NoPruning:         f.noPrune,
 		NoDegreeReduction: f.noReduce,
+		KeepBlock:         f.keepBlock,
 		Progress:          progressPrinter(stderr),
 	}
 }

@@ -49,7 +49,7 @@
 //     integer shares from step 1) into the slot vectors of the next layout
 //     (Parameters.NextLayout: Rows = kept count, row r at offset r, zero
 //     elsewhere; the same Block, or with ParametersLiteral.HeadDim (and
-//     Heads) the smallest block ckks.Layout.Compact allows, several heads
+//     Heads, and not KeepBlock) the smallest block ckks.Layout.Compact allows, several heads
 //     per ciphertext once few rows are left, which both compute from the
 //     revealed count); C encrypts its shares as seeded ciphertexts at the level
 //     and scale of the request (the top level, the default scale) and

@@ -28,7 +28,8 @@ func TestPruneWrongParameters(t *testing.T) {
 		{Share: shareLiteral(4, 12)},
 		{Share: shareLiteral(3, 16)},
 		{Share: shareLiteral(4, 16), CompareBits: 32},
-		{Share: shareLiteral(4, 16), Heads: 2}, // another re-packing rule
+		{Share: shareLiteral(4, 16), Heads: 2},        // another re-packing rule
+		{Share: shareLiteral(4, 16), KeepBlock: true}, // no re-packing
 	} {
 		t.Run(fmt.Sprintf("%+v", lit), func(t *testing.T) {
 			p, err := NewParameters(lit)

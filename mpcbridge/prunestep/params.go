@@ -57,16 +57,22 @@ type ParametersLiteral struct {
 	// block may hold several heads per ciphertext (ckks.BlockFor). 0 or 1
 	// allows one head per ciphertext at most.
 	Heads int
+	// KeepBlock keeps the kept rows in the block of the step's input (Rows
+	// = kept count, nothing re-packed): no Galois keys are needed after a
+	// step, at the price of as many ciphertexts per matrix as before it.
+	// HeadDim still describes the input's packing.
+	KeepBlock bool
 }
 
 // Parameters are the validated, immutable parameters of the pruning step.
 // Both parties must hold equal Parameters (the request message carries a
 // fingerprint and the client checks it).
 type Parameters struct {
-	share   share.Parameters
-	cmp     gc.Params
-	headDim int
-	heads   int
+	share     share.Parameters
+	cmp       gc.Params
+	headDim   int
+	heads     int
+	keepBlock bool
 }
 
 // NewParameters validates lit and fills in the defaults.
@@ -97,12 +103,12 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	return Parameters{share: sp, cmp: cmp, headDim: lit.HeadDim, heads: lit.Heads}, nil
+	return Parameters{share: sp, cmp: cmp, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock}, nil
 }
 
 // Literal returns the literal of p with the defaults filled in.
 func (p Parameters) Literal() ParametersLiteral {
-	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads}
+	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads, KeepBlock: p.keepBlock}
 }
 
 // Share returns the parameters of the conversions.
@@ -115,11 +121,21 @@ func (p Parameters) Compare() gc.Params { return p.cmp }
 func (p Parameters) FracBits() int { return p.share.FracBits() }
 
 // NextLayout returns the layout the kept rows of a step on lay are
-// re-packed into: kept rows, and the compacted block when HeadDim is set.
-// Both parties compute it from public values (the kept count is revealed).
+// re-packed into: kept rows, and the compacted block when HeadDim is set
+// and KeepBlock is not. Both parties compute it from public values (the
+// kept count is revealed).
 func (p Parameters) NextLayout(lay ckks.Layout, kept int) (ckks.Layout, error) {
+	if p.keepBlock {
+		if kept < 1 || kept > lay.Block {
+			return ckks.Layout{}, fmt.Errorf("cannot NextLayout: %d rows for block %d", kept, lay.Block)
+		}
+		return lay.WithRows(kept), nil
+	}
 	return lay.Compact(kept, p.headDim, p.heads)
 }
+
+// KeepBlock reports whether the kept rows stay in their input's block.
+func (p Parameters) KeepBlock() bool { return p.keepBlock }
 
 // valid reports whether p came from NewParameters.
 func (p Parameters) valid() bool { return p.cmp.K() != 0 }
@@ -159,7 +175,11 @@ func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
 	h.Write([]byte("cipherprune/mpcbridge/prunestep v1\x00"))
 	var b [4]byte
 	sl := p.share.Literal()
-	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.headDim, p.heads} {
+	keep := 0
+	if p.keepBlock {
+		keep = 1
+	}
+	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.headDim, p.heads, keep} {
 		binary.BigEndian.PutUint32(b[:], uint32(int32(v)))
 		h.Write(b[:])
 	}

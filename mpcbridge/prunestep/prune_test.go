@@ -274,6 +274,45 @@ func TestParameters(t *testing.T) {
 	}
 }
 
+// TestNextLayout: the kept rows move to the smallest block for them, or
+// stay in the input's block with KeepBlock (stacked heads included).
+func TestNextLayout(t *testing.T) {
+	lay, err := ckks.LayoutFor(1024, 64, 64, 32, 2) // block 64, one head per 32 columns
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		keep        bool
+		kept, block int
+	}{
+		{false, 40, 64},
+		{false, 13, 16},
+		{true, 13, 64},
+		{true, 64, 64},
+	} {
+		p, err := NewParameters(ParametersLiteral{Share: shareLiteral(4, 16), HeadDim: 32, Heads: 2, KeepBlock: c.keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := p.NextLayout(lay, c.kept)
+		if err != nil {
+			t.Fatalf("keep=%v kept=%d: %v", c.keep, c.kept, err)
+		}
+		if next.Rows != c.kept || next.Block != c.block || next.Validate() != nil {
+			t.Errorf("keep=%v kept=%d: rows %d block %d (%v), want block %d", c.keep, c.kept, next.Rows, next.Block, next.Validate(), c.block)
+		}
+		if p.KeepBlock() != c.keep || p.Literal().KeepBlock != c.keep {
+			t.Errorf("keep=%v: KeepBlock() %v, literal %v", c.keep, p.KeepBlock(), p.Literal().KeepBlock)
+		}
+		if _, err := p.NextLayout(lay, 0); err == nil {
+			t.Errorf("keep=%v: 0 rows accepted", c.keep)
+		}
+		if _, err := p.NextLayout(lay, 65); err == nil {
+			t.Errorf("keep=%v: 65 rows in block 64 accepted", c.keep)
+		}
+	}
+}
+
 func testParams(t *testing.T) hefloat.Parameters {
 	t.Helper()
 	return newTestContext(t, ckks.InsecureTest11, defaultLiteral).params
