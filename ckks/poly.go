@@ -345,10 +345,10 @@ func (ev *Evaluator) applyRefreshing(ctx context.Context, r Refresher, tr *Trace
 	if err := ev.ensureFor(ctx, r, tr, stage, poly, poly, xs); err != nil {
 		return err
 	}
-	raw := make([]*rlwe.Ciphertext, len(xs))
+	// The change of basis writes a new ciphertext: xs keeps the raw inputs
+	// the Newton steps need.
 	ys := make([]*rlwe.Ciphertext, len(xs))
 	err := ev.parallel(ctx, len(xs), func(w *worker, i int) error {
-		raw[i] = xs[i].CopyNew()
 		t, err := w.changeOfBasis(rec, xs[i])
 		if err != nil {
 			return err
@@ -363,12 +363,12 @@ func (ev *Evaluator) applyRefreshing(ctx context.Context, r Refresher, tr *Trace
 	if horizon > 0 {
 		postHorizon = max(horizon-need+post, post)
 	}
-	if err := ev.ensureFor(ctx, r, tr, stage+" (Newton steps)", post, postHorizon, ys, raw); err != nil {
+	if err := ev.ensureFor(ctx, r, tr, stage+" (Newton steps)", post, postHorizon, ys, xs); err != nil {
 		return err
 	}
 	return ev.parallel(ctx, len(xs), func(w *worker, i int) error {
 		var err error
-		xs[i], err = w.evalPost(rec, raw[i], ys[i])
+		xs[i], err = w.evalPost(rec, xs[i], ys[i])
 		return err
 	})
 }
