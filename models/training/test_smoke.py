@@ -221,13 +221,20 @@ class MainTest(unittest.TestCase):
             with open(os.path.join(d, "data", "spam", "train.jsonl"), "w") as f:
                 for rec in split(10):
                     f.write(json.dumps(rec) + "\n")
-            argv += ["--mlm-extra", "spam"]
+            # And an unlabelled corpus, as the data command writes it.
+            os.makedirs(os.path.join(d, "data", "unlabelled"))
+            with open(os.path.join(d, "data", "unlabelled", "sotu.jsonl"), "w") as f:
+                for rec in split(6):
+                    f.write(json.dumps({"text": rec["text"]}) + "\n")
+            argv += ["--mlm-extra", "spam,sotu", "--mlm-extra-max", "8"]
             with contextlib.redirect_stderr(io.StringIO()) as errs:
                 metrics = train.main(argv)
             self.assertIn("fine-tuning trial 2 of 2", errs.getvalue())
             self.assertIn("masked-LM extra texts: 10 spam", errs.getvalue())
+            self.assertIn("masked-LM extra texts: 6 sotu passages", errs.getvalue())
+            self.assertIn("a random 8 of them", errs.getvalue())
             mlm = [h for h in metrics["history"] if h["phase"] == "mlm"]
-            self.assertEqual(mlm[0]["step"], 5)  # (24 + 10) texts / batch 8
+            self.assertEqual(mlm[0]["step"], 4)  # (24 + 8) texts / batch 8
             trials = [h["trial"] for h in metrics["history"] if h["phase"] == "ft"]
             self.assertEqual(trials, [0, 0, 1, 1])
             best = max((h for h in metrics["history"] if h["phase"] == "ft"),

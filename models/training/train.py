@@ -49,6 +49,8 @@ from torch.nn import functional as F
 from . import baseline, bert, safetensors_io, wordpiece
 
 LABELS = {"sentiment": ("negative", "positive"), "spam": ("ham", "spam")}
+# The unlabelled corpora of the data command (models/dataset.Corpora).
+CORPORA = ("sotu", "moby-dick")
 
 PRESETS = {
     "sentiment-tiny": dict(
@@ -115,6 +117,35 @@ def read_split(data_dir, task, split):
                 d = json.loads(line)
                 out.append((d["text"], int(d["label"])))
     return out
+
+
+def read_corpus(data_dir, name):
+    """Reads the passages of an unlabelled corpus that the data command prepared."""
+    path = os.path.join(data_dir, "unlabelled", name + ".jsonl")
+    if not os.path.exists(path):
+        raise SystemExit("corpus %s is not prepared (run: go run ./cmd/cipherprune data --unlabelled)" % name)
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f if line.strip()]
+
+
+def read_extra(data_dir, names, limit, seed):
+    """The masked LM's extra texts: other tasks' training texts (labels unused)
+    and unlabelled corpora, in the order named; with limit, a seeded random
+    subset of at most limit of them, in the same order."""
+    texts = []
+    for name in names:
+        if name in LABELS:
+            part = [t for t, _ in read_split(data_dir, name, "train")]
+            log("masked-LM extra texts: %d %s training texts (labels unused)" % (len(part), name))
+        else:
+            part = read_corpus(data_dir, name)
+            log("masked-LM extra texts: %d %s passages" % (len(part), name))
+        texts += part
+    if limit is not None and len(texts) > limit:
+        keep = sorted(random.Random(seed).sample(range(len(texts)), limit))
+        texts = [texts[i] for i in keep]
+        log("masked-LM extra texts: a random %d of them" % limit)
+    return texts
 
 
 def batches_for_epoch(lengths, batch_size, rng):
@@ -623,8 +654,12 @@ def main(argv=None):
                    help="window lo:hi for each row's log-sum-exp of its logits minus the shift")
     p.add_argument("--attn-floor", type=float, default=-28.0,
                    help="lowest allowed attention logit minus the shift")
-    p.add_argument("--mlm-extra", choices=sorted(LABELS),
-                   help="also pre-train (masked LM only) on this other task's training texts, unlabelled")
+    p.add_argument("--mlm-extra",
+                   help="also pre-train (masked LM only) on these texts, unlabelled: a comma-separated list of "
+                        "other tasks (their training split) and corpora (%s; prepared by "
+                        "'go run ./cmd/cipherprune data --unlabelled')" % ", ".join(CORPORA))
+    p.add_argument("--mlm-extra-max", type=int,
+                   help="use a seeded random subset of at most this many of the --mlm-extra texts")
     p.add_argument("--ft-seeds", type=int, help="fine-tuning trials from the same pre-trained weights, "
                                                  "each with its own seed; the best on validation is kept")
     p.add_argument("--soup", action="store_true", help="with --ft-seeds: every trial starts from the same "
@@ -669,6 +704,17 @@ def main(argv=None):
         del settings["ft_seeds"]
     if args.mlm_extra is None:
         del settings["mlm_extra"]
+    else:
+        for name in args.mlm_extra.split(","):
+            if name == args.task:
+                raise SystemExit("--mlm-extra must name another task")
+            if name not in LABELS and name not in CORPORA:
+                raise SystemExit("--mlm-extra: unknown source %r (want tasks %s or corpora %s)"
+                                 % (name, ", ".join(sorted(LABELS)), ", ".join(CORPORA)))
+    if args.mlm_extra_max is None:
+        del settings["mlm_extra_max"]
+    elif args.mlm_extra is None or args.mlm_extra_max < 1:
+        raise SystemExit("--mlm-extra-max needs --mlm-extra and a positive count")
     if not args.soup:
         del settings["soup"]
     elif args.ft_seeds < 2:
@@ -693,11 +739,8 @@ def main(argv=None):
               for k, v in splits.items()}
     labels = {k: [l for _, l in v] for k, v in splits.items()}
     if args.mlm_extra:
-        if args.mlm_extra == args.task:
-            raise SystemExit("--mlm-extra must name another task")
-        extra = read_split(args.data_dir, args.mlm_extra, "train")
-        bodies["mlm_extra"] = [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t, _ in extra]
-        log("masked-LM extra texts: %d %s training texts (labels unused)" % (len(extra), args.mlm_extra))
+        extra = read_extra(args.data_dir, args.mlm_extra.split(","), args.mlm_extra_max, args.seed)
+        bodies["mlm_extra"] = [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t in extra]
 
     cfg = bert.BertConfig(
         vocab_size=len(tok), hidden_size=preset["hidden"], num_hidden_layers=preset["layers"],
