@@ -244,6 +244,26 @@ class MainTest(unittest.TestCase):
                 self.assertTrue(os.path.exists(os.path.join(out, name)), name)
             self.assertFalse(os.path.exists(os.path.join(d, "ckpt", "checkpoint.pt")))
 
+            # Starting from the trained model at learning rate 0 and no
+            # masked LM gives back exactly its weights and vocabulary.
+            out3 = os.path.join(d, "again")
+            argv3 = [a if a != out else out3 for a in argv]
+            argv3[argv3.index("--mlm-schedule") + 1] = "16:0"
+            argv3[argv3.index("--ft-seeds") + 1] = "1"
+            argv3 += ["--init-from", out, "--lr", "0", "--fresh"]
+            with contextlib.redirect_stderr(io.StringIO()) as errs:
+                train.main(argv3)
+            self.assertIn("starting from " + out, errs.getvalue())
+            with open(os.path.join(out, "vocab.txt"), "rb") as f, open(os.path.join(out3, "vocab.txt"), "rb") as g:
+                self.assertEqual(f.read(), g.read())
+            before, _ = safetensors_io.load_file(os.path.join(out, "model.safetensors"))
+            after, _ = safetensors_io.load_file(os.path.join(out3, "model.safetensors"))
+            self.assertEqual(sorted(before), sorted(after))
+            for k in before:  # equal values (an optimizer step of 0 turns -0 into +0)
+                self.assertTrue(torch.equal(before[k], after[k]), k)
+            with self.assertRaises(SystemExit):  # another shape
+                train.main([a if a != "sentiment-tiny" else "spam-mini" for a in argv3])
+
             # A greedy soup of three trials: the best trial first, the saved
             # model at least as good on validation as every trial alone.
             out2 = os.path.join(d, "soup")

@@ -35,6 +35,7 @@ The checkpoint directory is removed after a successful run.
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -146,6 +147,37 @@ def read_extra(data_dir, names, limit, seed):
         texts = [texts[i] for i in keep]
         log("masked-LM extra texts: a random %d of them" % limit)
     return texts
+
+
+def init_fingerprint(model_dir):
+    """SHA-256 of a model directory's config, weights and vocabulary."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        path = os.path.join(model_dir, name)
+        if not os.path.exists(path):
+            raise SystemExit("--init-from: %s is missing" % path)
+        with open(path, "rb") as f:
+            h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def read_init(model_dir, preset):
+    """Reads a trained model's float32 weights and its vocabulary, checking
+    that its shape is the preset's."""
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+        c = json.load(f)
+    want = {"hidden_size": preset["hidden"], "num_hidden_layers": preset["layers"],
+            "num_attention_heads": preset["heads"], "intermediate_size": preset["ffn"],
+            "max_position_embeddings": preset["positions"]}
+    for k, v in want.items():
+        if c.get(k) != v:
+            raise SystemExit("--init-from: %s has %s %r, the preset %r" % (model_dir, k, c.get(k), v))
+    tokens = wordpiece.load_vocab(os.path.join(model_dir, "vocab.txt"))
+    if c.get("vocab_size") != len(tokens):
+        raise SystemExit("--init-from: %s has vocab_size %r but %d tokens in vocab.txt"
+                         % (model_dir, c.get("vocab_size"), len(tokens)))
+    tensors, _ = safetensors_io.load_file(os.path.join(model_dir, "model.safetensors"))
+    return {k: v.to(torch.float32) for k, v in tensors.items()}, tokens
 
 
 def batches_for_epoch(lengths, batch_size, rng):
@@ -658,6 +690,9 @@ def main(argv=None):
                    help="also pre-train (masked LM only) on these texts, unlabelled: a comma-separated list of "
                         "other tasks (their training split) and corpora (%s; prepared by "
                         "'go run ./cmd/cipherprune data --unlabelled')" % ", ".join(CORPORA))
+    p.add_argument("--init-from",
+                   help="start from this trained model directory's weights and vocabulary (its shape must be "
+                        "the preset's) instead of a fresh initialization and a new vocabulary")
     p.add_argument("--mlm-extra-max", type=int,
                    help="use a seeded random subset of at most this many of the --mlm-extra texts")
     p.add_argument("--ft-seeds", type=int, help="fine-tuning trials from the same pre-trained weights, "
@@ -715,6 +750,11 @@ def main(argv=None):
         del settings["mlm_extra_max"]
     elif args.mlm_extra is None or args.mlm_extra_max < 1:
         raise SystemExit("--mlm-extra-max needs --mlm-extra and a positive count")
+    if args.init_from is None:
+        del settings["init_from"]
+    else:
+        # The weights, not the path, identify the starting point.
+        settings["init_from"] = init_fingerprint(args.init_from)
     if not args.soup:
         del settings["soup"]
     elif args.ft_seeds < 2:
@@ -732,7 +772,12 @@ def main(argv=None):
     splits = {name: read_split(args.data_dir, args.task, name) for name in ("train", "validation", "test")}
     log("splits: " + ", ".join("%s %d" % (k, len(v)) for k, v in splits.items()))
 
-    tokens = wordpiece.build_vocab([t for t, _ in splits["train"]], args.vocab_size)
+    init = None
+    if args.init_from:
+        init, tokens = read_init(args.init_from, preset)
+        log("starting from %s (%d tensors)" % (args.init_from, len(init)))
+    else:
+        tokens = wordpiece.build_vocab([t for t, _ in splits["train"]], args.vocab_size)
     tok = wordpiece.Tokenizer(tokens)
     log("vocabulary: %d tokens" % len(tok))
     bodies = {k: [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t, _ in v]
@@ -762,6 +807,8 @@ def main(argv=None):
         write_json(base_path, base)
 
     trainer = Trainer(args, cfg, tok, {"bodies": bodies, "labels": labels})
+    if init is not None:
+        trainer.model.load_state_dict(init)  # a resumed checkpoint below replaces them
     if args.fresh or not trainer.try_resume():
         log("starting fresh; checkpoints in %s" % args.checkpoint_dir)
     trainer.run()
