@@ -39,13 +39,16 @@ const (
 var Tasks = []Task{Sentiment, Spam}
 
 // ParseTask returns the Task named s.
-func ParseTask(s string) (Task, error) {
-	for _, t := range Tasks {
+func ParseTask(s string) (Task, error) { return parseName("task", s, Tasks) }
+
+// parseName returns the member of all named s.
+func parseName[T ~string](kind, s string, all []T) (T, error) {
+	for _, t := range all {
 		if string(t) == s {
 			return t, nil
 		}
 	}
-	return "", fmt.Errorf("cannot parse task %q: want one of %v", s, Tasks)
+	return "", fmt.Errorf("cannot parse %s %q: want one of %v", kind, s, all)
 }
 
 // Split names one of the three fixed splits.
@@ -62,14 +65,7 @@ const (
 var Splits = []Split{Train, Validation, Test}
 
 // ParseSplit returns the Split named s.
-func ParseSplit(s string) (Split, error) {
-	for _, sp := range Splits {
-		if string(sp) == s {
-			return sp, nil
-		}
-	}
-	return "", fmt.Errorf("cannot parse split %q: want one of %v", s, Splits)
-}
+func ParseSplit(s string) (Split, error) { return parseName("split", s, Splits) }
 
 // Example is one labelled text.
 type Example struct {

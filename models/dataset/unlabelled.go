@@ -34,14 +34,7 @@ const (
 var Corpora = []Corpus{SOTU, MobyDick}
 
 // ParseCorpus returns the Corpus named s.
-func ParseCorpus(s string) (Corpus, error) {
-	for _, c := range Corpora {
-		if string(c) == s {
-			return c, nil
-		}
-	}
-	return "", fmt.Errorf("cannot parse corpus %q: want one of %v", s, Corpora)
-}
+func ParseCorpus(s string) (Corpus, error) { return parseName("corpus", s, Corpora) }
 
 // The pinned packages of the unlabelled corpora (read them through CorpusPackage).
 var (
