@@ -252,13 +252,20 @@ func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map
 	for _, fn := range approx.Funcs() {
 		fl := out.Registry.Func(fn)
 		fl.Interval = intervals[fn]
-		hi, err := cheapestVariant(out.Registry, fn, fl, fl.High, CalibTargetHigh, maxDepth)
+		hi, err := cheapestVariant(out.Registry, fn, fl, []int{fl.High.Squarings}, CalibTargetHigh, maxDepth)
 		if err != nil {
 			return ApproxSettingsLiteral{}, err
 		}
 		lo := approx.VariantLiteral{} // same as high
 		if fn == approx.GELU || fn == approx.Exp {
-			if lo, err = cheapestVariant(out.Registry, fn, fl, fl.Low, CalibTargetLow, maxDepth); err != nil {
+			// The high variant's squarings are tried too, so that the low
+			// variant never costs more than the high one (which meets the
+			// stricter target).
+			sq := []int{fl.Low.Squarings}
+			if hi.Squarings != fl.Low.Squarings {
+				sq = append(sq, hi.Squarings)
+			}
+			if lo, err = cheapestVariant(out.Registry, fn, fl, sq, CalibTargetLow, maxDepth); err != nil {
 				return ApproxSettingsLiteral{}, err
 			}
 		}
@@ -271,11 +278,12 @@ func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map
 	return out, nil
 }
 
-// cheapestVariant returns the variant of fn on fl's interval with the lowest
-// depth, then fewest ct-ct multiplications, whose error meets target; with
-// maxDepth > 0, only variants within maxDepth count, and if none of them
-// meets target, the most accurate of them is returned.
-func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncLiteral, like approx.VariantLiteral, target float64, maxDepth int) (approx.VariantLiteral, error) {
+// cheapestVariant returns the variant of fn on fl's interval, with one of the
+// given squaring counts (exp's; 0 for the others), with the lowest depth,
+// then fewest ct-ct multiplications, whose error meets target; with maxDepth
+// > 0, only variants within maxDepth count, and if none of them meets target,
+// the most accurate of them is returned.
+func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncLiteral, squarings []int, target float64, maxDepth int) (approx.VariantLiteral, error) {
 	newtons := []int{0}
 	if fn == approx.Reciprocal || fn == approx.InvSqrt {
 		newtons = []int{0, 1, 2, 3, 4}
@@ -286,37 +294,39 @@ func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncL
 		found, anyClosest bool
 		closestErr        = math.Inf(1)
 	)
-	for _, nt := range newtons {
-		for _, deg := range calibDegrees {
-			cand := approx.VariantLiteral{Degree: deg, Squarings: like.Squarings, Newton: nt}
-			f := fl
-			f.High, f.Low = cand, approx.VariantLiteral{}
-			l := lit
-			l.SetFunc(fn, f)
-			reg, err := approx.NewRegistry(l)
-			if err != nil {
-				continue // e.g. a Newton start that does not converge
+	for _, sq := range squarings {
+		for _, nt := range newtons {
+			for _, deg := range calibDegrees {
+				cand := approx.VariantLiteral{Degree: deg, Squarings: sq, Newton: nt}
+				f := fl
+				f.High, f.Low = cand, approx.VariantLiteral{}
+				l := lit
+				l.SetFunc(fn, f)
+				reg, err := approx.NewRegistry(l)
+				if err != nil {
+					continue // e.g. a Newton start that does not converge
+				}
+				rec := reg.Recipe(fn, approx.High)
+				c := rec.Cost()
+				if maxDepth > 0 && rec.SegmentDepth(maxDepth) > maxDepth {
+					break // higher degrees are deeper still
+				}
+				st := rec.Stats()
+				errv := st.MaxAbsErr
+				if fn == approx.Reciprocal || fn == approx.InvSqrt {
+					errv = st.MaxRelErr
+				}
+				if errv < closestErr {
+					closest, closestErr, anyClosest = cand, errv, true
+				}
+				if errv > target {
+					continue
+				}
+				if !found || c.Depth < bestCost.Depth || (c.Depth == bestCost.Depth && c.CtCtMuls < bestCost.CtCtMuls) {
+					best, bestCost, found = cand, c, true
+				}
+				break // higher degrees with the same Newton count only cost more
 			}
-			rec := reg.Recipe(fn, approx.High)
-			c := rec.Cost()
-			if maxDepth > 0 && rec.SegmentDepth(maxDepth) > maxDepth {
-				break // higher degrees are deeper still
-			}
-			st := rec.Stats()
-			errv := st.MaxAbsErr
-			if fn == approx.Reciprocal || fn == approx.InvSqrt {
-				errv = st.MaxRelErr
-			}
-			if errv < closestErr {
-				closest, closestErr, anyClosest = cand, errv, true
-			}
-			if errv > target {
-				continue
-			}
-			if !found || c.Depth < bestCost.Depth || (c.Depth == bestCost.Depth && c.CtCtMuls < bestCost.CtCtMuls) {
-				best, bestCost, found = cand, c, true
-			}
-			break // higher degrees with the same Newton count only cost more
 		}
 	}
 	switch {

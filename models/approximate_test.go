@@ -259,3 +259,34 @@ func TestSegmentDepth(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateLowNeverCostlier: on sentiment-tiny's wide exp range, where the
+// low variant's own squaring count needs a high degree, the low variant takes
+// the high one's squarings rather than cost more than it (a regression: it
+// came out at depth 8 and 11 products against the high variant's 7 and 10).
+func TestCalibrateLowNeverCostlier(t *testing.T) {
+	ranges := map[approx.Func]approx.RangeStats{
+		approx.GELU:       {N: 10, Min: -6.8, Max: 4.6},
+		approx.Exp:        {N: 10, Min: -22, Max: 1.9},
+		approx.Reciprocal: {N: 10, Min: 0.09, Max: 9.9},
+		approx.InvSqrt:    {N: 10, Min: 0.75, Max: 5},
+		approx.Tanh:       {N: 10, Min: -1.5, Max: 1.5},
+	}
+	lit, err := CalibrateApproxWithin(DefaultApproxSettingsLiteral(), 1.5, ranges, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := approx.NewRegistry(lit.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []approx.Func{approx.GELU, approx.Exp} {
+		hi, lo := reg.Recipe(fn, approx.High).Cost(), reg.Recipe(fn, approx.Low).Cost()
+		if lo.Depth > hi.Depth || (lo.Depth == hi.Depth && lo.CtCtMuls > hi.CtCtMuls) {
+			t.Errorf("%s: low variant costs depth %d, %d products; high %d, %d", fn, lo.Depth, lo.CtCtMuls, hi.Depth, hi.CtCtMuls)
+		}
+		if e := reg.Recipe(fn, approx.Low).Stats().MaxAbsErr; e > CalibTargetLow {
+			t.Errorf("%s: low variant error %g > %g", fn, e, CalibTargetLow)
+		}
+	}
+}
