@@ -36,6 +36,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	modelDir := fs.String("model", "models/trained/sentiment-tiny", "model directory (config.json, model.safetensors, vocab.txt, approx.json)")
 	task := fs.String("data", "sentiment", "task: sentiment|spam")
 	maxDrop := fs.Float64("max-drop", 0.01, "largest validation accuracy drop against the exact model")
+	minAgree := fs.Float64("min-agreement", 0, "also lower the thresholds until at least this share of validation labels equals the exact model's (0: off)")
 	lambda := fs.String("lambda", "1", "weight of the modelled cost in the search loss; a comma-separated list searches each and keeps the cheapest on validation that meets --max-drop")
 	sweep := fs.String("sweep", "", "comma-separated λ values: one search each (no back-off), then the table and plot")
 	out := fs.String("out", "", "output directory (default: --model for one search, bench/results/<model>-sweep for a sweep)")
@@ -105,13 +106,21 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if _, err := parseFloats(*lambda); err != nil {
 			return err
 		}
+		if *minAgree < 0 || *minAgree > 1 {
+			return fmt.Errorf("cannot search: --min-agreement %v is outside [0, 1]", *minAgree)
+		}
 		pa := append(base, "--out", relTo(root, dir), "--lambda", *lambda, "--max-drop", fmtFloat(*maxDrop))
+		label := "learned, max drop " + fmtFloat(*maxDrop)
+		if *minAgree > 0 {
+			pa = append(pa, "--min-agreement", fmtFloat(*minAgree))
+			label += ", agreement " + fmtFloat(*minAgree)
+		}
 		start := time.Now()
 		if err := runPython(ctx, root, *python, pa, stderr); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "search: Python search took %.0f s\n", time.Since(start).Seconds())
-		rows, err := ev.rows(ctx, dir, "learned, max drop "+fmtFloat(*maxDrop), true)
+		rows, err := ev.rows(ctx, dir, label, true)
 		if err != nil {
 			return err
 		}

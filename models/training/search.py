@@ -35,9 +35,11 @@ Steps:
    temperature is annealed geometrically from --t0 to --t1.
 3. The thresholds are hardened (m, g in {0, 1}) and checked on the
    validation split against the exact model: while the accuracy drop
-   exceeds --max-drop, every threshold is lowered by --backoff (x0.8).
+   exceeds --max-drop (or, with --min-agreement, the share of validation
+   inputs whose label equals the exact model's is below it), every
+   threshold is lowered by --backoff (x0.8).
    --lambda may list several values: each is searched this way and the one
-   with the lowest modelled validation cost that meets --max-drop is kept.
+   with the lowest modelled validation cost that meets both is kept.
 4. Outputs in --out: prune.json (thresholds and how they were found) and
    prune_golden.json: for the first test inputs, padded to the model's
    maximum length, the hard-mask logits and per-layer counts of the float64
@@ -606,6 +608,9 @@ def parse_args(argv):
     p.add_argument("--init-scale", type=float, default=0.05,
                    help="initial thresholds: init_scale / mean training length (keeps nearly every token)")
     p.add_argument("--backoff", type=float, default=0.8, help="factor applied to the thresholds while the drop is too large")
+    p.add_argument("--min-agreement", type=float, default=0.0,
+                   help="also back off while fewer validation labels than this share equal the exact model's "
+                        "(flips in both directions count, which an accuracy drop can hide)")
     p.add_argument("--max-backoffs", type=int, default=12)
     p.add_argument("--eval-n", type=int, default=0, help="validate on the first n examples only (0: all)")
     p.add_argument("--golden", type=int, default=GOLDEN_COUNT, help="test inputs in prune_golden.json (0: none)")
@@ -628,7 +633,7 @@ def search_one(args, lam, ctx):
     args.ckpt_dir_lam = os.path.join(ckpt, "lambda-%g" % lam)
     settings = {k: v for k, v in sorted(vars(args).items())
                 if k not in ("out", "checkpoint_dir", "ckpt_dir_lam", "fresh", "threads", "log_every",
-                             "checkpoint_seconds", "golden", "eval_n", "max_drop", "backoff", "max_backoffs",
+                             "checkpoint_seconds", "golden", "eval_n", "max_drop", "min_agreement", "backoff", "max_backoffs",
                              "lambdas", "fingerprint")}
     settings["spec_cost"] = ctx["spec"]["cost"]
     # A finished search is reused only for the same weights, vocabulary and
@@ -642,7 +647,8 @@ def search_one(args, lam, ctx):
     if not args.fresh and os.path.exists(done_path):
         with open(done_path, encoding="utf-8") as f:
             done = json.load(f)
-        if done.get("fingerprint") == args.fingerprint and done.get("max_drop") == args.max_drop:
+        if (done.get("fingerprint") == args.fingerprint and done.get("max_drop") == args.max_drop
+                and done.get("min_agreement", 0.0) == args.min_agreement):
             log("lambda %g: reusing the finished search in %s" % (lam, done_path))
             return done["record"]
     search = Search(args, model, cfg, tok, nl, cost, ctx["train"])
@@ -670,19 +676,22 @@ def search_one(args, lam, ctx):
             "kept fraction %.4f, mean kept per layer %s, relative cost %.4f at natural length"
             % (lam, json.dumps(layers_lit), acc, exact_acc, agree, rec["validation_kept_fraction_natural"],
                rec["validation_mean_kept"], ratio))
-        if exact_acc - acc <= args.max_drop + 1e-12 or k == args.max_backoffs:
+        rec["meets_max_drop"] = exact_acc - acc <= args.max_drop + 1e-12
+        rec["meets_min_agreement"] = agree >= args.min_agreement - 1e-12
+        if (rec["meets_max_drop"] and rec["meets_min_agreement"]) or k == args.max_backoffs:
             break
         layers_lit = [{"theta": d["theta"] * args.backoff, "beta": d["beta"] * args.backoff} for d in layers_lit]
-    rec["meets_max_drop"] = exact_acc - rec["validation_accuracy"] <= args.max_drop + 1e-12
-    train.write_json(done_path, {"fingerprint": args.fingerprint, "max_drop": args.max_drop, "record": rec})
+    train.write_json(done_path, {"fingerprint": args.fingerprint, "max_drop": args.max_drop,
+                                 "min_agreement": args.min_agreement, "record": rec})
     if os.path.exists(search.ckpt):
         os.remove(search.ckpt)
     return rec
 
 
 def choose(candidates):
-    """The cheapest candidate (validation cost) that meets the drop, else the most accurate."""
-    ok = [c for c in candidates if c["meets_max_drop"]]
+    """The cheapest candidate (validation cost) that meets the drop and the
+    agreement, else the most accurate."""
+    ok = [c for c in candidates if c["meets_max_drop"] and c.get("meets_min_agreement", True)]
     if ok:
         return min(ok, key=lambda c: (c["validation_relative_cost_natural"], -c["validation_accuracy"]))
     return max(candidates, key=lambda c: (c["validation_accuracy"], -c["validation_relative_cost_natural"]))
@@ -748,8 +757,10 @@ def main(argv=None):
     doc = {"layers": layers_lit, "search": {
         "method": "soft masks sigmoid((ln s - ln theta)/T) on frozen weights, "
                   "loss = task cross-entropy + lambda * modelled cost / unpruned cost; hard thresholds "
-                  "lowered x%g until the validation drop is at most max_drop; cheapest lambda kept" % args.backoff,
-        "lambda": best["lambda"], "lambdas": args.lambdas, "max_drop": args.max_drop, "steps": args.steps,
+                  "lowered x%g until the validation drop is at most max_drop and the agreement with the "
+                  "exact model at least min_agreement; cheapest lambda kept" % args.backoff,
+        "lambda": best["lambda"], "lambdas": args.lambdas, "max_drop": args.max_drop,
+        "min_agreement": args.min_agreement, "steps": args.steps,
         "batch": args.batch, "max_len": max_len, "t0": args.t0, "t1": args.t1, "lr": args.lr,
         "distill": args.distill, "seed": args.seed, "cost_model": spec["cost"].get("source", ""),
         "validation_exact_accuracy": exact_acc, "chosen": best,

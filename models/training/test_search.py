@@ -195,6 +195,15 @@ class MainTest(unittest.TestCase):
             with contextlib.redirect_stderr(io.StringIO()) as errs:
                 search.main(args)
             self.assertIn("reusing the finished search", errs.getvalue())
+            # A minimum agreement is another criterion: the search is not
+            # reused, and the back-off goes on until it holds.
+            with contextlib.redirect_stderr(io.StringIO()) as errs:
+                strict = search.main(args + ["--min-agreement", "1", "--backoff", "0.01"])
+            self.assertNotIn("reusing the finished search", errs.getvalue())
+            chosen = strict["search"]["chosen"]
+            self.assertTrue(chosen["meets_min_agreement"])
+            self.assertEqual(chosen["validation_agreement_with_exact"], 1.0)
+            self.assertEqual(strict["search"]["min_agreement"], 1.0)
             torch.manual_seed(7)
             other = bert.BertForSequenceClassification(cfg)
             safetensors_io.save_file({k: v.detach().to(torch.float16).contiguous()
