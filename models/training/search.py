@@ -385,16 +385,6 @@ def load_model(model_dir, dtype):
     return model, cfg, tok
 
 
-def model_digest(model_dir):
-    """SHA-256 over a model directory's config, weights and vocabulary."""
-    h = hashlib.sha256()
-    for name in ("config.json", "model.safetensors", "vocab.txt"):
-        with open(os.path.join(model_dir, name), "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
 def encode_split(tok, data_dir, task, split, max_len):
     """Returns (list of id lists cut to max_len, labels) of a split."""
     rows = train.read_split(data_dir, task, split)
@@ -745,7 +735,7 @@ def main(argv=None):
         val_seqs, val_labels = val_seqs[:args.eval_n], val_labels[:args.eval_n]
     exact_acc, exact_preds, _, _ = evaluate(model, nl, tok, val_seqs, val_labels)
     ctx = {"model": model, "cfg": cfg, "tok": tok, "nl": nl, "cost": cost, "spec": spec,
-           "model_digest": model_digest(args.model),
+           "model_digest": train.model_digest(args.model),
            "train": encode_split(tok, args.data_dir, args.task, "train", max_len),
            "validation": (val_seqs, val_labels), "exact": (exact_acc, exact_preds)}
     candidates = [search_one(args, lam, ctx) for lam in args.lambdas]

@@ -149,15 +149,16 @@ def read_extra(data_dir, names, limit, seed):
     return texts
 
 
-def init_fingerprint(model_dir):
-    """SHA-256 of a model directory's config, weights and vocabulary."""
+def model_digest(model_dir):
+    """SHA-256 over a model directory's config, weights and vocabulary."""
     h = hashlib.sha256()
     for name in ("config.json", "model.safetensors", "vocab.txt"):
         path = os.path.join(model_dir, name)
         if not os.path.exists(path):
-            raise SystemExit("--init-from: %s is missing" % path)
+            raise SystemExit("%s is missing" % path)
         with open(path, "rb") as f:
-            h.update(hashlib.sha256(f.read()).digest())
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     return h.hexdigest()
 
 
@@ -754,7 +755,7 @@ def main(argv=None):
         del settings["init_from"]
     else:
         # The weights, not the path, identify the starting point.
-        settings["init_from"] = init_fingerprint(args.init_from)
+        settings["init_from"] = model_digest(args.init_from)
     if not args.soup:
         del settings["soup"]
     elif args.ft_seeds < 2:
