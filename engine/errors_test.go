@@ -227,7 +227,10 @@ func TestBadInput(t *testing.T) {
 // and an error in the server's log, never a panic.
 func TestMalformedSession(t *testing.T) {
 	m := loadShipped(t)
-	addr, logs := startServer(t, m, ServerConfig{})
+	// Room for every connection below: a refused session's slot is freed
+	// only once the server's goroutine has logged it, which may be after
+	// the next connection arrives.
+	addr, logs := startServer(t, m, ServerConfig{MaxSessions: 4})
 	ctx := testCtx(t)
 
 	conn := rawClient(t, m, addr)

@@ -21,7 +21,10 @@ import (
 // with the model's heads), and an encrypted matrix carries its head
 // dimension. Version 5: a session request may ask to keep the first block
 // (ClientConfig.KeepBlock), and the bridge's fingerprint covers it.
-const ProtocolVersion uint32 = 5
+// Version 6: the pruning step shuffles ring shares modulo 2^128 and
+// converts them back with 88-bit masks (mpcbridge/prunestep), so a step's
+// values are hidden to 2^-40 jointly, not only one by one.
+const ProtocolVersion uint32 = 6
 
 // Fixed-point format of the bridge (mpcbridge/prunestep): every value the
 // bridge converts to shares is at most 2^LogBound in magnitude and is

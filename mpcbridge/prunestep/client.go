@@ -103,6 +103,9 @@ func (c *Client) checkRequest(r *request) error {
 	case r.level > c.params.MaxLevel():
 		return fmt.Errorf("%w: level %d above the top level %d", ErrMalformed, r.level, c.params.MaxLevel())
 	}
+	if err := c.p.checkConversion(lay.Rows, lay.Cols); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	return nil
 }
 
@@ -155,12 +158,12 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 	kept := [][]share.Int128{clsRow(lay, vecs)}
 	nHigh := 1
 	if n > 1 {
-		rows, err := shuffle.Shuffle(ctx, conn.Raw(ctx), shuffle.Second, ringRows(lay, vecs), c.rnd)
+		rows, err := shuffle.Config{Ring: shuffleRing}.Shuffle(ctx, conn.Raw(ctx), shuffle.Second, ringRows(lay, vecs), c.rnd)
 		if err != nil {
 			return Counts{}, "shuffle", err
 		}
 		vecs = nil
-		recv := make([]uint64, (n-1)*d)
+		recv := make([]uint64, 2*(n-1)*d)
 		if err := conn.RecvUint64sInto(ctx, MsgIntShares, recv); err != nil {
 			return Counts{}, "integer shares", err
 		}
@@ -176,9 +179,11 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 		for r, i := range order {
 			row := flat[r*d : (r+1)*d : (r+1)*d]
 			for j := 0; j < d; j++ {
-				// a + (b - b') mod 2^64, read as signed: v - b' exactly,
-				// since |v| < 2^61 and 0 <= b' < 2^62.
-				row[j] = share.Int128FromInt64(int64(rows[i][j] + recv[i*d+j]))
+				// a + (b - b') mod 2^128, read as signed: v - b' exactly,
+				// since |v| < 2^22 and 0 <= b' < 2^88.
+				k := 2 * (i*d + j)
+				a := share.Int128{Lo: rows[i][2*j], Hi: rows[i][2*j+1]}
+				row[j] = a.Add(share.Int128{Lo: recv[k], Hi: recv[k+1]})
 			}
 			kept = append(kept, row)
 		}

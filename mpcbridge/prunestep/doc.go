@@ -19,23 +19,27 @@
 //     fingerprint of the parameters) and, in the same flight, the masked
 //     hidden-state and score ciphertexts (share.Server.EncToShares, one
 //     batch). Both parties obtain integer shares of round(2^F·x) for every
-//     slot, and reduce them modulo 2^64 (ring shares).
+//     slot, and reduce them modulo 2^128 (ring shares).
 //  2. Rows. Each party reads from its slot vectors the n token rows, each
-//     of d + 1 ring words: the d features (token i at offset i of every
-//     column block) and the score (slot i). Row 0, CLS, is kept out of the
-//     shuffle: by a public rule it is never pruned and always high-degree.
+//     of d + 1 ring values of two words (low first): the d features (token
+//     i at offset i of every column block) and the score (slot i). Row 0,
+//     CLS, is kept out of the shuffle: by a public rule it is never pruned
+//     and always high-degree.
 //  3. Shuffle. Rows 1..n-1 are shuffled with shuffle.Shuffle over the raw
-//     stream (S First, C Second): both now hold fresh ring shares of the
-//     rows in the order σ = π_C∘π_S, unknown to both.
+//     stream (S First, C Second; shuffle.Ring128): both now hold fresh ring
+//     shares modulo 2^128 of the rows in the order σ = π_C∘π_S, unknown to
+//     both.
 //  4. Ring to integer shares. Right behind its last shuffle flight S draws
-//     b' uniform in [0, 2^62) for every feature word of every shuffled row
-//     and sends (b - b') mod 2^64 (MsgIntShares). C's integer share is the
-//     signed value of a + (b - b') mod 2^64, which is v - b' exactly since
-//     |v| < 2^61 (every activation |x| < 2^(61-F), guaranteed by
-//     |x| <= 2^B and B + F <= 22); S's integer share is b'. The words of
-//     the rows that will be pruned go too: this saves a round trip, and
-//     each word is hidden like the others (see Security).
-//  5. Comparisons. The score column's ring shares go to the garbled
+//     b' uniform in [0, 2^88) for every feature value of every shuffled row
+//     and sends (b - b') mod 2^128 (MsgIntShares, two words a value). C's
+//     integer share is the signed value of a + (b - b') mod 2^128, which is
+//     v - b' exactly (|v| < 2^22 by B + F <= 22, so |v - b'| < 2^89); S's
+//     integer share is b'. Both have at most 89 bits, within the share
+//     codec's precision. The values of the rows that will be pruned go
+//     too: this saves a round trip, and each value is hidden like the
+//     others (see Security).
+//  5. Comparisons. The score column's ring shares (modulo 2^64: the low
+//     words) go to the garbled
 //     circuit (gc, over a wire tunnel: the library reads ahead): S garbles
 //     with θ and β encoded in the comparison's fixed point, C evaluates;
 //     both learn keep = [s > θ] and high = [s > β] ∧ keep for every
@@ -87,32 +91,37 @@
 // numbers (DESIGN.md section 1). The thresholds enter only as garbler
 // inputs; the request holds no secret.
 //
-// Ring-to-integer hiding. For one value, C's view v - b' with b' uniform
-// on [0, 2^62) is within |v|/2^62 of the value-independent -b': 2^-40 for
-// |v| < 2^22 = 2^(K-42), which NewParameters enforces through B + F <= 22
-// (|x| <= 2^B at F fraction bits; B = 4, F = 16 gives |v| <= 2^20 and
-// 2^-42 per value). Over the m = (n-1)·d words of one step the distances
-// add up: at most m·2^(B+F-62), i.e. 2^-25.4 in the worst case |x| = 16
-// and about 2^-29 for |x| around 1 at n = 128, d = 768. That is below the
-// 40 bits DESIGN.md asks of every statistical mask, taken jointly; getting
-// 40 bits for the whole step needs a larger ring for the shuffled words
-// (2^128, twice the shuffle's traffic) or an exact conversion, and is an
-// open problem of the protocol in mpcbridge/README.md section 4.
+// Ring-to-integer hiding. C's ring share a is uniform modulo 2^128 and
+// independent of its other views, and a + (b - b') = v - b' with b' uniform
+// on [0, 2^88): for one value, C's view is within |v|/2^88 of the
+// value-independent -b' (|v| <= 2^(B+F), |x| <= 2^B at F fraction bits;
+// B = 4, F = 16 gives 2^-68). Over the m = (n-1)·d values of one step the
+// distances add up to at most m·2^(B+F-88): 2^-51 at n = 128, d = 768 and
+// 2^-49 at n = 512, against the 2^-40 DESIGN.md asks of the whole step.
+// Both parties refuse a layout with m > 2^(48-B-F) (2^28 values at B = 4,
+// F = 16; larger than any batch the share parameters allow). The masks
+// were 2^62 in a 2^64 ring before protocol version 6 of the engine: 2^-42
+// per value, only 2^-25 for a step at n = 128 jointly; the 2^128 ring
+// costs 43% more bytes per step (Costs).
 //
 // # Costs
 //
-// Measured with BenchmarkPrune at Interactive14, d = 768, over loopback
-// TCP, both parties in one process on 2 cores shared with other work;
-// about half the rows kept. The LAN (3 Gbps, 0.8 ms RTT) and WAN (200 Mbps,
-// 40 ms RTT) times add bytes/bandwidth and round trips·RTT to the
-// loopback time:
+// Measured with BenchmarkPrune (go test ./mpcbridge/prunestep -run '^$'
+// -bench Prune -benchtime 1x) at Interactive14, d = 768, over loopback
+// TCP, both parties in one process on 2 cores shared with a 2-thread
+// training job; about half the rows kept. The LAN (3 Gbps, 0.8 ms RTT) and
+// WAN (200 Mbps, 40 ms RTT) times add bytes/bandwidth and round trips·RTT
+// to the loopback time. The 2^128 ring against the 2^64 ring of protocol
+// version 5 (the same benchmark on the previous commit, minutes apart):
 //
-//	n     loopback  S→C       C→S       round trips  LAN      WAN
-//	128   1.39 s    13.97 MB  15.48 MB  6            1.47 s   2.80 s
-//	512   5.92 s    60.75 MB  68.20 MB  6.5          6.27 s   11.3 s
+//	n    ring    loopback  S→C       C→S       round trips  LAN      WAN
+//	128  2^128   1.05 s    20.65 MB  21.38 MB  6.5          1.17 s   2.99 s
+//	128  2^64    0.85 s    13.97 MB  15.48 MB  6.5          0.93 s   2.29 s
+//	512  2^128   3.52 s    93.81 MB  98.11 MB  6.5          4.04 s   11.5 s
+//	512  2^64    2.83 s    60.75 MB  68.20 MB  6.5          3.18 s   8.25 s
 //
 // At n = 128: 13 masked ciphertexts at level 2 (6.0 MB), the shuffle
-// (5.9 MB each way), the integer-share words (0.78 MB), the comparisons
+// (11.8 MB each way), the integer-share words (1.6 MB), the comparisons
 // (1.3 MB) and 12 seeded top-level ciphertexts (9.2 MB; at this BERT-base
 // shape the block cannot shrink below 128 = slots/head dimension, so the
 // kept rows still fill as many ciphertexts).

@@ -18,8 +18,9 @@ const (
 	// (RequestPrune, RequestRefresh or RequestDone) and its public
 	// arguments; the operation's own messages follow in the same flight.
 	MsgRequest wire.Type = 0x0501
-	// MsgIntShares (server -> client) carries (b - b') mod 2^64 for every
-	// feature word of every shuffled row: the ring-to-integer conversion.
+	// MsgIntShares (server -> client) carries (b - b') mod 2^128 for every
+	// feature value of every shuffled row, two words each (low first): the
+	// ring-to-integer conversion.
 	MsgIntShares wire.Type = 0x0502
 	// MsgRevealShares (server -> client) carries the server's shares of the
 	// slots a Reveal opens, with their indices.

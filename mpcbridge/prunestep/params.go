@@ -21,13 +21,28 @@ import (
 // all-valid masks of the kept count (see the package documentation).
 const MinTheta = 1e-3
 
-// ringBits is the ring of the shuffle and of the ring shares: 2^64.
+// ringBits is the ring of the comparisons' score shares: 2^64 (the low
+// words of the shuffle's ring shares modulo 2^128, shuffle.Ring128).
 const ringBits = 64
 
 // statBits is the statistical parameter of the ring-to-integer conversion
-// (mpcbridge/README.md section 4): a value v with |v| < 2^(ringBits-2-statBits)
-// masked by b' uniform in [0, 2^(ringBits-2)) is within 2^-statBits of -b'.
+// (mpcbridge/README.md section 4), for all the values of one step jointly.
 const statBits = 40
+
+// convBits is the width of the conversion masks: b' is uniform in
+// [0, 2^convBits). A value v with |v| < 2^(B+F) is then within
+// 2^(B+F-convBits) of the value-independent -b', and the m = (n-1)·d values
+// of a step within m·2^(B+F-convBits) jointly, at most 2^-statBits while
+// log2(m) + B + F <= convBits - statBits = 48 (Parameters.checkConversion).
+// The integer shares v - b' and b' have at most convBits+1 bits, within the
+// share codec's precision (92 bits at N <= 2^15).
+const convBits = 88
+
+// maxValueBits bounds B + F: |2^F·x| < 2^22 leaves 26 bits of the joint
+// budget for the number of converted values (2^26 = 67 M, above the
+// largest batch of MaxMaxBatch ciphertexts of 2^14 slots), and every score
+// fits the comparisons' K-bit signed fixed point for K >= 24.
+const maxValueBits = 22
 
 // DefaultCompareBits is the default ring width K of the garbled comparison.
 const DefaultCompareBits = 64
@@ -39,9 +54,9 @@ type ParametersLiteral struct {
 	// (share.ParametersLiteral: LogBound B, Lambda, FracBits F, MaxBatch).
 	// Its FracBits is also the fixed-point F of the comparisons, so the
 	// score shares need no rescaling (a shift of a ring share is not exact).
-	// LogBound + FracBits must be at most 22 = 64 - 2 - 40, so that every
-	// activation |x| <= 2^B gives |2^F·x| < 2^(K-42), the bound under which
-	// the ring-to-integer conversion hides a value to 2^-40.
+	// LogBound + FracBits must be at most 22, so that the ring-to-integer
+	// conversion hides the (n-1)·d values of a step to 2^-40 jointly for
+	// every layout up to 2^26 values (see convBits).
 	Share share.ParametersLiteral
 	// CompareBits is the ring width K of the garbled comparisons (0:
 	// DefaultCompareBits = 64). Ring shares modulo 2^64 reduce exactly to
@@ -87,9 +102,9 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	}
 	b, f := sp.LogBound(), sp.FracBits()
 	switch {
-	case b+f > ringBits-2-statBits:
+	case b+f > maxValueBits:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: LogBound %d + FracBits %d = %d exceeds %d: values of 2^%d would not be hidden to 2^-%d by the ring-to-integer conversion",
-			b, f, b+f, ringBits-2-statBits, b+f, statBits)
+			b, f, b+f, maxValueBits, b+f, statBits)
 	case k < 2 || k > ringBits:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d not in [2, %d]", k, ringBits)
 	case b+f+1 >= k:
@@ -143,6 +158,18 @@ func (p Parameters) valid() bool { return p.cmp.K() != 0 }
 // MaxRows returns the largest n (CLS included) one step accepts: the
 // comparisons take at most MaxScores shuffled rows.
 func (p Parameters) MaxRows() int { return p.cmp.MaxScores() + 1 }
+
+// checkConversion checks that the ring-to-integer conversion of a step on
+// rows x cols hides its (rows-1)·cols values to 2^-statBits jointly.
+func (p Parameters) checkConversion(rows, cols int) error {
+	m := uint64(max(rows-1, 0)) * uint64(max(cols, 0))
+	budget := convBits - statBits - p.share.LogBound() - p.share.FracBits()
+	if budget < 0 || budget < 64 && m > 1<<budget {
+		return fmt.Errorf("%d x %d rows would convert %d values, more than the 2^%d that masks of %d bits hide to 2^-%d jointly at LogBound %d, FracBits %d",
+			rows, cols, m, max(budget, 0), convBits, statBits, p.share.LogBound(), p.share.FracBits())
+	}
+	return nil
+}
 
 // encodeThresholds checks θ and β and returns them in the comparison's
 // fixed point.

@@ -327,3 +327,30 @@ func TestPruneCompareBits32(t *testing.T) {
 	in := tc.newInput(t, 1, randomRows(r, len(scores), 64, 1), scores, 2)
 	checkPrune(t, tc, in, 0.1, 0.3, "pipe")
 }
+
+// TestCheckConversion pins the joint bound of the ring-to-integer
+// conversion: (rows-1)·cols values of 2^(B+F) under masks of 2^88 are
+// hidden to 2^-40 together only while (rows-1)·cols <= 2^(48-B-F).
+func TestCheckConversion(t *testing.T) {
+	for _, c := range []struct {
+		logBound, fracBits int
+		rows, cols         int
+		ok                 bool
+	}{
+		{4, 16, 129, 768, true},      // BERT-base at n = 128
+		{4, 16, 16385, 16384, true},  // 2^28 values: the budget at B + F = 20
+		{4, 16, 16386, 16384, false}, // one row more
+		{6, 16, 4097, 16384, true},   // 2^26 values at B + F = 22
+		{6, 16, 4098, 16384, false},
+		{4, 16, 1, 768, true}, // CLS alone: nothing is converted
+	} {
+		p, err := NewParameters(ParametersLiteral{Share: shareLiteral(c.logBound, c.fracBits)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.checkConversion(c.rows, c.cols)
+		if (err == nil) != c.ok {
+			t.Errorf("B=%d F=%d %d x %d: err = %v, want ok = %v", c.logBound, c.fracBits, c.rows, c.cols, err, c.ok)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/shuffle"
 )
 
 // checkVectors checks that a party's shares of one batch have the shape of
@@ -29,21 +30,27 @@ func slotOf(lay ckks.Layout, i, j int) (ct, slot int) {
 	return j / c, (j%c)*lay.Block + i
 }
 
-// ringRows returns the ring shares (mod 2^64) of rows 1..n-1 of the batch
-// vecs (checked by checkVectors), each d+1 words: the d features and the
-// score, which is in slot i (offset i of block 0) of the score vector.
+// shuffleRing is the ring of a step's shuffle: shares modulo 2^128, so that
+// the conversion back to integer shares can use masks wider than 64 bits.
+const shuffleRing = shuffle.Ring128
+
+// ringRows returns the ring shares (mod 2^128, shuffle.Ring128: two words
+// per value, low word first) of rows 1..n-1 of the batch vecs (checked by
+// checkVectors), each d+1 values: the d features and the score, which is in
+// slot i (offset i of block 0) of the score vector.
 func ringRows(lay ckks.Layout, vecs []share.Vector) [][]uint64 {
 	n, d := lay.Rows, lay.Cols
-	flat := make([]uint64, (n-1)*(d+1))
+	w := 2 * (d + 1)
+	flat := make([]uint64, (n-1)*w)
 	rows := make([][]uint64, n-1)
 	score := vecs[len(vecs)-1]
 	for i := 1; i < n; i++ {
-		row := flat[(i-1)*(d+1) : i*(d+1) : i*(d+1)]
+		row := flat[(i-1)*w : i*w : i*w]
 		for j := 0; j < d; j++ {
 			k, s := slotOf(lay, i, j)
-			row[j] = vecs[k][s].Lo
+			row[2*j], row[2*j+1] = vecs[k][s].Lo, vecs[k][s].Hi
 		}
-		row[d] = score[i].Lo
+		row[2*d], row[2*d+1] = score[i].Lo, score[i].Hi
 		rows[i-1] = row
 	}
 	return rows
@@ -59,11 +66,12 @@ func clsRow(lay ckks.Layout, vecs []share.Vector) []share.Int128 {
 	return row
 }
 
-// scoreColumn returns the score words of shuffled ring rows of width d+1.
+// scoreColumn returns the scores' ring shares modulo 2^64 (the low words)
+// of shuffled ring rows of d+1 values.
 func scoreColumn(rows [][]uint64, d int) []uint64 {
 	out := make([]uint64, len(rows))
 	for i, r := range rows {
-		out[i] = r[d]
+		out[i] = r[2*d]
 	}
 	return out
 }

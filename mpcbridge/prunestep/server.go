@@ -140,6 +140,9 @@ func (s *Server) checkOutput(out *ckks.AttentionOutput) (ckks.Layout, error) {
 	if lay.NumCts()+1 > s.p.share.MaxBatch() {
 		return ckks.Layout{}, fmt.Errorf("%d ciphertexts exceed the batch limit %d", lay.NumCts()+1, s.p.share.MaxBatch())
 	}
+	if err := s.p.checkConversion(lay.Rows, lay.Cols); err != nil {
+		return ckks.Layout{}, err
+	}
 	if out.Layer < 0 || out.Layer >= maxLayer {
 		return ckks.Layout{}, fmt.Errorf("layer %d not in [0, %d)", out.Layer, maxLayer)
 	}
@@ -208,7 +211,7 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 	kept := [][]share.Int128{clsRow(lay, vecs)}
 	nHigh := 1
 	if n > 1 {
-		rows, err := shuffle.Shuffle(ctx, conn.Raw(ctx), shuffle.First, ringRows(lay, vecs), s.rnd)
+		rows, err := shuffle.Config{Ring: shuffleRing}.Shuffle(ctx, conn.Raw(ctx), shuffle.First, ringRows(lay, vecs), s.rnd)
 		if err != nil {
 			return nil, Counts{}, "shuffle", err
 		}
@@ -273,28 +276,33 @@ func degrees(c Counts) ckks.DegreeSet {
 	return degs
 }
 
-// convMask is 2^62 - 1: the server's conversion masks b' are uniform in
-// [0, 2^62).
-const convMask = 1<<(ringBits-2) - 1
+// convHiMask keeps the convBits-64 low bits of a conversion mask's high
+// word: the masks b' are uniform in [0, 2^convBits).
+const convHiMask = 1<<(convBits-64) - 1
 
-// toIntegers draws b' for every feature word of the shuffled ring rows (S's
-// shares b) and returns the server's integer shares b' (per row) and the
-// words b - b' mod 2^64 to send.
+// toIntegers draws b' for every feature value of the shuffled ring rows (S's
+// shares b modulo 2^128, two words per value) and returns the server's
+// integer shares b' (per row) and the words of b - b' mod 2^128 to send,
+// two per value, low word first.
 func (s *Server) toIntegers(rows [][]uint64, d int) ([][]share.Int128, []uint64, error) {
-	buf := make([]byte, 8*len(rows)*d)
+	buf := make([]byte, 16*len(rows)*d)
 	if _, err := io.ReadFull(s.rnd, buf); err != nil {
 		return nil, nil, fmt.Errorf("cannot draw masks: %w", err)
 	}
-	sent := make([]uint64, len(rows)*d)
+	sent := make([]uint64, 2*len(rows)*d)
 	flat := make([]share.Int128, len(rows)*d)
 	ints := make([][]share.Int128, len(rows))
 	for i, row := range rows {
 		ints[i] = flat[i*d : (i+1)*d : (i+1)*d]
 		for j := 0; j < d; j++ {
 			k := i*d + j
-			bp := binary.LittleEndian.Uint64(buf[8*k:]) & convMask
-			sent[k] = row[j] - bp
-			ints[i][j] = share.Int128{Lo: bp}
+			bp := share.Int128{
+				Lo: binary.LittleEndian.Uint64(buf[16*k:]),
+				Hi: binary.LittleEndian.Uint64(buf[16*k+8:]) & convHiMask,
+			}
+			c := share.Int128{Lo: row[2*j], Hi: row[2*j+1]}.Sub(bp)
+			sent[2*k], sent[2*k+1] = c.Lo, c.Hi
+			ints[i][j] = bp
 		}
 	}
 	return ints, sent, nil

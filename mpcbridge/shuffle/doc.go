@@ -1,7 +1,7 @@
 // Package shuffle is the two-party shuffle of encrypted token pruning
 // (DESIGN.md section 4, step 2; mpcbridge/README.md section 2): from
-// additive shares modulo 2^64 of n rows, fresh shares of the same rows in an
-// order neither party knows.
+// additive shares modulo 2^64 (or 2^128, Config.Ring) of n rows, fresh
+// shares of the same rows in an order neither party knows.
 //
 // # Permute-and-share
 //
@@ -13,7 +13,12 @@
 //
 // that is, row i moves to position π[i] (the scatter convention; see
 // ApplyPermutation), and (B_P, B_Q) is uniformly random subject to this.
-// Permute is P's side and Assist is Q's.
+// Permute is P's side and Assist is Q's. With Config.Ring = Ring128 the
+// same holds modulo 2^128 for every pair of words (low word first): every
+// sum and difference below is then taken on pairs, with carries, and the
+// switch arithmetic is otherwise unchanged (ring.go). The pruning step
+// uses Ring128, so that its conversion back to integer shares can use
+// masks of 88 bits (mpcbridge/prunestep).
 //
 // Shuffle composes two of them: the First party (the server S) permutes by
 // its own uniformly random π_1, then the Second party (the client C)
@@ -85,21 +90,22 @@
 // inverts the network to get r_in.
 //
 // Security is 128-bit computational (P-256, IKNP with κ = 128, AES-128);
-// the masks are uniform modulo 2^64, so nothing is statistical. The sizes
-// n and w are public.
+// the masks are uniform modulo the ring, so nothing is statistical. The
+// sizes n and w and the ring are public.
 //
 // # Messages
 //
 // Two round trips per permute-and-share (P permuter, Q assistant):
 //
-//	P→Q and Q→P at once: hello (80 bytes: magic, version, role, status, n,
-//	     width, and P's Chou-Orlandi point A)
+//	P→Q and Q→P at once: hello (80 bytes: magic, version, role, status,
+//	     ring, n, width, and P's Chou-Orlandi point A)
 //	Q→P  m_in (8nw bytes), 128 base-OT points (8 KiB)
 //	P→Q  base-OT ciphertexts (4 KiB), IKNP matrix (16 bytes per switch, in
 //	     chunks of at most 8 KiB with a 4-byte length)
 //	Q→P  hash seed (16 bytes), corrections (8w bytes per switch)
 //
-// Every word is 8 bytes little-endian. Q's last read is the IKNP matrix; P's
+// w counts words (a Ring128 value is two); every word is 8 bytes
+// little-endian. Q's last read is the IKNP matrix; P's
 // is the last correction. The hellos are checked first: a different n or
 // width, or both parties in the same role, fail on both sides with
 // ErrMismatch, and a party whose own arguments are wrong (an invalid

@@ -283,16 +283,16 @@ func fakeAssistant(t *testing.T, conn net.Conn, n, width int, act string) {
 		b[0] = 'X'
 		_, _ = conn.Write(b)
 		return
-	case "version-2":
+	case "other-version":
 		b := me.marshal()
-		b[4] = 2
+		b[4] = version + 1
 		_, _ = conn.Write(b)
 		return
 	case "huge-n":
 		me.n = MaxRows + 1
-	case "reserved":
+	case "bad-ring":
 		b := me.marshal()
-		b[7] = 1
+		b[7] = byte(Ring128) + 1
 		_, _ = conn.Write(b)
 		return
 	}
@@ -353,9 +353,9 @@ func TestMalformedPeer(t *testing.T) {
 	const n, width = 8, 2
 	for _, tc := range []struct{ act, want string }{
 		{"garbage-hello", "not a shuffle hello"},
-		{"version-2", "hello version 2, want 1"},
+		{"other-version", fmt.Sprintf("hello version %d, want %d", version+1, version)},
 		{"huge-n", "hello n = 4097 exceeds 4096"},
-		{"reserved", "reserved 1"},
+		{"bad-ring", "ring 2"},
 		{"truncated-input", "cannot read masked input"},
 		{"bad-points", "point not on curve"},
 	} {

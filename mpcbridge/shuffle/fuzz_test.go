@@ -44,7 +44,7 @@ func (c readerConn) Write(b []byte) (int, error) { return len(b), nil }
 
 // FuzzCorrections decodes arbitrary correction messages on the permuter's
 // side (n and width from the first byte, keys and switch bits from the
-// second): a short message fails with io.ErrUnexpectedEOF or io.EOF, any
+// second; the ring from the first too): a short message fails with io.ErrUnexpectedEOF or io.EOF, any
 // long enough one is accepted, and whatever the corrections, each switch
 // preserves m_a + m_b, so the column sums of the slots are unchanged.
 func FuzzCorrections(f *testing.F) {
@@ -56,6 +56,10 @@ func FuzzCorrections(f *testing.F) {
 			return
 		}
 		n, width := 1+int(b[0]&7), 1+int(b[0]>>3&3)
+		ring := Ring(b[0] >> 5 & 1)
+		if ring == Ring128 {
+			width *= 2
+		}
 		r := rand.New(rand.NewPCG(uint64(b[1]), 1))
 		size := paddedSize(n)
 		nw := newNetwork(size)
@@ -70,14 +74,14 @@ func FuzzCorrections(f *testing.F) {
 		}
 		sum := func() []uint64 {
 			s := make([]uint64, width)
-			for i, x := range m {
-				s[i%width] += x
+			for i := 0; i < len(m); i += width {
+				ring.add(s, s, m[i:i+width])
 			}
 			return s
 		}
 		before := sum()
 		s := newStream(readerConn{bytes.NewReader(b[2:])})
-		err := evalPermuter(nw, bits, keys, m, width, s.readWords)
+		err := evalPermuter(ring, nw, bits, keys, m, width, s.readWords)
 		need := 8 * numSwitches(size) * width
 		switch {
 		case len(b)-2 < need:

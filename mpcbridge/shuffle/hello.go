@@ -8,7 +8,7 @@ import (
 
 // Errors reported by Permute, Assist and Shuffle; test with errors.Is.
 var (
-	// ErrMismatch: the peer's number of rows, width or role differ from
+	// ErrMismatch: the peer's number of rows, width, ring or role differ from
 	// ours (both parties permuting, for example). Nothing secret was sent,
 	// and both hellos were consumed, so the stream is still in step.
 	ErrMismatch = errors.New("shuffle: parties disagree")
@@ -22,7 +22,7 @@ var (
 )
 
 const (
-	version   = 1
+	version   = 2
 	pointSize = 64 // affine X || Y of a P-256 point, 32 bytes each
 	helloSize = 16 + pointSize
 )
@@ -55,10 +55,10 @@ const (
 //
 //	offset size field
 //	0      4    magic "CPsh"
-//	4      1    version (1)
+//	4      1    version (2)
 //	5      1    role: 0 permuter, 1 assistant
 //	6      1    status: 0 ok, 1 abort (the sender rejected its own arguments)
-//	7      1    reserved, zero
+//	7      1    ring: 0 Ring64, 1 Ring128
 //	8      4    n, rows (big-endian)
 //	12     4    width, columns (big-endian)
 //	16     64   the permuter's Chou-Orlandi point A (zero for the assistant
@@ -68,6 +68,7 @@ const (
 // sizes are informational and unchecked.
 type hello struct {
 	role   role
+	ring   Ring
 	status uint8
 	n      uint32
 	width  uint32
@@ -77,7 +78,7 @@ type hello struct {
 func (h *hello) marshal() []byte {
 	b := make([]byte, helloSize)
 	copy(b, helloMagic[:])
-	b[4], b[5], b[6] = version, byte(h.role), h.status
+	b[4], b[5], b[6], b[7] = version, byte(h.role), h.status, byte(h.ring)
 	binary.BigEndian.PutUint32(b[8:], h.n)
 	binary.BigEndian.PutUint32(b[12:], h.width)
 	copy(b[16:], h.point[:])
@@ -96,10 +97,10 @@ func parseHello(b []byte) (hello, error) {
 	if b[4] != version {
 		return h, fmt.Errorf("%w: hello version %d, want %d", ErrMalformed, b[4], version)
 	}
-	if b[5] > byte(roleAssistant) || b[6] > statusAbort || b[7] != 0 {
-		return h, fmt.Errorf("%w: hello role %d, status %d, reserved %d", ErrMalformed, b[5], b[6], b[7])
+	if b[5] > byte(roleAssistant) || b[6] > statusAbort || b[7] > byte(Ring128) {
+		return h, fmt.Errorf("%w: hello role %d, status %d, ring %d", ErrMalformed, b[5], b[6], b[7])
 	}
-	h.role, h.status = role(b[5]), b[6]
+	h.role, h.status, h.ring = role(b[5]), b[6], Ring(b[7])
 	h.n = binary.BigEndian.Uint32(b[8:])
 	h.width = binary.BigEndian.Uint32(b[12:])
 	copy(h.point[:], b[16:])
@@ -121,6 +122,8 @@ func agree(me, peer hello) error {
 		return ErrPeerAborted
 	case peer.role == me.role:
 		return fmt.Errorf("%w: both parties are %ss", ErrMismatch, me.role)
+	case peer.ring != me.ring:
+		return fmt.Errorf("%w: peer shares are modulo %v, ours %v", ErrMismatch, peer.ring, me.ring)
 	case peer.n != me.n:
 		return fmt.Errorf("%w: peer has n = %d rows, we have %d", ErrMismatch, peer.n, me.n)
 	case peer.width != me.width:

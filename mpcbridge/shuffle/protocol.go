@@ -25,10 +25,16 @@ const (
 	DefaultMaxWords = 1 << 25
 )
 
-// Config holds a party's local limits; the zero Config uses the defaults.
-// The parties need not have equal Configs: a party whose limit a call
-// exceeds refuses it in its hello, and its peer fails with ErrPeerAborted.
+// Config holds a party's local limits and the ring of its shares; the zero
+// Config uses the defaults and Ring64. The parties' limits need not be
+// equal: a party whose limit a call exceeds refuses it in its hello, and its
+// peer fails with ErrPeerAborted. Their rings must be (ErrMismatch
+// otherwise).
 type Config struct {
+	// Ring is the modulus of the shares (Ring64 by default). With Ring128
+	// every pair of words of a row is one value, low word first.
+	Ring Ring
+
 	// MaxWords bounds the 64-bit words one permute-and-share sends: the
 	// masked input (n·width) plus the switch corrections (switches·width),
 	// which is also about what each party allocates. Zero means
@@ -52,6 +58,9 @@ func words(n, width int) int {
 
 // check validates the sizes of a call.
 func (c Config) check(n, width int) error {
+	if err := c.Ring.checkWidth(width); err != nil {
+		return err
+	}
 	switch {
 	case n > MaxRows:
 		return fmt.Errorf("%d rows exceed %d", n, MaxRows)
@@ -107,6 +116,8 @@ func Shuffle(ctx context.Context, conn io.ReadWriter, r Role, share [][]uint64, 
 //
 //	B_P + B_Q = ApplyPermutation(perm, A_P + A_Q)  (mod 2^64, word by word)
 //
+// (with Config.Ring = Ring128, modulo 2^128, pair of words by pair),
+//
 // that is, row i of the input becomes row perm[i] of the output. Both new
 // shares are fresh: the pair is uniformly random subject to that sum, and
 // the peer learns nothing about perm or A_P. rnd is the random source for
@@ -154,7 +165,7 @@ func (c Config) Assist(ctx context.Context, conn io.ReadWriter, share [][]uint64
 }
 
 // Shuffle runs the two-party shuffle of DESIGN.md section 4 over conn: the
-// parties hold additive shares (mod 2^64) of n rows, and afterwards fresh
+// parties hold additive shares (mod 2^64, or 2^128 with Ring128) of n rows, and afterwards fresh
 // shares of the same rows in the order σ = π_2 ∘ π_1 (row i moves to
 // position π_2(π_1(i))), where the First party draws π_1 and the Second
 // party π_2, each uniformly with RandomPermutation from its rnd. It is one
@@ -249,7 +260,7 @@ func (pt *party) permute(cfg Config, perm []int, share [][]uint64) ([][]uint64, 
 	}
 	size := paddedSize(n)
 	needOT := argErr == nil && n > 0 && width > 0 && numSwitches(size) > 0
-	me := hello{role: rolePermuter, n: clamp32(n), width: clamp32(width)}
+	me := hello{role: rolePermuter, ring: cfg.Ring, n: clamp32(n), width: clamp32(width)}
 	var setup ot.COSenderSetup
 	if needOT {
 		var err error
@@ -259,7 +270,7 @@ func (pt *party) permute(cfg Config, perm []int, share [][]uint64) ([][]uint64, 
 		putPoint(me.point[:], setup.Ax, setup.Ay)
 	}
 	if argErr != nil {
-		me.status = statusAbort
+		me.status, me.ring = statusAbort, Ring64 // an invalid ring must not make the hello malformed
 	}
 	peer, err := exchange(pt.conn, me)
 	if err != nil {
@@ -304,16 +315,14 @@ func (pt *party) permute(cfg Config, perm []int, share [][]uint64) ([][]uint64, 
 			return nil, err
 		}
 		// Flight 4, continued: the corrections, layer by layer.
-		if err := evalPermuter(nw, bits, keys, m, width, pt.s.readWords); err != nil {
+		if err := evalPermuter(cfg.Ring, nw, bits, keys, m, width, pt.s.readWords); err != nil {
 			return nil, err
 		}
 	}
 	// B_P = π(A_P) + m_out.
 	for i, j := range perm {
-		row, a := m[j*width:(j+1)*width], share[i]
-		for k := range row {
-			row[k] += a[k]
-		}
+		row := m[j*width : (j+1)*width]
+		cfg.Ring.add(row, row, share[i])
 	}
 	return rowsOf(m[:n*width], n, width), nil
 }
@@ -328,7 +337,7 @@ func (pt *party) permute(cfg Config, perm []int, share [][]uint64) ([][]uint64, 
 //
 // It is the function that decodes the corrections message, so any bytes
 // are acceptable; only a short read fails.
-func evalPermuter(nw *network, bits [][]bool, keys []ot.Label, m []uint64, width int, read func([]uint64) error) error {
+func evalPermuter(ring Ring, nw *network, bits [][]bool, keys []ot.Label, m []uint64, width int, read func([]uint64) error) error {
 	ex := newExpander(width)
 	k := make([]uint64, width)
 	var corr []uint64
@@ -345,16 +354,11 @@ func evalPermuter(nw *network, bits [][]bool, keys []ot.Label, m []uint64, width
 			ex.expand(k, keys[t], uint64(t), purposeSwitch)
 			ma, mb := m[sw.a*width:(sw.a+1)*width], m[sw.b*width:(sw.b+1)*width]
 			e := corr[i*width : (i+1)*width]
-			// Without a branch on s: c = m_a + K_s + [s](m_b - m_a + e).
 			var sel uint64
 			if bits[l][i] {
 				sel = ^uint64(0)
 			}
-			for x := range ma {
-				a, b := ma[x], mb[x]
-				c := a + k[x] + sel&(b-a+e[x])
-				ma[x], mb[x] = c, a+b-c
-			}
+			ring.permuterSwitch(ma, mb, k, e, sel)
 			t++
 		}
 	}
@@ -369,9 +373,9 @@ func (pt *party) assist(cfg Config, share [][]uint64) ([][]uint64, error) {
 	if argErr == nil {
 		argErr = cfg.check(n, width)
 	}
-	me := hello{role: roleAssistant, n: clamp32(n), width: clamp32(width)}
+	me := hello{role: roleAssistant, ring: cfg.Ring, n: clamp32(n), width: clamp32(width)}
 	if argErr != nil {
-		me.status = statusAbort
+		me.status, me.ring = statusAbort, Ring64 // an invalid ring must not make the hello malformed
 	}
 	peer, err := exchange(pt.conn, me)
 	if err != nil {
@@ -397,10 +401,7 @@ func (pt *party) assist(cfg Config, share [][]uint64) ([][]uint64, error) {
 	}
 	mIn := make([]uint64, width)
 	for i, row := range share {
-		ri := r[i*width : (i+1)*width]
-		for k := range mIn {
-			mIn[k] = row[k] + ri[k]
-		}
+		cfg.Ring.add(mIn, row, r[i*width:(i+1)*width])
 		if err := pt.s.writeWords(mIn); err != nil {
 			return nil, fmt.Errorf("cannot send masked input: %w", err)
 		}
@@ -422,7 +423,7 @@ func (pt *party) assist(cfg Config, share [][]uint64) ([][]uint64, error) {
 		if err := pt.ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := evalAssistant(newNetwork(size), keys, r, width, pt.s.writeWords); err != nil {
+		if err := evalAssistant(cfg.Ring, newNetwork(size), keys, r, width, pt.s.writeWords); err != nil {
 			return nil, fmt.Errorf("cannot send corrections: %w", err)
 		}
 	}
@@ -431,9 +432,7 @@ func (pt *party) assist(cfg Config, share [][]uint64) ([][]uint64, error) {
 	}
 	// B_Q = -r_out.
 	out := r[:n*width]
-	for k := range out {
-		out[k] = -out[k]
-	}
+	cfg.Ring.neg(out)
 	return rowsOf(out, n, width), nil
 }
 
@@ -445,7 +444,7 @@ func (pt *party) assist(cfg Config, share [][]uint64) ([][]uint64, error) {
 //	r_c = r_a + K_0,  r_d = r_b - K_0
 //
 // Q's masks do not depend on the switch bits.
-func evalAssistant(nw *network, keys []ot.Wire, r []uint64, width int, write func([]uint64) error) error {
+func evalAssistant(ring Ring, nw *network, keys []ot.Wire, r []uint64, width int, write func([]uint64) error) error {
 	ex := newExpander(width)
 	k0, k1 := make([]uint64, width), make([]uint64, width)
 	var corr []uint64
@@ -459,12 +458,7 @@ func evalAssistant(nw *network, keys []ot.Wire, r []uint64, width int, write fun
 			ex.expand(k0, keys[t].L0, uint64(t), purposeSwitch)
 			ex.expand(k1, keys[t].L1, uint64(t), purposeSwitch)
 			ra, rb := r[sw.a*width:(sw.a+1)*width], r[sw.b*width:(sw.b+1)*width]
-			e := corr[i*width : (i+1)*width]
-			for x := range ra {
-				c := ra[x] + k0[x]
-				e[x] = c - rb[x] - k1[x]
-				ra[x], rb[x] = c, rb[x]-k0[x]
-			}
+			ring.assistantSwitch(ra, rb, k0, k1, corr[i*width:(i+1)*width])
 			t++
 		}
 		if err := write(corr); err != nil {
