@@ -50,6 +50,12 @@ type ClientConfig struct {
 	// the first pruning step, keeping the block can be faster overall. The
 	// server learns nothing more either way.
 	KeepBlock bool
+	// LabelOnly opens only the label, not the logits: the server's
+	// ciphertext of the logits goes through a garbled comparison whose bit
+	// the client alone learns (prunestep.Server.RevealLabel), so the logits'
+	// low bits, which carry a trace of the computation's noise, are never
+	// revealed. Result.Logits is then nil. Two-label models only.
+	LabelOnly bool
 	// Progress, if not nil, is called as the inference advances, from the
 	// goroutine running Infer. It must return quickly.
 	Progress func(Progress)
@@ -117,6 +123,9 @@ func NewClient(pub *models.ClientModel, cfg ClientConfig) (*Client, error) {
 	if cfg.Length < 0 || cfg.Length > maxN {
 		return nil, fmt.Errorf("cannot NewClient: padded length %d not in [1, %d]", cfg.Length, maxN)
 	}
+	if k := pub.Config.NumLabels(); cfg.LabelOnly && k != 2 {
+		return nil, fmt.Errorf("cannot NewClient: LabelOnly needs a two-label model, this one has %d labels", k)
+	}
 	return &Client{
 		pub:     pub,
 		cfg:     cfg,
@@ -134,7 +143,7 @@ type Result struct {
 	// its name in the model's configuration.
 	Label     int
 	LabelName string
-	// Logits are the decrypted logits.
+	// Logits are the opened logits (nil with ClientConfig.LabelOnly).
 	Logits []float64
 	// Encoding is the padded input the client encrypted.
 	Encoding models.Encoding
@@ -294,7 +303,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	if err := conn.Handshake(ctx); err != nil {
 		return nil, err
 	}
-	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock}
+	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock, labelOnly: c.cfg.LabelOnly}
 	if err := conn.Send(ctx, MsgSession, req.marshal()); err != nil {
 		return nil, fmt.Errorf("session request: %w", err)
 	}
@@ -316,7 +325,8 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 		return nil, err
 	}
 	// The client gives exactly the keys of the public rotation plan.
-	if acc.request.length != n || acc.block != block || !slices.Equal(acc.galEls, galEls) || acc.request.keepBlock != req.keepBlock {
+	if acc.request.length != n || acc.block != block || !slices.Equal(acc.galEls, galEls) || acc.request.keepBlock != req.keepBlock ||
+		acc.request.labelOnly != req.labelOnly {
 		err := fmt.Errorf("%w: the server's plan (n=%d, block %d, %d Galois keys, keep block %v) is not the public plan (n=%d, block %d, %d keys, keep block %v)",
 			ErrMalformed, acc.request.length, acc.block, len(acc.galEls), acc.request.keepBlock, n, block, len(galEls), req.keepBlock)
 		_ = conn.Abort(ctx, err.Error())
@@ -478,14 +488,29 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 
 	// The output.
 	progress(Progress{Phase: PhaseOutput})
-	values, slots, err := step.Reveal(ctx, conn)
-	if err != nil {
-		return nil, fmt.Errorf("logits: %w", err)
-	}
-	if len(values) != cfg.NumLabels() {
-		err := fmt.Errorf("%w: %d logits opened, the model has %d labels", ErrMalformed, len(values), cfg.NumLabels())
-		_ = conn.Abort(ctx, err.Error())
-		return nil, err
+	var values []float64
+	var slots []int
+	label := 0
+	if req.labelOnly {
+		label, slots, err = step.RevealLabel(ctx, conn)
+		if err != nil {
+			return nil, fmt.Errorf("label: %w", err)
+		}
+	} else {
+		values, slots, err = step.Reveal(ctx, conn)
+		if err != nil {
+			return nil, fmt.Errorf("logits: %w", err)
+		}
+		if len(values) != cfg.NumLabels() {
+			err := fmt.Errorf("%w: %d logits opened, the model has %d labels", ErrMalformed, len(values), cfg.NumLabels())
+			_ = conn.Abort(ctx, err.Error())
+			return nil, err
+		}
+		for k, v := range values {
+			if v > values[label] {
+				label = k
+			}
+		}
 	}
 	for k, j := range slots {
 		if j != k*curLay.Block {
@@ -514,12 +539,6 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	rep.BytesSent, rep.BytesReceived, rep.Rounds = st.BytesSent, st.BytesReceived, int(st.Rounds)
 	rep.Seconds = time.Since(start).Seconds()
 
-	label := 0
-	for k, v := range values {
-		if v > values[label] {
-			label = k
-		}
-	}
 	res := &Result{Label: label, Logits: values, Encoding: enc, Report: rep}
 	if names := cfg.Labels(); label < len(names) {
 		res.LabelName = names[label]

@@ -51,7 +51,10 @@
 //  6. S evaluates the pooler and the classifier and opens the logits' slots
 //     to C only (prunestep.Server.Reveal): the other slots of that
 //     ciphertext hold S's intermediate sums and are never decrypted
-//     unmasked. S then sends its timings (MsgReport, public).
+//     unmasked. With the label-only flag (ClientConfig.LabelOnly, two-label
+//     models) S opens only the label instead (prunestep.Server.RevealLabel:
+//     a garbled comparison of the two logits' shares whose bit only C
+//     learns). S then sends its timings (MsgReport, public).
 //
 // A failure on either side aborts the connection with a reason the peer
 // reads in its error; a peer that disconnects gives an error naming the step
@@ -63,8 +66,10 @@
 // high-degree counts (the re-packing block and the extra keys follow from
 // them) (which, after the first pruning step, approximate the
 // text's real length: padding receives no attention and is always pruned).
-// To C: the same counts and the model's public shape. The thresholds θ and
-// β enter only the garbled comparisons as S's inputs.
+// To C: the same counts and the model's public shape, and the logits
+// rounded to 2^-14 (with their last trace of the computation's noise,
+// mpcbridge/README.md section 7) or, label-only, the label alone. The
+// thresholds θ and β enter only the garbled comparisons as S's inputs.
 //
 // # Rules
 //

@@ -133,6 +133,8 @@ func TestInferLoopback(t *testing.T) {
 		{"compacted", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64}, true},
 		// The same with KeepBlock: the kept rows stay in block 64, no keys.
 		{"keep block", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, KeepBlock: true}, false},
+		// Only the label is opened, by a garbled comparison of the logits.
+		{"label only", "Terrible service, I will never come back.", ClientConfig{LabelOnly: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var events []Progress
@@ -144,8 +146,14 @@ func TestInferLoopback(t *testing.T) {
 			}
 			want := reference(t, m, res.Encoding, Reductions{Prune: !tc.cfg.NoPruning, Reduce: !tc.cfg.NoDegreeReduction})
 			worst := 0.0
-			for k := range want {
-				worst = math.Max(worst, math.Abs(res.Logits[k]-want[k]))
+			if tc.cfg.LabelOnly {
+				if res.Logits != nil {
+					t.Errorf("LabelOnly: logits %v opened", res.Logits)
+				}
+			} else {
+				for k := range want {
+					worst = math.Max(worst, math.Abs(res.Logits[k]-want[k]))
+				}
 			}
 			t.Logf("%s: label %s, logits %.4f, approximate %.4f, max diff %.2e; %d tokens padded to %d; layers %+v; %.1f s, %d B sent, %d B received, %d rounds",
 				tc.name, res.LabelName, res.Logits, want, worst, res.Report.Tokens, res.Report.Length, res.Report.Layers, res.Report.Seconds, res.Report.BytesSent, res.Report.BytesReceived, res.Report.Rounds)

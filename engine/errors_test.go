@@ -271,6 +271,7 @@ func FuzzDecodeSessionRequest(f *testing.F) {
 	f.Add(sessionRequest{length: 16, prune: true, reduce: true}.marshal())
 	f.Add(sessionRequest{length: 512}.marshal())
 	f.Add(sessionRequest{length: 64, prune: true, keepBlock: true}.marshal())
+	f.Add(sessionRequest{length: 16, labelOnly: true}.marshal())
 	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		r, err := decodeSessionRequest(p)
@@ -322,7 +323,7 @@ func FuzzDecodeServerReport(f *testing.F) {
 
 // TestMessagesRoundTrip checks the codecs on a few values and refusals.
 func TestMessagesRoundTrip(t *testing.T) {
-	for _, r := range []sessionRequest{{length: 128, prune: true}, {length: 64, prune: true, reduce: true, keepBlock: true}} {
+	for _, r := range []sessionRequest{{length: 128, prune: true}, {length: 64, prune: true, reduce: true, keepBlock: true}, {length: 16, labelOnly: true}} {
 		if got, err := decodeSessionRequest(r.marshal()); err != nil || got != r {
 			t.Errorf("request round trip: %+v, %v", got, err)
 		}
@@ -335,7 +336,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 	}
 	for name, p := range map[string][]byte{
 		"zero length":   sessionRequest{}.marshal(),
-		"unknown flag":  {1, 8, 0, 0, 0, 0, 0, 1},
+		"unknown flag":  {1, 16, 0, 0, 0, 0, 0, 1},
 		"version":       {2, 0, 0, 0, 0, 0, 0, 1},
 		"short request": {1, 0, 0},
 	} {

@@ -60,7 +60,8 @@ const (
 	flagPrune     = 1 << 0
 	flagReduce    = 1 << 1
 	flagKeepBlock = 1 << 2
-	flagsKnown    = flagPrune | flagReduce | flagKeepBlock
+	flagLabelOnly = 1 << 3
+	flagsKnown    = flagPrune | flagReduce | flagKeepBlock | flagLabelOnly
 )
 
 // maxLength bounds the padded length of a request, before the server checks
@@ -72,7 +73,8 @@ const maxLength = 1 << 16
 //	offset  size  field
 //	0       1     version (msgVersion)
 //	1       1     flags: bit 0 pruning, bit 1 degree reduction, bit 2 keep
-//	              the first block (no re-packing after a pruning step)
+//	              the first block (no re-packing after a pruning step),
+//	              bit 3 open only the label (no logits)
 //	2       2     reserved, zero
 //	4       4     padded length n, big-endian
 type sessionRequest struct {
@@ -80,6 +82,7 @@ type sessionRequest struct {
 	prune     bool
 	reduce    bool
 	keepBlock bool
+	labelOnly bool
 }
 
 const sessionRequestSize = 8
@@ -95,6 +98,9 @@ func (r sessionRequest) marshal() []byte {
 	}
 	if r.keepBlock {
 		p[1] |= flagKeepBlock
+	}
+	if r.labelOnly {
+		p[1] |= flagLabelOnly
 	}
 	binary.BigEndian.PutUint32(p[4:], uint32(r.length))
 	return p
@@ -115,7 +121,7 @@ func decodeSessionRequest(p []byte) (sessionRequest, error) {
 		return sessionRequest{}, fmt.Errorf("%w: padded length %d not in [1, %d]", ErrMalformed, n, maxLength)
 	}
 	return sessionRequest{length: int(n), prune: p[1]&flagPrune != 0, reduce: p[1]&flagReduce != 0,
-		keepBlock: p[1]&flagKeepBlock != 0}, nil
+		keepBlock: p[1]&flagKeepBlock != 0, labelOnly: p[1]&flagLabelOnly != 0}, nil
 }
 
 // maxGaloisKeys bounds the plan's Galois elements (BERT-large needs 60).

@@ -315,6 +315,11 @@ func (ss *serverSession) run(ctx context.Context) error {
 		ss.abort(ctx, "no rotation plan for this length")
 		return err
 	}
+	if k := cfg.NumLabels(); req.labelOnly && k != 2 {
+		err := fmt.Errorf("label-only opening needs a two-label model, this one has %d labels", k)
+		ss.abort(ctx, err.Error())
+		return err
+	}
 	if s.model.Thresholds == nil {
 		req.prune = false
 	}
@@ -325,7 +330,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}
-	s.logf("session: n=%d block=%d prune=%v reduce=%v keep_block=%v, waiting for %d Galois keys", n, block, req.prune, req.reduce, req.keepBlock, len(galEls))
+	s.logf("session: n=%d block=%d prune=%v reduce=%v keep_block=%v label_only=%v, waiting for %d Galois keys", n, block, req.prune, req.reduce, req.keepBlock, req.labelOnly, len(galEls))
 
 	// 2. Keys.
 	t0 := time.Now()
@@ -463,7 +468,11 @@ func (ss *serverSession) run(ctx context.Context) error {
 	for k := range slotsOut {
 		slotsOut[k] = k * block
 	}
-	if err := step.Reveal(ctx, conn, logits, slotsOut); err != nil {
+	if req.labelOnly {
+		if err := step.RevealLabel(ctx, conn, logits, slotsOut); err != nil {
+			return fmt.Errorf("label: %w", err)
+		}
+	} else if err := step.Reveal(ctx, conn, logits, slotsOut); err != nil {
 		return fmt.Errorf("logits: %w", err)
 	}
 	rep.head = time.Since(t).Seconds()

@@ -35,6 +35,7 @@ type sessionFlags struct {
 	noPrune       bool
 	noReduce      bool
 	keepBlock     bool
+	labelOnly     bool
 	workers       int
 	linearLevel   int
 	backend       string
@@ -52,6 +53,9 @@ func (f *sessionFlags) register(fs *flag.FlagSet, client, server bool) {
 		fs.BoolVar(&f.noPrune, "no-prune", false, "ask the server not to prune tokens")
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
 		fs.BoolVar(&f.keepBlock, "keep-block", false, "keep the kept rows in the first block after a pruning step (no new Galois keys: can be faster on a slow link)")
+		if !server {
+			fs.BoolVar(&f.labelOnly, "label-only", false, "open only the label, by a garbled comparison of the logits (they stay hidden; two-label models)")
+		}
 	}
 	if !server {
 		return
@@ -69,6 +73,7 @@ func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
 		NoPruning:         f.noPrune,
 		NoDegreeReduction: f.noReduce,
 		KeepBlock:         f.keepBlock,
+		LabelOnly:         f.labelOnly,
 		Progress:          progressPrinter(stderr),
 	}
 }
@@ -315,7 +320,11 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	printReport(stdout, res.Report)
-	fmt.Fprintf(stdout, "infer: label=%s logits=%.4f seconds=%.1f bytes=%d\n", res.LabelName, res.Logits, res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
+	logits := "hidden"
+	if res.Logits != nil {
+		logits = fmt.Sprintf("%.4f", res.Logits)
+	}
+	fmt.Fprintf(stdout, "infer: label=%s logits=%s seconds=%.1f bytes=%d\n", res.LabelName, logits, res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
 	return nil
 }
 

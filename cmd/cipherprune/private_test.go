@@ -97,6 +97,14 @@ func TestServeInferTLS(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "infer: label=positive ") {
 		t.Errorf("last line %q", last)
 	}
+	out.Reset()
+	if err := run(context.Background(), append(args, "--label-only"), &out, &errOut); err != nil {
+		t.Fatalf("infer --label-only: %v\n%s", err, errOut.String())
+	}
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "infer: label=positive logits=hidden ") {
+		t.Errorf("--label-only: last line %q", last)
+	}
 	other, _ := writeSelfSigned(t, t.TempDir())
 	bad := append([]string{"infer", "--connect", "localhost" + port, "--text", "x", "--tls-ca", other}, insecure...)
 	if err := run(context.Background(), bad, &out, &errOut); err == nil || !strings.Contains(err.Error(), "certificate") {

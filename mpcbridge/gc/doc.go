@@ -92,7 +92,8 @@
 //	E→G  base-OT ciphertexts, IKNP matrix (16 bytes per E input bit)
 //	G→E  OT pads (32 bytes per E input bit), garbling key, G's input labels,
 //	        garbled tables, output decoding bits (E now knows the result)
-//	E→G  output labels (16 bytes per output; G now knows the result)
+//	E→G  output labels (16 bytes per output; G now knows the result), not
+//	        sent with ParamsLiteral.EvaluatorOnly (only E learns it)
 //
 // With ChouOrlandi the base OT is run for every E input bit and the garbler
 // sends its point in its hello, which saves a flight (four in all) but costs

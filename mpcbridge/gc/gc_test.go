@@ -221,6 +221,7 @@ func TestMismatch(t *testing.T) {
 		{"m=0-vs-5", ParamsLiteral{K: 32, F: 16}, ParamsLiteral{K: 32, F: 16}, 0, 5, "ge"},
 		{"both-garble", ParamsLiteral{K: 32, F: 16}, ParamsLiteral{K: 32, F: 16}, 8, 8, "gg"},
 		{"both-evaluate", ParamsLiteral{K: 32, F: 16}, ParamsLiteral{K: 32, F: 16}, 8, 8, "ee"},
+		{"evaluator-only", ParamsLiteral{K: 32, F: 16}, ParamsLiteral{K: 32, F: 16, EvaluatorOnly: true}, 8, 8, "ge"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pg, pe := mustParams(t, tc.pg), mustParams(t, tc.pe)
@@ -452,4 +453,42 @@ func (c *stallConn) Read(b []byte) (int, error) {
 	c.n += n
 	c.mu.Unlock()
 	return n, err
+}
+
+// TestEvaluatorOnly: with EvaluatorOnly the evaluator gets the right bits,
+// the garbler none, and the stream stays in step for a following call (the
+// garbler reads nothing after the circuit).
+func TestEvaluatorOnly(t *testing.T) {
+	defer checkGoroutines(t)()
+	lit := DefaultParamsLiteral
+	lit.EvaluatorOnly = true
+	p := mustParams(t, lit)
+	if !p.EvaluatorOnly() || !p.Literal().EvaluatorOnly || p.Equal(mustParams(t, DefaultParamsLiteral)) {
+		t.Fatal("EvaluatorOnly is not part of the parameters")
+	}
+	base := mustParams(t, DefaultParamsLiteral)
+	if base.hash != base.computeHash() || base.EvaluatorOnly() {
+		t.Fatal("default parameters changed")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	g, e := connPair(t, "tcp")
+	for _, m := range []int{1, 2, 37} {
+		c, v := split(r, 64, scoresFor(r, 64, m, 0, 0))
+		gr, er := runPair(testCtx(t), nil, g, e, p, p, v, c, 0, 0)
+		if gr.err != nil || er.err != nil {
+			t.Fatalf("m=%d: garbler: %v; evaluator: %v", m, gr.err, er.err)
+		}
+		if gr.keep != nil || gr.high != nil {
+			t.Fatalf("m=%d: the garbler got bits", m)
+		}
+		for j := range c {
+			if want := p.Greater(c[j]+v[j], 0); er.keep[j] != want || er.high[j] != want {
+				t.Fatalf("m=%d score %d: evaluator keep=%v high=%v, want %v", m, j, er.keep[j], er.high[j], want)
+			}
+		}
+	}
+	// A normal call on the same connection still works.
+	c, v := split(r, 64, scoresFor(r, 64, 8, 3, 4))
+	gr, er := runPair(testCtx(t), nil, g, e, base, base, v, c, 3, 4)
+	checkBits(t, base, c, v, 3, 4, gr, er)
 }

@@ -66,6 +66,13 @@ type ParamsLiteral struct {
 	// of 8 no larger than MaxBucket; nil means the powers of two from 8 to
 	// MaxBucket. A call with m scores runs the smallest bucket >= m.
 	Buckets []int `json:"buckets,omitempty"`
+	// EvaluatorOnly gives the bits to the evaluator alone: the garbler
+	// sends the output decoding as always but does not read the output
+	// labels back, so it learns nothing of the result (Garble returns nil
+	// bit vectors), and the evaluator cannot be caught reporting a wrong
+	// output (semi-honest either way). For results the garbler must not
+	// see: an inference's label (mpcbridge/prunestep's RevealLabel).
+	EvaluatorOnly bool `json:"evaluator_only,omitempty"`
 }
 
 // DefaultParamsLiteral compares K = 64-bit shares (uint64 shares used as they
@@ -77,10 +84,11 @@ var DefaultParamsLiteral = ParamsLiteral{K: 64, F: 16, OT: IKNP}
 // hold equal Params: Garble and Evaluate check this before anything secret
 // is sent. The zero value is invalid.
 type Params struct {
-	k, f    int
-	ot      OT
-	buckets []int
-	hash    [sha256.Size]byte
+	k, f     int
+	ot       OT
+	buckets  []int
+	evalOnly bool
+	hash     [sha256.Size]byte
 }
 
 // NewParams checks lit and returns the Params it describes.
@@ -111,7 +119,7 @@ func NewParams(lit ParamsLiteral) (Params, error) {
 			return Params{}, fmt.Errorf("cannot NewParams: buckets %v not strictly increasing", buckets)
 		}
 	}
-	p := Params{k: lit.K, f: lit.F, ot: lit.OT, buckets: slices.Clone(buckets)}
+	p := Params{k: lit.K, f: lit.F, ot: lit.OT, buckets: slices.Clone(buckets), evalOnly: lit.EvaluatorOnly}
 	p.hash = p.computeHash()
 	return p, nil
 }
@@ -124,6 +132,9 @@ func (p Params) computeHash() [sha256.Size]byte {
 	for _, v := range append([]int{p.k, p.f, int(p.ot), len(p.buckets)}, p.buckets...) {
 		binary.BigEndian.PutUint32(b[:], uint32(v))
 		h.Write(b[:])
+	}
+	if p.evalOnly { // absent otherwise, so the digests of earlier Params stay
+		h.Write([]byte("evaluator only"))
 	}
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
@@ -155,8 +166,11 @@ func (p Params) MaxScores() int {
 
 // Literal returns the literal p was built from (with Buckets filled in).
 func (p Params) Literal() ParamsLiteral {
-	return ParamsLiteral{K: p.k, F: p.f, OT: p.ot, Buckets: p.Buckets()}
+	return ParamsLiteral{K: p.k, F: p.f, OT: p.ot, Buckets: p.Buckets(), EvaluatorOnly: p.evalOnly}
 }
+
+// EvaluatorOnly reports whether only the evaluator learns the bits.
+func (p Params) EvaluatorOnly() bool { return p.evalOnly }
 
 // Equal reports whether p and other describe the same comparison step.
 func (p Params) Equal(other Params) bool { return p.hash == other.hash }

@@ -208,7 +208,9 @@ func newHello(r role, p Params, m int, argErr error) hello {
 // with equal Params and as many shares (0 to p.MaxScores()); the bits are
 // returned in the order of the shares, so the caller must have put the
 // scores in an order unknown to both parties. It uses the circuit cached in
-// c, compiling it on first use; c may be nil.
+// c, compiling it on first use; c may be nil. With p.EvaluatorOnly() the
+// bits go to the evaluator alone: Garble returns nil bit vectors (and, for
+// m > 0, reads nothing after the garbled circuit).
 //
 // conn must allow a Read concurrent with a Write (net.Conn does: the
 // library writes from its own goroutine). Garble never reads past the
@@ -413,6 +415,9 @@ func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uin
 	if err := pt.flush(); err != nil {
 		return nil, nil, fmt.Errorf("cannot send garbled circuit: %w", err)
 	}
+	if p.evalOnly {
+		return nil, nil, nil
+	}
 
 	// The evaluator's output labels, read exactly from conn: the evaluator
 	// may send its next messages right behind them.
@@ -509,6 +514,9 @@ func (pt *party) evaluate(cache *Cache, p Params, shares []uint64) (keep, high [
 		l := wires[cc.outWire(i)]
 		putLabel(out[i*labelSize:], l)
 		bits[i] = l.S() != (msg[off+i/8]>>uint(i%8)&1 == 1)
+	}
+	if p.evalOnly {
+		return bits[:m:m], bits[bucket : bucket+m : bucket+m], nil
 	}
 	if err := sendRaw(pt.pc, out); err != nil {
 		return nil, nil, fmt.Errorf("cannot send output labels: %w", err)

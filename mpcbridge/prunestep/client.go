@@ -276,9 +276,9 @@ func (c *Client) serveOne(ctx context.Context, conn *wire.Conn) (ev Event, done 
 		return ev, true, nil
 	case RequestProgress:
 		return ev, false, nil
-	case RequestReveal:
+	case RequestReveal, RequestRevealLabel:
 		abortConn(ctx, conn, "client got a reveal request inside the bridge session")
-		return ev, false, fmt.Errorf("%w: reveal request before Done", ErrMalformed)
+		return ev, false, fmt.Errorf("%w: %v request before Done", ErrMalformed, req.op)
 	case RequestRefresh:
 		if err := c.share.Refresh(ctx, shareConn{conn}); err != nil {
 			abortConn(ctx, conn, "client failed to refresh")

@@ -25,12 +25,16 @@ const (
 	// MsgRevealShares (server -> client) carries the server's shares of the
 	// slots a Reveal opens, with their indices.
 	MsgRevealShares wire.Type = 0x0503
+	// MsgRevealLabel (server -> client) carries the two slots a RevealLabel
+	// compares (label 0's, then label 1's; uint32 each, big-endian).
+	MsgRevealLabel wire.Type = 0x0504
 )
 
 func init() {
 	wire.RegisterType(MsgRequest, "prunestep.Request")
 	wire.RegisterType(MsgIntShares, "prunestep.IntShares")
 	wire.RegisterType(MsgRevealShares, "prunestep.RevealShares")
+	wire.RegisterType(MsgRevealLabel, "prunestep.RevealLabel")
 }
 
 // Op is the operation a request announces.
@@ -54,6 +58,11 @@ const (
 	// server's shares of the opened slots follow (Server.Reveal); it is
 	// served by Client.Reveal, not by ServeBridge.
 	RequestReveal Op = 5
+	// RequestRevealLabel: an HE-to-shares conversion of one ciphertext,
+	// the two slots compared (MsgRevealLabel) and a garbled comparison whose
+	// bit only the client learns follow (Server.RevealLabel); it is served
+	// by Client.RevealLabel, not by ServeBridge.
+	RequestRevealLabel Op = 6
 )
 
 // String returns the operation's name.
@@ -69,6 +78,8 @@ func (o Op) String() string {
 		return "progress"
 	case RequestReveal:
 		return "reveal"
+	case RequestRevealLabel:
+		return "reveal label"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -105,7 +116,7 @@ type request struct {
 	op     Op
 	fp     [32]byte
 	layer  int
-	stage  int // RequestProgress: the stage; RequestReveal: the slot count
+	stage  int // RequestProgress: the stage; RequestReveal, RequestRevealLabel: the slot count
 	layout ckks.Layout
 	level  int
 	scale  float64
@@ -119,7 +130,7 @@ func (r *request) marshal() []byte {
 	copy(p[4:36], r.fp[:])
 	be := binary.BigEndian
 	be.PutUint32(p[36:], uint32(r.layer))
-	if r.op == RequestProgress || r.op == RequestReveal {
+	if r.op == RequestProgress || r.op == RequestReveal || r.op == RequestRevealLabel {
 		be.PutUint32(p[40:], uint32(r.stage))
 	}
 	if r.op == RequestPrune {
@@ -166,9 +177,10 @@ func decodeRequest(p []byte) (request, error) {
 			}
 		}
 		return r, nil
-	case RequestProgress, RequestReveal:
+	case RequestProgress, RequestReveal, RequestRevealLabel:
 		r.stage = int(be.Uint32(p[40:]))
-		if r.stage >= maxStage || (r.op == RequestReveal && (r.stage < 1 || r.stage > MaxRevealSlots)) {
+		if r.stage >= maxStage || (r.op == RequestReveal && (r.stage < 1 || r.stage > MaxRevealSlots)) ||
+			(r.op == RequestRevealLabel && r.stage != 2) {
 			return request{}, fmt.Errorf("%w: %v request with field %d", ErrMalformed, r.op, r.stage)
 		}
 		for i := 44; i < requestSize; i++ {

@@ -85,6 +85,7 @@ type ParametersLiteral struct {
 type Parameters struct {
 	share     share.Parameters
 	cmp       gc.Params
+	label     gc.Params // RevealLabel's comparison: the client alone learns the bit
 	headDim   int
 	heads     int
 	keepBlock bool
@@ -118,7 +119,13 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	return Parameters{share: sp, cmp: cmp, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock}, nil
+	// The logits' difference is compared at the full 64 bits: it is not
+	// bounded by B like a score.
+	label, err := gc.NewParams(gc.ParamsLiteral{K: ringBits, F: f, OT: gc.IKNP, Buckets: []int{8}, EvaluatorOnly: true})
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	return Parameters{share: sp, cmp: cmp, label: label, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock}, nil
 }
 
 // Literal returns the literal of p with the defaults filled in.

@@ -138,3 +138,127 @@ func (c *Client) reveal(ctx context.Context, conn *wire.Conn, req request) ([]fl
 	}
 	return values, slots, nil
 }
+
+// RevealLabel opens to the client which of two slots of ct is larger, and
+// nothing else: the label of a two-label classifier, without its logits.
+// slots are label 0's slot and label 1's; the client learns the bit
+// [x_1 > x_0] (so label 0 on a tie, as an argmax that takes the first
+// maximum), and the server learns nothing.
+//
+// The server announces it (RequestRevealLabel), runs share's HE-to-shares
+// conversion on ct (as Reveal), and sends the two slot indices
+// (MsgRevealLabel). Each party subtracts its integer share of slot 0 from
+// its share of slot 1, and the low 64 bits of the differences, additive
+// shares modulo 2^64 of round(2^F·(x_1 - x_0)) ± 2, go into one garbled
+// comparison with 0 (gc, K = 64, ParamsLiteral.EvaluatorOnly: the server
+// garbles and does not read the result back). Two and a half round trips.
+//
+// Unlike Reveal, which opens the logits rounded to 2^-F and so leaks a
+// trace of the ciphertext's noise (mpcbridge/README.md section 7), this
+// leaks the noise only through inputs whose two logits are closer than it
+// (about 2^-23 at Interactive14), and those only in which label they get.
+func (s *Server) RevealLabel(ctx context.Context, conn *wire.Conn, ct *rlwe.Ciphertext, slots []int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if conn == nil || ct == nil {
+		return errors.New("cannot RevealLabel: nil connection or ciphertext")
+	}
+	if len(slots) != 2 {
+		return fmt.Errorf("cannot RevealLabel: %d slots, want 2 (a two-label classifier)", len(slots))
+	}
+	if err := checkRevealSlots(slots, s.params.MaxSlots()); err != nil {
+		return fmt.Errorf("cannot RevealLabel: %w", err)
+	}
+	fail := func(step string, err error) error {
+		abortConn(ctx, conn, "server failed at "+step)
+		return fmt.Errorf("cannot RevealLabel: %s: %w", step, err)
+	}
+	req := request{op: RequestRevealLabel, fp: s.fp, stage: len(slots)}
+	if err := conn.Send(ctx, MsgRequest, req.marshal()); err != nil {
+		return fail("request", err)
+	}
+	vecs, err := s.share.EncToShares(ctx, shareConn{conn}, []*rlwe.Ciphertext{ct})
+	if err != nil {
+		return fail("HE to shares", err)
+	}
+	p := binary.BigEndian.AppendUint32(nil, uint32(slots[0]))
+	p = binary.BigEndian.AppendUint32(p, uint32(slots[1]))
+	if err := conn.Send(ctx, MsgRevealLabel, p); err != nil {
+		return fail("slots", err)
+	}
+	diff := vecs[0][slots[1]].Sub(vecs[0][slots[0]]).Lo
+	t, err := conn.OpenTunnel(ctx)
+	if err != nil {
+		return fail("comparison", err)
+	}
+	_, _, err = s.cache.Garble(ctx, t, s.p.label, []uint64{diff}, 0, 0)
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail("comparison", err)
+	}
+	return nil
+}
+
+// RevealLabel runs the client's side of Server.RevealLabel: it receives
+// the request and returns the label (1 if the second slot's value is
+// larger, else 0) and the two slots compared. Any failure aborts conn.
+func (c *Client) RevealLabel(ctx context.Context, conn *wire.Conn) (label int, slots []int, err error) {
+	if conn == nil {
+		return 0, nil, errors.New("cannot RevealLabel: nil connection")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	req, err := c.recvRequest(ctx, conn)
+	if err != nil {
+		return 0, nil, fmt.Errorf("cannot RevealLabel: request: %w", err)
+	}
+	if req.op != RequestRevealLabel {
+		abortConn(ctx, conn, fmt.Sprintf("client expected a reveal-label request, got %v", req.op))
+		return 0, nil, fmt.Errorf("cannot RevealLabel: %w: got a %v request", ErrMalformed, req.op)
+	}
+	label, slots, err = c.revealLabel(ctx, conn)
+	if err != nil {
+		abortConn(ctx, conn, "client failed to open the label")
+		return 0, nil, fmt.Errorf("cannot RevealLabel: %w", err)
+	}
+	return label, slots, nil
+}
+
+func (c *Client) revealLabel(ctx context.Context, conn *wire.Conn) (int, []int, error) {
+	vecs, err := c.share.EncToShares(ctx, shareConn{conn})
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(vecs) != 1 {
+		return 0, nil, fmt.Errorf("%w: %d converted ciphertexts, want 1", ErrMalformed, len(vecs))
+	}
+	p, err := conn.Recv(ctx, MsgRevealLabel)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(p) != 8 {
+		return 0, nil, fmt.Errorf("%w: reveal-label slots of %d bytes, want 8", ErrMalformed, len(p))
+	}
+	slots := []int{int(binary.BigEndian.Uint32(p)), int(binary.BigEndian.Uint32(p[4:]))}
+	if err := checkRevealSlots(slots, len(vecs[0])); err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	diff := vecs[0][slots[1]].Sub(vecs[0][slots[0]]).Lo
+	t, err := conn.OpenTunnel(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	greater, _, err := c.cache.Evaluate(ctx, t, c.p.label, []uint64{diff})
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if greater[0] {
+		return 1, slots, nil
+	}
+	return 0, slots, nil
+}

@@ -1,8 +1,10 @@
 package prunestep
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks"
@@ -81,5 +83,84 @@ func TestRevealErrors(t *testing.T) {
 	})
 	if serr != nil || cerr == nil {
 		t.Errorf("Done answered by Reveal: server %v, client %v", serr, cerr)
+	}
+}
+
+// TestRevealLabel opens [x_1 > x_0] for pairs of slots over loopback TCP,
+// including differences far below the logits' size and a tie, and checks
+// that the server's side learns nothing it could return.
+func TestRevealLabel(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	for _, c := range []struct {
+		x0, x1 float64
+		want   int
+	}{
+		{-3.24, 3.24, 1},
+		{1.5, -0.5, 0},
+		{0.25, 0.25 + 1.0/256, 1},
+		{7.9, 7.9 - 1.0/256, 0},
+		{-6, -6, 0}, // a tie: label 0, as the first maximum
+	} {
+		v := make([]float64, tc.params.MaxSlots())
+		v[0], v[64] = c.x0, c.x1
+		ct, err := tc.he.EncryptVector(v, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, cli := connPair(t, "tcp")
+		ctx := testCtx(t)
+		var label int
+		var slots []int
+		serr, cerr := runPair(func() error {
+			return tc.server.RevealLabel(ctx, srv, ct, []int{0, 64})
+		}, func() error {
+			var err error
+			label, slots, err = tc.client.RevealLabel(ctx, cli)
+			return err
+		})
+		if serr != nil || cerr != nil {
+			t.Fatalf("(%g, %g): server: %v; client: %v", c.x0, c.x1, serr, cerr)
+		}
+		if label != c.want || len(slots) != 2 || slots[0] != 0 || slots[1] != 64 {
+			t.Errorf("(%g, %g): label %d, slots %v; want %d, [0 64]", c.x0, c.x1, label, slots, c.want)
+		}
+		ss, cs := srv.Stats(), cli.Stats()
+		t.Logf("(%g, %g): label %d; server sent %d B, client %d B, %d rounds", c.x0, c.x1, label, ss.BytesSent, cs.BytesSent, ss.Rounds)
+	}
+}
+
+// TestRevealLabelErrors: anything but two distinct slots is refused before
+// any I/O, and a client expecting a label fails clearly on another request.
+func TestRevealLabelErrors(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	ct, err := tc.he.EncryptVector([]float64{1}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, cli := connPair(t, "pipe")
+	ctx := testCtx(t)
+	for name, slots := range map[string][]int{
+		"one":      {0},
+		"three":    {0, 1, 2},
+		"repeated": {3, 3},
+		"too big":  {0, tc.params.MaxSlots()},
+	} {
+		if err := tc.server.RevealLabel(ctx, srv, ct, slots); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if s := srv.Stats(); s.BytesSent != 0 {
+		t.Errorf("refused reveals sent %d bytes", s.BytesSent)
+	}
+	serr, cerr := runPair(func() error {
+		return tc.server.Reveal(ctx, srv, ct, []int{0, 1})
+	}, func() error {
+		_, _, err := tc.client.RevealLabel(ctx, cli)
+		return err
+	})
+	if !errors.Is(cerr, ErrMalformed) || !strings.Contains(cerr.Error(), "got a reveal request") {
+		t.Errorf("Reveal answered by RevealLabel: server %v, client %v", serr, cerr)
 	}
 }
