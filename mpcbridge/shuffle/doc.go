@@ -134,6 +134,12 @@
 //	Shuffle (S↔C)      128   66-100 ms 5.93 MB each way     7-8 (3.5 round trips)
 //	Shuffle (S↔C)      512  210 ms     30.0 MB each way     8
 //
+// Ring128 against Ring64 for the same 769 values a row, one run of
+// BenchmarkShuffle -benchtime 5x (2 cores beside a 2-thread training job):
+// n = 128, 102.8 ms against 58.3 ms (1.76x) and 11.84 MB against 5.93 MB
+// each way; n = 512, 330.9 ms against 232.7 ms (1.42x), 59.9 MB against
+// 30.0 MB each way; the flights are the same.
+//
 // (A flight is a maximal run of writes by one side; the crossing hellos
 // count as one or two.)
 //

@@ -43,10 +43,16 @@ func BenchmarkPermute(b *testing.B) {
 }
 
 // BenchmarkShuffle runs the two-sided Shuffle (two permute-and-share calls)
-// over loopback TCP; First is the server S, Second the client C.
+// over loopback TCP; First is the server S, Second the client C. The
+// Ring128 cases carry the same 769 values a row (BERT-base's features and
+// the score, as the pruning step shuffles them) in twice the words.
 func BenchmarkShuffle(b *testing.B) {
-	for _, bc := range []struct{ n, width int }{{128, 769}, {512, 769}} {
-		b.Run(fmt.Sprintf("n=%d/w=%d", bc.n, bc.width), func(b *testing.B) {
+	for _, bc := range []struct {
+		n, width int
+		ring     Ring
+	}{{128, 769, Ring64}, {128, 2 * 769, Ring128}, {512, 769, Ring64}, {512, 2 * 769, Ring128}} {
+		cfg := Config{Ring: bc.ring}
+		b.Run(fmt.Sprintf("n=%d/w=%d/%v", bc.n, bc.width, bc.ring), func(b *testing.B) {
 			sa, ca := connPair(b, "tcp")
 			log := &nettest.FlightLog{}
 			s := &nettest.CountConn{Conn: sa, Side: 0, Log: log}
@@ -60,10 +66,10 @@ func BenchmarkShuffle(b *testing.B) {
 				log.Reset()
 				done := make(chan error, 1)
 				go func() {
-					_, err := Shuffle(ctx, c, Second, xc, nil)
+					_, err := cfg.Shuffle(ctx, c, Second, xc, nil)
 					done <- err
 				}()
-				_, err := Shuffle(ctx, s, First, xs, nil)
+				_, err := cfg.Shuffle(ctx, s, First, xs, nil)
 				if cerr := <-done; err != nil || cerr != nil {
 					b.Fatal(err, cerr)
 				}
