@@ -17,6 +17,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		{op: RequestDone},
 		{op: RequestProgress, layer: 2, stage: 5},
 		{op: RequestReveal, stage: 2},
+		{op: RequestRevealLabel, stage: 2},
 	} {
 		r.fp[0] = 0xab
 		p := r.marshal()
