@@ -1,13 +1,17 @@
 package prunestep
 
 import (
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // TestReveal opens three slots of a ciphertext over loopback TCP: the
@@ -51,17 +55,24 @@ func TestReveal(t *testing.T) {
 	}
 }
 
-// TestRevealErrors: bad slot lists are refused before any I/O, and a
-// client whose server sends something else than a reveal fails clearly.
-func TestRevealErrors(t *testing.T) {
-	defer noLeaks(t)()
+// errorSetup returns what the reveal error tests share: a test context, a
+// ciphertext, a pipe's two ends and a bounded context.
+func errorSetup(t *testing.T) (*testContext, *rlwe.Ciphertext, *wire.Conn, *wire.Conn, context.Context) {
+	t.Helper()
 	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
 	ct, err := tc.he.EncryptVector([]float64{1}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, cli := connPair(t, "pipe")
-	ctx := testCtx(t)
+	return tc, ct, srv, cli, testCtx(t)
+}
+
+// TestRevealErrors: bad slot lists are refused before any I/O, and a
+// client whose server sends something else than a reveal fails clearly.
+func TestRevealErrors(t *testing.T) {
+	defer noLeaks(t)()
+	tc, ct, srv, cli, ctx := errorSetup(t)
 	for name, slots := range map[string][]int{
 		"none":     nil,
 		"repeated": {3, 3},
@@ -134,13 +145,7 @@ func TestRevealLabel(t *testing.T) {
 // any I/O, and a client expecting a label fails clearly on another request.
 func TestRevealLabelErrors(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
-	ct, err := tc.he.EncryptVector([]float64{1}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, cli := connPair(t, "pipe")
-	ctx := testCtx(t)
+	tc, ct, srv, cli, ctx := errorSetup(t)
 	for name, slots := range map[string][]int{
 		"one":      {0},
 		"three":    {0, 1, 2},

@@ -120,14 +120,15 @@ func constRows(n, width int, x uint64) [][]uint64 {
 	return rows
 }
 
-// addRows returns a + b row by row.
-func addRows(a, b [][]uint64) [][]uint64 {
+// addRows returns a + b row by row modulo 2^64.
+func addRows(a, b [][]uint64) [][]uint64 { return addRowsRing(Ring64, a, b) }
+
+// addRowsRing returns a + b row by row modulo ring.
+func addRowsRing(ring Ring, a, b [][]uint64) [][]uint64 {
 	out := make([][]uint64, len(a))
 	for i := range a {
 		out[i] = make([]uint64, len(a[i]))
-		for k := range a[i] {
-			out[i][k] = a[i][k] + b[i][k]
-		}
+		ring.add(out[i], a[i], b[i])
 	}
 	return out
 }

@@ -91,16 +91,6 @@ func TestRing128Arithmetic(t *testing.T) {
 	})
 }
 
-// addRows128 returns a + b row by row modulo 2^128.
-func addRows128(a, b [][]uint64) [][]uint64 {
-	out := make([][]uint64, len(a))
-	for i := range a {
-		out[i] = make([]uint64, len(a[i]))
-		Ring128.add(out[i], a[i], b[i])
-	}
-	return out
-}
-
 // TestPermuteRing128 checks B_P + B_Q = π(A_P + A_Q) modulo 2^128 on rows
 // whose words hit the carries.
 func TestPermuteRing128(t *testing.T) {
@@ -116,13 +106,7 @@ func TestPermuteRing128(t *testing.T) {
 				ap[i], aq[i] = edgeWords(r, c.width), edgeWords(r, c.width)
 			}
 			pr, qr := runPair(testCtx(t), cfg, a, b, perm, ap, aq)
-			if pr.err != nil || qr.err != nil {
-				t.Fatalf("permuter: %v; assistant: %v", pr.err, qr.err)
-			}
-			want := ApplyPermutation(perm, addRows128(ap, aq))
-			if ok, why := equalRows(addRows128(pr.out, qr.out), want); !ok {
-				t.Fatalf("B_P + B_Q != π(A_P + A_Q) mod 2^128: %s", why)
-			}
+			checkPermutedRing(t, Ring128, perm, ap, aq, pr, qr)
 		})
 	}
 }
@@ -155,7 +139,7 @@ func TestShuffleRing128(t *testing.T) {
 		t.Fatalf("first: %v; second: %v", ferr, so.err)
 	}
 	seen := make([]bool, n)
-	for _, row := range addRows128(fo, so.out) {
+	for _, row := range addRowsRing(Ring128, fo, so.out) {
 		i := int(row[0])
 		if i >= n || seen[i] {
 			t.Fatalf("output row %v is not a fresh input row", row)

@@ -8,15 +8,22 @@ import (
 	"testing"
 )
 
-// checkPermuted checks B_P + B_Q == ApplyPermutation(perm, A_P + A_Q).
+// checkPermuted checks B_P + B_Q == ApplyPermutation(perm, A_P + A_Q)
+// modulo 2^64.
 func checkPermuted(t *testing.T, perm []int, ap, aq [][]uint64, pr, qr result) {
+	t.Helper()
+	checkPermutedRing(t, Ring64, perm, ap, aq, pr, qr)
+}
+
+// checkPermutedRing is checkPermuted modulo ring.
+func checkPermutedRing(t *testing.T, ring Ring, perm []int, ap, aq [][]uint64, pr, qr result) {
 	t.Helper()
 	if pr.err != nil || qr.err != nil {
 		t.Fatalf("permuter: %v; assistant: %v", pr.err, qr.err)
 	}
-	want := ApplyPermutation(perm, addRows(ap, aq))
-	if ok, why := equalRows(addRows(pr.out, qr.out), want); !ok {
-		t.Fatalf("B_P + B_Q != π(A_P + A_Q): %s", why)
+	want := ApplyPermutation(perm, addRowsRing(ring, ap, aq))
+	if ok, why := equalRows(addRowsRing(ring, pr.out, qr.out), want); !ok {
+		t.Fatalf("B_P + B_Q != π(A_P + A_Q) modulo %v: %s", ring, why)
 	}
 }
 
