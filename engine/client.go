@@ -37,7 +37,10 @@ type ClientConfig struct {
 	// positions, that holds the text). Choose one fixed length to hide the
 	// text's length class.
 	Length int
-	// Truncate cuts a text that does not fit instead of refusing it.
+	// Truncate cuts a text that does not fit instead of refusing it, by the
+	// model's rule: its first tokens, or its first and last ones for a model
+	// whose config.json sets truncation_head_tokens (models.Tokenizer's
+	// WithTruncation).
 	Truncate bool
 	// NoPruning and NoDegreeReduction ask the server not to prune tokens or
 	// not to give any token the low-degree polynomials.

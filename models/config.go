@@ -47,6 +47,13 @@ type ConfigLiteral struct {
 	PositionEmbeddingType string            `json:"position_embedding_type,omitempty"`
 	ID2Label              map[string]string `json:"id2label,omitempty"`
 	NumLabels             int               `json:"num_labels,omitempty"`
+	// TruncationHeadTokens, when positive, says how the model reads an
+	// input longer than its positions: the first TruncationHeadTokens body
+	// tokens and the last max_position_embeddings-2-TruncationHeadTokens
+	// (Sun et al., 2019, "How to Fine-Tune BERT for Text Classification?",
+	// head+tail). Zero, the default, keeps the first tokens, as Hugging Face
+	// does. It is this project's key; Hugging Face ignores it.
+	TruncationHeadTokens int `json:"truncation_head_tokens,omitempty"`
 }
 
 // DefaultConfigLiteral returns a ConfigLiteral holding the Hugging Face
@@ -76,6 +83,7 @@ type Config struct {
 	layerNormEps     float64
 	padTokenID       int
 	labels           []string
+	truncationHead   int
 }
 
 // NewConfig validates lit and returns the Config it describes.
@@ -123,6 +131,10 @@ func NewConfig(lit ConfigLiteral) (Config, error) {
 	if lit.PadTokenID < 0 || lit.PadTokenID >= lit.VocabSize {
 		return Config{}, fmt.Errorf("cannot NewConfig: pad_token_id is %d, want 0 to vocab_size-1 = %d", lit.PadTokenID, lit.VocabSize-1)
 	}
+	if lit.TruncationHeadTokens < 0 || lit.TruncationHeadTokens > lit.MaxPositionEmbeddings-2 {
+		return Config{}, fmt.Errorf("cannot NewConfig: truncation_head_tokens is %d, want 0 to max_position_embeddings-2 = %d",
+			lit.TruncationHeadTokens, lit.MaxPositionEmbeddings-2)
+	}
 	labels, err := labelsOf(lit)
 	if err != nil {
 		return Config{}, fmt.Errorf("cannot NewConfig: %w", err)
@@ -138,6 +150,7 @@ func NewConfig(lit ConfigLiteral) (Config, error) {
 		layerNormEps:     lit.LayerNormEps,
 		padTokenID:       lit.PadTokenID,
 		labels:           labels,
+		truncationHead:   lit.TruncationHeadTokens,
 	}, nil
 }
 
@@ -256,6 +269,7 @@ func (c Config) Literal() ConfigLiteral {
 		PositionEmbeddingType: "absolute",
 		ID2Label:              id2label,
 		NumLabels:             len(c.labels),
+		TruncationHeadTokens:  c.truncationHead,
 	}
 }
 
@@ -289,8 +303,13 @@ func (c Config) Equal(other Config) bool {
 		c.numLayers == other.numLayers && c.numHeads == other.numHeads &&
 		c.intermediateSize == other.intermediateSize && c.maxPositions == other.maxPositions &&
 		c.typeVocabSize == other.typeVocabSize && c.layerNormEps == other.layerNormEps &&
-		c.padTokenID == other.padTokenID
+		c.padTokenID == other.padTokenID && c.truncationHead == other.truncationHead
 }
+
+// TruncationHead returns config.json's truncation_head_tokens: how many of
+// a long input's first body tokens the model reads at its full length, the
+// rest coming from the input's end; 0 means the first tokens only.
+func (c Config) TruncationHead() int { return c.truncationHead }
 
 // VocabSize returns the number of rows of the word-embedding table.
 func (c Config) VocabSize() int { return c.vocabSize }

@@ -58,6 +58,10 @@ func TestNewConfig(t *testing.T) {
 		{"num_labels negative", func(l *ConfigLiteral) { l.ID2Label = nil; l.NumLabels = -1 }, "num_labels"},
 		{"num_labels only", func(l *ConfigLiteral) { l.ID2Label = nil; l.NumLabels = 5 }, ""},
 		{"no labels at all", func(l *ConfigLiteral) { l.ID2Label = nil }, ""},
+		{"head and tail", func(l *ConfigLiteral) { l.TruncationHeadTokens = 8 }, ""},
+		{"head is the whole span", func(l *ConfigLiteral) { l.TruncationHeadTokens = 30 }, ""},
+		{"head beyond the span", func(l *ConfigLiteral) { l.TruncationHeadTokens = 31 }, "truncation_head_tokens"},
+		{"head negative", func(l *ConfigLiteral) { l.TruncationHeadTokens = -1 }, "truncation_head_tokens"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +205,21 @@ func TestConfigRoundTrip(t *testing.T) {
 	other.ID2Label = map[string]string{"0": "negative", "1": "other"}
 	if c2, _ := NewConfig(other); c2.Equal(cfg) {
 		t.Error("configs with different labels compare equal")
+	}
+	headTail := validLiteral()
+	headTail.TruncationHeadTokens = 8
+	c3, err := NewConfig(headTail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3.Equal(cfg) || c3.TruncationHead() != 8 {
+		t.Errorf("truncation head lost or ignored by Equal: %d", c3.TruncationHead())
+	}
+	if data, _ := json.Marshal(c3); !strings.Contains(string(data), `"truncation_head_tokens":8`) {
+		t.Errorf("config.json of a head+tail model: %s", data)
+	}
+	if data, _ := json.Marshal(cfg); strings.Contains(string(data), "truncation_head_tokens") {
+		t.Errorf("config.json of a head-only model names the key: %s", data)
 	}
 }
 

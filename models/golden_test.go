@@ -43,8 +43,9 @@ type goldenFile struct {
 
 // tokenizerGolden is a tokenizer_golden.json: unpadded encodings of texts.
 type tokenizerGolden struct {
-	MaxLen int `json:"max_len"`
-	Cases  []struct {
+	MaxLen     int `json:"max_len"`
+	HeadTokens int `json:"head_tokens"` // the config's truncation_head_tokens; 0: head-only
+	Cases      []struct {
 		Text     string   `json:"text"`
 		Tokens   []string `json:"tokens"`
 		InputIDs []int    `json:"input_ids"`
@@ -153,6 +154,9 @@ func checkGoldenDir(t *testing.T, dir string) {
 	}
 	var tg tokenizerGolden
 	readJSON(t, path, &tg)
+	if tg.HeadTokens != m.Config().TruncationHead() {
+		t.Fatalf("%s: head_tokens %d, config.json's truncation_head_tokens %d", path, tg.HeadTokens, m.Config().TruncationHead())
+	}
 	for i, c := range tg.Cases {
 		enc, err := tok.Encode(c.Text, tg.MaxLen)
 		if err != nil {

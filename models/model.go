@@ -149,6 +149,11 @@ func loadConfigAndVocab(dir string) (Config, *Tokenizer, error) {
 	if err := checkVocab(cfg, tok); err != nil {
 		return Config{}, nil, err
 	}
+	if h := cfg.TruncationHead(); h > 0 {
+		if tok, err = tok.WithTruncation(h, cfg.MaxPositions()); err != nil {
+			return Config{}, nil, err
+		}
+	}
 	return cfg, tok, nil
 }
 

@@ -71,6 +71,8 @@ type Tokenizer struct {
 	pad      int
 	unk      int
 	specials []string // special tokens present in the vocabulary
+	head     int      // with span > 0: body tokens kept from the start at span
+	span     int      // body tokens at the model's full length; 0: head-only truncation
 }
 
 // Encoding is a tokenized input: ids, token-type ids and the attention mask
@@ -244,9 +246,29 @@ func (t *Tokenizer) words(text string) ([]textChunk, error) {
 	return words, nil
 }
 
-// Encode returns [CLS] tokens [SEP] for text, with the tokens truncated at
-// the end so that the whole has at most maxLen ids (maxLen >= 2), all of
-// token type 0 and attention 1. It does not pad; see Pad and EncodePadded.
+// WithTruncation returns a tokenizer like t that cuts a long input to its
+// first tokens and its last ones, as a model with config.json's
+// truncation_head_tokens = head and max_position_embeddings = positions
+// reads it: at maxLen = positions, Encode keeps head body tokens from the
+// start and positions-2-head from the end; at a shorter maxLen the head is
+// scaled to head·(maxLen-2)/(positions-2), rounded down. head = 0 gives back
+// the default (the first tokens only). t itself is unchanged.
+func (t *Tokenizer) WithTruncation(head, positions int) (*Tokenizer, error) {
+	if positions < 2 || head < 0 || head > positions-2 {
+		return nil, fmt.Errorf("cannot WithTruncation: head %d, positions %d: want 0 <= head <= positions-2", head, positions)
+	}
+	c := *t
+	c.head, c.span = head, positions-2
+	if head == 0 {
+		c.span = 0
+	}
+	return &c, nil
+}
+
+// Encode returns [CLS] tokens [SEP] for text, with the tokens truncated so
+// that the whole has at most maxLen ids (maxLen >= 2), all of token type 0
+// and attention 1: at the end, or in the middle for a tokenizer made by
+// WithTruncation. It does not pad; see Pad and EncodePadded.
 func (t *Tokenizer) Encode(text string, maxLen int) (Encoding, error) {
 	if maxLen < 2 {
 		return Encoding{}, fmt.Errorf("cannot Encode: maxLen is %d, want at least 2 for [CLS] and [SEP]", maxLen)
@@ -255,8 +277,12 @@ func (t *Tokenizer) Encode(text string, maxLen int) (Encoding, error) {
 	if err != nil {
 		return Encoding{}, err
 	}
-	if len(toks) > maxLen-2 {
-		toks = toks[:maxLen-2]
+	if span := maxLen - 2; len(toks) > span {
+		head := span
+		if t.span > 0 {
+			head = min(t.head*span/t.span, span)
+		}
+		toks = append(toks[:head:head], toks[len(toks)-(span-head):]...)
 	}
 	ids := make([]int, 0, len(toks)+2)
 	ids = append(ids, t.cls)

@@ -151,6 +151,69 @@ func TestEncode(t *testing.T) {
 	}
 }
 
+// TestEncodeHeadTail checks the head+tail truncation of WithTruncation
+// against hand-cut id lists, at the model's length and at shorter ones.
+func TestEncodeHeadTail(t *testing.T) {
+	plain := testTokenizer(t)
+	var words []string
+	var body []int
+	for _, w := range []string{"good", "movie", "bad", "the", "a", "good", "bad", "movie", "the", "a"} {
+		id, ok := plain.TokenID(w)
+		if !ok {
+			t.Fatalf("testdata vocabulary lacks %q", w)
+		}
+		words = append(words, w)
+		body = append(body, id)
+	}
+	text := strings.Join(words, " ")
+	cls, sep := plain.CLSID(), plain.SEPID()
+	wrap := func(ids ...[]int) []int {
+		out := []int{cls}
+		for _, s := range ids {
+			out = append(out, s...)
+		}
+		return append(out, sep)
+	}
+	tests := []struct {
+		name            string
+		head, positions int
+		maxLen          int
+		want            []int
+	}{
+		{"fits: nothing cut", 2, 8, 12, wrap(body)},
+		{"head 2 of 6", 2, 8, 8, wrap(body[:2], body[6:])},
+		{"head 0 is head-only", 0, 8, 8, wrap(body[:6])},
+		{"head is the span", 6, 8, 8, wrap(body[:6])},
+		{"tail mostly", 1, 8, 8, wrap(body[:1], body[5:])},
+		{"shorter length scales the head", 4, 10, 6, wrap(body[:2], body[8:])},
+		{"scaled head rounds down", 3, 10, 6, wrap(body[:1], body[7:])},
+		{"only specials", 2, 8, 2, wrap()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := plain.WithTruncation(tt.head, tt.positions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc, err := tok.Encode(text, tt.maxLen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(enc.IDs, tt.want) || len(enc.AttentionMask) != len(tt.want) {
+				t.Errorf("ids %v, want %v", enc.IDs, tt.want)
+			}
+		})
+	}
+	if enc, _ := plain.Encode(text, 8); !slices.Equal(enc.IDs, wrap(body[:6])) {
+		t.Errorf("WithTruncation changed its receiver: %v", enc.IDs)
+	}
+	for _, bad := range [][2]int{{-1, 8}, {7, 8}, {0, 1}} {
+		if _, err := plain.WithTruncation(bad[0], bad[1]); err == nil || !strings.HasPrefix(err.Error(), "cannot WithTruncation") {
+			t.Errorf("WithTruncation(%d, %d): error %v", bad[0], bad[1], err)
+		}
+	}
+}
+
 func TestParseVocab(t *testing.T) {
 	tests := []struct {
 		name string

@@ -23,10 +23,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     tok = wordpiece.Tokenizer.from_file(os.path.join(args.model, "vocab.txt"))
     with open(os.path.join(args.model, "config.json"), encoding="utf-8") as f:
-        n = json.load(f)["max_position_embeddings"]
+        hf = json.load(f)
+    n = hf["max_position_embeddings"]
     test = train.read_split(args.data_dir, args.task, "test")
     train.write_json(os.path.join(args.model, "tokenizer_golden.json"),
-                     train.tokenizer_golden(tok, n, [t for t, _ in test[:4]]))
+                     train.tokenizer_golden(tok, n, [t for t, _ in test[:4]], hf.get("truncation_head_tokens")))
 
 
 if __name__ == "__main__":

@@ -382,6 +382,7 @@ def load_model(model_dir, dtype):
     for p in model.parameters():
         p.requires_grad_(False)
     tok = wordpiece.Tokenizer.from_file(os.path.join(model_dir, "vocab.txt"))
+    tok = tok.with_truncation(hf.get("truncation_head_tokens"), cfg.max_position_embeddings)
     return model, cfg, tok
 
 

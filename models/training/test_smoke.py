@@ -76,6 +76,30 @@ class TokenizerTest(unittest.TestCase):
         self.assertEqual(mask, [1, 1, 1, 0, 0, 0])
         self.assertEqual(types, [0] * 6)
 
+    def test_head_tail_truncation(self):
+        # The rule of a config.json's truncation_head_tokens, as Go's
+        # Tokenizer.WithTruncation applies it (models/tokenizer_test.go).
+        body = list(range(10))
+        self.assertEqual(wordpiece.truncate(body, 6, 2), [0, 1, 6, 7, 8, 9])
+        self.assertEqual(wordpiece.truncate(body, 6, None), [0, 1, 2, 3, 4, 5])
+        self.assertEqual(wordpiece.truncate(body, 6, 6), [0, 1, 2, 3, 4, 5])
+        self.assertEqual(wordpiece.truncate(body, 12, 2), body)
+        self.assertEqual(train.cut(body, 8, self.tok, 2), [2, 0, 1, 6, 7, 8, 9, 3])
+        self.assertEqual(train.stage_head(4, 6, 10), 2)
+        self.assertEqual(train.stage_head(3, 6, 10), 1)
+        self.assertIsNone(train.stage_head(None, 6, 10))
+        self.assertEqual(train.keep_ends(body, 4), [0, 1, 8, 9])
+        a = VOCAB.index("a")
+        tok = self.tok.with_truncation(2, 8)
+        text = "hello a a a a a a world"
+        ids = tok.encode(text, 8)
+        self.assertEqual(ids, [2, VOCAB.index("hello"), a, a, a, a, VOCAB.index("world"), 3])
+        # At length 5 the head is 2*3//6 = 1: hello, then the last two.
+        self.assertEqual(tok.encode(text, 5), [2, VOCAB.index("hello"), a, VOCAB.index("world"), 3])
+        self.assertEqual(self.tok.encode(text, 8)[-2], a)  # the original is unchanged
+        with self.assertRaises(ValueError):
+            self.tok.with_truncation(7, 8)
+
     def test_build_vocab(self):
         texts = ["the running man runs", "a runner is running", "runs and runs"] * 3
         tokens = wordpiece.build_vocab(texts, 60)

@@ -294,15 +294,15 @@ def lr_factor(step, total, warmup_frac):
 
 
 @torch.no_grad()
-def evaluate(model, seqs, labels, tok, max_len, batch_size=32, dtype=torch.float32):
-    """Returns (accuracy, mean loss) of model on seqs cut to max_len."""
+def evaluate(model, seqs, labels, tok, max_len, batch_size=32, dtype=torch.float32, head=None):
+    """Returns (accuracy, mean loss) of model on seqs cut to max_len (head: see cut)."""
     was_training = model.training
     model.eval()
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     correct, loss = 0, 0.0
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        ids, attn = collate([cut(seqs[i], max_len, tok) for i in idx], tok.pad_id)
+        ids, attn = collate([cut(seqs[i], max_len, tok, head) for i in idx], tok.pad_id)
         logits = model(ids, attn).to(dtype)
         y = torch.tensor([labels[i] for i in idx])
         correct += int((logits.argmax(-1) == y).sum())
@@ -311,9 +311,27 @@ def evaluate(model, seqs, labels, tok, max_len, batch_size=32, dtype=torch.float
     return correct / len(seqs), loss / len(seqs)
 
 
-def cut(body, max_len, tok):
-    """[CLS] + the first max_len-2 body ids + [SEP]."""
-    return [tok.cls_id] + body[:max_len - 2] + [tok.sep_id]
+def cut(body, max_len, tok, head=None):
+    """[CLS] + max_len-2 body ids + [SEP]: the first ones, or with head the
+    first head and the last max_len-2-head (wordpiece.truncate)."""
+    return [tok.cls_id] + wordpiece.truncate(body, max_len - 2, head) + [tok.sep_id]
+
+
+def stage_head(head, max_len, positions):
+    """The head count at a shorter training length: head scaled by
+    (max_len-2)/(positions-2), so every stage keeps the same share of
+    beginning and end (None stays None)."""
+    if head is None:
+        return None
+    return head * (max_len - 2) // (positions - 2)
+
+
+def keep_ends(ids, limit):
+    """ids cut to at most limit, the first and last limit/2 of a longer text,
+    so that a head-and-tail cut of the result sees the text's true end."""
+    if len(ids) <= limit:
+        return ids
+    return ids[:limit // 2] + ids[len(ids) - (limit - limit // 2):]
 
 
 
@@ -468,7 +486,7 @@ class Trainer:
             avg = self._average(members + [i])
             self.model.load_state_dict(avg)
             acc, vloss = evaluate(self.model, self.bodies["validation"], self.labels["validation"],
-                                  self.tok, self.cfg.max_position_embeddings)
+                                  self.tok, self.cfg.max_position_embeddings, head=self.args.head_tokens)
             took = (acc, -vloss) > best_key
             log("soup: adding trial %d (alone %.4f): validation accuracy %.4f loss %.4f: %s"
                 % (i + 1, self.trial_weights[i]["key"][0], acc, vloss, "kept" if took else "left out"))
@@ -551,7 +569,8 @@ class Trainer:
                         sel = labels != -100
                         loss = F.cross_entropy(self.mlm(h[sel]), labels[sel])
                     else:
-                        seqs = [cut(train[i], max_len, self.tok) for i in idx]
+                        head = stage_head(a.head_tokens, max_len, self.cfg.max_position_embeddings)
+                        seqs = [cut(train[i], max_len, self.tok, head) for i in idx]
                         ids, attn = collate(seqs, self.tok.pad_id)
                         y = torch.tensor([self.labels["train"][i] for i in idx])
                         if a.aug_mask > 0:
@@ -593,7 +612,7 @@ class Trainer:
                 if phase == "ft":
                     t0 = time.time()
                     acc, vloss = evaluate(self.model, self.bodies["validation"], self.labels["validation"],
-                                          self.tok, self.cfg.max_position_embeddings)
+                                          self.tok, self.cfg.max_position_embeddings, head=a.head_tokens)
                     s["train_seconds"] += time.time() - t0
                     record.update(validation_accuracy=acc, validation_loss=vloss, trial=s["trial"])
                     key = (acc, -vloss)
@@ -636,11 +655,15 @@ def rounded_model(cfg, weights):
     return half, model
 
 
-def tokenizer_golden(tok, max_len, texts):
-    """Returns the tokenizer golden file: TOKENIZER_CASES and texts, tokenized."""
-    return {"vocab": "vocab.txt", "max_len": max_len,
-            "cases": [{"text": t, "tokens": tok.tokenize(t), "input_ids": tok.encode(t, max_len)}
-                      for t in TOKENIZER_CASES + list(texts)]}
+def tokenizer_golden(tok, max_len, texts, head=None):
+    """Returns the tokenizer golden file: TOKENIZER_CASES and texts, tokenized
+    (and truncated with head, written as head_tokens, when it is set)."""
+    out = {"vocab": "vocab.txt", "max_len": max_len}
+    if head is not None:
+        out["head_tokens"] = head
+    out["cases"] = [{"text": t, "tokens": tok.tokenize(t), "input_ids": tok.encode(t, max_len, head)}
+                    for t in TOKENIZER_CASES + list(texts)]
+    return out
 
 
 def write_json(path, obj):
@@ -703,6 +726,9 @@ def main(argv=None):
     p.add_argument("--max-steps", type=int, default=0, help="cap on the optimizer steps of each phase")
     p.add_argument("--checkpoint-seconds", type=float, default=300)
     p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--head-tokens", type=int,
+                   help="cut a long input to its first H and last positions-2-H tokens (written to "
+                        "config.json as truncation_head_tokens; default: the first positions-2)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
 
@@ -756,6 +782,10 @@ def main(argv=None):
     else:
         # The weights, not the path, identify the starting point.
         settings["init_from"] = model_digest(args.init_from)
+    if args.head_tokens is None:
+        del settings["head_tokens"]
+    elif not 1 <= args.head_tokens <= preset["positions"] - 2:
+        raise SystemExit("--head-tokens must be in 1..%d" % (preset["positions"] - 2))
     if not args.soup:
         del settings["soup"]
     elif args.ft_seeds < 2:
@@ -781,8 +811,12 @@ def main(argv=None):
         tokens = wordpiece.build_vocab([t for t, _ in splits["train"]], args.vocab_size)
     tok = wordpiece.Tokenizer(tokens)
     log("vocabulary: %d tokens" % len(tok))
-    bodies = {k: [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t, _ in v]
-              for k, v in splits.items()}
+    if args.head_tokens is None:
+        bodies = {k: [[tok.vocab[w] for w in tok.tokenize(t)][:MAX_TEXT_TOKENS] for t, _ in v]
+                  for k, v in splits.items()}
+    else:
+        bodies = {k: [keep_ends([tok.vocab[w] for w in tok.tokenize(t)], MAX_TEXT_TOKENS) for t, _ in v]
+                  for k, v in splits.items()}
     labels = {k: [l for _, l in v] for k, v in splits.items()}
     if args.mlm_extra:
         extra = read_extra(args.data_dir, args.mlm_extra.split(","), args.mlm_extra_max, args.seed)
@@ -819,8 +853,10 @@ def main(argv=None):
     # Round to fp16 and score exactly what is saved.
     half, model = rounded_model(cfg, trainer.best_weights)
     n = cfg.max_position_embeddings
-    val_acc, val_loss = evaluate(model, bodies["validation"], labels["validation"], tok, n, dtype=torch.float64)
-    test_acc, test_loss = evaluate(model, bodies["test"], labels["test"], tok, n, dtype=torch.float64)
+    head = args.head_tokens
+    val_acc, val_loss = evaluate(model, bodies["validation"], labels["validation"], tok, n, dtype=torch.float64,
+                                 head=head)
+    test_acc, test_loss = evaluate(model, bodies["test"], labels["test"], tok, n, dtype=torch.float64, head=head)
     log("rounded model: validation accuracy %.4f, test accuracy %.4f (baseline %.4f)"
         % (val_acc, test_acc, base["test_accuracy"]))
 
@@ -829,7 +865,10 @@ def main(argv=None):
     expected = bert.hf_parameter_names(cfg.num_hidden_layers)
     if sorted(names) != sorted(expected):
         raise RuntimeError("state_dict names differ from the Hugging Face names")
-    write_json(os.path.join(args.out, "config.json"), cfg.to_hf_dict(LABELS[args.task]))
+    hf = cfg.to_hf_dict(LABELS[args.task])
+    if head is not None:
+        hf["truncation_head_tokens"] = head
+    write_json(os.path.join(args.out, "config.json"), hf)
     safetensors_io.save_file(half, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
     wordpiece.save_vocab(tok.tokens, os.path.join(args.out, "vocab.txt"))
 
@@ -837,13 +876,13 @@ def main(argv=None):
               "dtype": "float64", "examples": []}
     with torch.no_grad():
         for text, label in splits["test"][:GOLDEN_COUNT]:
-            ids, mask, types = tok.pad(tok.encode(text, n), n)
+            ids, mask, types = tok.pad(tok.encode(text, n, head), n)
             logits = model(torch.tensor([ids]), torch.tensor([mask]), torch.tensor([types]))[0]
             golden["examples"].append({"text": text, "label": label, "input_ids": ids,
                                        "attention_mask": mask, "logits": logits.tolist()})
     write_json(os.path.join(args.out, "golden.json"), golden)
     write_json(os.path.join(args.out, "tokenizer_golden.json"),
-               tokenizer_golden(tok, n, [t for t, _ in splits["test"][:4]]))
+               tokenizer_golden(tok, n, [t for t, _ in splits["test"][:4]], head))
 
     metrics = {
         "model": golden["model"], "task": args.task, "preset": args.preset, "seed": args.seed,
@@ -852,7 +891,8 @@ def main(argv=None):
         "test_accuracy": test_acc, "validation_accuracy": val_acc,
         "test_loss": test_loss, "validation_loss": val_loss,
         "accuracy_note": "float64 forward with the float16-rounded weights of model.safetensors, "
-                         "inputs truncated to %d tokens" % n,
+                         "inputs truncated to %d tokens" % n
+                         + ("" if head is None else " (first %d and last %d body tokens)" % (head, n - 2 - head)),
         "baseline": dict(base, name="bag-of-words logistic regression"),
         "beats_baseline": test_acc > base["test_accuracy"],
         "training_seconds": round(state["train_seconds"], 1),
@@ -861,7 +901,7 @@ def main(argv=None):
         "soup": state.get("soup"),
         "history": state["history"],
         "settings": json.loads(args.fingerprint),
-        "config": cfg.to_hf_dict(LABELS[args.task]),
+        "config": hf,
         "torch_version": torch.__version__,
         "parameters": sum(v.numel() for v in half.values()),
     }

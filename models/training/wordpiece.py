@@ -19,7 +19,8 @@ The tokenizer reproduces the Hugging Face ``BertTokenizer`` (``do_lower_case=Tru
    be covered by vocabulary pieces, becomes the single token ``[UNK]``.
 
 An encoded input is ``[CLS] pieces... [SEP]`` truncated (pieces are dropped
-from the end) to at most ``max_len`` ids; token type ids are all 0. Special
+from the end, or with a head count from the middle: ``truncate``) to at most
+``max_len`` ids; token type ids are all 0. Special
 tokens written in the input text (such as a literal ``"[CLS]"``) are NOT
 recognised: they are split like any other text.
 
@@ -32,6 +33,7 @@ the alphabet, then the merged pieces in the order they were learned.
 """
 
 import collections
+import copy
 import heapq
 import unicodedata
 
@@ -218,6 +220,21 @@ class Tokenizer:
         self.sep_id = self.vocab[SEP]
         self.mask_id = self.vocab[MASK]
         self._cache = {}
+        self.truncation_head = None  # set by with_truncation
+        self.truncation_span = None
+
+    def with_truncation(self, head, positions):
+        """Returns a copy whose encode keeps, of a long input, the first
+        head body tokens and the last positions-2-head at max_len =
+        positions (head scaled by (max_len-2)/(positions-2), rounded down,
+        at a shorter max_len): a config.json's truncation_head_tokens.
+        head None or 0 gives back the default (the first tokens)."""
+        if head is not None and not 0 <= head <= positions - 2:
+            raise ValueError("truncation head %r is outside 0..%d" % (head, positions - 2))
+        out = copy.copy(self)
+        out.truncation_head = head or None
+        out.truncation_span = positions - 2 if head else None
+        return out
 
     @classmethod
     def from_file(cls, path):
@@ -253,11 +270,15 @@ class Tokenizer:
             out.extend(pieces)
         return out
 
-    def encode(self, text, max_len):
-        """Returns the ids of [CLS] tokens [SEP], truncated to at most max_len ids."""
+    def encode(self, text, max_len, head=None):
+        """Returns the ids of [CLS] tokens [SEP], truncated to at most max_len
+        ids by truncate (head: see there; by default the tokenizer's own, see
+        with_truncation)."""
         if max_len < 2:
             raise ValueError("max_len must be at least 2")
-        ids = [self.vocab[p] for p in self.tokenize(text)[: max_len - 2]]
+        if head is None and self.truncation_head:
+            head = self.truncation_head * (max_len - 2) // self.truncation_span
+        ids = truncate([self.vocab[p] for p in self.tokenize(text)], max_len - 2, head)
         return [self.cls_id] + ids + [self.sep_id]
 
     def pad(self, ids, n):
@@ -270,6 +291,19 @@ class Tokenizer:
             [1] * len(ids) + [0] * padding,
             [0] * n,
         )
+
+
+def truncate(ids, span, head=None):
+    """Cuts ids to at most span of them: the first span without head, else
+    the first head and the last span - head (head >= span keeps the first
+    span). This is the rule of a config.json's truncation_head_tokens."""
+    if len(ids) <= span:
+        return list(ids)
+    if head is None or head >= span:
+        return list(ids[:span])
+    if head < 0:
+        raise ValueError("head must be non-negative")
+    return list(ids[:head]) + list(ids[len(ids) - (span - head):])
 
 
 def build_vocab(texts, vocab_size, min_frequency=2, max_alphabet=500):
