@@ -37,7 +37,8 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	task := fs.String("data", "sentiment", "task: sentiment|spam")
 	maxDrop := fs.Float64("max-drop", 0.01, "largest validation accuracy drop against the exact model")
 	minAgree := fs.Float64("min-agreement", 0, "also lower the thresholds until at least this share of validation labels equals the exact model's (0: off)")
-	lambda := fs.String("lambda", "1", "weight of the modelled cost in the search loss; a comma-separated list searches each and keeps the cheapest on validation that meets --max-drop")
+	lambda := fs.String("lambda", "1", "weight of the modelled cost in the search loss; a comma-separated list searches each and keeps, of those that meet --max-drop, the one keeping the most tokens within --cost-tolerance of the cheapest on validation")
+	costTol := fs.Float64("cost-tolerance", 0.01, "with several λ: validation costs (relative to the unpruned engine) within this of the cheapest are a tie, won by the schedule that keeps the most tokens")
 	sweep := fs.String("sweep", "", "comma-separated λ values: one search each (no back-off), then the table and plot")
 	out := fs.String("out", "", "output directory (default: --model for one search, bench/results/<model>-sweep for a sweep)")
 	steps := fs.Int("steps", 0, "soft-mask optimizer steps (0: the search's default)")
@@ -109,7 +110,11 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *minAgree < 0 || *minAgree > 1 {
 			return fmt.Errorf("cannot search: --min-agreement %v is outside [0, 1]", *minAgree)
 		}
-		pa := append(base, "--out", relTo(root, dir), "--lambda", *lambda, "--max-drop", fmtFloat(*maxDrop))
+		if *costTol < 0 || *costTol > 1 {
+			return fmt.Errorf("cannot search: --cost-tolerance %v is outside [0, 1]", *costTol)
+		}
+		pa := append(base, "--out", relTo(root, dir), "--lambda", *lambda, "--max-drop", fmtFloat(*maxDrop),
+			"--cost-tolerance", fmtFloat(*costTol))
 		label := "learned, max drop " + fmtFloat(*maxDrop)
 		if *minAgree > 0 {
 			pa = append(pa, "--min-agreement", fmtFloat(*minAgree))

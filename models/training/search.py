@@ -38,8 +38,10 @@ Steps:
    exceeds --max-drop (or, with --min-agreement, the share of validation
    inputs whose label equals the exact model's is below it), every
    threshold is lowered by --backoff (x0.8).
-   --lambda may list several values: each is searched this way and the one
-   with the lowest modelled validation cost that meets both is kept.
+   --lambda may list several values: each is searched this way; of those
+   that meet both, the ones whose modelled validation cost is within
+   --cost-tolerance (0.01 of the unpruned cost) of the cheapest tie, and the
+   one that keeps the most tokens among them is kept.
 4. Outputs in --out: prune.json (thresholds and how they were found) and
    prune_golden.json: for the first test inputs, padded to the model's
    maximum length, the hard-mask logits and per-layer counts of the float64
@@ -603,6 +605,9 @@ def parse_args(argv):
                    help="also back off while fewer validation labels than this share equal the exact model's "
                         "(flips in both directions count, which an accuracy drop can hide)")
     p.add_argument("--max-backoffs", type=int, default=12)
+    p.add_argument("--cost-tolerance", type=float, default=0.01,
+                   help="with several lambdas: validation costs (relative to the unpruned engine) within this of "
+                        "the cheapest are a tie, won by the one that keeps the most tokens")
     p.add_argument("--eval-n", type=int, default=0, help="validate on the first n examples only (0: all)")
     p.add_argument("--golden", type=int, default=GOLDEN_COUNT, help="test inputs in prune_golden.json (0: none)")
     p.add_argument("--golden-only", action="store_true",
@@ -625,6 +630,7 @@ def search_one(args, lam, ctx):
     settings = {k: v for k, v in sorted(vars(args).items())
                 if k not in ("out", "checkpoint_dir", "ckpt_dir_lam", "fresh", "threads", "log_every",
                              "checkpoint_seconds", "golden", "eval_n", "max_drop", "min_agreement", "backoff", "max_backoffs",
+                             "cost_tolerance",
                              "lambdas", "fingerprint")}
     settings["spec_cost"] = ctx["spec"]["cost"]
     # A finished search is reused only for the same weights, vocabulary and
@@ -679,12 +685,22 @@ def search_one(args, lam, ctx):
     return rec
 
 
-def choose(candidates):
-    """The cheapest candidate (validation cost) that meets the drop and the
-    agreement, else the most accurate."""
+def choose(candidates, cost_tolerance=0.0):
+    """Among the candidates that meet the drop and the agreement, the one
+    that prunes least (highest validation kept fraction, then accuracy) of
+    those whose validation cost is within cost_tolerance of the cheapest;
+    if none meets them, the most accurate.
+
+    The tolerance is a parsimony rule, in the spirit of the one-standard-error
+    rule of model selection: modelled costs closer than the cost model's own
+    resolution are a tie, and of tied schedules the one that removes fewer
+    real tokens risks less accuracy off the validation split."""
     ok = [c for c in candidates if c["meets_max_drop"] and c.get("meets_min_agreement", True)]
     if ok:
-        return min(ok, key=lambda c: (c["validation_relative_cost_natural"], -c["validation_accuracy"]))
+        cheapest = min(c["validation_relative_cost_natural"] for c in ok)
+        tied = [c for c in ok if c["validation_relative_cost_natural"] <= cheapest + cost_tolerance]
+        return max(tied, key=lambda c: (c["validation_kept_fraction_natural"], c["validation_accuracy"],
+                                        -c["validation_relative_cost_natural"]))
     return max(candidates, key=lambda c: (c["validation_accuracy"], -c["validation_relative_cost_natural"]))
 
 
@@ -740,7 +756,7 @@ def main(argv=None):
            "train": encode_split(tok, args.data_dir, args.task, "train", max_len),
            "validation": (val_seqs, val_labels), "exact": (exact_acc, exact_preds)}
     candidates = [search_one(args, lam, ctx) for lam in args.lambdas]
-    best = choose(candidates)
+    best = choose(candidates, args.cost_tolerance)
     layers_lit = best["thresholds"]
     log("chose lambda %g: %s" % (best["lambda"], json.dumps(layers_lit)))
 
@@ -749,9 +765,10 @@ def main(argv=None):
         "method": "soft masks sigmoid((ln s - ln theta)/T) on frozen weights, "
                   "loss = task cross-entropy + lambda * modelled cost / unpruned cost; hard thresholds "
                   "lowered x%g until the validation drop is at most max_drop and the agreement with the "
-                  "exact model at least min_agreement; cheapest lambda kept" % args.backoff,
+                  "exact model at least min_agreement; of the lambdas whose validation cost is within "
+                  "cost_tolerance of the cheapest, the one keeping the most tokens" % args.backoff,
         "lambda": best["lambda"], "lambdas": args.lambdas, "max_drop": args.max_drop,
-        "min_agreement": args.min_agreement, "steps": args.steps,
+        "min_agreement": args.min_agreement, "cost_tolerance": args.cost_tolerance, "steps": args.steps,
         "batch": args.batch, "max_len": max_len, "t0": args.t0, "t1": args.t1, "lr": args.lr,
         "distill": args.distill, "seed": args.seed, "cost_model": spec["cost"].get("source", ""),
         "validation_exact_accuracy": exact_acc, "chosen": best,

@@ -83,6 +83,24 @@ class CostTest(unittest.TestCase):
         self.assertAlmostEqual(cost.baseline(16, 3) / base["cost"], 1.0, places=12)
 
 
+class ChooseTest(unittest.TestCase):
+    @staticmethod
+    def cand(lam, cost, kept, acc=0.8, ok=True):
+        return {"lambda": lam, "validation_relative_cost_natural": cost, "validation_kept_fraction_natural": kept,
+                "validation_accuracy": acc, "meets_max_drop": ok, "meets_min_agreement": ok}
+
+    def test_tolerance_prefers_the_least_pruning(self):
+        c = [self.cand(0.1, 0.9525, 0.5266), self.cand(0.3, 0.9496, 0.5257), self.cand(3, 0.90, 0.40, ok=False)]
+        self.assertEqual(search.choose(c, 0.0)["lambda"], 0.3)  # strictly cheapest
+        self.assertEqual(search.choose(c, 0.01)["lambda"], 0.1)  # a tie within 1 point: keeps more
+        c.append(self.cand(1, 0.80, 0.30))
+        self.assertEqual(search.choose(c, 0.01)["lambda"], 1)  # a real saving wins
+
+    def test_none_meets(self):
+        c = [self.cand(0.1, 0.9, 0.5, acc=0.7, ok=False), self.cand(1, 0.5, 0.2, acc=0.6, ok=False)]
+        self.assertEqual(search.choose(c, 0.01)["lambda"], 0.1)
+
+
 class MaskedForwardTest(unittest.TestCase):
     def setUp(self):
         g = load_golden()
