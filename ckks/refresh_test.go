@@ -156,7 +156,7 @@ func TestApplyRefreshing(t *testing.T) {
 	tc := newTestContext(t, InsecureTest11)
 	lit := approx.Default().Literal()
 	fl := lit.Func(approx.Reciprocal)
-	fl.Interval = [2]float64{0.017, 59} // spam-mini's row sums: 2.6% off with degree 127 alone
+	fl.Interval = [2]float64{0.017, 59} // the earlier spam-mini's row sums: 2.6% off with degree 127 alone
 	fl.High, fl.Low = approx.VariantLiteral{Degree: 127, Newton: 2}, approx.VariantLiteral{}
 	lit.SetFunc(approx.Reciprocal, fl)
 	whole := lit

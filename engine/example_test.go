@@ -68,6 +68,6 @@ func ExampleRules() {
 		fmt.Printf("layer %d: prune=%v θ=%.4f\n", l, r.Prune, r.Theta)
 	}
 	// Output:
-	// layer 0: prune=true θ=0.0017
+	// layer 0: prune=true θ=0.0013
 	// layer 1: prune=false θ=0.0000
 }

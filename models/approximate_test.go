@@ -198,7 +198,7 @@ func TestCalibrateApproxWithin(t *testing.T) {
 	ranges := map[approx.Func]approx.RangeStats{
 		approx.GELU:       {N: 10, Min: -1.5, Max: 2},
 		approx.Exp:        {N: 10, Min: -12, Max: -0.5},
-		approx.Reciprocal: {N: 10, Min: 0.002, Max: 2}, // spam-mini's 512-token rows
+		approx.Reciprocal: {N: 10, Min: 0.002, Max: 2}, // the earlier spam-mini's 512-token rows
 		approx.InvSqrt:    {N: 10, Min: 0.5, Max: 2},
 		approx.Tanh:       {N: 10, Min: -1, Max: 1},
 	}

@@ -630,7 +630,7 @@ def search_one(args, lam, ctx):
     settings = {k: v for k, v in sorted(vars(args).items())
                 if k not in ("out", "checkpoint_dir", "ckpt_dir_lam", "fresh", "threads", "log_every",
                              "checkpoint_seconds", "golden", "eval_n", "max_drop", "min_agreement", "backoff", "max_backoffs",
-                             "cost_tolerance",
+                             "cost_tolerance", "spec",  # the spec's path changes per run; its contents count below
                              "lambdas", "fingerprint")}
     settings["spec_cost"] = ctx["spec"]["cost"]
     # A finished search is reused only for the same weights, vocabulary and
@@ -641,21 +641,34 @@ def search_one(args, lam, ctx):
     settings["softmax_shift"] = nl.shift
     args.fingerprint = json.dumps(settings, sort_keys=True, default=str)
     done_path = os.path.join(args.ckpt_dir_lam, "result.json")
+    L = cfg.num_hidden_layers
+    layers_lit, seconds, history = None, 0.0, []
     if not args.fresh and os.path.exists(done_path):
         with open(done_path, encoding="utf-8") as f:
             done = json.load(f)
-        if (done.get("fingerprint") == args.fingerprint and done.get("max_drop") == args.max_drop
-                and done.get("min_agreement", 0.0) == args.min_agreement):
-            log("lambda %g: reusing the finished search in %s" % (lam, done_path))
-            return done["record"]
-    search = Search(args, model, cfg, tok, nl, cost, ctx["train"])
-    if args.fresh or not search.try_resume():
-        log("lambda %g: searching from scratch; checkpoints in %s" % (lam, search.ckpt))
-    search.run()
+        if done.get("fingerprint") == args.fingerprint:
+            if done.get("max_drop") == args.max_drop and done.get("min_agreement", 0.0) == args.min_agreement:
+                log("lambda %g: reusing the finished search in %s" % (lam, done_path))
+                return done["record"]
+            if "hardened" in done:
+                # Only the back-off criteria changed: the soft-mask search is
+                # the same, so back off again from its hardened thresholds.
+                log("lambda %g: reusing the soft-mask search in %s, backing off for the new criteria"
+                    % (lam, done_path))
+                layers_lit, seconds = done["hardened"], done["record"]["search_seconds"]
+                history = done["record"].get("history", [])
+    if layers_lit is None:
+        search = Search(args, model, cfg, tok, nl, cost, ctx["train"])
+        if args.fresh or not search.try_resume():
+            log("lambda %g: searching from scratch; checkpoints in %s" % (lam, search.ckpt))
+        search.run()
+        layers_lit = hard_thresholds(search.log_theta.detach(), search.log_beta.detach(), L)
+        seconds, history = search.state["seconds"], search.state["history"][-2:]
+        if os.path.exists(search.ckpt):
+            os.remove(search.ckpt)
+    hardened = layers_lit
     val_seqs, val_labels = ctx["validation"]
     exact_acc, exact_preds = ctx["exact"]
-    L = cfg.num_hidden_layers
-    layers_lit = hard_thresholds(search.log_theta.detach(), search.log_beta.detach(), L)
     rec = None
     for k in range(args.max_backoffs + 1):
         th, be = to_logs(layers_lit)
@@ -668,7 +681,7 @@ def search_one(args, lam, ctx):
                "validation_high_fraction": sum(c[2] for c in counts) / sum(c[1] for c in counts),
                "validation_relative_cost_natural": ratio,
                "validation_mean_kept": [round(c[1], 2) for c in counts], "backoffs": k,
-               "search_seconds": round(search.state["seconds"], 1), "history": search.state["history"][-2:]}
+               "search_seconds": round(seconds, 1), "history": history}
         log("lambda %g, hard thresholds %s: validation accuracy %.4f (exact %.4f, agreement %.4f), "
             "kept fraction %.4f, mean kept per layer %s, relative cost %.4f at natural length"
             % (lam, json.dumps(layers_lit), acc, exact_acc, agree, rec["validation_kept_fraction_natural"],
@@ -679,9 +692,7 @@ def search_one(args, lam, ctx):
             break
         layers_lit = [{"theta": d["theta"] * args.backoff, "beta": d["beta"] * args.backoff} for d in layers_lit]
     train.write_json(done_path, {"fingerprint": args.fingerprint, "max_drop": args.max_drop,
-                                 "min_agreement": args.min_agreement, "record": rec})
-    if os.path.exists(search.ckpt):
-        os.remove(search.ckpt)
+                                 "min_agreement": args.min_agreement, "hardened": hardened, "record": rec})
     return rec
 
 

@@ -213,11 +213,20 @@ class MainTest(unittest.TestCase):
             with contextlib.redirect_stderr(io.StringIO()) as errs:
                 search.main(args)
             self.assertIn("reusing the finished search", errs.getvalue())
-            # A minimum agreement is another criterion: the search is not
-            # reused, and the back-off goes on until it holds.
+            # The Go command writes the spec to a new path every run: the
+            # contents, not the path, identify it.
+            moved = os.path.join(tmp, "spec-moved.json")
+            with open(moved, "w", encoding="utf-8") as f:
+                json.dump(spec, f)
+            with contextlib.redirect_stderr(io.StringIO()) as errs:
+                search.main([moved if a == spec_path else a for a in args])
+            self.assertIn("reusing the finished search", errs.getvalue())
+            # A minimum agreement is another criterion: the soft-mask search
+            # is reused, and the back-off goes on until the criterion holds.
             with contextlib.redirect_stderr(io.StringIO()) as errs:
                 strict = search.main(args + ["--min-agreement", "1", "--backoff", "0.01"])
             self.assertNotIn("reusing the finished search", errs.getvalue())
+            self.assertIn("reusing the soft-mask search", errs.getvalue())
             chosen = strict["search"]["chosen"]
             self.assertTrue(chosen["meets_min_agreement"])
             self.assertEqual(chosen["validation_agreement_with_exact"], 1.0)
