@@ -28,9 +28,10 @@ type Client struct {
 	rnd    io.Reader
 	fp     [32]byte
 
-	// observe, if set (tests only), sees the keep and degree bits the
-	// client learns in each step, in the shuffled order.
-	observe func(keep, high []bool)
+	// observe, if set (tests only), sees the client's factor π_C of the
+	// shuffle's order σ = π_C ∘ π_S and the keep and degree bits the client
+	// learns in each step, in the shuffled order.
+	observe func(perm []int, keep, high []bool)
 }
 
 // NewClient returns the client side for the CKKS parameters params, the
@@ -158,7 +159,11 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 	kept := [][]share.Int128{clsRow(lay, vecs)}
 	nHigh := 1
 	if n > 1 {
-		rows, err := shuffle.Config{Ring: shuffleRing}.Shuffle(ctx, conn.Raw(ctx), shuffle.Second, ringRows(lay, vecs), c.rnd)
+		perm, err := shuffle.RandomPermutation(n-1, c.rnd)
+		if err != nil {
+			return Counts{}, "shuffle", err
+		}
+		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.Second, perm, ringRows(lay, vecs), c.rnd)
 		if err != nil {
 			return Counts{}, "shuffle", err
 		}
@@ -172,7 +177,7 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 			return Counts{}, "comparisons", err
 		}
 		if c.observe != nil {
-			c.observe(keep, high)
+			c.observe(perm, keep, high)
 		}
 		order, h := keptOrder(keep, high)
 		flat := make([]share.Int128, len(order)*d)

@@ -111,12 +111,66 @@ func TestOrderIsFresh(t *testing.T) {
 	}
 }
 
-// TestRevealedBitsUniform: the keep and degree bits the client learns are
-// a uniform arrangement. Over many steps on the same input (one row kept at
-// the high degree, one at the low degree, five pruned), the position of
-// each kept row among the 7 shuffled rows passes a chi-square test of
-// uniformity (6 degrees of freedom, rejected above 22.46: p = 0.001), and
-// every step shows the same counts.
+// positions counts, for one party, where the kept rows land among the
+// n-1 shuffled rows once that party's own factor of σ is undone.
+type positions struct {
+	high, low []int
+}
+
+// record returns an observe function that maps each kept row's shuffled
+// position j back through the party's own factor perm (row k went to
+// perm[k]) and counts the row at perm⁻¹(j).
+func (p *positions) record(n int) func(perm []int, keep, high []bool) {
+	p.high, p.low = make([]int, n), make([]int, n)
+	return func(perm []int, keep, high []bool) {
+		inv := make([]int, len(perm))
+		for k, j := range perm {
+			inv[j] = k
+		}
+		for j := range keep {
+			switch {
+			case high[j]:
+				p.high[inv[j]]++
+			case keep[j]:
+				p.low[inv[j]]++
+			}
+		}
+	}
+}
+
+// chiSquare returns the chi-square statistic of hist against the uniform
+// distribution over its bins, and the number of observations.
+func chiSquare(hist []int) (float64, int) {
+	total := 0
+	for _, k := range hist {
+		total += k
+	}
+	want := float64(total) / float64(len(hist))
+	var chi2 float64
+	for _, k := range hist {
+		chi2 += (float64(k) - want) * (float64(k) - want) / want
+	}
+	return chi2, total
+}
+
+// chi2Reject is the chi-square value above which TestRevealedBitsUniform
+// rejects uniformity over 7 positions: 6 degrees of freedom, p = 0.001.
+const chi2Reject = 22.46
+
+// TestRevealedBitsUniform: the keep and degree bits both parties learn are
+// a uniform arrangement even to a party that undoes its own factor of the
+// shuffle's order σ = π_C ∘ π_S (row i lands at j = π_C(π_S(i))). Over many
+// steps on the same input (one row kept at the high degree, one at the
+// low degree, five pruned), the client maps each kept row's position j to
+// π_C⁻¹(j) = π_S(i), uniform only because π_S is, and the server to
+// π_S⁻¹(j), uniform only because π_C is; each party's positions among the 7
+// shuffled rows pass a chi-square test of uniformity (6 degrees of
+// freedom, rejected above 22.46: p = 0.001), and every step shows the same
+// counts. Checking j itself would prove nothing about either party: either
+// factor alone makes j uniform. With either party's permutation forced to
+// the identity, the other party's positions are the input's every time and
+// the test fails. Both parties draw from seeded streams, so the test is
+// deterministic.
 func TestRevealedBitsUniform(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many pruning steps")
@@ -127,26 +181,22 @@ func TestRevealedBitsUniform(t *testing.T) {
 	const n, runs = 8, 140
 	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
 	in := tc.newInput(t, 0, randomRows(r, n, 64, 1), scores, 3)
-	var highPos, lowPos [n - 1]int
-	client, err := NewClient(tc.params, tc.sk, tc.p, nil)
+	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{1}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client.observe = func(keep, high []bool) {
-		for i := range keep {
-			switch {
-			case high[i]:
-				highPos[i]++
-			case keep[i]:
-				lowPos[i]++
-			}
-		}
+	client, err := NewClient(tc.params, tc.sk, tc.p, rand.NewChaCha8([32]byte{2}))
+	if err != nil {
+		t.Fatal(err)
 	}
+	var serverView, clientView positions
+	server.observe = serverView.record(n - 1)
+	client.observe = clientView.record(n - 1)
 	ctx := testCtx(t)
 	for range runs {
 		srv, cli := connPair(t, "pipe")
 		var counts Counts
-		serr, cerr := runPair(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+		serr, cerr := runPair(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
 			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
 		if serr != nil || cerr != nil {
 			t.Fatalf("server: %v; client: %v", serr, cerr)
@@ -155,21 +205,22 @@ func TestRevealedBitsUniform(t *testing.T) {
 			t.Fatalf("counts %v, want 3 kept, 2 high (CLS included)", counts)
 		}
 	}
-	for name, hist := range map[string][n - 1]int{"high": highPos, "low": lowPos} {
-		chi2, total := 0.0, 0
-		for _, k := range hist {
-			total += k
-		}
-		want := float64(total) / float64(len(hist))
-		for _, k := range hist {
-			chi2 += (float64(k) - want) * (float64(k) - want) / want
-		}
-		t.Logf("%s-degree row positions over %d steps: %v, chi-square %.2f (6 dof)", name, runs, hist, chi2)
+	for _, c := range []struct {
+		view, group string
+		hist        []int
+	}{
+		{"client (π_C undone)", "high", clientView.high},
+		{"client (π_C undone)", "low", clientView.low},
+		{"server (π_S undone)", "high", serverView.high},
+		{"server (π_S undone)", "low", serverView.low},
+	} {
+		chi2, total := chiSquare(c.hist)
+		t.Logf("%s: %s-degree row positions over %d steps: %v, chi-square %.2f (6 dof)", c.view, c.group, runs, c.hist, chi2)
 		if total != runs {
-			t.Errorf("%s: %d observations, want %d", name, total, runs)
+			t.Errorf("%s: %s: %d observations, want %d", c.view, c.group, total, runs)
 		}
-		if chi2 > 22.46 {
-			t.Errorf("%s-degree positions %v are not uniform: chi-square %.2f > 22.46", name, hist, chi2)
+		if chi2 > chi2Reject {
+			t.Errorf("%s: %s-degree positions %v are not uniform: chi-square %.2f > %.2f", c.view, c.group, c.hist, chi2, chi2Reject)
 		}
 	}
 }

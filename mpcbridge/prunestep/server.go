@@ -54,6 +54,11 @@ type Server struct {
 	cache  *gc.Cache
 	rnd    io.Reader
 	fp     [32]byte
+
+	// observe, if set (tests only), sees the server's factor π_S of the
+	// shuffle's order σ = π_C ∘ π_S and the keep and degree bits the server
+	// learns in each step, in the shuffled order.
+	observe func(perm []int, keep, high []bool)
 }
 
 // NewServer returns the server side for the CKKS parameters params, the
@@ -211,7 +216,11 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 	kept := [][]share.Int128{clsRow(lay, vecs)}
 	nHigh := 1
 	if n > 1 {
-		rows, err := shuffle.Config{Ring: shuffleRing}.Shuffle(ctx, conn.Raw(ctx), shuffle.First, ringRows(lay, vecs), s.rnd)
+		perm, err := shuffle.RandomPermutation(n-1, s.rnd)
+		if err != nil {
+			return nil, Counts{}, "shuffle", err
+		}
+		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.First, perm, ringRows(lay, vecs), s.rnd)
 		if err != nil {
 			return nil, Counts{}, "shuffle", err
 		}
@@ -226,6 +235,9 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 		keep, high, err := s.compare(ctx, conn, scoreColumn(rows, d), theta, beta)
 		if err != nil {
 			return nil, Counts{}, "comparisons", err
+		}
+		if s.observe != nil {
+			s.observe(perm, keep, high)
 		}
 		order, h := keptOrder(keep, high)
 		for _, i := range order {

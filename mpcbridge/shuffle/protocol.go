@@ -184,6 +184,23 @@ func (c Config) Shuffle(ctx context.Context, conn io.ReadWriter, r Role, share [
 	if err != nil {
 		return nil, fmt.Errorf("cannot Shuffle: %w", err)
 	}
+	return c.ShuffleWith(ctx, conn, r, perm, share, rnd)
+}
+
+// ShuffleWith is Shuffle with the caller's own factor perm of σ (a
+// permutation of len(share) rows, in ApplyPermutation's convention) instead
+// of one drawn from rnd. σ is hidden from each party only if the other's
+// factor is uniformly random and secret: draw perm with RandomPermutation
+// from a cryptographically secure source. It exists so that a caller can
+// keep its factor, for instance to check in a test that each party's view
+// is uniform once its own factor is undone. Shuffle(ctx, conn, r, share,
+// rnd) is ShuffleWith with perm = RandomPermutation(len(share), rnd), drawn
+// before any other use of rnd.
+func (c Config) ShuffleWith(ctx context.Context, conn io.ReadWriter, r Role, perm []int, share [][]uint64, rnd io.Reader) ([][]uint64, error) {
+	if r != First && r != Second {
+		return nil, fmt.Errorf("cannot Shuffle: invalid role %v", r)
+	}
+	var err error
 	steps := []func([][]uint64) ([][]uint64, error){
 		func(s [][]uint64) ([][]uint64, error) { return c.Permute(ctx, conn, perm, s, rnd) },
 		func(s [][]uint64) ([][]uint64, error) { return c.Assist(ctx, conn, s, rnd) },

@@ -188,6 +188,56 @@ func TestShuffle(t *testing.T) {
 	}
 }
 
+// TestShuffleWith: with the callers' own factors the order is exactly
+// π_2 ∘ π_1, and a factor that is not a permutation of the rows fails both
+// parties (the permuter refuses it in its hello).
+func TestShuffleWith(t *testing.T) {
+	defer noLeaks(t)()
+	r := rand.New(rand.NewPCG(7, 8))
+	const n, width = 6, 2
+	reverse := []int{5, 4, 3, 2, 1, 0}
+	for _, tc := range []struct {
+		name   string
+		p1, p2 []int
+		ok     bool
+	}{
+		{"identity-identity", identity(n), identity(n), true},
+		{"identity-reverse", identity(n), reverse, true},
+		{"reverse-random", reverse, r.Perm(n), true},
+		{"random-random", r.Perm(n), r.Perm(n), true},
+		{"first-short", identity(n - 1), identity(n), false},
+		{"second-repeats", identity(n), []int{0, 0, 1, 2, 3, 4}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := connPair(t, "pipe")
+			x1, x2 := randomRows(r, n, width), randomRows(r, n, width)
+			ctx := testCtx(t)
+			done := make(chan result, 1)
+			go func() {
+				var res result
+				res.out, res.err = Config{}.ShuffleWith(ctx, b, Second, tc.p2, x2, nil)
+				done <- res
+			}()
+			var fr result
+			fr.out, fr.err = Config{}.ShuffleWith(ctx, a, First, tc.p1, x1, nil)
+			sr := <-done
+			if !tc.ok {
+				if fr.err == nil || sr.err == nil {
+					t.Fatalf("a bad factor was accepted: First %v; Second %v", fr.err, sr.err)
+				}
+				return
+			}
+			if fr.err != nil || sr.err != nil {
+				t.Fatalf("First: %v; Second: %v", fr.err, sr.err)
+			}
+			want := ApplyPermutation(tc.p2, ApplyPermutation(tc.p1, addRows(x1, x2)))
+			if ok, why := equalRows(addRows(fr.out, sr.out), want); !ok {
+				t.Fatalf("order is not π_2 ∘ π_1: %s", why)
+			}
+		})
+	}
+}
+
 func TestRandomPermutation(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 3, 100, 4096} {
 		p, err := RandomPermutation(n, nil)
