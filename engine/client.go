@@ -53,12 +53,17 @@ type ClientConfig struct {
 	// the first pruning step, keeping the block can be faster overall. The
 	// server learns nothing more either way.
 	KeepBlock bool
-	// LabelOnly opens only the label, not the logits: the server's
-	// ciphertext of the logits goes through a garbled comparison whose bit
-	// the client alone learns (prunestep.Server.RevealLabel), so the logits'
-	// low bits, which carry a trace of the computation's noise, are never
-	// revealed. Result.Logits is then nil. Two-label models only.
-	LabelOnly bool
+	// OpenLogits opens the logits, rounded to 2^-14, instead of the label
+	// alone. Off by default because the opened logits' low bits carry the
+	// last ciphertext's noise, which depends on the server's weights: about
+	// 2^-9 statistical distance per logit (mpcbridge/README.md section 7),
+	// far from the 2^-40 of every other value the client sees. The server
+	// must allow it too (ServerConfig.AllowOpenLogits). Without it the
+	// server's ciphertext of the logits goes through a garbled comparison
+	// whose bit only the client learns (prunestep.Server.RevealLabel) and
+	// Result.Logits is nil; that opening exists for two-label models only,
+	// so a model with more labels needs OpenLogits.
+	OpenLogits bool
 	// Progress, if not nil, is called as the inference advances, from the
 	// goroutine running Infer. It must return quickly.
 	Progress func(Progress)
@@ -126,8 +131,8 @@ func NewClient(pub *models.ClientModel, cfg ClientConfig) (*Client, error) {
 	if cfg.Length < 0 || cfg.Length > maxN {
 		return nil, fmt.Errorf("cannot NewClient: padded length %d not in [1, %d]", cfg.Length, maxN)
 	}
-	if k := pub.Config.NumLabels(); cfg.LabelOnly && k != 2 {
-		return nil, fmt.Errorf("cannot NewClient: LabelOnly needs a two-label model, this one has %d labels", k)
+	if k := pub.Config.NumLabels(); !cfg.OpenLogits && k != 2 {
+		return nil, fmt.Errorf("cannot NewClient: the label-only opening needs a two-label model and this one has %d labels; set OpenLogits to open its logits (they carry a trace of the server's computation noise)", k)
 	}
 	return &Client{
 		pub:     pub,
@@ -146,7 +151,7 @@ type Result struct {
 	// its name in the model's configuration.
 	Label     int
 	LabelName string
-	// Logits are the opened logits (nil with ClientConfig.LabelOnly).
+	// Logits are the opened logits (nil unless ClientConfig.OpenLogits).
 	Logits []float64
 	// Encoding is the padded input the client encrypted.
 	Encoding models.Encoding
@@ -306,7 +311,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	if err := conn.Handshake(ctx); err != nil {
 		return nil, err
 	}
-	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock, labelOnly: c.cfg.LabelOnly}
+	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock, labelOnly: !c.cfg.OpenLogits}
 	if err := conn.Send(ctx, MsgSession, req.marshal()); err != nil {
 		return nil, fmt.Errorf("session request: %w", err)
 	}

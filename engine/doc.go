@@ -48,13 +48,16 @@
 //     matrix. A session whose request sets the keep-block flag
 //     (ClientConfig.KeepBlock) keeps the first block throughout and sends
 //     no keys after a step: the trade for a slow link.
-//  6. S evaluates the pooler and the classifier and opens the logits' slots
-//     to C only (prunestep.Server.Reveal): the other slots of that
-//     ciphertext hold S's intermediate sums and are never decrypted
-//     unmasked. With the label-only flag (ClientConfig.LabelOnly, two-label
-//     models) S opens only the label instead (prunestep.Server.RevealLabel:
-//     a garbled comparison of the two logits' shares whose bit only C
-//     learns). S then sends its timings (MsgReport, public).
+//  6. S evaluates the pooler and the classifier. By default S opens only
+//     the label (prunestep.Server.RevealLabel: the logits' ciphertext goes
+//     to shares and a garbled comparison of the two logits' shares gives a
+//     bit only C learns; two-label models). If C asks for the logits
+//     (ClientConfig.OpenLogits) and S allows it (ServerConfig.AllowOpenLogits),
+//     S opens the logits' slots to C only (prunestep.Server.Reveal): the
+//     other slots of that ciphertext hold S's intermediate sums and are
+//     never decrypted unmasked, but the logits' low bits carry the last
+//     ciphertext's noise (mpcbridge/README.md section 7), hence the opt-in
+//     on both sides. S then sends its timings (MsgReport, public).
 //
 // A failure on either side aborts the connection with a reason the peer
 // reads in its error; a peer that disconnects gives an error naming the step
@@ -64,11 +67,13 @@
 //
 // To S: the preset, the padded length n, and per pruning layer the kept and
 // high-degree counts (the re-packing block and the extra keys follow from
-// them) (which, after the first pruning step, approximate the
-// text's real length: padding receives no attention and is always pruned).
-// To C: the same counts and the model's public shape, and the logits
-// rounded to 2^-14 (with their last trace of the computation's noise,
-// mpcbridge/README.md section 7) or, label-only, the label alone. The
+// them). The first kept count reveals the text's real length almost
+// exactly: padding receives no attention, so the first pruning step drops
+// all of it (a 12-token text padded to 16 keeps 12 or fewer rows).
+// To C: the same counts and the model's public shape, and the label alone
+// by default; with OpenLogits (allowed by S) the logits rounded to 2^-14,
+// with their last trace of the computation's noise (mpcbridge/README.md
+// section 7). The
 // thresholds θ and β enter only the garbled comparisons as S's inputs.
 //
 // # Rules

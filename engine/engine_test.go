@@ -119,22 +119,23 @@ func TestInferLoopback(t *testing.T) {
 		t.Skip("whole private inferences")
 	}
 	m := loadShipped(t)
-	addr, logs := startServer(t, m, ServerConfig{Workers: 2})
+	addr, logs := startServer(t, m, ServerConfig{Workers: 2, AllowOpenLogits: true})
 	for _, tc := range []struct {
 		name    string
 		text    string
 		cfg     ClientConfig
 		compact bool // the kept rows must fit a smaller block than the input's
 	}{
-		{"pruned", "The food was great and the staff were friendly.", ClientConfig{}, false},
-		{"unpruned", "Terrible service, I will never come back.", ClientConfig{NoPruning: true}, false},
+		{"pruned", "The food was great and the staff were friendly.", ClientConfig{OpenLogits: true}, false},
+		{"unpruned", "Terrible service, I will never come back.", ClientConfig{NoPruning: true, OpenLogits: true}, false},
 		// 25 tokens padded to 64 (block 64 at InsecureTest11): the 17 rows
 		// kept are re-packed into block 32, with its keys sent on the way.
-		{"compacted", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64}, true},
+		{"compacted", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, OpenLogits: true}, true},
 		// The same with KeepBlock: the kept rows stay in block 64, no keys.
-		{"keep block", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, KeepBlock: true}, false},
-		// Only the label is opened, by a garbled comparison of the logits.
-		{"label only", "Terrible service, I will never come back.", ClientConfig{LabelOnly: true}, false},
+		{"keep block", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, KeepBlock: true, OpenLogits: true}, false},
+		// The default: only the label is opened, by a garbled comparison
+		// of the logits.
+		{"label only", "Terrible service, I will never come back.", ClientConfig{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var events []Progress
@@ -146,9 +147,9 @@ func TestInferLoopback(t *testing.T) {
 			}
 			want := reference(t, m, res.Encoding, Reductions{Prune: !tc.cfg.NoPruning, Reduce: !tc.cfg.NoDegreeReduction})
 			worst := 0.0
-			if tc.cfg.LabelOnly {
+			if !tc.cfg.OpenLogits {
 				if res.Logits != nil {
-					t.Errorf("LabelOnly: logits %v opened", res.Logits)
+					t.Errorf("default opening: logits %v opened", res.Logits)
 				}
 			} else {
 				for k := range want {
@@ -232,8 +233,8 @@ func TestServerBackends(t *testing.T) {
 	if _, err := NewServer(m, ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true, Backend: "tpu"}); err == nil {
 		t.Error("an unknown backend was accepted")
 	}
-	addr, logs := startServer(t, m, ServerConfig{Workers: 2, Backend: "kernels"})
-	res, err := testClient(t, m, ClientConfig{}).Infer(testCtx(t), dial(t, addr), "The food was great and the staff were friendly.")
+	addr, logs := startServer(t, m, ServerConfig{Workers: 2, Backend: "kernels", AllowOpenLogits: true})
+	res, err := testClient(t, m, ClientConfig{OpenLogits: true}).Infer(testCtx(t), dial(t, addr), "The food was great and the staff were friendly.")
 	if err != nil {
 		t.Fatalf("Infer: %v\nserver: %q", err, logs())
 	}

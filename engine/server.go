@@ -46,6 +46,12 @@ type ServerConfig struct {
 	// usable GPU; otherwise Logf says why and the server uses "cpu"),
 	// "kernels" for the kernels' pure-Go reference through the same seam.
 	Backend string
+	// AllowOpenLogits lets a client open the logits (ClientConfig.OpenLogits)
+	// instead of the label alone. Off by default: opened logits carry the
+	// last ciphertext's noise, which depends on the weights, at about 2^-9
+	// statistical distance per logit (mpcbridge/README.md section 7), so a
+	// server protecting its model refuses such sessions.
+	AllowOpenLogits bool
 	// Logf, if not nil, receives one line per session event.
 	Logf func(format string, args ...any)
 	// Rand is the random source of the bridge's masks (nil: crypto/rand;
@@ -317,6 +323,11 @@ func (ss *serverSession) run(ctx context.Context) error {
 	}
 	if k := cfg.NumLabels(); req.labelOnly && k != 2 {
 		err := fmt.Errorf("label-only opening needs a two-label model, this one has %d labels", k)
+		ss.abort(ctx, err.Error())
+		return err
+	}
+	if !req.labelOnly && !s.cfg.AllowOpenLogits {
+		err := errors.New("this server opens the label only, not the logits (it does not allow OpenLogits)")
 		ss.abort(ctx, err.Error())
 		return err
 	}

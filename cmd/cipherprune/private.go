@@ -35,7 +35,7 @@ type sessionFlags struct {
 	noPrune       bool
 	noReduce      bool
 	keepBlock     bool
-	labelOnly     bool
+	openLogits    bool
 	workers       int
 	linearLevel   int
 	backend       string
@@ -53,12 +53,13 @@ func (f *sessionFlags) register(fs *flag.FlagSet, client, server bool) {
 		fs.BoolVar(&f.noPrune, "no-prune", false, "ask the server not to prune tokens")
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
 		fs.BoolVar(&f.keepBlock, "keep-block", false, "keep the kept rows in the first block after a pruning step (no new Galois keys: can be faster on a slow link)")
-		if !server {
-			fs.BoolVar(&f.labelOnly, "label-only", false, "open only the label, by a garbled comparison of the logits (they stay hidden; two-label models)")
-		}
+		fs.BoolVar(&f.openLogits, "open-logits", false, "open the logits instead of the label alone (they carry a trace of the server's computation noise, about 2^-9 statistical distance per logit; models with more than two labels need it; the server must allow it)")
 	}
 	if !server {
 		return
+	}
+	if !client {
+		fs.BoolVar(&f.openLogits, "allow-open-logits", false, "let clients open the logits (infer --open-logits), not only the label: they carry a trace of this server's computation noise, about 2^-9 statistical distance per logit")
 	}
 	fs.IntVar(&f.workers, "workers", 0, "server evaluator goroutines (0: all cores)")
 	fs.StringVar(&f.backend, "backend", "cpu", "server: where key switches and rescales run: cpu (Lattigo), gpu (CUDA kernels, a -tags cuda build; falls back to cpu with a message), kernels (the kernels' pure-Go reference)")
@@ -73,7 +74,7 @@ func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
 		NoPruning:         f.noPrune,
 		NoDegreeReduction: f.noReduce,
 		KeepBlock:         f.keepBlock,
-		LabelOnly:         f.labelOnly,
+		OpenLogits:        f.openLogits,
 		Progress:          progressPrinter(stderr),
 	}
 }
@@ -86,6 +87,9 @@ func (f *sessionFlags) serverConfig(stderr io.Writer, maxSessions int) engine.Se
 		LinearLevel:   f.linearLevel,
 		Backend:       f.backend,
 		MaxSessions:   maxSessions,
+		// demo and eval --private run both parties: --open-logits is both
+		// the client's request and the server's consent.
+		AllowOpenLogits: f.openLogits,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(stderr, "server: "+format+"\n", args...)
 		},
@@ -162,6 +166,15 @@ func argmaxOf(v []float64) int {
 	return best
 }
 
+// logitDiff formats maxAbsDiff(opened, approx), or "hidden" when the logits
+// were not opened.
+func logitDiff(opened, approx []float64) string {
+	if opened == nil {
+		return "hidden"
+	}
+	return fmt.Sprintf("%.2e", maxAbsDiff(opened, approx))
+}
+
 func maxAbsDiff(a, b []float64) float64 {
 	d := 0.0
 	for i := range a {
@@ -222,9 +235,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	printReport(stdout, res.Report)
 	names := m.Config().Labels()
 	plain := names[argmaxOf(exact)]
-	fmt.Fprintf(stdout, "private logits %.4f; plaintext approximate %.4f (same pruning); exact %.4f\n", res.Logits, approx, exact)
-	fmt.Fprintf(stdout, "demo: label=%s plaintext=%s match=%v max_logit_diff=%.2e seconds=%.1f bytes=%d\n",
-		res.LabelName, plain, res.LabelName == plain, maxAbsDiff(res.Logits, approx), res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
+	if res.Logits != nil {
+		fmt.Fprintf(stdout, "private logits %.4f; plaintext approximate %.4f (same pruning); exact %.4f\n", res.Logits, approx, exact)
+	} else {
+		fmt.Fprintf(stdout, "private label only (logits hidden; --open-logits opens them); plaintext approximate %.4f (same pruning); exact %.4f\n", approx, exact)
+	}
+	fmt.Fprintf(stdout, "demo: label=%s plaintext=%s match=%v max_logit_diff=%s seconds=%.1f bytes=%d\n",
+		res.LabelName, plain, res.LabelName == plain, logitDiff(res.Logits, approx), res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
 	return nil
 }
 
@@ -371,16 +388,15 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 		if res.Label == argmaxOf(approx) {
 			agree++
 		}
-		d := maxAbsDiff(res.Logits, approx)
-		worst = math.Max(worst, d)
+		worst = math.Max(worst, maxAbsDiff(res.Logits, approx))
 		seconds += res.Report.Seconds
 		bytes += res.Report.BytesSent + res.Report.BytesReceived
 		for l, lr := range res.Report.Layers {
 			kept[l] += lr.Kept
 			in[l] += lr.In
 		}
-		fmt.Fprintf(stderr, "[%6.0fs] %d/%d: label %d, private %d, approximate %d, exact %d, logit diff %.1e, %d tokens padded to %d, %.1f s\n",
-			time.Since(start).Seconds(), i+1, len(exs), ex.Label, res.Label, argmaxOf(approx), argmaxOf(exact), d, res.Report.Tokens, res.Report.Length, res.Report.Seconds)
+		fmt.Fprintf(stderr, "[%6.0fs] %d/%d: label %d, private %d, approximate %d, exact %d, logit diff %s, %d tokens padded to %d, %.1f s\n",
+			time.Since(start).Seconds(), i+1, len(exs), ex.Label, res.Label, argmaxOf(approx), argmaxOf(exact), logitDiff(res.Logits, approx), res.Report.Tokens, res.Report.Length, res.Report.Seconds)
 	}
 	k := float64(len(exs))
 	fmt.Fprintf(stdout, "model=%s preset=%s examples=%d prune=%v reduce=%v mean_seconds=%.1f mean_bytes=%d\n",
@@ -388,7 +404,11 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 	for l := range kept {
 		fmt.Fprintf(stdout, "layer %d: mean rows in=%.2f kept=%.2f\n", l, float64(in[l])/k, float64(kept[l])/k)
 	}
-	fmt.Fprintf(stdout, "accuracy: exact=%.4f approx=%.4f private=%.4f agreement_with_approx=%.4f max_logit_diff=%.2e\n",
-		float64(exactOK)/k, float64(approxOK)/k, float64(privateOK)/k, float64(agree)/k, worst)
+	diff := "hidden"
+	if sf.openLogits {
+		diff = fmt.Sprintf("%.2e", worst)
+	}
+	fmt.Fprintf(stdout, "accuracy: exact=%.4f approx=%.4f private=%.4f agreement_with_approx=%.4f max_logit_diff=%s\n",
+		float64(exactOK)/k, float64(approxOK)/k, float64(privateOK)/k, float64(agree)/k, diff)
 	return nil
 }

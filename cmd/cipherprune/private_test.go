@@ -94,16 +94,14 @@ func TestServeInferTLS(t *testing.T) {
 		t.Fatalf("infer: %v\n%s\nserver: %s", ierr, errOut.String(), serveLog.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "infer: label=positive ") {
+	// By default only the label is opened.
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "infer: label=positive logits=hidden ") {
 		t.Errorf("last line %q", last)
 	}
+	// This server does not allow the logits to be opened.
 	out.Reset()
-	if err := run(context.Background(), append(args, "--label-only"), &out, &errOut); err != nil {
-		t.Fatalf("infer --label-only: %v\n%s", err, errOut.String())
-	}
-	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "infer: label=positive logits=hidden ") {
-		t.Errorf("--label-only: last line %q", last)
+	if err := run(context.Background(), append(args, "--open-logits"), &out, &errOut); err == nil || !strings.Contains(err.Error(), "label only") {
+		t.Errorf("infer --open-logits against a label-only server: %v, want a refusal", err)
 	}
 	other, _ := writeSelfSigned(t, t.TempDir())
 	bad := append([]string{"infer", "--connect", "localhost" + port, "--text", "x", "--tls-ca", other}, insecure...)
