@@ -5,29 +5,25 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
+
+	"go.uber.org/goleak"
 )
 
-// checkGoroutines fails the test if goroutines started during it are still
-// running when it ends. Call it first, as defer checkGoroutines(t)(), so it
-// runs after the test's own cleanup.
-func checkGoroutines(t *testing.T) func() {
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// noLeaks fails the test if goroutines started during it are still running
+// when it ends (the library's writer goroutines included). Call it first,
+// as defer noLeaks(t)(), so it runs after the test's own cleanup.
+func noLeaks(t *testing.T) func() {
 	t.Helper()
-	before := runtime.NumGoroutine()
+	opt := goleak.IgnoreCurrent()
 	return func() {
 		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("%d goroutines leaked (before %d):\n%s", runtime.NumGoroutine()-before, before, buf)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		goleak.VerifyNone(t, opt)
 	}
 }
 

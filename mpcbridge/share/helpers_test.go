@@ -15,9 +15,16 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"go.uber.org/goleak"
 
 	"github.com/cipherprune/cipherprune/ckks"
 )
+
+// TestMain fails the package's tests if any goroutine (a test's protocol
+// party, for instance) outlives them.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // testContext holds keys and both parties for one preset.
 type testContext struct {
