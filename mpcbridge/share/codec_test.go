@@ -134,3 +134,21 @@ func (c *slotCodec) roundBig(v *big.Float) (Int128, error) {
 	}
 	return r, nil
 }
+
+// TestCodecBits: the codec's limit and the check that enforces it agree at
+// the boundary (the README's "92 bits" is CodecBits(14)).
+func TestCodecBits(t *testing.T) {
+	for _, tc := range []struct{ logN, want int }{{4, 93}, {8, 92}, {11, 92}, {14, 92}, {15, 92}, {16, 91}} {
+		t.Run(fmt.Sprintf("logN=%d", tc.logN), func(t *testing.T) {
+			if got := CodecBits(tc.logN); got != tc.want {
+				t.Fatalf("CodecBits(%d) = %d, want %d", tc.logN, got, tc.want)
+			}
+			if err := checkCodecBits(tc.logN, tc.want); err != nil {
+				t.Errorf("shares of %d bits refused: %v", tc.want, err)
+			}
+			if err := checkCodecBits(tc.logN, tc.want+1); err == nil {
+				t.Errorf("shares of %d bits accepted", tc.want+1)
+			}
+		})
+	}
+}

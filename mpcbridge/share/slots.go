@@ -47,10 +47,18 @@ func bigToDD(f *big.Float) dd {
 	return dd{hi, lo}
 }
 
+// CodecBits returns the largest bit length of a share (in units of 2^-F)
+// that the slot codec encodes and decodes in a ring of degree 2^logN with an
+// error below 2^-8 units: ddPrec - bits.Len(logN) - 8, that is 92 bits for
+// 2^8 <= N <= 2^15. Shares of more bits are refused (SharesToEnc, and the
+// parameter checks of NewServer and NewClient).
+func CodecBits(logN int) int { return ddPrec - bits.Len(uint(logN)) - 8 }
+
 // checkCodecBits checks that values of up to bits bits (in units of 2^-F)
-// keep a codec error below 2^-8 units: bits + log2(logN) + 8 <= ddPrec.
+// keep a codec error below 2^-8 units: bits <= CodecBits(logN).
 func checkCodecBits(logN, bits_ int) error {
-	if need := bits_ + bits.Len(uint(logN)) + 8; need > ddPrec {
+	if bits_ > CodecBits(logN) {
+		need := bits_ + bits.Len(uint(logN)) + 8
 		return fmt.Errorf("shares of %d bits need %d bits of codec precision, more than %d: lower LogBound or FracBits", bits_, need, ddPrec)
 	}
 	return nil
