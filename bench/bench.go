@@ -164,15 +164,18 @@ type Variant struct {
 	AllSeconds   float64 `json:"all_seconds"`
 	// Bytes and rounds of the measured run (exact) and of all layers
 	// (extrapolated layers estimated).
-	BytesSent     int64     `json:"bytes_sent"`
-	BytesReceived int64     `json:"bytes_received"`
-	Rounds        int       `json:"rounds"`
-	AllBytes      int64     `json:"all_bytes"`
-	AllRounds     int       `json:"all_rounds"`
-	GaloisKeys    int       `json:"galois_keys"`
-	LANSeconds    float64   `json:"lan_seconds"`
-	WANSeconds    float64   `json:"wan_seconds"`
-	Logits        []float64 `json:"logits"`
+	BytesSent     int64   `json:"bytes_sent"`
+	BytesReceived int64   `json:"bytes_received"`
+	Rounds        int     `json:"rounds"`
+	AllBytes      int64   `json:"all_bytes"`
+	AllRounds     int     `json:"all_rounds"`
+	GaloisKeys    int     `json:"galois_keys"`
+	LANSeconds    float64 `json:"lan_seconds"`
+	WANSeconds    float64 `json:"wan_seconds"`
+	// Label is the private label; Logits are empty unless they were opened
+	// (the engine opens the label alone by default).
+	Label  int       `json:"label"`
+	Logits []float64 `json:"logits,omitempty"`
 }
 
 // Layer is one encoder layer's figures.
@@ -272,7 +275,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot Run: %s: %w", v.name, err)
 		}
-		rec.Variants = append(rec.Variants, variantOf(v.name, v.prune, v.reduce, res.Report, res.Logits))
+		rec.Variants = append(rec.Variants, variantOf(v.name, v.prune, v.reduce, res))
 		rec.Block = res.Report.Block
 	}
 	if p, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure); err == nil {
@@ -535,9 +538,10 @@ func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding
 	return cli.InferEncoding(ctx, nc, enc)
 }
 
-func variantOf(name string, prune, reduce bool, rep engine.Report, logits []float64) Variant {
+func variantOf(name string, prune, reduce bool, res *engine.Result) Variant {
+	rep := res.Report
 	v := Variant{Name: name, Prune: prune, Reduce: reduce, HeadSeconds: rep.HeadSeconds, GaloisKeys: rep.GaloisKeys,
-		BytesSent: rep.BytesSent, BytesReceived: rep.BytesReceived, Rounds: rep.Rounds, Logits: logits}
+		BytesSent: rep.BytesSent, BytesReceived: rep.BytesReceived, Rounds: rep.Rounds, Label: res.Label, Logits: res.Logits}
 	for _, ph := range rep.Phases {
 		switch ph.Phase {
 		case engine.PhaseKeys:
