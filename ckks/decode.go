@@ -135,8 +135,9 @@ func ciphertextTemplate(params hefloat.Parameters, level int) (shapeTemplate, er
 }
 
 // decodeCtsChecked reads count ciphertexts in writeCts's form, each
-// checked against tmpl before it is decoded.
-func decodeCtsChecked(r *bytes.Reader, count int, tmpl shapeTemplate) ([]*rlwe.Ciphertext, error) {
+// checked against tmpl before it is decoded and its coefficients against
+// params' moduli after.
+func decodeCtsChecked(params hefloat.Parameters, r *bytes.Reader, count int, tmpl shapeTemplate) ([]*rlwe.Ciphertext, error) {
 	cts := make([]*rlwe.Ciphertext, count)
 	for i := range cts {
 		var sz [4]byte
@@ -156,6 +157,9 @@ func decodeCtsChecked(r *bytes.Reader, count int, tmpl shapeTemplate) ([]*rlwe.C
 		}
 		ct, err := unmarshalCiphertext(data)
 		if err != nil {
+			return nil, fmt.Errorf("ciphertext %d: %w", i, err)
+		}
+		if err := checkReduced(params.RingQ().ModuliChain(), ct.Value...); err != nil {
 			return nil, fmt.Errorf("ciphertext %d: %w", i, err)
 		}
 		cts[i] = ct
@@ -181,7 +185,7 @@ func DecodeCtMatrix(params Parameters, lay Layout, level int, p []byte) (*CtMatr
 		return nil, fmt.Errorf("cannot DecodeCtMatrix: not a matrix of layout %+v", lay)
 	}
 	r := bytes.NewReader(p[len(head):])
-	cts, err := decodeCtsChecked(r, lay.NumCts(), tmpl)
+	cts, err := decodeCtsChecked(params, r, lay.NumCts(), tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("cannot DecodeCtMatrix: %w", err)
 	}
@@ -204,7 +208,7 @@ func DecodeAttentionMasks(params Parameters, lay Layout, level int, p []byte) (*
 		return nil, fmt.Errorf("cannot DecodeAttentionMasks: not the masks of layout %+v", lay)
 	}
 	r := bytes.NewReader(p[len(head):])
-	cts, err := decodeCtsChecked(r, k+1, tmpl)
+	cts, err := decodeCtsChecked(params, r, k+1, tmpl)
 	if err != nil {
 		return nil, fmt.Errorf("cannot DecodeAttentionMasks: %w", err)
 	}

@@ -3,7 +3,6 @@ package ckks
 import (
 	"bytes"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -180,107 +179,4 @@ func TestKeyReceiver(t *testing.T) {
 	if full := rlwe.NewGaloisKey(tc.params).BinarySize(); len(gk0) > full/2+SeedSize+256 {
 		t.Errorf("seeded Galois key of %d bytes, full key %d", len(gk0), full)
 	}
-}
-
-// FuzzDecodePublicKey: a public key of the right size with arbitrary
-// content is decoded or refused, never a panic.
-func FuzzDecodePublicKey(f *testing.F) {
-	tc := newTestContext(f, InsecureTest11)
-	pk, err := GenSecretKeys(tc.params).MarshalPublicKey()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(pk[:96], 0)
-	f.Add(bytes.Repeat([]byte{0xff}, 96), 8)
-	tmpl, err := newKeyTemplates(tc.params)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, head []byte, at int) {
-		p := bytes.Clone(pk)
-		if at < 0 || at >= len(p) {
-			at = 0
-		}
-		copy(p[at:], head)
-		_ = decodeChecked(p, tmpl.pk, rlwe.NewPublicKey(tc.params))
-	})
-}
-
-// FuzzDecodeCtMatrix: arbitrary bytes never make the checked decoder panic
-// or allocate beyond the payload, and what it accepts passes
-// CheckCiphertexts.
-func FuzzDecodeCtMatrix(f *testing.F) {
-	tc := newTestContext(f, InsecureTest11)
-	lay, err := NewLayout(tc.params.MaxSlots(), 4, 8, 16)
-	if err != nil {
-		f.Fatal(err)
-	}
-	x, err := tc.client.EncryptMatrix(randMatrix(rand.New(rand.NewPCG(1, 2)), 4, 8, 1), lay, tc.params.MaxLevel())
-	if err != nil {
-		f.Fatal(err)
-	}
-	good, err := x.MarshalBinary()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(good)
-	f.Add(good[:40])
-	bad := bytes.Clone(good)
-	bad[30] ^= 0xff
-	f.Add(bad)
-	if _, err := DecodeCtMatrix(tc.params, lay, tc.params.MaxLevel(), good); err != nil {
-		f.Fatalf("genuine matrix refused: %v", err)
-	}
-	if _, err := DecodeCtMatrix(tc.params, lay.WithRows(3), tc.params.MaxLevel(), good); err == nil {
-		f.Fatal("a matrix of another layout was accepted")
-	}
-	f.Fuzz(func(t *testing.T, p []byte) {
-		m, err := DecodeCtMatrix(tc.params, lay, tc.params.MaxLevel(), p)
-		if err != nil {
-			return
-		}
-		if err := CheckCiphertexts(tc.params, tc.params.MaxLevel(), m.Cts...); err != nil {
-			t.Fatalf("accepted a matrix that fails the check: %v", err)
-		}
-	})
-}
-
-// FuzzDecodeAttentionMasks: arbitrary bytes never make the checked decoder
-// panic.
-func FuzzDecodeAttentionMasks(f *testing.F) {
-	tc := newTestContext(f, InsecureTest11)
-	lay, err := NewLayout(tc.params.MaxSlots(), 4, 8, 16)
-	if err != nil {
-		f.Fatal(err)
-	}
-	am, err := tc.client.EncryptAttentionMasks([]bool{true, true, false, true}, lay)
-	if err != nil {
-		f.Fatal(err)
-	}
-	good, err := am.MarshalBinary()
-	if err != nil {
-		f.Fatal(err)
-	}
-	if len(good) != am.BinarySize() {
-		f.Fatalf("BinarySize %d, wrote %d", am.BinarySize(), len(good))
-	}
-	back, err := DecodeAttentionMasks(tc.params, lay, tc.params.MaxLevel(), good)
-	if err != nil || back.Validate(lay) != nil {
-		f.Fatalf("round trip: %v", err)
-	}
-	if err := CheckCiphertexts(tc.params, tc.params.MaxLevel(), back.cts()...); err != nil {
-		f.Fatalf("fresh masks fail the check: %v", err)
-	}
-	if err := CheckCiphertexts(tc.params, tc.params.MaxLevel()-1, back.cts()...); err == nil {
-		f.Fatal("a wrong level passed the check")
-	}
-	f.Add(good)
-	f.Add(good[:9])
-	f.Fuzz(func(t *testing.T, p []byte) {
-		if m, err := DecodeAttentionMasks(tc.params, lay, tc.params.MaxLevel(), p); err == nil {
-			if err := m.Validate(lay); err != nil {
-				t.Fatalf("accepted invalid masks: %v", err)
-			}
-		}
-	})
 }

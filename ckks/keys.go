@@ -207,8 +207,9 @@ func expandSeeded(params hefloat.Parameters, seed []byte, half, full *rlwe.Gadge
 // for one session: the public key, the relinearization key and the Galois
 // keys of a rotation plan, in the plan's order. Every key is checked
 // against the structure of the parameters' keys before Lattigo decodes it
-// (see decode.go), so a malformed key is an error, never a panic or an
-// out-of-memory crash.
+// (see decode.go), and every coefficient against its modulus after, so a
+// malformed key is an error, never a panic, an out-of-memory crash or a
+// key with unreduced coefficients.
 type KeyReceiver struct {
 	tmpl *keyTemplates
 	plan []uint64
@@ -232,6 +233,9 @@ func (r *KeyReceiver) SetPublicKey(p []byte) error {
 	if err := decodeChecked(p, r.tmpl.pk, pk); err != nil {
 		return fmt.Errorf("cannot SetPublicKey: %w", err)
 	}
+	if err := checkReducedQP(r.tmpl.params, pk.Value[:]...); err != nil {
+		return fmt.Errorf("cannot SetPublicKey: malformed key: %w", err)
+	}
 	r.pk = pk
 	return nil
 }
@@ -245,6 +249,9 @@ func (r *KeyReceiver) SetRelinKey(p []byte) error {
 	half := &rlwe.RelinearizationKey{}
 	if err := decodeChecked(p[SeedSize:], r.tmpl.rlk, half); err != nil {
 		return fmt.Errorf("cannot SetRelinKey: %w", err)
+	}
+	if err := checkReducedGadget(r.tmpl.params, &half.GadgetCiphertext); err != nil {
+		return fmt.Errorf("cannot SetRelinKey: malformed key: %w", err)
 	}
 	rlk := rlwe.NewRelinearizationKey(r.tmpl.params)
 	if err := expandSeeded(r.tmpl.params, p[:SeedSize], &half.GadgetCiphertext, &rlk.GadgetCiphertext); err != nil {
@@ -271,6 +278,9 @@ func (r *KeyReceiver) AddGaloisKey(p []byte) error {
 	half := &rlwe.GaloisKey{}
 	if err := decodeChecked(p[SeedSize:], tmpl, half); err != nil {
 		return fmt.Errorf("cannot AddGaloisKey: key %d (element %d): %w", i, r.plan[i], err)
+	}
+	if err := checkReducedGadget(r.tmpl.params, &half.GadgetCiphertext); err != nil {
+		return fmt.Errorf("cannot AddGaloisKey: key %d (element %d): malformed key: %w", i, r.plan[i], err)
 	}
 	gk := rlwe.NewGaloisKey(r.tmpl.params)
 	gk.GaloisElement, gk.NthRoot = half.GaloisElement, half.NthRoot
