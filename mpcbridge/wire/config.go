@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"time"
 )
 
 // Role is the part a party plays: the client holds the input and the
@@ -52,6 +53,17 @@ type Config struct {
 	// message; zero means DefaultMaxFrame. A Recv allocates at most this much
 	// for one message, and the peer refuses to send more.
 	MaxFrame int
+
+	// IdleTimeout, if positive, bounds how long a read or a write of the
+	// connection may wait without progress: while this end waits for a
+	// message, the peer must send some of it at least this often, and while
+	// this end sends, the peer must take some of it as often. It restarts
+	// with every read and every chunk written, so a large message on a slow
+	// link is not cut as long as bytes flow. A read that times out fails the
+	// Conn with an error matching ErrIdle and tells the peer with an Abort;
+	// a write that times out fails it too. Zero means no limit beyond the
+	// callers' contexts.
+	IdleTimeout time.Duration
 }
 
 // validate checks c and returns a copy with defaults filled in.
@@ -67,6 +79,9 @@ func (c Config) validate() (Config, error) {
 		c.MaxFrame = DefaultMaxFrame
 	case c.MaxFrame < 0:
 		return Config{}, fmt.Errorf("invalid Config.MaxFrame %d: want 0 (default) or positive", c.MaxFrame)
+	}
+	if c.IdleTimeout < 0 {
+		return Config{}, fmt.Errorf("invalid Config.IdleTimeout %v: want 0 (none) or positive", c.IdleTimeout)
 	}
 	c.Params = bytes.Clone(c.Params)
 	if c.Params == nil {

@@ -14,8 +14,14 @@ import (
 )
 
 const (
-	// bufSize is the size of the read and write buffers.
+	// bufSize is the size of the read and write buffers, allocated once
+	// the handshake has succeeded: a connection still in the handshake
+	// holds no buffer.
 	bufSize = 64 << 10
+	// writeChunk is the most a write of the connection hands the net.Conn
+	// at once when an idle timeout is set, so that the timeout restarts as
+	// a large message goes out.
+	writeChunk = 1 << 20
 	// abortGrace bounds the best-effort work of aborting: writing the Abort
 	// message, and discarding what the peer is still sending meanwhile.
 	abortGrace = time.Second
@@ -33,17 +39,19 @@ type Conn struct {
 	nc  net.Conn
 	cfg Config
 
+	rdl, wdl deadline // the read and write deadlines; used with rmu and wmu held
+
 	hsMu         sync.Mutex
 	hsDone       atomic.Bool
 	hsErr        error  // the handshake's result, set before hsDone
 	peerMaxFrame uint64 // the peer's limit, set before hsDone
 
-	rmu          sync.Mutex // guards br, awaitPeerEnd and the read deadline
-	br           *bufio.Reader
-	awaitPeerEnd bool // a Tunnel was closed before the peer's end marker was read
+	rmu          sync.Mutex    // guards br, awaitPeerEnd and the read deadline
+	br           *bufio.Reader // nil until the handshake succeeds
+	awaitPeerEnd bool          // a Tunnel was closed before the peer's end marker was read
 
-	wmu        sync.Mutex // guards bw, hdr, pendingEnd and the write deadline
-	bw         *bufio.Writer
+	wmu        sync.Mutex    // guards bw, hdr, pendingEnd and the write deadline
+	bw         *bufio.Writer // nil until the handshake succeeds
 	hdr        [HeaderLen]byte
 	pendingEnd bool // bw holds a Tunnel's end marker, not yet flushed
 
@@ -55,7 +63,8 @@ type Conn struct {
 	stats counters
 }
 
-// NewConn returns a Conn over nc, configured by cfg. It does no I/O. The
+// NewConn returns a Conn over nc, configured by cfg. It does no I/O and
+// allocates no buffer: those come once the handshake has succeeded. The
 // Conn closes nc when it is closed or fails.
 func NewConn(nc net.Conn, cfg Config) (*Conn, error) {
 	if nc == nil {
@@ -65,12 +74,56 @@ func NewConn(nc net.Conn, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot NewConn: %w", err)
 	}
-	return &Conn{
-		nc:  nc,
-		cfg: cfg,
-		br:  bufio.NewReaderSize(nc, bufSize),
-		bw:  bufio.NewWriterSize(nc, bufSize),
-	}, nil
+	c := &Conn{nc: nc, cfg: cfg}
+	c.rdl.set, c.rdl.idle = nc.SetReadDeadline, cfg.IdleTimeout
+	c.wdl.set, c.wdl.idle = nc.SetWriteDeadline, cfg.IdleTimeout
+	return c, nil
+}
+
+// allocBuffers gives the Conn its read and write buffers, once the
+// handshake has succeeded.
+func (c *Conn) allocBuffers() {
+	c.rmu.Lock()
+	c.br = bufio.NewReaderSize(connReader{c}, bufSize)
+	c.rmu.Unlock()
+	c.wmu.Lock()
+	c.bw = bufio.NewWriterSize(connWriter{c}, bufSize)
+	c.wmu.Unlock()
+}
+
+// connReader reads the net.Conn, restarting the idle timeout before each
+// read. The caller holds rmu.
+type connReader struct{ c *Conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	if err := r.c.rdl.renew(); err != nil {
+		return 0, err
+	}
+	return r.c.nc.Read(p)
+}
+
+// connWriter writes the net.Conn, restarting the idle timeout before each
+// chunk of at most writeChunk bytes (before each write if there is no idle
+// timeout). The caller holds wmu.
+type connWriter struct{ c *Conn }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if c.cfg.IdleTimeout <= 0 {
+		return c.nc.Write(p)
+	}
+	n := 0
+	for n < len(p) {
+		if err := c.wdl.renew(); err != nil {
+			return n, err
+		}
+		k, err := c.nc.Write(p[n:min(len(p), n+writeChunk)])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // Role returns this end's role.
@@ -161,13 +214,36 @@ func (c *Conn) setFailure(err error) bool {
 }
 
 // ioErr maps an I/O error: an error caused by the Conn having failed (for
-// example closed from another goroutine) becomes that failure, and a timeout
-// that bind set for ctx becomes ctx's error.
+// example closed from another goroutine) becomes that failure, a timeout
+// that bind set for ctx becomes ctx's error, and any other timeout, the
+// idle timeout's, an error matching ErrIdle.
 func (c *Conn) ioErr(ctx context.Context, err error) error {
 	if f := c.failure(); f != nil {
 		return f
 	}
-	return ctxError(ctx, err)
+	if err == nil || !isTimeout(err) {
+		return err
+	}
+	if cerr := ctxTimeout(ctx); cerr != nil {
+		return cerr
+	}
+	if c.cfg.IdleTimeout > 0 {
+		return fmt.Errorf("%w: no progress for %v", ErrIdle, c.cfg.IdleTimeout)
+	}
+	return err
+}
+
+// readErr is ioErr for a failed read of a message. A peer found idle is
+// told so with an Abort, best effort, before the caller fails the Conn.
+// The caller holds rmu.
+func (c *Conn) readErr(ctx context.Context, err error) error {
+	err = c.ioErr(ctx, err)
+	if errors.Is(err, ErrIdle) {
+		actx, cancel := context.WithTimeout(context.Background(), abortGrace)
+		_ = c.sendAbort(actx, AbortIdle, trimWire(err))
+		cancel()
+	}
+	return err
 }
 
 // sendAbort writes an Abort message, unless a send holds the write side;
@@ -180,7 +256,7 @@ func (c *Conn) sendAbort(ctx context.Context, code AbortCode, reason string) err
 	if err := c.failure(); err != nil {
 		return err
 	}
-	release, err := bind(ctx, c.nc.SetWriteDeadline)
+	release, err := c.wdl.bind(ctx)
 	if err != nil {
 		return err
 	}
@@ -200,7 +276,7 @@ func (c *Conn) sendAbort(ctx context.Context, code AbortCode, reason string) err
 // tells the peer with an Abort message, and fails the Conn with err.
 func (c *Conn) violation(discard uint64, err error) error {
 	if discard > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(abortGrace))
+		_ = c.rdl.reset(time.Now().Add(abortGrace))
 		_, _ = io.CopyN(io.Discard, c.br, int64(discard))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), abortGrace)
@@ -210,7 +286,16 @@ func (c *Conn) violation(discard uint64, err error) error {
 }
 
 // writeFrame writes one frame and flushes it. The caller holds wmu.
+// Before the handshake has succeeded, there is no buffer and the frame,
+// a hello or an Abort, goes out in one write.
 func (c *Conn) writeFrame(t Type, payload []byte) error {
+	if c.bw == nil {
+		f := make([]byte, HeaderLen+len(payload))
+		header{typ: t, length: uint64(len(payload))}.put(f)
+		copy(f[HeaderLen:], payload)
+		_, err := connWriter{c}.Write(f)
+		return err
+	}
 	c.writeHeader(t, uint64(len(payload)))
 	if _, err := c.bw.Write(payload); err != nil {
 		return err
@@ -268,7 +353,7 @@ func (c *Conn) lockSend(ctx context.Context) (release func(), err error) {
 		c.wmu.Unlock()
 		return nil, err
 	}
-	unbind, err := bind(ctx, c.nc.SetWriteDeadline)
+	unbind, err := c.wdl.bind(ctx)
 	if err != nil {
 		c.wmu.Unlock()
 		return nil, err
@@ -315,7 +400,7 @@ func (c *Conn) lockRecv(ctx context.Context) (release func(), err error) {
 		c.rmu.Unlock()
 		return nil, err
 	}
-	unbind, err := bind(ctx, c.nc.SetReadDeadline)
+	unbind, err := c.rdl.bind(ctx)
 	if err != nil {
 		c.rmu.Unlock()
 		return nil, err
@@ -338,7 +423,11 @@ func (c *Conn) readHeader(ctx context.Context) (header, error) {
 		case errors.Is(err, io.EOF):
 			return header{}, c.fail(fmt.Errorf("truncated frame header (%d of %d bytes): %w", len(b), HeaderLen, io.ErrUnexpectedEOF))
 		}
-		return header{}, c.ioErr(ctx, err)
+		err = c.readErr(ctx, err)
+		if errors.Is(err, ErrIdle) {
+			return header{}, c.fail(err) // not the caller's cancellation: the peer is idle
+		}
+		return header{}, err
 	}
 	h, err := parseHeader(b)
 	if err != nil {
@@ -383,8 +472,8 @@ func (c *Conn) nextMessageHeader(ctx context.Context) (header, error) {
 // readAbort reads the payload of an Abort frame whose header h was read,
 // and fails the Conn with the peer's reason.
 func (c *Conn) readAbort(ctx context.Context, h header) error {
-	p := make([]byte, h.length)
-	if err := c.readPayload(ctx, h, p); err != nil {
+	p, err := c.readPayload(ctx, h)
+	if err != nil {
 		return err
 	}
 	c.stats.received(int64(HeaderLen+len(p)), 1)
@@ -395,20 +484,21 @@ func (c *Conn) readAbort(ctx context.Context, h header) error {
 	return c.fail(ae)
 }
 
-// readPayload reads the payload of the frame whose header h was read into
-// p, len(p) == h.length. The caller holds rmu. A failure fails the Conn.
-func (c *Conn) readPayload(ctx context.Context, h header, p []byte) error {
-	n, err := io.ReadFull(c.br, p)
+// readPayload reads the payload of the frame whose header h was read,
+// allocating as the bytes arrive (readGrowing), never the announced length
+// up front. The caller holds rmu. A failure fails the Conn.
+func (c *Conn) readPayload(ctx context.Context, h header) ([]byte, error) {
+	p, err := readGrowing(c.br, h.length)
 	if err == nil {
-		return nil
+		return p, nil
 	}
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		if f := c.failure(); f != nil {
-			return f
+			return nil, f
 		}
-		return c.fail(fmt.Errorf("truncated %v payload (%d of %d bytes): %w", h.typ, n, len(p), io.ErrUnexpectedEOF))
+		return nil, c.fail(fmt.Errorf("truncated %v payload (%d of %d bytes): %w", h.typ, len(p), h.length, io.ErrUnexpectedEOF))
 	}
-	return c.fail(fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, n, len(p), c.ioErr(ctx, err)))
+	return nil, c.fail(fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, len(p), h.length, c.readErr(ctx, err)))
 }
 
 // beginRecv runs the handshake if needed, takes the read side bound to ctx
@@ -452,8 +542,9 @@ func typeOrAny(t Type) string {
 }
 
 // Recv receives the next message, which must be of type want, and returns
-// its payload, allocated to the length the header announces once that was
-// checked against MaxFrame. A message of another type fails with
+// its payload. The header's length is checked against MaxFrame, and the
+// payload's memory grows as its bytes arrive, so a peer that announces a
+// large message and stalls costs little. A message of another type fails with
 // ErrUnexpectedType naming both, an Abort from the peer with an *AbortError.
 // Either ends the connection. If ctx ends before the next message's header
 // has fully arrived, Recv consumes nothing and may be called again.
@@ -484,8 +575,8 @@ func (c *Conn) recv(ctx context.Context, want Type) (Type, []byte, error) {
 		return 0, nil, err
 	}
 	defer release()
-	p := make([]byte, h.length)
-	if err := c.readPayload(ctx, h, p); err != nil {
+	p, err := c.readPayload(ctx, h)
+	if err != nil {
 		return 0, nil, err
 	}
 	c.stats.received(int64(HeaderLen+h.length), 1)

@@ -339,6 +339,7 @@ func TestConfigValidate(t *testing.T) {
 		{"role3", Config{Role: 3}, "invalid Config.Role Role(3)"},
 		{"negative MaxFrame", Config{Role: RoleClient, MaxFrame: -1}, "invalid Config.MaxFrame -1"},
 		{"long params", Config{Role: RoleClient, Params: make([]byte, MaxParamsLen+1)}, "exceeds MaxParamsLen"},
+		{"negative IdleTimeout", Config{Role: RoleClient, IdleTimeout: -time.Second}, "invalid Config.IdleTimeout -1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewConn(pipeA, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -395,7 +396,7 @@ func TestRoleAndCodeStrings(t *testing.T) {
 	if RoleClient.String() != "client" || RoleServer.String() != "server" || Role(9).String() != "Role(9)" {
 		t.Error("Role.String")
 	}
-	for code := AbortProtocol; code <= AbortMalformed; code++ {
+	for code := AbortProtocol; code <= AbortIdle; code++ {
 		if strings.HasPrefix(code.String(), "AbortCode(") {
 			t.Errorf("code %d has no name", code)
 		}

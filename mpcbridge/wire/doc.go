@@ -22,6 +22,22 @@
 // before it allocates or reads anything, and rejects the frame with
 // [ErrFrameTooLarge] otherwise. The limits are exchanged in the handshake,
 // so a sender refuses an oversized message locally, before writing a byte.
+// Even a length within the limit is only announced: the receiver allocates
+// as the payload arrives, starting at 4 KiB and at most doubling, so a peer
+// that announces 256 MiB and stalls has cost it 4 KiB, and one that sent n
+// bytes at most 2n held (less than 4n allocated in all).
+//
+// # Resources and timeouts
+//
+// A Conn allocates its two 64 KiB buffers only once the handshake has
+// succeeded: a connection that is accepted and then says nothing holds its
+// goroutines and the hellos, a few KiB. Every blocking call is bounded by
+// its context; [Config.IdleTimeout] adds a bound on silence, restarted by
+// every read and every chunk written: a peer that stops sending while this
+// end waits for a message, or stops reading while this end sends, fails
+// the call with [ErrIdle] after that long, and a silent one is told why in
+// an Abort. A server bounds the handshake with the context it passes to
+// [Conn.Handshake], and the number of connections itself.
 //
 // # Handshake
 //
@@ -87,9 +103,10 @@
 // the frame arrived; one that disconnects between frames gives [io.EOF].
 //
 // A Recv whose context ends before the whole next frame header has arrived
-// consumes nothing and may be retried. Any other failure of a read, and every
-// failure of a write after it started, leaves the stream out of step with the
-// peer: the Conn closes itself and every later call returns that first error.
+// consumes nothing and may be retried. Any other failure of a read (an idle
+// timeout included), and every failure of a write after it started, leaves
+// the stream out of step with the peer or the peer gone: the Conn closes
+// itself and every later call returns that first error.
 //
 // # Statistics and rounds
 //

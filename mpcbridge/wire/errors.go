@@ -48,6 +48,10 @@ var (
 
 	// ErrTunnelOpen means Send or Recv was called while a Tunnel is open.
 	ErrTunnelOpen = errors.New("wire: tunnel open")
+
+	// ErrIdle means a read or a write waited longer than Config.IdleTimeout
+	// without progress: the peer stopped sending, or stopped reading.
+	ErrIdle = errors.New("wire: peer idle")
 )
 
 // AbortCode says why a party aborted. It travels in the Abort message so that
@@ -65,6 +69,7 @@ const (
 	AbortFrameTooLarge  AbortCode = 6 // ErrFrameTooLarge
 	AbortUnexpectedType AbortCode = 7 // ErrUnexpectedType
 	AbortMalformed      AbortCode = 8 // ErrMalformed
+	AbortIdle           AbortCode = 9 // ErrIdle
 )
 
 var abortSentinels = map[AbortCode]error{
@@ -75,6 +80,7 @@ var abortSentinels = map[AbortCode]error{
 	AbortFrameTooLarge:  ErrFrameTooLarge,
 	AbortUnexpectedType: ErrUnexpectedType,
 	AbortMalformed:      ErrMalformed,
+	AbortIdle:           ErrIdle,
 }
 
 // abortCodeOf returns the code that tells the peer about err.
@@ -106,6 +112,8 @@ func (code AbortCode) String() string {
 		return "unexpected-type"
 	case AbortMalformed:
 		return "malformed"
+	case AbortIdle:
+		return "idle"
 	}
 	return fmt.Sprintf("AbortCode(%d)", uint16(code))
 }

@@ -75,7 +75,6 @@ func TestOversizedFrame(t *testing.T) {
 			p.write(hdr[:])
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			start := time.Now()
 			errc := make(chan error, 1)
 			go func() { _, err := c.Recv(testCtx(t), tA); errc <- err }()
 			ae := p.readAbort()
@@ -84,11 +83,10 @@ func TestOversizedFrame(t *testing.T) {
 			if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("0xf001 of %d bytes, limit 1024", length)) {
 				t.Errorf("Recv: %v, want ErrFrameTooLarge naming the length and limit", err)
 			}
+			// The peer sent the header alone and never closes: an Abort
+			// that arrived means the receiver did not wait for the payload.
 			if ae.Code != AbortFrameTooLarge {
 				t.Errorf("peer got %v %q", ae.Code, ae.Reason)
-			}
-			if d := time.Since(start); d > time.Second {
-				t.Errorf("rejection took %v", d)
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
 				t.Errorf("rejecting a %d-byte frame allocated %d bytes", length, alloc)
@@ -256,16 +254,16 @@ func TestPeerClosesAtEveryStep(t *testing.T) {
 func TestCancelRecv(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
-			client, server := handshakePair(t, tr)
+			client, server, w := watchedPair(t, tr)
+			// Cancel once the Recv reads the connection; a Recv that ignored
+			// the cancellation would end at testCtx's deadline instead.
 			ctx, cancel := context.WithCancel(testCtx(t))
-			time.AfterFunc(30*time.Millisecond, cancel)
-			start := time.Now()
+			reading := w.armRead()
+			go func() { <-reading; cancel() }()
 			_, err := server.Recv(ctx, tA)
+			cancel()
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("Recv: %v, want context.Canceled", err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("cancellation took %v", d)
 			}
 			// Nothing was consumed: the Conn still works, and the deadline the
 			// cancellation set does not stick.
@@ -290,13 +288,15 @@ func TestDeadlineRecv(t *testing.T) {
 			_, server := handshakePair(t, tr)
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			start := time.Now()
+			deadline, _ := ctx.Deadline()
 			_, err := server.Recv(ctx, tA)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Recv: %v, want context.DeadlineExceeded", err)
 			}
-			if d := time.Since(start); d < 40*time.Millisecond || d > 2*time.Second {
-				t.Errorf("Recv returned after %v", d)
+			// Not before the deadline (no early timeout); how long after is
+			// the scheduler's business.
+			if now := time.Now(); now.Before(deadline) {
+				t.Errorf("Recv returned %v before its deadline", deadline.Sub(now))
 			}
 		})
 	}
@@ -307,9 +307,11 @@ func TestCancelMidHeader(t *testing.T) {
 	// and a retry reads the whole frame.
 	c, p := handshakeRawPeer(t, testConfig(RoleServer))
 	f := frame(tA, []byte("payload"))
-	errc := recvAsync(c, 200*time.Millisecond)
-	<-p.writeAsync(f[:5])
-	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := recvAsync(ctx, c)
+	<-p.writeAsync(f[:5]) // returns once the Recv has read the 5 bytes
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Recv: %v", err)
 	}
 	p.write(f[5:])
@@ -324,13 +326,15 @@ func TestCancelMidPayload(t *testing.T) {
 	// step, so the Conn fails and says how far it got.
 	c, p := handshakeRawPeer(t, testConfig(RoleServer))
 	f := frame(tA, make([]byte, 100))
-	errc := recvAsync(c, 200*time.Millisecond)
-	<-p.writeAsync(f[:HeaderLen+30])
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := recvAsync(ctx, c)
+	<-p.writeAsync(f[:HeaderLen+30]) // returns once the Recv has read them
+	cancel()
 	err := <-errc
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "interrupted after 30 of 100 bytes") {
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted after 30 of 100 bytes") {
 		t.Fatalf("Recv: %v", err)
 	}
-	if _, err := c.Recv(testCtx(t), tA); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := c.Recv(testCtx(t), tA); !errors.Is(err, context.Canceled) {
 		t.Errorf("Recv after failure: %v, want the first error", err)
 	}
 }
@@ -338,9 +342,11 @@ func TestCancelMidPayload(t *testing.T) {
 func TestCancelSend(t *testing.T) {
 	// Over net.Pipe a Send blocks until the peer reads; cancelling it ends
 	// the Conn (the peer may hold part of the frame).
-	c, _ := handshakeRawPeer(t, testConfig(RoleServer))
+	c, _, w := watchedRawPeer(t, testConfig(RoleServer))
 	ctx, cancel := context.WithCancel(testCtx(t))
-	time.AfterFunc(30*time.Millisecond, cancel)
+	defer cancel()
+	writing := w.armWrite()
+	go func() { <-writing; cancel() }() // once the Send writes, and blocks
 	err := c.Send(ctx, tA, make([]byte, 1000))
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("Send: %v", err)
@@ -379,12 +385,10 @@ func TestNoLeakedGoroutines(t *testing.T) {
 	}
 }
 
-// recvAsync starts a Recv of tA bounded by d and returns its error.
-func recvAsync(c *Conn, d time.Duration) <-chan error {
+// recvAsync starts a Recv of tA bounded by ctx and returns its error.
+func recvAsync(ctx context.Context, c *Conn) <-chan error {
 	errc := make(chan error, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
 		_, err := c.Recv(ctx, tA)
 		errc <- err
 	}()

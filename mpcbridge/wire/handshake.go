@@ -95,6 +95,7 @@ func (c *Conn) handshake(ctx context.Context) error {
 		return c.fail(m.err)
 	}
 	c.peerMaxFrame = peer.maxFrame
+	c.allocBuffers()
 	return nil
 }
 
@@ -130,30 +131,32 @@ func (c *Conn) readHello(ctx context.Context) (hello, []byte, error) {
 		return hello{}, nil, err
 	}
 	defer release()
-	b, err := c.br.Peek(HeaderLen)
-	if err != nil {
-		switch {
-		case len(b) == 0 && err == io.EOF:
+	// Read without a buffer, which comes only after the handshake: nothing
+	// past the hello is read, and a connection that never gets there costs
+	// no more than what it sent.
+	var hdr [HeaderLen]byte
+	if n, err := io.ReadFull(connReader{c}, hdr[:]); err != nil {
+		switch err {
+		case io.EOF:
 			return hello{}, nil, fmt.Errorf("connection closed by the peer before its hello: %w", io.EOF)
-		case errors.Is(err, io.EOF):
-			return hello{}, nil, fmt.Errorf("truncated hello header (%d of %d bytes): %w", len(b), HeaderLen, io.ErrUnexpectedEOF)
+		case io.ErrUnexpectedEOF:
+			return hello{}, nil, fmt.Errorf("truncated hello header (%d of %d bytes): %w", n, HeaderLen, io.ErrUnexpectedEOF)
 		}
 		return hello{}, nil, fmt.Errorf("cannot read hello: %w", c.ioErr(ctx, err))
 	}
-	h, err := parseHeader(b)
+	h, err := parseHeader(hdr[:])
 	if err != nil || (h.typ != TypeHello && h.typ != TypeAbort) {
-		return hello{}, nil, fmt.Errorf("%w: the peer's first bytes are %s, not a hello", ErrMagic, quotePrefix(b, HeaderLen))
+		return hello{}, nil, fmt.Errorf("%w: the peer's first bytes are %s, not a hello", ErrMagic, quotePrefix(hdr[:], HeaderLen))
 	}
 	if err := h.checkLength(c.cfg.MaxFrame); err != nil {
 		return hello{}, nil, err
 	}
-	_, _ = c.br.Discard(HeaderLen)
-	p := make([]byte, h.length)
-	if n, err := io.ReadFull(c.br, p); err != nil {
+	p, err := readGrowing(connReader{c}, h.length)
+	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return hello{}, nil, fmt.Errorf("truncated %v payload (%d of %d bytes): %w", h.typ, n, len(p), io.ErrUnexpectedEOF)
+			return hello{}, nil, fmt.Errorf("truncated %v payload (%d of %d bytes): %w", h.typ, len(p), h.length, io.ErrUnexpectedEOF)
 		}
-		return hello{}, nil, fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, n, len(p), c.ioErr(ctx, err))
+		return hello{}, nil, fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, len(p), h.length, c.ioErr(ctx, err))
 	}
 	if h.typ == TypeAbort {
 		c.stats.received(int64(HeaderLen+len(p)), 1)
@@ -177,15 +180,15 @@ func (c *Conn) readHello(ctx context.Context) (hello, []byte, error) {
 func (c *Conn) abortAndDrain(code AbortCode, reason string) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	_ = c.nc.SetReadDeadline(time.Now().Add(abortGrace))
+	_ = c.rdl.reset(time.Now().Add(abortGrace))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		ctx, cancel := context.WithTimeout(context.Background(), abortGrace)
 		defer cancel()
 		_ = c.sendAbort(ctx, code, reason)
-		_ = c.nc.SetReadDeadline(aLongTimeAgo) // stop the drain
+		c.rdl.stop() // stop the drain
 	}()
-	_, _ = io.Copy(io.Discard, c.br)
+	_, _ = io.Copy(io.Discard, connReader{c})
 	<-done
 }

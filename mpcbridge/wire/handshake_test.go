@@ -1,12 +1,12 @@
 package wire
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestHandshakeMismatch(t *testing.T) {
@@ -34,7 +34,6 @@ func TestHandshakeMismatch(t *testing.T) {
 			t.Run(tc.name+"/"+tr.name, func(t *testing.T) {
 				a, b := pair(t, tr, tc.a, tc.b)
 				ctx := testCtx(t)
-				start := time.Now()
 				aerr, berr := both(func() error { return a.Handshake(ctx) }, func() error { return b.Handshake(ctx) })
 				for _, e := range []struct {
 					err  error
@@ -46,8 +45,9 @@ func TestHandshakeMismatch(t *testing.T) {
 						t.Errorf("error %q lacks %q", e.err, e.want)
 					}
 				}
-				if d := time.Since(start); d > 2*abortGrace+time.Second {
-					t.Errorf("handshake took %v", d)
+				// Both ends learnt the mismatch; neither waited for ctx.
+				if errors.Is(aerr, context.DeadlineExceeded) || errors.Is(berr, context.DeadlineExceeded) {
+					t.Errorf("handshake hung: %v, %v", aerr, berr)
 				}
 				// The failure is final and the connections are closed.
 				if err := a.Send(ctx, tA, nil); !errors.Is(err, tc.target) {

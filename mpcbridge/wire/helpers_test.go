@@ -199,6 +199,12 @@ type rawPeer struct {
 func newRawPeer(t testing.TB, cfg Config) (*Conn, *rawPeer) {
 	t.Helper()
 	a, b := net.Pipe()
+	return newRawPeerOn(t, cfg, a, b)
+}
+
+// newRawPeerOn is newRawPeer on the two ends a (the Conn's) and b.
+func newRawPeerOn(t testing.TB, cfg Config, a, b net.Conn) (*Conn, *rawPeer) {
+	t.Helper()
 	c, err := NewConn(a, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -212,6 +218,24 @@ func newRawPeer(t testing.TB, cfg Config) (*Conn, *rawPeer) {
 func handshakeRawPeer(t testing.TB, cfg Config) (*Conn, *rawPeer) {
 	t.Helper()
 	c, p := newRawPeer(t, cfg)
+	rawHandshake(t, c, p, cfg)
+	return c, p
+}
+
+// watchedRawPeer is handshakeRawPeer with the Conn's net.Conn watched.
+func watchedRawPeer(t testing.TB, cfg Config) (*Conn, *rawPeer, *watchConn) {
+	t.Helper()
+	a, b := net.Pipe()
+	w := &watchConn{Conn: a}
+	c, p := newRawPeerOn(t, cfg, w, b)
+	rawHandshake(t, c, p, cfg)
+	return c, p, w
+}
+
+// rawHandshake runs the handshake between c, configured with cfg, and the
+// raw peer p, which plays the other role.
+func rawHandshake(t testing.TB, c *Conn, p *rawPeer, cfg Config) {
+	t.Helper()
 	pc := cfg
 	pc.Role = RoleClient + RoleServer - cfg.Role
 	done := make(chan error, 1)
@@ -221,7 +245,71 @@ func handshakeRawPeer(t testing.TB, cfg Config) (*Conn, *rawPeer) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	return c, p
+}
+
+// watchConn is a net.Conn that tells when a Read or a Write starts, so that
+// a test can act once a call is under way instead of after a guessed delay.
+type watchConn struct {
+	net.Conn
+	mu               sync.Mutex
+	reading, writing chan struct{} // closed by the next Read, Write; nil if not armed
+}
+
+// armRead returns a channel that the next Read closes as it starts.
+func (w *watchConn) armRead() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reading = make(chan struct{})
+	return w.reading
+}
+
+// armWrite returns a channel that the next Write closes as it starts.
+func (w *watchConn) armWrite() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writing = make(chan struct{})
+	return w.writing
+}
+
+func (w *watchConn) Read(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.reading != nil {
+		close(w.reading)
+		w.reading = nil
+	}
+	w.mu.Unlock()
+	return w.Conn.Read(p)
+}
+
+func (w *watchConn) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.writing != nil {
+		close(w.writing)
+		w.writing = nil
+	}
+	w.mu.Unlock()
+	return w.Conn.Write(p)
+}
+
+// watchedPair is handshakePair with the server's net.Conn watched.
+func watchedPair(t testing.TB, tr transport) (client, server *Conn, w *watchConn) {
+	t.Helper()
+	a, b := tr.pair(t)
+	w = &watchConn{Conn: b}
+	client, err := NewConn(a, testConfig(RoleClient))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = NewConn(w, testConfig(RoleServer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	cerr, serr := both(func() error { return client.Handshake(testCtx(t)) }, func() error { return server.Handshake(testCtx(t)) })
+	if cerr != nil || serr != nil {
+		t.Fatalf("handshake: client %v, server %v", cerr, serr)
+	}
+	return client, server, w
 }
 
 // write writes b to the Conn in a goroutine (net.Pipe writes block until

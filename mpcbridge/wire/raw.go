@@ -43,7 +43,7 @@ func (r rawConn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if err != nil {
-		return n, fmt.Errorf("cannot Read raw: %w", c.fail(c.ioErr(r.ctx, err)))
+		return n, fmt.Errorf("cannot Read raw: %w", c.fail(c.readErr(r.ctx, err)))
 	}
 	return n, nil
 }
@@ -67,7 +67,7 @@ func (r rawConn) Write(p []byte) (int, error) {
 	if err := c.flush(); err != nil {
 		return 0, fmt.Errorf("cannot Write raw: %w", c.fail(c.ioErr(r.ctx, err)))
 	}
-	n, err := c.nc.Write(p)
+	n, err := connWriter{c}.Write(p)
 	c.stats.sent(int64(n), 0)
 	if err != nil {
 		return n, fmt.Errorf("cannot Write raw: %w", c.fail(c.ioErr(r.ctx, err)))

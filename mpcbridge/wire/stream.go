@@ -148,7 +148,7 @@ func (c *Conn) recvInto(ctx context.Context, want Type, dst io.ReaderFrom) error
 			}
 			return c.fail(fmt.Errorf("truncated %v payload (%d of %d bytes): %w", h.typ, got, h.length, io.ErrUnexpectedEOF))
 		}
-		return c.fail(fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, got, h.length, c.ioErr(ctx, fr.err)))
+		return c.fail(fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, got, h.length, c.readErr(ctx, fr.err)))
 	}
 	c.stats.received(int64(HeaderLen+h.length), 1)
 	if derr != nil {

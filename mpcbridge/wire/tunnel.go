@@ -89,7 +89,7 @@ func (t *Tunnel) Read(p []byte) (int, error) {
 		if err == io.EOF {
 			err = fmt.Errorf("truncated %v payload: %w", TypeTunnelData, io.ErrUnexpectedEOF)
 		} else {
-			err = c.ioErr(t.ctx, err)
+			err = c.readErr(t.ctx, err)
 		}
 		return n, fmt.Errorf("cannot Read tunnel: %w", c.fail(err))
 	}

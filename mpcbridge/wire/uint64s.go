@@ -70,7 +70,8 @@ func writeUint64sPortable(w *bufio.Writer, v []uint64) error {
 // words (any number within MaxFrame if maxCount is negative) and returns
 // them. A payload whose length is not a multiple of 8 fails with
 // ErrMalformed, more than maxCount words with ErrFrameTooLarge, both before
-// anything is allocated; either ends the connection, as in Recv.
+// anything is allocated; either ends the connection, as in Recv. As in
+// Recv, the vector's memory grows as its words arrive.
 func (c *Conn) RecvUint64s(ctx context.Context, want Type, maxCount int) ([]uint64, error) {
 	v, err := c.recvUint64s(ctx, want, maxCount, nil)
 	if err != nil {
@@ -109,17 +110,21 @@ func (c *Conn) recvUint64s(ctx context.Context, want Type, maxCount int, dst []u
 	if err != nil {
 		return nil, c.violation(h.length, fmt.Errorf("%v: %w", h.typ, err))
 	}
+	var got int
 	if dst == nil {
-		dst = make([]uint64, n)
+		// Allocated as the words arrive: the count is only announced.
+		dst, got, err = readUint64sGrowing(c.br, n)
+	} else {
+		got, err = readUint64sFast(c.br, dst[:n])
 	}
-	if got, err := readUint64sFast(c.br, dst[:n]); err != nil {
+	if err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			if f := c.failure(); f != nil {
 				return nil, f
 			}
 			return nil, c.fail(fmt.Errorf("truncated %v payload (%d of %d bytes): %w", h.typ, got, h.length, io.ErrUnexpectedEOF))
 		}
-		return nil, c.fail(fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, got, h.length, c.ioErr(ctx, err)))
+		return nil, c.fail(fmt.Errorf("%v payload interrupted after %d of %d bytes: %w", h.typ, got, h.length, c.readErr(ctx, err)))
 	}
 	c.stats.received(int64(HeaderLen+h.length), 1)
 	return dst[:n], nil
