@@ -1,0 +1,59 @@
+// Package polymat multiplies a client's encrypted matrix X (Rows x In) by a
+// server's plaintext matrix W (In x Out) with polynomial products and no
+// rotation: the block coefficient encoding of Cheetah, Iron and BumbleBee,
+// on Lattigo's RLWE ring with the weights pre-encoded once in the NTT
+// domain and Montgomery form. mpcbridge/matmul turns the products into
+// additive shares of X·W between the two parties.
+//
+// # Encoding
+//
+// A Block (D0, D1, D2) with D0·D1·D2 <= N cuts X into D0 x D1 blocks and W
+// into D1 x D2 blocks (edge blocks zero-padded). Within a block,
+//
+//	X[r, k] -> x^(r·D1·D2 + D1-1-k),  W[k, c] -> x^(c·D1 + k),
+//
+// and the product of the two polynomials modulo x^N + 1 holds
+// Σ_k X[r,k]·W[k,c] at the target exponent r·D1·D2 + c·D1 + D1-1 (Layout
+// has the proof that nothing else lands there). Summing the products of
+// input block (i, a) and weight block (a, j) over a gives output block
+// (i, j). So an input ciphertext carries D0·D1 entries (fill 1/D2), an
+// output ciphertext D0·D2 results (fill 1/D1, the other coefficients hold
+// cross sums of W and are never revealed), and a weight plaintext D1·D2
+// weights (fill 1/D0).
+//
+// # Products
+//
+// NewEncodedWeights encodes every weight block, transforms it to the NTT
+// domain and to Montgomery form once (EncodedWeights.MemoryBytes:
+// InnerBlocks·ColBlocks·L·N·8 bytes, 288 MiB for 768x768 and 1152 MiB for
+// 768x3072 with the blocks chosen at n = 128 under a 1.25 GiB budget).
+// Evaluator.MulThen accumulates ciphertext x plaintext products with
+// Lattigo's lazy Montgomery multiply-add (no reduction per term, a
+// reduction every MaxLazy terms), tiled so that a group of outputs'
+// accumulators stays in cache while the inputs and weights stream through.
+//
+// # Block shape
+//
+// CostModel.ChooseBlock minimizes a modelled time over all balanced
+// shapes within a weight-memory budget:
+//
+//	seconds = products·2·L·N·MAC + L·(3·inputs + 5·outputs)·N·Transform + bytes·Byte
+//	bytes   = inputs·(N·InBits/8 + 32) + (outputs·N + Rows·Out)·OutBits/8
+//
+// with products = RowBlocks·InnerBlocks·ColBlocks, L the number of primes
+// (the "levels" every product and transform runs on) and the memory
+// InnerBlocks·ColBlocks·L·N·8 bytes as a hard bound. For a fixed D0 and D1
+// the largest D2 is best; a larger D0 lowers the bytes (as sqrt(N/D0) at
+// the optimum) but raises the weight memory linearly, so the budget sets
+// D0 and the bytes decide D1 against D2.
+//
+// # Choice of the ring
+//
+// A product costs 2·L·N multiply-adds and covers D0·D1·D2 <= N entries,
+// so the total work is about 2·L·Rows·In·Out whatever N; what N changes is
+// the memory (L·N·8 bytes per D1·D2 weights) and the bytes per value. The
+// bridge's statistical masks need log2 Q of about 105 bits
+// (mpcbridge/matmul), so L = 2 primes; N = 2^12 allows 109 bits at 128-bit
+// security (N12) and halves memory and bytes against N = 2^13 (N13), at the
+// same multiply-adds. Both are measured in BenchmarkMul.
+package polymat

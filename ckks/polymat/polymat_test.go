@@ -1,0 +1,403 @@
+package polymat
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+)
+
+// testContext holds a ring and a key pair.
+type testContext struct {
+	params Parameters
+	sk     *rlwe.SecretKey
+	dec    *rlwe.Decryptor
+}
+
+var (
+	tcMu    sync.Mutex
+	tcCache = map[int]*testContext{}
+)
+
+func newTestContext(tb testing.TB, lit ParametersLiteral) *testContext {
+	tb.Helper()
+	tcMu.Lock()
+	defer tcMu.Unlock()
+	if tc, ok := tcCache[lit.LogN]; ok {
+		return tc
+	}
+	params, err := NewParametersFromLiteral(lit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sk := rlwe.NewKeyGenerator(params.RLWE()).GenSecretKeyNew()
+	tc := &testContext{params: params, sk: sk, dec: rlwe.NewDecryptor(params.RLWE(), sk)}
+	tcCache[lit.LogN] = tc
+	return tc
+}
+
+func bg() context.Context { return context.Background() }
+
+func randInts(r *rand.Rand, n int, bound int64) []int64 {
+	v := make([]int64, n)
+	for i := range v {
+		v[i] = r.Int64N(2*bound+1) - bound
+	}
+	return v
+}
+
+// matmul is the exact integer product of x (rows x in) and w (in x out).
+func matmul(x, w []int64, rows, in, out int) []*big.Int {
+	y := make([]*big.Int, rows*out)
+	t := new(big.Int)
+	for r := 0; r < rows; r++ {
+		for c := 0; c < out; c++ {
+			s := new(big.Int)
+			for k := 0; k < in; k++ {
+				s.Add(s, t.Mul(big.NewInt(x[r*in+k]), big.NewInt(w[k*out+c])))
+			}
+			y[r*out+c] = s
+		}
+	}
+	return y
+}
+
+// centred returns the coefficient j of p (coefficient domain) as the
+// representative in (-Q/2, Q/2].
+func (tc *testContext) centred(p ring.Poly, j int) *big.Int {
+	out := make([]*big.Int, tc.params.N())
+	for k := range out {
+		out[k] = new(big.Int)
+	}
+	tc.params.RingQ().PolyToBigintCentered(p, 1, out)
+	return out[j]
+}
+
+// TestParameters checks the presets and the security bound.
+func TestParameters(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		lit  ParametersLiteral
+		err  string
+	}{
+		{"N12", N12, ""},
+		{"N13", N13, ""},
+		{"N12/too-large-Q", ParametersLiteral{LogN: 12, LogQ: []int{55, 55}}, "HE standard"},
+		{"N11", ParametersLiteral{LogN: 11, LogQ: []int{50}}, ""},
+		{"N11/too-large-Q", ParametersLiteral{LogN: 11, LogQ: []int{30, 30}}, "HE standard"},
+		{"both", ParametersLiteral{LogN: 12, LogQ: []int{50}, Q: []uint64{0x7ffffffe0001}}, "exactly one"},
+		{"neither", ParametersLiteral{LogN: 12}, "exactly one"},
+		{"logN", ParametersLiteral{LogN: 9, LogQ: []int{20}}, "LogN"},
+		{"limbs", ParametersLiteral{LogN: 15, LogQ: []int{40, 40, 40, 40, 40}}, "primes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := NewParametersFromLiteral(tt.lit)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.LogQ() > float64(heStandardMaxLogQP[p.LogN()]) {
+				t.Fatalf("log Q %.2f above the standard", p.LogQ())
+			}
+			// The literal round-trips with explicit primes.
+			p2, err := NewParametersFromLiteral(p.Literal())
+			if err != nil || !p2.Equal(p) {
+				t.Fatalf("literal does not round-trip: %v", err)
+			}
+			if (p.MaxLazy()+1)*2 > int(^uint64(0)/p.Moduli()[0]) {
+				t.Fatalf("MaxLazy %d too large", p.MaxLazy())
+			}
+		})
+	}
+	p, _ := NewParametersFromLiteral(N12)
+	if got := p.String(); got != "N=2^12 Q=54+55 bits" {
+		t.Errorf("N12 is %q", got)
+	}
+}
+
+// TestEncodingExponents multiplies encoded blocks as integer polynomials
+// modulo x^N+1 (no encryption) and checks that every target holds the
+// block's product and that no target is hit by another term.
+func TestEncodingExponents(t *testing.T) {
+	tc := newTestContext(t, N12)
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, b := range []Block{{1, 1, 1}, {2, 3, 5}, {4, 16, 64}, {16, 16, 16}, {1, 4096, 1}, {1, 1, 4096}, {4096, 1, 1}, {3, 7, 11}} {
+		t.Run(b.String(), func(t *testing.T) {
+			d := Dims{Rows: b.D0, In: b.D1, Out: b.D2}
+			lay, err := NewLayout(tc.params, d, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := tc.params.N()
+			x := randInts(r, d.Rows*d.In, 9)
+			w := randInts(r, d.In*d.Out, 9)
+			xp := make([]int64, n)
+			wp := make([]int64, n)
+			for i := 0; i < d.Rows; i++ {
+				for k := 0; k < d.In; k++ {
+					xp[lay.InputExponent(i, k)] = x[i*d.In+k]
+				}
+			}
+			for k := 0; k < d.In; k++ {
+				for c := 0; c < d.Out; c++ {
+					wp[lay.WeightExponent(k, c)] = w[k*d.Out+c]
+				}
+			}
+			// Negacyclic product, only at the targets (O(N·nnz)).
+			var xs, ws []int
+			for e, v := range xp {
+				if v != 0 {
+					xs = append(xs, e)
+				}
+			}
+			for e, v := range wp {
+				if v != 0 {
+					ws = append(ws, e)
+				}
+			}
+			prod := make([]int64, n)
+			for _, e1 := range xs {
+				for _, e2 := range ws {
+					e := e1 + e2
+					v := xp[e1] * wp[e2]
+					if e >= n {
+						e -= n
+						v = -v
+					}
+					prod[e] += v
+				}
+			}
+			want := matmul(x, w, d.Rows, d.In, d.Out)
+			for i := 0; i < d.Rows; i++ {
+				for c := 0; c < d.Out; c++ {
+					if got := prod[lay.TargetExponent(i, c)]; got != want[i*d.Out+c].Int64() {
+						t.Fatalf("Y[%d,%d] = %d, want %d", i, c, got, want[i*d.Out+c])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMul encrypts random integer matrices, multiplies them by encoded
+// weights and decrypts the targets: exact up to the noise e·W.
+func TestMul(t *testing.T) {
+	tc := newTestContext(t, N12)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tt := range []struct {
+		d Dims
+		b Block
+	}{
+		{Dims{1, 1, 1}, Block{1, 1, 1}},
+		{Dims{1, 70, 50}, Block{1, 16, 32}},
+		{Dims{5, 17, 9}, Block{2, 4, 3}},
+		{Dims{7, 33, 21}, Block{3, 8, 8}},
+		{Dims{16, 64, 64}, Block{8, 8, 64}},
+		{Dims{3, 5, 200}, Block{3, 5, 200}},
+	} {
+		for _, workers := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%v/block=%v/workers=%d", tt.d, tt.b, workers), func(t *testing.T) {
+				lay, err := NewLayout(tc.params, tt.d, tt.b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				const bound = 1 << 20
+				x := randInts(r, tt.d.Rows*tt.d.In, bound)
+				w := randInts(r, tt.d.In*tt.d.Out, bound)
+				wr, err := FromInt64(tc.params, tt.d.In, tt.d.Out, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ew, err := NewEncodedWeights(bg(), tc.params, lay, wr, workers)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := ew.MemoryBytes(), int64(lay.Weights()*tc.params.Limbs()*tc.params.N()*8); got != want {
+					t.Fatalf("MemoryBytes %d, want %d", got, want)
+				}
+				in := tc.encrypt(t, lay, x)
+				ev := NewEvaluator(tc.params, workers)
+				out, err := ev.MulNew(bg(), lay, in, ew)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := matmul(x, w, tt.d.Rows, tt.d.In, tt.d.Out)
+				tc.checkOutputs(t, lay, out, want, w)
+			})
+		}
+	}
+}
+
+// encrypt encrypts x block by block (seeded, as the client does) and
+// rebuilds the ciphertexts as the server does.
+func (tc *testContext) encrypt(tb testing.TB, lay Layout, x []int64) []*rlwe.Ciphertext {
+	tb.Helper()
+	xr, err := FromInt64(tc.params, lay.Rows, lay.In, x)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	enc, err := NewEncryptor(tc.params, tc.sk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ringQ := tc.params.RingQ()
+	in := make([]*rlwe.Ciphertext, lay.Inputs())
+	for i := 0; i < lay.RowBlocks(); i++ {
+		for a := 0; a < lay.InnerBlocks(); a++ {
+			m := ringQ.NewPoly()
+			lay.EncodeInput(xr, i, a, m)
+			seed := make([]byte, SeedSize)
+			seed[0], seed[1] = byte(i), byte(a)
+			ct := NewCiphertext(tc.params)
+			if err := enc.EncryptSeeded(m, seed, ct.Value[0]); err != nil {
+				tb.Fatal(err)
+			}
+			if err := ExpandC1(tc.params, seed, ct.Value[1]); err != nil {
+				tb.Fatal(err)
+			}
+			in[lay.InputIndex(i, a)] = ct
+		}
+	}
+	return in
+}
+
+// checkOutputs decrypts every output and compares its targets with want;
+// the difference is the noise e·W, at most 19·Σ|w| per target.
+func (tc *testContext) checkOutputs(tb testing.TB, lay Layout, out []*rlwe.Ciphertext, want []*big.Int, w []int64) {
+	tb.Helper()
+	var l1 int64
+	for _, v := range w {
+		l1 += max(v, -v)
+	}
+	noiseBound := big.NewInt(20 * l1)
+	ringQ := tc.params.RingQ()
+	coeffs := make([]*big.Int, tc.params.N())
+	for k := range coeffs {
+		coeffs[k] = new(big.Int)
+	}
+	var targets, entries []int
+	diff := new(big.Int)
+	for o, ct := range out {
+		pt := tc.dec.DecryptNew(ct)
+		ringQ.INTT(pt.Value, pt.Value)
+		ringQ.PolyToBigintCentered(pt.Value, 1, coeffs)
+		targets = lay.AppendTargets(targets[:0], o)
+		entries = lay.AppendTargetEntries(entries[:0], o)
+		if len(targets) != lay.Targets(o) {
+			tb.Fatalf("output %d: %d targets, want %d", o, len(targets), lay.Targets(o))
+		}
+		for k, e := range targets {
+			diff.Sub(coeffs[e], want[entries[k]])
+			if diff.CmpAbs(noiseBound) > 0 {
+				tb.Fatalf("output %d target %d: got %v, want %v (noise bound %v)", o, k, coeffs[e], want[entries[k]], noiseBound)
+			}
+		}
+	}
+}
+
+// TestLayoutErrors checks the shape checks.
+func TestLayoutErrors(t *testing.T) {
+	tc := newTestContext(t, N12)
+	for _, tt := range []struct {
+		d Dims
+		b Block
+	}{
+		{Dims{0, 1, 1}, Block{1, 1, 1}},
+		{Dims{1, 1, MaxDim + 1}, Block{1, 1, 1}},
+		{Dims{4, 4, 4}, Block{5, 1, 1}},
+		{Dims{4, 4, 4}, Block{0, 1, 1}},
+		{Dims{64, 64, 64}, Block{64, 64, 2}},
+	} {
+		if _, err := NewLayout(tc.params, tt.d, tt.b); err == nil {
+			t.Errorf("layout %v %v accepted", tt.d, tt.b)
+		}
+	}
+}
+
+// TestMulErrors checks that mismatched inputs and weights are refused.
+func TestMulErrors(t *testing.T) {
+	tc := newTestContext(t, N12)
+	lay, _ := NewLayout(tc.params, Dims{4, 8, 8}, Block{2, 4, 4})
+	other, _ := NewLayout(tc.params, Dims{4, 8, 8}, Block{2, 2, 4})
+	w, _ := FromInt64(tc.params, 8, 8, make([]int64, 64))
+	ew, err := NewEncodedWeights(bg(), tc.params, lay, w, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := tc.encrypt(t, lay, make([]int64, 32))
+	ev := NewEvaluator(tc.params, 2)
+	if _, err := ev.MulNew(bg(), other, tc.encrypt(t, other, make([]int64, 32)), ew); err == nil {
+		t.Error("weights of another block accepted")
+	}
+	if _, err := ev.MulNew(bg(), lay, in[1:], ew); err == nil {
+		t.Error("too few inputs accepted")
+	}
+	bad := append([]*rlwe.Ciphertext(nil), in...)
+	bad[0] = rlwe.NewCiphertext(tc.params.RLWE(), 1, 0)
+	if _, err := ev.MulNew(bg(), lay, bad, ew); err == nil {
+		t.Error("input at a lower level accepted")
+	}
+	ctx, cancel := context.WithCancel(bg())
+	cancel()
+	if _, err := ev.MulNew(ctx, lay, in, ew); err == nil {
+		t.Error("cancelled context ignored")
+	}
+	if _, err := FromInt64(tc.params, 2, 2, make([]int64, 3)); err == nil {
+		t.Error("FromInt64 accepted a wrong length")
+	}
+}
+
+// TestModInt64 checks the residues of extreme values.
+func TestModInt64(t *testing.T) {
+	q := uint64(0x7ffffffe0001)
+	for _, x := range []int64{0, 1, -1, 1 << 62, -(1 << 62), 9223372036854775807, -9223372036854775808} {
+		want := new(big.Int).Mod(big.NewInt(x), new(big.Int).SetUint64(q)).Uint64()
+		if got := ModInt64(x, q); got != want {
+			t.Errorf("ModInt64(%d) = %d, want %d", x, got, want)
+		}
+	}
+}
+
+// TestChooseBlock checks the chosen shapes for BERT-base's products and
+// the memory bound.
+func TestChooseBlock(t *testing.T) {
+	tc := newTestContext(t, N12)
+	for _, tt := range []struct {
+		d      Dims
+		budget int64
+	}{
+		{Dims{128, 768, 768}, 400 << 20},
+		{Dims{128, 768, 3072}, 1300 << 20},
+		{Dims{128, 768, 3072}, 300 << 20},
+		{Dims{1, 768, 768}, 0},
+		{Dims{3, 17, 5}, 0},
+		{Dims{512, 3072, 768}, 1300 << 20},
+	} {
+		c, err := CostModel{MaxWeightBytes: tt.budget}.ChooseBlock(tc.params, tt.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%v budget %d MB: block %v, %d products, %d/%d cts, %.1f/%.1f MB, weights %.0f MB, %.3f s",
+			tt.d, tt.budget>>20, c.Block, c.Products, c.Inputs, c.Outputs, float64(c.BytesIn)/1e6, float64(c.BytesOut)/1e6, float64(c.WeightBytes)/(1<<20), c.Seconds)
+		if c.D0*c.D1*c.D2 > tc.params.N() {
+			t.Errorf("block %v exceeds N", c.Block)
+		}
+		if tt.budget > 0 && c.WeightBytes > tt.budget {
+			t.Errorf("weights %d bytes exceed the budget %d", c.WeightBytes, tt.budget)
+		}
+	}
+	if _, err := (CostModel{MaxWeightBytes: 1}).ChooseBlock(tc.params, Dims{4, 4, 4}); err == nil {
+		t.Error("a budget no block fits was accepted")
+	}
+}
