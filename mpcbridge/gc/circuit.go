@@ -8,7 +8,8 @@ import (
 	"github.com/markkurossi/mpc/types"
 )
 
-// compiled is one comparison circuit and its wire layout.
+// compiled is one comparison circuit (or top-K circuit, topk.go) and its
+// wire layout.
 //
 // Garbler input wires, in order: for each score j < bucket its K share bits
 // v'_j (least significant first), then K bits of ^θ' and K bits of ^β'.
@@ -21,6 +22,8 @@ type compiled struct {
 	circ      *circuit.Circuit
 	nG, nE    int // garbler and evaluator input bits
 	nAND      int // garbled tables (two labels each)
+	group     int // KeepGroup of a top-K circuit (compileTopK); 0 for compile's
+	tieBits   int // a top-K circuit's bits per tie share, log2(bucket)
 }
 
 // outWire returns the wire of output i (i < 2*bucket).
@@ -129,6 +132,14 @@ func compile(k, bucket int) (*compiled, error) {
 	for j := range high {
 		b.output(circuit.AND, high[j], keep[j])
 	}
+	cc := b.finish(nG, nE, bucket)
+	cc.k = k
+	return cc, nil
+}
+
+// finish numbers the output wires (2*bucket outputs, emitted last) and
+// returns the circuit with nG garbler and nE evaluator input bits.
+func (b *builder) finish(nG, nE, bucket int) *compiled {
 	if len(b.outputs) != 2*bucket {
 		panic("gc: wrong number of outputs")
 	}
@@ -148,7 +159,48 @@ func compile(k, bucket int) (*compiled, error) {
 		Gates:    b.gates,
 		Stats:    b.stats,
 	}
-	return &compiled{k: k, bucket: bucket, circ: c, nG: nG, nE: nE, nAND: int(b.stats[circuit.AND])}, nil
+	return &compiled{bucket: bucket, circ: c, nG: nG, nE: nE, nAND: int(b.stats[circuit.AND])}
+}
+
+// garblerBits returns the garbler's input bits for m = len(shares) scores
+// with thresholds θ and β (ties: the top-K circuit's tie shares).
+func (c *compiled) garblerBits(p Params, shares, ties []uint64, theta, beta uint64) []bool {
+	if c.group > 0 {
+		return c.topKGarblerBits(p, shares, ties, theta, beta)
+	}
+	// Adding 2^(K-1) to our share flips the sign bit of the sum, and
+	// flipping the thresholds' sign bits too turns the signed comparison
+	// into an unsigned one; the comparator takes the thresholds' bits
+	// inverted. All of this is local arithmetic on our own inputs.
+	k, mask := p.k, p.mask()
+	top := uint64(1) << uint(k-1)
+	in := make([]bool, 0, c.nG)
+	for j := 0; j < c.bucket; j++ {
+		var v uint64 // padding: s_j = 0, outputs dropped
+		if j < len(shares) {
+			v = shares[j]
+		}
+		in = bitsOf(in, (v+top)&mask, k)
+	}
+	in = bitsOf(in, ^(theta^top)&mask, k)
+	return bitsOf(in, ^(beta^top)&mask, k)
+}
+
+// evaluatorBits returns the evaluator's input bits for m = len(shares)
+// scores.
+func (c *compiled) evaluatorBits(p Params, shares, ties []uint64) []bool {
+	if c.group > 0 {
+		return c.topKEvaluatorBits(p, shares, ties)
+	}
+	in := make([]bool, 0, c.nE)
+	for j := 0; j < c.bucket; j++ {
+		var x uint64 // padding
+		if j < len(shares) {
+			x = shares[j]
+		}
+		in = bitsOf(in, x, p.k)
+	}
+	return in
 }
 
 // CircuitStats describes one compiled comparison circuit.
@@ -156,7 +208,8 @@ type CircuitStats struct {
 	K, Bucket int
 	// Gates is the number of gates; XOR of them are free (XOR and XNOR
 	// gates, free-XOR garbling) and NonXOR are AND gates, each sent as a
-	// 32-byte half-gates table. NonXOR = Bucket*3K.
+	// 32-byte half-gates table. NonXOR = Bucket*3K for the comparison
+	// circuit (topk.go describes the top-K circuit's).
 	Gates, XOR, NonXOR int
 	// Wires is the number of wires.
 	Wires int
@@ -178,7 +231,8 @@ func (c *compiled) stats() CircuitStats {
 	}
 }
 
-// Cache holds compiled circuits, one per (K, bucket), built on first use.
+// Cache holds compiled circuits, one per (K, bucket) and, for top-K
+// circuits, per (KeepGroup, KeepBase, RankShift), built on first use.
 // It is safe for concurrent use, and a compiled circuit is shared by
 // concurrent calls (garbling and evaluation only read it). The zero Cache is
 // ready to use; a nil *Cache compiles afresh on every call.
@@ -187,7 +241,8 @@ type Cache struct {
 	entries map[cacheKey]*cacheEntry
 }
 
-type cacheKey struct{ k, bucket int }
+// cacheKey names a circuit: group, base and shift are zero for compile's.
+type cacheKey struct{ k, bucket, group, base, shift int }
 
 type cacheEntry struct {
 	once sync.Once
@@ -200,10 +255,24 @@ func NewCache() *Cache { return &Cache{} }
 
 // get returns the circuit for (k, bucket), compiling it at most once.
 func (c *Cache) get(k, bucket int) (*compiled, error) {
-	if c == nil {
-		return compile(k, bucket)
+	return c.lookup(cacheKey{k: k, bucket: bucket}, func() (*compiled, error) { return compile(k, bucket) })
+}
+
+// forParams returns the circuit of p for bucket: the comparison circuit, or
+// the top-K circuit for Params with a KeepGroup.
+func (c *Cache) forParams(p Params, bucket int) (*compiled, error) {
+	if p.group == 0 {
+		return c.get(p.k, bucket)
 	}
-	key := cacheKey{k, bucket}
+	key := cacheKey{p.k, bucket, p.group, p.base, p.shift}
+	return c.lookup(key, func() (*compiled, error) { return compileTopK(p.k, bucket, p.group, p.base, p.shift) })
+}
+
+// lookup returns the circuit of key, built by build at most once.
+func (c *Cache) lookup(key cacheKey, build func() (*compiled, error)) (*compiled, error) {
+	if c == nil {
+		return build()
+	}
 	c.mu.Lock()
 	if c.entries == nil {
 		c.entries = make(map[cacheKey]*cacheEntry)
@@ -214,7 +283,7 @@ func (c *Cache) get(k, bucket int) (*compiled, error) {
 		c.entries[key] = e
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.c, e.err = compile(k, bucket) })
+	e.once.Do(func() { e.c, e.err = build() })
 	return e.c, e.err
 }
 
@@ -227,7 +296,7 @@ func (c *Cache) Stats(p Params, bucket int) (CircuitStats, error) {
 	if b, err := p.Bucket(bucket); err != nil || b != bucket {
 		return CircuitStats{}, fmt.Errorf("cannot Stats: %d is not one of the buckets %v", bucket, p.buckets)
 	}
-	cc, err := c.get(p.k, bucket)
+	cc, err := c.forParams(p, bucket)
 	if err != nil {
 		return CircuitStats{}, fmt.Errorf("cannot Stats: %w", err)
 	}

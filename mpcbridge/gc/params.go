@@ -73,6 +73,22 @@ type ParamsLiteral struct {
 	// output (semi-honest either way). For results the garbler must not
 	// see: an inference's label (mpcbridge/prunestep's RevealLabel).
 	EvaluatorOnly bool `json:"evaluator_only,omitempty"`
+	// KeepGroup, when not zero, selects the top-K circuit (topk.go): the
+	// number of kept scores is rounded up so that it plus KeepBase is a
+	// multiple of KeepGroup (capped at m), by keeping the best-scoring
+	// dropped scores, and only that rounded count is revealed. A power of
+	// two from 2 to MaxBucket; the buckets must be powers of two. Such
+	// Params are used with GarbleTopK and EvaluateTopK.
+	KeepGroup int `json:"keep_group,omitempty"`
+	// KeepBase is the number of rows kept outside the call that count
+	// towards the rounding (mpcbridge/prunestep's CLS row: 1), in [0,
+	// KeepGroup).
+	KeepBase int `json:"keep_base,omitempty"`
+	// RankShift is the number of low score bits the top-K ranking ignores
+	// (0 <= RankShift < K): scores equal after an arithmetic shift right by
+	// RankShift are ranked by their tie order. It makes the ranking blind to
+	// noise below 2^RankShift.
+	RankShift int `json:"rank_shift,omitempty"`
 }
 
 // DefaultParamsLiteral compares K = 64-bit shares (uint64 shares used as they
@@ -88,6 +104,9 @@ type Params struct {
 	ot       OT
 	buckets  []int
 	evalOnly bool
+	group    int // KeepGroup; 0: the comparison circuit
+	base     int // KeepBase
+	shift    int // RankShift
 	hash     [sha256.Size]byte
 }
 
@@ -119,7 +138,11 @@ func NewParams(lit ParamsLiteral) (Params, error) {
 			return Params{}, fmt.Errorf("cannot NewParams: buckets %v not strictly increasing", buckets)
 		}
 	}
-	p := Params{k: lit.K, f: lit.F, ot: lit.OT, buckets: slices.Clone(buckets), evalOnly: lit.EvaluatorOnly}
+	if err := checkKeepGroup(lit, buckets); err != nil {
+		return Params{}, fmt.Errorf("cannot NewParams: %w", err)
+	}
+	p := Params{k: lit.K, f: lit.F, ot: lit.OT, buckets: slices.Clone(buckets), evalOnly: lit.EvaluatorOnly,
+		group: lit.KeepGroup, base: lit.KeepBase, shift: lit.RankShift}
 	p.hash = p.computeHash()
 	return p, nil
 }
@@ -135,6 +158,13 @@ func (p Params) computeHash() [sha256.Size]byte {
 	}
 	if p.evalOnly { // absent otherwise, so the digests of earlier Params stay
 		h.Write([]byte("evaluator only"))
+	}
+	if p.group > 0 { // likewise
+		h.Write([]byte("top-K"))
+		for _, v := range []int{p.group, p.base, p.shift} {
+			binary.BigEndian.PutUint32(b[:], uint32(v))
+			h.Write(b[:])
+		}
 	}
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
@@ -166,8 +196,13 @@ func (p Params) MaxScores() int {
 
 // Literal returns the literal p was built from (with Buckets filled in).
 func (p Params) Literal() ParamsLiteral {
-	return ParamsLiteral{K: p.k, F: p.f, OT: p.ot, Buckets: p.Buckets(), EvaluatorOnly: p.evalOnly}
+	return ParamsLiteral{K: p.k, F: p.f, OT: p.ot, Buckets: p.Buckets(), EvaluatorOnly: p.evalOnly,
+		KeepGroup: p.group, KeepBase: p.base, RankShift: p.shift}
 }
+
+// KeepGroup returns the group of the top-K circuit (0: the comparison
+// circuit).
+func (p Params) KeepGroup() int { return p.group }
 
 // EvaluatorOnly reports whether only the evaluator learns the bits.
 func (p Params) EvaluatorOnly() bool { return p.evalOnly }

@@ -223,7 +223,7 @@ func newHello(r role, p Params, m int, argErr error) hello {
 func (c *Cache) Garble(ctx context.Context, conn io.ReadWriter, p Params, shares []uint64, theta, beta uint64) (keep, high []bool, err error) {
 	err = run(ctx, conn, "Garble", func(pt *party) error {
 		var err error
-		keep, high, err = pt.garble(c, p, shares, theta, beta)
+		keep, high, err = pt.garble(c, p, shares, nil, theta, beta)
 		return err
 	})
 	if err != nil {
@@ -240,7 +240,7 @@ func (c *Cache) Garble(ctx context.Context, conn io.ReadWriter, p Params, shares
 func (c *Cache) Evaluate(ctx context.Context, conn io.ReadWriter, p Params, shares []uint64) (keep, high []bool, err error) {
 	err = run(ctx, conn, "Evaluate", func(pt *party) error {
 		var err error
-		keep, high, err = pt.evaluate(c, p, shares)
+		keep, high, err = pt.evaluate(c, p, shares, nil)
 		return err
 	})
 	if err != nil {
@@ -279,10 +279,14 @@ type opened struct {
 
 // open exchanges hellos for a call with m scores and checks that both sides
 // agree; sendsBaseOT says whether this side's hello carries the base-OT
-// sender's point. For m == 0 it returns empty results and no circuit.
-func (pt *party) open(cache *Cache, p Params, m int, r role, sendsBaseOT bool) (opened, error) {
+// sender's point. For m == 0 it returns empty results and no circuit. ties
+// are the top-K circuit's tie shares (nil for the comparison circuit).
+func (pt *party) open(cache *Cache, p Params, m int, ties []uint64, r role, sendsBaseOT bool) (opened, error) {
 	var st opened
 	argErr := checkArgs(p, m)
+	if argErr == nil {
+		argErr = checkTies(p, m, ties)
+	}
 	me := newHello(r, p, m, argErr)
 	if argErr == nil && m > 0 && sendsBaseOT {
 		var err error
@@ -309,36 +313,22 @@ func (pt *party) open(cache *Cache, p Params, m int, r role, sendsBaseOT bool) (
 	}
 	pt.inStep = false
 	st.bucket, _ = p.Bucket(m)
-	if st.cc, err = cache.get(p.k, st.bucket); err != nil {
+	if st.cc, err = cache.forParams(p, st.bucket); err != nil {
 		return st, err
 	}
 	return st, nil
 }
 
-func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uint64) (keep, high []bool, err error) {
+func (pt *party) garble(cache *Cache, p Params, shares, ties []uint64, theta, beta uint64) (keep, high []bool, err error) {
 	m := len(shares)
-	st, err := pt.open(cache, p, m, roleGarbler, p.ot == ChouOrlandi)
+	st, err := pt.open(cache, p, m, ties, roleGarbler, p.ot == ChouOrlandi)
 	if err != nil || m == 0 {
 		return st.empty, st.empty, err
 	}
 	setup, peer, bucket, cc := st.setup, st.peer, st.bucket, st.cc
 
-	// Our input bits. Adding 2^(K-1) to our share flips the sign bit of the
-	// sum, and flipping the thresholds' sign bits too turns the signed
-	// comparison into an unsigned one; the comparator takes the thresholds'
-	// bits inverted. All of this is local arithmetic on our own inputs.
-	k, mask := p.k, p.mask()
-	top := uint64(1) << uint(k-1)
-	in := make([]bool, 0, cc.nG)
-	for j := 0; j < bucket; j++ {
-		var v uint64 // padding: s_j = 0, outputs dropped
-		if j < m {
-			v = shares[j]
-		}
-		in = bitsOf(in, (v+top)&mask, k)
-	}
-	in = bitsOf(in, ^(theta^top)&mask, k)
-	in = bitsOf(in, ^(beta^top)&mask, k)
+	// Our input bits (local arithmetic on our own inputs: see garblerBits).
+	in := cc.garblerBits(p, shares, ties, theta, beta)
 
 	var key [keySize]byte
 	var garbled *circuit.Garbled
@@ -442,22 +432,15 @@ func (pt *party) garble(cache *Cache, p Params, shares []uint64, theta, beta uin
 	return bits[:m:m], bits[bucket : bucket+m : bucket+m], nil
 }
 
-func (pt *party) evaluate(cache *Cache, p Params, shares []uint64) (keep, high []bool, err error) {
+func (pt *party) evaluate(cache *Cache, p Params, shares, ties []uint64) (keep, high []bool, err error) {
 	m := len(shares)
-	st, err := pt.open(cache, p, m, roleEvaluator, p.ot == IKNP)
+	st, err := pt.open(cache, p, m, ties, roleEvaluator, p.ot == IKNP)
 	if err != nil || m == 0 {
 		return st.empty, st.empty, err
 	}
 	setup, peer, bucket, cc := st.setup, st.peer, st.bucket, st.cc
 
-	flags := make([]bool, 0, cc.nE)
-	for j := 0; j < bucket; j++ {
-		var c uint64 // padding
-		if j < m {
-			c = shares[j]
-		}
-		flags = bitsOf(flags, c, p.k)
-	}
+	flags := cc.evaluatorBits(p, shares, ties)
 	wires := make([]ot.Label, cc.circ.NumWires)
 	ours := wires[cc.nG : cc.nG+cc.nE : cc.nG+cc.nE]
 	switch p.ot {
