@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -35,8 +34,25 @@ type ServerConfig struct {
 	// every slot is taken is told so in the handshake's place and
 	// disconnected.
 	MaxSessions int
-	// SessionTimeout bounds one whole session (0: one hour).
+	// SessionTimeout bounds one whole session, from the end of the
+	// handshake to the report (0: DefaultSessionTimeout).
 	SessionTimeout time.Duration
+	// HandshakeTimeout bounds a connection's handshake, TLS's included on a
+	// TLS listener (0: DefaultHandshakeTimeout). A client that has not
+	// completed it by then is disconnected before it can take a session.
+	HandshakeTimeout time.Duration
+	// IdleTimeout bounds how long the server waits for a client that sends
+	// nothing while a message is due, or reads nothing while the server
+	// sends (wire.Config.IdleTimeout; 0: DefaultIdleTimeout). It restarts
+	// with every byte, so it must only exceed the longest a client computes
+	// between two messages. A client found idle is told so and disconnected.
+	IdleTimeout time.Duration
+	// MaxConns bounds the connections Serve holds open at once, in the
+	// handshake or in a session (0: DefaultMaxConns, or MaxSessions if that
+	// is more; it may not be less than MaxSessions). At the limit Serve
+	// accepts no more until one closes: new clients wait in the listener's
+	// backlog, where they cost the server nothing.
+	MaxConns int
 	// LinearLevel, when positive, caps the level the matmuls run at
 	// (ckks.WithLinearLevel): cheaper matmuls for more refreshes.
 	LinearLevel int
@@ -71,7 +87,8 @@ type Server struct {
 	step    prunestep.Parameters
 	keep    prunestep.Parameters // step with KeepBlock
 	wireCfg wire.Config
-	sem     chan struct{}
+	sem     chan struct{} // a slot per session
+	conns   chan struct{} // a slot per connection Serve holds open
 
 	mu      sync.Mutex
 	encoded map[int]*encodedModel // by block size
@@ -101,7 +118,19 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 		cfg.MaxSessions = 1
 	}
 	if cfg.SessionTimeout <= 0 {
-		cfg.SessionTimeout = time.Hour
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	switch {
+	case cfg.MaxConns <= 0:
+		cfg.MaxConns = max(DefaultMaxConns, cfg.MaxSessions)
+	case cfg.MaxConns < cfg.MaxSessions:
+		return nil, fmt.Errorf("cannot NewServer: MaxConns %d is less than MaxSessions %d", cfg.MaxConns, cfg.MaxSessions)
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = crand.Reader
@@ -124,8 +153,9 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 		params:  su.params,
 		step:    su.step,
 		keep:    su.keep,
-		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: su.session},
+		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: su.session, IdleTimeout: cfg.IdleTimeout},
 		sem:     make(chan struct{}, cfg.MaxSessions),
+		conns:   make(chan struct{}, cfg.MaxConns),
 		encoded: map[int]*encodedModel{},
 		backend: be,
 	}, nil
@@ -174,81 +204,6 @@ func (s *Server) logf(format string, args ...any) {
 	if s.cfg.Logf != nil {
 		s.cfg.Logf(format, args...)
 	}
-}
-
-// Serve accepts connections on ln and serves each in its own goroutine,
-// until ctx ends or ln fails; then it closes ln, waits for the sessions
-// in progress (which ctx's end also cancels) and returns. A session's
-// failure is logged and never stops the server.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			ln.Close()
-			return fmt.Errorf("cannot Serve: %w", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			peer := nc.RemoteAddr()
-			if err := s.ServeConn(ctx, nc); err != nil {
-				s.logf("session %v: %v", peer, err)
-			}
-		}()
-	}
-}
-
-// ErrBusy is the reason given to a client that arrives when the server
-// already serves ServerConfig.MaxSessions sessions.
-var ErrBusy = errors.New("engine: server busy")
-
-// ServeConn serves one session on nc and closes it. It returns the
-// session's error (nil when the client got its result).
-func (s *Server) ServeConn(ctx context.Context, nc net.Conn) (err error) {
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
-	defer cancel()
-	conn, err := wire.NewConn(nc, s.wireCfg)
-	if err != nil {
-		return fmt.Errorf("cannot ServeConn: %w", err)
-	}
-	defer conn.Close()
-	if err := conn.Handshake(ctx); err != nil {
-		return fmt.Errorf("cannot ServeConn: %w", err)
-	}
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	default:
-		_ = conn.Abort(ctx, fmt.Sprintf("%v: %d sessions in progress, try again later", ErrBusy, s.cfg.MaxSessions))
-		return fmt.Errorf("cannot ServeConn: %w", ErrBusy)
-	}
-	// A panic in a session is a bug, but it must not take the other
-	// sessions down with it: report it as this session's error.
-	defer func() {
-		if r := recover(); r != nil {
-			_ = conn.Abort(context.WithoutCancel(ctx), "server internal error")
-			err = fmt.Errorf("cannot ServeConn: internal error: %v\n%s", r, debug.Stack())
-		}
-	}()
-	ss := &serverSession{s: s, conn: conn}
-	if err := ss.run(ctx); err != nil {
-		return fmt.Errorf("cannot ServeConn: %w", err)
-	}
-	return nil
 }
 
 // encodedFor returns the model's layers encoded for block size block,
