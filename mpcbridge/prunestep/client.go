@@ -163,7 +163,7 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 		if err != nil {
 			return Counts{}, "shuffle", err
 		}
-		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.Second, perm, ringRows(lay, vecs), c.rnd)
+		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.Second, perm, ringRows(lay, vecs, c.p.group > 0, false), c.rnd)
 		if err != nil {
 			return Counts{}, "shuffle", err
 		}
@@ -172,7 +172,7 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 		if err := conn.RecvUint64sInto(ctx, MsgIntShares, recv); err != nil {
 			return Counts{}, "integer shares", err
 		}
-		keep, high, err := c.compare(ctx, conn, scoreColumn(rows, d))
+		keep, high, err := c.compare(ctx, conn, rows, d)
 		if err != nil {
 			return Counts{}, "comparisons", err
 		}
@@ -204,13 +204,18 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 	return Counts{Layer: req.layer, In: n, Kept: len(kept), High: nHigh}, "", nil
 }
 
-// compare runs the evaluator's side of the comparisons in a tunnel.
-func (c *Client) compare(ctx context.Context, conn *wire.Conn, scores []uint64) (keep, high []bool, err error) {
+// compare runs the evaluator's side of the comparisons of the shuffled rows
+// (d features each) in a tunnel.
+func (c *Client) compare(ctx context.Context, conn *wire.Conn, rows [][]uint64, d int) (keep, high []bool, err error) {
 	t, err := conn.OpenTunnel(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	keep, high, err = c.cache.Evaluate(ctx, t, c.p.cmp, scores)
+	if c.p.group > 0 {
+		keep, high, err = c.cache.EvaluateTopK(ctx, t, c.p.topk, scoreColumn(rows, d), tieColumn(rows, d))
+	} else {
+		keep, high, err = c.cache.Evaluate(ctx, t, c.p.cmp, scoreColumn(rows, d))
+	}
 	if cerr := t.Close(); err == nil {
 		err = cerr
 	}

@@ -45,7 +45,15 @@
 //     both learn keep = [s > θ] and high = [s > β] ∧ keep for every
 //     shuffled row. The scores need no rescaling: the conversions and the
 //     comparisons use the same F (ParametersLiteral.Share.FracBits; a
-//     shift of a ring share would not be exact).
+//     shift of a ring share would not be exact). With
+//     ParametersLiteral.KeepGroup g the rows carry one more ring value
+//     through the shuffle, their index (S's share i-1 for row i, C's 0),
+//     and the comparison is gc's top-K circuit on B + F + 2 bits: the kept
+//     count, CLS included, is rounded up to a multiple of g (at most n) by
+//     also keeping the best-scoring rows below θ, ranked in bins of 2^-10
+//     and then by index (Parameters.Decide is the rule), and only that
+//     count is revealed: the text's real length, which the first kept
+//     count gives away (padding scores 0), is hidden within the group.
 //  6. Drop and group. Both parties drop the rows with keep = 0 and order
 //     the rest: CLS, then the high-degree rows, then the low-degree rows,
 //     each group in the order σ.
@@ -65,7 +73,8 @@
 //     receives exactly zero attention (its key-mask column is zero), so its
 //     score is 0 up to the HE noise (about 1e-5) and θ > MinTheta = 1e-3
 //     prunes it; every kept row is then a real token. Prune refuses θ <=
-//     MinTheta. Since the masks depend only on the public count, S encrypts
+//     MinTheta. With a KeepGroup, padding rows kept to fill the group
+//     become tokens of the next layers like any other kept row. Since the masks depend only on the public count, S encrypts
 //     them itself under C's public key (ckks.Client.EncryptAttentionMasks
 //     with the public key): the same ciphertexts C would have sent, without
 //     numDense+1 top-level ciphertexts on the wire (three at n = 128,
@@ -88,8 +97,11 @@
 // uniformly random to each party, which amounts to their counts; C's
 // seeded ciphertexts are RLWE samples. So the step reveals, beyond the
 // public n, d, layout and layer, exactly Counts: the kept and high-degree
-// numbers (DESIGN.md section 1). The thresholds enter only as garbler
-// inputs; the request holds no secret.
+// numbers (DESIGN.md section 1). With a KeepGroup the bits are still in the
+// order σ, and the extra rows are chosen by score and by the row index
+// hidden by the shuffle, never by position, so they too reveal only their
+// counts: the rounded kept count and the high count. The thresholds enter
+// only as garbler inputs; the request holds no secret.
 //
 // Ring-to-integer hiding. C's ring share a is uniform modulo 2^128 and
 // independent of its other views, and a + (b - b') = v - b' with b' uniform

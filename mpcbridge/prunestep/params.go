@@ -77,6 +77,12 @@ type ParametersLiteral struct {
 	// step, at the price of as many ciphertexts per matrix as before it.
 	// HeadDim still describes the input's packing.
 	KeepBlock bool
+	// KeepGroup, when not zero, hides the number of rows above θ: each
+	// step keeps a multiple of KeepGroup rows, CLS included (capped at the
+	// rows entering it), adding the best-scoring rows below θ, so that only
+	// the rounded count is revealed (gc's top-K circuit; see the package
+	// documentation). A power of two from 2 to gc.MaxBucket.
+	KeepGroup int
 }
 
 // Parameters are the validated, immutable parameters of the pruning step.
@@ -86,6 +92,8 @@ type Parameters struct {
 	share     share.Parameters
 	cmp       gc.Params
 	label     gc.Params // RevealLabel's comparison: the client alone learns the bit
+	topk      gc.Params // with a KeepGroup: the top-K comparison of Prune
+	group     int
 	headDim   int
 	heads     int
 	keepBlock bool
@@ -114,6 +122,8 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: HeadDim %d < 0", lit.HeadDim)
 	case lit.Heads < 0:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: Heads %d < 0", lit.Heads)
+	case lit.KeepGroup != 0 && (lit.KeepGroup < 2 || lit.KeepGroup > gc.MaxBucket || lit.KeepGroup&(lit.KeepGroup-1) != 0):
+		return Parameters{}, fmt.Errorf("cannot NewParameters: KeepGroup %d is not a power of two in [2, %d]", lit.KeepGroup, gc.MaxBucket)
 	}
 	cmp, err := gc.NewParams(gc.ParamsLiteral{K: k, F: f, OT: gc.IKNP})
 	if err != nil {
@@ -125,13 +135,49 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	return Parameters{share: sp, cmp: cmp, label: label, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock}, nil
+	p := Parameters{share: sp, cmp: cmp, label: label, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup}
+	if p.group > 0 {
+		// The top-K circuit compares K = B + F + 2 bits: a score is below
+		// 2^B in magnitude (the HE-to-shares conversion needs it to be
+		// correct at all), so round(2^F·x) and the rank offset below fit
+		// B + F + 2 signed bits and the low bits of the shares determine it
+		// exactly; the sorting network, whose cost grows with the key
+		// width, then compares 24 bits instead of 64 at the engine's B = 8,
+		// F = 14.
+		p.topk, err = gc.NewParams(gc.ParamsLiteral{K: b + f + 2, F: f, OT: gc.IKNP,
+			KeepGroup: p.group, KeepBase: 1, RankShift: max(0, f-rankBits)})
+		if err != nil {
+			return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// rankBits sets the resolution of the top-K ranking (KeepGroup): scores are
+// ranked in bins of 2^-rankBits ≈ MinTheta, centred on multiples of it,
+// and ties go to the lower row index. The HE noise of a padding row's zero
+// score (about 1e-5) stays inside the bin of 0, so the padding rows an
+// inference keeps are the first ones, as in the plaintext rule (Decide),
+// instead of those with the largest noise.
+const rankBits = 10
+
+// rankOffset is what the top-K comparison adds to the scores and the
+// thresholds (centring the bins on multiples of 2^-rankBits): half a bin,
+// in the comparison's fixed point.
+func (p Parameters) rankOffset() uint64 {
+	if d := p.topk.Literal().RankShift; d > 0 {
+		return 1 << uint(d-1)
+	}
+	return 0
 }
 
 // Literal returns the literal of p with the defaults filled in.
 func (p Parameters) Literal() ParametersLiteral {
-	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads, KeepBlock: p.keepBlock}
+	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads, KeepBlock: p.keepBlock, KeepGroup: p.group}
 }
+
+// KeepGroup returns the group of the kept counts (0: counts not rounded).
+func (p Parameters) KeepGroup() int { return p.group }
 
 // Share returns the parameters of the conversions.
 func (p Parameters) Share() share.Parameters { return p.share }
@@ -179,7 +225,8 @@ func (p Parameters) checkConversion(rows, cols int) error {
 }
 
 // encodeThresholds checks θ and β and returns them in the comparison's
-// fixed point.
+// fixed point (with a KeepGroup, the top-K comparison's, plus its rank
+// offset).
 func (p Parameters) encodeThresholds(theta, beta float64) (uint64, uint64, error) {
 	if math.IsNaN(theta) || !(theta > MinTheta) {
 		return 0, 0, fmt.Errorf("threshold θ = %g must exceed θ_min = %g (padding rows would survive)", theta, MinTheta)
@@ -187,11 +234,15 @@ func (p Parameters) encodeThresholds(theta, beta float64) (uint64, uint64, error
 	if math.IsNaN(beta) || math.IsInf(beta, 0) || math.IsInf(theta, 0) {
 		return 0, 0, fmt.Errorf("thresholds θ = %g, β = %g must be finite", theta, beta)
 	}
-	t, err := p.cmp.Encode(theta)
+	cmp, off := p.cmp, 0.0
+	if p.group > 0 {
+		cmp, off = p.topk, math.Ldexp(float64(p.rankOffset()), -p.topk.F())
+	}
+	t, err := cmp.Encode(theta + off)
 	if err != nil {
 		return 0, 0, fmt.Errorf("threshold θ: %w", err)
 	}
-	b, err := p.cmp.Encode(beta)
+	b, err := cmp.Encode(beta + off)
 	if err != nil {
 		return 0, 0, fmt.Errorf("threshold β: %w", err)
 	}
@@ -215,6 +266,11 @@ func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
 	}
 	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.headDim, p.heads, keep} {
 		binary.BigEndian.PutUint32(b[:], uint32(int32(v)))
+		h.Write(b[:])
+	}
+	if p.group > 0 { // absent otherwise, so the digests of earlier Parameters stay
+		binary.BigEndian.PutUint32(b[:], uint32(p.group))
+		h.Write([]byte("keep group"))
 		h.Write(b[:])
 	}
 	h.Write(pb)

@@ -37,10 +37,16 @@ const shuffleRing = shuffle.Ring128
 // ringRows returns the ring shares (mod 2^128, shuffle.Ring128: two words
 // per value, low word first) of rows 1..n-1 of the batch vecs (checked by
 // checkVectors), each d+1 values: the d features and the score, which is in
-// slot i (offset i of block 0) of the score vector.
-func ringRows(lay ckks.Layout, vecs []share.Vector) [][]uint64 {
+// slot i (offset i of block 0) of the score vector. With ties, each row has
+// one more value, its tie order for the top-K comparison: i-1 for row i,
+// the server's share (server) or the client's (0); the shuffle hides it like
+// the rest of the row.
+func ringRows(lay ckks.Layout, vecs []share.Vector, ties, server bool) [][]uint64 {
 	n, d := lay.Rows, lay.Cols
 	w := 2 * (d + 1)
+	if ties {
+		w += 2
+	}
 	flat := make([]uint64, (n-1)*w)
 	rows := make([][]uint64, n-1)
 	score := vecs[len(vecs)-1]
@@ -51,6 +57,9 @@ func ringRows(lay ckks.Layout, vecs []share.Vector) [][]uint64 {
 			row[2*j], row[2*j+1] = vecs[k][s].Lo, vecs[k][s].Hi
 		}
 		row[2*d], row[2*d+1] = score[i].Lo, score[i].Hi
+		if ties && server {
+			row[2*d+2] = uint64(i - 1)
+		}
 		rows[i-1] = row
 	}
 	return rows
@@ -72,6 +81,16 @@ func scoreColumn(rows [][]uint64, d int) []uint64 {
 	out := make([]uint64, len(rows))
 	for i, r := range rows {
 		out[i] = r[2*d]
+	}
+	return out
+}
+
+// tieColumn returns the tie orders' ring shares modulo 2^64 of shuffled
+// ring rows with ties (ringRows).
+func tieColumn(rows [][]uint64, d int) []uint64 {
+	out := make([]uint64, len(rows))
+	for i, r := range rows {
+		out[i] = r[2*d+2]
 	}
 	return out
 }

@@ -220,7 +220,7 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 		if err != nil {
 			return nil, Counts{}, "shuffle", err
 		}
-		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.First, perm, ringRows(lay, vecs), s.rnd)
+		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.First, perm, ringRows(lay, vecs, s.p.group > 0, true), s.rnd)
 		if err != nil {
 			return nil, Counts{}, "shuffle", err
 		}
@@ -232,7 +232,7 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 		if err := conn.SendUint64s(ctx, MsgIntShares, sent); err != nil {
 			return nil, Counts{}, "integer shares", err
 		}
-		keep, high, err := s.compare(ctx, conn, scoreColumn(rows, d), theta, beta)
+		keep, high, err := s.compare(ctx, conn, rows, d, theta, beta)
 		if err != nil {
 			return nil, Counts{}, "comparisons", err
 		}
@@ -320,13 +320,23 @@ func (s *Server) toIntegers(rows [][]uint64, d int) ([][]share.Int128, []uint64,
 	return ints, sent, nil
 }
 
-// compare runs the garbler's side of the comparisons in a tunnel.
-func (s *Server) compare(ctx context.Context, conn *wire.Conn, scores []uint64, theta, beta uint64) (keep, high []bool, err error) {
+// compare runs the garbler's side of the comparisons of the shuffled rows
+// (d features each) in a tunnel: with a KeepGroup the top-K comparison,
+// with the rank offset added to our score shares (the thresholds have it).
+func (s *Server) compare(ctx context.Context, conn *wire.Conn, rows [][]uint64, d int, theta, beta uint64) (keep, high []bool, err error) {
 	t, err := conn.OpenTunnel(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	keep, high, err = s.cache.Garble(ctx, t, s.p.cmp, scores, theta, beta)
+	scores := scoreColumn(rows, d)
+	if s.p.group > 0 {
+		for i := range scores {
+			scores[i] += s.p.rankOffset()
+		}
+		keep, high, err = s.cache.GarbleTopK(ctx, t, s.p.topk, scores, tieColumn(rows, d), theta, beta)
+	} else {
+		keep, high, err = s.cache.Garble(ctx, t, s.p.cmp, scores, theta, beta)
+	}
 	if cerr := t.Close(); err == nil {
 		err = cerr
 	}

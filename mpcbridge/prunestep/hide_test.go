@@ -1,0 +1,179 @@
+package prunestep
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/ckks"
+)
+
+// hideInput returns n scores for a text of real rows (CLS included) padded
+// to n: the real rows above θ = 0.1 with three above β = 0.3, the padding
+// rows 0 (as after an attention block), except rows 20 and 25, which score
+// 0.05 and 0.02 (below θ, the best of the dropped rows).
+func hideInput(real, n int) []float64 {
+	scores := make([]float64, n)
+	scores[0] = -0.5
+	for i := 1; i < real; i++ {
+		scores[i] = []float64{0.15, 0.25}[i%2]
+		if i <= 3 {
+			scores[i] = 0.6
+		}
+	}
+	scores[20], scores[25] = 0.05, 0.02
+	return scores
+}
+
+// pruneOnce runs one step of tc on in and returns the counts (both parties'
+// must agree) and the input rows kept, sorted (CLS excluded).
+func pruneOnce(t *testing.T, tc *testContext, in *input, theta, beta float64) (Counts, []int) {
+	t.Helper()
+	ctx := testCtx(t)
+	srv, cli := connPair(t, "pipe")
+	var (
+		res    *ckks.BridgeResult
+		sc, cc Counts
+	)
+	serr, cerr := runPair(func() error {
+		var err error
+		res, sc, err = tc.server.Prune(ctx, srv, in.out, theta, beta)
+		return err
+	}, func() error {
+		var err error
+		cc, err = tc.client.Prune(ctx, cli)
+		return err
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v; client: %v", serr, cerr)
+	}
+	if sc != cc {
+		t.Fatalf("counts: server %v, client %v", sc, cc)
+	}
+	got, err := tc.he.DecryptMatrix(res.Hidden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, maxErr := matchRows(got, in.x, 1, sc.Kept)
+	if maxErr > featureTol {
+		t.Errorf("kept rows differ from the input's by %g", maxErr)
+	}
+	return sc, rows
+}
+
+// TestHideLengthSameCounts runs the step on two inputs of 10 and 14 real
+// rows padded to 32 (the padding scoring 0, as padding does after an
+// attention block). With KeepGroup 8 both reveal the same counts (16 kept,
+// 4 high), the extra rows being the best-scoring dropped ones (rows 20 and
+// 25, then the first padding rows); without it the kept counts differ (10
+// and 14), which is what the group hides: the test fails if the group is
+// ignored. The rows kept are those of Parameters.Decide in both modes.
+func TestHideLengthSameCounts(t *testing.T) {
+	defer noLeaks(t)()
+	const n, d, theta, beta = 32, 64, 0.1, 0.3
+	for _, group := range []int{8, 0} {
+		lit := defaultLiteral
+		lit.KeepGroup = group
+		tc := newTestContext(t, ckks.InsecureTest11, lit)
+		var counts []Counts
+		for _, real := range []int{10, 14} {
+			t.Run(fmt.Sprintf("group=%d/real=%d", group, real), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(real), uint64(group)))
+				scores := hideInput(real, n)
+				in := tc.newInput(t, 0, randomRows(r, n, d, 1.5), scores, 3)
+				got, rows := pruneOnce(t, tc, in, theta, beta)
+				keep, high, err := tc.p.Decide(scores, theta, beta)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := Counts{Layer: 0, In: n}
+				var wantRows []int
+				for i := range keep {
+					if keep[i] {
+						want.Kept++
+						if i > 0 {
+							wantRows = append(wantRows, i)
+						}
+					}
+					if high[i] {
+						want.High++
+					}
+				}
+				if got != want || !slices.Equal(rows, wantRows) {
+					t.Fatalf("counts %v, rows %v; Decide: %v, rows %v", got, rows, want, wantRows)
+				}
+				t.Logf("%v: rows %v", got, rows)
+				counts = append(counts, got)
+			})
+		}
+		if len(counts) != 2 {
+			t.FailNow()
+		}
+		switch {
+		case group > 0 && (counts[0] != counts[1] || counts[0].Kept%group != 0):
+			t.Errorf("group %d: counts %v and %v, want equal multiples of the group", group, counts[0], counts[1])
+		case group == 0 && counts[0].Kept == counts[1].Kept:
+			t.Errorf("no group: both inputs keep %d rows, the test inputs do not tell their lengths apart", counts[0].Kept)
+		}
+	}
+}
+
+// TestDecideKeepGroup checks Parameters.Decide's rounding: the count
+// rounded up to the group (CLS included) and capped at n, CLS always kept,
+// the extra rows the best-scoring dropped ones in bins of 2^-10 with ties to
+// the lower index, and β applied to every kept row.
+func TestDecideKeepGroup(t *testing.T) {
+	lit := defaultLiteral
+	lit.KeepGroup = 4
+	p, err := NewParameters(lit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const theta, beta = 0.1, 0.0005
+	for _, c := range []struct {
+		scores []float64
+		kept   []int
+		high   []int
+	}{
+		// 2 above θ + CLS = 3, rounded to 4: the best dropped row is 5
+		// (0.05); rows 1 and 2 (0 and 3e-4) share the bin of 0.
+		{[]float64{-1, 0, 3e-4, 0.5, 0.2, 0.05}, []int{0, 3, 4, 5}, []int{0, 3, 4, 5}},
+		// 3 above θ + CLS = 4: nothing added.
+		{[]float64{-1, 0, 0.3, 0.5, 0.2, 0.05}, []int{0, 2, 3, 4}, []int{0, 2, 3, 4}},
+		// Nothing above θ: CLS and three rows by bin, then index: 2e-4
+		// (bin 0) ties with 0 and -1e-4, so rows 1, 2, 3 win over 4.
+		{[]float64{-1, 0, 2e-4, -1e-4, -0.01, 0.0009}, []int{0, 1, 2, 5}, []int{0, 5}},
+		// Capped at n = 3.
+		{[]float64{-1, 0.5, 0}, []int{0, 1, 2}, []int{0, 1}},
+		// CLS alone.
+		{[]float64{0}, []int{0}, []int{0}},
+	} {
+		keep, high, err := p.Decide(c.scores, theta, beta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept, hi []int
+		for i := range keep {
+			if keep[i] {
+				kept = append(kept, i)
+			}
+			if high[i] {
+				hi = append(hi, i)
+			}
+		}
+		if !slices.Equal(kept, c.kept) || !slices.Equal(hi, c.high) {
+			t.Errorf("scores %v: kept %v high %v, want %v %v", c.scores, kept, hi, c.kept, c.high)
+		}
+	}
+	if _, err := NewParameters(ParametersLiteral{Share: shareLiteral(4, 16), KeepGroup: 6}); err == nil {
+		t.Error("KeepGroup 6 accepted")
+	}
+	plain, err := NewParameters(defaultLiteral)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Literal().KeepGroup != 0 || p.Literal().KeepGroup != 4 {
+		t.Errorf("literals %+v, %+v", plain.Literal(), p.Literal())
+	}
+}
