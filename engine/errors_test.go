@@ -82,7 +82,7 @@ func TestBusyAndRecovery(t *testing.T) {
 	m := loadShipped(t)
 	addr, logs := startServer(t, m, ServerConfig{MaxSessions: 1})
 	hold := rawClient(t, m, addr)
-	if err := hold.Send(testCtx(t), MsgSession, sessionRequest{length: 16, prune: true}.marshal()); err != nil {
+	if err := hold.Send(testCtx(t), MsgSession, sessionRequest{length: 16, prune: true, labelOnly: true}.marshal()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := hold.Recv(testCtx(t), MsgAccept); err != nil {
@@ -250,7 +250,7 @@ func TestMalformedSession(t *testing.T) {
 	}
 
 	conn = rawClient(t, m, addr)
-	if err := conn.Send(ctx, MsgSession, sessionRequest{length: 16}.marshal()); err != nil {
+	if err := conn.Send(ctx, MsgSession, sessionRequest{length: 16, labelOnly: true}.marshal()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Recv(ctx, MsgAccept); err != nil {
