@@ -20,6 +20,7 @@ import (
 // its serialized keys and a rotation plan.
 type fuzzContext struct {
 	params   hefloat.Parameters
+	tmpl     *keyTemplates
 	keys     *SecretKeys
 	client   *Client
 	plan     []uint64
@@ -57,6 +58,9 @@ func buildFuzzContext() (*fuzzContext, error) {
 		return nil, err
 	}
 	fc := &fuzzContext{params: params, keys: GenSecretKeys(params), plan: params.GaloisElements([]int{1, 2})}
+	if fc.tmpl, err = newKeyTemplates(params); err != nil {
+		return nil, err
+	}
 	if fc.client, err = fc.keys.Client(); err != nil {
 		return nil, err
 	}
@@ -95,24 +99,54 @@ func buildFuzzContext() (*fuzzContext, error) {
 	return fc, nil
 }
 
-// receiver returns a fresh receiver of the context's plan.
-func (fc *fuzzContext) receiver(tb testing.TB) *KeyReceiver {
-	tb.Helper()
-	r, err := NewKeyReceiver(fc.params, fc.plan)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return r
+// receiver returns a fresh receiver of the context's plan (NewKeyReceiver
+// without rebuilding the templates).
+func (fc *fuzzContext) receiver(testing.TB) *KeyReceiver {
+	return &KeyReceiver{tmpl: fc.tmpl, plan: append([]uint64(nil), fc.plan...)}
 }
 
-// addCuts adds p, p truncated, p with a byte more and p with every byte
-// 0xff to the corpus.
-func addCuts(f *testing.F, p []byte) {
-	f.Add(p)
-	f.Add(p[:len(p)/2])
-	f.Add(p[:len(p)-1])
-	f.Add(append(bytes.Clone(p), 0))
-	f.Add(bytes.Repeat([]byte{0xff}, len(p)))
+// fuzzInput turns a fuzz input into the bytes to decode. With raw, data is
+// the payload itself, of any length. Otherwise data edits base, a valid
+// payload: data[0], as an int8, changes its length (a cut, or zero bytes
+// appended), and every 4 bytes after it XOR the byte at an offset (3 bytes,
+// big-endian, modulo the length) with the fourth. The edits keep the
+// fuzzer's inputs small, so that it mutates and minimizes them fast, while
+// reaching the decoders' checks past the structure of a message of
+// kilobytes.
+func fuzzInput(raw bool, data, base []byte) []byte {
+	if raw {
+		return data
+	}
+	p := bytes.Clone(base)
+	if len(data) == 0 {
+		return p
+	}
+	n := max(len(p)+int(int8(data[0])), 0)
+	if n <= len(p) {
+		p = p[:n]
+	} else {
+		p = append(p, make([]byte, n-len(p))...)
+	}
+	for rest := data[1:]; len(rest) >= 4 && len(p) > 0; rest = rest[4:] {
+		off := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
+		p[off%len(p)] ^= rest[3]
+	}
+	return p
+}
+
+// addEdits adds to the corpus of a target on base: base itself, cut by
+// one byte, extended by one, with its last byte changed (a coefficient's
+// high byte in every Lattigo form: an unreduced coefficient), and raw
+// payloads: empty, the first 64 bytes and 96 bytes of 0xff.
+func addEdits(f *testing.F, base []byte) {
+	last := len(base) - 1
+	f.Add(false, []byte{})
+	f.Add(false, []byte{0xff})
+	f.Add(false, []byte{1})
+	f.Add(false, []byte{0, byte(last >> 16), byte(last >> 8), byte(last), 0xff})
+	f.Add(true, []byte{})
+	f.Add(true, bytes.Clone(base[:64]))
+	f.Add(true, bytes.Repeat([]byte{0xff}, 96))
 }
 
 // FuzzDecodePublicKey: arbitrary bytes, of any length, given to
@@ -120,9 +154,9 @@ func addCuts(f *testing.F, p []byte) {
 // accepted key is reduced and re-encodes to the same bytes.
 func FuzzDecodePublicKey(f *testing.F) {
 	fc := newFuzzContext(f)
-	addCuts(f, fc.pk)
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, p []byte) {
+	addEdits(f, fc.pk)
+	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
+		p := fuzzInput(raw, data, fc.pk)
 		r := fc.receiver(t)
 		if err := r.SetPublicKey(p); err != nil {
 			return
@@ -142,10 +176,10 @@ func FuzzDecodePublicKey(f *testing.F) {
 // reduced.
 func FuzzSetRelinKey(f *testing.F) {
 	fc := newFuzzContext(f)
-	addCuts(f, fc.rlk)
-	f.Add(fc.rlk[:SeedSize])
-	f.Add(fc.gks[0])
-	f.Fuzz(func(t *testing.T, p []byte) {
+	addEdits(f, fc.rlk)
+	f.Add(true, bytes.Clone(fc.rlk[:SeedSize]))
+	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
+		p := fuzzInput(raw, data, fc.rlk)
 		r := fc.receiver(t)
 		if err := r.SetRelinKey(p); err != nil {
 			return
@@ -162,13 +196,15 @@ func FuzzSetRelinKey(f *testing.F) {
 // reduced.
 func FuzzAddGaloisKey(f *testing.F) {
 	fc := newFuzzContext(f)
-	for i, gk := range fc.gks {
-		addCuts(f, gk)
-		f.Add(gk[:SeedSize+i])
-	}
-	f.Add(fc.rlk)
-	f.Fuzz(func(t *testing.T, p []byte) {
+	addEdits(f, fc.gks[0])
+	f.Add(true, bytes.Clone(fc.gks[0][:SeedSize+1]))
+	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
 		for _, first := range []bool{true, false} {
+			// The edits apply to the key the receiver expects next.
+			p := fuzzInput(raw, data, fc.gks[0])
+			if !first {
+				p = fuzzInput(raw, data, fc.gks[1])
+			}
 			r := fc.receiver(t)
 			if !first {
 				if err := r.AddGaloisKey(fc.gks[0]); err != nil {
@@ -202,12 +238,10 @@ func FuzzDecodeCtMatrix(f *testing.F) {
 	if _, err := DecodeCtMatrix(fc.params, fc.lay.WithRows(2), top, fc.matrix); err == nil {
 		f.Fatal("a matrix of another layout was accepted")
 	}
-	addCuts(f, fc.matrix)
-	f.Add(fc.matrix[:40])
-	bad := bytes.Clone(fc.matrix)
-	bad[30] ^= 0xff
-	f.Add(bad)
-	f.Fuzz(func(t *testing.T, p []byte) {
+	addEdits(f, fc.matrix)
+	f.Add(false, []byte{0, 0, 0, 30, 0xff}) // a header byte
+	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
+		p := fuzzInput(raw, data, fc.matrix)
 		m, err := DecodeCtMatrix(fc.params, fc.lay, top, p)
 		if err != nil {
 			return
@@ -245,9 +279,10 @@ func FuzzDecodeAttentionMasks(f *testing.F) {
 	if err := CheckCiphertexts(fc.params, top-1, back.cts()...); err == nil {
 		f.Fatal("a wrong level passed the check")
 	}
-	addCuts(f, fc.masks)
-	f.Add(fc.masks[:9])
-	f.Fuzz(func(t *testing.T, p []byte) {
+	addEdits(f, fc.masks)
+	f.Add(true, bytes.Clone(fc.masks[:9]))
+	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
+		p := fuzzInput(raw, data, fc.masks)
 		m, err := DecodeAttentionMasks(fc.params, fc.lay, top, p)
 		if err != nil {
 			return
