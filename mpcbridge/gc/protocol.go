@@ -65,10 +65,19 @@ func (h *hello) marshal() []byte {
 	return b
 }
 
+// parseHello decodes a hello: exactly helloSize bytes, with the magic, our
+// version, a known role and status, and the reserved byte 7 zero (so that
+// a hello has one encoding).
 func parseHello(b []byte) (hello, error) {
 	var h hello
+	if len(b) != helloSize {
+		return h, fmt.Errorf("%w: hello of %d bytes, want %d", ErrMalformed, len(b), helloSize)
+	}
 	if [4]byte(b[:4]) != helloMagic || b[4] != version || b[5] > byte(roleEvaluator) || b[6] > statusAbort {
 		return h, fmt.Errorf("%w: not a version %d hello", ErrMalformed, version)
+	}
+	if b[7] != 0 {
+		return h, fmt.Errorf("%w: hello's reserved byte is %#x, not 0", ErrMalformed, b[7])
 	}
 	h.role, h.status = role(b[5]), b[6]
 	h.m = binary.BigEndian.Uint32(b[8:])

@@ -1,0 +1,181 @@
+package gc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
+)
+
+// FuzzParseHello decodes arbitrary hellos: no panic, a refusal is
+// ErrMalformed, and an accepted hello re-encodes to the same bytes.
+func FuzzParseHello(f *testing.F) {
+	p := mustParams(f, DefaultParamsLiteral)
+	for _, h := range []hello{newHello(roleGarbler, p, 8, nil), newHello(roleEvaluator, p, 1<<31, errors.New("refused"))} {
+		f.Add(h.marshal())
+	}
+	f.Add(bytes.Repeat([]byte{0xff}, helloSize))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := parseHello(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		if !bytes.Equal(h.marshal(), b) {
+			t.Fatalf("hello %x re-encodes as %x", b, h.marshal())
+		}
+	})
+}
+
+// readerConn reads the peer's bytes from r and discards writes; it is safe
+// for a Write concurrent with a Read, as the protocol needs.
+type readerConn struct{ r io.Reader }
+
+func (c readerConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
+func (c readerConn) Write(b []byte) (int, error) { return len(b), nil }
+
+// fuzzM is the number of scores of the stream fuzz targets, and fuzzLits
+// their parameters: a small circuit, over both OTs.
+const fuzzM = 3
+
+var fuzzLits = []ParamsLiteral{{K: 16, F: 8}, {K: 16, F: 8, OT: ChouOrlandi}}
+
+// transcripts returns what each party writes in one honest run with p.
+func transcripts(tb testing.TB, p Params) (garbler, evaluator []byte) {
+	tb.Helper()
+	ga, ea := connPair(tb, "pipe")
+	g := &nettest.CountConn{Conn: ga, Keep: true}
+	e := &nettest.CountConn{Conn: ea, Keep: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := rand.New(rand.NewPCG(3, 4))
+	c, v := split(r, p.K(), scoresFor(r, p.K(), fuzzM, 5, 9))
+	gr, er := runPair(ctx, nil, g, e, p, p, v, c, 5, 9)
+	if gr.err != nil || er.err != nil {
+		tb.Fatal(gr.err, er.err)
+	}
+	return bytes.Clone(g.Sent.Bytes()), bytes.Clone(e.Sent.Bytes())
+}
+
+// fuzzInput turns a fuzz input into a peer's byte stream. With raw, data
+// is the stream itself. Otherwise data edits base, an honest transcript:
+// data[0], as an int8, changes its length (a cut, or zero bytes appended),
+// and every 4 bytes after it XOR the byte at an offset (3 bytes,
+// big-endian, modulo the length) with the fourth. The edits keep the
+// fuzzer's inputs small, so that it mutates and minimizes them fast, while
+// reaching the messages past the OTs of a transcript of kilobytes.
+func fuzzInput(raw bool, data, base []byte) []byte {
+	if raw {
+		return data
+	}
+	p := bytes.Clone(base)
+	if len(data) == 0 {
+		return p
+	}
+	n := max(len(p)+int(int8(data[0])), 0)
+	if n <= len(p) {
+		p = p[:n]
+	} else {
+		p = append(p, make([]byte, n-len(p))...)
+	}
+	for rest := data[1:]; len(rest) >= 4 && len(p) > 0; rest = rest[4:] {
+		off := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
+		p[off%len(p)] ^= rest[3]
+	}
+	return p
+}
+
+// addEdits adds, for each parameter set, the honest transcript, cut by a
+// byte, with a byte flipped in its last part and in its hello, and raw
+// streams: the hello alone and nothing.
+func addEdits(f *testing.F, bases [][]byte) {
+	for i, b := range bases {
+		w := uint8(i)
+		at := len(b) - 20
+		f.Add(w, false, []byte{})
+		f.Add(w, false, []byte{0xff})
+		f.Add(w, false, []byte{0, byte(at >> 16), byte(at >> 8), byte(at), 0x01})
+		f.Add(w, false, []byte{0, 0, 0, 8, 0x80})
+		f.Add(w, true, bytes.Clone(b[:helloSize]))
+		f.Add(w, true, []byte{})
+	}
+}
+
+// fuzzCall runs call on the peer stream b: it must return (the stream
+// ends, so a call that waits for more fails), never panic, and fail only
+// with an error, never by a timeout.
+func fuzzCall(t *testing.T, b []byte, call func(ctx context.Context, conn io.ReadWriter) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := call(ctx, readerConn{bytes.NewReader(b)})
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the call hung on %d bytes: %v", len(b), err)
+	}
+	return err
+}
+
+// fuzzSetup returns the parameters of the stream targets and, for each, an
+// honest garbler's and evaluator's transcript.
+func fuzzSetup(f *testing.F) (ps []Params, garblers, evaluators [][]byte) {
+	for _, lit := range fuzzLits {
+		p := mustParams(f, lit)
+		g, e := transcripts(f, p)
+		ps, garblers, evaluators = append(ps, p), append(garblers, g), append(evaluators, e)
+	}
+	return ps, garblers, evaluators
+}
+
+// FuzzEvaluate runs the evaluator (the client) against an arbitrary
+// garbler's byte stream: hello, base and extended OT messages, the garbled
+// circuit. The edited streams are honest garblers' transcripts, which the
+// OTs accept with other randomness (they are semi-honest), so the edits
+// reach the garbled-circuit decoder.
+func FuzzEvaluate(f *testing.F) {
+	ps, garblers, _ := fuzzSetup(f)
+	addEdits(f, garblers)
+	cache := NewCache()
+	shares := make([]uint64, fuzzM)
+	f.Fuzz(func(t *testing.T, which uint8, raw bool, data []byte) {
+		i := int(which) % len(ps)
+		b := fuzzInput(raw, data, garblers[i])
+		var keep, high []bool
+		err := fuzzCall(t, b, func(ctx context.Context, conn io.ReadWriter) error {
+			var err error
+			keep, high, err = cache.Evaluate(ctx, conn, ps[i], shares)
+			return err
+		})
+		if err == nil && (len(keep) != fuzzM || len(high) != fuzzM) {
+			t.Fatalf("accepted a stream with %d and %d bits for %d scores", len(keep), len(high), fuzzM)
+		}
+	})
+}
+
+// FuzzGarble runs the garbler (the server) against an arbitrary
+// evaluator's byte stream: hello, OT messages, output labels. An output
+// label that is not one of its wire's two is ErrMalformed, so a replayed
+// or edited transcript is never accepted.
+func FuzzGarble(f *testing.F) {
+	ps, _, evaluators := fuzzSetup(f)
+	addEdits(f, evaluators)
+	cache := NewCache()
+	shares := make([]uint64, fuzzM)
+	f.Fuzz(func(t *testing.T, which uint8, raw bool, data []byte) {
+		i := int(which) % len(ps)
+		b := fuzzInput(raw, data, evaluators[i])
+		err := fuzzCall(t, b, func(ctx context.Context, conn io.ReadWriter) error {
+			_, _, err := cache.Garble(ctx, conn, ps[i], shares, 5, 9)
+			return err
+		})
+		if err == nil {
+			t.Fatalf("accepted %d bytes not from an evaluator of this run", len(b))
+		}
+	})
+}
