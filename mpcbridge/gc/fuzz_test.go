@@ -43,10 +43,44 @@ func (c readerConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
 func (c readerConn) Write(b []byte) (int, error) { return len(b), nil }
 
 // fuzzM is the number of scores of the stream fuzz targets, and fuzzLits
-// their parameters: a small circuit, over both OTs.
+// their parameters: small circuits, the comparison over both OTs and the
+// top-K circuit.
 const fuzzM = 3
 
-var fuzzLits = []ParamsLiteral{{K: 16, F: 8}, {K: 16, F: 8, OT: ChouOrlandi}}
+var fuzzLits = []ParamsLiteral{{K: 16, F: 8}, {K: 16, F: 8, OT: ChouOrlandi}, {K: 16, F: 8, KeepGroup: 4, KeepBase: 1}}
+
+// fuzzTies are the tie orders' shares of the top-K calls (nil for the
+// comparison): each party's shares of the orders 0, 1, 2.
+func fuzzTies(p Params, garbler bool) []uint64 {
+	if p.KeepGroup() == 0 {
+		return nil
+	}
+	g := []uint64{7, 8, 9}
+	if garbler {
+		return g
+	}
+	e := make([]uint64, len(g))
+	for j := range e {
+		e[j] = uint64(j) - g[j]
+	}
+	return e
+}
+
+// garble runs the garbler's side of p's circuit.
+func garble(ctx context.Context, cache *Cache, conn io.ReadWriter, p Params, v []uint64, theta, beta uint64) ([]bool, []bool, error) {
+	if ties := fuzzTies(p, true); ties != nil {
+		return cache.GarbleTopK(ctx, conn, p, v, ties, theta, beta)
+	}
+	return cache.Garble(ctx, conn, p, v, theta, beta)
+}
+
+// evaluate runs the evaluator's side of p's circuit.
+func evaluate(ctx context.Context, cache *Cache, conn io.ReadWriter, p Params, c []uint64) ([]bool, []bool, error) {
+	if ties := fuzzTies(p, false); ties != nil {
+		return cache.EvaluateTopK(ctx, conn, p, c, ties)
+	}
+	return cache.Evaluate(ctx, conn, p, c)
+}
 
 // transcripts returns what each party writes in one honest run with p.
 func transcripts(tb testing.TB, p Params) (garbler, evaluator []byte) {
@@ -58,9 +92,11 @@ func transcripts(tb testing.TB, p Params) (garbler, evaluator []byte) {
 	defer cancel()
 	r := rand.New(rand.NewPCG(3, 4))
 	c, v := split(r, p.K(), scoresFor(r, p.K(), fuzzM, 5, 9))
-	gr, er := runPair(ctx, nil, g, e, p, p, v, c, 5, 9)
-	if gr.err != nil || er.err != nil {
-		tb.Fatal(gr.err, er.err)
+	done := make(chan error, 1)
+	go func() { _, _, err := garble(ctx, nil, g, p, v, 5, 9); done <- err }()
+	_, _, eerr := evaluate(ctx, nil, e, p, c)
+	if gerr := <-done; gerr != nil || eerr != nil {
+		tb.Fatal(gerr, eerr)
 	}
 	return bytes.Clone(g.Sent.Bytes()), bytes.Clone(e.Sent.Bytes())
 }
@@ -149,7 +185,7 @@ func FuzzEvaluate(f *testing.F) {
 		var keep, high []bool
 		err := fuzzCall(t, b, func(ctx context.Context, conn io.ReadWriter) error {
 			var err error
-			keep, high, err = cache.Evaluate(ctx, conn, ps[i], shares)
+			keep, high, err = evaluate(ctx, cache, conn, ps[i], shares)
 			return err
 		})
 		if err == nil && (len(keep) != fuzzM || len(high) != fuzzM) {
@@ -171,7 +207,7 @@ func FuzzGarble(f *testing.F) {
 		i := int(which) % len(ps)
 		b := fuzzInput(raw, data, evaluators[i])
 		err := fuzzCall(t, b, func(ctx context.Context, conn io.ReadWriter) error {
-			_, _, err := cache.Garble(ctx, conn, ps[i], shares, 5, 9)
+			_, _, err := garble(ctx, cache, conn, ps[i], shares, 5, 9)
 			return err
 		})
 		if err == nil {
