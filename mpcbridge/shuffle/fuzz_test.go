@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/markkurossi/mpc/ot"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // FuzzParseHello decodes arbitrary hellos: no panic, and anything accepted
@@ -135,6 +137,79 @@ func FuzzPermuteStream(f *testing.F) {
 		out, err := Permute(ctx, readerConn{bytes.NewReader(b)}, perm, share, nil)
 		if err == nil {
 			t.Fatalf("accepted %d bytes: %v", len(b), out)
+		}
+	})
+}
+
+// permuterTranscript returns what an honest permuter writes in one
+// Permute of n rows of the given width with the ring.
+func permuterTranscript(tb testing.TB, ring Ring, n, width int) []byte {
+	tb.Helper()
+	a, b := connPair(tb, "pipe")
+	pc := &nettest.CountConn{Conn: a, Keep: true}
+	r := rand.New(rand.NewPCG(9, uint64(n)))
+	pr, qr := runPair(testCtx(tb), Config{Ring: ring}, pc, b, r.Perm(n), randomRows(r, n, width), randomRows(r, n, width))
+	if pr.err != nil || qr.err != nil {
+		tb.Fatal(pr.err, qr.err)
+	}
+	return bytes.Clone(pc.Sent.Bytes())
+}
+
+// fuzzInput turns a fuzz input into a peer's byte stream. With raw, data
+// is the stream itself. Otherwise data edits base, an honest transcript:
+// data[0], as an int8, changes its length (a cut, or zero bytes appended),
+// and every 4 bytes after it XOR the byte at an offset (3 bytes,
+// big-endian, modulo the length) with the fourth. The edits keep the
+// fuzzer's inputs small, so that it mutates and minimizes them fast, while
+// reaching the messages past the OTs of a transcript of kilobytes.
+func fuzzInput(raw bool, data, base []byte) []byte {
+	if raw {
+		return data
+	}
+	p := bytes.Clone(base)
+	if len(data) == 0 {
+		return p
+	}
+	n := max(len(p)+int(int8(data[0])), 0)
+	if n <= len(p) {
+		p = p[:n]
+	} else {
+		p = append(p, make([]byte, n-len(p))...)
+	}
+	for rest := data[1:]; len(rest) >= 4 && len(p) > 0; rest = rest[4:] {
+		off := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
+		p[off%len(p)] ^= rest[3]
+	}
+	return p
+}
+
+// FuzzAssistStream runs the assistant (n = 4, width 2, both rings) against
+// an arbitrary permuter's byte stream: hello, base-OT answers and IKNP
+// matrix chunks. The edited streams are honest permuters' transcripts,
+// which the semi-honest OTs accept with other randomness, so the edits
+// reach every message; the call must return (the stream ends) without a
+// panic.
+func FuzzAssistStream(f *testing.F) {
+	rings := []Ring{Ring64, Ring128}
+	bases := make([][]byte, len(rings))
+	for i, ring := range rings {
+		b := permuterTranscript(f, ring, 4, 2)
+		bases[i] = b
+		at := helloSize + (len(b)-helloSize)/2
+		f.Add(uint8(i), false, []byte{})
+		f.Add(uint8(i), false, []byte{0xff})
+		f.Add(uint8(i), false, []byte{0, byte(at >> 16), byte(at >> 8), byte(at), 0x10})
+		f.Add(uint8(i), false, []byte{0, 0, 0, 20, 0x01})
+		f.Add(uint8(i), true, bytes.Clone(b[:helloSize]))
+		f.Add(uint8(i), true, []byte{})
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, which uint8, raw bool, data []byte) {
+		i := int(which) % len(rings)
+		b := fuzzInput(raw, data, bases[i])
+		out, err := Config{Ring: rings[i]}.Assist(ctx, readerConn{bytes.NewReader(b)}, constRows(4, 2, 3), nil)
+		if err == nil && len(out) != 4 {
+			t.Fatalf("accepted %d bytes with %d rows out", len(b), len(out))
 		}
 	})
 }
