@@ -2,9 +2,11 @@ package prunestep
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
 // FuzzDecodeRequest: decodeRequest never panics, and what it accepts
@@ -43,6 +45,72 @@ func FuzzDecodeRequest(f *testing.F) {
 			if err := r.layout.Validate(); err != nil {
 				t.Fatalf("accepted an invalid layout: %v", err)
 			}
+		}
+	})
+}
+
+// fuzzSlots is the vector size of the reveal fuzz targets.
+const fuzzSlots = 1024
+
+// FuzzDecodeRevealShares: the client's decoder of MsgRevealShares never
+// panics, refuses with ErrMalformed, and what it accepts has k distinct
+// slots in range and re-encodes to the same bytes.
+func FuzzDecodeRevealShares(f *testing.F) {
+	v := make(share.Vector, fuzzSlots)
+	for i := range v {
+		v[i] = share.Int128FromInt64(int64(i*i) - 5000)
+	}
+	for _, slots := range [][]int{{0}, {3, 1000}, {fuzzSlots - 1, 0, 7}} {
+		p := encodeRevealShares(slots, v)
+		f.Add(p, uint16(len(slots)))
+		f.Add(p[:len(p)-1], uint16(len(slots)))
+		f.Add(p, uint16(len(slots)+1))
+	}
+	f.Add(encodeRevealShares([]int{5, 5}, v), uint16(2))
+	f.Add([]byte{}, uint16(0))
+	f.Fuzz(func(t *testing.T, p []byte, k uint16) {
+		slots, shares, err := decodeRevealShares(p, int(k), fuzzSlots)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		if len(slots) != int(k) || len(shares) != int(k) || checkRevealSlots(slots, fuzzSlots) != nil {
+			t.Fatalf("accepted slots %v for k = %d", slots, k)
+		}
+		w := make(share.Vector, fuzzSlots)
+		for i, j := range slots {
+			w[j] = shares[i]
+		}
+		if q := encodeRevealShares(slots, w); !bytes.Equal(q, p) {
+			t.Fatalf("accepted shares re-encode differently")
+		}
+	})
+}
+
+// FuzzDecodeRevealLabel: the client's decoder of MsgRevealLabel never
+// panics, refuses with ErrMalformed, and what it accepts is two distinct
+// slots in range that re-encode to the same bytes.
+func FuzzDecodeRevealLabel(f *testing.F) {
+	for _, slots := range [][]int{{0, 1}, {1, 0}, {fuzzSlots - 1, 512}, {4, 4}, {0, fuzzSlots}} {
+		p := encodeRevealLabel(slots)
+		f.Add(p)
+		f.Add(p[:7])
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		slots, err := decodeRevealLabel(p, fuzzSlots)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+			return
+		}
+		if len(slots) != 2 || checkRevealSlots(slots, fuzzSlots) != nil {
+			t.Fatalf("accepted slots %v", slots)
+		}
+		if q := encodeRevealLabel(slots); !bytes.Equal(q, p) {
+			t.Fatalf("accepted slots re-encode differently")
 		}
 	})
 }

@@ -48,13 +48,7 @@ func (s *Server) Reveal(ctx context.Context, conn *wire.Conn, ct *rlwe.Ciphertex
 		abortConn(ctx, conn, "server failed to convert the revealed ciphertext")
 		return fmt.Errorf("cannot Reveal: %w", err)
 	}
-	p := make([]byte, 0, len(slots)*revealWordSize)
-	for _, j := range slots {
-		p = binary.BigEndian.AppendUint32(p, uint32(j))
-		p = binary.BigEndian.AppendUint64(p, vecs[0][j].Hi)
-		p = binary.BigEndian.AppendUint64(p, vecs[0][j].Lo)
-	}
-	if err := conn.Send(ctx, MsgRevealShares, p); err != nil {
+	if err := conn.Send(ctx, MsgRevealShares, encodeRevealShares(slots, vecs[0])); err != nil {
 		return fmt.Errorf("cannot Reveal: %w", err)
 	}
 	return nil
@@ -63,6 +57,57 @@ func (s *Server) Reveal(ctx context.Context, conn *wire.Conn, ct *rlwe.Ciphertex
 // revealWordSize is one entry of MsgRevealShares: the slot (uint32) and the
 // server's share (Int128: high then low word), big-endian.
 const revealWordSize = 4 + 16
+
+// encodeRevealShares encodes MsgRevealShares: each slot j of slots and the
+// server's share v[j].
+func encodeRevealShares(slots []int, v share.Vector) []byte {
+	p := make([]byte, 0, len(slots)*revealWordSize)
+	for _, j := range slots {
+		p = binary.BigEndian.AppendUint32(p, uint32(j))
+		p = binary.BigEndian.AppendUint64(p, v[j].Hi)
+		p = binary.BigEndian.AppendUint64(p, v[j].Lo)
+	}
+	return p
+}
+
+// decodeRevealShares decodes MsgRevealShares for a request of k slots of a
+// vector of maxSlots: the slots (in range and distinct) and the server's
+// shares of them.
+func decodeRevealShares(p []byte, k, maxSlots int) ([]int, []share.Int128, error) {
+	if len(p) != k*revealWordSize {
+		return nil, nil, fmt.Errorf("%w: reveal shares of %d bytes for %d slots", ErrMalformed, len(p), k)
+	}
+	slots := make([]int, k)
+	shares := make([]share.Int128, k)
+	for i := range slots {
+		o := i * revealWordSize
+		slots[i] = int(binary.BigEndian.Uint32(p[o:]))
+		shares[i] = share.Int128{Hi: binary.BigEndian.Uint64(p[o+4:]), Lo: binary.BigEndian.Uint64(p[o+12:])}
+	}
+	if err := checkRevealSlots(slots, maxSlots); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return slots, shares, nil
+}
+
+// encodeRevealLabel encodes MsgRevealLabel: the two slots compared.
+func encodeRevealLabel(slots []int) []byte {
+	p := binary.BigEndian.AppendUint32(nil, uint32(slots[0]))
+	return binary.BigEndian.AppendUint32(p, uint32(slots[1]))
+}
+
+// decodeRevealLabel decodes MsgRevealLabel for a vector of maxSlots: two
+// distinct slots in range.
+func decodeRevealLabel(p []byte, maxSlots int) ([]int, error) {
+	if len(p) != 8 {
+		return nil, fmt.Errorf("%w: reveal-label slots of %d bytes, want 8", ErrMalformed, len(p))
+	}
+	slots := []int{int(binary.BigEndian.Uint32(p)), int(binary.BigEndian.Uint32(p[4:]))}
+	if err := checkRevealSlots(slots, maxSlots); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return slots, nil
+}
 
 func checkRevealSlots(slots []int, maxSlots int) error {
 	if len(slots) < 1 || len(slots) > MaxRevealSlots {
@@ -116,25 +161,15 @@ func (c *Client) reveal(ctx context.Context, conn *wire.Conn, req request) ([]fl
 	if err != nil {
 		return nil, nil, err
 	}
-	k := req.stage
-	if len(p) != k*revealWordSize {
+	slots, shares, err := decodeRevealShares(p, req.stage, len(vecs[0]))
+	if err != nil {
 		abortConn(ctx, conn, "client received malformed reveal shares")
-		return nil, nil, fmt.Errorf("%w: reveal shares of %d bytes for %d slots", ErrMalformed, len(p), k)
-	}
-	slots := make([]int, k)
-	for i := range slots {
-		slots[i] = int(binary.BigEndian.Uint32(p[i*revealWordSize:]))
-	}
-	if err := checkRevealSlots(slots, len(vecs[0])); err != nil {
-		abortConn(ctx, conn, "client received bad reveal slots")
-		return nil, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return nil, nil, err
 	}
 	scale := math.Ldexp(1, -c.p.FracBits())
-	values := make([]float64, k)
+	values := make([]float64, len(slots))
 	for i, j := range slots {
-		o := i*revealWordSize + 4
-		b := share.Int128{Hi: binary.BigEndian.Uint64(p[o:]), Lo: binary.BigEndian.Uint64(p[o+8:])}
-		values[i] = vecs[0][j].Add(b).Float64() * scale
+		values[i] = vecs[0][j].Add(shares[i]).Float64() * scale
 	}
 	return values, slots, nil
 }
@@ -181,9 +216,7 @@ func (s *Server) RevealLabel(ctx context.Context, conn *wire.Conn, ct *rlwe.Ciph
 	if err != nil {
 		return fail("HE to shares", err)
 	}
-	p := binary.BigEndian.AppendUint32(nil, uint32(slots[0]))
-	p = binary.BigEndian.AppendUint32(p, uint32(slots[1]))
-	if err := conn.Send(ctx, MsgRevealLabel, p); err != nil {
+	if err := conn.Send(ctx, MsgRevealLabel, encodeRevealLabel(slots)); err != nil {
 		return fail("slots", err)
 	}
 	diff := vecs[0][slots[1]].Sub(vecs[0][slots[0]]).Lo
@@ -238,12 +271,9 @@ func (c *Client) revealLabel(ctx context.Context, conn *wire.Conn) (int, []int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(p) != 8 {
-		return 0, nil, fmt.Errorf("%w: reveal-label slots of %d bytes, want 8", ErrMalformed, len(p))
-	}
-	slots := []int{int(binary.BigEndian.Uint32(p)), int(binary.BigEndian.Uint32(p[4:]))}
-	if err := checkRevealSlots(slots, len(vecs[0])); err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	slots, err := decodeRevealLabel(p, len(vecs[0]))
+	if err != nil {
+		return 0, nil, err
 	}
 	diff := vecs[0][slots[1]].Sub(vecs[0][slots[0]]).Lo
 	t, err := conn.OpenTunnel(ctx)
