@@ -151,6 +151,7 @@ type opener struct {
 	res     []uint64
 	targets []int
 	entries []int
+	p       []share.Int128
 }
 
 func (c *Client) newOpener() *opener {
@@ -159,9 +160,24 @@ func (c *Client) newOpener() *opener {
 
 var errRange = errors.New("masked value out of range (wrong key or parameters?)")
 
-// open decrypts output o at its targets: p = c0 + c1·s modulo Q, centred,
-// |p| < 2^(β+2), and the client's share round(p / 2^(G+Fw)).
+// open decrypts output o at its targets and writes the client's shares
+// round(p / 2^(G+Fw)).
 func (op *opener) open(lay polymat.Layout, o int, ct *outputCt, shares share.Vector) error {
+	p, err := op.openRaw(lay, o, ct)
+	if err != nil {
+		return err
+	}
+	shift := uint(op.c.p.Shift())
+	for i, v := range p {
+		shares[op.entries[i]] = shiftRound(v, shift)
+	}
+	return nil
+}
+
+// openRaw decrypts output o at its targets, in Layout.AppendTargets
+// order: p = c0 + c1·s modulo Q, centred, checked |p| < 2^(β+2). It sets
+// op.entries to the targets' indices in Y. The slice is reused.
+func (op *opener) openRaw(lay polymat.Layout, o int, ct *outputCt) ([]share.Int128, error) {
 	c := op.c
 	ringQ := c.p.ring.RingQ()
 	for j, y := range ct.c1 {
@@ -182,8 +198,14 @@ func (op *opener) open(lay polymat.Layout, o int, ct *outputCt, shares share.Vec
 	}
 	op.targets = lay.AppendTargets(op.targets[:0], o)
 	op.entries = lay.AppendTargetEntries(op.entries[:0], o)
+	if len(op.targets) != t {
+		return nil, fmt.Errorf("%d values of c0 for %d targets", t, len(op.targets))
+	}
+	if cap(op.p) < t {
+		op.p = make([]share.Int128, t)
+	}
+	p := op.p[:t]
 	limit := c.p.maskBits + 2
-	shift := uint(c.p.Shift())
 	for i, e := range op.targets {
 		for l, q := range c.ri.moduli {
 			v := op.c0[l][i] + op.c1.Coeffs[l][e]
@@ -192,11 +214,10 @@ func (op *opener) open(lay polymat.Layout, o int, ct *outputCt, shares share.Vec
 			}
 			op.res[l] = v
 		}
-		p := c.ri.centred(c.ri.reconstruct(op.res))
-		if p.BitLen() > limit {
-			return errRange
+		p[i] = c.ri.centred(c.ri.reconstruct(op.res))
+		if p[i].BitLen() > limit {
+			return nil, errRange
 		}
-		shares[op.entries[i]] = shiftRound(p, shift)
 	}
-	return nil
+	return p, nil
 }

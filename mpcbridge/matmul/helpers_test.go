@@ -291,3 +291,9 @@ func checkShares(tb testing.TB, a, b share.Vector, want []*big.Int) int64 {
 	}
 	return worst
 }
+
+func roundLdexp(v float64, e int) float64 { return math.Round(math.Ldexp(v, e)) }
+
+func abs64(v int64) int64 { return max(v, -v) }
+
+func log2(v float64) float64 { return math.Log2(v) }

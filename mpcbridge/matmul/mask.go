@@ -12,9 +12,10 @@ import (
 // ih3J bounds w²·J for the sum of three independent integers uniform on w
 // consecutive values, where J = Σ_x (sqrt(f(x+1)) - sqrt(f(x)))² for its
 // probability function f: the discrete counterpart of a quarter of the
-// Fisher information of the continuous sum (4.5625/w², so w²·J -> 1.1406).
-// TestIH3Constant computes J exactly for widths up to 2^12 and checks the
-// bound and the limit.
+// Fisher information of the continuous sum, I = 2·sqrt(3)·ln(2+sqrt(3)) =
+// 4.56208 for w = 1, so w²·J -> I/4 = 1.14052. TestIH3Constant computes J for
+// widths 2^4..2^16: the excess over the limit is below 1/w, and w²·J <=
+// 1.15 from w = 2^7 on; the masks have w >= 2^50.
 const ih3J = 1.15
 
 // stream returns an AES-256-CTR stream keyed by 32 fresh bytes of rnd.

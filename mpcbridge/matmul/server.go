@@ -100,6 +100,7 @@ type Server struct {
 	// Broken variants, for the tests that show the security checks catch
 	// them; never set outside tests.
 	skipRerandomize bool // no fresh encryption of zero
+	reuseZero       bool // one u for all the outputs a worker re-randomizes
 	sendAllC0       bool // c0 at every coefficient, not only the targets
 }
 
@@ -347,6 +348,7 @@ type sanitizer struct {
 	xs, xe  ring.Sampler
 	masks   *maskSampler
 	u       ring.Poly
+	drawn   bool
 	m       []share.Int128
 	targets []int
 	entries []int
@@ -398,8 +400,11 @@ func (z *sanitizer) sanitize(lay polymat.Layout, o int, ct *rlwe.Ciphertext, bia
 	ringQ := s.p.ring.RingQ()
 	c0, c1 := ct.Value[0], ct.Value[1]
 	if !s.skipRerandomize {
-		z.xs.Read(z.u)
-		ringQ.NTT(z.u, z.u)
+		if !s.reuseZero || !z.drawn {
+			z.xs.Read(z.u)
+			ringQ.NTT(z.u, z.u)
+			z.drawn = true
+		}
 		ringQ.MulCoeffsMontgomeryThenAdd(z.u, s.pk.Value[0].Q, c0)
 		ringQ.MulCoeffsMontgomeryThenAdd(z.u, s.pk.Value[1].Q, c1)
 	}
