@@ -245,44 +245,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// runServe serves private inferences on a TCP address until interrupted.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr)
-	var sf sessionFlags
-	sf.register(fs, false, true)
-	listen := fs.String("listen", "127.0.0.1:7878", "TCP address to listen on")
-	certFile := fs.String("tls-cert", "", "serve over TLS 1.3 with this PEM certificate (and --tls-key)")
-	keyFile := fs.String("tls-key", "", "PEM private key of --tls-cert")
-	maxSessions := fs.Int("max-sessions", 1, "sessions served at once (each holds its client's keys: about 1 GB at N=2^14)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	m, err := engine.LoadModel(sf.model)
-	if err != nil {
-		return err
-	}
-	srv, err := engine.NewServer(m, sf.serverConfig(stderr, *maxSessions))
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	transport := "TCP"
-	if *certFile != "" || *keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("serve: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
-		transport = "TLS 1.3"
-	}
-	fmt.Fprintf(stderr, "serve: model %s, preset %s, listening on %s (%s)\n", sf.model, sf.preset, ln.Addr(), transport)
-	return srv.Serve(ctx, ln)
-}
-
 // runInfer runs one private inference against a server.
 func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("infer", stderr)
