@@ -37,6 +37,23 @@ type ClientConfig struct {
 	// positions, that holds the text). Choose one fixed length to hide the
 	// text's length class.
 	Length int
+	// HideLength, when not zero, is a group g (a power of two up to
+	// MaxHideLength) that hides the text's real length: without it the first
+	// pruning step reveals it, since padding receives no attention and is
+	// exactly what that step drops (a 12-token text padded to 16 keeps 12
+	// rows or fewer). With it every pruning step keeps a multiple of g rows,
+	// CLS included (at most the rows in), adding the best-scoring rows
+	// below the threshold, so the server and the client learn each count
+	// only up to its group: the first one says the length is within g of it
+	// (or below the padded length). The padding rows kept become tokens of
+	// the later layers, as in the plaintext reference
+	// (ReferenceScheduleHiding), which moves the prediction slightly from
+	// the unrounded one; the extra rows and a larger garbled circuit per
+	// step (gc's top-K circuit, mpcbridge/README.md section 3) cost time and
+	// bytes. The later counts and the high-degree counts still depend on the
+	// text, rounded the same way. The server must support it (older ones
+	// refuse the request).
+	HideLength int
 	// Truncate cuts a text that does not fit instead of refusing it, by the
 	// model's rule: its first tokens, or its first and last ones for a model
 	// whose config.json sets truncation_head_tokens (models.Tokenizer's
@@ -131,6 +148,9 @@ func NewClient(pub *models.ClientModel, cfg ClientConfig) (*Client, error) {
 	if cfg.Length < 0 || cfg.Length > maxN {
 		return nil, fmt.Errorf("cannot NewClient: padded length %d not in [1, %d]", cfg.Length, maxN)
 	}
+	if g := cfg.HideLength; g != 0 && (g < 2 || g > MaxHideLength || g&(g-1) != 0) {
+		return nil, fmt.Errorf("cannot NewClient: HideLength %d is not a power of two in [2, %d]", g, MaxHideLength)
+	}
 	if k := pub.Config.NumLabels(); !cfg.OpenLogits && k != 2 {
 		return nil, fmt.Errorf("cannot NewClient: the label-only opening needs a two-label model and this one has %d labels; set OpenLogits to open its logits (they carry a trace of the server's computation noise)", k)
 	}
@@ -166,6 +186,9 @@ type Report struct {
 	// Tokens is the number of real tokens ([CLS] and [SEP] included) and
 	// Length the padded length n the server saw.
 	Tokens, Length int
+	// HideLength is the group the kept counts were rounded up to (0: none;
+	// ClientConfig.HideLength).
+	HideLength int
 	// Layers holds one entry per encoder layer.
 	Layers []LayerReport
 	// Phases are the client's wall-clock times per phase, in order.
@@ -311,7 +334,8 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	if err := conn.Handshake(ctx); err != nil {
 		return nil, err
 	}
-	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock, labelOnly: !c.cfg.OpenLogits}
+	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock, labelOnly: !c.cfg.OpenLogits,
+		hideLength: c.cfg.HideLength}
 	if err := conn.Send(ctx, MsgSession, req.marshal()); err != nil {
 		return nil, fmt.Errorf("session request: %w", err)
 	}
@@ -334,17 +358,17 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	}
 	// The client gives exactly the keys of the public rotation plan.
 	if acc.request.length != n || acc.block != block || !slices.Equal(acc.galEls, galEls) || acc.request.keepBlock != req.keepBlock ||
-		acc.request.labelOnly != req.labelOnly {
-		err := fmt.Errorf("%w: the server's plan (n=%d, block %d, %d Galois keys, keep block %v) is not the public plan (n=%d, block %d, %d keys, keep block %v)",
-			ErrMalformed, acc.request.length, acc.block, len(acc.galEls), acc.request.keepBlock, n, block, len(galEls), req.keepBlock)
+		acc.request.labelOnly != req.labelOnly || acc.request.hideLength != req.hideLength {
+		err := fmt.Errorf("%w: the server's plan (n=%d, block %d, %d Galois keys, keep block %v, hide length %d) is not the public plan (n=%d, block %d, %d keys, keep block %v, hide length %d)",
+			ErrMalformed, acc.request.length, acc.block, len(acc.galEls), acc.request.keepBlock, acc.request.hideLength, n, block, len(galEls), req.keepBlock, req.hideLength)
 		_ = conn.Abort(ctx, err.Error())
 		return nil, err
 	}
-	stepParams := c.step
-	if req.keepBlock {
-		stepParams = c.keep
+	stepParams, err := sessionStep(c.step, c.keep, req.keepBlock, req.hideLength)
+	if err != nil {
+		return nil, err
 	}
-	rep.Block, rep.GaloisKeys = block, len(galEls)
+	rep.Block, rep.GaloisKeys, rep.HideLength = block, len(galEls), req.hideLength
 
 	// Keys: generated and sent one at a time, so at most one Galois key is
 	// held in memory.

@@ -69,7 +69,14 @@
 // high-degree counts (the re-packing block and the extra keys follow from
 // them). The first kept count reveals the text's real length almost
 // exactly: padding receives no attention, so the first pruning step drops
-// all of it (a 12-token text padded to 16 keeps 12 or fewer rows).
+// all of it (a 12-token text padded to 16 keeps 12 or fewer rows). A client
+// that sets ClientConfig.HideLength g reveals each kept count only rounded
+// up to a multiple of g (or the rows in, if fewer): every step also keeps
+// the best-scoring rows below θ up to that count, chosen inside a garbled
+// circuit (mpcbridge/README.md section 3), so the first count places the
+// length only within its group of g; the padding rows kept are processed
+// as tokens from then on, in the plaintext reference too
+// (ReferenceScheduleHiding).
 // To C: the same counts and the model's public shape, and the label alone
 // by default; with OpenLogits (allowed by S) the logits rounded to 2^-14,
 // with their last trace of the computation's noise (mpcbridge/README.md

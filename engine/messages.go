@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 
+	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -57,12 +59,17 @@ const msgVersion = 1
 
 // Flags of a session request.
 const (
-	flagPrune     = 1 << 0
-	flagReduce    = 1 << 1
-	flagKeepBlock = 1 << 2
-	flagLabelOnly = 1 << 3
-	flagsKnown    = flagPrune | flagReduce | flagKeepBlock | flagLabelOnly
+	flagPrune      = 1 << 0
+	flagReduce     = 1 << 1
+	flagKeepBlock  = 1 << 2
+	flagLabelOnly  = 1 << 3
+	flagHideLength = 1 << 4
+	flagsKnown     = flagPrune | flagReduce | flagKeepBlock | flagLabelOnly | flagHideLength
 )
+
+// MaxHideLength is the largest ClientConfig.HideLength: the largest number
+// of rows one garbled comparison holds.
+const MaxHideLength = gc.MaxBucket
 
 // maxLength bounds the padded length of a request, before the server checks
 // it against its model.
@@ -74,15 +81,23 @@ const maxLength = 1 << 16
 //	0       1     version (msgVersion)
 //	1       1     flags: bit 0 pruning, bit 1 degree reduction, bit 2 keep
 //	              the first block (no re-packing after a pruning step),
-//	              bit 3 open only the label (no logits)
-//	2       2     reserved, zero
+//	              bit 3 open only the label (no logits), bit 4 round the
+//	              kept counts up to a group (ClientConfig.HideLength)
+//	2       1     with bit 4, log2 of the group (1 to log2 MaxHideLength);
+//	              zero otherwise
+//	3       1     reserved, zero
 //	4       4     padded length n, big-endian
+//
+// A server older than bit 4 refuses a request with it as malformed, and the
+// client reads the reason; without it the request is the same bytes as
+// before.
 type sessionRequest struct {
-	length    int
-	prune     bool
-	reduce    bool
-	keepBlock bool
-	labelOnly bool
+	length     int
+	prune      bool
+	reduce     bool
+	keepBlock  bool
+	labelOnly  bool
+	hideLength int // the group, a power of two; 0: counts not rounded
 }
 
 const sessionRequestSize = 8
@@ -102,6 +117,10 @@ func (r sessionRequest) marshal() []byte {
 	if r.labelOnly {
 		p[1] |= flagLabelOnly
 	}
+	if r.hideLength > 0 {
+		p[1] |= flagHideLength
+		p[2] = byte(bits.Len(uint(r.hideLength)) - 1)
+	}
 	binary.BigEndian.PutUint32(p[4:], uint32(r.length))
 	return p
 }
@@ -113,15 +132,22 @@ func decodeSessionRequest(p []byte) (sessionRequest, error) {
 	if p[0] != msgVersion {
 		return sessionRequest{}, fmt.Errorf("%w: session request version %d, want %d", ErrMalformed, p[0], msgVersion)
 	}
-	if p[1]&^flagsKnown != 0 || p[2] != 0 || p[3] != 0 {
-		return sessionRequest{}, fmt.Errorf("%w: session request flags %#02x, reserved %#02x %#02x", ErrMalformed, p[1], p[2], p[3])
+	if p[1]&^flagsKnown != 0 || p[3] != 0 || (p[1]&flagHideLength == 0) != (p[2] == 0) {
+		return sessionRequest{}, fmt.Errorf("%w: session request flags %#02x, group %#02x, reserved %#02x", ErrMalformed, p[1], p[2], p[3])
+	}
+	hide := 0
+	if p[2] != 0 {
+		if int(p[2]) >= bits.Len(MaxHideLength) {
+			return sessionRequest{}, fmt.Errorf("%w: hide-length group 2^%d above %d", ErrMalformed, p[2], MaxHideLength)
+		}
+		hide = 1 << p[2]
 	}
 	n := binary.BigEndian.Uint32(p[4:])
 	if n < 1 || n > maxLength {
 		return sessionRequest{}, fmt.Errorf("%w: padded length %d not in [1, %d]", ErrMalformed, n, maxLength)
 	}
 	return sessionRequest{length: int(n), prune: p[1]&flagPrune != 0, reduce: p[1]&flagReduce != 0,
-		keepBlock: p[1]&flagKeepBlock != 0, labelOnly: p[1]&flagLabelOnly != 0}, nil
+		keepBlock: p[1]&flagKeepBlock != 0, labelOnly: p[1]&flagLabelOnly != 0, hideLength: hide}, nil
 }
 
 // maxGaloisKeys bounds the plan's Galois elements (BERT-large needs 60).

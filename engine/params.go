@@ -103,13 +103,36 @@ func Rules(th *prune.Thresholds, layers int, r Reductions) []prunestep.LayerRule
 // makes the decisions of rules: the approximate forward run with it is what
 // the encrypted inference computes. At a layer that prunes, row i (CLS
 // always) is kept if its importance exceeds θ and is high degree if it
-// exceeds β; a layer that does not prune keeps every row and its degrees.
+// exceeds β, and the kept rows are real tokens from then on (the bridge's
+// next masks are all-valid); a layer that does not prune keeps every row
+// and its degrees.
 func ReferenceSchedule(rules []prunestep.LayerRule) models.Schedule {
 	return &referenceSchedule{rules: rules}
 }
 
+// ReferenceScheduleHiding is ReferenceSchedule for a session with
+// ClientConfig.HideLength g (0: ReferenceSchedule): a layer that prunes
+// keeps its rows by prunestep.Parameters.Decide with KeepGroup g, the kept
+// count rounded up to a multiple of g (at most the rows in) by the
+// best-scoring rows at or below θ. Padding rows kept so become real tokens
+// of the later layers, in the encrypted inference and here alike.
+func ReferenceScheduleHiding(rules []prunestep.LayerRule, g int) (models.Schedule, error) {
+	if g == 0 {
+		return ReferenceSchedule(rules), nil
+	}
+	step, err := StepParameters(0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot ReferenceScheduleHiding: %w", err)
+	}
+	if step, err = sessionStep(step, step, false, g); err != nil {
+		return nil, fmt.Errorf("cannot ReferenceScheduleHiding: %w", err)
+	}
+	return &referenceSchedule{rules: rules, step: &step}, nil
+}
+
 type referenceSchedule struct {
 	rules []prunestep.LayerRule
+	step  *prunestep.Parameters // with a KeepGroup; nil: the plain rule
 	degs  []models.Degree
 }
 
@@ -129,11 +152,20 @@ func (s *referenceSchedule) AfterAttention(att *models.LayerAttention) (models.D
 		return models.Decision{Degrees: append([]models.Degree(nil), s.degs...)}, nil
 	}
 	scores := att.Importance()
-	d := models.Decision{Keep: make([]bool, rows), Degrees: make([]models.Degree, rows)}
+	d := models.Decision{Keep: make([]bool, rows), Degrees: make([]models.Degree, rows), AllValid: true}
+	var high []bool
+	if s.step != nil {
+		var err error
+		if d.Keep, high, err = s.step.Decide(scores, r.Theta, r.Beta); err != nil {
+			return models.Decision{}, fmt.Errorf("cannot schedule layer %d: %w", att.Layer, err)
+		}
+	}
 	var next []models.Degree
 	for i, v := range scores {
-		d.Keep[i] = i == 0 || v > r.Theta
-		if i != 0 && !(v > r.Beta) {
+		if s.step == nil {
+			d.Keep[i] = i == 0 || v > r.Theta
+		}
+		if i != 0 && (s.step == nil && !(v > r.Beta) || s.step != nil && !high[i]) {
 			d.Degrees[i] = models.DegreeLow
 		}
 		if d.Keep[i] {
@@ -200,6 +232,21 @@ type setup struct {
 	step    prunestep.Parameters
 	keep    prunestep.Parameters // step with KeepBlock, for sessions that ask for it
 	session []byte
+}
+
+// sessionStep returns the bridge's parameters of a session: step, or keep
+// (step with KeepBlock) for keepBlock, with the kept counts rounded up to a
+// multiple of hideLength (0: not rounded).
+func sessionStep(step, keep prunestep.Parameters, keepBlock bool, hideLength int) (prunestep.Parameters, error) {
+	if keepBlock {
+		step = keep
+	}
+	if hideLength == 0 {
+		return step, nil
+	}
+	lit := step.Literal()
+	lit.KeepGroup = hideLength
+	return prunestep.NewParameters(lit)
 }
 
 // stepFor returns the bridge's parameters of a session.

@@ -296,7 +296,7 @@ func (ss *serverSession) run(ctx context.Context) error {
 	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}
-	s.logf("session: n=%d block=%d prune=%v reduce=%v keep_block=%v label_only=%v, waiting for %d Galois keys", n, block, req.prune, req.reduce, req.keepBlock, req.labelOnly, len(galEls))
+	s.logf("session: n=%d block=%d prune=%v reduce=%v keep_block=%v label_only=%v hide_length=%d, waiting for %d Galois keys", n, block, req.prune, req.reduce, req.keepBlock, req.labelOnly, req.hideLength, len(galEls))
 
 	// 2. Keys.
 	t0 := time.Now()
@@ -352,9 +352,10 @@ func (ss *serverSession) run(ctx context.Context) error {
 		ss.abort(ctx, "server failed to prepare the model")
 		return err
 	}
-	stepParams := s.step
-	if req.keepBlock {
-		stepParams = s.keep
+	stepParams, err := sessionStep(s.step, s.keep, req.keepBlock, req.hideLength)
+	if err != nil {
+		ss.abort(ctx, "server failed to start the bridge")
+		return err
 	}
 	step, err := prunestep.NewServer(params, keys.PublicKey(), stepParams, s.cfg.Rand)
 	if err != nil {

@@ -99,6 +99,12 @@ type Decision struct {
 	// for every row. Degrees[0] (CLS) must be DegreeHigh. Entries of
 	// dropped rows are ignored.
 	Degrees []Degree
+	// AllValid makes every kept row a real token from now on: padding rows
+	// kept are attended to and count as queries of the importance scores.
+	// The encrypted bridge does this after a pruning step (its next masks
+	// are the all-valid masks of the public kept count), which matters when
+	// padding is kept (engine's ClientConfig.HideLength).
+	AllValid bool
 }
 
 // check validates d for n alive rows.
@@ -204,6 +210,11 @@ func (s *ServerModel) Forward(x0 Matrix, mask []int, opts *ForwardOptions) ([]fl
 				return nil, fmt.Errorf("cannot Forward: schedule at layer %d: %w", l, err)
 			}
 			h, tokens, valid, deg = applyDecision(dec, h, tokens, valid)
+			if dec.AllValid {
+				for i := range valid {
+					valid[i] = true
+				}
+			}
 		}
 		x = s.feedForwardBlock(l, h, deg, nl)
 	}
