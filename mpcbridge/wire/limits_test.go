@@ -113,9 +113,9 @@ func TestIdleTimeoutRestartsWithProgress(t *testing.T) {
 		t.Skip("a slow sender")
 	}
 	cfg := testConfig(RoleServer)
-	cfg.IdleTimeout = time.Second
+	cfg.IdleTimeout = 2 * time.Second
 	c, p := handshakeRawPeer(t, cfg)
-	const pieces, gap = 60, 25 * time.Millisecond // 1.5 s in all, pauses of 1/40 of the timeout
+	const pieces, gap = 50, 50 * time.Millisecond // 2.5 s in all, pauses of 1/40 of the timeout
 	payload := randomBytes(pieces*100, 9)
 	f := frame(tA, payload)
 	go func() {
