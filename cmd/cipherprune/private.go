@@ -36,6 +36,7 @@ type sessionFlags struct {
 	noReduce      bool
 	keepBlock     bool
 	openLogits    bool
+	hideLength    int
 	workers       int
 	linearLevel   int
 	backend       string
@@ -54,6 +55,7 @@ func (f *sessionFlags) register(fs *flag.FlagSet, client, server bool) {
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
 		fs.BoolVar(&f.keepBlock, "keep-block", false, "keep the kept rows in the first block after a pruning step (no new Galois keys: can be faster on a slow link)")
 		fs.BoolVar(&f.openLogits, "open-logits", false, "open the logits instead of the label alone (they carry a trace of the server's computation noise, about 2^-9 statistical distance per logit; models with more than two labels need it; the server must allow it)")
+		fs.IntVar(&f.hideLength, "hide-length", 0, "hide the text's length: round every pruning step's kept count up to a multiple of this power of two, keeping the best-scoring dropped tokens (padding kept becomes a token of the later layers; 0: off)")
 	}
 	if !server {
 		return
@@ -75,6 +77,7 @@ func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
 		NoDegreeReduction: f.noReduce,
 		KeepBlock:         f.keepBlock,
 		OpenLogits:        f.openLogits,
+		HideLength:        f.hideLength,
 		Progress:          progressPrinter(stderr),
 	}
 }
@@ -128,6 +131,9 @@ func progressPrinter(w io.Writer) func(engine.Progress) {
 // printReport writes a report's table.
 func printReport(w io.Writer, rep engine.Report) {
 	fmt.Fprintf(w, "preset %s: %d tokens padded to %d in blocks of %d slots, %d Galois keys\n", rep.Preset, rep.Tokens, rep.Length, rep.Block, rep.GaloisKeys)
+	if rep.HideLength > 0 {
+		fmt.Fprintf(w, "kept counts rounded up to multiples of %d (--hide-length)\n", rep.HideLength)
+	}
 	fmt.Fprintln(w, "layer  in  kept  high  pruned  block  keys  seconds  bridge_s  refreshes")
 	for l, lr := range rep.Layers {
 		fmt.Fprintf(w, "%5d %4d %5d %5d  %-6v %5d %5d %8.2f %9.2f %10d\n", l, lr.In, lr.Kept, lr.High, lr.Pruned, lr.Block, lr.Keys, lr.Seconds, lr.BridgeSeconds, lr.Refreshes)
@@ -142,8 +148,9 @@ func printReport(w io.Writer, rep engine.Report) {
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // plaintextReference returns the exact model's logits and the approximate
-// forward's with the decisions the encrypted run makes.
-func plaintextReference(m *engine.Model, enc models.Encoding, r engine.Reductions) (exact, approx []float64, err error) {
+// forward's with the decisions the encrypted run makes (kept counts rounded
+// up to multiples of hideLength, 0: not rounded).
+func plaintextReference(m *engine.Model, enc models.Encoding, r engine.Reductions, hideLength int) (exact, approx []float64, err error) {
 	x0, err := m.Client.Embed(enc.IDs, enc.TypeIDs)
 	if err != nil {
 		return nil, nil, err
@@ -152,7 +159,11 @@ func plaintextReference(m *engine.Model, enc models.Encoding, r engine.Reduction
 		return nil, nil, err
 	}
 	rules := engine.Rules(m.Thresholds, m.Config().NumLayers(), r)
-	approx, err = m.Server.Forward(x0, enc.AttentionMask, &models.ForwardOptions{Nonlinear: m.Approx.Clone(), Schedule: engine.ReferenceSchedule(rules)})
+	sched, err := engine.ReferenceScheduleHiding(rules, hideLength)
+	if err != nil {
+		return nil, nil, err
+	}
+	approx, err = m.Server.Forward(x0, enc.AttentionMask, &models.ForwardOptions{Nonlinear: m.Approx.Clone(), Schedule: sched})
 	return exact, approx, err
 }
 
@@ -228,7 +239,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	exact, approx, err := plaintextReference(m, res.Encoding, engine.Reductions{Prune: !sf.noPrune, Reduce: !sf.noReduce})
+	exact, approx, err := plaintextReference(m, res.Encoding, engine.Reductions{Prune: !sf.noPrune, Reduce: !sf.noReduce}, sf.hideLength)
 	if err != nil {
 		return err
 	}
@@ -252,7 +263,7 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sf.register(fs, true, false)
 	connect := fs.String("connect", "127.0.0.1:7878", "server address")
 	text := fs.String("text", "", "the private text to classify")
-	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
+	timeout := fs.Duration("timeout", engine.DefaultSessionTimeout, "give up after this long (the server's default session limit; an unpruned BERT-base inference can take hours on a small server)")
 	caFile := fs.String("tls-ca", "", "connect over TLS 1.3, trusting the PEM certificates in this file")
 	serverName := fs.String("tls-server-name", "", "with --tls-ca, the name the server's certificate must carry (default: the host of --connect)")
 	if err := fs.Parse(args); err != nil {
@@ -334,7 +345,7 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 		if err != nil {
 			return fmt.Errorf("example %d: %w", i, err)
 		}
-		exact, approx, err := plaintextReference(m, res.Encoding, red)
+		exact, approx, err := plaintextReference(m, res.Encoding, red, sf.hideLength)
 		if err != nil {
 			return fmt.Errorf("example %d: %w", i, err)
 		}
@@ -361,8 +372,8 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 			time.Since(start).Seconds(), i+1, len(exs), ex.Label, res.Label, argmaxOf(approx), argmaxOf(exact), logitDiff(res.Logits, approx), res.Report.Tokens, res.Report.Length, res.Report.Seconds)
 	}
 	k := float64(len(exs))
-	fmt.Fprintf(stdout, "model=%s preset=%s examples=%d prune=%v reduce=%v mean_seconds=%.1f mean_bytes=%d\n",
-		sf.model, sf.preset, len(exs), red.Prune, red.Reduce, seconds/k, bytes/int64(len(exs)))
+	fmt.Fprintf(stdout, "model=%s preset=%s examples=%d prune=%v reduce=%v hide_length=%d mean_seconds=%.1f mean_bytes=%d\n",
+		sf.model, sf.preset, len(exs), red.Prune, red.Reduce, sf.hideLength, seconds/k, bytes/int64(len(exs)))
 	for l := range kept {
 		fmt.Fprintf(stdout, "layer %d: mean rows in=%.2f kept=%.2f\n", l, float64(in[l])/k, float64(kept[l])/k)
 	}
