@@ -25,8 +25,9 @@
 //
 // NewEncodedWeights encodes every weight block, transforms it to the NTT
 // domain and to Montgomery form once (EncodedWeights.MemoryBytes:
-// InnerBlocks·ColBlocks·L·N·8 bytes, 288 MiB for 768x768 and 1152 MiB for
-// 768x3072 with the blocks chosen at n = 128 under a 1.25 GiB budget).
+// InnerBlocks·ColBlocks·L·N·8 bytes: 1152 MiB for either of BERT-base's
+// 768x768 and 768x3072 with the blocks ChooseBlock picks at n = 128 under a
+// 1.25 GiB budget, 288 MiB for 768x768 under 400 MiB).
 // Evaluator.MulThen accumulates ciphertext x plaintext products with
 // Lattigo's lazy Montgomery multiply-add (no reduction per term, a
 // reduction every MaxLazy terms), tiled so that a group of outputs'
