@@ -16,93 +16,103 @@ import (
 // over loopback TCP, 2 workers each, the client's encryption, the server's
 // products and re-randomization and the client's decryption into shares
 // all timed (the weights are pre-encoded once, outside the timer; their
-// memory is reported). Run it beside the old one in one invocation, so
-// that the ratio comes from one run on one (shared) machine:
+// memory is reported). "new" is the ring polymat.N12, "new-N13" the
+// larger polymat.N13 under the same weight budget, for the choice of the
+// ring. Run it beside the old one in one invocation, so that the ratio
+// comes from one run on one (shared) machine:
 //
-//	go test -p 1 -run '^$' -bench 'BenchmarkLinear$/768x[0-9]+/n=128/(workers=2|new)$' -benchtime 1x -timeout 2h ./ckks ./mpcbridge/matmul
+//	go test -p 1 -run '^$' -bench 'BenchmarkLinear$/768x[0-9]+/n=128/(workers=2|new.*)$' -benchtime 1x -timeout 2h ./ckks ./mpcbridge/matmul
 func BenchmarkLinear(b *testing.B) {
-	tc := newTestContext(b, polymat.N12, benchLiteral)
 	const budget = 1280 << 20 // pre-encoded weight memory per matrix
 	for _, out := range []int{768, 3072} {
-		d := polymat.Dims{Rows: 128, In: 768, Out: out}
-		b.Run(fmt.Sprintf("768x%d/n=128/new", out), func(b *testing.B) {
-			c, err := tc.p.ChooseBlock(d, budget)
-			if err != nil {
-				b.Fatal(err)
-			}
-			lay, err := polymat.NewLayout(tc.ring, d, c.Block)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := rand.New(rand.NewPCG(5, 6))
-			pr := &problem{lay: lay, x: make([]float64, d.Rows*d.In), w: make([]float64, d.In*d.Out)}
-			for i := range pr.x {
-				pr.x[i] = max(-7.9, min(7.9, r.NormFloat64()))
-			}
-			for i := range pr.w {
-				pr.w[i] = 0.03 * r.NormFloat64()
-			}
-			ws, err := NewWeights(bg(), tc.p, lay, pr.w, nil, 2)
-			if err != nil {
-				b.Fatal(err)
-			}
-			x := tc.fixedX(pr)
-			sc, cc := connPair(b, "tcp")
-			cli, err := NewClient(tc.p, tc.sk, 2, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var sh, ch share.Vector
-			s0, c0 := sc.Stats(), cc.Stats()
-			cpu0 := cpuSeconds()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				srv, err := NewServer(tc.p, tc.pk, 2, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				serr, cerr := both(func() error {
-					var err error
-					sh, err = srv.MatMul(bg(), sc, lay, ws, nil)
-					return err
-				}, func() error {
-					var err error
-					ch, err = cli.MatMul(bg(), cc, lay, x)
-					return err
-				})
-				if err := errors.Join(serr, cerr); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			// CPU seconds of both parties together: on a machine shared with
-			// other jobs, wall time inflates but this does not much.
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
-			up := float64(cc.Stats().Sub(c0).BytesSent) / float64(b.N)
-			down := float64(sc.Stats().Sub(s0).BytesSent) / float64(b.N)
-			b.ReportMetric(up, "B-client-to-server")
-			b.ReportMetric(down, "B-server-to-client")
-			b.ReportMetric((up+down)/1e6, "MB-total")
-			b.ReportMetric(float64(lay.Products()), "products")
-			b.ReportMetric(float64(ws.MemoryBytes())/(1<<20), "weight-MiB")
-			// The shares must sum to the product (untimed).
-			var worst float64
-			for i := 0; i < d.Rows; i++ {
-				for c := 0; c < d.Out; c++ {
-					y := 0.0
-					for k := 0; k < d.In; k++ {
-						y += pr.x[i*d.In+k] * pr.w[k*d.Out+c]
-					}
-					got := ch[i*d.Out+c].Add(sh[i*d.Out+c]).Float64() * math.Ldexp(1, -tc.p.fracBits)
-					worst = max(worst, math.Abs(got-y))
-				}
-			}
-			if worst > 1e-3 {
-				b.Fatalf("max |error| %g", worst)
-			}
-			b.ReportMetric(worst*math.Ldexp(1, tc.p.fracBits), "max-err-units")
-			b.Logf("%v: block %v, %d/%d ciphertexts, weights %.0f MiB, Fw = %d, V = %d, β = %d, k = %d, %d bits per output coefficient",
-				d, c.Block, lay.Inputs(), lay.Outputs(), float64(ws.MemoryBytes())/(1<<20), tc.p.weightFracBits, tc.p.valueBits, tc.p.maskBits, tc.p.compressBits, tc.p.outWidth)
-		})
+		for _, ring := range []struct {
+			suffix string
+			lit    polymat.ParametersLiteral
+		}{{"", polymat.N12}, {"-N13", polymat.N13}} {
+			benchLinear(b, fmt.Sprintf("768x%d/n=128/new%s", out, ring.suffix), ring.lit, polymat.Dims{Rows: 128, In: 768, Out: out}, budget)
+		}
 	}
+}
+
+func benchLinear(b *testing.B, name string, ringLit polymat.ParametersLiteral, d polymat.Dims, budget int64) {
+	b.Run(name, func(b *testing.B) {
+		tc := newTestContext(b, ringLit, benchLiteral)
+		c, err := tc.p.ChooseBlock(d, budget)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lay, err := polymat.NewLayout(tc.ring, d, c.Block)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(5, 6))
+		pr := &problem{lay: lay, x: make([]float64, d.Rows*d.In), w: make([]float64, d.In*d.Out)}
+		for i := range pr.x {
+			pr.x[i] = max(-7.9, min(7.9, r.NormFloat64()))
+		}
+		for i := range pr.w {
+			pr.w[i] = 0.03 * r.NormFloat64()
+		}
+		ws, err := NewWeights(bg(), tc.p, lay, pr.w, nil, 2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := tc.fixedX(pr)
+		sc, cc := connPair(b, "tcp")
+		cli, err := NewClient(tc.p, tc.sk, 2, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sh, ch share.Vector
+		s0, c0 := sc.Stats(), cc.Stats()
+		cpu0 := cpuSeconds()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			srv, err := NewServer(tc.p, tc.pk, 2, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			serr, cerr := both(func() error {
+				var err error
+				sh, err = srv.MatMul(bg(), sc, lay, ws, nil)
+				return err
+			}, func() error {
+				var err error
+				ch, err = cli.MatMul(bg(), cc, lay, x)
+				return err
+			})
+			if err := errors.Join(serr, cerr); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		// CPU seconds of both parties together: on a machine shared with
+		// other jobs, wall time inflates but this does not much.
+		b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+		up := float64(cc.Stats().Sub(c0).BytesSent) / float64(b.N)
+		down := float64(sc.Stats().Sub(s0).BytesSent) / float64(b.N)
+		b.ReportMetric(up, "B-client-to-server")
+		b.ReportMetric(down, "B-server-to-client")
+		b.ReportMetric((up+down)/1e6, "MB-total")
+		b.ReportMetric(float64(lay.Products()), "products")
+		b.ReportMetric(float64(ws.MemoryBytes())/(1<<20), "weight-MiB")
+		// The shares must sum to the product (untimed).
+		var worst float64
+		for i := 0; i < d.Rows; i++ {
+			for c := 0; c < d.Out; c++ {
+				y := 0.0
+				for k := 0; k < d.In; k++ {
+					y += pr.x[i*d.In+k] * pr.w[k*d.Out+c]
+				}
+				got := ch[i*d.Out+c].Add(sh[i*d.Out+c]).Float64() * math.Ldexp(1, -tc.p.fracBits)
+				worst = max(worst, math.Abs(got-y))
+			}
+		}
+		if worst > 1e-3 {
+			b.Fatalf("max |error| %g", worst)
+		}
+		b.ReportMetric(worst*math.Ldexp(1, tc.p.fracBits), "max-err-units")
+		b.Logf("%v on %v: block %v, %d/%d ciphertexts, weights %.0f MiB, Fw = %d, V = %d, β = %d, k = %d, %d bits per output coefficient",
+			d, tc.ring, c.Block, lay.Inputs(), lay.Outputs(), float64(ws.MemoryBytes())/(1<<20), tc.p.weightFracBits, tc.p.valueBits, tc.p.maskBits, tc.p.compressBits, tc.p.outWidth)
+	})
 }
