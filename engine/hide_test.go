@@ -37,6 +37,35 @@ func TestSessionRequestHideLength(t *testing.T) {
 	}
 }
 
+// TestHidingPadding checks that a client with HideLength pads with [SEP]
+// (masked like [PAD]) and one without with [PAD].
+func TestHidingPadding(t *testing.T) {
+	m := loadShipped(t)
+	tok := m.Client.Tokenizer
+	for _, g := range []int{0, 8} {
+		enc, err := testClient(t, m, ClientConfig{HideLength: g}).Encode("Nice place.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tok.PadID()
+		if g > 0 {
+			want = tok.SEPID()
+		}
+		pads := 0
+		for i, mask := range enc.AttentionMask {
+			if mask == 0 {
+				pads++
+				if enc.IDs[i] != want {
+					t.Errorf("HideLength %d: padding position %d holds %d, want %d", g, i, enc.IDs[i], want)
+				}
+			}
+		}
+		if enc.Len() != MinLength || pads == 0 {
+			t.Errorf("HideLength %d: %d positions, %d of them padding", g, enc.Len(), pads)
+		}
+	}
+}
+
 // TestInferHideLength runs private inferences of two texts of 9 and 11
 // tokens padded to 32 with HideLength 8: both reveal the same counts (16
 // rows kept after layer 0, CLS alone at the high degree), where the plain

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/models/dataset"
@@ -87,6 +88,13 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		variants = append(variants, evalVariant{name: "pruned", approx: true, thresholds: th})
+		if sf.hideLength > 0 {
+			// The private inference's rule (engine.ReferenceSchedule, which
+			// keeps every row through the last layer) without and with the
+			// kept counts rounded up (--hide-length).
+			variants = append(variants, evalVariant{name: "engine", approx: true, thresholds: th, reference: true},
+				evalVariant{name: "hidden", approx: true, thresholds: th, reference: true, hideLength: sf.hideLength})
+		}
 	}
 	if *withApprox {
 		variants = append(variants, evalVariant{name: "approx", approx: true})
@@ -123,6 +131,25 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		line += fmt.Sprintf(" pruned=%.4f kept_fraction=%.4f high_degree_fraction=%.4f modelled_speedup=%.2f",
 			res.accuracy(v), st.keptFraction, st.highFraction, st.speedup)
+		if sf.hideLength > 0 {
+			e, h := variantIndex(variants, "engine"), variantIndex(variants, "hidden")
+			for _, v := range []int{e, h} {
+				st, err := res.pruneStats(v, coster, m.Server.Config.NumLayers())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "%s: accuracy=%.4f kept_fraction=%.4f high_degree_fraction=%.4f modelled_speedup=%.2f mean_kept=%.2f\n",
+					variants[v].name, res.accuracy(v), st.keptFraction, st.highFraction, st.speedup, st.meanKept)
+			}
+			same := 0
+			for i := range res.labels {
+				if res.preds[e][i] == res.preds[h][i] {
+					same++
+				}
+			}
+			line += fmt.Sprintf(" engine=%.4f hide_length_%d=%.4f hidden_agreement_with_engine=%.4f",
+				res.accuracy(e), sf.hideLength, res.accuracy(h), float64(same)/float64(max(1, len(res.labels))))
+		}
 	}
 	fmt.Fprintln(stdout, line)
 	return nil
@@ -210,6 +237,38 @@ type evalVariant struct {
 	// halving, if set, prunes by BOLT's halving after layer 0
 	// (prune.NewHalvingSchedule), every kept token at the high degree.
 	halving bool
+	// reference, with thresholds, makes the private inference's decisions
+	// instead (engine.ReferenceScheduleHiding with hideLength).
+	reference  bool
+	hideLength int
+}
+
+// countingSchedule records the counts of another schedule's decisions.
+type countingSchedule struct {
+	inner  models.Schedule
+	counts []prune.LayerCounts
+}
+
+func (c *countingSchedule) AfterAttention(att *models.LayerAttention) (models.Decision, error) {
+	d, err := c.inner.AfterAttention(att)
+	if err != nil {
+		return d, err
+	}
+	lc := prune.LayerCounts{In: len(att.Tokens)}
+	for i := range att.Tokens {
+		if d.Keep == nil || d.Keep[i] {
+			lc.Kept++
+			if d.Degrees == nil || d.Degrees[i] == models.DegreeHigh {
+				lc.High++
+			}
+		}
+	}
+	c.counts = append(c.counts, lc)
+	return d, nil
+}
+
+func (c *countingSchedule) Counts() []prune.LayerCounts {
+	return append([]prune.LayerCounts(nil), c.counts...)
 }
 
 // evalResult holds the predictions of every variant for every example.
@@ -292,6 +351,7 @@ func evaluate(ctx context.Context, m *models.Model, nl *models.Approximate, exs 
 				}
 				res.lengths[i] = enc.Len()
 				for v, vr := range variants {
+					venc := enc
 					opts := &models.ForwardOptions{}
 					if vr.approx {
 						opts.Nonlinear = local
@@ -300,7 +360,20 @@ func evaluate(ctx context.Context, m *models.Model, nl *models.Approximate, exs 
 						opts.Schedule = allLow
 					}
 					var sched interface{ Counts() []prune.LayerCounts }
-					if vr.thresholds != nil {
+					switch {
+					case vr.reference:
+						if vr.hideLength > 0 {
+							venc = engine.HidingPadding(m.Client.Tokenizer, enc) // as the private client pads
+						}
+						rules := engine.Rules(vr.thresholds, m.Server.Config.NumLayers(), engine.Reductions{Prune: true, Reduce: true})
+						s, err := engine.ReferenceScheduleHiding(rules, vr.hideLength)
+						if err != nil {
+							errs <- err
+							return
+						}
+						cs := &countingSchedule{inner: s}
+						sched, opts.Schedule = cs, cs
+					case vr.thresholds != nil:
 						s := prune.NewSchedule(vr.thresholds, prune.Options{})
 						sched, opts.Schedule = s, s
 					}
@@ -308,7 +381,7 @@ func evaluate(ctx context.Context, m *models.Model, nl *models.Approximate, exs 
 						h := prune.NewHalvingSchedule(m.Server.Config.NumLayers())
 						sched, opts.Schedule = h, h
 					}
-					logits, err := m.Forward(enc, opts)
+					logits, err := m.Forward(venc, opts)
 					if err != nil {
 						errs <- fmt.Errorf("cannot evaluate example %d (%s): %w", i, vr.name, err)
 						return
