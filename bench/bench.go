@@ -89,6 +89,10 @@ type Config struct {
 	// KeepBlock runs the pruned variant with engine.ClientConfig.KeepBlock:
 	// the kept rows stay in the first block (no Galois keys after a step).
 	KeepBlock bool
+	// HideLength, when not zero, adds a third variant: pruning and degree
+	// reduction with engine.ClientConfig.HideLength (the kept counts rounded
+	// up to multiples of it), to measure what hiding the length costs.
+	HideLength int
 	// Layers runs only the first Layers encoder layers (0: all); the others
 	// are extrapolated.
 	Layers int
@@ -126,6 +130,9 @@ type Record struct {
 	KeyBytes int `json:"galois_key_bytes,omitempty"`
 	// KeepBlock is set when the pruned variant kept the first block.
 	KeepBlock bool `json:"keep_block,omitempty"`
+	// HideLength is the group of the third variant's kept counts (0: no
+	// such variant).
+	HideLength int `json:"hide_length,omitempty"`
 	// LinearLevel is the engine's matmul level cap (0: none) and Backend
 	// where its key switches ran.
 	LinearLevel int       `json:"linear_level,omitempty"`
@@ -260,18 +267,28 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	rec := &Record{
 		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend, KeepBlock: cfg.KeepBlock,
 		Hidden: m.Config().HiddenSize(), Heads: m.Config().NumHeads(), FFN: m.Config().IntermediateSize(), Labels: m.Config().NumLabels(),
-		Schedule: cfg.Schedule, LAN: LAN, WAN: WAN, Date: time.Now().UTC().Format(time.RFC3339),
+		Schedule: cfg.Schedule, LAN: LAN, WAN: WAN, Date: time.Now().UTC().Format(time.RFC3339), HideLength: cfg.HideLength,
 		Machine: fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
 	}
 	for _, m := range enc.AttentionMask {
 		rec.Tokens += m
 	}
-	for _, v := range []struct {
+	type variant struct {
 		name          string
 		prune, reduce bool
-	}{{"unpruned", false, false}, {"pruned+reduced", true, true}} {
+		hide          int
+	}
+	variants := []variant{{"unpruned", false, false, 0}, {"pruned+reduced", true, true, 0}}
+	if cfg.HideLength > 0 {
+		variants = append(variants, variant{fmt.Sprintf("pruned+reduced+hide-length-%d", cfg.HideLength), true, true, cfg.HideLength})
+	}
+	for _, v := range variants {
 		cfg.logf("%s: %s, n = %d, %d of %d layers", name, v.name, enc.Len(), measured, full)
-		res, err := infer(ctx, cfg, run, enc, v.prune, v.reduce)
+		venc := enc
+		if v.hide > 0 {
+			venc = engine.HidingPadding(run.Client.Tokenizer, enc) // as a hiding client pads
+		}
+		res, err := infer(ctx, cfg, run, venc, v.prune, v.reduce, v.hide)
 		if err != nil {
 			return nil, fmt.Errorf("cannot Run: %s: %w", v.name, err)
 		}
@@ -505,7 +522,7 @@ func truncate(m *engine.Model, k int) *engine.Model {
 }
 
 // infer runs one private inference over loopback TCP.
-func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding, prune, reduce bool) (*engine.Result, error) {
+func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding, prune, reduce bool, hideLength int) (*engine.Result, error) {
 	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend,
 		Logf: func(format string, args ...any) { cfg.logf("  server: "+format, args...) }})
 	if err != nil {
@@ -518,7 +535,7 @@ func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding
 	defer stop()
 	cli, err := engine.NewClient(m.Client, engine.ClientConfig{
 		Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Length: enc.Len(),
-		NoPruning: !prune, NoDegreeReduction: !reduce, KeepBlock: cfg.KeepBlock,
+		NoPruning: !prune, NoDegreeReduction: !reduce, KeepBlock: cfg.KeepBlock, HideLength: hideLength,
 		Progress: func(p engine.Progress) {
 			switch p.Phase {
 			case engine.PhaseLayer:

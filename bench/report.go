@@ -78,6 +78,11 @@ func (r *Record) Table(w io.Writer) {
 		fmt.Fprint(w, " (extrapolated)")
 	}
 	fmt.Fprintf(w, "; modelled LAN %.2fx, WAN %.2fx\n", r.LAN.Speedup, r.WAN.Speedup)
+	if len(r.Variants) > 2 {
+		pr, h := r.Variants[1], r.Variants[2]
+		fmt.Fprintf(w, "hiding the length (kept counts rounded up to multiples of %d): %.1f s instead of %.1f s on the whole inference (%+.1f%%), %d bytes instead of %d (%+.1f%%)\n",
+			r.HideLength, h.AllSeconds, pr.AllSeconds, 100*(h.AllSeconds/pr.AllSeconds-1), h.AllBytes, pr.AllBytes, 100*(float64(h.AllBytes)/float64(pr.AllBytes)-1))
+	}
 }
 
 // Chart draws the per-layer time (top) and the rows entering each layer

@@ -26,6 +26,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	low := fs.Float64("low-fraction", 0.5, "with --schedule, fraction of the kept rows (CLS excluded) at the low degree")
 	layers := fs.Int("layers", 0, "run only the first layers, extrapolating the rest (0: all)")
 	keepBlock := fs.Bool("keep-block", false, "the pruned variant keeps its kept rows in the first block (no Galois keys after a pruning step)")
+	hideLength := fs.Int("hide-length", 0, "also run the pruned variant with its kept counts rounded up to multiples of this power of two (the client's --hide-length), to measure its cost")
 	preset := fs.String("preset", ckks.DefaultPreset, "CKKS parameter preset")
 	allowInsecure := fs.Bool("allow-insecure", false, "allow an InsecureTest... preset (NOT secure)")
 	workers := fs.Int("workers", 0, "server evaluator goroutines (0: all cores)")
@@ -49,7 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer pprof.StopCPUProfile()
 	}
 	cfg := bench.Config{
-		ModelDir: *model, Shape: *shape, Text: *text, N: *n, LowFraction: *low, Layers: *layers, KeepBlock: *keepBlock,
+		ModelDir: *model, Shape: *shape, Text: *text, N: *n, LowFraction: *low, Layers: *layers, KeepBlock: *keepBlock, HideLength: *hideLength,
 		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, LinearLevel: *linearLevel, Backend: *backend, Seed: *seed, Log: stderr,
 	}
 	if cfg.ModelDir == "" && cfg.Shape == "" {
@@ -77,6 +78,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		dir = filepath.Join("bench", "results", fmt.Sprintf("%s-n%d", rec.Name, rec.N))
 		if rec.KeepBlock {
 			dir += "-keep-block"
+		}
+		if rec.HideLength > 0 {
+			dir += fmt.Sprintf("-hide-length%d", rec.HideLength)
 		}
 	}
 	if err := rec.WriteFiles(dir); err != nil {
