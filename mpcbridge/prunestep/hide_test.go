@@ -177,3 +177,80 @@ func TestDecideKeepGroup(t *testing.T) {
 		t.Errorf("literals %+v, %+v", plain.Literal(), p.Literal())
 	}
 }
+
+// TestHideLengthBitsUniform repeats TestRevealedBitsUniform's steps with
+// KeepGroup 4 on an input whose padding-like rows tie at 0: rows 3 (high)
+// and 5 (low) exceed θ, and one of the five tied rows joins them to fill
+// the group (row 1, the lowest index). The rows kept land uniformly among
+// the 7 shuffled positions, both in the shuffled order itself and to each
+// party with its own factor of σ undone: the extra row is chosen by its
+// hidden original index, never by its shuffled position (which would put it
+// first among the tied rows, skewing its position towards 0).
+func TestHideLengthBitsUniform(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many pruning steps")
+	}
+	defer noLeaks(t)()
+	lit := defaultLiteral
+	lit.KeepGroup = 4
+	tc := newTestContext(t, ckks.InsecureTest11, lit)
+	r := rand.New(rand.NewPCG(5, 5))
+	const n, runs = 8, 140
+	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
+	in := tc.newInput(t, 0, randomRows(r, n, 64, 1), scores, 3)
+	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{3}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := NewClient(tc.params, tc.sk, tc.p, rand.NewChaCha8([32]byte{4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serverView, clientView positions
+	recS, recC := serverView.record(n-1), clientView.record(n-1)
+	shuffled := positions{high: make([]int, n-1), low: make([]int, n-1)}
+	server.observe = func(perm []int, keep, high []bool) {
+		recS(perm, keep, high)
+		for j := range keep {
+			switch {
+			case high[j]:
+				shuffled.high[j]++
+			case keep[j]:
+				shuffled.low[j]++
+			}
+		}
+	}
+	client.observe = recC
+	ctx := testCtx(t)
+	for range runs {
+		srv, cli := connPair(t, "pipe")
+		var counts Counts
+		serr, cerr := runPair(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
+		if serr != nil || cerr != nil {
+			t.Fatalf("server: %v; client: %v", serr, cerr)
+		}
+		if counts.Kept != 4 || counts.High != 2 {
+			t.Fatalf("counts %v, want 4 kept, 2 high (CLS included)", counts)
+		}
+	}
+	for _, c := range []struct {
+		view, group string
+		hist        []int
+		want        int
+	}{
+		{"shuffled order", "high", shuffled.high, runs},
+		{"shuffled order", "low", shuffled.low, 2 * runs},
+		{"client (π_C undone)", "low", clientView.low, 2 * runs},
+		{"server (π_S undone)", "low", serverView.low, 2 * runs},
+	} {
+		chi2, total := chiSquare(c.hist)
+		t.Logf("%s: %s-degree row positions over %d steps: %v, chi-square %.2f (6 dof)", c.view, c.group, runs, c.hist, chi2)
+		if total != c.want {
+			t.Errorf("%s: %s: %d observations, want %d", c.view, c.group, total, c.want)
+		}
+		if chi2 > chi2Reject {
+			t.Errorf("%s: %s-degree positions %v are not uniform: chi-square %.2f > %.2f", c.view, c.group, c.hist, chi2, chi2Reject)
+		}
+	}
+}
