@@ -1,0 +1,205 @@
+package elementwise
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// tolerance is the error allowed beyond the recipe's own: 2^-10.
+var tolerance = math.Ldexp(1, -10)
+
+// inputRange returns the recipe's interval shrunk by 1% at each end.
+func inputRange(reg *approx.Registry, fn approx.Func) (lo, hi float64) {
+	a, b := reg.Interval(fn)
+	m := (b - a) / 100
+	if fn == approx.Reciprocal || fn == approx.InvSqrt {
+		m = min(m, a/10)
+	}
+	return a + m, b - m
+}
+
+// checkClose compares got with the recipe (within tolerance) and the exact
+// function (within the recipe's own error plus tolerance), each scaled by
+// the factor xs[i] (nil: 1).
+func checkClose(t *testing.T, rec *approx.Recipe, in, xs, got []float64) {
+	t.Helper()
+	var worstRec, worstExact float64
+	for i, v := range in {
+		f := 1.0
+		if xs != nil {
+			f = xs[i]
+		}
+		wantRec := f * rec.Eval(v)
+		wantExact := f * rec.Func().Exact(v)
+		dr, de := math.Abs(got[i]-wantRec), math.Abs(got[i]-wantExact)
+		worstRec, worstExact = max(worstRec, dr), max(worstExact, de/max(1, math.Abs(f)))
+		if dr > tolerance*max(1, math.Abs(f)) {
+			t.Fatalf("value %d: %s(%g)·%g = %g, recipe %g (error %.3g)", i, rec.Func(), v, f, got[i], wantRec, dr)
+		}
+		if de > (rec.Stats().MaxAbsErr+tolerance)*max(1, math.Abs(f)) {
+			t.Fatalf("value %d: %s(%g)·%g = %g, exact %g (error %.3g, recipe's own %.3g)", i, rec.Func(), v, f, got[i], wantExact, de, rec.Stats().MaxAbsErr)
+		}
+	}
+	t.Logf("max error %.3g against the recipe, %.3g against %s (recipe's own %.3g)", worstRec, worstExact, rec.Func(), rec.Stats().MaxAbsErr)
+}
+
+// testSizes are 1 value, a partial ciphertext, and three ciphertexts (the
+// last partial) in two messages, at InsecureTest11's 1024 slots.
+var testSizes = []int{1, 1000, 2*1024 + 77}
+
+// TestPoly evaluates every function of the trained registry, both
+// variants where they differ, on shared inputs of several sizes, over
+// loopback TCP.
+func TestPoly(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	reg := trainedRegistry(t)
+	type fd struct {
+		fn  approx.Func
+		deg approx.Degree
+	}
+	cases := []fd{{approx.GELU, approx.High}, {approx.GELU, approx.Low}, {approx.Exp, approx.High}, {approx.Reciprocal, approx.High}, {approx.InvSqrt, approx.High}, {approx.Tanh, approx.High}}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range cases {
+		for _, n := range testSizes {
+			t.Run(fmt.Sprintf("%s/%s/n=%d", c.fn, c.deg, n), func(t *testing.T) {
+				sc, cc := connPair(t, "tcp")
+				lo, hi := inputRange(reg, c.fn)
+				x := uniform(r, n, lo, hi)
+				x[0] = lo // the ends of the interval
+				if n > 1 {
+					x[n-1] = hi
+				}
+				res, err := tc.run(t, reg, sc, cc, r, call{op: opPoly, fn: c.fn, deg: c.deg, x: x})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkClose(t, reg.Recipe(c.fn, c.deg), quantized(tc.p, x), nil, res.got)
+			})
+		}
+	}
+}
+
+// TestMul multiplies two shared vectors.
+func TestMul(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range testSizes {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			sc, cc := connPair(t, "pipe")
+			x, y := uniform(r, n, -8, 8), uniform(r, n, -8, 8)
+			res, err := tc.run(t, nil, sc, cc, r, call{op: opMul, x: x, y: y})
+			if err != nil {
+				t.Fatal(err)
+			}
+			xq, yq := quantized(tc.p, x), quantized(tc.p, y)
+			var worst float64
+			for i := range xq {
+				d := math.Abs(res.got[i] - xq[i]*yq[i])
+				worst = max(worst, d)
+				if d > tolerance {
+					t.Fatalf("value %d: %g·%g = %g, want %g", i, xq[i], yq[i], res.got[i], xq[i]*yq[i])
+				}
+			}
+			t.Logf("max error %.3g", worst)
+		})
+	}
+}
+
+// TestMulPoly computes x ⊙ fn(y) with one conversion each way: LayerNorm's
+// x·(1/√v), and exp (softmax's 1/Σ does not fit: the trained reciprocal
+// takes 8 levels, the product a ninth, above the mask's 2).
+func TestMulPoly(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	reg := trainedRegistry(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, fn := range []approx.Func{approx.InvSqrt, approx.Exp} {
+		for _, n := range testSizes {
+			t.Run(fmt.Sprintf("%s/n=%d", fn, n), func(t *testing.T) {
+				sc, cc := connPair(t, "tcp")
+				lo, hi := inputRange(reg, fn)
+				x, y := uniform(r, n, -4, 4), uniform(r, n, lo, hi)
+				res, err := tc.run(t, reg, sc, cc, r, call{op: opMulPoly, fn: fn, deg: approx.High, x: x, y: y})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkClose(t, reg.Recipe(fn, approx.High), quantized(tc.p, y), quantized(tc.p, x), res.got)
+			})
+		}
+	}
+}
+
+// TestChain feeds the output shares of one call into the next (LayerNorm's
+// 1/√v, then the product with x): the conversions' own shares (about 87
+// bits) are accepted as inputs.
+func TestChain(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	reg := trainedRegistry(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	const n = 1500
+	lo, hi := inputRange(reg, approx.InvSqrt)
+	v, x := uniform(r, n, lo, hi), uniform(r, n, -4, 4)
+	sc, cc := connPair(t, "tcp")
+	first, err := tc.run(t, reg, sc, cc, r, call{op: opPoly, fn: approx.InvSqrt, deg: approx.High, x: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxBits := 0
+	for i := range first.client {
+		maxBits = max(maxBits, first.client[i].BitLen(), first.server[i].BitLen())
+	}
+	t.Logf("output shares of up to %d bits", maxBits)
+	xa, xb := splitShares(r, fixed(tc.p, x), 82)
+	srv, err := NewServer(tc.p, tc.pk, tc.rlk, reg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := NewClient(tc.p, tc.sk, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sh, ch share.Vector
+	serr, cerr := both(func() error {
+		var err error
+		sh, err = srv.Mul(bg(), sc, xb, first.server)
+		return err
+	}, func() error {
+		var err error
+		ch, err = cli.Mul(bg(), cc, xa, first.client)
+		return err
+	})
+	if err := errors.Join(serr, cerr); err != nil {
+		t.Fatal(err)
+	}
+	got, err := share.Reconstruct(tc.p.Share(), ch, sh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, reg.Recipe(approx.InvSqrt, approx.High), quantized(tc.p, v), quantized(tc.p, x), got)
+}
+
+// TestSecurePreset runs GELU and a product at Interactive14 (8192 slots)
+// on 8193 values: two ciphertexts, the second holding one value.
+func TestSecurePreset(t *testing.T) {
+	if testing.Short() {
+		t.Skip("key generation and N = 2^14 evaluation take tens of seconds")
+	}
+	tc := newTestContext(t, ParametersLiteral{Preset: ckks.Interactive14})
+	reg := trainedRegistry(t)
+	r := rand.New(rand.NewPCG(9, 10))
+	n := tc.p.Slots() + 1
+	sc, cc := connPair(t, "tcp")
+	lo, hi := inputRange(reg, approx.GELU)
+	x := uniform(r, n, lo, hi)
+	res, err := tc.run(t, reg, sc, cc, r, call{op: opPoly, fn: approx.GELU, deg: approx.High, x: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, reg.Recipe(approx.GELU, approx.High), quantized(tc.p, x), nil, res.got)
+}

@@ -1,0 +1,229 @@
+package elementwise
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"math"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// Defaults and limits of ParametersLiteral.
+const (
+	// DefaultLogBound is B: every output value is within 2^B, as in the
+	// engine's conversions (|GELU| <= 17, exp <= e^4, 1/x <= 23, ... for
+	// the shipped models).
+	DefaultLogBound = 8
+	// MaxLogBound bounds ParametersLiteral.LogBound.
+	MaxLogBound = 30
+	// DefaultLambda is λ: each masked polynomial the client decrypts is
+	// within statistical distance 2^-(λ+1) of a value-independent one.
+	DefaultLambda = share.DefaultLambda
+	// DefaultFracBits is F, the fractional bits of the shares.
+	DefaultFracBits = share.DefaultFracBits
+	// DefaultChunk is the number of ciphertexts per message.
+	DefaultChunk = 8
+	// MaxChunk bounds ParametersLiteral.Chunk.
+	MaxChunk = 256
+	// DefaultMaxValues bounds the length of one call's vectors: 2^24
+	// values (BERT-base's attention at n = 1024 is 12·2^20).
+	DefaultMaxValues = 1 << 24
+	// MaxMaxValues bounds ParametersLiteral.MaxValues.
+	MaxMaxValues = 1 << 28
+)
+
+// ParametersLiteral is the unchecked description of the protocol;
+// NewParameters validates it. A zero field means the default where one is
+// documented. Everything in it is public.
+type ParametersLiteral struct {
+	// Preset names the CKKS parameter set (ckks.PresetByName, checked
+	// against the HE standard's 128-bit bound): "" means ckks.Interactive14.
+	Preset string
+	// AllowInsecure admits the ckks.InsecureTest presets (tests only).
+	AllowInsecure bool
+	// LogBound is B: every output value (a polynomial's or a product's)
+	// satisfies |y| <= 2^B, its noise included (0: DefaultLogBound; at most
+	// MaxLogBound). It sets the mask width of the way back.
+	LogBound int
+	// Lambda is λ (0: DefaultLambda; at least share.MinLambda).
+	Lambda int
+	// FracBits is F, the fractional bits of the shares (0:
+	// DefaultFracBits).
+	FracBits int
+	// Chunk is the number of ciphertexts per message (0: DefaultChunk; at
+	// most MaxChunk).
+	Chunk int
+	// MaxValues bounds the length of the vectors of one call (0:
+	// DefaultMaxValues; at most MaxMaxValues).
+	MaxValues int
+}
+
+// Parameters are validated, immutable protocol parameters. All of them are
+// public.
+type Parameters struct {
+	lit         ParametersLiteral
+	preset      ckks.Preset
+	params      hefloat.Parameters
+	share       share.Parameters
+	maskLevel   int
+	maskBits    int
+	fingerprint uint32
+}
+
+// NewParameters validates lit: the preset's security, the fields' ranges,
+// and that the mask of the way back fits a level of the ring.
+func NewParameters(lit ParametersLiteral) (Parameters, error) {
+	if lit.Preset == "" {
+		lit.Preset = ckks.Interactive14
+	}
+	lit.LogBound = orDefault(lit.LogBound, DefaultLogBound)
+	lit.Lambda = orDefault(lit.Lambda, DefaultLambda)
+	lit.FracBits = orDefault(lit.FracBits, DefaultFracBits)
+	lit.Chunk = orDefault(lit.Chunk, DefaultChunk)
+	lit.MaxValues = orDefault(lit.MaxValues, DefaultMaxValues)
+	switch {
+	case lit.LogBound < -lit.FracBits || lit.LogBound > MaxLogBound:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: LogBound %d not in [-F, %d] = [%d, %d]", lit.LogBound, MaxLogBound, -lit.FracBits, MaxLogBound)
+	case lit.Chunk < 1 || lit.Chunk > MaxChunk:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: Chunk %d not in [1, %d]", lit.Chunk, MaxChunk)
+	case lit.MaxValues < 1 || lit.MaxValues > MaxMaxValues:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: MaxValues %d not in [1, %d]", lit.MaxValues, MaxMaxValues)
+	}
+	preset, err := ckks.PresetByName(lit.Preset, lit.AllowInsecure)
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	params, err := preset.Params()
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	// Every conversion carries one ciphertext: a batch of one.
+	sp, err := share.NewParameters(share.ParametersLiteral{LogBound: lit.LogBound, Lambda: lit.Lambda, FracBits: lit.FracBits, MaxBatch: 1})
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	p := Parameters{lit: lit, preset: preset, params: params, share: sp}
+	if p.maskLevel, p.maskBits, err = sp.MaskLevel(params, params.DefaultScale(), params.MaxLevel()); err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	// A product's scale, Δ²/q, may exceed Δ by a factor below 2: its mask
+	// must still fit the same level, so that both parties know the level of
+	// every output in advance.
+	if l, _, err := sp.MaskLevel(params, rlwe.NewScale(2*params.DefaultScale().Float64()), params.MaxLevel()); err != nil || l != p.maskLevel {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: a product's mask needs another level than %d (LogBound %d too large for preset %s)", p.maskLevel, lit.LogBound, lit.Preset)
+	}
+	if p.maskLevel+1 > params.MaxLevel() {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: the mask level %d leaves no level for a product (preset %s has %d)", p.maskLevel, lit.Preset, params.MaxLevel())
+	}
+	h := fnv.New32a()
+	h.Write([]byte(lit.Preset))
+	var buf [8]byte
+	for _, v := range []int{params.LogN(), params.MaxLevel(), lit.LogBound, lit.Lambda, lit.FracBits, lit.Chunk} {
+		binary.LittleEndian.PutUint64(buf[:], uint64(int64(v)))
+		h.Write(buf[:])
+	}
+	p.fingerprint = h.Sum32()
+	return p, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Literal returns the literal of p with every default filled in.
+func (p Parameters) Literal() ParametersLiteral { return p.lit }
+
+// Params returns the CKKS parameters of the preset.
+func (p Parameters) Params() hefloat.Parameters { return p.params }
+
+// Share returns the parameters of the conversions (mpcbridge/share):
+// LogBound, Lambda and FracBits as in p, one ciphertext per batch.
+func (p Parameters) Share() share.Parameters { return p.share }
+
+// LogBound returns B.
+func (p Parameters) LogBound() int { return p.lit.LogBound }
+
+// Lambda returns λ.
+func (p Parameters) Lambda() int { return p.lit.Lambda }
+
+// FracBits returns F.
+func (p Parameters) FracBits() int { return p.lit.FracBits }
+
+// Chunk returns the number of ciphertexts per message.
+func (p Parameters) Chunk() int { return p.lit.Chunk }
+
+// MaxValues returns the largest vector length of one call.
+func (p Parameters) MaxValues() int { return p.lit.MaxValues }
+
+// Slots returns the values one ciphertext holds.
+func (p Parameters) Slots() int { return p.params.MaxSlots() }
+
+// Ciphertexts returns ceil(n/Slots): the ciphertexts per operand of a call
+// on n values.
+func (p Parameters) Ciphertexts(n int) int { return (n + p.Slots() - 1) / p.Slots() }
+
+// MaskLevel returns the level every output ciphertext is masked at: the
+// lowest whose modulus holds the mask (share.Parameters.MaskLevel at the
+// default scale; 2 at Interactive14 for B <= 8).
+func (p Parameters) MaskLevel() int { return p.maskLevel }
+
+// MaskBits returns the mask width b = λ + logN + B + ceil(log2 Δ) + 1:
+// every coefficient of the way back is masked by an integer uniform in
+// [-2^b, 2^b) (mpcbridge/share, protocol A).
+func (p Parameters) MaskBits() int { return p.maskBits }
+
+// PolyDistance returns the bound on the statistical distance of what the
+// client sees of one masked polynomial (one output ciphertext) from a
+// value-independent view: N·2^(B+ceil(log2 Δ)+1)/2^(b+1) = 2^-(λ+1). A
+// session's distance is at most the sum over its output ciphertexts
+// (SessionDistance).
+func (p Parameters) PolyDistance() float64 { return math.Ldexp(1, -(p.lit.Lambda + 1)) }
+
+// SessionDistance returns the bound for a session that masks cts output
+// ciphertexts: cts·PolyDistance.
+func (p Parameters) SessionDistance(cts int) float64 { return float64(cts) * p.PolyDistance() }
+
+// MulLevel returns the level both operands of a product are encrypted at:
+// one level above the mask level.
+func (p Parameters) MulLevel() int { return p.maskLevel + 1 }
+
+// PolyLevel returns the level the input of fn (variant d of reg) is
+// encrypted at: the recipe's depth (approx.Recipe.Cost, change of basis
+// included) above the mask level. It fails when the preset has not that
+// many levels.
+func (p Parameters) PolyLevel(reg *approx.Registry, fn approx.Func, d approx.Degree) (int, error) {
+	if reg == nil {
+		return 0, fmt.Errorf("cannot PolyLevel: nil registry")
+	}
+	if !fn.Valid() || !d.Valid() {
+		return 0, fmt.Errorf("cannot PolyLevel: invalid function %d or degree %d", fn, d)
+	}
+	depth := reg.Recipe(fn, d).Cost().Depth
+	l := p.maskLevel + depth
+	if l > p.params.MaxLevel() {
+		return 0, fmt.Errorf("cannot PolyLevel: %s/%s needs %d levels above the mask level %d, preset %s has %d in all", fn, d, depth, p.maskLevel, p.lit.Preset, p.params.MaxLevel())
+	}
+	return l, nil
+}
+
+// MulPolyLevel returns the level of y in x ⊙ fn(y): PolyLevel + 1 (x is at
+// MulLevel).
+func (p Parameters) MulPolyLevel(reg *approx.Registry, fn approx.Func, d approx.Degree) (int, error) {
+	l, err := p.PolyLevel(reg, fn, d)
+	if err != nil {
+		return 0, err
+	}
+	if l+1 > p.params.MaxLevel() {
+		return 0, fmt.Errorf("cannot MulPolyLevel: %s/%s and the product need level %d, preset %s has %d", fn, d, l+1, p.lit.Preset, p.params.MaxLevel())
+	}
+	return l + 1, nil
+}

@@ -1,0 +1,266 @@
+package elementwise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// Server is the model owner's side. It holds the client's public key (to
+// re-randomize every output) and relinearization key (the only evaluation
+// key: no Galois key anywhere), the approximation registry, and per worker
+// a conversion server, a polynomial evaluator and a product evaluator. It
+// runs one call at a time.
+type Server struct {
+	p       Parameters
+	reg     *approx.Registry
+	workers []*serverWorker
+}
+
+type serverWorker struct {
+	share *share.Server
+	poly  *ckks.Evaluator
+	eval  *hefloat.Evaluator
+}
+
+// NewServer returns the server side for the client's public key pk and
+// relinearization key rlk, the registry reg (approx.Default() if nil), on
+// workers goroutines (runtime.GOMAXPROCS(0) if workers <= 0). The masks
+// and the re-randomizations draw from crypto/rand.
+func NewServer(p Parameters, pk *rlwe.PublicKey, rlk *rlwe.RelinearizationKey, reg *approx.Registry, workers int) (*Server, error) {
+	if rlk == nil {
+		return nil, errors.New("cannot NewServer: nil relinearization key")
+	}
+	if reg == nil {
+		reg = approx.Default()
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	params := p.params
+	if rlk.LevelQ() != params.MaxLevelQ() || rlk.LevelP() != params.MaxLevelP() || rlk.Value[0][0][0].Q.N() != params.N() {
+		return nil, fmt.Errorf("cannot NewServer: relinearization key of degree %d at levels (%d, %d), parameters of degree %d at (%d, %d)", rlk.Value[0][0][0].Q.N(), rlk.LevelQ(), rlk.LevelP(), params.N(), params.MaxLevelQ(), params.MaxLevelP())
+	}
+	evk := rlwe.NewMemEvaluationKeySet(rlk)
+	s := &Server{p: p, reg: reg}
+	for w := 0; w < workers; w++ {
+		sh, err := share.NewServer(params, pk, p.share, nil)
+		if err != nil {
+			return nil, fmt.Errorf("cannot NewServer: %w", err)
+		}
+		ev, err := ckks.NewEvaluator(params, evk, reg, 1)
+		if err != nil {
+			return nil, fmt.Errorf("cannot NewServer: %w", err)
+		}
+		s.workers = append(s.workers, &serverWorker{share: sh, poly: ev, eval: hefloat.NewEvaluator(params, evk)})
+	}
+	return s, nil
+}
+
+// Params returns the protocol parameters.
+func (s *Server) Params() Parameters { return s.p }
+
+// Registry returns the approximation registry.
+func (s *Server) Registry() *approx.Registry { return s.reg }
+
+// PolyLevel returns the level of fn's input (Parameters.PolyLevel with the
+// server's registry): the client's level argument of Client.Poly.
+func (s *Server) PolyLevel(fn approx.Func, d approx.Degree) (int, error) {
+	return s.p.PolyLevel(s.reg, fn, d)
+}
+
+// MulPolyLevel returns the level of y in x ⊙ fn(y)
+// (Parameters.MulPolyLevel with the server's registry): the client's level
+// argument of Client.MulPoly.
+func (s *Server) MulPolyLevel(fn approx.Func, d approx.Degree) (int, error) {
+	return s.p.MulPolyLevel(s.reg, fn, d)
+}
+
+// Poly computes shares of fn(x) (variant d of the registry's recipe) from
+// the server's share x of the client's and server's integer shares of
+// round(2^F·x), n = len(x) values in any layout: it returns the server's
+// share of round(2^F·fn(x)), in the same layout. The client calls
+// Client.Poly with its share of the same length and the level PolyLevel
+// gives. Every value must lie in the recipe's interval (the polynomial
+// cannot clamp) and |fn(x)| <= 2^B.
+func (s *Server) Poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
+	level, err := s.PolyLevel(fn, d)
+	if err != nil {
+		return nil, fmt.Errorf("cannot Poly: %w", err)
+	}
+	out, err := s.run(ctx, conn, opPoly, []int{level}, []share.Vector{x}, func(ctx context.Context, w *serverWorker, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+		return w.apply(ctx, fn, d, in[0])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot Poly %s/%s: %w", fn, d, err)
+	}
+	return out, nil
+}
+
+// Mul computes shares of x ⊙ y from the server's shares of both: one
+// ciphertext product per ciphertext, relinearized and rescaled. The client
+// calls Client.Mul. |x_i·y_i| <= 2^B must hold.
+func (s *Server) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
+	l := s.p.MulLevel()
+	out, err := s.run(ctx, conn, opMul, []int{l, l}, []share.Vector{x, y}, func(_ context.Context, w *serverWorker, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+		return w.mul(in[0], in[1])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot Mul: %w", err)
+	}
+	return out, nil
+}
+
+// MulPoly computes shares of x ⊙ fn(y) in one conversion each way (y at
+// MulPolyLevel, x at MulLevel): LayerNorm's x·(1/√v) and softmax's
+// e^s·(1/Σ) with the caller's layout repeating each row's v or Σ. The
+// client calls Client.MulPoly.
+func (s *Server) MulPoly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x, y share.Vector) (share.Vector, error) {
+	level, err := s.MulPolyLevel(fn, d)
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulPoly: %w", err)
+	}
+	out, err := s.run(ctx, conn, opMulPoly, []int{s.p.MulLevel(), level}, []share.Vector{x, y}, func(ctx context.Context, w *serverWorker, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+		fy, err := w.apply(ctx, fn, d, in[1])
+		if err != nil {
+			return nil, err
+		}
+		return w.mul(in[0], fy)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulPoly %s/%s: %w", fn, d, err)
+	}
+	return out, nil
+}
+
+// apply evaluates the recipe on ct with ckks.Evaluator.ApplyFunc (change
+// of basis, polynomial, post-processing: Cost().Depth levels).
+func (w *serverWorker) apply(ctx context.Context, fn approx.Func, d approx.Degree, ct *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	sl := ct.Slots()
+	lay := ckks.Layout{Rows: 1, Cols: sl, Block: 1, Slots: sl}
+	var degs ckks.DegreeSet
+	if d != approx.High {
+		degs = ckks.DegreeSet{d}
+	}
+	out, err := w.poly.ApplyFunc(ctx, fn, &ckks.CtMatrix{Layout: lay, Cts: []*rlwe.Ciphertext{ct}}, degs)
+	if err != nil {
+		return nil, err
+	}
+	return out.Cts[0], nil
+}
+
+// mul returns a·b relinearized and rescaled.
+func (w *serverWorker) mul(a, b *rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	out := hefloat.NewCiphertext(*w.eval.GetParameters(), 1, min(a.Level(), b.Level()))
+	if err := w.eval.MulRelin(a, b, out); err != nil {
+		return nil, err
+	}
+	if err := w.eval.Rescale(out, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkVectors checks the lengths of a call's vectors (either party).
+func (p Parameters) checkVectors(xs []share.Vector) (int, error) {
+	n := len(xs[0])
+	if n < 1 || n > p.lit.MaxValues {
+		return 0, fmt.Errorf("%d values not in [1, %d]", n, p.lit.MaxValues)
+	}
+	for j, x := range xs[1:] {
+		if len(x) != n {
+			return 0, fmt.Errorf("operand %d has %d values, operand 0 has %d", j+1, len(x), n)
+		}
+	}
+	limit := share.CodecBits(p.params.LogN())
+	for j, x := range xs {
+		for i, v := range x {
+			if v.BitLen() > limit {
+				return 0, fmt.Errorf("operand %d, value %d: a %d-bit share exceeds the %d bits the slot codec encodes (re-share it first, as prunestep's return step does)", j, i, v.BitLen(), limit)
+			}
+		}
+	}
+	return n, nil
+}
+
+// run is the server's side of every operation: receive the client's
+// ciphertexts (MsgInput), add the server's shares (share.Server.SharesToEnc),
+// compute, convert every output to shares (share.Server.EncToShares: drop
+// to the mask level, fresh public-key encryption of zero, mask every
+// coefficient) and send them (MsgOutput), pipelined over the workers.
+func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, xs []share.Vector, compute func(context.Context, *serverWorker, []*rlwe.Ciphertext) (*rlwe.Ciphertext, error)) (share.Vector, error) {
+	n, err := s.p.checkVectors(xs)
+	if err != nil {
+		return nil, err
+	}
+	slots := s.p.Slots()
+	k := s.p.Ciphertexts(n)
+	m := len(levels)
+	scale := s.p.params.DefaultScale()
+	inputs := make([][]byte, k*m)
+	outputs := make([][]byte, k)
+	res := make(share.Vector, n)
+	pl := &pipeline{k: k, chunk: s.p.lit.Chunk, workers: len(s.workers)}
+	pl.recv = func(ctx context.Context, _, first, count int) error {
+		payload, err := conn.Recv(ctx, MsgInput)
+		if err != nil {
+			return fmt.Errorf("receive: %w", err)
+		}
+		entries, err := s.p.decodeMessage(payload, header{op: o, values: n, first: first, count: count, levels: levels})
+		if err != nil {
+			return fmt.Errorf("bad input message: %w", err)
+		}
+		copy(inputs[first*m:], entries)
+		return nil
+	}
+	pl.work = func(ctx context.Context, wi, t int) error {
+		w := s.workers[wi]
+		in := make([]*rlwe.Ciphertext, m)
+		for j := range in {
+			sc := &shareConn{in: inputs[t*m+j]}
+			inputs[t*m+j] = nil
+			cts, err := w.share.SharesToEnc(ctx, sc, []share.Vector{piece(xs[j], t, slots)}, levels[j], scale)
+			if err != nil {
+				return fmt.Errorf("ciphertext %d, operand %d: %w", t, j, err)
+			}
+			in[j] = cts[0]
+		}
+		out, err := compute(ctx, w, in)
+		if err != nil {
+			return fmt.Errorf("ciphertext %d: %w", t, err)
+		}
+		if out.Level() != s.p.maskLevel {
+			return fmt.Errorf("internal: ciphertext %d: %v output at level %d, want the mask level %d", t, o, out.Level(), s.p.maskLevel)
+		}
+		sc := &shareConn{}
+		vs, err := w.share.EncToShares(ctx, sc, []*rlwe.Ciphertext{out})
+		if err != nil {
+			return fmt.Errorf("ciphertext %d: %w", t, err)
+		}
+		copy(res[t*slots:], vs[0][:len(piece(res, t, slots))])
+		outputs[t] = sc.out
+		return nil
+	}
+	pl.send = func(ctx context.Context, _, first, count int) error {
+		msg := s.p.appendMessage(nil, header{op: o, values: n, first: first, count: count, levels: []int{s.p.maskLevel}}, outputs[first:first+count])
+		for t := first; t < first+count; t++ {
+			outputs[t] = nil
+		}
+		if err := conn.Send(ctx, MsgOutput, msg); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		return nil
+	}
+	if err := pl.run(ctx); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
