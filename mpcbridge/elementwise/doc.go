@@ -66,8 +66,10 @@
 // not fit). With approx.Default(): GELU 9/8, exp 9, tanh 9; its 1/x (depth
 // 9) and 1/√x (depth 10) need more than the 10 levels and are refused
 // (PolyLevel says so). Per operand and ciphertext the client sends
-// N·log2(Q_l)/8 + 56 bytes (770,104 at level 10, 567,352 at level 7), the
-// server 2·N·log2(Q_2)/8 + 26 (458,778). A call on n values: ceil(n/8192)
+// N·Σ_i ceil(log2 q_i)/8 + 56 bytes at level l (784,440 at level 10,
+// 577,592 at 7, 303,160 at a product's 3), the server 2·N·Σ_i
+// ceil(log2 q_i)/8 + 26 at the mask level (466,970), plus 19 + operands
+// bytes per message. A call on n values: ceil(n/8192)
 // ciphertexts per operand: 48 for GELU on 128 x 3072, 24 for exp on
 // 12 x 128 x 128.
 //

@@ -1,0 +1,385 @@
+package elementwise
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// Sizes of mpcbridge/share's payload of one ciphertext, as its package
+// documentation states them: a 10-byte header (version, log N, fingerprint,
+// count), then per ciphertext level, log slots, scale and the seed (42
+// bytes) and c0 (seeded), or level, log slots, flags, mask width and scale
+// (12 bytes) and c0 and c1 (masked).
+const (
+	shareHeader = 10
+	seededHead  = 42
+	maskedHead  = 12
+)
+
+func seededEntry(p Parameters, level int) int { return shareHeader + seededHead + p.polyBytes(level) }
+func maskedEntry(p Parameters, level int) int { return shareHeader + maskedHead + 2*p.polyBytes(level) }
+
+// checkEntries checks that a message's share payloads each hold one
+// ciphertext at the given levels (operand j at levels[j]), of the exact
+// size of a seeded (client) or masked (server) ciphertext there.
+func checkEntries(t *testing.T, p Parameters, entries [][]byte, levels []int, seeded bool) {
+	t.Helper()
+	for i, e := range entries {
+		l := levels[i%len(levels)]
+		if count := binary.LittleEndian.Uint32(e[6:]); count != 1 {
+			t.Fatalf("entry %d holds %d ciphertexts, want 1", i, count)
+		}
+		if got := int(e[shareHeader]); got != l {
+			t.Fatalf("entry %d: ciphertext at level %d, want %d", i, got, l)
+		}
+		want := maskedEntry(p, l)
+		if seeded {
+			want = seededEntry(p, l)
+		}
+		if len(e) != want {
+			t.Fatalf("entry %d: %d bytes, want %d at level %d", i, len(e), want, l)
+		}
+	}
+}
+
+// TestMessages checks that the client sends exactly ceil(n/Slots)
+// ciphertexts per operand, each at the level its operation needs, in
+// messages of Chunk ciphertexts, and that the server answers with as many
+// masked ciphertexts at the mask level.
+func TestMessages(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	reg := trainedRegistry(t)
+	p := tc.p
+	r := rand.New(rand.NewPCG(21, 22))
+	gl, _ := p.PolyLevel(reg, approx.GELU, approx.High)
+	tl, _ := p.PolyLevel(reg, approx.Tanh, approx.High)
+	il, _ := p.MulPolyLevel(reg, approx.InvSqrt, approx.High)
+	for _, c := range []struct {
+		name   string
+		call   call
+		levels []int
+	}{
+		{"gelu", call{op: opPoly, fn: approx.GELU, deg: approx.High}, []int{gl}},
+		{"tanh", call{op: opPoly, fn: approx.Tanh, deg: approx.High}, []int{tl}},
+		{"mul", call{op: opMul}, []int{p.MulLevel(), p.MulLevel()}},
+		{"mulpoly-invsqrt", call{op: opMulPoly, fn: approx.InvSqrt, deg: approx.High}, []int{p.MulLevel(), il}},
+	} {
+		for _, n := range []int{1, 1024, 3*1024 + 1, 5 * 1024} {
+			t.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(t *testing.T) {
+				sc, cc := connPair(t, "pipe")
+				rc, rs := record(cc), record(sc)
+				cl := c.call
+				cl.x = uniform(r, n, 0.5, 1)
+				if cl.op != opPoly {
+					cl.y = uniform(r, n, 0.5, 1)
+				}
+				if _, err := tc.run(t, reg, rs, rc, r, cl); err != nil {
+					t.Fatal(err)
+				}
+				k := p.Ciphertexts(n)
+				msgs := rc.sent[MsgInput]
+				if want := (k + p.Chunk() - 1) / p.Chunk(); len(msgs) != want || len(rs.sent[MsgOutput]) != want {
+					t.Fatalf("%d input and %d output messages, want %d each", len(msgs), len(rs.sent[MsgOutput]), want)
+				}
+				cts := 0
+				for m, msg := range msgs {
+					count := min(p.Chunk(), k-m*p.Chunk())
+					entries, err := p.decodeMessage(msg, header{op: cl.op, values: n, first: m * p.Chunk(), count: count, levels: c.levels})
+					if err != nil {
+						t.Fatalf("input message %d: %v", m, err)
+					}
+					checkEntries(t, p, entries, c.levels, true)
+					cts += len(entries)
+					out, err := p.decodeMessage(rs.sent[MsgOutput][m], header{op: cl.op, values: n, first: m * p.Chunk(), count: count, levels: []int{p.MaskLevel()}})
+					if err != nil {
+						t.Fatalf("output message %d: %v", m, err)
+					}
+					checkEntries(t, p, out, []int{p.MaskLevel()}, false)
+				}
+				if want := k * len(c.levels); cts != want {
+					t.Fatalf("client sent %d ciphertexts, want %d", cts, want)
+				}
+			})
+		}
+	}
+}
+
+// TestLevelsInteractive14 pins the levels, widths and sizes the package
+// documentation states for the secure default preset.
+func TestLevelsInteractive14(t *testing.T) {
+	p, err := NewParameters(ParametersLiteral{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaskLevel() != 2 || p.MaskBits() != 96 || p.MulLevel() != 3 || p.Slots() != 8192 {
+		t.Fatalf("mask level %d, mask bits %d, product level %d, slots %d; documented 2, 96, 3, 8192", p.MaskLevel(), p.MaskBits(), p.MulLevel(), p.Slots())
+	}
+	if p.PolyDistance() != 0x1p-41 {
+		t.Fatalf("distance per polynomial %g, documented 2^-41", p.PolyDistance())
+	}
+	if a, b := p.Ciphertexts(128*3072), p.Ciphertexts(12*128*128); a != 48 || b != 24 {
+		t.Fatalf("%d and %d ciphertexts, documented 48 and 24", a, b)
+	}
+	for _, s := range []struct{ got, want int }{
+		{seededEntry(p, 10) + 4, 784440}, {seededEntry(p, 7) + 4, 577592}, {seededEntry(p, 3) + 4, 303160}, {maskedEntry(p, 2) + 4, 466970},
+	} {
+		if s.got != s.want {
+			t.Fatalf("entry of %d bytes, documented %d", s.got, s.want)
+		}
+	}
+	type fd struct {
+		fn  approx.Func
+		deg approx.Degree
+	}
+	for _, c := range []struct {
+		name string
+		reg  *approx.Registry
+		want map[fd]int // -1: refused
+		mul  map[fd]int
+	}{
+		{"trained", trainedRegistry(t),
+			map[fd]int{{approx.GELU, approx.High}: 10, {approx.GELU, approx.Low}: 9, {approx.Exp, approx.High}: 9, {approx.Reciprocal, approx.High}: 10, {approx.InvSqrt, approx.High}: 9, {approx.Tanh, approx.High}: 8},
+			map[fd]int{{approx.InvSqrt, approx.High}: 10, {approx.Reciprocal, approx.High}: -1, {approx.GELU, approx.High}: -1}},
+		{"default", approx.Default(),
+			map[fd]int{{approx.GELU, approx.High}: 9, {approx.GELU, approx.Low}: 8, {approx.Exp, approx.High}: 9, {approx.Reciprocal, approx.High}: -1, {approx.InvSqrt, approx.High}: -1, {approx.Tanh, approx.High}: 9},
+			nil},
+	} {
+		for f, want := range c.want {
+			got, err := p.PolyLevel(c.reg, f.fn, f.deg)
+			if want < 0 {
+				if err == nil || !strings.Contains(err.Error(), "needs") {
+					t.Errorf("%s %s/%s: level %d, error %v; want refused", c.name, f.fn, f.deg, got, err)
+				}
+				continue
+			}
+			if err != nil || got != want {
+				t.Errorf("%s %s/%s: level %d, error %v; documented %d", c.name, f.fn, f.deg, got, err, want)
+			}
+		}
+		for f, want := range c.mul {
+			got, err := p.MulPolyLevel(c.reg, f.fn, f.deg)
+			if (want < 0) != (err != nil) || (want >= 0 && got != want) {
+				t.Errorf("%s MulPoly %s/%s: level %d, error %v; documented %d", c.name, f.fn, f.deg, got, err, want)
+			}
+		}
+	}
+}
+
+// honestMessage builds a message with entries of plausible sizes.
+func honestMessage(p Parameters, h header, entrySize int) []byte {
+	entries := make([][]byte, h.count*len(h.levels))
+	for i := range entries {
+		entries[i] = bytes.Repeat([]byte{byte(i + 1)}, entrySize)
+	}
+	return p.appendMessage(nil, h, entries)
+}
+
+// TestDecodeErrors checks that every edit of an honest message is refused
+// with an error that names what is wrong.
+func TestDecodeErrors(t *testing.T) {
+	p := newTestContext(t, testLiteral).p
+	h := header{op: opMulPoly, values: 3000, first: 2, count: 1, levels: []int{3, 9}}
+	good := honestMessage(p, h, 100)
+	if _, err := p.decodeMessage(good, h); err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
+	set := func(off int, v byte) []byte { return edit(func(b []byte) []byte { b[off] = v; return b }) }
+	put32 := func(off int, v uint32) []byte {
+		return edit(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[off:], v); return b })
+	}
+	for _, c := range []struct {
+		name string
+		msg  []byte
+		want string
+	}{
+		{"empty", nil, "shorter than its"},
+		{"truncated header", good[:fixedHeader-1], "shorter than its"},
+		{"truncated levels", good[:fixedHeader+1], "truncated in its levels"},
+		{"truncated length", good[:fixedHeader+2+2], "want a 4-byte length"},
+		{"truncated entry", good[:len(good)-1], "truncated: 99 bytes left, want 100"},
+		{"trailing", append(append([]byte(nil), good...), 0), "1 trailing bytes"},
+		{"version", set(0, 2), "version 2"},
+		{"op", set(1, byte(opMul)), "for Mul, want MulPoly"},
+		{"fingerprint", set(2, good[2]^1), "other parameters"},
+		{"values", put32(6, 2999), "values 2999, want 3000"},
+		{"first", put32(10, 1), "first ciphertext 1, want 2"},
+		{"wrong count", put32(14, 2), "ciphertext count 2, want 1"},
+		{"operands", set(18, 1), "1 operands, want 2"},
+		{"wrong level", set(fixedHeader+1, 10), "operand 1 at level 10, want 9"},
+		{"empty entry", put32(fixedHeader+2, 0), "0 bytes, not in [1,"},
+		{"oversized entry", put32(fixedHeader+2, 1<<31), "not in [1,"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := p.decodeMessage(c.msg, h)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// fuzzDecode checks that decodeMessage never panics and accepts only the
+// one encoding of a message: what it accepts re-encodes to the input.
+func fuzzDecode(f *testing.F, h header, entrySize int) {
+	p := newTestContext(f, testLiteral).p
+	good := honestMessage(p, h, entrySize)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		entries, err := p.decodeMessage(msg, h)
+		if err != nil {
+			return
+		}
+		if len(entries) != h.count*len(h.levels) {
+			t.Fatalf("%d entries, want %d", len(entries), h.count*len(h.levels))
+		}
+		if again := p.appendMessage(nil, h, entries); !bytes.Equal(again, msg) {
+			t.Fatal("accepted a message that does not re-encode to itself")
+		}
+	})
+}
+
+// FuzzDecodeInput fuzzes the server's decoding of a client message (two
+// operands at two levels, two ciphertexts).
+func FuzzDecodeInput(f *testing.F) {
+	fuzzDecode(f, header{op: opMulPoly, values: 2048, first: 0, count: 2, levels: []int{3, 9}}, 40)
+}
+
+// FuzzDecodeOutput fuzzes the client's decoding of a server message (one
+// masked ciphertext per value block, at the mask level).
+func FuzzDecodeOutput(f *testing.F) {
+	fuzzDecode(f, header{op: opPoly, values: 2500, first: 2, count: 1, levels: []int{2}}, 40)
+}
+
+// TestPeerErrors runs each party against a peer that misbehaves: the
+// other operation, another length, a corrupted ciphertext, a truncated
+// message. Every case ends in an error that says what, never a panic or a
+// hang.
+func TestPeerErrors(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	reg := trainedRegistry(t)
+	p := tc.p
+	r := rand.New(rand.NewPCG(31, 32))
+	const n = 1500
+	x := fixed(p, uniform(r, n, -2, 2))
+	xa, xb := splitShares(r, x, 82)
+	gl, err := p.PolyLevel(reg, approx.GELU, approx.High)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newServer := func() *Server {
+		s, err := NewServer(p, tc.pk, tc.rlk, reg, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cli, err := NewClient(p, tc.sk, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An honest client's messages, recorded once.
+	rc := replay(nil)
+	if _, err := cli.Poly(bg(), rc, gl, xa); err == nil || !strings.Contains(err.Error(), "no 0x0702 left") {
+		t.Fatalf("client without a server: %v", err)
+	}
+	honest := rc.sent
+	// The server's answer to them, recorded once.
+	rs := replay(honest)
+	if _, err := newServer().Poly(bg(), rs, approx.GELU, approx.High, xb); err != nil {
+		t.Fatal(err)
+	}
+	answers := rs.sent
+
+	corrupt := func(msgs map[wire.Type][][]byte, typ wire.Type, f func([]byte) []byte) map[wire.Type][][]byte {
+		out := map[wire.Type][][]byte{}
+		for k, v := range msgs {
+			out[k] = append([][]byte(nil), v...)
+		}
+		out[typ][0] = f(append([]byte(nil), out[typ][0]...))
+		return out
+	}
+	entryStart := fixedHeader + 1 + 4 // one operand: level byte, then the first entry's length
+	for _, c := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"server expects Mul", func() error {
+			_, err := newServer().Mul(bg(), replay(honest), xb, xb)
+			return err
+		}, "message for Poly, want Mul"},
+		{"server expects tanh", func() error {
+			_, err := newServer().Poly(bg(), replay(honest), approx.Tanh, approx.High, xb)
+			return err
+		}, "operand 0 at level 10, want 8"},
+		{"server has another length", func() error {
+			_, err := newServer().Poly(bg(), replay(honest), approx.GELU, approx.High, xb[:n-1])
+			return err
+		}, "values 1500, want 1499"},
+		{"server gets a corrupted ciphertext", func() error {
+			_, err := newServer().Poly(bg(), replay(corrupt(honest, MsgInput, func(b []byte) []byte {
+				b[entryStart+shareHeader+1] = 3 // the ciphertext's log slots
+				return b
+			})), approx.GELU, approx.High, xb)
+			return err
+		}, "log slots 3"},
+		{"server gets a truncated message", func() error {
+			_, err := newServer().Poly(bg(), replay(corrupt(honest, MsgInput, func(b []byte) []byte { return b[:len(b)-7] })), approx.GELU, approx.High, xb)
+			return err
+		}, "truncated"},
+		{"server gets nothing", func() error {
+			_, err := newServer().Poly(bg(), replay(nil), approx.GELU, approx.High, xb)
+			return err
+		}, "receive"},
+		{"client gets a corrupted mask", func() error {
+			_, err := cli.Poly(bg(), replay(corrupt(answers, MsgOutput, func(b []byte) []byte {
+				b[entryStart+shareHeader+3]++ // the mask width
+				return b
+			})), gl, xa)
+			return err
+		}, "masked with"},
+		{"client gets a truncated message", func() error {
+			_, err := cli.Poly(bg(), replay(corrupt(answers, MsgOutput, func(b []byte) []byte { return b[:len(b)/2] })), gl, xa)
+			return err
+		}, "truncated"},
+		{"client expects Mul", func() error {
+			_, err := cli.Mul(bg(), replay(answers), xa, xa)
+			return err
+		}, "message for Poly, want Mul"},
+		{"share too large", func() error {
+			big := append(xa[:0:0], xa...)
+			big[7] = big[7].Add(xa[7]).Add(xa[7]).Add(xa[7])
+			for i := 0; i < 12; i++ {
+				big[7] = big[7].Add(big[7])
+			}
+			_, err := cli.Poly(bg(), replay(answers), gl, big)
+			return err
+		}, "operand 0, value 7"},
+		{"empty vector", func() error {
+			_, err := cli.Poly(bg(), replay(answers), gl, nil)
+			return err
+		}, "0 values"},
+		{"level out of range", func() error {
+			_, err := cli.Poly(bg(), replay(answers), 11, xa)
+			return err
+		}, "level 11 not in [2, 10]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.run()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+			t.Log(err)
+		})
+	}
+}
