@@ -76,7 +76,8 @@
 // circuit (mpcbridge/README.md section 3), so the first count places the
 // length only within its group of g; the padding rows kept are processed
 // as tokens from then on, in the plaintext reference too
-// (ReferenceScheduleHiding).
+// (ReferenceScheduleHiding), which is why such a client pads with [SEP]
+// (HidingPadding).
 // To C: the same counts and the model's public shape, and the label alone
 // by default; with OpenLogits (allowed by S) the logits rounded to 2^-14,
 // with their last trace of the computation's noise (mpcbridge/README.md
