@@ -118,6 +118,14 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if l, _, err := sp.MaskLevel(params, rlwe.NewScale(2*params.DefaultScale().Float64()), params.MaxLevel()); err != nil || l != p.maskLevel {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: a product's mask needs another level than %d (LogBound %d too large for preset %s)", p.maskLevel, lit.LogBound, lit.Preset)
 	}
+	// The output shares must go back into a call (LayerNorm's 1/√v into
+	// the product): their typical size, b + logN/2 - log2 Δ + 1 + F bits
+	// (a slot decodes a sum of N mask coefficients of b bits), must fit the
+	// slot codec.
+	logDelta := int(math.Ceil(math.Log2(params.DefaultScale().Float64())))
+	if sb, limit := p.maskBits+(params.LogN()+1)/2-(logDelta-1)+lit.FracBits, share.CodecBits(params.LogN()); sb > limit {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: output shares of about %d bits exceed the %d bits the slot codec encodes: lower LogBound or FracBits", sb, limit)
+	}
 	if p.maskLevel+1 > params.MaxLevel() {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: the mask level %d leaves no level for a product (preset %s has %d)", p.maskLevel, lit.Preset, params.MaxLevel())
 	}
