@@ -284,11 +284,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	}
 	for _, v := range variants {
 		cfg.logf("%s: %s, n = %d, %d of %d layers", name, v.name, enc.Len(), measured, full)
-		venc := enc
-		if v.hide > 0 {
-			venc = engine.HidingPadding(run.Client.Tokenizer, enc) // as a hiding client pads
-		}
-		res, err := infer(ctx, cfg, run, venc, v.prune, v.reduce, v.hide)
+		res, err := infer(ctx, cfg, run, enc, v.prune, v.reduce, v.hide) // a hiding client pads with [SEP]
 		if err != nil {
 			return nil, fmt.Errorf("cannot Run: %s: %w", v.name, err)
 		}

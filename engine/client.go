@@ -311,6 +311,8 @@ func (c *Client) Infer(ctx context.Context, nc net.Conn, text string) (*Result, 
 
 // InferEncoding is Infer on an already tokenized and padded input (ids,
 // type ids and attention mask of the same length n; real tokens first).
+// With ClientConfig.HideLength its padding is replaced with [SEP] tokens
+// (HidingPadding), as Encode pads; Result.Encoding is what was encrypted.
 func (c *Client) InferEncoding(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
 	defer nc.Close()
 	n := enc.Len()
@@ -319,6 +321,9 @@ func (c *Client) InferEncoding(ctx context.Context, nc net.Conn, enc models.Enco
 	}
 	if len(enc.TypeIDs) != n || len(enc.AttentionMask) != n || enc.AttentionMask[0] != 1 {
 		return nil, errors.New("cannot InferEncoding: inconsistent encoding (lengths differ or no [CLS])")
+	}
+	if c.cfg.HideLength > 0 {
+		enc = HidingPadding(c.pub.Tokenizer, enc)
 	}
 	res, err := c.infer(ctx, nc, enc)
 	if err != nil {
