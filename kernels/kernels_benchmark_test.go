@@ -12,17 +12,26 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
 	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
+	"go.uber.org/goleak"
 )
 
 // TestMain prints the CPU kernel choice as benchmark configuration lines
-// ("key: value", which benchstat keeps with the results).
+// ("key: value", which benchstat keeps with the results), and fails the
+// package's tests if any goroutine outlives them.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		fmt.Printf("kernels-default-variant: %s\n", DefaultVariant())
 		fmt.Printf("kernels-cpu-features: %s\n", CPUFeatures())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // Benchmark shapes: the presets' chains at N=2^14 (Interactive14 itself)
