@@ -7,6 +7,10 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -21,9 +25,62 @@ import (
 // recipes, as ckks.BenchmarkGELU. Run it beside the old path's GELU in one
 // invocation, so that the ratio comes from one run:
 //
-//	go test -p 1 -run '^$' -bench '^Benchmark(GELU|Elementwise)$/^(high|low|gelu-high|gelu-low|exp-high|mul)$/^(workers=2|n=[0-9]+)$' -benchtime 1x -timeout 2h ./ckks ./mpcbridge/elementwise
+//	go test -p 1 -run '^$' -bench '^Benchmark(GELU|Elementwise)$/^(high|low|gelu-high|gelu-low|exp-high|mul|old-gelu-high|old-gelu-low)$/^(workers=2|n=[0-9]+)$' -benchtime 1x -timeout 2h ./ckks ./mpcbridge/elementwise
+//
+// old-gelu-high and old-gelu-low are ckks.BenchmarkGELU's work in this
+// process, so that its CPU seconds are measured too: ckks.Evaluator.ApplyFunc
+// on the same 48 ciphertexts encrypted at the top level (where the old path
+// evaluates after a refresh), no conversion.
 func BenchmarkElementwise(b *testing.B) {
 	reg := approx.Default()
+	for _, deg := range []approx.Degree{approx.High, approx.Low} {
+		b.Run(fmt.Sprintf("old-gelu-%s/n=%d", deg, 128*3072), func(b *testing.B) {
+			tc := newTestContext(b, ParametersLiteral{})
+			params := tc.p.Params()
+			k := tc.p.Ciphertexts(128 * 3072)
+			r := rand.New(rand.NewPCG(53, 54))
+			cli, err := ckks.NewClient(params, tc.sk, tc.sk)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lay := ckks.Layout{Rows: 1, Cols: k * tc.p.Slots(), Block: 1, Slots: tc.p.Slots()}
+			x := &ckks.CtMatrix{Layout: lay}
+			for i := 0; i < k; i++ {
+				v := make([]float64, tc.p.Slots())
+				for j := range v {
+					v[j] = max(-12, min(12, 3*r.NormFloat64()))
+				}
+				pt := hefloat.NewPlaintext(params, params.MaxLevel())
+				if err := cli.Enc.Encode(v, pt); err != nil {
+					b.Fatal(err)
+				}
+				ct, err := cli.Encr.EncryptNew(pt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				x.Cts = append(x.Cts, ct)
+			}
+			ev, err := ckks.NewEvaluator(params, rlwe.NewMemEvaluationKeySet(tc.rlk), reg, 2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var degs ckks.DegreeSet
+			if deg != approx.High {
+				degs = ckks.DegreeSet{deg}
+			}
+			cpu0 := cpuSeconds()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := ev.ApplyFunc(bg(), approx.GELU, x, degs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+			b.ReportMetric(float64(k), "cts/operand")
+			b.ReportMetric(float64(params.MaxLevel()), "input-level")
+		})
+	}
 	for _, c := range []struct {
 		name string
 		call call

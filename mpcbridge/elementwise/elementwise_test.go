@@ -1,11 +1,14 @@
 package elementwise
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
@@ -202,4 +205,51 @@ func TestSecurePreset(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkClose(t, reg.Recipe(approx.GELU, approx.High), quantized(tc.p, x), nil, res.got)
+}
+
+// TestCancel ends each party's call through its context while it waits
+// for a peer that says nothing: the call returns the context's error and
+// leaves no goroutine behind.
+func TestCancel(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	reg := trainedRegistry(t)
+	r := rand.New(rand.NewPCG(11, 12))
+	x := fixed(tc.p, uniform(r, 3000, -1, 1))
+	srv, err := NewServer(tc.p, tc.pk, tc.rlk, reg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := NewClient(tc.p, tc.sk, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	for _, c := range []struct {
+		name string
+		run  func(ctx context.Context, sc, cc Conn) error
+	}{
+		{"server", func(ctx context.Context, sc, _ Conn) error {
+			_, err := srv.Poly(ctx, sc, approx.GELU, approx.High, x)
+			return err
+		}},
+		{"client", func(ctx context.Context, _, cc Conn) error {
+			l, _ := srv.PolyLevel(approx.GELU, approx.High)
+			_, err := cli.Poly(ctx, cc, l, x)
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc, cc := connPair(t, "tcp")
+			ctx, cancel := context.WithTimeout(bg(), 300*time.Millisecond)
+			defer cancel()
+			err := c.run(ctx, sc, cc)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("error %v, want the context's", err)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if after := runtime.NumGoroutine(); after > before+2 {
+		t.Fatalf("%d goroutines before, %d after", before, after)
+	}
 }
