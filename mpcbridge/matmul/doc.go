@@ -122,8 +122,16 @@
 // # Cost
 //
 // Bytes: Inputs·(32 + N·log2 Q/8) up, Σ_outputs (N + targets)·OutWidth/8
-// down, plus 38 + 12 bytes per message. For BERT-base at n = 128 with 1.25
-// GiB of pre-encoded weights per matrix (BenchmarkLinear): 768x768 in
-// blocks (128, 4, 8), 10.7 MB up and 5.8 MB down; 768x3072 in blocks (32,
-// 4, 32), 42.9 MB up and 23.1 MB down.
+// down, plus 38 + 12 bytes per message. BenchmarkLinear (BERT-base's
+// shapes at n = 128, both parties over loopback TCP, 2 workers each, 1.25
+// GiB of pre-encoded weights per matrix), beside ckks.BenchmarkLinear in
+// one run on the shared 2-core machine (load 8-10 from other jobs, so the
+// wall times are inflated several-fold, the ratios less):
+//
+//	           old (rotations)  new, N12 (CPU-s, MB up+down)   new, N13
+//	768x768    98.3 s           1.96 s (0.94, 10.7+5.8)        2.56 s (1.18, 11.4+10.5)
+//	768x3072   396.1 s          6.15 s (3.03, 42.9+23.1)       7.42 s (3.60, 45.6+42.0)
+//
+// Blocks (128, 4, 8) and (32, 4, 32) on N12. The products are most of the
+// work: 2·L·Rows·In·Out lazy multiply-adds, 0.84 ns each on an idle core.
 package matmul
