@@ -90,6 +90,8 @@
 //	0x03xx  mpcbridge/gc       garbled comparisons
 //	0x04xx  engine             session set-up: keys, model shape, schedule
 //	0x05xx  mpcbridge/prunestep  the composed pruning step and bridge requests
+//	0x06xx  mpcbridge/matmul   polynomial matmul to shares
+//	0x07xx  mpcbridge/elementwise  slot polynomials and products on shares
 //
 // # Errors
 //
