@@ -534,6 +534,37 @@ func (b *Backend) MulCoeffsMontgomeryThenAdd(dst, x, y kernels.Buffer) error {
 	return b.binary("MulCoeffsMontgomeryThenAdd", opMulMontAdd, dst, x, y)
 }
 
+// ReduceLazy, MulCoeffsMontgomeryLazyThenAddLazy and MulMatrixMontgomery
+// (ckks/polymat's products) have no device kernel yet: they check their
+// operands and return kernels.ErrUnsupported, so that a caller can keep
+// those products on the CPU reference.
+
+// ReduceLazy is ring.Ring.ReduceLazy; not yet on the device.
+func (b *Backend) ReduceLazy(dst, a kernels.Buffer) error {
+	if err := kernels.SameShape("ReduceLazy", dst, a); err != nil {
+		return err
+	}
+	return fmt.Errorf("cannot ReduceLazy: %w", kernels.ErrUnsupported)
+}
+
+// MulCoeffsMontgomeryLazyThenAddLazy is
+// ring.Ring.MulCoeffsMontgomeryLazyThenAddLazy; not yet on the device.
+func (b *Backend) MulCoeffsMontgomeryLazyThenAddLazy(dst, x, y kernels.Buffer) error {
+	if err := kernels.SameShape("MulCoeffsMontgomeryLazyThenAddLazy", dst, x, y); err != nil {
+		return err
+	}
+	return fmt.Errorf("cannot MulCoeffsMontgomeryLazyThenAddLazy: %w", kernels.ErrUnsupported)
+}
+
+// MulMatrixMontgomery is the product of a matrix of ciphertexts by a matrix
+// of plaintexts (kernels.Backend); not yet on the device.
+func (b *Backend) MulMatrixMontgomery(dst, x, wt kernels.Buffer, shape kernels.MatrixShape) error {
+	if err := shape.Check(dst, x, wt); err != nil {
+		return fmt.Errorf("cannot MulMatrixMontgomery: %w", err)
+	}
+	return fmt.Errorf("cannot MulMatrixMontgomery: %w", kernels.ErrUnsupported)
+}
+
 // deviceIndex is the AutomorphismIndex of the CUDA backend.
 type deviceIndex struct {
 	b     *Backend

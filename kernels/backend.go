@@ -65,6 +65,26 @@ type Backend interface {
 	// MulCoeffsMontgomeryThenAdd is ring.Ring.MulCoeffsMontgomeryThenAdd:
 	// dst = dst + a * b * 2^-64 mod q.
 	MulCoeffsMontgomeryThenAdd(dst, a, b Buffer) error
+	// ReduceLazy is ring.Ring.ReduceLazy: dst = a mod q in [0, 2q), for
+	// any 64-bit words.
+	ReduceLazy(dst, a Buffer) error
+	// MulCoeffsMontgomeryLazyThenAddLazy is
+	// ring.Ring.MulCoeffsMontgomeryLazyThenAddLazy: dst = dst + a * b *
+	// 2^-64, every product lazily reduced to [0, 2q) and the sum not reduced
+	// at all (a and b below q; the caller bounds the number of terms, see
+	// LazyTerms).
+	MulCoeffsMontgomeryLazyThenAddLazy(dst, a, b Buffer) error
+	// MulMatrixMontgomery is the product of a matrix of ciphertexts by a
+	// matrix of plaintexts in Montgomery form, the hot loop of
+	// ckks/polymat: for every limb and coefficient,
+	//
+	//	dst[r, c, p] = Σ_a x[r, a, p] · wt[c, a] · 2^-64 mod q, in [0, q),
+	//
+	// the words Lattigo computes with MulCoeffsMontgomeryLazyThenAddLazy into
+	// a zero accumulator, ReduceLazy whenever one more term could overflow
+	// and Reduce at the end (MatrixShape has the operands' layout). dst must
+	// not overlap x or wt.
+	MulMatrixMontgomery(dst, x, wt Buffer, shape MatrixShape) error
 
 	// NewAutomorphismIndex uploads the NTT-domain permutation of
 	// X -> X^galEl (ring.AutomorphismNTTIndex).

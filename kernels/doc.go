@@ -14,9 +14,14 @@
 // Layers, as in Lattigo: the scalar arithmetic (modarith.go) and the
 // constant tables (Params) are shared by every backend; Backend exposes the
 // steps (NTT, basis extension, inner product with a key, mod-down,
-// automorphism, rescale, pointwise products) on device-resident Buffers;
+// automorphism, rescale, pointwise products, the lazy Montgomery
+// multiply-accumulate and the fused product of a matrix of ciphertexts by
+// a matrix of plaintexts of ckks/polymat) on device-resident Buffers;
 // Evaluator composes the steps into GadgetProduct, Automorphism, Rotate,
 // Relinearize, MulRelin and Rescale without knowing which device runs them.
+//
+// NewParamsQ builds the tables of a ring without P moduli (ckks/polymat's
+// products need no key switching); the key-switching operations refuse it.
 //
 // CPU is the pure-Go reference backend. It has two kernel variants with
 // identical outputs, a plain loop ("generic") and an 8-way unrolled one

@@ -153,6 +153,9 @@ func (e *Evaluator) getWorkspace() (*workspace, error) {
 	default:
 	}
 	p := e.params
+	if p.MaxLevelP() < 0 {
+		return nil, fmt.Errorf("parameters without P moduli (NewParamsQ) cannot key-switch")
+	}
 	q := Basis{p.MaxLevelQ(), -1}
 	qp := Basis{p.MaxLevelQ(), p.MaxLevelP()}
 	w := &workspace{}

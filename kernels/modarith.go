@@ -37,6 +37,12 @@ func bredAdd(a, q uint64, u [2]uint64) uint64 {
 	return r
 }
 
+// bredAddLazy returns a mod q in [0, 2q) for any 64-bit a, as ring.BRedAddLazy.
+func bredAddLazy(a, q uint64, u [2]uint64) uint64 {
+	mhi, _ := bits.Mul64(a, u[0])
+	return a - mhi*q
+}
+
 // cred returns a - q if a >= q, else a.
 func cred(a, q uint64) uint64 {
 	if a >= q {

@@ -138,6 +138,9 @@ func TestPointwise(t *testing.T) {
 				func(be Backend, out, a, _ Buffer) error { return be.Reduce(out, a) }},
 			{"MForm", x, y, func(r ring.Ring, a, _, out ring.Poly) { r.MForm(a, out) },
 				func(be Backend, out, a, _ Buffer) error { return be.MForm(out, a) }},
+			{"ReduceLazy", wide, y, func(r ring.Ring, a, _, out ring.Poly) { r.ReduceLazy(a, out) },
+				func(be Backend, out, a, _ Buffer) error { return be.ReduceLazy(out, a) }},
+			{"MulCoeffsMontgomeryLazyThenAddLazy", x, y, ring.Ring.MulCoeffsMontgomeryLazyThenAddLazy, Backend.MulCoeffsMontgomeryLazyThenAddLazy},
 		}
 		for _, be := range tc.backends(t) {
 			for _, o := range ops {
@@ -213,6 +216,12 @@ func TestVariantsIdentical(t *testing.T) {
 				{"NTTLazy", nttLazyGeneric, nttLazyUnrolled},
 				{"INTTLazyCore", inttLazyCoreGeneric, inttLazyCoreUnrolled},
 				{"Reduce", reduceGeneric, reduceUnrolled},
+				{"ReduceLazy", reduceLazyGeneric, reduceLazyUnrolled},
+				{"MACLazy", func(d, s []uint64, m *Modulus) {
+					macLazyGeneric(d, s, s, m)
+				}, func(d, s []uint64, m *Modulus) {
+					macLazyUnrolled(d, s, s, m)
+				}},
 				{"MulScalarMontgomeryLazy",
 					func(d, s []uint64, m *Modulus) { mulScalarMontgomeryGeneric(d, s, m.NInv, m, true) },
 					func(d, s []uint64, m *Modulus) { mulScalarMontgomeryUnrolled(d, s, m.NInv, m, true) }},

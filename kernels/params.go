@@ -98,13 +98,42 @@ func NewParams(params rlwe.Parameters) (*Params, error) {
 	if params.PCount() == 0 {
 		return nil, fmt.Errorf("cannot NewParams: parameters have no P moduli (key switching needs them)")
 	}
+	pr, err := newParams(params)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewParams: %w", err)
+	}
+	return pr, nil
+}
+
+// NewParamsQ is NewParams for a ring without key switching (no P moduli
+// needed, as ckks/polymat's products): the same tables, with empty P
+// tables if params has no P, so that every key-switching operation
+// (UploadGadgetKey, DecomposeNTT, GadgetInnerProduct, ModDownNTT) refuses
+// its operands.
+func NewParamsQ(params rlwe.Parameters) (*Params, error) {
+	if params.RingType() != ring.Standard {
+		return nil, fmt.Errorf("cannot NewParamsQ: ring type %s is not supported", params.RingType())
+	}
+	if params.LogN() < MinLogN {
+		return nil, fmt.Errorf("cannot NewParamsQ: LogN=%d < %d", params.LogN(), MinLogN)
+	}
+	pr, err := newParams(params)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewParamsQ: %w", err)
+	}
+	return pr, nil
+}
+
+func newParams(params rlwe.Parameters) (*Params, error) {
 	if params.QCount() > MaxModuli || params.PCount() > MaxModuli {
-		return nil, fmt.Errorf("cannot NewParams: more than %d moduli", MaxModuli)
+		return nil, fmt.Errorf("more than %d moduli", MaxModuli)
 	}
 
 	pr := &Params{logN: params.LogN(), nthRoot: params.RingQ().NthRoot()}
 	pr.q = moduliOf(params.RingQ())
-	pr.p = moduliOf(params.RingP())
+	if params.PCount() > 0 {
+		pr.p = moduliOf(params.RingP())
+	}
 	pr.rescale = params.RingQ().RescaleConstants
 
 	pr.qiOverF = make([]int, params.QCount())
