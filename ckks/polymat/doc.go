@@ -23,15 +23,22 @@
 //
 // # Products
 //
-// NewEncodedWeights encodes every weight block, transforms it to the NTT
-// domain and to Montgomery form once (EncodedWeights.MemoryBytes:
-// InnerBlocks·ColBlocks·L·N·8 bytes: 1152 MiB for either of BERT-base's
-// 768x768 and 768x3072 with the blocks ChooseBlock picks at n = 128 under a
-// 1.25 GiB budget, 288 MiB for 768x768 under 400 MiB).
-// Evaluator.MulThen accumulates ciphertext x plaintext products with
-// Lattigo's lazy Montgomery multiply-add (no reduction per term, a
-// reduction every MaxLazy terms), tiled so that a group of outputs'
-// accumulators stays in cache while the inputs and weights stream through.
+// The weight blocks are used in the NTT domain and in Montgomery form,
+// either pre-encoded once (NewEncodedWeights, Evaluator.EncodeWeights:
+// InnerBlocks·ColBlocks·L·N·8 bytes, 1152 MiB for either of BERT-base's
+// 768x768 and 768x3072 with the blocks ChooseBlock picks at n = 128 under
+// a 1.25 GiB budget) or encoded on the fly (NewOnTheFlyWeights: only the
+// integer matrix is held, In·Out·8 bytes, and each call encodes the blocks
+// of a column group on the worker that multiplies by them). Plan decides
+// which, per matrix of a model, under a memory budget.
+//
+// Evaluator.MulThen runs through a kernels.Backend (by default kernels'
+// CPU reference): the inputs are uploaded once, and each column group is
+// one kernels.Backend.MulMatrixMontgomery call, Lattigo's lazy Montgomery
+// multiply-add (no reduction per term, a lazy reduction every
+// kernels.LazyTerms terms), tiled on the CPU so that the group's
+// accumulators stay in cache while the inputs and weights stream through.
+// The weights encoded per call go through the backend's NTT and MForm.
 //
 // # Block shape
 //

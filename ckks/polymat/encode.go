@@ -3,9 +3,12 @@ package polymat
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/cipherprune/cipherprune/kernels"
 )
 
 // ResidueMatrix is an integer matrix held as its residues modulo every
@@ -82,52 +85,124 @@ func (l Layout) EncodeInput(x ResidueMatrix, i, a int, pt ring.Poly) {
 }
 
 // EncodedWeights is W (In x Out) cut into D1 x D2 blocks, each encoded as
-// the polynomial Σ W[k,c]·x^(c·D1+k) and stored in the NTT domain and in
-// Montgomery form, ready for lazy multiply-accumulates. It depends on D1
-// and D2 only, so it serves every Layout with the same In, Out, D1 and D2
-// (any row count and D0). It is read-only once built and safe for
-// concurrent use.
+// the polynomial Σ W[k,c]·x^(c·D1+k) in the NTT domain and Montgomery form,
+// ready for the lazy multiply-accumulates of Evaluator.MulThen. It is held
+// one of two ways:
+//
+//   - pre-encoded (NewEncodedWeights, Evaluator.EncodeWeights): every block
+//     encoded once, in the memory of a kernels.Backend (MemoryBytes:
+//     Weights·L·N·8 bytes);
+//   - on the fly (NewOnTheFlyWeights): only the integer matrix is held
+//     (In·Out·8 bytes) and every MulThen encodes the blocks of the column
+//     groups its workers compute, just before their products.
+//
+// It depends on D1 and D2 only, so it serves every Layout with the same
+// In, Out, D1 and D2 (any row count and D0). It is read-only once built and
+// safe for concurrent use.
 type EncodedWeights struct {
 	In, Out, D1, D2 int
 	nA, nJ          int
 	params          Parameters
-	pts             []ring.Poly // a·nJ + j
+	be              kernels.Backend // owner of pts
+	pts             kernels.Buffer  // pre-encoded: block (a, j) at j·nA + a
+	w               []int64         // on the fly: W row-major
 }
 
-// NewEncodedWeights encodes w (In x Out residues) for blocks of D1 x D2
-// taken from lay, with workers goroutines. It allocates MemoryBytes.
+// NewEncodedWeights pre-encodes w (In x Out residues) for blocks of D1 x
+// D2 taken from lay on the CPU, with workers goroutines: it is
+// NewEvaluator(params, workers).EncodeWeights. It allocates MemoryBytes.
 func NewEncodedWeights(ctx context.Context, params Parameters, lay Layout, w ResidueMatrix, workers int) (*EncodedWeights, error) {
+	return NewEvaluator(params, workers).EncodeWeights(ctx, lay, w)
+}
+
+// EncodeWeights pre-encodes w (In x Out residues) for blocks of D1 x D2
+// taken from lay, in the memory of the evaluator's backend, on its
+// workers. It allocates MemoryBytes.
+func (ev *Evaluator) EncodeWeights(ctx context.Context, lay Layout, w ResidueMatrix) (*EncodedWeights, error) {
+	params := ev.params
 	if lay.n != params.N() {
-		return nil, fmt.Errorf("cannot NewEncodedWeights: layout for N = %d, parameters for %d", lay.n, params.N())
+		return nil, fmt.Errorf("cannot EncodeWeights: layout for N = %d, parameters for %d", lay.n, params.N())
 	}
 	if err := w.check(params, lay.In, lay.Out); err != nil {
-		return nil, fmt.Errorf("cannot NewEncodedWeights: %w", err)
+		return nil, fmt.Errorf("cannot EncodeWeights: %w", err)
 	}
-	ew := &EncodedWeights{In: lay.In, Out: lay.Out, D1: lay.D1, D2: lay.D2, nA: lay.nA, nJ: lay.nJ, params: params}
-	ew.pts = make([]ring.Poly, lay.nA*lay.nJ)
-	ringQ := params.RingQ()
-	err := parallel(ctx, workers, len(ew.pts), func(_, idx int) error {
-		a, j := idx/lay.nJ, idx%lay.nJ
-		p := ringQ.NewPoly()
-		inner, cols := lay.BlockInner(a), lay.BlockCols(j)
-		for li, src := range w.Limbs {
-			dst := p.Coeffs[li]
-			for k := 0; k < inner; k++ {
-				row := src[(a*lay.D1+k)*lay.Out+j*lay.D2:]
-				for c := 0; c < cols; c++ {
-					dst[lay.WeightExponent(k, c)] = row[c]
-				}
-			}
+	ew := &EncodedWeights{In: lay.In, Out: lay.Out, D1: lay.D1, D2: lay.D2, nA: lay.nA, nJ: lay.nJ, params: params, be: ev.be}
+	pts, err := ev.be.Alloc(ev.basis(), lay.nA*lay.nJ)
+	if err != nil {
+		return nil, fmt.Errorf("cannot EncodeWeights: %w", err)
+	}
+	scratch := make([]ring.Poly, ev.workers)
+	err = parallel(ctx, ev.workers, lay.nA*lay.nJ, func(worker, idx int) error {
+		if scratch[worker].N() == 0 {
+			scratch[worker] = params.RingQ().NewPoly()
 		}
-		ringQ.NTT(p, p)
-		ringQ.MForm(p, p)
-		ew.pts[idx] = p
-		return nil
+		j, a := idx/lay.nA, idx%lay.nA
+		p := scratch[worker]
+		lay.encodeWeightBlock(p, a, j, func(l, k, c int) uint64 { return w.Limbs[l][k*lay.Out+c] })
+		return ev.toWeight(pts.Poly(idx), p)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot NewEncodedWeights: %w", err)
+		_ = ev.be.Free(pts)
+		return nil, fmt.Errorf("cannot EncodeWeights: %w", err)
 	}
+	ew.pts = pts
 	return ew, nil
+}
+
+// NewOnTheFlyWeights returns the weights w (In x Out integers, row-major,
+// taken from lay with its D1 and D2) held as they are and encoded per call
+// (see EncodedWeights). It keeps w, which the caller must not modify.
+func NewOnTheFlyWeights(params Parameters, lay Layout, w []int64) (*EncodedWeights, error) {
+	if lay.n != params.N() {
+		return nil, fmt.Errorf("cannot NewOnTheFlyWeights: layout for N = %d, parameters for %d", lay.n, params.N())
+	}
+	if len(w) != lay.In*lay.Out {
+		return nil, fmt.Errorf("cannot NewOnTheFlyWeights: %d weights for %dx%d", len(w), lay.In, lay.Out)
+	}
+	return &EncodedWeights{In: lay.In, Out: lay.Out, D1: lay.D1, D2: lay.D2, nA: lay.nA, nJ: lay.nJ, params: params, w: w}, nil
+}
+
+// encodeWeightBlock writes weight block (a, j) into p (coefficient domain,
+// every limb): entry (k, c) of the block, whose residue modulo limb l is
+// at(l, row, col) for W's row and column, at WeightExponent(k, c).
+func (l Layout) encodeWeightBlock(p ring.Poly, a, j int, at func(limb, row, col int) uint64) {
+	inner, cols := l.BlockInner(a), l.BlockCols(j)
+	for li, dst := range p.Coeffs {
+		clear(dst)
+		for k := 0; k < inner; k++ {
+			for c := 0; c < cols; c++ {
+				dst[l.WeightExponent(k, c)] = at(li, a*l.D1+k, j*l.D2+c)
+			}
+		}
+	}
+}
+
+// encodeWeightBlockInt64 is encodeWeightBlock from an integer matrix:
+// the residues of w's entries, computed here.
+func (l Layout) encodeWeightBlockInt64(p ring.Poly, moduli []uint64, w []int64, a, j int) {
+	inner, cols := l.BlockInner(a), l.BlockCols(j)
+	for li, dst := range p.Coeffs {
+		clear(dst)
+		q := moduli[li]
+		for k := 0; k < inner; k++ {
+			row := w[(a*l.D1+k)*l.Out+j*l.D2:]
+			for c := 0; c < cols; c++ {
+				dst[l.WeightExponent(k, c)] = residueInt64(row[c], q)
+			}
+		}
+	}
+}
+
+// residueInt64 is ModInt64 without a division for |x| < q.
+func residueInt64(x int64, q uint64) uint64 {
+	switch {
+	case x >= 0 && uint64(x) < q:
+		return uint64(x)
+	case x < 0 && x != math.MinInt64 && uint64(-x) < q:
+		return q - uint64(-x)
+	default:
+		return ModInt64(x, q)
+	}
 }
 
 // Compatible reports whether lay can use these weights.
@@ -139,12 +214,33 @@ func (w *EncodedWeights) Compatible(lay Layout) error {
 	return nil
 }
 
-// Count returns the number of plaintexts.
-func (w *EncodedWeights) Count() int { return len(w.pts) }
+// PreEncoded reports whether the blocks are encoded once (true) or per call.
+func (w *EncodedWeights) PreEncoded() bool { return w.w == nil }
 
-// MemoryBytes returns the memory of the plaintexts: Count·L·N·8 bytes.
+// Count returns the number of weight plaintexts, InnerBlocks·ColBlocks
+// (encoded once or per call).
+func (w *EncodedWeights) Count() int { return w.nA * w.nJ }
+
+// MemoryBytes returns the memory held between calls: Count·L·N·8 bytes of
+// plaintexts when pre-encoded, In·Out·8 bytes of integers otherwise.
 func (w *EncodedWeights) MemoryBytes() int64 {
-	return WeightBytes(w.params, w.nA*w.nJ)
+	if !w.PreEncoded() {
+		return int64(len(w.w)) * 8
+	}
+	return WeightBytes(w.params, w.Count())
+}
+
+// Release frees the backend memory of pre-encoded weights; they must not
+// be used afterwards.
+func (w *EncodedWeights) Release() error {
+	if !w.PreEncoded() || w.pts.IsZero() {
+		return nil
+	}
+	if err := w.be.Free(w.pts); err != nil {
+		return fmt.Errorf("cannot Release: %w", err)
+	}
+	w.pts = kernels.Buffer{}
+	return nil
 }
 
 // WeightBytes returns the memory of count encoded weight plaintexts.

@@ -6,28 +6,73 @@ import (
 	"fmt"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/ring"
+	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
+
+	"github.com/cipherprune/cipherprune/kernels"
 )
 
-// accBytes is the working set of accumulators a worker keeps per
-// coefficient chunk: small enough for a core's L2 cache, so that every
-// input ciphertext read from memory serves a whole group of outputs.
-const accBytes = 256 << 10
-
-// Evaluator computes the products of a Layout. It holds no per-call state
-// and is safe for concurrent use.
+// Evaluator computes the products of a Layout through a kernels.Backend
+// (kernels.MulMatrixMontgomery, and the NTT and Montgomery form of the
+// weights it encodes). It holds no per-call state and is safe for
+// concurrent use.
 type Evaluator struct {
 	params  Parameters
 	workers int
+	be      kernels.Backend
 }
 
-// NewEvaluator returns an evaluator that runs on workers goroutines (at
-// least one).
+// NewEvaluator returns an evaluator on the CPU reference backend of
+// package kernels (its variant chosen for this CPU) that runs on workers
+// goroutines (at least one).
 func NewEvaluator(params Parameters, workers int) *Evaluator {
-	return &Evaluator{params: params, workers: max(1, workers)}
+	be, err := kernels.NewCPU(params.kernels, kernels.CPUOptions{})
+	if err != nil {
+		panic(fmt.Errorf("polymat: CPU backend: %w", err)) // params.kernels was validated with params
+	}
+	return &Evaluator{params: params, workers: max(1, workers), be: be}
+}
+
+// NewEvaluatorWithBackend returns an evaluator whose products run on be,
+// which must have been opened for params.KernelParams() (the same ring),
+// with workers goroutines issuing operations.
+func NewEvaluatorWithBackend(params Parameters, workers int, be kernels.Backend) (*Evaluator, error) {
+	if be == nil {
+		return nil, errors.New("cannot NewEvaluatorWithBackend: nil backend")
+	}
+	kp := be.Params()
+	if kp.N() != params.N() || kp.MaxLevelQ() != params.Limbs()-1 {
+		return nil, fmt.Errorf("cannot NewEvaluatorWithBackend: backend for N = %d with %d primes, parameters %v", kp.N(), kp.MaxLevelQ()+1, params)
+	}
+	for i, m := range kp.Q() {
+		if m.Q != params.moduli[i] {
+			return nil, fmt.Errorf("cannot NewEvaluatorWithBackend: backend prime %d is %d, parameters have %d", i, m.Q, params.moduli[i])
+		}
+	}
+	return &Evaluator{params: params, workers: max(1, workers), be: be}, nil
 }
 
 // Workers returns the number of goroutines.
 func (ev *Evaluator) Workers() int { return ev.workers }
+
+// Backend returns the backend the products run on.
+func (ev *Evaluator) Backend() kernels.Backend { return ev.be }
+
+func (ev *Evaluator) basis() kernels.Basis {
+	return kernels.Basis{LevelQ: ev.params.Limbs() - 1, LevelP: -1}
+}
+
+// toWeight uploads the coefficient-domain plaintext p into dst (one
+// polynomial) and brings it to the NTT domain and Montgomery form there.
+func (ev *Evaluator) toWeight(dst kernels.Buffer, p ring.Poly) error {
+	if err := ev.be.Upload(dst, []ringqp.Poly{{Q: p}}); err != nil {
+		return err
+	}
+	if err := ev.be.NTT(dst, dst); err != nil {
+		return err
+	}
+	return ev.be.MForm(dst, dst)
+}
 
 // checkInputs checks the input ciphertexts of lay: degree 1, every limb,
 // NTT domain, standard (not Montgomery) form.
@@ -64,12 +109,13 @@ func (ev *Evaluator) checkInputs(lay Layout, in []*rlwe.Ciphertext) error {
 // computed it, as soon as it is complete; then may keep ct and runs
 // concurrently on different workers. The products are lazy Montgomery
 // multiply-accumulates (the weights are in Montgomery form, so no
-// conversion happens per call), reduced every Parameters.MaxLazy terms and
-// at the end.
+// conversion happens per call): kernels.Backend.MulMatrixMontgomery.
 //
-// Work is split by groups of column blocks; within a group, coefficients
-// are processed in chunks so that the accumulators of the group stay in
-// cache while every input block and weight block streams through once.
+// Work is split by groups of column blocks: a worker encodes the group's
+// weight blocks when w is not pre-encoded, then multiplies every input
+// block by them in one backend call (on the CPU, in coefficient chunks that
+// keep the group's accumulators in cache while every input and weight
+// block streams through once).
 func (ev *Evaluator) MulThen(ctx context.Context, lay Layout, in []*rlwe.Ciphertext, w *EncodedWeights, then func(worker, o int, ct *rlwe.Ciphertext) error) error {
 	if w == nil {
 		return errors.New("cannot MulThen: nil weights")
@@ -80,28 +126,112 @@ func (ev *Evaluator) MulThen(ctx context.Context, lay Layout, in []*rlwe.Ciphert
 	if !w.params.Equal(ev.params) {
 		return errors.New("cannot MulThen: weights for other parameters")
 	}
+	if w.PreEncoded() && w.pts.IsZero() {
+		return errors.New("cannot MulThen: released weights")
+	}
 	if err := ev.checkInputs(lay, in); err != nil {
 		return fmt.Errorf("cannot MulThen: %w", err)
 	}
-	plan := ev.plan(lay)
-	groups := ceilDiv(lay.nJ, plan.cols)
-	err := parallel(ctx, ev.workers, groups, func(worker, g int) error {
-		j0 := g * plan.cols
-		j1 := min(lay.nJ, j0+plan.cols)
-		outs := ev.mulGroup(lay, in, w, j0, j1, plan.chunk)
+	if err := ev.mulThen(ctx, lay, in, w, then); err != nil {
+		return fmt.Errorf("cannot MulThen: %w", err)
+	}
+	return nil
+}
+
+// workerBuffers are one worker's backend buffers for MulThen.
+type workerBuffers struct {
+	out     kernels.Buffer // nI·cols·2 output polynomials
+	weights kernels.Buffer // nA·cols weight plaintexts (on the fly)
+	poly    ring.Poly      // host scratch for encoding
+}
+
+func (ev *Evaluator) mulThen(ctx context.Context, lay Layout, in []*rlwe.Ciphertext, w *EncodedWeights, then func(worker, o int, ct *rlwe.Ciphertext) error) (err error) {
+	be, basis := ev.be, ev.basis()
+	var bufs []kernels.Buffer
+	alloc := func(count int) (kernels.Buffer, error) {
+		b, err := be.Alloc(basis, count)
+		if err == nil {
+			bufs = append(bufs, b)
+		}
+		return b, err
+	}
+	defer func() {
+		for _, b := range bufs {
+			if ferr := be.Free(b); err == nil && ferr != nil {
+				err = ferr
+			}
+		}
+	}()
+	x, err := alloc(2 * lay.Inputs())
+	if err != nil {
+		return err
+	}
+	err = parallel(ctx, ev.workers, lay.Inputs(), func(_, k int) error {
+		return be.Upload(x.Slice(2*k, 2*k+2), []ringqp.Poly{{Q: in[k].Value[0]}, {Q: in[k].Value[1]}})
+	})
+	if err != nil {
+		return err
+	}
+	cols := ev.groupCols(lay)
+	groups := ceilDiv(lay.nJ, cols)
+	workers := min(ev.workers, groups)
+	wb := make([]workerBuffers, workers)
+	for k := range wb {
+		if wb[k].out, err = alloc(2 * lay.nI * cols); err != nil {
+			return err
+		}
+		if !w.PreEncoded() {
+			if wb[k].weights, err = alloc(lay.nA * cols); err != nil {
+				return err
+			}
+			wb[k].poly = ev.params.RingQ().NewPoly()
+		}
+	}
+	moduli := ev.params.moduli
+	return parallel(ctx, workers, groups, func(worker, g int) error {
+		j0 := g * cols
+		j1 := min(lay.nJ, j0+cols)
+		nc := j1 - j0
+		b := &wb[worker]
+		var wt kernels.Buffer
+		if w.PreEncoded() {
+			wt = w.pts.Slice(j0*lay.nA, j1*lay.nA)
+		} else {
+			wt = b.weights.Slice(0, nc*lay.nA)
+			for jj := 0; jj < nc; jj++ {
+				for a := 0; a < lay.nA; a++ {
+					lay.encodeWeightBlockInt64(b.poly, moduli, w.w, a, j0+jj)
+					if err := be.Upload(wt.Poly(jj*lay.nA+a), []ringqp.Poly{{Q: b.poly}}); err != nil {
+						return err
+					}
+				}
+			}
+			if err := be.NTT(wt, wt); err != nil {
+				return err
+			}
+			if err := be.MForm(wt, wt); err != nil {
+				return err
+			}
+		}
+		out := b.out.Slice(0, 2*lay.nI*nc)
+		shape := kernels.MatrixShape{Rows: lay.nI, Inner: lay.nA, Cols: nc, Parts: 2}
+		if err := be.MulMatrixMontgomery(out, x, wt, shape); err != nil {
+			return err
+		}
 		for i := 0; i < lay.nI; i++ {
-			for j := j0; j < j1; j++ {
-				if err := then(worker, lay.OutputIndex(i, j), outs[i*(j1-j0)+(j-j0)]); err != nil {
+			for jj := 0; jj < nc; jj++ {
+				k := i*nc + jj
+				ct := NewCiphertext(ev.params)
+				if err := be.Download(out.Slice(2*k, 2*k+2), []ringqp.Poly{{Q: ct.Value[0]}, {Q: ct.Value[1]}}); err != nil {
+					return err
+				}
+				if err := then(worker, lay.OutputIndex(i, j0+jj), ct); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("cannot MulThen: %w", err)
-	}
-	return nil
 }
 
 // MulNew returns all output ciphertexts of lay, indexed by OutputIndex.
@@ -114,84 +244,9 @@ func (ev *Evaluator) MulNew(ctx context.Context, lay Layout, in []*rlwe.Cipherte
 	return out, err
 }
 
-// mulPlan is how one call splits its work: cols column blocks per task,
-// chunk coefficients per pass.
-type mulPlan struct {
-	cols, chunk int
-}
-
-func (ev *Evaluator) plan(lay Layout) mulPlan {
-	limbs := ev.params.Limbs()
-	// Enough outputs per task to reuse each input chunk many times, but at
-	// least two tasks per worker for balance.
-	cols := max(1, min(ceilDiv(32, lay.nI), ceilDiv(lay.nJ, 2*ev.workers)))
-	perCoeff := lay.nI * cols * 2 * limbs * 8
-	chunk := accBytes / perCoeff
-	chunk = max(64, min(lay.n, chunk&^63))
-	for lay.n%chunk != 0 {
-		chunk -= 64 // N is a power of two, so 64 divides it
-	}
-	return mulPlan{cols: cols, chunk: chunk}
-}
-
-// mulGroup computes the outputs (i, j) for every i and j in [j0, j1),
-// indexed i·(j1-j0) + (j-j0).
-func (ev *Evaluator) mulGroup(lay Layout, in []*rlwe.Ciphertext, w *EncodedWeights, j0, j1, chunk int) []*rlwe.Ciphertext {
-	params := ev.params
-	ringQ := params.RingQ()
-	limbs := params.Limbs()
-	nc := j1 - j0
-	outs := make([]*rlwe.Ciphertext, lay.nI*nc)
-	for k := range outs {
-		ct := rlwe.NewCiphertext(params.rlwe, 1, limbs-1)
-		ct.IsNTT = true
-		outs[k] = ct
-	}
-	// acc[((i·nc + jj)·2 + p)·limbs + l] is a chunk of output (i, j0+jj),
-	// polynomial p, limb l.
-	nAcc := lay.nI * nc * 2 * limbs
-	accBuf := make([]uint64, nAcc*chunk)
-	acc := make([][]uint64, nAcc)
-	for k := range acc {
-		acc[k] = accBuf[k*chunk : (k+1)*chunk]
-	}
-	maxLazy := params.maxLazy
-	for s := 0; s < lay.n; s += chunk {
-		e := s + chunk
-		clear(accBuf)
-		lazy := 0
-		for a := 0; a < lay.nA; a++ {
-			if lazy == maxLazy {
-				for k, v := range acc {
-					ringQ.SubRings[k%limbs].ReduceLazy(v, v)
-				}
-				lazy = 0
-			}
-			for l := 0; l < limbs; l++ {
-				sub := ringQ.SubRings[l]
-				for jj := 0; jj < nc; jj++ {
-					wv := w.pts[a*w.nJ+j0+jj].Coeffs[l][s:e]
-					for i := 0; i < lay.nI; i++ {
-						ct := in[lay.InputIndex(i, a)]
-						base := (i*nc + jj) * 2 * limbs
-						sub.MulCoeffsMontgomeryLazyThenAddLazy(ct.Value[0].Coeffs[l][s:e], wv, acc[base+l])
-						sub.MulCoeffsMontgomeryLazyThenAddLazy(ct.Value[1].Coeffs[l][s:e], wv, acc[base+limbs+l])
-					}
-				}
-			}
-			lazy++
-		}
-		for i := 0; i < lay.nI; i++ {
-			for jj := 0; jj < nc; jj++ {
-				ct := outs[i*nc+jj]
-				base := (i*nc + jj) * 2 * limbs
-				for p := 0; p < 2; p++ {
-					for l := 0; l < limbs; l++ {
-						ringQ.SubRings[l].Reduce(acc[base+p*limbs+l], ct.Value[p].Coeffs[l][s:e])
-					}
-				}
-			}
-		}
-	}
-	return outs
+// groupCols returns the column blocks per task: enough outputs to reuse
+// each input chunk many times, but at least two tasks per worker for
+// balance.
+func (ev *Evaluator) groupCols(lay Layout) int {
+	return max(1, min(ceilDiv(32, lay.nI), ceilDiv(lay.nJ, 2*ev.workers)))
 }

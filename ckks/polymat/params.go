@@ -2,12 +2,13 @@ package polymat
 
 import (
 	"fmt"
-	"math"
 	"math/big"
 	"math/bits"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/cipherprune/cipherprune/kernels"
 )
 
 // heStandardMaxLogQP is the largest log2(QP) that the homomorphic
@@ -53,7 +54,7 @@ type Parameters struct {
 	lit     ParametersLiteral
 	moduli  []uint64
 	widths  []int
-	maxLazy int
+	kernels *kernels.Params
 }
 
 // NewParametersFromLiteral validates lit: the degree, at most MaxLimbs
@@ -92,14 +93,12 @@ func NewParametersFromLiteral(lit ParametersLiteral) (Parameters, error) {
 	}
 	p := Parameters{rlwe: rl, moduli: moduli}
 	p.lit = ParametersLiteral{LogN: lit.LogN, Q: append([]uint64(nil), moduli...)}
-	var qmax uint64
 	for _, q := range moduli {
 		p.widths = append(p.widths, bits.Len64(q-1))
-		qmax = max(qmax, q)
 	}
-	// A lazy Montgomery product is below 2q; sums of maxLazy of them (plus
-	// one reduced value) stay below 2^64.
-	p.maxLazy = int(math.MaxUint64/(2*qmax)) - 1
+	if p.kernels, err = kernels.NewParamsQ(rl); err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParametersFromLiteral: %w", err)
+	}
 	return p, nil
 }
 
@@ -135,9 +134,9 @@ func (p Parameters) Q() *big.Int { return p.rlwe.QBigInt() }
 // RingQ returns the RNS ring modulo Q.
 func (p Parameters) RingQ() *ring.Ring { return p.rlwe.RingQ() }
 
-// MaxLazy returns how many lazy Montgomery products may be added to a
-// reduced accumulator before it must be reduced again.
-func (p Parameters) MaxLazy() int { return p.maxLazy }
+// KernelParams returns the constants of the ring for package kernels, to
+// open a backend for NewEvaluatorWithBackend.
+func (p Parameters) KernelParams() *kernels.Params { return p.kernels }
 
 // PolyBytes returns the size of one polynomial modulo Q, packed with
 // ceil(log2 q_i) bits per coefficient of limb i.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/ring"
+
+	"github.com/cipherprune/cipherprune/kernels"
 )
 
 // testContext holds a ring and a key pair.
@@ -115,8 +117,8 @@ func TestParameters(t *testing.T) {
 			if err != nil || !p2.Equal(p) {
 				t.Fatalf("literal does not round-trip: %v", err)
 			}
-			if (p.MaxLazy()+1)*2 > int(^uint64(0)/p.Moduli()[0]) {
-				t.Fatalf("MaxLazy %d too large", p.MaxLazy())
+			if kp := p.KernelParams(); kp.N() != p.N() || kp.MaxLevelQ() != p.Limbs()-1 || kp.MaxLevelP() != -1 {
+				t.Fatalf("kernel parameters for N = %d, levels (%d, %d)", kp.N(), kp.MaxLevelQ(), kp.MaxLevelP())
 			}
 		})
 	}
@@ -207,35 +209,180 @@ func TestMul(t *testing.T) {
 		{Dims{3, 5, 200}, Block{3, 5, 200}},
 	} {
 		for _, workers := range []int{1, 3} {
-			t.Run(fmt.Sprintf("%v/block=%v/workers=%d", tt.d, tt.b, workers), func(t *testing.T) {
-				lay, err := NewLayout(tc.params, tt.d, tt.b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				const bound = 1 << 20
-				x := randInts(r, tt.d.Rows*tt.d.In, bound)
-				w := randInts(r, tt.d.In*tt.d.Out, bound)
-				wr, err := FromInt64(tc.params, tt.d.In, tt.d.Out, w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ew, err := NewEncodedWeights(bg(), tc.params, lay, wr, workers)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, want := ew.MemoryBytes(), int64(lay.Weights()*tc.params.Limbs()*tc.params.N()*8); got != want {
-					t.Fatalf("MemoryBytes %d, want %d", got, want)
-				}
-				in := tc.encrypt(t, lay, x)
-				ev := NewEvaluator(tc.params, workers)
-				out, err := ev.MulNew(bg(), lay, in, ew)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := matmul(x, w, tt.d.Rows, tt.d.In, tt.d.Out)
-				tc.checkOutputs(t, lay, out, want, w)
-			})
+			for _, pre := range []bool{true, false} {
+				t.Run(fmt.Sprintf("%v/block=%v/workers=%d/pre-encoded=%t", tt.d, tt.b, workers, pre), func(t *testing.T) {
+					lay, err := NewLayout(tc.params, tt.d, tt.b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					const bound = 1 << 20
+					x := randInts(r, tt.d.Rows*tt.d.In, bound)
+					w := randInts(r, tt.d.In*tt.d.Out, bound)
+					ew := tc.weights(t, lay, w, pre, workers)
+					in := tc.encrypt(t, lay, x)
+					ev := NewEvaluator(tc.params, workers)
+					out, err := ev.MulNew(bg(), lay, in, ew)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := matmul(x, w, tt.d.Rows, tt.d.In, tt.d.Out)
+					tc.checkOutputs(t, lay, out, want, w)
+				})
+			}
 		}
+	}
+}
+
+// weights returns w encoded for lay, once or per call, and checks its
+// memory.
+func (tc *testContext) weights(tb testing.TB, lay Layout, w []int64, pre bool, workers int) *EncodedWeights {
+	tb.Helper()
+	var (
+		ew   *EncodedWeights
+		err  error
+		want int64
+	)
+	if pre {
+		wr, err := FromInt64(tc.params, lay.In, lay.Out, w)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ew, err = NewEncodedWeights(bg(), tc.params, lay, wr, workers)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		want = int64(lay.Weights() * tc.params.Limbs() * tc.params.N() * 8)
+	} else {
+		if ew, err = NewOnTheFlyWeights(tc.params, lay, w); err != nil {
+			tb.Fatal(err)
+		}
+		want = int64(len(w) * 8)
+	}
+	if ew.PreEncoded() != pre || ew.Count() != lay.Weights() {
+		tb.Fatalf("PreEncoded %t, Count %d, want %t, %d", ew.PreEncoded(), ew.Count(), pre, lay.Weights())
+	}
+	if got := ew.MemoryBytes(); got != want {
+		tb.Fatalf("MemoryBytes %d, want %d", got, want)
+	}
+	return ew
+}
+
+// TestMulMatchesLattigo computes the products four ways, which must agree
+// word for word: pre-encoded and on-the-fly weights on the default
+// backend, pre-encoded on the generic CPU kernels, and Lattigo's own
+// ring.MulCoeffsMontgomeryThenAdd on weight blocks encoded with Lattigo's
+// NTT and MForm.
+func TestMulMatchesLattigo(t *testing.T) {
+	tc := newTestContext(t, N12)
+	r := rand.New(rand.NewPCG(7, 8))
+	ringQ := tc.params.RingQ()
+	for _, tt := range []struct {
+		d Dims
+		b Block
+	}{
+		{Dims{5, 17, 9}, Block{2, 4, 3}},
+		{Dims{9, 300, 40}, Block{3, 2, 8}}, // 150 inner blocks
+	} {
+		t.Run(fmt.Sprintf("%v/block=%v", tt.d, tt.b), func(t *testing.T) {
+			lay, err := NewLayout(tc.params, tt.d, tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Weights beyond the primes: every residue is possible.
+			w := randInts(r, tt.d.In*tt.d.Out, 1<<61)
+			in := tc.encrypt(t, lay, randInts(r, tt.d.Rows*tt.d.In, 1<<20))
+			// Lattigo.
+			wr, err := FromInt64(tc.params, tt.d.In, tt.d.Out, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]*rlwe.Ciphertext, lay.Outputs())
+			wp := make([]ring.Poly, lay.Weights())
+			for a := 0; a < lay.InnerBlocks(); a++ {
+				for j := 0; j < lay.ColBlocks(); j++ {
+					p := ringQ.NewPoly()
+					lay.encodeWeightBlock(p, a, j, func(l, k, c int) uint64 { return wr.Limbs[l][k*lay.Out+c] })
+					ringQ.NTT(p, p)
+					ringQ.MForm(p, p)
+					wp[a*lay.ColBlocks()+j] = p
+				}
+			}
+			for i := 0; i < lay.RowBlocks(); i++ {
+				for j := 0; j < lay.ColBlocks(); j++ {
+					ct := NewCiphertext(tc.params)
+					for a := 0; a < lay.InnerBlocks(); a++ {
+						for p := 0; p < 2; p++ {
+							ringQ.MulCoeffsMontgomeryThenAdd(in[lay.InputIndex(i, a)].Value[p], wp[a*lay.ColBlocks()+j], ct.Value[p])
+						}
+					}
+					want[lay.OutputIndex(i, j)] = ct
+				}
+			}
+			generic, err := kernels.NewCPU(tc.params.KernelParams(), kernels.CPUOptions{Variant: kernels.VariantGeneric})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evGeneric, err := NewEvaluatorWithBackend(tc.params, 2, generic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ewGeneric, err := evGeneric.EncodeWeights(bg(), lay, wr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, run := range map[string]func() ([]*rlwe.Ciphertext, error){
+				"pre-encoded": func() ([]*rlwe.Ciphertext, error) {
+					return NewEvaluator(tc.params, 2).MulNew(bg(), lay, in, tc.weights(t, lay, w, true, 2))
+				},
+				"on-the-fly": func() ([]*rlwe.Ciphertext, error) {
+					return NewEvaluator(tc.params, 3).MulNew(bg(), lay, in, tc.weights(t, lay, w, false, 3))
+				},
+				"generic": func() ([]*rlwe.Ciphertext, error) { return evGeneric.MulNew(bg(), lay, in, ewGeneric) },
+			} {
+				got, err := run()
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				for o := range want {
+					for p := 0; p < 2; p++ {
+						if !got[o].Value[p].Equal(&want[o].Value[p]) {
+							t.Fatalf("%s: output %d polynomial %d differs from Lattigo's", name, o, p)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMulBackendErrors checks the backend checks of NewEvaluatorWithBackend
+// and that released weights are refused.
+func TestMulBackendErrors(t *testing.T) {
+	tc := newTestContext(t, N12)
+	other, err := NewParametersFromLiteral(N13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := kernels.NewCPU(other.KernelParams(), kernels.CPUOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEvaluatorWithBackend(tc.params, 1, be); err == nil {
+		t.Error("a backend for another ring was accepted")
+	}
+	if _, err := NewEvaluatorWithBackend(tc.params, 1, nil); err == nil {
+		t.Error("a nil backend was accepted")
+	}
+	lay, _ := NewLayout(tc.params, Dims{2, 4, 4}, Block{1, 2, 2})
+	ew := tc.weights(t, lay, make([]int64, 16), true, 1)
+	if err := ew.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEvaluator(tc.params, 1).MulNew(bg(), lay, tc.encrypt(t, lay, make([]int64, 8)), ew); err == nil {
+		t.Error("released weights were used")
+	}
+	if _, err := NewOnTheFlyWeights(tc.params, lay, make([]int64, 15)); err == nil {
+		t.Error("NewOnTheFlyWeights accepted a wrong length")
 	}
 }
 
