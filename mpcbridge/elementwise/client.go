@@ -65,6 +65,29 @@ func (c *Client) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.V
 	return out, nil
 }
 
+// Square runs the client's side of Server.Square: x is its share.
+func (c *Client) Square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error) {
+	out, err := c.run(ctx, conn, opSquare, []int{c.p.MulLevel()}, []share.Vector{x})
+	if err != nil {
+		return nil, fmt.Errorf("cannot Square: %w", err)
+	}
+	return out, nil
+}
+
+// MulScaled runs the client's side of Server.MulScaled (w ⊙ x ⊙ y, w the
+// server's): x and y are its shares.
+func (c *Client) MulScaled(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
+	lx, err := c.p.MulScaledLevel()
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaled: %w", err)
+	}
+	out, err := c.run(ctx, conn, opMulScaled, []int{lx, c.p.MulLevel()}, []share.Vector{x, y})
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaled: %w", err)
+	}
+	return out, nil
+}
+
 // MulPoly runs the client's side of Server.MulPoly (x ⊙ fn(y)): level is
 // y's (Server.MulPolyLevel, public).
 func (c *Client) MulPoly(ctx context.Context, conn Conn, level int, x, y share.Vector) (share.Vector, error) {

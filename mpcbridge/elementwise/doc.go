@@ -43,7 +43,12 @@
 //     on the mask level. Mul: both operands at the mask level + 1
 //     (Parameters.MulLevel), one product, relinearization, rescale. MulPoly,
 //     x ⊙ fn(y): y at the mask level + depth + 1 (Parameters.MulPolyLevel),
-//     x at MulLevel: one conversion each way instead of two.
+//     x at MulLevel: one conversion each way instead of two. Square, x ⊙ x:
+//     one operand at MulLevel, half of Mul(x, x)'s upload (LayerNorm's
+//     variance). MulScaled, w ⊙ x ⊙ y with w the server's plaintext
+//     (LayerNorm's γ): x at MulLevel + 1 (Parameters.MulScaledLevel),
+//     multiplied by w encoded at the scale of the prime it is then rescaled
+//     by (the scale stays Δ exactly), then the product with y as in Mul.
 //  3. Slots to shares (mpcbridge/share, protocol A, sanitized). For every
 //     output ciphertext the server drops to the mask level (already there),
 //     adds a fresh public-key encryption of zero (its c1 becomes a fresh
@@ -62,7 +67,7 @@
 // 46-bit base) with B = 8 the mask level is 2. The input levels with
 // sentiment-tiny's registry (models/trained/sentiment-tiny/approx.json):
 // GELU high 10 (depth 8), GELU low 9, exp 9, 1/x 10, 1/√x 9, tanh 8; a
-// product 3; MulPoly's y one more than Poly's (1/√x 10; 1/x and GELU high do
+// product 3 (MulScaled's x 4); MulPoly's y one more than Poly's (1/√x 10; 1/x and GELU high do
 // not fit). With approx.Default(): GELU 9/8, exp 9, tanh 9; its 1/x (depth
 // 9) and 1/√x (depth 10) need more than the 10 levels and are refused
 // (PolyLevel says so). Per operand and ciphertext the client sends

@@ -115,6 +115,73 @@ func TestMul(t *testing.T) {
 	}
 }
 
+// TestSquare squares a shared vector (LayerNorm's (x - mean)²): one
+// operand on the way up.
+func TestSquare(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, n := range testSizes {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			sc, cc := connPair(t, "pipe")
+			x := uniform(r, n, -16, 16)
+			res, err := tc.run(t, nil, sc, cc, r, call{op: opSquare, x: x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			xq := quantized(tc.p, x)
+			var worst float64
+			for i := range xq {
+				d := math.Abs(res.got[i] - xq[i]*xq[i])
+				worst = max(worst, d)
+				if d > tolerance {
+					t.Fatalf("value %d: %g² = %g, want %g", i, xq[i], res.got[i], xq[i]*xq[i])
+				}
+			}
+			t.Logf("max error %.3g", worst)
+		})
+	}
+}
+
+// TestMulScaled computes w ⊙ x ⊙ y with the server's plaintext w
+// (LayerNorm's γ·z·(1/σ)), and refuses weights beyond 2^B.
+func TestMulScaled(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, n := range testSizes {
+		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
+			sc, cc := connPair(t, "tcp")
+			x, y, w := uniform(r, n, -8, 8), uniform(r, n, 0.2, 2.5), uniform(r, n, -3, 3)
+			res, err := tc.run(t, nil, sc, cc, r, call{op: opMulScaled, x: x, y: y, w: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			xq, yq := quantized(tc.p, x), quantized(tc.p, y)
+			var worst float64
+			for i := range xq {
+				want := w[i] * xq[i] * yq[i]
+				d := math.Abs(res.got[i] - want)
+				worst = max(worst, d)
+				if d > tolerance {
+					t.Fatalf("value %d: %g·%g·%g = %g, want %g", i, w[i], xq[i], yq[i], res.got[i], want)
+				}
+			}
+			t.Logf("max error %.3g", worst)
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		srv, err := NewServer(tc.p, tc.pk, tc.rlk, nil, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make(share.Vector, 4)
+		for _, w := range [][]float64{{1, 2, 3}, {1, 2, 3, 1e6}, {1, math.NaN(), 0, 0}} {
+			if _, err := srv.MulScaled(bg(), nil, w, x, x); err == nil {
+				t.Errorf("weights %v accepted", w)
+			}
+		}
+	})
+}
+
 // TestMulPoly computes x ⊙ fn(y) with one conversion each way: LayerNorm's
 // x·(1/√v), and exp (softmax's 1/Σ does not fit: the trained reciprocal
 // takes 8 levels, the product a ninth, above the mask's 2).

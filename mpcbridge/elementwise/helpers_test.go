@@ -186,6 +186,7 @@ type call struct {
 	fn        approx.Func
 	deg       approx.Degree
 	x, y      []float64
+	w         []float64 // MulScaled's server weights
 	shareBits int
 }
 
@@ -223,6 +224,10 @@ func (tc *testContext) run(tb testing.TB, reg *approx.Registry, sc, cc Conn, r *
 			res.server, err = srv.Mul(bg(), sc, xb, yb)
 		case opMulPoly:
 			res.server, err = srv.MulPoly(bg(), sc, c.fn, c.deg, xb, yb)
+		case opSquare:
+			res.server, err = srv.Square(bg(), sc, xb)
+		case opMulScaled:
+			res.server, err = srv.MulScaled(bg(), sc, c.w, xb, yb)
 		}
 		return err
 	}, func() error {
@@ -240,6 +245,10 @@ func (tc *testContext) run(tb testing.TB, reg *approx.Registry, sc, cc Conn, r *
 			if l, err = srv.MulPolyLevel(c.fn, c.deg); err == nil {
 				res.client, err = cli.MulPoly(bg(), cc, l, xa, ya)
 			}
+		case opSquare:
+			res.client, err = cli.Square(bg(), cc, xa)
+		case opMulScaled:
+			res.client, err = cli.MulScaled(bg(), cc, xa, ya)
 		}
 		return err
 	})

@@ -39,6 +39,9 @@ const (
 	opPoly    op = 1 // fn(x)
 	opMul     op = 2 // x ⊙ y
 	opMulPoly op = 3 // x ⊙ fn(y)
+	opSquare  op = 4 // x ⊙ x
+	// opMulScaled is w ⊙ x ⊙ y with w the server's plaintext.
+	opMulScaled op = 5
 )
 
 func (o op) String() string {
@@ -49,6 +52,10 @@ func (o op) String() string {
 		return "Mul"
 	case opMulPoly:
 		return "MulPoly"
+	case opSquare:
+		return "Square"
+	case opMulScaled:
+		return "MulScaled"
 	default:
 		return fmt.Sprintf("op(%d)", uint8(o))
 	}
@@ -56,7 +63,7 @@ func (o op) String() string {
 
 // operands returns the number of shared vectors the client sends.
 func (o op) operands() int {
-	if o == opPoly {
+	if o == opPoly || o == opSquare {
 		return 1
 	}
 	return 2

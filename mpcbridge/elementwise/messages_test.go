@@ -61,6 +61,7 @@ func TestMessages(t *testing.T) {
 	gl, _ := p.PolyLevel(reg, approx.GELU, approx.High)
 	tl, _ := p.PolyLevel(reg, approx.Tanh, approx.High)
 	il, _ := p.MulPolyLevel(reg, approx.InvSqrt, approx.High)
+	sl, _ := p.MulScaledLevel()
 	for _, c := range []struct {
 		name   string
 		call   call
@@ -70,6 +71,8 @@ func TestMessages(t *testing.T) {
 		{"tanh", call{op: opPoly, fn: approx.Tanh, deg: approx.High}, []int{tl}},
 		{"mul", call{op: opMul}, []int{p.MulLevel(), p.MulLevel()}},
 		{"mulpoly-invsqrt", call{op: opMulPoly, fn: approx.InvSqrt, deg: approx.High}, []int{p.MulLevel(), il}},
+		{"square", call{op: opSquare}, []int{p.MulLevel()}},
+		{"mulscaled", call{op: opMulScaled}, []int{sl, p.MulLevel()}},
 	} {
 		for _, n := range []int{1, 1024, 3*1024 + 1, 5 * 1024} {
 			t.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(t *testing.T) {
@@ -77,8 +80,11 @@ func TestMessages(t *testing.T) {
 				rc, rs := record(cc), record(sc)
 				cl := c.call
 				cl.x = uniform(r, n, 0.5, 1)
-				if cl.op != opPoly {
+				if cl.op != opPoly && cl.op != opSquare {
 					cl.y = uniform(r, n, 0.5, 1)
+				}
+				if cl.op == opMulScaled {
+					cl.w = uniform(r, n, -2, 2)
 				}
 				if _, err := tc.run(t, reg, rs, rc, r, cl); err != nil {
 					t.Fatal(err)
@@ -120,6 +126,9 @@ func TestLevelsInteractive14(t *testing.T) {
 	}
 	if p.MaskLevel() != 2 || p.MaskBits() != 96 || p.MulLevel() != 3 || p.Slots() != 8192 {
 		t.Fatalf("mask level %d, mask bits %d, product level %d, slots %d; documented 2, 96, 3, 8192", p.MaskLevel(), p.MaskBits(), p.MulLevel(), p.Slots())
+	}
+	if l, err := p.MulScaledLevel(); err != nil || l != 4 {
+		t.Fatalf("scaled product's x at level %d (%v), documented 4", l, err)
 	}
 	if p.PolyDistance() != 0x1p-41 {
 		t.Fatalf("distance per polynomial %g, documented 2^-41", p.PolyDistance())

@@ -206,6 +206,18 @@ func (p Parameters) SessionDistance(cts int) float64 { return float64(cts) * p.P
 // one level above the mask level.
 func (p Parameters) MulLevel() int { return p.maskLevel + 1 }
 
+// MulScaledLevel returns the level of x in the scaled product w ⊙ x ⊙ y
+// (Server.MulScaled): one above MulLevel, for the product by the server's
+// plaintext w and its rescale; y is at MulLevel. It fails when the preset
+// has no level above MulLevel.
+func (p Parameters) MulScaledLevel() (int, error) {
+	l := p.MulLevel() + 1
+	if l > p.params.MaxLevel() {
+		return 0, fmt.Errorf("cannot MulScaledLevel: level %d needed, preset %s has %d", l, p.lit.Preset, p.params.MaxLevel())
+	}
+	return l, nil
+}
+
 // PolyLevel returns the level the input of fn (variant d of reg) is
 // encrypted at: the recipe's depth (approx.Recipe.Cost, change of basis
 // included) above the mask level. It fails when the preset has not that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -96,7 +97,7 @@ func (s *Server) Poly(ctx context.Context, conn Conn, fn approx.Func, d approx.D
 	if err != nil {
 		return nil, fmt.Errorf("cannot Poly: %w", err)
 	}
-	out, err := s.run(ctx, conn, opPoly, []int{level}, []share.Vector{x}, func(ctx context.Context, w *serverWorker, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	out, err := s.run(ctx, conn, opPoly, []int{level}, []share.Vector{x}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
 		return w.apply(ctx, fn, d, in[0])
 	})
 	if err != nil {
@@ -110,11 +111,68 @@ func (s *Server) Poly(ctx context.Context, conn Conn, fn approx.Func, d approx.D
 // calls Client.Mul. |x_i·y_i| <= 2^B must hold.
 func (s *Server) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
 	l := s.p.MulLevel()
-	out, err := s.run(ctx, conn, opMul, []int{l, l}, []share.Vector{x, y}, func(_ context.Context, w *serverWorker, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	out, err := s.run(ctx, conn, opMul, []int{l, l}, []share.Vector{x, y}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
 		return w.mul(in[0], in[1])
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot Mul: %w", err)
+	}
+	return out, nil
+}
+
+// Square computes shares of x ⊙ x from the server's share of x: one
+// operand on the way up (half of Mul(x, x)'s bytes), one ciphertext square
+// per ciphertext, relinearized and rescaled. The client calls
+// Client.Square. |x_i|² <= 2^B must hold.
+func (s *Server) Square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error) {
+	l := s.p.MulLevel()
+	out, err := s.run(ctx, conn, opSquare, []int{l}, []share.Vector{x}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+		return w.mul(in[0], in[0])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot Square: %w", err)
+	}
+	return out, nil
+}
+
+// MulScaled computes shares of w ⊙ x ⊙ y from the server's shares of x and
+// y and its own plaintext w (len(w) = len(x), |w_i| <= 2^B): LayerNorm's
+// γ_j·z_ij·(1/σ_i), with γ the server's weights repeated over the rows.
+// x is encrypted one level higher (Parameters.MulScaledLevel); the server
+// multiplies it by w, encoded at the scale of the prime it then rescales
+// by (so the scale stays Δ exactly), and multiplies the result by y as Mul
+// does. w never leaves the server: the output is masked and re-randomized
+// like every other, which floods the w-dependent noise too. The client
+// calls Client.MulScaled. |w_i·x_i·y_i| <= 2^B must hold.
+func (s *Server) MulScaled(ctx context.Context, conn Conn, w []float64, x, y share.Vector) (share.Vector, error) {
+	lx, err := s.p.MulScaledLevel()
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaled: %w", err)
+	}
+	if len(w) != len(x) {
+		return nil, fmt.Errorf("cannot MulScaled: %d weights for %d values", len(w), len(x))
+	}
+	bound := math.Ldexp(1, s.p.lit.LogBound)
+	for i, v := range w {
+		if !(math.Abs(v) <= bound) {
+			return nil, fmt.Errorf("cannot MulScaled: weight %d is %v, outside [-2^B, 2^B] = [%g, %g]", i, v, -bound, bound)
+		}
+	}
+	slots := s.p.Slots()
+	out, err := s.run(ctx, conn, opMulScaled, []int{lx, s.p.MulLevel()}, []share.Vector{x, y}, func(_ context.Context, sw *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+		wt := make([]float64, slots)
+		copy(wt, w[t*slots:min(len(w), (t+1)*slots)])
+		xw := hefloat.NewCiphertext(*sw.eval.GetParameters(), 1, in[0].Level())
+		if err := sw.eval.Mul(in[0], wt, xw); err != nil {
+			return nil, err
+		}
+		if err := sw.eval.Rescale(xw, xw); err != nil {
+			return nil, err
+		}
+		return sw.mul(xw, in[1])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaled: %w", err)
 	}
 	return out, nil
 }
@@ -128,7 +186,7 @@ func (s *Server) MulPoly(ctx context.Context, conn Conn, fn approx.Func, d appro
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulPoly: %w", err)
 	}
-	out, err := s.run(ctx, conn, opMulPoly, []int{s.p.MulLevel(), level}, []share.Vector{x, y}, func(ctx context.Context, w *serverWorker, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	out, err := s.run(ctx, conn, opMulPoly, []int{s.p.MulLevel(), level}, []share.Vector{x, y}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
 		fy, err := w.apply(ctx, fn, d, in[1])
 		if err != nil {
 			return nil, err
@@ -196,7 +254,7 @@ func (p Parameters) checkVectors(xs []share.Vector) (int, error) {
 // compute, convert every output to shares (share.Server.EncToShares: drop
 // to the mask level, fresh public-key encryption of zero, mask every
 // coefficient) and send them (MsgOutput), pipelined over the workers.
-func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, xs []share.Vector, compute func(context.Context, *serverWorker, []*rlwe.Ciphertext) (*rlwe.Ciphertext, error)) (share.Vector, error) {
+func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, xs []share.Vector, compute func(ctx context.Context, w *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error)) (share.Vector, error) {
 	n, err := s.p.checkVectors(xs)
 	if err != nil {
 		return nil, err
@@ -233,7 +291,7 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, xs []sh
 			}
 			in[j] = cts[0]
 		}
-		out, err := compute(ctx, w, in)
+		out, err := compute(ctx, w, t, in)
 		if err != nil {
 			return fmt.Errorf("ciphertext %d: %w", t, err)
 		}
