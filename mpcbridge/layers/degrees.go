@@ -1,0 +1,40 @@
+package layers
+
+import (
+	"fmt"
+
+	"github.com/cipherprune/cipherprune/models/approx"
+)
+
+// span is a maximal run of rows [lo, hi) with one degree: each is one call
+// of a polynomial (one round trip). After a pruning step the rows come
+// grouped (CLS and the high-degree rows, then the low-degree rows), so a
+// stage makes at most two calls per polynomial.
+type span struct {
+	deg    approx.Degree
+	lo, hi int
+}
+
+// spans splits rows by degree; nil degs means every row at approx.High.
+// The degrees are public (the per-layer count of low-degree tokens is
+// allowed leakage), both parties pass the same.
+func spans(degs []approx.Degree, rows int) ([]span, error) {
+	if degs == nil {
+		return []span{{approx.High, 0, rows}}, nil
+	}
+	if len(degs) != rows {
+		return nil, fmt.Errorf("%d degrees for %d rows", len(degs), rows)
+	}
+	var out []span
+	for i, d := range degs {
+		if !d.Valid() {
+			return nil, fmt.Errorf("row %d: invalid degree %d", i, d)
+		}
+		if len(out) > 0 && out[len(out)-1].deg == d {
+			out[len(out)-1].hi = i + 1
+			continue
+		}
+		out = append(out, span{d, i, i + 1})
+	}
+	return out, nil
+}

@@ -1,0 +1,175 @@
+package layers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// FFNWeights are the server's weights of one feed-forward stage: W1 (+b1)
+// and W2 (+b2) quantized and pre-encoded for the plan's blocks
+// (matmul.Weights), and the LayerNorm after the residual. Read-only once
+// built.
+type FFNWeights struct {
+	plan     FFNPlan
+	up, down *matmul.Weights
+	norm     models.LayerNorm
+}
+
+// NewFFNWeights quantizes and encodes the stage's weights for plan: up is
+// the intermediate dense layer (W1: Intermediate x Hidden as PyTorch
+// stores it, b1), down the output layer (W2: Hidden x Intermediate, b2),
+// norm the LayerNorm after the residual (models.EncoderLayer's
+// Intermediate, Output and OutputNorm). matmul.NewWeights checks the
+// public output bound on each.
+func NewFFNWeights(ctx context.Context, p Parameters, plan FFNPlan, up, down *models.Linear, norm *models.LayerNorm, workers int) (*FFNWeights, error) {
+	if up == nil || down == nil {
+		return nil, fmt.Errorf("cannot NewFFNWeights: nil layer")
+	}
+	if err := p.checkNorm(norm); err != nil {
+		return nil, fmt.Errorf("cannot NewFFNWeights: %w", err)
+	}
+	h, m := plan.Hidden, plan.Intermediate
+	if up.In() != h || up.Out() != m || down.In() != m || down.Out() != h || len(norm.Gamma) != h {
+		return nil, fmt.Errorf("cannot NewFFNWeights: layers %dx%d and %dx%d and LayerNorm of %d for the plan's hidden %d and intermediate %d",
+			up.Out(), up.In(), down.Out(), down.In(), len(norm.Gamma), h, m)
+	}
+	upLay, downLay, err := plan.layouts(p.mm.Ring(), plan.Rows)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewFFNWeights: %w", err)
+	}
+	w := &FFNWeights{plan: plan, norm: models.LayerNorm{
+		Gamma: append([]float64(nil), norm.Gamma...),
+		Beta:  append([]float64(nil), norm.Beta...),
+		Eps:   norm.Eps,
+	}}
+	if w.up, err = matmul.NewWeights(ctx, p.mm, upLay, transpose(up.Weight), up.Bias, workers); err != nil {
+		return nil, fmt.Errorf("cannot NewFFNWeights: W1: %w", err)
+	}
+	if w.down, err = matmul.NewWeights(ctx, p.mm, downLay, transpose(down.Weight), down.Bias, workers); err != nil {
+		return nil, fmt.Errorf("cannot NewFFNWeights: W2: %w", err)
+	}
+	return w, nil
+}
+
+// transpose returns W (Out x In, PyTorch's layout) as In x Out row-major,
+// the layout of mpcbridge/matmul.
+func transpose(m models.Matrix) []float64 {
+	out := make([]float64, len(m.Data))
+	for o := 0; o < m.Rows; o++ {
+		for k, v := range m.Row(o) {
+			out[k*m.Rows+o] = v
+		}
+	}
+	return out
+}
+
+// Plan returns the plan the weights are encoded for.
+func (w *FFNWeights) Plan() FFNPlan { return w.plan }
+
+// MemoryBytes returns the memory of both encoded matrices.
+func (w *FFNWeights) MemoryBytes() int64 { return w.up.MemoryBytes() + w.down.MemoryBytes() }
+
+// FFN computes shares of the feed-forward stage of a post-LayerNorm
+// encoder layer, LayerNorm(h + W2·GELU(W1·h + b1) + b2), from the server's
+// share h (n x Hidden, row-major, n <= the plan's Rows) and its weights;
+// degs gives each row's public degree (nil: all approx.High) for GELU and
+// 1/√x. It returns the server's share, n x Hidden. The client calls
+// Client.FFN. Six round trips with one degree (W1, GELU, W2, then
+// LayerNorm's three), one more per polynomial for a second degree span.
+func (s *Server) FFN(ctx context.Context, conn Conn, w *FFNWeights, degs []approx.Degree, h share.Vector) (share.Vector, error) {
+	if w == nil {
+		return nil, fmt.Errorf("cannot FFN: nil weights")
+	}
+	y, err := s.ffn(ctx, conn, w, degs, h)
+	if err != nil {
+		return nil, fmt.Errorf("cannot FFN: %w", err)
+	}
+	return y, nil
+}
+
+func (s *Server) ffn(ctx context.Context, conn Conn, w *FFNWeights, degs []approx.Degree, h share.Vector) (share.Vector, error) {
+	pl := w.plan
+	n, err := checkRows(h, pl.Hidden)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spans(degs, n)
+	if err != nil {
+		return nil, err
+	}
+	upLay, downLay, err := pl.layouts(s.p.mm.Ring(), n)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.mm.MatMul(ctx, conn, upLay, w.up, h)
+	if err != nil {
+		return nil, fmt.Errorf("W1: %w", err)
+	}
+	s.mark("W1")
+	g := make(share.Vector, len(u))
+	for _, p := range sp {
+		out, err := s.ew.Poly(ctx, conn, approx.GELU, p.deg, u[p.lo*pl.Intermediate:p.hi*pl.Intermediate])
+		if err != nil {
+			return nil, fmt.Errorf("GELU: %w", err)
+		}
+		copy(g[p.lo*pl.Intermediate:], out)
+	}
+	s.mark("gelu")
+	v, err := s.mm.MatMul(ctx, conn, downLay, w.down, g)
+	if err != nil {
+		return nil, fmt.Errorf("W2: %w", err)
+	}
+	s.mark("W2")
+	return s.layerNorm(ctx, conn, &w.norm, degs, addVec(h, v))
+}
+
+// FFN runs the client's side of Server.FFN: h is its share (n x Hidden),
+// plan and degs the public plan and degrees the server uses.
+func (c *Client) FFN(ctx context.Context, conn Conn, plan FFNPlan, degs []approx.Degree, h share.Vector) (share.Vector, error) {
+	y, err := c.ffn(ctx, conn, plan, degs, h)
+	if err != nil {
+		return nil, fmt.Errorf("cannot FFN: %w", err)
+	}
+	return y, nil
+}
+
+func (c *Client) ffn(ctx context.Context, conn Conn, pl FFNPlan, degs []approx.Degree, h share.Vector) (share.Vector, error) {
+	n, err := checkRows(h, pl.Hidden)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := spans(degs, n)
+	if err != nil {
+		return nil, err
+	}
+	upLay, downLay, err := pl.layouts(c.p.mm.Ring(), n)
+	if err != nil {
+		return nil, err
+	}
+	u, err := c.mm.MatMul(ctx, conn, upLay, h)
+	if err != nil {
+		return nil, fmt.Errorf("W1: %w", err)
+	}
+	g := make(share.Vector, len(u))
+	for _, p := range sp {
+		level, err := c.p.ew.PolyLevel(c.p.reg, approx.GELU, p.deg)
+		if err != nil {
+			return nil, err
+		}
+		out, err := c.ew.Poly(ctx, conn, level, u[p.lo*pl.Intermediate:p.hi*pl.Intermediate])
+		if err != nil {
+			return nil, fmt.Errorf("GELU: %w", err)
+		}
+		copy(g[p.lo*pl.Intermediate:], out)
+	}
+	v, err := c.mm.MatMul(ctx, conn, downLay, g)
+	if err != nil {
+		return nil, fmt.Errorf("W2: %w", err)
+	}
+	return c.layerNorm(ctx, conn, pl.Hidden, degs, addVec(h, v))
+}

@@ -1,0 +1,328 @@
+package layers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
+	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+func bg() context.Context { return context.Background() }
+
+const tinyDir = "../../models/trained/sentiment-tiny"
+
+// testContext is one parameter set with the client's keys.
+type testContext struct {
+	p    Parameters
+	skey ServerKeys
+	ckey ClientKeys
+}
+
+var (
+	tcMu    sync.Mutex
+	tcCache = map[string]*testContext{}
+)
+
+// newTestContext returns the context of lit and reg (cached: key
+// generation at N = 2^14 takes seconds).
+func newTestContext(tb testing.TB, lit ParametersLiteral, reg *approx.Registry) *testContext {
+	tb.Helper()
+	key := fmt.Sprintf("%+v/%p", lit, reg)
+	tcMu.Lock()
+	defer tcMu.Unlock()
+	if tc, ok := tcCache[key]; ok {
+		return tc
+	}
+	p, err := NewParameters(lit, reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kgen := rlwe.NewKeyGenerator(p.Elementwise().Params())
+	sk, pk := kgen.GenKeyPairNew()
+	msk, mpk := rlwe.NewKeyGenerator(p.MatMul().Ring().RLWE()).GenKeyPairNew()
+	tc := &testContext{
+		p:    p,
+		skey: ServerKeys{MatMul: mpk, PK: pk, RLK: kgen.GenRelinearizationKeyNew(sk)},
+		ckey: ClientKeys{MatMul: msk, CKKS: sk},
+	}
+	tcCache[key] = tc
+	return tc
+}
+
+func (tc *testContext) parties(tb testing.TB, workers int) (*Server, *Client) {
+	tb.Helper()
+	srv, err := NewServer(tc.p, tc.skey, workers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cli, err := NewClient(tc.p, tc.ckey, workers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv, cli
+}
+
+// tiny is sentiment-tiny with its calibrated registry and the plaintext
+// approximate forward.
+type tiny struct {
+	model *models.Model
+	reg   *approx.Registry
+	ap    *models.Approximate
+	ids   []int // a golden input's ids
+}
+
+var (
+	tinyOnce sync.Once
+	tinyVal  *tiny
+	tinyErr  error
+)
+
+func loadTiny(tb testing.TB) *tiny {
+	tb.Helper()
+	tinyOnce.Do(func() {
+		t := &tiny{}
+		if t.model, tinyErr = models.Load(tinyDir); tinyErr != nil {
+			return
+		}
+		lit, err := models.LoadApproxSettings(tinyDir)
+		if err != nil {
+			tinyErr = err
+			return
+		}
+		if t.ap, tinyErr = models.NewApproximate(lit); tinyErr != nil {
+			return
+		}
+		t.reg = t.ap.Registry()
+		b, err := os.ReadFile(filepath.Join(tinyDir, "golden.json"))
+		if err != nil {
+			tinyErr = err
+			return
+		}
+		var g struct {
+			Examples []struct {
+				InputIDs []int `json:"input_ids"`
+			} `json:"examples"`
+		}
+		if tinyErr = json.Unmarshal(b, &g); tinyErr != nil {
+			return
+		}
+		if len(g.Examples) == 0 {
+			tinyErr = errors.New("no golden example")
+			return
+		}
+		t.ids = g.Examples[0].InputIDs
+		tinyVal = t
+	})
+	if tinyErr != nil {
+		tb.Fatal(tinyErr)
+	}
+	return tinyVal
+}
+
+// hidden returns the plaintext approximate forward's input of layer l's
+// feed-forward stage on the first n ids (padding included where the text
+// is shorter), every row attended to.
+func (t *tiny) hidden(tb testing.TB, l, n int) models.Matrix {
+	tb.Helper()
+	x, err := t.model.Client.Embed(t.ids[:n], nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := t.model.Server
+	for k := 0; ; k++ {
+		h, _, err := s.AttentionBlock(k, x, nil, nil, t.ap)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if k == l {
+			return h
+		}
+		if x, err = s.FeedForwardBlock(k, h, nil, t.ap); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// tinyLiteral returns the literal for sentiment-tiny: products' inputs
+// within 2^5 (h and GELU's outputs, at most 17 on its interval), the
+// output bound the server derives from the weights of both layers (one
+// more bit for the quantization), and the elementwise preset.
+func tinyLiteral(tb testing.TB, t *tiny, preset string) ParametersLiteral {
+	tb.Helper()
+	const logBound = 5
+	by := 0
+	for _, ly := range t.model.Server.Layers {
+		for _, l := range []*models.Linear{&ly.Intermediate, &ly.Output} {
+			b, err := LogBoundOut(logBound, transpose(l.Weight), l.In(), l.Out())
+			if err != nil {
+				tb.Fatal(err)
+			}
+			by = max(by, b+1)
+		}
+	}
+	return ParametersLiteral{
+		MatMul:      matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},
+		Elementwise: elementwise.ParametersLiteral{Preset: preset, AllowInsecure: preset != ckks.Interactive14, Chunk: 4},
+	}
+}
+
+// connPair returns the server's and the client's wire.Conn over loopback
+// TCP, handshaken; both close when the test ends.
+func connPair(tb testing.TB) (srv, cli *wire.Conn) {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		accepted <- c
+	}()
+	a, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b := <-accepted
+	if b == nil {
+		tb.Fatal("accept failed")
+	}
+	params := []byte("layers-test")
+	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
+		tb.Fatal(err)
+	}
+	if cli, err = wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close(); cli.Close() })
+	if err := errors.Join(both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
+		tb.Fatal(err)
+	}
+	return srv, cli
+}
+
+// both runs the server and the client concurrently.
+func both(server, client func() error) (serr, cerr error) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cerr = client()
+	}()
+	serr = server()
+	wg.Wait()
+	return
+}
+
+// split returns integer shares (client, server) of round(2^F·x), the
+// server's uniform in [-2^bits, 2^bits) as a conversion's statistically
+// masked shares.
+func split(r *rand.Rand, x []float64, f, bits int) (a, b share.Vector) {
+	a, b = make(share.Vector, len(x)), make(share.Vector, len(x))
+	for i, v := range x {
+		m := new(big.Int).SetUint64(r.Uint64())
+		m.Lsh(m, 64).Or(m, new(big.Int).SetUint64(r.Uint64()))
+		m.Rsh(m, uint(127-bits))
+		m.Sub(m, new(big.Int).Lsh(big.NewInt(1), uint(bits)))
+		bi, ok := share.Int128FromBig(m)
+		if !ok {
+			panic("share out of range")
+		}
+		b[i] = bi
+		a[i] = share.Int128FromInt64(int64(math.Round(math.Ldexp(v, f)))).Sub(bi)
+	}
+	return a, b
+}
+
+// quantized returns round(2^F·x)/2^F, the values shares of x hold.
+func quantized(m models.Matrix, f int) models.Matrix {
+	q := m.Clone()
+	for i, v := range q.Data {
+		q.Data[i] = math.Ldexp(math.Round(math.Ldexp(v, f)), -f)
+	}
+	return q
+}
+
+// open returns the values of the shares a + b.
+func open(tb testing.TB, p Parameters, a, b share.Vector) []float64 {
+	tb.Helper()
+	sp, err := share.NewParameters(share.ParametersLiteral{FracBits: p.FracBits()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := share.Reconstruct(sp, a, b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// maxDiff returns max_i |got_i - want_i|.
+func maxDiff(got, want []float64) float64 {
+	var d float64
+	for i := range got {
+		d = max(d, math.Abs(got[i]-want[i]))
+	}
+	return d
+}
+
+// modelDegrees converts approx degrees to the plaintext forward's.
+func modelDegrees(degs []approx.Degree) []models.Degree {
+	if degs == nil {
+		return nil
+	}
+	out := make([]models.Degree, len(degs))
+	for i, d := range degs {
+		if d == approx.Low {
+			out[i] = models.DegreeLow
+		}
+	}
+	return out
+}
+
+// refLayerNorm is models' LayerNorm with the approximate forward's 1/√x:
+// (x - mean)·InvSqrt(var + ε)·γ + β, the biased variance.
+func refLayerNorm(x models.Matrix, ln *models.LayerNorm, degs []models.Degree, ap *models.Approximate) models.Matrix {
+	y := x.Clone()
+	d := float64(x.Cols)
+	for i := 0; i < x.Rows; i++ {
+		row := y.Row(i)
+		var mean, variance float64
+		for _, v := range row {
+			mean += v
+		}
+		mean /= d
+		for _, v := range row {
+			variance += (v - mean) * (v - mean)
+		}
+		variance /= d
+		dg := models.DegreeHigh
+		if degs != nil {
+			dg = degs[i]
+		}
+		r := ap.InvSqrt(variance+ln.Eps, dg)
+		for j, v := range row {
+			row[j] = (v-mean)*r*ln.Gamma[j] + ln.Beta[j]
+		}
+	}
+	return y
+}

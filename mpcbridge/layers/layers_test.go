@@ -1,0 +1,208 @@
+package layers
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// tolerance is the largest error allowed on a stage's outputs against the
+// plaintext approximate forward on the same (quantized) input. The
+// observed errors are below 1e-4 (the shares' 2^-16, the CKKS noise of the
+// polynomials and products, the products' quantized weights).
+const tolerance = 1e-3
+
+// testRows is n in the tests: 16 tokens of a golden input.
+const testRows = 16
+
+// residual returns h + W2·GELU(W1·h + b1) + b2 for layer l, the input of
+// its second LayerNorm, in the approximate forward.
+func (t *tiny) residual(tb testing.TB, l int, h models.Matrix) models.Matrix {
+	tb.Helper()
+	ly := &t.model.Server.Layers[l]
+	u, err := models.MulTransBNew(h, ly.Intermediate.Weight)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i, v := range u.Data {
+		u.Data[i] = t.ap.GELU(v+ly.Intermediate.Bias[i%u.Cols], models.DegreeHigh)
+	}
+	v, err := models.MulTransBNew(u, ly.Output.Weight)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range v.Data {
+		v.Data[i] += ly.Output.Bias[i%v.Cols] + h.Data[i]
+	}
+	return v
+}
+
+// TestLayerNorm normalizes sentiment-tiny's real LayerNorm inputs (layer
+// 0's and 1's feed-forward residuals on 16 tokens) on shares and compares
+// with the approximate forward's LayerNorm, all rows at the high degree
+// and in two degree spans.
+func TestLayerNorm(t *testing.T) {
+	tn := loadTiny(t)
+	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	f := tc.p.FracBits()
+	r := rand.New(rand.NewPCG(1, 2))
+	mixed := make([]approx.Degree, testRows)
+	for i := testRows / 2; i < testRows; i++ {
+		mixed[i] = approx.Low
+	}
+	for l := range tn.model.Server.Layers {
+		for _, dc := range []struct {
+			name string
+			degs []approx.Degree
+		}{{"high", nil}, {"mixed", mixed}} {
+			t.Run(fmt.Sprintf("layer=%d/%s", l, dc.name), func(t *testing.T) {
+				ln := &tn.model.Server.Layers[l].OutputNorm
+				x := quantized(tn.residual(t, l, tn.hidden(t, l, testRows)), f)
+				want := refLayerNorm(x, ln, modelDegrees(dc.degs), tn.ap)
+				xa, xb := split(r, x.Data, f, 87)
+				sc, cc := connPair(t)
+				srv, cli := tc.parties(t, 2)
+				var ya, yb share.Vector
+				serr, cerr := both(func() (err error) {
+					yb, err = srv.LayerNorm(bg(), sc, ln, dc.degs, xb)
+					return err
+				}, func() (err error) {
+					ya, err = cli.LayerNorm(bg(), cc, x.Cols, dc.degs, xa)
+					return err
+				})
+				if serr != nil || cerr != nil {
+					t.Fatalf("server: %v, client: %v", serr, cerr)
+				}
+				got := open(t, tc.p, ya, yb)
+				d := maxDiff(got, want.Data)
+				t.Logf("max error %.3g; output shares of up to %d bits", d, max(maxBits(ya), maxBits(yb)))
+				if d > tolerance {
+					t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+				}
+			})
+		}
+	}
+}
+
+// runFFN runs the stage of layer l on shares of h between fresh parties.
+func runFFN(t *testing.T, tc *testContext, tn *tiny, l int, degs []approx.Degree, ha, hb share.Vector, n int) (ya, yb share.Vector) {
+	t.Helper()
+	ly := &tn.model.Server.Layers[l]
+	cfg := tn.model.Config()
+	plan, err := tc.p.PlanFFN(FFNShape{Rows: n, Hidden: cfg.HiddenSize(), Intermediate: cfg.IntermediateSize()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewFFNWeights(bg(), tc.p, plan, &ly.Intermediate, &ly.Output, &ly.OutputNorm, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, cc := connPair(t)
+	srv, cli := tc.parties(t, 2)
+	serr, cerr := both(func() (err error) {
+		yb, err = srv.FFN(bg(), sc, w, degs, hb)
+		return err
+	}, func() (err error) {
+		ya, err = cli.FFN(bg(), cc, plan, degs, ha)
+		return err
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v, client: %v", serr, cerr)
+	}
+	return ya, yb
+}
+
+// TestFFN runs sentiment-tiny's feed-forward stages (W1, GELU, W2, the
+// residual, LayerNorm) on shares of the approximate forward's own inputs
+// (16 tokens of a golden input) and compares with
+// models.ServerModel.FeedForwardBlock on the same quantized input.
+func TestFFN(t *testing.T) {
+	tn := loadTiny(t)
+	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	f := tc.p.FracBits()
+	r := rand.New(rand.NewPCG(3, 4))
+	mixed := make([]approx.Degree, testRows)
+	for i := 5; i < testRows; i++ {
+		mixed[i] = approx.Low
+	}
+	for l := range tn.model.Server.Layers {
+		for _, dc := range []struct {
+			name string
+			degs []approx.Degree
+		}{{"high", nil}, {"mixed", mixed}} {
+			t.Run(fmt.Sprintf("layer=%d/%s", l, dc.name), func(t *testing.T) {
+				h := quantized(tn.hidden(t, l, testRows), f)
+				want, err := tn.model.Server.FeedForwardBlock(l, h, modelDegrees(dc.degs), tn.ap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ha, hb := split(r, h.Data, f, 87)
+				ya, yb := runFFN(t, tc, tn, l, dc.degs, ha, hb, testRows)
+				got := open(t, tc.p, ya, yb)
+				d := maxDiff(got, want.Data)
+				t.Logf("max error %.3g; output shares of up to %d bits", d, max(maxBits(ya), maxBits(yb)))
+				if d > tolerance {
+					t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+				}
+			})
+		}
+	}
+}
+
+// TestFFNChain feeds layer 0's stage output shares, as they come, into
+// layer 1's stage: the shares' sizes between stages stay within what the
+// products and the slot codec accept, with no re-sharing.
+func TestFFNChain(t *testing.T) {
+	tn := loadTiny(t)
+	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	f := tc.p.FracBits()
+	r := rand.New(rand.NewPCG(5, 6))
+	h := quantized(tn.hidden(t, 0, testRows), f)
+	ha, hb := split(r, h.Data, f, 87)
+	ya, yb := runFFN(t, tc, tn, 0, nil, ha, hb, testRows)
+	za, zb := runFFN(t, tc, tn, 1, nil, ya, yb, testRows)
+	y0, err := tn.model.Server.FeedForwardBlock(0, h, nil, tn.ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y1, err := tn.model.Server.FeedForwardBlock(1, y0, nil, tn.ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := maxDiff(open(t, tc.p, za, zb), y1.Data)
+	t.Logf("max error %.3g after two stages; shares of up to %d and %d bits", d, max(maxBits(ya), maxBits(yb)), max(maxBits(za), maxBits(zb)))
+	if d > tolerance {
+		t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+	}
+}
+
+// TestFFNSecure runs layer 0's stage on the secure preset (Interactive14
+// for the calls in slots, polymat.N12 for the products).
+func TestFFNSecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("secure preset: seconds of key generation")
+	}
+	tn := loadTiny(t)
+	tc := newTestContext(t, tinyLiteral(t, tn, ckks.Interactive14), tn.reg)
+	f := tc.p.FracBits()
+	r := rand.New(rand.NewPCG(7, 8))
+	h := quantized(tn.hidden(t, 0, testRows), f)
+	want, err := tn.model.Server.FeedForwardBlock(0, h, nil, tn.ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha, hb := split(r, h.Data, f, 87)
+	start := time.Now()
+	ya, yb := runFFN(t, tc, tn, 0, nil, ha, hb, testRows)
+	d := maxDiff(open(t, tc.p, ya, yb), want.Data)
+	t.Logf("max error %.3g in %v; output shares of up to %d bits", d, time.Since(start).Round(time.Millisecond), max(maxBits(ya), maxBits(yb)))
+	if d > tolerance {
+		t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+	}
+}
