@@ -31,10 +31,12 @@ func (c *CPU) macLazy1(z, x, y []uint64, mod *Modulus) {
 
 // MulMatrixMontgomery is the product of a matrix of ciphertexts by a matrix
 // of plaintexts (see Backend and MatrixShape). The work is split into
-// independent jobs, one per limb and chunk of coefficients (on the
-// backend's workers); a job keeps the chunks of all Rows·Cols·Parts
-// accumulators in cache while every input and weight chunk streams through
-// once, and lazily reduces them every LazyTerms(q) inner terms.
+// independent jobs (on the backend's workers), one per limb, chunk of
+// coefficients and, for many outputs, tile of rows; a job keeps the
+// chunks of its accumulators in cache while the input and weight chunks
+// stream through once (each input chunk serves Cols outputs, each weight
+// chunk the tile's Rows·Parts), and lazily reduces them every LazyTerms(q)
+// inner terms.
 func (c *CPU) MulMatrixMontgomery(dst, x, wt Buffer, s MatrixShape) error {
 	const op = "MulMatrixMontgomery"
 	wd, err := c.host(dst)
@@ -53,19 +55,39 @@ func (c *CPU) MulMatrixMontgomery(dst, x, wt Buffer, s MatrixShape) error {
 		return fmt.Errorf("cannot %s: %w", op, err)
 	}
 	n := dst.lay.N
-	nAcc := s.Rows * s.Cols * s.Parts
-	chunk := matrixChunk(n, nAcc)
-	chunks := n / chunk
+	chunk, rowTile := matrixTiling(n, s)
+	chunks, tiles := n/chunk, ceilDivInt(s.Rows, rowTile)
 	basis := dst.Basis()
 	unrolled := c.variant == VariantUnrolled
-	c.parallel(dst.lay.Limbs()*chunks, func(job int) {
-		j, lo := job/chunks, (job%chunks)*chunk
+	c.parallel(dst.lay.Limbs()*chunks*tiles, func(job int) {
+		j, rest := job/(chunks*tiles), job%(chunks*tiles)
+		lo := (rest / tiles) * chunk
 		hi := lo + chunk
+		r0 := (rest % tiles) * rowTile
+		r1 := min(s.Rows, r0+rowTile)
+		nAcc := (r1 - r0) * s.Cols * s.Parts
+		nx := (r1 - r0) * s.Parts
+		// The tile's input chunks of one inner index serve every column:
+		// copied next to each other (packed), they stay in cache, where
+		// polynomials N words apart would compete for the same sets.
+		pack := s.Cols > 1 && nx > 4
+		words := nAcc * chunk
+		if pack {
+			words += nx * chunk
+		}
 		mod := c.params.Modulus(basis, j)
-		sp := c.getScratch(nAcc * chunk)
+		sp := c.getScratch(words)
 		defer c.putScratch(sp)
-		acc := *sp
+		acc := (*sp)[:nAcc*chunk]
+		xs := (*sp)[nAcc*chunk:]
 		clear(acc)
+		input := func(r, a, p int) []uint64 {
+			if pack {
+				o := ((r-r0)*s.Parts + p) * chunk
+				return xs[o : o+chunk]
+			}
+			return limb(wx, x, (r*s.Inner+a)*s.Parts+p, j)[lo:hi]
+		}
 		maxTerms, terms := LazyTerms(mod.Q), 0
 		for a := 0; a < s.Inner; a++ {
 			if terms == maxTerms {
@@ -76,24 +98,30 @@ func (c *CPU) MulMatrixMontgomery(dst, x, wt Buffer, s MatrixShape) error {
 				}
 				terms = 1
 			}
+			if pack {
+				for r := r0; r < r1; r++ {
+					for p := 0; p < s.Parts; p++ {
+						copy(input(r, a, p), limb(wx, x, (r*s.Inner+a)*s.Parts+p, j)[lo:hi])
+					}
+				}
+			}
 			for col := 0; col < s.Cols; col++ {
 				w := limb(ww, wt, col*s.Inner+a, j)[lo:hi]
-				for r := 0; r < s.Rows; r++ {
-					xi := (r*s.Inner + a) * s.Parts
-					o := (r*s.Cols + col) * s.Parts * chunk
+				for r := r0; r < r1; r++ {
+					o := ((r-r0)*s.Cols + col) * s.Parts * chunk
 					p := 0
 					if unrolled {
 						for ; p+2 <= s.Parts; p += 2 {
 							macLazy2Unrolled(acc[o+p*chunk:o+(p+1)*chunk], acc[o+(p+1)*chunk:o+(p+2)*chunk],
-								limb(wx, x, xi+p, j)[lo:hi], limb(wx, x, xi+p+1, j)[lo:hi], w, mod)
+								input(r, a, p), input(r, a, p+1), w, mod)
 						}
 					}
 					for ; p < s.Parts; p++ {
 						z := acc[o+p*chunk : o+(p+1)*chunk]
 						if unrolled {
-							macLazyUnrolled(z, limb(wx, x, xi+p, j)[lo:hi], w, mod)
+							macLazyUnrolled(z, input(r, a, p), w, mod)
 						} else {
-							macLazyGeneric(z, limb(wx, x, xi+p, j)[lo:hi], w, mod)
+							macLazyGeneric(z, input(r, a, p), w, mod)
 						}
 					}
 				}
@@ -101,7 +129,7 @@ func (c *CPU) MulMatrixMontgomery(dst, x, wt Buffer, s MatrixShape) error {
 			terms++
 		}
 		for k := 0; k < nAcc; k++ {
-			z := limb(wd, dst, k, j)[lo:hi]
+			z := limb(wd, dst, r0*s.Cols*s.Parts+k, j)[lo:hi]
 			if unrolled {
 				reduceUnrolled(z, acc[k*chunk:(k+1)*chunk], mod)
 			} else {
@@ -111,6 +139,8 @@ func (c *CPU) MulMatrixMontgomery(dst, x, wt Buffer, s MatrixShape) error {
 	})
 	return nil
 }
+
+func ceilDivInt(a, b int) int { return (a + b - 1) / b }
 
 // reduceLazyGeneric is ring's reducelazyvec: x mod q in [0, 2q).
 func reduceLazyGeneric(dst, src []uint64, mod *Modulus) {

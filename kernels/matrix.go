@@ -64,17 +64,31 @@ func LazyTerms(q uint64) int {
 	return int(min(k, 1<<30))
 }
 
-// accWords is the working set, in words, of the accumulators of one pass of
-// the CPU matrix product: a core's L2 cache, so that every input chunk read
-// from memory serves every output of the pass.
-const accWords = 256 << 10 / 8
+// accWords is the working set, in words, of the accumulators of one job of
+// the CPU matrix product: a quarter of a core's L2 cache here (2 MiB), so
+// that every input chunk read from memory serves every output of the job
+// (BenchmarkMulMatrixMontgomery: 256 KiB to 1 MiB differ by less than the
+// noise of the shared machine). A variable only for the tests, which lower
+// it to exercise the tiling on small shapes.
+var accWords = 512 << 10 / 8
 
-// matrixChunk returns the coefficients per pass for acc accumulators: the
-// largest power of two with acc·chunk <= accWords, within [8, n].
-func matrixChunk(n, acc int) int {
-	chunk := n
-	for chunk > 8 && chunk*acc > accWords {
+// minChunk is the fewest coefficients per job the CPU matrix product aims
+// for before it splits the rows into tiles.
+const minChunk = 128
+
+// matrixTiling returns the coefficients per job and the rows per job of
+// the CPU matrix product: all rows with the largest chunk (a power of two
+// in [8, n]) whose accumulators fit accWords, unless that chunk would be
+// below minChunk, in which case as many rows as fit with minChunk.
+func matrixTiling(n int, s MatrixShape) (chunk, rowTile int) {
+	perRow := s.Cols * s.Parts
+	rowTile = s.Rows
+	if rowTile*perRow*minChunk > accWords {
+		rowTile = max(1, accWords/(minChunk*perRow))
+	}
+	chunk = n
+	for chunk > 8 && chunk*rowTile*perRow > accWords {
 		chunk >>= 1
 	}
-	return chunk
+	return chunk, rowTile
 }

@@ -64,9 +64,22 @@ func (tc *testContext) subRings(b Basis) []*ring.SubRing {
 
 // TestMulMatrixMontgomery compares the fused matrix product with Lattigo's
 // multiply-accumulates, word for word, on shapes whose inner dimension
-// forces lazy reductions on the 61-bit primes (LazyTerms = 4) and with
-// enough accumulators to split the coefficients into chunks.
+// forces lazy reductions on the 61-bit primes (LazyTerms = 4), with
+// enough accumulators to split the coefficients into chunks and, with a
+// small accumulator budget, the rows into tiles (of one or two rows, the
+// last one partial for 3 rows).
 func TestMulMatrixMontgomery(t *testing.T) {
+	for _, words := range []int{accWords, 8 * 64} {
+		t.Run(fmt.Sprintf("acc=%d", words), func(t *testing.T) { testMulMatrixMontgomery(t, words) })
+	}
+}
+
+// testMulMatrixMontgomery runs the comparison with an accumulator budget of
+// words: the default, and a small one that splits the rows of the larger
+// shapes into tiles.
+func testMulMatrixMontgomery(t *testing.T, words int) {
+	defer func(w int) { accWords = w }(accWords)
+	accWords = words
 	for _, tc := range getContexts(t) {
 		b := tc.fullBasis()
 		rng := rand.New(rand.NewPCG(13, 14))

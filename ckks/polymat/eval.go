@@ -244,9 +244,13 @@ func (ev *Evaluator) MulNew(ctx context.Context, lay Layout, in []*rlwe.Cipherte
 	return out, err
 }
 
-// groupCols returns the column blocks per task: enough outputs to reuse
-// each input chunk many times, but at least two tasks per worker for
-// balance.
+// maxGroupCols bounds the column blocks of a task: each input chunk the
+// backend reads serves that many outputs; more would only grow the
+// worker's buffers (and, on the fly, its encoded weights).
+const maxGroupCols = 16
+
+// groupCols returns the column blocks per task: as many as maxGroupCols,
+// but at least two tasks per worker for balance.
 func (ev *Evaluator) groupCols(lay Layout) int {
-	return max(1, min(ceilDiv(32, lay.nI), ceilDiv(lay.nJ, 2*ev.workers)))
+	return max(1, min(maxGroupCols, ceilDiv(lay.nJ, 2*ev.workers)))
 }
