@@ -19,7 +19,7 @@ func BenchmarkMul(b *testing.B) {
 	for _, lit := range []ParametersLiteral{N12, N13} {
 		tc := newTestContext(b, lit)
 		for _, d := range []Dims{{128, 768, 768}, {128, 768, 3072}} {
-			c, err := CostModel{MaxWeightBytes: 1280 << 20}.ChooseBlock(tc.params, d)
+			c, err := CostModel{}.ChooseBlockPreEncoded(tc.params, d, 1280<<20)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package polymat
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"strings"
@@ -517,7 +518,7 @@ func TestModInt64(t *testing.T) {
 }
 
 // TestChooseBlock checks the chosen shapes for BERT-base's products and
-// the memory bound.
+// the memory bound, pre-encoded and not.
 func TestChooseBlock(t *testing.T) {
 	tc := newTestContext(t, N12)
 	for _, tt := range []struct {
@@ -527,24 +528,158 @@ func TestChooseBlock(t *testing.T) {
 		{Dims{128, 768, 768}, 400 << 20},
 		{Dims{128, 768, 3072}, 1300 << 20},
 		{Dims{128, 768, 3072}, 300 << 20},
-		{Dims{1, 768, 768}, 0},
-		{Dims{3, 17, 5}, 0},
+		{Dims{128, 768, 3072}, 0},
+		{Dims{128, 768, 2304}, 0},
+		{Dims{1, 768, 768}, -1},
+		{Dims{3, 17, 5}, -1},
 		{Dims{512, 3072, 768}, 1300 << 20},
 	} {
-		c, err := CostModel{MaxWeightBytes: tt.budget}.ChooseBlock(tc.params, tt.d)
+		c, err := CostModel{}.ChooseBlock(tc.params, tt.d, tt.budget)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%v budget %d MB: block %v, %d products, %d/%d cts, %.1f/%.1f MB, weights %.0f MB, %.3f s",
-			tt.d, tt.budget>>20, c.Block, c.Products, c.Inputs, c.Outputs, float64(c.BytesIn)/1e6, float64(c.BytesOut)/1e6, float64(c.WeightBytes)/(1<<20), c.Seconds)
+		t.Logf("%v budget %d MiB: block %v pre-encoded %t, %d products, %d/%d cts, %.1f/%.1f MB, held %.0f MiB, encode %.3f s, %.3f s",
+			tt.d, tt.budget>>20, c.Block, c.PreEncoded, c.Products, c.Inputs, c.Outputs, float64(c.BytesIn)/1e6, float64(c.BytesOut)/1e6, float64(c.WeightBytes)/(1<<20), c.EncodeSeconds, c.Seconds)
 		if c.D0*c.D1*c.D2 > tc.params.N() {
 			t.Errorf("block %v exceeds N", c.Block)
 		}
-		if tt.budget > 0 && c.WeightBytes > tt.budget {
-			t.Errorf("weights %d bytes exceed the budget %d", c.WeightBytes, tt.budget)
+		switch {
+		case tt.budget == 0 && c.PreEncoded:
+			t.Errorf("pre-encoded with a zero budget")
+		case tt.budget < 0 && !c.PreEncoded:
+			t.Errorf("encoded per call without a bound")
+		case tt.budget > 0 && c.PreEncoded && c.PlaintextBytes > tt.budget:
+			t.Errorf("weights %d bytes exceed the budget %d", c.PlaintextBytes, tt.budget)
+		case c.PreEncoded != (c.EncodeSeconds == 0):
+			t.Errorf("pre-encoded %t with %.3f s of encoding", c.PreEncoded, c.EncodeSeconds)
+		}
+		pre, err := CostModel{}.ChooseBlockPreEncoded(tc.params, tt.d, max(tt.budget, -1))
+		if tt.budget == 0 {
+			if err == nil {
+				t.Errorf("ChooseBlockPreEncoded found a block within 0 bytes")
+			}
+			continue
+		}
+		if err != nil || !pre.PreEncoded || c.Seconds > pre.Seconds {
+			t.Errorf("ChooseBlockPreEncoded: %+v, %v (ChooseBlock %.3f s)", pre, err, c.Seconds)
 		}
 	}
-	if _, err := (CostModel{MaxWeightBytes: 1}).ChooseBlock(tc.params, Dims{4, 4, 4}); err == nil {
+	if _, err := (CostModel{}).ChooseBlockPreEncoded(tc.params, Dims{4, 4, 4}, 1); err == nil {
 		t.Error("a budget no block fits was accepted")
+	}
+	if _, err := (CostModel{}).ChooseBlock(tc.params, Dims{0, 4, 4}, 1); err == nil {
+		t.Error("empty dimensions accepted")
+	}
+}
+
+// bertBase is the list of BERT-base's 48 matrices at n rows: per layer
+// the fused QKV projection, the attention output and the two of the
+// feed-forward block.
+func bertBase(n int) []Dims {
+	var mats []Dims
+	for l := 0; l < 12; l++ {
+		mats = append(mats, Dims{n, 768, 2304}, Dims{n, 768, 768}, Dims{n, 768, 3072}, Dims{n, 3072, 768})
+	}
+	return mats
+}
+
+// TestPlan plans BERT-base at n = 128 under four budgets and checks that
+// the plan respects each, that every entry is the model's estimate of its
+// block, that more memory never costs time, and that the extremes are
+// ChooseBlock's (all per call at 0, all pre-encoded without a bound).
+func TestPlan(t *testing.T) {
+	tc := newTestContext(t, N12)
+	mats := bertBase(128)
+	var cm CostModel
+	last := math.Inf(1)
+	for _, budget := range []int64{0, 1 << 30, 4 << 30, 16 << 30, -1} {
+		plan, err := cm.Plan(tc.params, mats, budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("budget %d GiB: %d of %d pre-encoded, %.2f GiB of plaintexts, %.2f GiB held, %.2f s modelled (%.2f s encoding)",
+			budget>>30, plan.PreEncoded, len(mats), float64(plan.PreEncodedBytes)/(1<<30), float64(plan.HeldBytes)/(1<<30), plan.Seconds, plan.EncodeSeconds)
+		for k, c := range plan.Matrices[:4] {
+			t.Logf("  %v: block %v pre-encoded %t, %.0f MiB held, %.3f s", mats[k], c.Block, c.PreEncoded, float64(c.WeightBytes)/(1<<20), c.Seconds)
+		}
+		if budget >= 0 && plan.PreEncodedBytes > budget {
+			t.Errorf("budget %d: %d bytes pre-encoded", budget, plan.PreEncodedBytes)
+		}
+		if plan.Seconds > last*(1+1e-12) {
+			t.Errorf("budget %d: %.3f s, more than %.3f s with less memory", budget, plan.Seconds, last)
+		}
+		last = plan.Seconds
+		var sum float64
+		for k, c := range plan.Matrices {
+			lay, err := NewLayout(tc.params, mats[k], c.Block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := cm.Estimate(tc.params, lay, c.PreEncoded); e != c {
+				t.Fatalf("matrix %d: %+v, estimate %+v", k, c, e)
+			}
+			want, err := cm.ChooseBlock(tc.params, mats[k], min(budget, 0)) // 0 or no bound
+			if err != nil {
+				t.Fatal(err)
+			}
+			if budget <= 0 && c != want {
+				t.Errorf("budget %d, matrix %d: %+v, ChooseBlock %+v", budget, k, c, want)
+			}
+			sum += c.Seconds
+		}
+		if math.Abs(sum-plan.Seconds) > 1e-9*sum {
+			t.Errorf("Seconds %.6f, sum %.6f", plan.Seconds, sum)
+		}
+	}
+}
+
+// TestPlanOptimal compares the plan of a small model with an exhaustive
+// search over every matrix's options: the plan is no worse than the best
+// choice within its budget less one rounding unit per matrix, and no
+// better than the best within the whole budget.
+func TestPlanOptimal(t *testing.T) {
+	tc := newTestContext(t, N12)
+	mats := []Dims{{64, 768, 768}, {64, 768, 2304}, {64, 3072, 768}}
+	var cm CostModel
+	var fronts [][]Cost
+	for _, d := range mats {
+		opts, err := cm.options(tc.params, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fronts = append(fronts, front(opts))
+	}
+	exhaustive := func(budget int64) float64 {
+		best := math.Inf(1)
+		var rec func(k int, bytes int64, secs float64)
+		rec = func(k int, bytes int64, secs float64) {
+			if bytes > budget {
+				return
+			}
+			if k == len(mats) {
+				best = min(best, secs)
+				return
+			}
+			for _, c := range fronts[k] {
+				b := int64(0)
+				if c.PreEncoded {
+					b = c.PlaintextBytes
+				}
+				rec(k+1, bytes+b, secs+c.Seconds)
+			}
+		}
+		rec(0, 0, 0)
+		return best
+	}
+	for _, budget := range []int64{1 << 20, 100 << 20, 300 << 20, 700 << 20, 2 << 30} {
+		plan, err := cm.Plan(tc.params, mats, budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slack := int64(len(mats)) * ((budget + planUnits - 1) / planUnits)
+		lo, hi := exhaustive(budget), exhaustive(budget-slack)
+		if plan.Seconds < lo*(1-1e-12) || plan.Seconds > hi*(1+1e-12) {
+			t.Errorf("budget %d: plan %.4f s, exhaustive %.4f s (%.4f s within the budget less %d bytes)", budget, plan.Seconds, lo, hi, slack)
+		}
 	}
 }

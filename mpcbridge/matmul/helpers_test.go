@@ -145,10 +145,11 @@ func both(server, client func() error) (serr, cerr error) {
 // problem is one random product: X (Rows x In, |x| < 2^B), W (In x Out,
 // scaled so that the column sums stay within the output bound), a bias.
 type problem struct {
-	lay  polymat.Layout
-	x    []float64
-	w    []float64
-	bias []float64
+	lay      polymat.Layout
+	x        []float64
+	w        []float64
+	bias     []float64
+	onTheFly bool // the server's weights are encoded per call
 }
 
 func (tc *testContext) newProblem(tb testing.TB, r *rand.Rand, d polymat.Dims, b polymat.Block, withBias bool) *problem {
@@ -253,9 +254,17 @@ func (tc *testContext) run(tb testing.TB, transport string, srv *Server, pr *pro
 			tb.Fatal(err)
 		}
 	}
-	ws, err := NewWeights(bg(), tc.p, pr.lay, pr.w, pr.bias, 2)
+	var ws *Weights
+	if pr.onTheFly {
+		ws, err = NewWeightsOnTheFly(tc.p, pr.lay, pr.w, pr.bias)
+	} else {
+		ws, err = NewWeights(bg(), tc.p, pr.lay, pr.w, pr.bias, 2)
+	}
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if ws.PreEncoded() == pr.onTheFly {
+		tb.Fatalf("PreEncoded %t for a problem on the fly %t", ws.PreEncoded(), pr.onTheFly)
 	}
 	s0, c0 := sc.Stats(), cc.Stats()
 	serr, cerr := both(func() error {

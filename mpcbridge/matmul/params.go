@@ -244,9 +244,27 @@ func (p Parameters) SessionBound() float64 {
 	return math.Sqrt(math.Ldexp(1, p.logMaxValues)*ih3J) * math.Ldexp(1, p.valueBits-p.maskBits-1)
 }
 
+// CostModel returns the default cost model with this protocol's output
+// width.
+func (p Parameters) CostModel() polymat.CostModel {
+	return polymat.CostModel{OutBits: float64(p.outWidth)}
+}
+
 // ChooseBlock returns the block of least modelled cost for d with the
-// bytes of this protocol, within maxWeightBytes of pre-encoded weights (0:
-// no bound).
+// bytes of this protocol and pre-encoded weights (NewWeights) within
+// maxWeightBytes (0: no bound).
 func (p Parameters) ChooseBlock(d polymat.Dims, maxWeightBytes int64) (polymat.Cost, error) {
-	return polymat.CostModel{OutBits: float64(p.outWidth), MaxWeightBytes: maxWeightBytes}.ChooseBlock(p.ring, d)
+	if maxWeightBytes == 0 {
+		maxWeightBytes = -1
+	}
+	return p.CostModel().ChooseBlockPreEncoded(p.ring, d, maxWeightBytes)
+}
+
+// PlanWeights returns how a server holds the weights of a model's matrices
+// mats (each with the rows planned for) within budget bytes of pre-encoded
+// plaintexts (0: none; negative: no bound), with the bytes of this
+// protocol (polymat.CostModel.Plan): NewWeights for the matrices the plan
+// pre-encodes, NewWeightsOnTheFly for the others, each with its block.
+func (p Parameters) PlanWeights(mats []polymat.Dims, budget int64) (polymat.Plan, error) {
+	return p.CostModel().Plan(p.ring, mats, budget)
 }

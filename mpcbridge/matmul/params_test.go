@@ -240,3 +240,46 @@ func TestSessionBudget(t *testing.T) {
 		t.Fatalf("Masked = %d after a refusal, want 800", got)
 	}
 }
+
+// TestPlanWeights plans a small model's matrices under a budget that fits
+// some of their pre-encoded plaintexts, runs every product as the plan
+// says (pre-encoded or on the fly, with its block) and checks the shares;
+// the plan counts the protocol's output width, and ChooseBlock stays
+// pre-encoded within its bound.
+func TestPlanWeights(t *testing.T) {
+	tc := newTestContext(t, polymat.N12, testLiteral)
+	r := rand.New(rand.NewPCG(17, 18))
+	mats := []polymat.Dims{{Rows: 4, In: 64, Out: 300}, {Rows: 4, In: 300, Out: 64}, {Rows: 4, In: 64, Out: 64}}
+	unbounded, err := tc.p.PlanWeights(mats, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := unbounded.Matrices[0].PlaintextBytes
+	plan, err := tc.p.PlanWeights(mats, budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.PreEncodedBytes > budget || plan.PreEncoded == 0 || plan.PreEncoded == len(mats) {
+		t.Fatalf("plan pre-encodes %d matrices in %d bytes, budget %d", plan.PreEncoded, plan.PreEncodedBytes, budget)
+	}
+	for k, c := range plan.Matrices {
+		lay, err := polymat.NewLayout(tc.ring, mats[k], c.Block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := tc.p.CostModel().Estimate(tc.ring, lay, c.PreEncoded); c != want {
+			t.Fatalf("matrix %d: %+v, the protocol's estimate %+v", k, c, want)
+		}
+		pr := tc.newProblem(t, r, mats[k], c.Block, true)
+		pr.onTheFly = !c.PreEncoded
+		a, b, _, _ := tc.run(t, "pipe", nil, pr, tc.fixedX(pr), nil)
+		checkShares(t, a, b, tc.want(pr, tc.fixedX(pr)))
+	}
+	c, err := tc.p.ChooseBlock(mats[0], budget)
+	if err != nil || !c.PreEncoded || c.PlaintextBytes > budget {
+		t.Fatalf("ChooseBlock: %+v, %v", c, err)
+	}
+	if _, err := tc.p.ChooseBlock(mats[0], 1); err == nil {
+		t.Fatal("ChooseBlock found a block within 1 byte")
+	}
+}

@@ -18,8 +18,11 @@ import (
 )
 
 // Weights is a server's matrix W (In x Out) quantized to round(2^Fw·W),
-// checked against the public output bound and pre-encoded for one D1 x D2
-// blocking (polymat.EncodedWeights), with an optional bias.
+// checked against the public output bound and encoded for one D1 x D2
+// blocking (polymat.EncodedWeights): pre-encoded once (NewWeights) or per
+// call on the workers of MatMul (NewWeightsOnTheFly), with an optional
+// bias. Parameters.PlanWeights says which, per matrix of a model, within
+// a memory budget.
 type Weights struct {
 	enc  *polymat.EncodedWeights
 	bias []share.Int128 // round(2^F·bias), nil for none
@@ -27,21 +30,53 @@ type Weights struct {
 
 // NewWeights quantizes w (In x Out, row-major; lay gives In, Out and the
 // blocking) and bias (Out values, or nil), checks 2^B·Σ_k |W[k,c]| <= 2^By
-// for every column on the quantized weights, and encodes the blocks with
-// workers goroutines. The memory is MemoryBytes.
+// for every column on the quantized weights, and pre-encodes the blocks
+// with workers goroutines. The memory is MemoryBytes.
 func NewWeights(ctx context.Context, p Parameters, lay polymat.Layout, w, bias []float64, workers int) (*Weights, error) {
+	q, ws, err := quantize(p, lay, w, bias)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewWeights: %w", err)
+	}
+	res, err := polymat.FromInt64(p.ring, lay.In, lay.Out, q)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewWeights: %w", err)
+	}
+	if ws.enc, err = polymat.NewEncodedWeights(ctx, p.ring, lay, res, workers); err != nil {
+		return nil, fmt.Errorf("cannot NewWeights: %w", err)
+	}
+	return ws, nil
+}
+
+// NewWeightsOnTheFly is NewWeights with the blocks encoded per call, in
+// the workers of every MatMul, just before their products: it holds the
+// quantized matrix only (In·Out·8 bytes, MemoryBytes) and each MatMul
+// spends the encoding (polymat.Cost.EncodeSeconds).
+func NewWeightsOnTheFly(p Parameters, lay polymat.Layout, w, bias []float64) (*Weights, error) {
+	q, ws, err := quantize(p, lay, w, bias)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewWeightsOnTheFly: %w", err)
+	}
+	if ws.enc, err = polymat.NewOnTheFlyWeights(p.ring, lay, q); err != nil {
+		return nil, fmt.Errorf("cannot NewWeightsOnTheFly: %w", err)
+	}
+	return ws, nil
+}
+
+// quantize returns round(2^Fw·w) after the checks of NewWeights, and the
+// Weights with the quantized bias.
+func quantize(p Parameters, lay polymat.Layout, w, bias []float64) ([]int64, *Weights, error) {
 	if len(w) != lay.In*lay.Out {
-		return nil, fmt.Errorf("cannot NewWeights: %d weights for %dx%d", len(w), lay.In, lay.Out)
+		return nil, nil, fmt.Errorf("%d weights for %dx%d", len(w), lay.In, lay.Out)
 	}
 	if bias != nil && len(bias) != lay.Out {
-		return nil, fmt.Errorf("cannot NewWeights: %d biases for %d columns", len(bias), lay.Out)
+		return nil, nil, fmt.Errorf("%d biases for %d columns", len(bias), lay.Out)
 	}
 	scale := math.Ldexp(1, p.weightFracBits)
 	q := make([]int64, len(w))
 	for k, v := range w {
 		x := math.Round(v * scale)
 		if !(math.Abs(x) < 1<<52) {
-			return nil, fmt.Errorf("cannot NewWeights: weight %d (%v) out of range", k, v)
+			return nil, nil, fmt.Errorf("weight %d (%v) out of range", k, v)
 		}
 		q[k] = int64(x)
 	}
@@ -55,33 +90,29 @@ func NewWeights(ctx context.Context, p Parameters, lay polymat.Layout, w, bias [
 			sum += uint64(max(v, -v))
 		}
 		if e < 63 && (e < 0 && sum != 0 || e >= 0 && sum > 1<<e) {
-			return nil, fmt.Errorf("cannot NewWeights: column %d has Σ|W| = %.4g, above 2^(LogBoundOut-LogBound) = 2^%d", c, float64(sum)/scale, p.logBoundOut-p.logBound)
+			return nil, nil, fmt.Errorf("column %d has Σ|W| = %.4g, above 2^(LogBoundOut-LogBound) = 2^%d", c, float64(sum)/scale, p.logBoundOut-p.logBound)
 		}
 	}
-	res, err := polymat.FromInt64(p.ring, lay.In, lay.Out, q)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewWeights: %w", err)
-	}
-	enc, err := polymat.NewEncodedWeights(ctx, p.ring, lay, res, workers)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewWeights: %w", err)
-	}
-	ws := &Weights{enc: enc}
+	ws := &Weights{}
 	if bias != nil {
 		ws.bias = make([]share.Int128, len(bias))
 		for c, b := range bias {
 			x := math.Round(math.Ldexp(b, p.fracBits))
 			if !(math.Abs(x) < 1<<62) {
-				return nil, fmt.Errorf("cannot NewWeights: bias %d (%v) out of range", c, b)
+				return nil, nil, fmt.Errorf("bias %d (%v) out of range", c, b)
 			}
 			ws.bias[c] = share.Int128FromInt64(int64(x))
 		}
 	}
-	return ws, nil
+	return q, ws, nil
 }
 
-// MemoryBytes returns the memory of the encoded weights.
+// MemoryBytes returns the memory held between calls: the pre-encoded
+// plaintexts, or the quantized matrix of weights encoded per call.
 func (w *Weights) MemoryBytes() int64 { return w.enc.MemoryBytes() }
+
+// PreEncoded reports whether the blocks were encoded once (NewWeights).
+func (w *Weights) PreEncoded() bool { return w.enc.PreEncoded() }
 
 // Server is the model owner's side. It holds the client's public key (for
 // the re-randomization) and never a secret key. It runs one product at a
