@@ -683,3 +683,58 @@ func TestPlanOptimal(t *testing.T) {
 		}
 	}
 }
+
+// TestChooseRows checks that weights planned for n = 128 serve shorter
+// inputs with their own D1 and D2 and the best D0 for the rows, pre-encoded
+// or not.
+func TestChooseRows(t *testing.T) {
+	tc := newTestContext(t, N12)
+	var cm CostModel
+	d := Dims{128, 768, 768}
+	for _, budget := range []int64{-1, 0} {
+		c, err := cm.ChooseBlock(tc.params, d, budget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lay, err := NewLayout(tc.params, d, c.Block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ew *EncodedWeights
+		if c.PreEncoded {
+			ew = &EncodedWeights{In: d.In, Out: d.Out, D1: c.D1, D2: c.D2, params: tc.params, pts: kernelsBufferStub(t, tc)}
+		} else if ew, err = NewOnTheFlyWeights(tc.params, lay, make([]int64, d.In*d.Out)); err != nil {
+			t.Fatal(err)
+		}
+		for _, rows := range []int{128, 77, 32, 1} {
+			got, err := cm.ChooseRows(tc.params, Dims{rows, d.In, d.Out}, ew)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.D1 != c.D1 || got.D2 != c.D2 || got.PreEncoded != c.PreEncoded || got.D0 > rows {
+				t.Fatalf("budget %d, %d rows: %+v for weights in %v", budget, rows, got, c.Block)
+			}
+			if rows == d.Rows && got.Seconds > c.Seconds {
+				t.Fatalf("at the planned rows: %.3f s, ChooseBlock %.3f s", got.Seconds, c.Seconds)
+			}
+			t.Logf("weights in %v (pre-encoded %t), %d rows: block %v, %.3f s", c.Block, c.PreEncoded, rows, got.Block, got.Seconds)
+		}
+		if _, err := cm.ChooseRows(tc.params, Dims{4, 768, 64}, ew); err == nil {
+			t.Error("weights of another shape accepted")
+		}
+	}
+}
+
+// kernelsBufferStub returns a one-polynomial buffer, standing for
+// pre-encoded plaintexts where only the shape matters.
+func kernelsBufferStub(t *testing.T, tc *testContext) kernels.Buffer {
+	be, err := kernels.NewCPU(tc.params.KernelParams(), kernels.CPUOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, err := be.Alloc(kernels.Basis{LevelQ: tc.params.Limbs() - 1, LevelP: -1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf
+}
