@@ -465,7 +465,7 @@ func scheduleThresholds(m *engine.Model, enc models.Encoding, sched []int, lowFr
 			if len(kept) > 0 {
 				theta = (lo + kept[0]) / 2
 			}
-			theta = math.Max(theta, 1.5*minTheta)
+			theta = math.Max(theta, 1.5*prune.MinTheta)
 		}
 		beta := theta
 		if k := int(lowFraction * float64(len(kept))); k > 0 && k < len(kept) {
@@ -483,10 +483,6 @@ func scheduleThresholds(m *engine.Model, enc models.Encoding, sched []int, lowFr
 	}
 	return prune.NewThresholds(prune.ThresholdsLiteral{Layers: lits, Search: map[string]any{"method": "bench: fixed schedule realized on this input"}}, layers)
 }
-
-// minTheta mirrors prunestep.MinTheta (the engine refuses thresholds at or
-// below it).
-const minTheta = 1e-3
 
 // truncate returns the model with only its first k layers.
 func truncate(m *engine.Model, k int) *engine.Model {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
+	"github.com/cipherprune/cipherprune/prune"
 )
 
 func TestMain(m *testing.M) {
@@ -245,4 +247,12 @@ func TestServerBackends(t *testing.T) {
 		}
 	}
 	t.Logf("kernels backend: logits %.4f, approximate %.4f, %.1f s", res.Logits, want, res.Report.Seconds)
+}
+
+// TestMinThetaAgrees: the plaintext schedule's θ_min (prune.Schedule, which
+// eval --prune and the search's golden files use) is the encrypted step's.
+func TestMinThetaAgrees(t *testing.T) {
+	if prune.MinTheta != prunestep.MinTheta {
+		t.Errorf("prune.MinTheta = %g, prunestep.MinTheta = %g", prune.MinTheta, prunestep.MinTheta)
+	}
 }

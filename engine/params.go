@@ -23,8 +23,12 @@ import (
 // (ClientConfig.KeepBlock), and the bridge's fingerprint covers it.
 // Version 6: the pruning step shuffles ring shares modulo 2^128 and
 // converts them back with 88-bit masks (mpcbridge/prunestep), so a step's
-// values are hidden to 2^-40 jointly, not only one by one.
-const ProtocolVersion uint32 = 6
+// values are hidden to 2^-40 jointly, not only one by one. Version 7: the
+// label alone is opened unless the client asks for the logits and the
+// server allows it (ClientConfig.OpenLogits, ServerConfig.AllowOpenLogits),
+// and a request may round the kept counts up to a group
+// (ClientConfig.HideLength, the top-K garbled circuit).
+const ProtocolVersion uint32 = 7
 
 // Fixed-point format of the bridge (mpcbridge/prunestep): every value the
 // bridge converts to shares is at most 2^LogBound in magnitude and is

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -276,5 +277,26 @@ func TestLoadCostModel(t *testing.T) {
 	}
 	if _, err := LoadCostModel(path); err == nil {
 		t.Error("negative weight accepted")
+	}
+}
+
+// TestDecideBelowMinTheta: a layer whose θ is at most MinTheta prunes
+// nothing and keeps the degrees the previous layer gave its kept rows, the
+// engine's rule (engine.Rules skips such a layer).
+func TestDecideBelowMinTheta(t *testing.T) {
+	th := thresholds(t, LayerLiteral{Theta: 0.2, Beta: 0.3}, LayerLiteral{Theta: MinTheta / 2, Beta: 0.9}, LayerLiteral{})
+	s := NewSchedule(th, Options{})
+	first := s.Decide(0, []float64{0, 0.1, 0.25, 0.5})
+	if want := []bool{true, false, true, true}; !slices.Equal(first.Keep, want) {
+		t.Fatalf("layer 0 keeps %v, want %v", first.Keep, want)
+	}
+	// Layer 1 sees the three kept rows: CLS (high), 0.25 (low), 0.5 (high).
+	// With β = 0.9 applied they would all be low; carried, they are not.
+	d := s.Decide(1, []float64{0, 0.0001, 0.95})
+	if want := []bool{true, true, true}; !slices.Equal(d.Keep, want) {
+		t.Errorf("layer 1 keeps %v, want every row", d.Keep)
+	}
+	if want := []models.Degree{models.DegreeHigh, models.DegreeLow, models.DegreeHigh}; !slices.Equal(d.Degrees, want) {
+		t.Errorf("layer 1 degrees %v, want the carried %v", d.Degrees, want)
 	}
 }

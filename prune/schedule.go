@@ -33,6 +33,12 @@ type LayerCounts struct {
 	High int `json:"high"`
 }
 
+// MinTheta is θ_min, the smallest threshold the encrypted pruning step
+// accepts (prunestep.MinTheta, which engine tests check equal): a layer whose
+// θ_l is at most MinTheta does not prune, and its kept rows keep the degrees
+// the previous pruning layer gave them, as the engine does (engine.Rules).
+const MinTheta = 1e-3
+
 // Schedule is a models.Schedule that applies thresholds to importance scores
 // and records the per-layer counts. It is stateful: use one per forward pass.
 type Schedule struct {
@@ -40,6 +46,7 @@ type Schedule struct {
 	opts   Options
 	layers int
 	counts []LayerCounts
+	degs   []models.Degree // the kept rows' degrees after the last decision
 }
 
 var _ models.Schedule = (*Schedule)(nil)
@@ -51,12 +58,25 @@ func NewSchedule(th *Thresholds, opts Options) *Schedule {
 
 // Decide returns the keep and degree decision for scores at layer l: CLS
 // (index 0) is kept at the high degree; token j is kept if scores[j] > θ_l
-// and high if also scores[j] > β_l.
+// and high if also scores[j] > β_l. At a layer whose θ_l is at most MinTheta
+// (and not the last) every row is kept with the degree the previous decision
+// gave it. Decide records the kept rows' degrees for that rule: call it once
+// per layer, in order.
 func (s *Schedule) Decide(l int, scores []float64) models.Decision {
 	n := len(scores)
 	keep := make([]bool, n)
 	deg := make([]models.Degree, n)
 	last := l == s.layers-1 && !s.opts.KeepLastLayer
+	if !last && !s.opts.NoPruning && !(s.th.Theta(l) > MinTheta) {
+		for j := range keep {
+			keep[j] = true
+			if j < len(s.degs) && len(s.degs) == n {
+				deg[j] = s.degs[j]
+			}
+		}
+		return models.Decision{Keep: keep, Degrees: deg}
+	}
+	defer func() { s.degs = keptDegrees(keep, deg) }()
 	for j, sc := range scores {
 		switch {
 		case j == 0:
@@ -73,6 +93,17 @@ func (s *Schedule) Decide(l int, scores []float64) models.Decision {
 		}
 	}
 	return models.Decision{Keep: keep, Degrees: deg}
+}
+
+// keptDegrees returns the degrees of the kept rows, in order.
+func keptDegrees(keep []bool, deg []models.Degree) []models.Degree {
+	var out []models.Degree
+	for j, k := range keep {
+		if k {
+			out = append(out, deg[j])
+		}
+	}
+	return out
 }
 
 // AfterAttention implements models.Schedule.

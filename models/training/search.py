@@ -76,6 +76,7 @@ GOLDEN_COUNT = 32
 GOLDEN_FILE = "prune_golden.json"
 PRUNE_FILE = "prune.json"
 MIN_SCORE = 1e-30  # floor of a score before its logarithm (padding scores 0)
+MIN_THETA = 1e-3  # prune.MinTheta: a hard threshold at or below it prunes nothing, degrees carried
 
 
 def log(msg):
@@ -311,7 +312,11 @@ def masked_forward(model, nl, ids, attn, log_theta, log_beta, temperature=1.0, h
             break
         s = importance(probs, alive)
         ls = s.clamp_min(MIN_SCORE).log()
-        if hard:
+        if hard and not bool(log_theta[l].exp() > MIN_THETA):
+            # As the engine: such a layer prunes nothing and its rows keep
+            # the degrees the previous pruning layer gave them (g as it is).
+            m = torch.ones_like(alive)
+        elif hard:
             m = (s > log_theta[l].exp()).to(x.dtype)
             g = (s > log_beta[l].exp()).to(x.dtype)
         else:
