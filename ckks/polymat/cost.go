@@ -20,9 +20,9 @@ type CostModel struct {
 	// log N).
 	Transform float64
 	// Encode is the time of encoding one weight plaintext per coefficient
-	// and limb outside its NTT: placing the weights, the copy to the
-	// backend and the Montgomery form (default 6 ns; measured with the NTT
-	// at about twice the NTT alone).
+	// and limb outside its NTT: clearing it, placing the weights in
+	// Montgomery form and the copy to the backend (default 6 ns; measured
+	// with the NTT at 1.5 to 2.3 times the NTT alone).
 	Encode float64
 	// Byte is the time of one byte on the wire (default 8 ns: 1 Gbit/s).
 	Byte float64

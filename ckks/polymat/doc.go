@@ -38,7 +38,9 @@
 // multiply-add (no reduction per term, a lazy reduction every
 // kernels.LazyTerms terms), tiled on the CPU so that the group's
 // accumulators stay in cache while the inputs and weights stream through.
-// The weights encoded per call go through the backend's NTT and MForm.
+// A weight block is written in Montgomery form on its few nonzero
+// coefficients and transformed on the backend (the NTT being linear, the
+// words are those of an NTT followed by MForm).
 //
 // # Block shape
 //

@@ -138,7 +138,7 @@ func (ev *Evaluator) EncodeWeights(ctx context.Context, lay Layout, w ResidueMat
 		}
 		j, a := idx/lay.nA, idx%lay.nA
 		p := scratch[worker]
-		lay.encodeWeightBlock(p, a, j, func(l, k, c int) uint64 { return w.Limbs[l][k*lay.Out+c] })
+		lay.encodeWeightBlock(params, p, a, j, func(l, k, c int) uint64 { return w.Limbs[l][k*lay.Out+c] })
 		return ev.toWeight(pts.Poly(idx), p)
 	})
 	if err != nil {
@@ -163,15 +163,20 @@ func NewOnTheFlyWeights(params Parameters, lay Layout, w []int64) (*EncodedWeigh
 }
 
 // encodeWeightBlock writes weight block (a, j) into p (coefficient domain,
-// every limb): entry (k, c) of the block, whose residue modulo limb l is
-// at(l, row, col) for W's row and column, at WeightExponent(k, c).
-func (l Layout) encodeWeightBlock(p ring.Poly, a, j int, at func(limb, row, col int) uint64) {
+// every limb) in Montgomery form: entry (k, c) of the block, whose residue
+// modulo limb l is at(l, row, col) for W's row and column, times 2^64, at
+// WeightExponent(k, c). The NTT being linear, the NTT of p is then the
+// Montgomery form of the NTT of the plain block, word for word, without a
+// pass over the N coefficients.
+func (l Layout) encodeWeightBlock(params Parameters, p ring.Poly, a, j int, at func(limb, row, col int) uint64) {
 	inner, cols := l.BlockInner(a), l.BlockCols(j)
 	for li, dst := range p.Coeffs {
 		clear(dst)
+		sub := params.RingQ().SubRings[li]
+		q, bred := sub.Modulus, sub.BRedConstant
 		for k := 0; k < inner; k++ {
 			for c := 0; c < cols; c++ {
-				dst[l.WeightExponent(k, c)] = at(li, a*l.D1+k, j*l.D2+c)
+				dst[l.WeightExponent(k, c)] = ring.MForm(at(li, a*l.D1+k, j*l.D2+c), q, bred)
 			}
 		}
 	}
@@ -179,15 +184,16 @@ func (l Layout) encodeWeightBlock(p ring.Poly, a, j int, at func(limb, row, col 
 
 // encodeWeightBlockInt64 is encodeWeightBlock from an integer matrix:
 // the residues of w's entries, computed here.
-func (l Layout) encodeWeightBlockInt64(p ring.Poly, moduli []uint64, w []int64, a, j int) {
+func (l Layout) encodeWeightBlockInt64(params Parameters, p ring.Poly, w []int64, a, j int) {
 	inner, cols := l.BlockInner(a), l.BlockCols(j)
 	for li, dst := range p.Coeffs {
 		clear(dst)
-		q := moduli[li]
+		sub := params.RingQ().SubRings[li]
+		q, bred := sub.Modulus, sub.BRedConstant
 		for k := 0; k < inner; k++ {
 			row := w[(a*l.D1+k)*l.Out+j*l.D2:]
 			for c := 0; c < cols; c++ {
-				dst[l.WeightExponent(k, c)] = residueInt64(row[c], q)
+				dst[l.WeightExponent(k, c)] = ring.MForm(residueInt64(row[c], q), q, bred)
 			}
 		}
 	}

@@ -13,8 +13,7 @@ import (
 )
 
 // Evaluator computes the products of a Layout through a kernels.Backend
-// (kernels.MulMatrixMontgomery, and the NTT and Montgomery form of the
-// weights it encodes). It holds no per-call state and is safe for
+// (kernels.MulMatrixMontgomery, and the NTT of the weights it encodes). It holds no per-call state and is safe for
 // concurrent use.
 type Evaluator struct {
 	params  Parameters
@@ -62,16 +61,14 @@ func (ev *Evaluator) basis() kernels.Basis {
 	return kernels.Basis{LevelQ: ev.params.Limbs() - 1, LevelP: -1}
 }
 
-// toWeight uploads the coefficient-domain plaintext p into dst (one
-// polynomial) and brings it to the NTT domain and Montgomery form there.
+// toWeight uploads the coefficient-domain plaintext p (in Montgomery
+// form, from encodeWeightBlock) into dst (one polynomial) and brings it to
+// the NTT domain there.
 func (ev *Evaluator) toWeight(dst kernels.Buffer, p ring.Poly) error {
 	if err := ev.be.Upload(dst, []ringqp.Poly{{Q: p}}); err != nil {
 		return err
 	}
-	if err := ev.be.NTT(dst, dst); err != nil {
-		return err
-	}
-	return ev.be.MForm(dst, dst)
+	return ev.be.NTT(dst, dst)
 }
 
 // checkInputs checks the input ciphertexts of lay: degree 1, every limb,
@@ -187,7 +184,6 @@ func (ev *Evaluator) mulThen(ctx context.Context, lay Layout, in []*rlwe.Ciphert
 			wb[k].poly = ev.params.RingQ().NewPoly()
 		}
 	}
-	moduli := ev.params.moduli
 	return parallel(ctx, workers, groups, func(worker, g int) error {
 		j0 := g * cols
 		j1 := min(lay.nJ, j0+cols)
@@ -197,19 +193,18 @@ func (ev *Evaluator) mulThen(ctx context.Context, lay Layout, in []*rlwe.Ciphert
 		if w.PreEncoded() {
 			wt = w.pts.Slice(j0*lay.nA, j1*lay.nA)
 		} else {
+			// Encoded in Montgomery form (encodeWeightBlock), then one
+			// NTT of the group on the backend.
 			wt = b.weights.Slice(0, nc*lay.nA)
 			for jj := 0; jj < nc; jj++ {
 				for a := 0; a < lay.nA; a++ {
-					lay.encodeWeightBlockInt64(b.poly, moduli, w.w, a, j0+jj)
+					lay.encodeWeightBlockInt64(ev.params, b.poly, w.w, a, j0+jj)
 					if err := be.Upload(wt.Poly(jj*lay.nA+a), []ringqp.Poly{{Q: b.poly}}); err != nil {
 						return err
 					}
 				}
 			}
 			if err := be.NTT(wt, wt); err != nil {
-				return err
-			}
-			if err := be.MForm(wt, wt); err != nil {
 				return err
 			}
 		}

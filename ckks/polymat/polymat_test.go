@@ -272,7 +272,8 @@ func (tc *testContext) weights(tb testing.TB, lay Layout, w []int64, pre bool, w
 // word for word: pre-encoded and on-the-fly weights on the default
 // backend, pre-encoded on the generic CPU kernels, and Lattigo's own
 // ring.MulCoeffsMontgomeryThenAdd on weight blocks encoded with Lattigo's
-// NTT and MForm.
+// NTT and then MForm (where the encoders put the Montgomery factor in
+// before their NTT).
 func TestMulMatchesLattigo(t *testing.T) {
 	tc := newTestContext(t, N12)
 	r := rand.New(rand.NewPCG(7, 8))
@@ -302,7 +303,13 @@ func TestMulMatchesLattigo(t *testing.T) {
 			for a := 0; a < lay.InnerBlocks(); a++ {
 				for j := 0; j < lay.ColBlocks(); j++ {
 					p := ringQ.NewPoly()
-					lay.encodeWeightBlock(p, a, j, func(l, k, c int) uint64 { return wr.Limbs[l][k*lay.Out+c] })
+					for l := range p.Coeffs {
+						for k := 0; k < lay.BlockInner(a); k++ {
+							for c := 0; c < lay.BlockCols(j); c++ {
+								p.Coeffs[l][lay.WeightExponent(k, c)] = wr.Limbs[l][(a*lay.D1+k)*lay.Out+j*lay.D2+c]
+							}
+						}
+					}
 					ringQ.NTT(p, p)
 					ringQ.MForm(p, p)
 					wp[a*lay.ColBlocks()+j] = p
