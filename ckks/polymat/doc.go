@@ -42,20 +42,50 @@
 // coefficients and transformed on the backend (the NTT being linear, the
 // words are those of an NTT followed by MForm).
 //
-// # Block shape
+// # Block shape and weight memory
 //
-// CostModel.ChooseBlock minimizes a modelled time over all balanced
-// shapes within a weight-memory budget:
+// CostModel.Estimate models the time of one call with a block shape and a
+// way of holding W:
 //
-//	seconds = products·2·L·N·MAC + L·(3·inputs + 5·outputs)·N·Transform + bytes·Byte
+//	seconds = products·2·L·N·MAC + L·(3·inputs + 5·outputs)·N·Transform + bytes·Byte + encode
 //	bytes   = inputs·(N·InBits/8 + 32) + (outputs·N + Rows·Out)·OutBits/8
+//	encode  = weights·L·N·(Transform + Encode) per call, 0 when pre-encoded
 //
-// with products = RowBlocks·InnerBlocks·ColBlocks, L the number of primes
-// (the "levels" every product and transform runs on) and the memory
-// InnerBlocks·ColBlocks·L·N·8 bytes as a hard bound. For a fixed D0 and D1
-// the largest D2 is best; a larger D0 lowers the bytes (as sqrt(N/D0) at
-// the optimum) but raises the weight memory linearly, so the budget sets
-// D0 and the bytes decide D1 against D2.
+// with products = RowBlocks·InnerBlocks·ColBlocks, weights =
+// InnerBlocks·ColBlocks (about In·Out·D0/N), L the number of primes (the
+// "levels" every product and transform runs on). Pre-encoded plaintexts
+// take weights·L·N·8 bytes. For a fixed D0 and D1 the largest D2 is best;
+// a larger D0 lowers the bytes (as sqrt(N/D0) at the optimum) but raises
+// the weight plaintexts linearly, in memory when pre-encoded, in encoding
+// time per call otherwise. CostModel.ChooseBlock(d, budget) takes the best
+// of both over all balanced shapes, pre-encoded only within the budget;
+// at n = 128 without a bound it pre-encodes (128, 4, 8)-like shapes
+// (1.1-4.5 GiB per matrix), with none it encodes (16, 16, 16) for
+// 768x768, (10, 12, 34) for 768x2304 and (8, 11, 46) for 768x3072 per
+// call (0.54 s of the 3.1 s modelled for the last).
+//
+// CostModel.Plan does it for a whole model within one budget for all its
+// pre-encoded plaintexts (a multiple-choice knapsack over each shape's
+// Pareto front of memory against time). BERT-base at n = 128, 48 matrices
+// (12 x 768x2304, 768x768, 768x3072, 3072x768), modelled seconds of all
+// the products of one inference on one core at 1 Gbit/s (TestPlan):
+//
+//	budget     pre-encoded   plaintexts   held      seconds (encoding)
+//	0          0 of 48       0            0.63 GiB  116.9 (27.2)
+//	1 GiB      4             1.00 GiB     1.58 GiB  115.0 (25.3)
+//	4 GiB      14            4.00 GiB     4.41 GiB  109.4 (19.7)
+//	16 GiB     48            15.98 GiB    15.98 GiB  87.1 (0)
+//	no bound   48            162 GiB      162 GiB    52.0 (0)
+//
+// Within 16 GiB the plan pre-encodes shapes of small D0 (8 to 16) for
+// many matrices rather than large-D0 shapes for a few (at 16 GiB:
+// (16,16,16) for 768x768, (16,8,32) for 768x2304 and 768x3072, (10,34,12)
+// for 3072x768); the matrices it encodes per call hold only their integers
+// (In·Out·8 bytes).
+// Pre-encoded weights fix D1 and D2 only: CostModel.ChooseRows picks D0
+// for another row count (a shorter input, the rows left after pruning), at
+// which a large-D0 plan keeps all its products (768x768 in (128,4,8) costs
+// 0.44 s modelled at n = 1, against 0.02 s in (1,64,64)).
 //
 // # Choice of the ring
 //

@@ -134,4 +134,31 @@
 //
 // Blocks (128, 4, 8) and (32, 4, 32) on N12. The products are most of the
 // work: 2·L·Rows·In·Out lazy multiply-adds, 0.84 ns each on an idle core.
+//
+// # Weight memory
+//
+// Pre-encoded weights take 1.1 GiB per matrix with those blocks, 162 GiB
+// for BERT-base's 48 matrices. A server with less memory encodes some of
+// them per call (NewWeightsOnTheFly: it holds the quantized matrix only,
+// In·Out·8 bytes, and every MatMul encodes the blocks on its workers);
+// Parameters.PlanWeights chooses which, and every block, for a model
+// within a budget (polymat.CostModel.Plan, with its BERT-base table). On
+// the fly, the cost model picks blocks of smaller D0 (fewer plaintexts to
+// encode, more ciphertexts each way). BenchmarkLinear, one run (after the
+// products moved to kernels.MulMatrixMontgomery; load 7-8 from other jobs
+// on the 2 cores, so compare CPU seconds, the wall times vary by 2x
+// between variants run minutes apart):
+//
+//	           pre-encoded (1.25 GiB budget)            on the fly (budget 0)
+//	           block      s     CPU-s  MB     held       block       s     CPU-s  MB     held
+//	768x768    (128,4,8)  1.49  1.00   16.5   1152 MiB   (16,16,16)  1.74  1.24   41.1   4.5 MiB
+//	768x2304   (43,5,19)  3.20  2.01   46.9   1174 MiB   (10,12,34)  8.76  3.52   92.5   13.5 MiB
+//	768x3072   (32,4,32)  5.89  2.48   66.0   1152 MiB   (8,11,46)   4.02  3.98   118.8  18 MiB
+//
+// The model gives 0.44/1.04, 1.33/2.43 and 1.77/3.04 s, ratios of 2.3, 1.8
+// and 1.7; the measured CPU ratios are 1.2, 1.75 and 1.6 here, and 2.1,
+// 1.8 and 1.8 in an earlier run of the same code bar the Montgomery form
+// of the sparse blocks (0.63/1.31, 1.91/3.38, 2.36/4.32 CPU-s). Per call,
+// then, encoding saves the memory (255x) for about 1.2-2.1x the CPU time
+// and 1.8-2.5x the bytes.
 package matmul
