@@ -159,6 +159,6 @@
 // and 1.7; the measured CPU ratios are 1.2, 1.75 and 1.6 here, and 2.1,
 // 1.8 and 1.8 in an earlier run of the same code bar the Montgomery form
 // of the sparse blocks (0.63/1.31, 1.91/3.38, 2.36/4.32 CPU-s). Per call,
-// then, encoding saves the memory (255x) for about 1.2-2.1x the CPU time
+// then, encoding saves the memory (64-256x) for about 1.2-2.1x the CPU time
 // and 1.8-2.5x the bytes.
 package matmul
