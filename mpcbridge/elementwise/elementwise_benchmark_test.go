@@ -12,6 +12,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -134,7 +135,7 @@ func BenchmarkElementwise(b *testing.B) {
 			cpu0 := cpuSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				serr, cerr := both(func() error {
+				serr, cerr := nettest.Both(func() error {
 					var err error
 					if cl.op == opMul {
 						sh, err = srv.Mul(bg(), sc, xb, yb)

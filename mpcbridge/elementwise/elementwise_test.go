@@ -12,6 +12,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -235,7 +236,7 @@ func TestChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sh, ch share.Vector
-	serr, cerr := both(func() error {
+	serr, cerr := nettest.Both(func() error {
 		var err error
 		sh, err = srv.Mul(bg(), sc, xb, first.server)
 		return err

@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"testing"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
@@ -80,30 +80,7 @@ func trainedRegistry(tb testing.TB) *approx.Registry {
 // or loopback TCP, handshaken; both close when the test ends.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	tb.Helper()
-	var a, b net.Conn
-	switch transport {
-	case "pipe":
-		a, b = net.Pipe()
-	case "tcp":
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer l.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, _ := l.Accept()
-			accepted <- c
-		}()
-		if a, err = net.Dial("tcp", l.Addr().String()); err != nil {
-			tb.Fatal(err)
-		}
-		if b = <-accepted; b == nil {
-			tb.Fatal("accept failed")
-		}
-	default:
-		tb.Fatalf("unknown transport %q", transport)
-	}
+	a, b := nettest.Pair(tb, transport)
 	params := []byte("elementwise-test")
 	var err error
 	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
@@ -113,23 +90,10 @@ func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Close(); cli.Close() })
-	if err := errors.Join(both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
+	if err := errors.Join(nettest.Both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
 		tb.Fatal(err)
 	}
 	return srv, cli
-}
-
-// both runs the server and the client concurrently.
-func both(server, client func() error) (serr, cerr error) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cerr = client()
-	}()
-	serr = server()
-	wg.Wait()
-	return
 }
 
 // fixed returns round(2^F·x).
@@ -215,7 +179,7 @@ func (tc *testContext) run(tb testing.TB, reg *approx.Registry, sc, cc Conn, r *
 		ya, yb = splitShares(r, fixed(tc.p, c.y), bits)
 	}
 	var res result
-	serr, cerr := both(func() error {
+	serr, cerr := nettest.Both(func() error {
 		var err error
 		switch c.op {
 		case opPoly:

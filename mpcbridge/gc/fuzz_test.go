@@ -85,7 +85,7 @@ func evaluate(ctx context.Context, cache *Cache, conn io.ReadWriter, p Params, c
 // transcripts returns what each party writes in one honest run with p.
 func transcripts(tb testing.TB, p Params) (garbler, evaluator []byte) {
 	tb.Helper()
-	ga, ea := connPair(tb, "pipe")
+	ga, ea := nettest.Pair(tb, "pipe")
 	g := &nettest.CountConn{Conn: ga, Keep: true}
 	e := &nettest.CountConn{Conn: ea, Keep: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -29,7 +29,7 @@ func BenchmarkGarbleEvaluate(b *testing.B) {
 			if _, err := cache.get(p.K(), bucket); err != nil {
 				b.Fatal(err)
 			}
-			ga, ea := connPair(b, "tcp")
+			ga, ea := nettest.Pair(b, "tcp")
 			log := &nettest.FlightLog{}
 			g := &nettest.CountConn{Conn: ga, Side: 0, Log: log}
 			e := &nettest.CountConn{Conn: ea, Side: 1, Log: log}

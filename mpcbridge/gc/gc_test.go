@@ -61,7 +61,7 @@ func TestGarbleEvaluate(t *testing.T) {
 				if testing.Short() || m > 64 {
 					ts = ts[:2]
 				}
-				g, e := connPair(t, tc.transport)
+				g, e := nettest.Pair(t, tc.transport)
 				for _, th := range ts {
 					// One connection for all runs: each call leaves the stream in step.
 					c, v := split(r, p.K(), scoresFor(r, p.K(), m, th[0], th[1]))
@@ -77,7 +77,7 @@ func TestGarbleEvaluate(t *testing.T) {
 func TestZeroScores(t *testing.T) {
 	defer noLeaks(t)()
 	p := mustParams(t, DefaultParamsLiteral)
-	g, e := connPair(t, "pipe")
+	g, e := nettest.Pair(t, "pipe")
 	gr, er := runPair(testCtx(t), nil, g, e, p, p, nil, nil, 1, 2)
 	if gr.err != nil || er.err != nil || len(gr.keep) != 0 || len(er.high) != 0 {
 		t.Fatalf("%+v %+v", gr, er)
@@ -93,7 +93,7 @@ func TestStreamBoundary(t *testing.T) {
 	for _, transport := range []string{"pipe", "tcp"} {
 		for _, m := range []int{0, 10} {
 			t.Run(fmt.Sprintf("%s/m=%d", transport, m), func(t *testing.T) {
-				g, e := connPair(t, transport)
+				g, e := nettest.Pair(t, transport)
 				c, v := make([]uint64, m), make([]uint64, m)
 				ctx := testCtx(t)
 				var wg sync.WaitGroup
@@ -151,7 +151,7 @@ func TestThresholdsNeverSent(t *testing.T) {
 			}
 			theta, beta := r.Uint64(), r.Uint64()
 			c, v := split(r, 64, scoresFor(r, 64, m, int64(theta), int64(beta)))
-			ga, ea := connPair(t, "pipe")
+			ga, ea := nettest.Pair(t, "pipe")
 			g := &nettest.CountConn{Conn: ga, Keep: true}
 			e := &nettest.CountConn{Conn: ea, Keep: true}
 			gr, er := runPair(testCtx(t), nil, g, e, p, p, v, c, theta, beta)
@@ -225,7 +225,7 @@ func TestMismatch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pg, pe := mustParams(t, tc.pg), mustParams(t, tc.pe)
-			a, b := connPair(t, "pipe")
+			a, b := nettest.Pair(t, "pipe")
 			ctx := testCtx(t)
 			errs := make(chan error, 2)
 			call := func(r byte, conn net.Conn, p Params, m int) {
@@ -272,7 +272,7 @@ func TestArgErrors(t *testing.T) {
 		{name: "evaluator-zero-params", pg: p, pe: Params{}, mg: 8, me: 8, badE: true, wantG: ErrPeerAborted, wantES: "invalid Params"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, e := connPair(t, "pipe")
+			g, e := nettest.Pair(t, "pipe")
 			gr, er := runPair(testCtx(t), nil, g, e, tc.pg, tc.pe, make([]uint64, tc.mg), make([]uint64, tc.me), 0, 0)
 			check := func(who string, err, want error, wantS string) {
 				if want != nil && !errors.Is(err, want) || wantS != "" && !errContains(err, wantS) {
@@ -292,7 +292,7 @@ func TestArgErrors(t *testing.T) {
 
 // transcriptSizes measures the bytes each party writes in one run.
 func transcriptSizes(t *testing.T, p Params, m int) (gBytes, eBytes int) {
-	ga, ea := connPair(t, "pipe")
+	ga, ea := nettest.Pair(t, "pipe")
 	g, e := &nettest.CountConn{Conn: ga}, &nettest.CountConn{Conn: ea}
 	c, v := make([]uint64, m), make([]uint64, m)
 	gr, er := runPair(testCtx(t), nil, g, e, p, p, v, c, 0, 0)
@@ -320,7 +320,7 @@ func TestDisconnect(t *testing.T) {
 						continue
 					}
 					t.Run(fmt.Sprintf("%v/%s/%s/cut=%d", lit.OT, side, transport, cut), func(t *testing.T) {
-						ga, ea := connPair(t, transport)
+						ga, ea := nettest.Pair(t, transport)
 						var g, e net.Conn = ga, ea
 						if side == "garbler" {
 							g = nettest.Cut(ga, cut)
@@ -389,7 +389,7 @@ func TestCancel(t *testing.T) {
 	p := mustParams(t, DefaultParamsLiteral)
 	for _, role := range []string{"garbler", "evaluator"} {
 		t.Run(role, func(t *testing.T) {
-			a, _ := connPair(t, "pipe") // nobody ever reads or writes the other end
+			a, _ := nettest.Pair(t, "pipe") // nobody ever reads or writes the other end
 			gate := deadlineGate{newReadGate(a), a}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -406,7 +406,7 @@ func TestCancel(t *testing.T) {
 		})
 	}
 	t.Run("cancelled-mid-protocol", func(t *testing.T) {
-		g, e := connPair(t, "tcp")
+		g, e := nettest.Pair(t, "tcp")
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		// The evaluator stalls for good after its hello: it never reads.
@@ -510,7 +510,7 @@ func TestEvaluatorOnly(t *testing.T) {
 		t.Fatal("default parameters changed")
 	}
 	r := rand.New(rand.NewPCG(11, 12))
-	g, e := connPair(t, "tcp")
+	g, e := nettest.Pair(t, "tcp")
 	for _, m := range []int{1, 2, 37} {
 		c, v := split(r, 64, scoresFor(r, 64, m, 0, 0))
 		gr, er := runPair(testCtx(t), nil, g, e, p, p, v, c, 0, 0)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"testing"
 
@@ -25,44 +24,6 @@ func noLeaks(t *testing.T) func() {
 		t.Helper()
 		goleak.VerifyNone(t, opt)
 	}
-}
-
-// connPair returns two connected ends over net.Pipe or loopback TCP.
-func connPair(t testing.TB, transport string) (net.Conn, net.Conn) {
-	t.Helper()
-	switch transport {
-	case "pipe":
-		a, b := net.Pipe()
-		t.Cleanup(func() { a.Close(); b.Close() })
-		return a, b
-	case "tcp":
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				accepted <- nil
-				return
-			}
-			accepted <- c
-		}()
-		a, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := <-accepted
-		if b == nil {
-			t.Fatal("accept failed")
-		}
-		t.Cleanup(func() { a.Close(); b.Close() })
-		return a, b
-	}
-	t.Fatalf("unknown transport %q", transport)
-	return nil, nil
 }
 
 // result is one party's outcome.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/markkurossi/mpc/ot"
 	"github.com/markkurossi/mpc/p2p"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // fakeEvaluator runs an evaluator that follows the protocol up to a point
@@ -61,7 +63,7 @@ func TestMalformedPeer(t *testing.T) {
 		{"oversized-chunk", "library panicked"},
 	} {
 		t.Run(tc.act, func(t *testing.T) {
-			g, e := connPair(t, "pipe")
+			g, e := nettest.Pair(t, "pipe")
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() { defer wg.Done(); fakeEvaluator(t, e, p, 8, tc.act) }()
@@ -109,7 +111,7 @@ func TestForgedOutputLabel(t *testing.T) {
 	defer noLeaks(t)()
 	p := mustParams(t, ParamsLiteral{K: 32, F: 16})
 	_, eBytes := transcriptSizes(t, p, 8)
-	g, e := connPair(t, "pipe")
+	g, e := nettest.Pair(t, "pipe")
 	gr, er := runPair(testCtx(t), nil, g, &flipConn{Conn: e, at: eBytes - 1}, p, p, make([]uint64, 8), make([]uint64, 8), 0, 0)
 	if !errors.Is(gr.err, ErrMalformed) || er.err != nil {
 		t.Fatalf("garbler err = %v (want ErrMalformed), evaluator err = %v", gr.err, er.err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/markkurossi/mpc/circuit"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // TestSelectionNetwork checks the networks on random keys with many ties:
@@ -235,7 +237,7 @@ func TestTopKProtocol(t *testing.T) {
 					tv[j] = tc.ties[j] - tc2[j]
 					sums[j] = c[j] + v[j]
 				}
-				a, b := connPair(t, transport)
+				a, b := nettest.Pair(t, transport)
 				gr, er := runTopK(ctx, cache, a, b, p, p, v, c, tv, tc2, uint64(tc.theta), uint64(tc.beta))
 				if gr.err != nil || er.err != nil {
 					t.Fatalf("garbler: %v; evaluator: %v", gr.err, er.err)
@@ -285,22 +287,22 @@ func TestTopKMisuse(t *testing.T) {
 	v, c := []uint64{1, 2, 3}, []uint64{4, 5, 6}
 	ties := []uint64{0, 1, 2}
 
-	a, b := connPair(t, "pipe")
+	a, b := nettest.Pair(t, "pipe")
 	gr, er := runPair(ctx, nil, a, b, g8, g8, v, c, 0, 0)
 	if !errContains(gr.err, "need GarbleTopK") || !errors.Is(er.err, ErrPeerAborted) && !errContains(er.err, "need GarbleTopK") {
 		t.Errorf("Garble with a group: garbler %v, evaluator %v", gr.err, er.err)
 	}
-	a, b = connPair(t, "pipe")
+	a, b = nettest.Pair(t, "pipe")
 	gr, er = runTopK(ctx, nil, a, b, plain, plain, v, c, ties, ties, 0, 0)
 	if !errContains(gr.err, "need Params with a KeepGroup") || !errContains(er.err, "need Params with a KeepGroup") {
 		t.Errorf("GarbleTopK without a group: garbler %v, evaluator %v", gr.err, er.err)
 	}
-	a, b = connPair(t, "pipe")
+	a, b = nettest.Pair(t, "pipe")
 	gr, er = runTopK(ctx, nil, a, b, g8, g16, v, c, ties, ties, 0, 0)
 	if !errors.Is(gr.err, ErrMismatch) || !errors.Is(er.err, ErrMismatch) {
 		t.Errorf("groups 8 and 16: garbler %v, evaluator %v", gr.err, er.err)
 	}
-	a, b = connPair(t, "pipe")
+	a, b = nettest.Pair(t, "pipe")
 	gr, er = runTopK(ctx, nil, a, b, g8, g8, v, c, ties, ties[:2], 0, 0)
 	if !errors.Is(gr.err, ErrPeerAborted) || !errContains(er.err, "2 tie shares for 3 scores") {
 		t.Errorf("short ties: garbler %v, evaluator %v", gr.err, er.err)

@@ -11,6 +11,7 @@ import (
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // tinyModel is ckks/layer_test.go's helper: a random BERT of the given
@@ -257,7 +258,7 @@ func testBridgeLayers(t *testing.T, lit ParametersLiteral, ids []int, reg *appro
 	var blocks []int // the block of each layer's output
 	var logits *rlwe.Ciphertext
 	var gotCounts []Counts
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		defer func() {
 			if logits == nil {
 				srv.Close() // unblock the client

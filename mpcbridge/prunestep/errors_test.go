@@ -15,6 +15,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
@@ -44,7 +45,7 @@ func TestPruneWrongParameters(t *testing.T) {
 			in := tc.newInput(t, 0, randomRows(r, 5, 64, 1), []float64{0, 0.2, 0.4, 0.05, 0.5}, 3)
 			ctx := testCtx(t)
 			srv, cli := connPair(t, "tcp")
-			serr, cerr := runPair(func() error {
+			serr, cerr := nettest.Both(func() error {
 				_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
 				return err
 			}, func() error {
@@ -73,7 +74,7 @@ func TestPruneWrongRequest(t *testing.T) {
 	}
 	ctx := testCtx(t)
 	srv, cli := connPair(t, "tcp")
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		_, err := tc.server.Refresh(ctx, srv, []*rlwe.Ciphertext{ct})
 		return err
 	}, func() error {
@@ -132,7 +133,7 @@ func TestPruneDisconnect(t *testing.T) {
 	// Measure each side's bytes in a complete run.
 	srv, cli := connPair(t, "pipe")
 	ctx := testCtx(t)
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
 		return err
 	}, func() error {
@@ -149,7 +150,7 @@ func TestPruneDisconnect(t *testing.T) {
 			for _, frac := range []float64{0.001, 0.05, 0.3, 0.6, 0.9, 0.999} {
 				limit := int64(frac * float64(total[side]))
 				t.Run(fmt.Sprintf("%s/%s/%d", transport, side, limit), func(t *testing.T) {
-					a, b := netPair(t, transport)
+					a, b := nettest.Pair(t, transport)
 					var cut *cutConn
 					if side == "server" {
 						cut = &cutConn{Conn: a, limit: limit}
@@ -166,7 +167,7 @@ func TestPruneDisconnect(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					start := time.Now()
-					serr, cerr := runPair(func() error {
+					serr, cerr := nettest.Both(func() error {
 						_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
 						return err
 					}, func() error {
@@ -193,7 +194,7 @@ func TestServeBridgeDisconnect(t *testing.T) {
 	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
 	srv, cli := connPair(t, "pipe")
 	ctx := testCtx(t)
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		ct, err := tc.he.EncryptVector(make([]float64, tc.params.MaxSlots()), 2)
 		if err != nil {
 			return err
@@ -253,7 +254,7 @@ func TestRefreshBatches(t *testing.T) {
 		cts[i] = ct
 	}
 	var fresh []*rlwe.Ciphertext
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		var err error
 		if fresh, err = tc.server.Refresh(ctx, srv, cts); err != nil {
 			return err

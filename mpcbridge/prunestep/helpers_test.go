@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net"
 	"sort"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -104,7 +104,7 @@ func newTestContext(tb testing.TB, preset string, lit ParametersLiteral) *testCo
 // or loopback TCP; both are closed when the test ends.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	tb.Helper()
-	a, b := netPair(tb, transport)
+	a, b := nettest.Pair(tb, transport)
 	params := []byte("prunestep-test")
 	var err error
 	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
@@ -115,41 +115,6 @@ func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	}
 	tb.Cleanup(func() { srv.Close(); cli.Close() })
 	return srv, cli
-}
-
-func netPair(tb testing.TB, transport string) (net.Conn, net.Conn) {
-	tb.Helper()
-	switch transport {
-	case "pipe":
-		a, b := net.Pipe()
-		return a, b
-	case "tcp":
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer l.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				accepted <- nil
-				return
-			}
-			accepted <- c
-		}()
-		a, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		b := <-accepted
-		if b == nil {
-			tb.Fatal("accept failed")
-		}
-		return a, b
-	}
-	tb.Fatalf("unknown transport %q", transport)
-	return nil, nil
 }
 
 // input is a random attention output in plaintext and encrypted.
@@ -196,16 +161,6 @@ func randomRows(r *rand.Rand, n, d int, sigma float64) models.Matrix {
 		m.Data[i] = sigma * r.NormFloat64()
 	}
 	return m
-}
-
-// runPair runs the server's and the client's functions concurrently and
-// returns their errors.
-func runPair(srv, cli func() error) (serr, cerr error) {
-	done := make(chan error, 1)
-	go func() { done <- cli() }()
-	serr = srv()
-	cerr = <-done
-	return serr, cerr
 }
 
 // plainRule returns the rows the plaintext rule keeps, high group then low

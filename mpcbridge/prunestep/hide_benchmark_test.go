@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // BenchmarkPruneHideLength runs BenchmarkPrune's step (Interactive14, d =
@@ -33,7 +34,7 @@ func BenchmarkPruneHideLength(b *testing.B) {
 				ctx := testCtx(b)
 				step := func() (Counts, error) {
 					var counts Counts
-					serr, cerr := runPair(func() error {
+					serr, cerr := nettest.Both(func() error {
 						var err error
 						_, counts, err = tc.server.Prune(ctx, srv, in.out, theta, beta)
 						return err

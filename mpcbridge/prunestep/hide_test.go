@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // hideInput returns n scores for a text of real rows (CLS included) padded
@@ -36,7 +37,7 @@ func pruneOnce(t *testing.T, tc *testContext, in *input, theta, beta float64) (C
 		res    *ckks.BridgeResult
 		sc, cc Counts
 	)
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		var err error
 		res, sc, err = tc.server.Prune(ctx, srv, in.out, theta, beta)
 		return err
@@ -225,7 +226,7 @@ func TestHideLengthBitsUniform(t *testing.T) {
 	for range runs {
 		srv, cli := connPair(t, "pipe")
 		var counts Counts
-		serr, cerr := runPair(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
 			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
 		if serr != nil || cerr != nil {
 			t.Fatalf("server: %v; client: %v", serr, cerr)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -42,14 +43,14 @@ func TestThresholdsStayOnServer(t *testing.T) {
 	}
 	in := tc.newInput(t, 0, randomRows(r, n, 64, 1), scores, 3)
 	const theta, beta = 0.1234, 0.3456
-	a, b := netPair(t, "pipe")
+	a, b := nettest.Pair(t, "pipe")
 	rec := &recordConn{Conn: a}
 	srv, _ := wire.NewConn(rec, wire.Config{Role: wire.RoleServer})
 	cli, _ := wire.NewConn(b, wire.Config{Role: wire.RoleClient})
 	defer srv.Close()
 	defer cli.Close()
 	ctx := testCtx(t)
-	serr, cerr := runPair(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, theta, beta); return err },
+	serr, cerr := nettest.Both(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, theta, beta); return err },
 		func() error { _, err := tc.client.Prune(ctx, cli); return err })
 	if serr != nil || cerr != nil {
 		t.Fatalf("server: %v; client: %v", serr, cerr)
@@ -86,7 +87,7 @@ func TestOrderIsFresh(t *testing.T) {
 		srv, cli := connPair(t, "pipe")
 		ctx := testCtx(t)
 		var res *ckks.BridgeResult
-		serr, cerr := runPair(func() error {
+		serr, cerr := nettest.Both(func() error {
 			var err error
 			res, _, err = tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
 			return err
@@ -196,7 +197,7 @@ func TestRevealedBitsUniform(t *testing.T) {
 	for range runs {
 		srv, cli := connPair(t, "pipe")
 		var counts Counts
-		serr, cerr := runPair(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
 			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
 		if serr != nil || cerr != nil {
 			t.Fatalf("server: %v; client: %v", serr, cerr)

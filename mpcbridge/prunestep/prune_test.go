@@ -11,6 +11,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -74,7 +75,7 @@ func checkPrune(t *testing.T, tc *testContext, in *input, theta, beta float64, t
 		sCounts Counts
 		cCounts Counts
 	)
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		var err error
 		res, sCounts, err = tc.server.Prune(ctx, srv, in.out, theta, beta)
 		return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // Network models of the benchmarks: time = compute (the loopback wall
@@ -48,7 +49,7 @@ func BenchmarkPrune(b *testing.B) {
 			)
 			// A first step outside the timer runs the handshake and
 			// compiles the comparison circuit.
-			if serr, cerr = runPair(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, theta, beta); return err },
+			if serr, cerr = nettest.Both(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, theta, beta); return err },
 				func() error { _, err := tc.client.Prune(ctx, cli); return err }); serr != nil || cerr != nil {
 				b.Fatalf("server: %v; client: %v", serr, cerr)
 			}
@@ -56,7 +57,7 @@ func BenchmarkPrune(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				s0, c0 := srv.Stats(), cli.Stats()
 				start := time.Now()
-				serr, cerr = runPair(func() error {
+				serr, cerr = nettest.Both(func() error {
 					var err error
 					_, counts, err = tc.server.Prune(ctx, srv, in.out, theta, beta)
 					return err

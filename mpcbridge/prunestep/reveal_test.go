@@ -11,6 +11,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -34,7 +35,7 @@ func TestReveal(t *testing.T) {
 	ctx := testCtx(t)
 	var got []float64
 	var gotSlots []int
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		return tc.server.Reveal(ctx, srv, ct, slots)
 	}, func() error {
 		var err error
@@ -86,7 +87,7 @@ func TestRevealErrors(t *testing.T) {
 	if s := srv.Stats(); s.BytesSent != 0 {
 		t.Errorf("refused reveals sent %d bytes", s.BytesSent)
 	}
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		return tc.server.Done(ctx, srv)
 	}, func() error {
 		_, _, err := tc.client.Reveal(ctx, cli)
@@ -123,7 +124,7 @@ func TestRevealLabel(t *testing.T) {
 		ctx := testCtx(t)
 		var label int
 		var slots []int
-		serr, cerr := runPair(func() error {
+		serr, cerr := nettest.Both(func() error {
 			return tc.server.RevealLabel(ctx, srv, ct, []int{0, 64})
 		}, func() error {
 			var err error
@@ -159,7 +160,7 @@ func TestRevealLabelErrors(t *testing.T) {
 	if s := srv.Stats(); s.BytesSent != 0 {
 		t.Errorf("refused reveals sent %d bytes", s.BytesSent)
 	}
-	serr, cerr := runPair(func() error {
+	serr, cerr := nettest.Both(func() error {
 		return tc.server.Reveal(ctx, srv, ct, []int{0, 1})
 	}, func() error {
 		_, _, err := tc.client.RevealLabel(ctx, cli)

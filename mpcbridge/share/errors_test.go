@@ -14,6 +14,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/ring"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // maskedMessage returns a valid MsgEncToShares payload for k ciphertexts
@@ -254,7 +255,7 @@ func TestPeerDisconnect(t *testing.T) {
 	ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 3)
 	t.Run("client leaves mid refresh", func(t *testing.T) {
 		sc, cc := pipe()
-		serr, _ := both(func() error {
+		serr, _ := nettest.Both(func() error {
 			_, err := tc.server.Refresh(bg(), sc, []*rlwe.Ciphertext{ct})
 			return err
 		}, func() error {
@@ -301,7 +302,7 @@ func TestRefreshTCP(t *testing.T) {
 	x := randomVector(r, tc.params.MaxSlots(), 4)
 	ct := tc.computedCiphertext(t, x, 3)
 	var out []*rlwe.Ciphertext
-	serr, cerr := both(func() error {
+	serr, cerr := nettest.Both(func() error {
 		c, err := l.Accept()
 		if err != nil {
 			return err

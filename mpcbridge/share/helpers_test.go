@@ -222,20 +222,6 @@ func pipe() (server, client *frameConn) {
 	return newFrameConn(a), newFrameConn(b)
 }
 
-// both runs the server and client sides concurrently and returns their
-// errors.
-func both(server, client func() error) (serr, cerr error) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cerr = client()
-	}()
-	serr = server()
-	wg.Wait()
-	return
-}
-
 // rawConn hands back canned payloads and records what was sent: for
 // driving one side with crafted messages.
 type rawConn struct {

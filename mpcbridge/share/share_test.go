@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 func TestEncToShares(t *testing.T) {
@@ -29,7 +31,7 @@ func TestEncToShares(t *testing.T) {
 					}
 					sc, cc := pipe()
 					var bs, as []Vector
-					serr, cerr := both(func() (err error) {
+					serr, cerr := nettest.Both(func() (err error) {
 						bs, err = tc.server.EncToShares(bg(), sc, cts)
 						return
 					}, func() (err error) {
@@ -81,7 +83,7 @@ func TestEncToShares(t *testing.T) {
 func (tc *testContext) shareCiphertexts(t *testing.T, cts []*rlwe.Ciphertext) (as, bs []Vector) {
 	t.Helper()
 	sc, cc := pipe()
-	serr, cerr := both(func() (err error) {
+	serr, cerr := nettest.Both(func() (err error) {
 		bs, err = tc.server.EncToShares(bg(), sc, cts)
 		return
 	}, func() (err error) {
@@ -133,7 +135,7 @@ func TestSharesToEnc(t *testing.T) {
 				scale := tc.params.DefaultScale()
 				sc, cc := pipe()
 				var out []*rlwe.Ciphertext
-				serr, cerr := both(func() (err error) {
+				serr, cerr := nettest.Both(func() (err error) {
 					out, err = tc.server.SharesToEnc(bg(), sc, bs, level, scale)
 					return
 				}, func() error {
@@ -184,7 +186,7 @@ func TestSharesToEncError(t *testing.T) {
 			scale := tc.params.DefaultScale()
 			sc, cc := pipe()
 			var out []*rlwe.Ciphertext
-			serr, cerr := both(func() (err error) {
+			serr, cerr := nettest.Both(func() (err error) {
 				out, err = tc.server.SharesToEnc(bg(), sc, []Vector{b}, level, scale)
 				return
 			}, func() error {
@@ -242,7 +244,7 @@ func TestRefresh(t *testing.T) {
 				if level > maskLevel {
 					target = maskLevel + 1
 				}
-				serr, cerr := both(func() (err error) {
+				serr, cerr := nettest.Both(func() (err error) {
 					if target == tc.params.MaxLevel() {
 						out, err = refresher.Refresh(bg(), cts)
 					} else {

@@ -71,7 +71,7 @@ func TestMismatch(t *testing.T) {
 		}, nil, nil, "4097 rows exceed 4096", "4097 rows exceed 4096"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := connPair(t, "pipe")
+			a, b := nettest.Pair(t, "pipe")
 			ea, eb := tc.run(testCtx(t), a, b)
 			for _, c := range []struct {
 				side string
@@ -102,7 +102,7 @@ func TestExactReads(t *testing.T) {
 	for _, transport := range []string{"pipe", "tcp"} {
 		for _, n := range []int{1, 9} {
 			t.Run(fmt.Sprintf("%s/n=%d", transport, n), func(t *testing.T) {
-				a, b := connPair(t, transport)
+				a, b := nettest.Pair(t, transport)
 				r := rand.New(rand.NewPCG(2, uint64(n)))
 				ap, aq := randomRows(r, n, 2), randomRows(r, n, 2)
 				ctx := testCtx(t)
@@ -141,7 +141,7 @@ func TestExactReads(t *testing.T) {
 // fullSizes returns the bytes each side writes in one call.
 func fullSizes(t *testing.T, n, width int) (fromP, fromQ int) {
 	t.Helper()
-	a, b := connPair(t, "pipe")
+	a, b := nettest.Pair(t, "pipe")
 	pc, qc := &nettest.CountConn{Conn: a}, &nettest.CountConn{Conn: b}
 	pr, qr := runPair(testCtx(t), Config{}, pc, qc, identity(n), constRows(n, width, 0), constRows(n, width, 0))
 	if pr.err != nil || qr.err != nil {
@@ -167,7 +167,7 @@ func TestDisconnect(t *testing.T) {
 		for _, transport := range []string{"pipe", "tcp"} {
 			for _, cut := range points {
 				t.Run(fmt.Sprintf("%s/%s/%d", side, transport, cut), func(t *testing.T) {
-					a, b := connPair(t, transport)
+					a, b := nettest.Pair(t, transport)
 					var pa, qb net.Conn = a, b
 					if side == "permuter" {
 						pa = nettest.Cut(a, cut)
@@ -233,7 +233,7 @@ func (c *readGate) Read(b []byte) (int, error) {
 func TestCancel(t *testing.T) {
 	defer noLeaks(t)()
 	t.Run("before", func(t *testing.T) {
-		a, _ := connPair(t, "pipe")
+		a, _ := nettest.Pair(t, "pipe")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if _, err := Permute(ctx, a, identity(2), constRows(2, 1, 0), nil); !errors.Is(err, context.Canceled) {
@@ -249,7 +249,7 @@ func TestCancel(t *testing.T) {
 		for _, transport := range []string{"pipe", "tcp"} {
 			for _, op := range []string{"Permute", "Assist"} {
 				t.Run(fmt.Sprintf("%s/%s/%s", stage, transport, op), func(t *testing.T) {
-					ca, b := connPair(t, transport)
+					ca, b := nettest.Pair(t, transport)
 					go func() { _, _ = io.Copy(io.Discard, b) }()
 					// In the hello stage the call waits for the peer's
 					// hello from its first Read; in the data stage, once it
@@ -292,7 +292,7 @@ func TestCancel(t *testing.T) {
 	// the connection does: the call, blocked on the peer's hello, returns
 	// the close's error (wrapped with ctx's), so the close ended it.
 	t.Run("no-deadline", func(t *testing.T) {
-		ca, b := connPair(t, "pipe")
+		ca, b := nettest.Pair(t, "pipe")
 		a := newReadGate(ca, 0)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -397,7 +397,7 @@ func TestMalformedPeer(t *testing.T) {
 		{"bad-points", "point not on curve"},
 	} {
 		t.Run("assistant/"+tc.act, func(t *testing.T) {
-			a, b := connPair(t, "pipe")
+			a, b := nettest.Pair(t, "pipe")
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() { defer wg.Done(); fakeAssistant(t, b, n, width, tc.act) }()
@@ -422,7 +422,7 @@ func TestMalformedPeer(t *testing.T) {
 		{"odd-chunk", "OT extension chunk of 100 bytes"},
 	} {
 		t.Run("permuter/"+tc.act, func(t *testing.T) {
-			a, b := connPair(t, "pipe")
+			a, b := nettest.Pair(t, "pipe")
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() { defer wg.Done(); fakePermuter(t, b, n, width, tc.act) }()
@@ -450,7 +450,7 @@ func TestGarbageAfterHello(t *testing.T) {
 	for _, op := range []string{"Permute", "Assist"} {
 		for trial := 0; trial < 3; trial++ {
 			t.Run(fmt.Sprintf("%s/%d", op, trial), func(t *testing.T) {
-				a, b := connPair(t, "pipe")
+				a, b := nettest.Pair(t, "pipe")
 				me := hello{role: roleAssistant, n: 4, width: 1}
 				if op == "Assist" {
 					me.role = rolePermuter

@@ -145,7 +145,7 @@ func FuzzPermuteStream(f *testing.F) {
 // Permute of n rows of the given width with the ring.
 func permuterTranscript(tb testing.TB, ring Ring, n, width int) []byte {
 	tb.Helper()
-	a, b := connPair(tb, "pipe")
+	a, b := nettest.Pair(tb, "pipe")
 	pc := &nettest.CountConn{Conn: a, Keep: true}
 	r := rand.New(rand.NewPCG(9, uint64(n)))
 	pr, qr := runPair(testCtx(tb), Config{Ring: ring}, pc, b, r.Perm(n), randomRows(r, n, width), randomRows(r, n, width))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -33,44 +32,6 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// connPair returns two connected ends over net.Pipe or loopback TCP.
-func connPair(t testing.TB, transport string) (net.Conn, net.Conn) {
-	t.Helper()
-	switch transport {
-	case "pipe":
-		a, b := net.Pipe()
-		t.Cleanup(func() { a.Close(); b.Close() })
-		return a, b
-	case "tcp":
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				accepted <- nil
-				return
-			}
-			accepted <- c
-		}()
-		a, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := <-accepted
-		if b == nil {
-			t.Fatal("accept failed")
-		}
-		t.Cleanup(func() { a.Close(); b.Close() })
-		return a, b
-	}
-	t.Fatalf("unknown transport %q", transport)
-	return nil, nil
 }
 
 // result is one party's outcome.

@@ -48,7 +48,7 @@ func checkUniform(t *testing.T, what string, b []byte) (mean float64) {
 // transcripts are repeatable.
 func transcript(t *testing.T, perm []int, ap, aq [][]uint64) (fromP, fromQ []byte) {
 	t.Helper()
-	a, b := connPair(t, "pipe")
+	a, b := nettest.Pair(t, "pipe")
 	pc, qc := &nettest.CountConn{Conn: a, Keep: true}, &nettest.CountConn{Conn: b, Keep: true}
 	pr, qr := runPairRand(testCtx(t), Config{}, pc, qc, perm, ap, aq,
 		rand.NewChaCha8([32]byte{'P', byte(perm[0])}), rand.NewChaCha8([32]byte{'Q', byte(perm[0])}))

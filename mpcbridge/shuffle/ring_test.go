@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // big128 returns the value mod 2^128 held by the word pair v[k], v[k+1].
@@ -99,7 +101,7 @@ func TestPermuteRing128(t *testing.T) {
 	cfg := Config{Ring: Ring128}
 	for _, c := range []struct{ n, width int }{{1, 2}, {2, 2}, {5, 6}, {64, 4}, {127, 2 * 257}} {
 		t.Run(fmt.Sprintf("n=%d/w=%d", c.n, c.width), func(t *testing.T) {
-			a, b := connPair(t, "tcp")
+			a, b := nettest.Pair(t, "tcp")
 			perm := r.Perm(c.n)
 			ap, aq := make([][]uint64, c.n), make([][]uint64, c.n)
 			for i := range ap {
@@ -125,7 +127,7 @@ func TestShuffleRing128(t *testing.T) {
 		second[i] = make([]uint64, width)
 		Ring128.sub(second[i], vals[i], first[i])
 	}
-	a, b := connPair(t, "tcp")
+	a, b := nettest.Pair(t, "tcp")
 	cfg := Config{Ring: Ring128}
 	done := make(chan result, 1)
 	go func() {
@@ -171,7 +173,7 @@ func TestRingMismatch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, q := connPair(t, "pipe")
+			p, q := nettest.Pair(t, "pipe")
 			done := make(chan result, 1)
 			go func() {
 				var res result

@@ -15,7 +15,7 @@ import (
 func BenchmarkPermute(b *testing.B) {
 	for _, bc := range []struct{ n, width int }{{128, 769}, {512, 769}, {128, 1}} {
 		b.Run(fmt.Sprintf("n=%d/w=%d", bc.n, bc.width), func(b *testing.B) {
-			pa, qa := connPair(b, "tcp")
+			pa, qa := nettest.Pair(b, "tcp")
 			log := &nettest.FlightLog{}
 			p := &nettest.CountConn{Conn: pa, Side: 0, Log: log}
 			q := &nettest.CountConn{Conn: qa, Side: 1, Log: log}
@@ -53,7 +53,7 @@ func BenchmarkShuffle(b *testing.B) {
 	}{{128, 769, Ring64}, {128, 2 * 769, Ring128}, {512, 769, Ring64}, {512, 2 * 769, Ring128}} {
 		cfg := Config{Ring: bc.ring}
 		b.Run(fmt.Sprintf("n=%d/w=%d/%v", bc.n, bc.width, bc.ring), func(b *testing.B) {
-			sa, ca := connPair(b, "tcp")
+			sa, ca := nettest.Pair(b, "tcp")
 			log := &nettest.FlightLog{}
 			s := &nettest.CountConn{Conn: sa, Side: 0, Log: log}
 			c := &nettest.CountConn{Conn: ca, Side: 1, Log: log}

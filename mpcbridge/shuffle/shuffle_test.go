@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // checkPermuted checks B_P + B_Q == ApplyPermutation(perm, A_P + A_Q)
@@ -42,7 +44,7 @@ func TestPermuteCorrect(t *testing.T) {
 	for _, transport := range []string{"pipe", "tcp"} {
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/n=%d/w=%d", transport, c.n, c.width), func(t *testing.T) {
-				a, b := connPair(t, transport)
+				a, b := nettest.Pair(t, transport)
 				perm := r.Perm(c.n)
 				ap, aq := randomRows(r, c.n, c.width), randomRows(r, c.n, c.width)
 				pr, qr := runPair(testCtx(t), Config{}, a, b, perm, ap, aq)
@@ -55,7 +57,7 @@ func TestPermuteCorrect(t *testing.T) {
 // TestPermuteConvention pins the convention with a readable case: row i of
 // the input becomes row perm[i] of the output.
 func TestPermuteConvention(t *testing.T) {
-	a, b := connPair(t, "pipe")
+	a, b := nettest.Pair(t, "pipe")
 	perm := []int{2, 0, 1} // row 0 -> 2, row 1 -> 0, row 2 -> 1
 	ap := [][]uint64{{10}, {20}, {30}}
 	aq := [][]uint64{{1}, {2}, {3}}
@@ -76,7 +78,7 @@ func TestPermuteEdge(t *testing.T) {
 	defer noLeaks(t)()
 	for _, c := range []struct{ n, width int }{{0, 0}, {3, 0}, {1, 1}} {
 		t.Run(fmt.Sprintf("n=%d/w=%d", c.n, c.width), func(t *testing.T) {
-			a, b := connPair(t, "pipe")
+			a, b := nettest.Pair(t, "pipe")
 			perm := identity(c.n)
 			ap, aq := constRows(c.n, c.width, 5), constRows(c.n, c.width, 6)
 			pr, qr := runPair(testCtx(t), Config{}, a, b, perm, ap, aq)
@@ -104,7 +106,7 @@ func TestSharesFresh(t *testing.T) {
 	ap, aq := randomRows(r, n, w), randomRows(r, n, w)
 	var prev [][]uint64
 	for run := 0; run < 2; run++ {
-		a, b := connPair(t, "pipe")
+		a, b := nettest.Pair(t, "pipe")
 		pr, qr := runPair(testCtx(t), Config{}, a, b, perm, ap, aq)
 		checkPermuted(t, perm, ap, aq, pr, qr)
 		moved := ApplyPermutation(perm, aq)
@@ -153,7 +155,7 @@ func TestShuffle(t *testing.T) {
 	for _, transport := range []string{"pipe", "tcp"} {
 		for _, c := range []struct{ n, width int }{{1, 3}, {2, 1}, {5, 7}, {64, 2}, {129, 5}} {
 			t.Run(fmt.Sprintf("%s/n=%d/w=%d", transport, c.n, c.width), func(t *testing.T) {
-				a, b := connPair(t, transport)
+				a, b := nettest.Pair(t, transport)
 				x1, x2 := randomRows(r, c.n, c.width), randomRows(r, c.n, c.width)
 				seed1, seed2 := [32]byte{1, byte(c.n)}, [32]byte{2, byte(c.n)}
 				fr, sr := runShuffle(t, a, b, x1, x2, rand.NewChaCha8(seed1), rand.NewChaCha8(seed2))
@@ -209,7 +211,7 @@ func TestShuffleWith(t *testing.T) {
 		{"second-repeats", identity(n), []int{0, 0, 1, 2, 3, 4}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := connPair(t, "pipe")
+			a, b := nettest.Pair(t, "pipe")
 			x1, x2 := randomRows(r, n, width), randomRows(r, n, width)
 			ctx := testCtx(t)
 			done := make(chan result, 1)
@@ -340,7 +342,7 @@ func TestShuffleUniform(t *testing.T) {
 	counts := make(map[[3]int]int)
 	x1 := [][]uint64{{0}, {1}, {2}}
 	x2 := constRows(3, 1, 0)
-	a, b := connPair(t, "tcp")
+	a, b := nettest.Pair(t, "tcp")
 	for i := 0; i < runs; i++ {
 		fr, sr := runShuffle(t, a, b, x1, x2, rand.NewChaCha8([32]byte{3, byte(i)}), rand.NewChaCha8([32]byte{4, byte(i)}))
 		if fr.err != nil || sr.err != nil {

@@ -1,5 +1,7 @@
-// Package nettest holds the connection wrappers the bridge's protocol tests
-// share: a connection that drops mid-protocol and one without deadlines.
+// Package nettest holds the connection helpers the bridge's protocol tests
+// share: a connected pair over net.Pipe or loopback TCP (Pair), a runner for
+// the two parties (Both), and wrappers: a connection that drops
+// mid-protocol, one without deadlines, and one that counts its bytes.
 package nettest
 
 import (
