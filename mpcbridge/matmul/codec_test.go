@@ -14,6 +14,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -351,7 +352,7 @@ func TestPeerFailures(t *testing.T) {
 		srv, _ := NewServer(tc.p, tc.pk, 2, nil)
 		cli, _ := NewClient(tc.p, tc.sk, 2, nil)
 		other, _ := polymat.NewLayout(tc.ring, pr.lay.Dims, polymat.Block{D0: 4, D1: 8, D2: 8})
-		serr, cerr := both(func() error {
+		serr, cerr := nettest.Both(func() error {
 			_, err := srv.MatMul(bg(), sc, pr.lay, ws, nil)
 			if err != nil {
 				sc.Close()
@@ -370,7 +371,7 @@ func TestPeerFailures(t *testing.T) {
 		sc, cc := connPair(t, "pipe")
 		srv, _ := NewServer(tc.p, tc.pk, 2, nil)
 		cli, _ := NewClient(tc.p, sk2, 2, nil)
-		serr, cerr := both(func() error {
+		serr, cerr := nettest.Both(func() error {
 			_, err := srv.MatMul(bg(), sc, pr.lay, ws, nil)
 			return err
 		}, func() error {

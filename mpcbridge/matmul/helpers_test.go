@@ -7,13 +7,13 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"testing"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
@@ -78,7 +78,7 @@ func bg() context.Context { return context.Background() }
 // or loopback TCP; both are closed when the test ends.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	tb.Helper()
-	a, b := netPair(tb, transport)
+	a, b := nettest.Pair(tb, transport)
 	params := []byte("matmul-test")
 	var err error
 	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
@@ -89,57 +89,10 @@ func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	}
 	tb.Cleanup(func() { srv.Close(); cli.Close() })
 	// Handshake now, so that the statistics of a product exclude it.
-	if err := errors.Join(both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
+	if err := errors.Join(nettest.Both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
 		tb.Fatal(err)
 	}
 	return srv, cli
-}
-
-func netPair(tb testing.TB, transport string) (net.Conn, net.Conn) {
-	tb.Helper()
-	switch transport {
-	case "pipe":
-		return net.Pipe()
-	case "tcp":
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		defer l.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, err := l.Accept()
-			if err != nil {
-				accepted <- nil
-				return
-			}
-			accepted <- c
-		}()
-		a, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		b := <-accepted
-		if b == nil {
-			tb.Fatal("accept failed")
-		}
-		return a, b
-	}
-	tb.Fatalf("unknown transport %q", transport)
-	return nil, nil
-}
-
-// both runs the server and the client concurrently.
-func both(server, client func() error) (serr, cerr error) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cerr = client()
-	}()
-	serr = server()
-	wg.Wait()
-	return
 }
 
 // problem is one random product: X (Rows x In, |x| < 2^B), W (In x Out,
@@ -267,7 +220,7 @@ func (tc *testContext) run(tb testing.TB, transport string, srv *Server, pr *pro
 		tb.Fatalf("PreEncoded %t for a problem on the fly %t", ws.PreEncoded(), pr.onTheFly)
 	}
 	s0, c0 := sc.Stats(), cc.Stats()
-	serr, cerr := both(func() error {
+	serr, cerr := nettest.Both(func() error {
 		var err error
 		b, err = srv.MatMul(bg(), sc, pr.lay, ws, xs)
 		return err

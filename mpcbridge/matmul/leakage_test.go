@@ -13,6 +13,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
@@ -107,7 +108,7 @@ func newLeakSetup(t *testing.T) *leakSetup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serr, cerr := both(func() error {
+	serr, cerr := nettest.Both(func() error {
 		_, err := srv.MatMul(bg(), sc, pr.lay, ws, nil)
 		return err
 	}, func() error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -86,7 +87,7 @@ func benchLinear(b *testing.B, name string, ringLit polymat.ParametersLiteral, d
 			if err != nil {
 				b.Fatal(err)
 			}
-			serr, cerr := both(func() error {
+			serr, cerr := nettest.Both(func() error {
 				var err error
 				sh, err = srv.MatMul(bg(), sc, lay, ws, nil)
 				return err
