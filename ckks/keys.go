@@ -77,7 +77,7 @@ func Keys(params hefloat.Parameters, s Shape) (KeyReport, error) {
 }
 
 // Parameters are the CKKS parameters of a preset (Lattigo's), named here so
-// that packages above ckks need not import Lattigo (DESIGN.md section 2).
+// that packages above ckks need not import Lattigo (docs/design.md, "Packages and who imports whom").
 type Parameters = hefloat.Parameters
 
 // SecretKeys are the key owner's keys for one session: a fresh secret key

@@ -31,7 +31,7 @@ type LevelRefresher interface {
 
 // Bridge is where the two-party protocol acts in a layer: it refreshes
 // ciphertexts wherever levels run out, and after each attention block it
-// prunes tokens and chooses their degrees (DESIGN.md section 4).
+// prunes tokens and chooses their degrees (docs/design.md, "The pruning protocol").
 type Bridge interface {
 	Refresher
 	// AfterAttention receives the attention block's output and the

@@ -2,7 +2,7 @@
 // classifier (weights, approximation settings, learned pruning thresholds)
 // and serves sessions on a net.Listener; a Client holds the model's public
 // part and a private text, and gets the label without either side learning
-// the other's secret (DESIGN.md sections 1 and 3).
+// the other's secret (docs/design.md: "Parties, secrets and what leaks", "One inference, step by step").
 //
 // engine is the only package that knows the order of a whole inference:
 // ckks evaluates the layers homomorphically, mpcbridge/prunestep runs the

@@ -6,7 +6,7 @@
 // # The client/server split
 //
 // A Model is two parts that mirror the two parties of a private inference
-// (DESIGN.md section 1):
+// (docs/design.md, "Parties, secrets and what leaks"):
 //
 //   - ClientModel is public: the configuration (the model's public shape), the
 //     tokenizer and the embedding layer (word, position and token-type tables
@@ -29,11 +29,11 @@
 //
 // Token pruning and degree selection are decided by a Schedule, consulted once
 // per layer after the attention block (where the encrypted protocol runs its
-// bridge, DESIGN.md sections 3 and 4). The schedule sees the layer's attention
+// bridge, docs/design.md: "One inference, step by step", "The pruning protocol"). The schedule sees the layer's attention
 // probabilities (LayerAttention, with Importance for the CipherPrune score)
 // and returns which tokens survive and which degree each uses from then on.
 // Dropped tokens are removed for all later layers; the CLS token is never
 // dropped and always uses DegreeHigh.
 //
-// Package models knows nothing of encryption (DESIGN.md section 2).
+// Package models knows nothing of encryption (docs/design.md, "Packages and who imports whom").
 package models

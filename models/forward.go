@@ -20,7 +20,7 @@ type ForwardOptions struct {
 // Schedule decides token pruning and degree selection. Forward calls
 // AfterAttention once per layer l, after the attention block (attention,
 // output projection, residual and LayerNorm) and before the feed-forward
-// block, where the encrypted protocol runs its bridge (DESIGN.md section 3).
+// block, where the encrypted protocol runs its bridge (docs/design.md, "One inference, step by step").
 //
 // The returned Decision applies from that point on: dropped tokens are
 // removed before layer l's feed-forward block and for every later layer, and

@@ -7,7 +7,7 @@ import (
 
 // Degree selects which variant of a nonlinearity's polynomial approximation
 // a token uses: the schedule gives important tokens DegreeHigh and the others
-// DegreeLow (DESIGN.md section 6). The exact forward ignores it.
+// DegreeLow (docs/design.md, "Approximations"). The exact forward ignores it.
 type Degree uint8
 
 // The two degrees. DegreeHigh is the zero value, so a nil or zeroed degree

@@ -1,5 +1,5 @@
 // Package gc runs the garbled-circuit comparisons of encrypted token pruning
-// (DESIGN.md section 4, step 3), with Yao garbling, half gates and free XOR
+// (docs/design.md, "The pruning protocol", step 3), with Yao garbling, half gates and free XOR
 // from github.com/markkurossi/mpc.
 //
 // # Setting
@@ -19,7 +19,7 @@
 //
 // Since the rows were shuffled by a permutation neither party knows, the
 // bits in this order reveal only the numbers of kept and of high-degree
-// tokens, which DESIGN.md allows to leak. This package does not check that
+// tokens, which docs/design.md allows to leak. This package does not check that
 // the input order is random: that is the caller's duty. m and the circuit
 // size (the bucket) are public too: m is the number of rows entering the
 // layer.

@@ -1,5 +1,5 @@
 // Package prunestep is the encrypted token-pruning step of a private
-// inference (DESIGN.md section 4, mpcbridge/README.md sections 1-4): it
+// inference (docs/design.md, "The pruning protocol", mpcbridge/README.md sections 1-4): it
 // composes mpcbridge/share, mpcbridge/shuffle and mpcbridge/gc over one
 // mpcbridge/wire connection into one call per party, and adapts it, with
 // the two-party refresh, to the ckks evaluator's Bridge interface.
@@ -97,7 +97,7 @@
 // uniformly random to each party, which amounts to their counts; C's
 // seeded ciphertexts are RLWE samples. So the step reveals, beyond the
 // public n, d, layout and layer, exactly Counts: the kept and high-degree
-// numbers (DESIGN.md section 1). With a KeepGroup the bits are still in the
+// numbers (docs/design.md, "Parties, secrets and what leaks"). With a KeepGroup the bits are still in the
 // order σ, and the extra rows are chosen by score and by the row index
 // hidden by the shuffle, never by position, so they too reveal only their
 // counts: the rounded kept count and the high count. The thresholds enter
@@ -109,7 +109,7 @@
 // value-independent -b' (|v| <= 2^(B+F), |x| <= 2^B at F fraction bits;
 // B = 4, F = 16 gives 2^-68). Over the m = (n-1)·d values of one step the
 // distances add up to at most m·2^(B+F-88): 2^-51 at n = 128, d = 768 and
-// 2^-49 at n = 512, against the 2^-40 DESIGN.md asks of the whole step.
+// 2^-49 at n = 512, against the 2^-40 docs/design.md asks of the whole step.
 // Both parties refuse a layout with m > 2^(48-B-F) (2^28 values at B = 4,
 // F = 16; larger than any batch the share parameters allow). The masks
 // were 2^62 in a 2^64 ring before protocol version 6 of the engine: 2^-42

@@ -1,7 +1,7 @@
 // Package share converts between CKKS ciphertexts and additive secret
 // shares, and refreshes ciphertexts, between two parties: the client, who
 // holds the only secret key, and the server, who holds the model and
-// computes on the client's ciphertexts (DESIGN.md sections 1, 3 and 4).
+// computes on the client's ciphertexts (docs/design.md: "Parties, secrets and what leaks", "One inference, step by step", "The pruning protocol").
 // Unlike Lattigo's mhe/mhefloat, where every party holds a key share, here
 // the server has no key: its mask-and-re-randomize step is what protects
 // the model, and the client's decryption is the only one.
@@ -87,7 +87,7 @@
 // each, alone, within 2^-(λ+1) of a value-independent distribution.
 //
 // Leakage that remains, by design: the batch size, the levels and scales,
-// B, and the slot count (all public in DESIGN.md section 1).
+// B, and the slot count (all public in docs/design.md, "Parties, secrets and what leaks").
 //
 // # Requirements on callers
 //

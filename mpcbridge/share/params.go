@@ -11,7 +11,7 @@ import (
 // Defaults and limits of ParametersLiteral.
 const (
 	// DefaultLambda is the statistical security parameter λ of the masks
-	// (DESIGN.md section 1): the masked polynomial the client decrypts is
+	// (docs/design.md, "Parties, secrets and what leaks"): the masked polynomial the client decrypts is
 	// within statistical distance 2^-(λ+1) of a message-independent one.
 	DefaultLambda = 40
 	// MinLambda is the smallest λ accepted.

@@ -1,5 +1,5 @@
 // Package shuffle is the two-party shuffle of encrypted token pruning
-// (DESIGN.md section 4, step 2; mpcbridge/README.md section 2): from
+// (docs/design.md, "The pruning protocol", step 2; mpcbridge/README.md section 2): from
 // additive shares modulo 2^64 (or 2^128, Config.Ring) of n rows, fresh
 // shares of the same rows in an order neither party knows.
 //

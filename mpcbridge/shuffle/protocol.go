@@ -77,7 +77,7 @@ type Role uint8
 
 const (
 	// First permutes first (π_1), then assists (the server, with π_S, in
-	// DESIGN.md section 4).
+	// docs/design.md, "The pruning protocol").
 	First Role = iota
 	// Second assists first, then permutes (π_2; the client, with π_C).
 	Second
@@ -164,7 +164,7 @@ func (c Config) Assist(ctx context.Context, conn io.ReadWriter, share [][]uint64
 	return out, nil
 }
 
-// Shuffle runs the two-party shuffle of DESIGN.md section 4 over conn: the
+// Shuffle runs the two-party shuffle of docs/design.md, "The pruning protocol" over conn: the
 // parties hold additive shares (mod 2^64, or 2^128 with Ring128) of n rows, and afterwards fresh
 // shares of the same rows in the order σ = π_2 ∘ π_1 (row i moves to
 // position π_2(π_1(i))), where the First party draws π_1 and the Second
