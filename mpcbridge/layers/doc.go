@@ -101,10 +101,32 @@
 // product's two levels, and down ceil(nd/S)·2 + ceil(n/S) ciphertexts at
 // the mask level.
 //
-// Measured (BenchmarkFFN, BERT-base's shapes at n = 128, Interactive14 and
-// polymat.N12, both parties over loopback TCP with 2 workers each, on the
-// shared 2-core machine): see the benchmark's documentation and
-// mpcbridge/README.md.
+// Measured (BenchmarkFFN: BERT-base's shapes at n = 128, random weights,
+// Interactive14 and polymat.N12, 1.25 GiB of pre-encoded weights per
+// matrix, both parties in one process over loopback TCP with 2 workers
+// each, on the shared 2-core machine at load below 1, 2026-12-06; wall
+// seconds of the server per step, MB client -> server + server -> client):
+//
+//	step        high (GELU 127)     low (GELU 63)
+//	W1          1.50 s  42.9 + 24.3  1.22 s  42.9 + 24.3
+//	GELU       25.28 s  37.7 + 22.4 13.82 s  34.3 + 22.4
+//	W2          1.28 s  32.8 + 27.2  1.26 s  32.8 + 27.2
+//	Square      0.26 s   3.6 +  5.6  0.33 s   3.6 +  5.6
+//	InvSqrt     0.52 s   0.7 +  0.5  0.57 s   0.7 +  0.5
+//	MulScaled   0.37 s   8.1 +  5.6  0.40 s   8.1 +  5.6
+//	stage      29.2 s (57.0 CPU-s)  17.6 s (34.3 CPU-s); 125.8 (122.5) + 85.6 MB
+//
+// LayerNorm alone on 128 x 768: 1.21 s, 1.88 CPU-s, 12.4 + 11.7 MB. The
+// error against the approximate forward is 1.3e-3 at most on the stage's
+// outputs, nearly all from W2's quantization (its 3072-term column sums
+// need By = 13, which leaves Fw = 15 bits per weight), 8e-5 for LayerNorm.
+// GELU is 87% of the time: the degree (or the low-degree rows of a pruned
+// layer) is the lever, not the products. The old path in the same session
+// (ckks has no feed-forward benchmark; its 2 workers, refreshes excluded):
+// BenchmarkGELU/high 19.7 s (degree 63, as the low column),
+// BenchmarkLayerNorm/high 3.54 s (1/√x of degree 511), and
+// BenchmarkLinear/768x3072 88.6 s (W1's shape; W2's 3072x768 has none):
+// about 200 s for the stage against 17.6 s.
 //
 // # Security (semi-honest)
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -15,7 +16,9 @@ import (
 
 // BenchmarkFFN measures the feed-forward stage on BERT-base's shapes
 // (hidden 768, FFN 3072, random weights N(0, 0.03²), γ = 1 + N(0, 0.03²),
-// β and biases N(0, 0.03²)) at n = 128, every row at the high degree, with
+// β and biases N(0, 0.03²)) at n = 128, every row at the high degree
+// (GELU of degree 127) and every row at the low one (63, the degree of
+// the default registry's high GELU that ckks.BenchmarkGELU uses), with
 // sentiment-tiny's registry (the default one's 1/√x does not fit
 // Interactive14): two parties in one process over loopback TCP, 2 workers
 // each, Interactive14 and polymat.N12, every conversion timed (the weights
@@ -23,9 +26,13 @@ import (
 // reports the CPU seconds of both parties, the bytes each way, the rounds,
 // and per step (W1, gelu, W2, square, invsqrt, mulscaled) the server's
 // wall seconds and the bytes each way. "layernorm" is the LayerNorm alone
-// on 128 x 768. Run it beside the old path's pieces in one invocation:
+// on 128 x 768. Run it beside the old path's pieces (ckks has no
+// feed-forward benchmark: its GELU and LayerNorm on the same shapes, and
+// its 768x3072 product, W1's shape, in a second invocation since the
+// patterns differ in depth):
 //
-//	go test -p 1 -run '^$' -bench 'Benchmark(FFN|GELU|LayerNorm)$/(bert-base.*|high/workers=2)$' -benchtime 1x -timeout 2h ./ckks ./mpcbridge/layers
+//	go test -p 1 -run '^$' -bench 'Benchmark(FFN|GELU|LayerNorm)$/(bert-base|high)$/(n=128|layernorm|workers=2)$' -benchtime 1x -timeout 2h ./ckks ./mpcbridge/layers
+//	go test -p 1 -run '^$' -bench 'BenchmarkLinear$/768x3072$/n=128$/workers=2$' -benchtime 1x -timeout 2h ./ckks
 func BenchmarkFFN(b *testing.B) {
 	const (
 		rows, hidden, inter = 128, 768, 3072
@@ -75,52 +82,61 @@ func BenchmarkFFN(b *testing.B) {
 	h = quantized(h, f)
 	ha, hb := split(r, h.Data, f, 87)
 
-	b.Run(fmt.Sprintf("bert-base/n=%d/workers=2", rows), func(b *testing.B) {
-		srv, cli := tc.parties(b, 2)
-		sc, cc := connPair(b)
-		var steps []string
-		var stepSecs []float64
-		var stepStats []wire.Stats
-		last, lastStats := time.Now(), sc.Stats()
-		srv.trace = func(step string) {
-			now, st := time.Now(), sc.Stats()
-			steps, stepSecs, stepStats = append(steps, step), append(stepSecs, now.Sub(last).Seconds()), append(stepStats, st.Sub(lastStats))
-			last, lastStats = now, st
-		}
-		var ya, yb share.Vector
-		s0, c0 := sc.Stats(), cc.Stats()
-		cpu0 := cpuSeconds()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			steps, stepSecs, stepStats = nil, nil, nil
-			last, lastStats = time.Now(), sc.Stats()
-			serr, cerr := both(func() (err error) {
-				yb, err = srv.FFN(bg(), sc, w, nil, hb)
-				return err
-			}, func() (err error) {
-				ya, err = cli.FFN(bg(), cc, plan, nil, ha)
-				return err
-			})
-			if serr != nil || cerr != nil {
-				b.Fatalf("server: %v, client: %v", serr, cerr)
+	for _, deg := range approx.Degrees() {
+		var degs []approx.Degree // nil: all high
+		if deg != approx.High {
+			degs = make([]approx.Degree, rows)
+			for i := range degs {
+				degs[i] = deg
 			}
 		}
-		b.StopTimer()
-		report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
-		for k, s := range steps {
-			b.ReportMetric(stepSecs[k], s+"-s")
-			b.ReportMetric(float64(stepStats[k].BytesReceived)/1e6, s+"-MB-up")
-			b.ReportMetric(float64(stepStats[k].BytesSent)/1e6, s+"-MB-down")
-		}
-		b.ReportMetric(float64(w.MemoryBytes())/(1<<20), "weight-MiB")
-		want := plainFFN(tn, h, up, down, norm)
-		b.ReportMetric(maxDiff(open(b, tc.p, ya, yb), want.Data), "max-err")
-	})
+		b.Run(fmt.Sprintf("bert-base/n=%d/%s/workers=2", rows, deg), func(b *testing.B) {
+			srv, cli := tc.parties(b, 2)
+			sc, cc := connPair(b)
+			var steps []string
+			var stepSecs []float64
+			var stepStats []wire.Stats
+			last, lastStats := time.Now(), sc.Stats()
+			srv.trace = func(step string) {
+				now, st := time.Now(), sc.Stats()
+				steps, stepSecs, stepStats = append(steps, step), append(stepSecs, now.Sub(last).Seconds()), append(stepStats, st.Sub(lastStats))
+				last, lastStats = now, st
+			}
+			var ya, yb share.Vector
+			s0, c0 := sc.Stats(), cc.Stats()
+			cpu0 := cpuSeconds()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				steps, stepSecs, stepStats = nil, nil, nil
+				last, lastStats = time.Now(), sc.Stats()
+				serr, cerr := both(func() (err error) {
+					yb, err = srv.FFN(bg(), sc, w, degs, hb)
+					return err
+				}, func() (err error) {
+					ya, err = cli.FFN(bg(), cc, plan, degs, ha)
+					return err
+				})
+				if serr != nil || cerr != nil {
+					b.Fatalf("server: %v, client: %v", serr, cerr)
+				}
+			}
+			b.StopTimer()
+			report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
+			for k, s := range steps {
+				b.ReportMetric(stepSecs[k], s+"-s")
+				b.ReportMetric(float64(stepStats[k].BytesReceived)/1e6, s+"-MB-up")
+				b.ReportMetric(float64(stepStats[k].BytesSent)/1e6, s+"-MB-down")
+			}
+			b.ReportMetric(float64(w.MemoryBytes())/(1<<20), "weight-MiB")
+			want := plainFFN(tn, h, up, down, norm, modelDegrees(degs))
+			b.ReportMetric(maxDiff(open(b, tc.p, ya, yb), want.Data), "max-err")
+		})
+	}
 
 	b.Run(fmt.Sprintf("bert-base/layernorm/n=%d/workers=2", rows), func(b *testing.B) {
 		srv, cli := tc.parties(b, 2)
 		sc, cc := connPair(b)
-		x := plainFFNResidual(tn, h, up, down)
+		x := plainFFNResidual(tn, h, up, down, nil)
 		x = quantized(x, f)
 		xa, xb := split(r, x.Data, f, 88)
 		var ya, yb share.Vector
@@ -157,10 +173,14 @@ func report(b *testing.B, cpu0 float64, srv, cli wire.Stats) {
 
 // plainFFNResidual returns h + W2·GELU(W1·h + b1) + b2 with the
 // approximate forward's GELU (high degree).
-func plainFFNResidual(tn *tiny, h models.Matrix, up, down *models.Linear) models.Matrix {
+func plainFFNResidual(tn *tiny, h models.Matrix, up, down *models.Linear, degs []models.Degree) models.Matrix {
 	u, _ := models.MulTransBNew(h, up.Weight)
 	for i, v := range u.Data {
-		u.Data[i] = tn.ap.GELU(v+up.Bias[i%u.Cols], models.DegreeHigh)
+		d := models.DegreeHigh
+		if degs != nil {
+			d = degs[i/u.Cols]
+		}
+		u.Data[i] = tn.ap.GELU(v+up.Bias[i%u.Cols], d)
 	}
 	v, _ := models.MulTransBNew(u, down.Weight)
 	for i := range v.Data {
@@ -170,6 +190,6 @@ func plainFFNResidual(tn *tiny, h models.Matrix, up, down *models.Linear) models
 }
 
 // plainFFN is the stage in the approximate forward.
-func plainFFN(tn *tiny, h models.Matrix, up, down *models.Linear, norm *models.LayerNorm) models.Matrix {
-	return refLayerNorm(plainFFNResidual(tn, h, up, down), norm, nil, tn.ap)
+func plainFFN(tn *tiny, h models.Matrix, up, down *models.Linear, norm *models.LayerNorm, degs []models.Degree) models.Matrix {
+	return refLayerNorm(plainFFNResidual(tn, h, up, down, degs), norm, degs, tn.ap)
 }
