@@ -8,7 +8,6 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -188,24 +188,8 @@ func tinyLiteral(tb testing.TB, t *tiny, preset string) ParametersLiteral {
 // TCP, handshaken; both close when the test ends.
 func connPair(tb testing.TB) (srv, cli *wire.Conn) {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b := <-accepted
-	if b == nil {
-		tb.Fatal("accept failed")
-	}
+	a, b := nettest.Pair(tb, "tcp")
+	var err error
 	params := []byte("layers-test")
 	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
 		tb.Fatal(err)
@@ -214,23 +198,10 @@ func connPair(tb testing.TB) (srv, cli *wire.Conn) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Close(); cli.Close() })
-	if err := errors.Join(both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
+	if err := errors.Join(nettest.Both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
 		tb.Fatal(err)
 	}
 	return srv, cli
-}
-
-// both runs the server and the client concurrently.
-func both(server, client func() error) (serr, cerr error) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		cerr = client()
-	}()
-	serr = server()
-	wg.Wait()
-	return
 }
 
 // split returns integer shares (client, server) of round(2^F·x), the

@@ -9,6 +9,7 @@ import (
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -109,7 +110,7 @@ func BenchmarkFFN(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				steps, stepSecs, stepStats = nil, nil, nil
 				last, lastStats = time.Now(), sc.Stats()
-				serr, cerr := both(func() (err error) {
+				serr, cerr := nettest.Both(func() (err error) {
 					yb, err = srv.FFN(bg(), sc, w, degs, hb)
 					return err
 				}, func() (err error) {
@@ -144,7 +145,7 @@ func BenchmarkFFN(b *testing.B) {
 		cpu0 := cpuSeconds()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			serr, cerr := both(func() (err error) {
+			serr, cerr := nettest.Both(func() (err error) {
 				yb, err = srv.LayerNorm(bg(), sc, norm, nil, xb)
 				return err
 			}, func() (err error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -69,7 +70,7 @@ func TestLayerNorm(t *testing.T) {
 				sc, cc := connPair(t)
 				srv, cli := tc.parties(t, 2)
 				var ya, yb share.Vector
-				serr, cerr := both(func() (err error) {
+				serr, cerr := nettest.Both(func() (err error) {
 					yb, err = srv.LayerNorm(bg(), sc, ln, dc.degs, xb)
 					return err
 				}, func() (err error) {
@@ -105,7 +106,7 @@ func runFFN(t *testing.T, tc *testContext, tn *tiny, l int, degs []approx.Degree
 	}
 	sc, cc := connPair(t)
 	srv, cli := tc.parties(t, 2)
-	serr, cerr := both(func() (err error) {
+	serr, cerr := nettest.Both(func() (err error) {
 		yb, err = srv.FFN(bg(), sc, w, degs, hb)
 		return err
 	}, func() (err error) {
