@@ -8,6 +8,8 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+
+	"github.com/cipherprune/cipherprune/internal/fuzzedit"
 )
 
 // The fuzz targets of the decoders of peer bytes (the keys the server
@@ -105,35 +107,6 @@ func (fc *fuzzContext) receiver(testing.TB) *KeyReceiver {
 	return &KeyReceiver{tmpl: fc.tmpl, plan: append([]uint64(nil), fc.plan...)}
 }
 
-// fuzzInput turns a fuzz input into the bytes to decode. With raw, data is
-// the payload itself, of any length. Otherwise data edits base, a valid
-// payload: data[0], as an int8, changes its length (a cut, or zero bytes
-// appended), and every 4 bytes after it XOR the byte at an offset (3 bytes,
-// big-endian, modulo the length) with the fourth. The edits keep the
-// fuzzer's inputs small, so that it mutates and minimizes them fast, while
-// reaching the decoders' checks past the structure of a message of
-// kilobytes.
-func fuzzInput(raw bool, data, base []byte) []byte {
-	if raw {
-		return data
-	}
-	p := bytes.Clone(base)
-	if len(data) == 0 {
-		return p
-	}
-	n := max(len(p)+int(int8(data[0])), 0)
-	if n <= len(p) {
-		p = p[:n]
-	} else {
-		p = append(p, make([]byte, n-len(p))...)
-	}
-	for rest := data[1:]; len(rest) >= 4 && len(p) > 0; rest = rest[4:] {
-		off := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
-		p[off%len(p)] ^= rest[3]
-	}
-	return p
-}
-
 // addEdits adds to the corpus of a target on base: base itself, cut by
 // one byte, extended by one, with its last byte changed (a coefficient's
 // high byte in every Lattigo form: an unreduced coefficient), and raw
@@ -156,7 +129,7 @@ func FuzzDecodePublicKey(f *testing.F) {
 	fc := newFuzzContext(f)
 	addEdits(f, fc.pk)
 	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
-		p := fuzzInput(raw, data, fc.pk)
+		p := fuzzedit.Input(raw, data, fc.pk)
 		r := fc.receiver(t)
 		if err := r.SetPublicKey(p); err != nil {
 			return
@@ -179,7 +152,7 @@ func FuzzSetRelinKey(f *testing.F) {
 	addEdits(f, fc.rlk)
 	f.Add(true, bytes.Clone(fc.rlk[:SeedSize]))
 	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
-		p := fuzzInput(raw, data, fc.rlk)
+		p := fuzzedit.Input(raw, data, fc.rlk)
 		r := fc.receiver(t)
 		if err := r.SetRelinKey(p); err != nil {
 			return
@@ -201,9 +174,9 @@ func FuzzAddGaloisKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
 		for _, first := range []bool{true, false} {
 			// The edits apply to the key the receiver expects next.
-			p := fuzzInput(raw, data, fc.gks[0])
+			p := fuzzedit.Input(raw, data, fc.gks[0])
 			if !first {
-				p = fuzzInput(raw, data, fc.gks[1])
+				p = fuzzedit.Input(raw, data, fc.gks[1])
 			}
 			r := fc.receiver(t)
 			if !first {
@@ -241,7 +214,7 @@ func FuzzDecodeCtMatrix(f *testing.F) {
 	addEdits(f, fc.matrix)
 	f.Add(false, []byte{0, 0, 0, 30, 0xff}) // a header byte
 	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
-		p := fuzzInput(raw, data, fc.matrix)
+		p := fuzzedit.Input(raw, data, fc.matrix)
 		m, err := DecodeCtMatrix(fc.params, fc.lay, top, p)
 		if err != nil {
 			return
@@ -282,7 +255,7 @@ func FuzzDecodeAttentionMasks(f *testing.F) {
 	addEdits(f, fc.masks)
 	f.Add(true, bytes.Clone(fc.masks[:9]))
 	f.Fuzz(func(t *testing.T, raw bool, data []byte) {
-		p := fuzzInput(raw, data, fc.masks)
+		p := fuzzedit.Input(raw, data, fc.masks)
 		m, err := DecodeAttentionMasks(fc.params, fc.lay, top, p)
 		if err != nil {
 			return

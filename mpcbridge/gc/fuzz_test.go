@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cipherprune/cipherprune/internal/fuzzedit"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
@@ -101,34 +102,6 @@ func transcripts(tb testing.TB, p Params) (garbler, evaluator []byte) {
 	return bytes.Clone(g.Sent.Bytes()), bytes.Clone(e.Sent.Bytes())
 }
 
-// fuzzInput turns a fuzz input into a peer's byte stream. With raw, data
-// is the stream itself. Otherwise data edits base, an honest transcript:
-// data[0], as an int8, changes its length (a cut, or zero bytes appended),
-// and every 4 bytes after it XOR the byte at an offset (3 bytes,
-// big-endian, modulo the length) with the fourth. The edits keep the
-// fuzzer's inputs small, so that it mutates and minimizes them fast, while
-// reaching the messages past the OTs of a transcript of kilobytes.
-func fuzzInput(raw bool, data, base []byte) []byte {
-	if raw {
-		return data
-	}
-	p := bytes.Clone(base)
-	if len(data) == 0 {
-		return p
-	}
-	n := max(len(p)+int(int8(data[0])), 0)
-	if n <= len(p) {
-		p = p[:n]
-	} else {
-		p = append(p, make([]byte, n-len(p))...)
-	}
-	for rest := data[1:]; len(rest) >= 4 && len(p) > 0; rest = rest[4:] {
-		off := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
-		p[off%len(p)] ^= rest[3]
-	}
-	return p
-}
-
 // addEdits adds, for each parameter set, the honest transcript, cut by a
 // byte, with a byte flipped in its last part and in its hello, and raw
 // streams: the hello alone and nothing.
@@ -181,7 +154,7 @@ func FuzzEvaluate(f *testing.F) {
 	shares := make([]uint64, fuzzM)
 	f.Fuzz(func(t *testing.T, which uint8, raw bool, data []byte) {
 		i := int(which) % len(ps)
-		b := fuzzInput(raw, data, garblers[i])
+		b := fuzzedit.Input(raw, data, garblers[i])
 		var keep, high []bool
 		err := fuzzCall(t, b, func(ctx context.Context, conn io.ReadWriter) error {
 			var err error
@@ -205,7 +178,7 @@ func FuzzGarble(f *testing.F) {
 	shares := make([]uint64, fuzzM)
 	f.Fuzz(func(t *testing.T, which uint8, raw bool, data []byte) {
 		i := int(which) % len(ps)
-		b := fuzzInput(raw, data, evaluators[i])
+		b := fuzzedit.Input(raw, data, evaluators[i])
 		err := fuzzCall(t, b, func(ctx context.Context, conn io.ReadWriter) error {
 			_, _, err := garble(ctx, cache, conn, ps[i], shares, 5, 9)
 			return err

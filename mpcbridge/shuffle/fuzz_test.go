@@ -10,6 +10,7 @@ import (
 
 	"github.com/markkurossi/mpc/ot"
 
+	"github.com/cipherprune/cipherprune/internal/fuzzedit"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
@@ -155,34 +156,6 @@ func permuterTranscript(tb testing.TB, ring Ring, n, width int) []byte {
 	return bytes.Clone(pc.Sent.Bytes())
 }
 
-// fuzzInput turns a fuzz input into a peer's byte stream. With raw, data
-// is the stream itself. Otherwise data edits base, an honest transcript:
-// data[0], as an int8, changes its length (a cut, or zero bytes appended),
-// and every 4 bytes after it XOR the byte at an offset (3 bytes,
-// big-endian, modulo the length) with the fourth. The edits keep the
-// fuzzer's inputs small, so that it mutates and minimizes them fast, while
-// reaching the messages past the OTs of a transcript of kilobytes.
-func fuzzInput(raw bool, data, base []byte) []byte {
-	if raw {
-		return data
-	}
-	p := bytes.Clone(base)
-	if len(data) == 0 {
-		return p
-	}
-	n := max(len(p)+int(int8(data[0])), 0)
-	if n <= len(p) {
-		p = p[:n]
-	} else {
-		p = append(p, make([]byte, n-len(p))...)
-	}
-	for rest := data[1:]; len(rest) >= 4 && len(p) > 0; rest = rest[4:] {
-		off := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
-		p[off%len(p)] ^= rest[3]
-	}
-	return p
-}
-
 // FuzzAssistStream runs the assistant (n = 4, width 2, both rings) against
 // an arbitrary permuter's byte stream: hello, base-OT answers and IKNP
 // matrix chunks. The edited streams are honest permuters' transcripts,
@@ -206,7 +179,7 @@ func FuzzAssistStream(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, which uint8, raw bool, data []byte) {
 		i := int(which) % len(rings)
-		b := fuzzInput(raw, data, bases[i])
+		b := fuzzedit.Input(raw, data, bases[i])
 		out, err := Config{Ring: rings[i]}.Assist(ctx, readerConn{bytes.NewReader(b)}, constRows(4, 2, 3), nil)
 		if err == nil && len(out) != 4 {
 			t.Fatalf("accepted %d bytes with %d rows out", len(b), len(out))
