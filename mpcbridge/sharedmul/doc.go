@@ -1,0 +1,108 @@
+// Package sharedmul computes additive shares of Z = X·Y when both X (Rows x
+// In) and Y (In x Out) are additive integer shares between a client, who
+// holds the only secret key, and a server: attention's S = Q·Kᵀ (per head,
+// n x dh times dh x n) and A·V, whose operands cannot be mpcbridge/matmul's
+// small plaintext weights. It is option (b) of the linear-layers research
+// note, "combine, then multiply": one ciphertext-ciphertext polynomial
+// product in the block coefficient encoding of ckks/polymat, no evaluation
+// key, one round trip (MsgInput, then MsgOutput, one message per
+// ciphertext).
+//
+// # Shares
+//
+// Inputs and outputs are integer shares in the convention of
+// mpcbridge/share (share.Vector, row-major): the parties' x's sum over the
+// integers to round(2^F·X), the y's to round(2^F·Y) (F = 16 by default), the
+// shares themselves statistically masked integers (about 87 bits in the
+// bridge, any size below 2^120). A caller with shares of K (n x dh)
+// transposes its own share locally for Q·Kᵀ. Output: a + b = round(2^F·Xq·Yq)
+// + ε, Xq, Yq the fixed-point operands, ε the two roundings (±1) plus the
+// encryption noise: Gaussian-like, about 3.2·sqrt(In·(D0+D2))·rms(x)/2^G
+// units of 2^-F (TestMul: at most 62 units, 0.001, for |x| < 8 at In = 64
+// with the defaults).
+//
+// # Protocol
+//
+// Public: the ring, the Parameters and the Layout (Rows, In, Out, block),
+// which every message repeats and the receiver checks.
+//
+//  1. Client: encodes its share of X, times 2^G, block by block as polymat's
+//     input (X[r,k] at r·D1·D2 + D1-1-k) and its share of Y, times 2^G, as
+//     polymat's weight (Y[k,c] at c·D1 + k, polymat.Layout.EncodeWeightPlain),
+//     reduced modulo Q, and sends each block as a seeded secret-key
+//     encryption (the seed and c0).
+//  2. Server: expands c1, adds the NTT of the same encoding of its own share
+//     to c0. The sum of the two residue encodings is exact modulo Q, so each
+//     ciphertext now encrypts 2^G·round(2^F·X) (or Y) as a small centred
+//     polynomial, whatever the size of the shares. For every output block
+//     (i, j) it computes the degree-2 ciphertext Σ_a A(i,a) ⊗ B(a,j) =
+//     (Σ A0·B0, Σ A0·B1 + A1·B0, Σ A1·B1), which decrypts under (1, s, s²)
+//     to Σ_a (m_A + e_A)(m_B + e_B): the product 2^(2F+2G)·X·Y at the
+//     targets of polymat.Layout, plus noise. Then, per output: (a) a fresh
+//     public-key encryption of zero (Lattigo's, u ternary and e0, e1
+//     Gaussian from crypto/rand) added to (c0, c1); (b) at every target a
+//     mask M, the sum of three integers uniform in [-2^β, 2^β)
+//     (matmul.MaskSampler); its share is round(-M/2^(F+2G)); (c) c0 at the
+//     targets only, c1 and c2 whole, coefficient domain.
+//  3. Client: computes c0 + c1·s + c2·s² at the targets, centred modulo Q,
+//     checks |p| < 2^(β+2), and keeps round(p/2^(F+2G)).
+//
+// Why c2 is not re-randomized: c2 = Σ_a c1_A·c1_B is a product of the
+// client's own uniform c1's, expanded from the client's seeds; the server
+// never changes them, so c2 is a function of what the client already holds
+// and tells it nothing (the client could compute it itself; sending it costs
+// a third of the bytes down and saves the client the products). c1 =
+// Σ_a (c0_A·c1_B + c1_A·c0_B), on the other hand, is linear in the server's
+// shares with coefficients the client knows: without the encryption of zero
+// the client divides them out (TestRerandomization recovers the server's
+// share of X from such a server). c0 off the targets holds cross sums of the
+// combined operands, so it never leaves.
+//
+// # Budget
+//
+// Let M = F + G + B, so that every coefficient of a combined encoding is at
+// most 2^M (|x| <= 2^B public). At a target, over the integers:
+//
+//	value   Σ_k m_A·m_B                       <= In·2^(2M)
+//	m_A·e_B over the nA blocks                <= nA·D0·D1·2^M·20 <= In·N·20·2^M
+//	e_A·m_B                                   <= In·N·20·2^M
+//	e_A·e_B                                   <= In·N·400
+//	encryption of zero (u·e_pk + e0 + e1·s)   <= 20·(2N+1)
+//
+// (|e| <= 19.2, Lattigo's bound; D0·D1, D1·D2 <= N and nA <= In), so
+// |v| <= In·2^(2M) + In·N·(40·2^M + 400) + 20·(2N+1) <= 2^V
+// (Parameters.ValueBits). The mask is matmul's (same Hellinger argument, the
+// whole session's LogMaxValues outputs within sqrt(2^LogMaxValues·1.15)·
+// 2^V/2^(β+1) <= 1.0724·2^-(λ+2)):
+//
+//	β = λ + ceil(LogMaxValues/2) + V + 1,   and the ring must hold
+//	|p| < 3·2^β + 2^V < 2^(β+2) <= Q/2, so log2 Q > β + 3.
+//
+// With the defaults F = 16, G = 5, B = 4, λ = 40, LogMaxValues = 27 (BERT-
+// base's attention products at n = 512 are 2^26.2 outputs) and In = dh = 64:
+// M = 25, the value 2^56 dominates (the noise bound is 2^(6+N's bits+5.3+25),
+// 2^49.3 at N = 2^13), V = 57, β = 112, so log2 Q > 115.
+//
+//   - N = 2^12 (polymat.N12, log2 Q = 108.99, the most at 128 bits): only
+//     with B + G <= 5, e.g. B = 3, G = 2 (V = 49, β = 104, 107 < 109); then
+//     the noise is 8 times larger (about 300 units, 0.005, at |x| < 8) and
+//     |x| <= 8 excludes real attention activations. Rejected.
+//   - N = 2^13 (polymat.N13, two 58-bit primes, log2 Q = 115.99 of the 218
+//     the standard allows at 128 bits): G = 5 with B = 4 (115 < 115.99), the
+//     package's ring. G = 6 would need 117 bits: a third prime buys G = 10
+//     (V = 67, β = 122, Q > 2^125; the sampler and Int128 stop at β = 123)
+//     for 1.5 times the bytes.
+//
+// For A·V (In = n = 128, |A| <= 1) the same bound with In = 128 gives one
+// bit more; B = 4 covers both products, V's bound is computed from the
+// layout (CheckLayout refuses what does not fit).
+//
+// # Cost
+//
+// Bytes: (Inputs + Weights)·(60 + 8·L·N) up, Σ_outputs 28 + 8·L·(targets +
+// 2N) down (8 bytes per residue; matmul's compression of c1 is not applied
+// yet). Server: RowBlocks·InnerBlocks·ColBlocks·4 products of L·N
+// coefficients and 3 inverse NTTs per output; client: 2 NTTs, 2 products
+// and an inverse NTT per output, a CRT per target. BenchmarkAttention
+// measures BERT-base's 12 heads of (128 x 64)·(64 x 128).
+package sharedmul

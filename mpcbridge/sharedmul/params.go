@@ -1,0 +1,131 @@
+package sharedmul
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
+)
+
+// Defaults and limits of ParametersLiteral.
+const (
+	// DefaultLogBound is B: |x|, |y| <= 2^B for the reconstructed operands.
+	DefaultLogBound = 4
+	// DefaultFracBits is F, the fractional bits of the shares.
+	DefaultFracBits = 16
+	// DefaultGuardBits is G: the operands are encoded at scale 2^(F+G).
+	DefaultGuardBits = 5
+	// DefaultLambda is λ: 2^-(λ+1) bounds the statistical distance of the
+	// client's view over a session.
+	DefaultLambda = 40
+	// MinLambda is the smallest λ accepted.
+	MinLambda = 40
+	// DefaultLogMaxValues is log2 of the outputs one Server masks:
+	// BERT-base's attention products at n = 512 are 2^26.2 outputs.
+	DefaultLogMaxValues = 27
+)
+
+// ParametersLiteral is the unchecked description of the protocol; fields
+// whose zero value has a default say so. All of it is public.
+type ParametersLiteral struct {
+	// LogBound is B: every entry of both reconstructed operands satisfies
+	// |x| <= 2^B (0: DefaultLogBound). A public promise of the caller.
+	LogBound int
+	// FracBits is F (0: DefaultFracBits).
+	FracBits int
+	// GuardBits is G (0: DefaultGuardBits).
+	GuardBits int
+	// Lambda is λ (0: DefaultLambda).
+	Lambda int
+	// LogMaxValues is log2 of the outputs one Server may mask (0:
+	// DefaultLogMaxValues; at most 40).
+	LogMaxValues int
+}
+
+// Parameters are validated, immutable protocol parameters on a ring.
+type Parameters struct {
+	ring polymat.Parameters
+	lit  ParametersLiteral
+}
+
+// NewParameters validates lit for the ring and fills its defaults. The
+// widths depend on the layout too (ValueBits, MaskBits); CheckLayout says
+// whether a layout fits the ring.
+func NewParameters(ring polymat.Parameters, lit ParametersLiteral) (Parameters, error) {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&lit.LogBound, DefaultLogBound)
+	def(&lit.FracBits, DefaultFracBits)
+	def(&lit.GuardBits, DefaultGuardBits)
+	def(&lit.Lambda, DefaultLambda)
+	def(&lit.LogMaxValues, DefaultLogMaxValues)
+	switch {
+	case lit.LogBound < 0 || lit.LogBound > 30:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: LogBound %d not in [0, 30]", lit.LogBound)
+	case lit.FracBits < 1 || lit.FracBits > 40:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: FracBits %d not in [1, 40]", lit.FracBits)
+	case lit.GuardBits < 0 || lit.GuardBits > 30:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: GuardBits %d not in [0, 30]", lit.GuardBits)
+	case lit.Lambda < MinLambda || lit.Lambda > 128:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: Lambda %d not in [%d, 128]", lit.Lambda, MinLambda)
+	case lit.LogMaxValues < 1 || lit.LogMaxValues > 40:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: LogMaxValues %d not in [1, 40]", lit.LogMaxValues)
+	case ring.N() == 0:
+		return Parameters{}, errors.New("cannot NewParameters: zero ring")
+	}
+	return Parameters{ring: ring, lit: lit}, nil
+}
+
+// Ring returns the ring of the products.
+func (p Parameters) Ring() polymat.Parameters { return p.ring }
+
+// Literal returns the literal with every default filled in.
+func (p Parameters) Literal() ParametersLiteral { return p.lit }
+
+// Shift returns F + 2G: the bits each party drops from its share of the
+// product, whose scale is 2^(2F+2G).
+func (p Parameters) Shift() int { return p.lit.FracBits + 2*p.lit.GuardBits }
+
+// ValueBits returns V for lay: every value at a target before the mask,
+// the product with all its noise, is below 2^V in magnitude (package
+// documentation, "Budget"):
+//
+//	In·2^(2M) + In·N·(40·2^M + 400) + 20·(2N+1),  M = F + G + B.
+func (p Parameters) ValueBits(lay polymat.Layout) int {
+	m := float64(p.lit.FracBits + p.lit.GuardBits + p.lit.LogBound)
+	in, n := float64(lay.In), float64(p.ring.N())
+	v := in*math.Exp2(2*m) + in*n*(40*math.Exp2(m)+400) + 20*(2*n+1)
+	// The float rounding is far below the margin of the ceiling plus one.
+	return int(math.Ceil(math.Log2(v) * (1 + 1e-12)))
+}
+
+// MaskBits returns β = λ + ceil(LogMaxValues/2) + V + 1 for lay: a mask is
+// the sum of three integers uniform in [-2^β, 2^β).
+func (p Parameters) MaskBits(lay polymat.Layout) int {
+	return p.lit.Lambda + (p.lit.LogMaxValues+1)/2 + p.ValueBits(lay) + 1
+}
+
+// CheckLayout checks that lay is on the ring and that the masked values fit
+// it: log2 Q > β + 3 (and β <= 123, the mask sampler's limit).
+func (p Parameters) CheckLayout(lay polymat.Layout) error {
+	if lay.N() != p.ring.N() {
+		return fmt.Errorf("layout for N = %d, ring of N = %d", lay.N(), p.ring.N())
+	}
+	b := p.MaskBits(lay)
+	if float64(b+3) >= p.ring.LogQ() || b > 123 {
+		return fmt.Errorf("mask of %d bits for In = %d needs log2 Q > %d, the ring has %.2f (lower B or G, or a larger ring)", b, lay.In, b+3, p.ring.LogQ())
+	}
+	return nil
+}
+
+// SessionBound returns the bound on the statistical distance of the
+// client's view over a session for lay: sqrt(2^LogMaxValues·1.15)·2^V /
+// 2^(β+1), at most 1.0724·2^-(λ+2).
+func (p Parameters) SessionBound(lay polymat.Layout) float64 {
+	return math.Sqrt(math.Exp2(float64(p.lit.LogMaxValues))*matmul.IH3J) * math.Exp2(float64(p.ValueBits(lay)-p.MaskBits(lay)-1))
+}

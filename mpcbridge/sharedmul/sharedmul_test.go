@@ -1,0 +1,101 @@
+package sharedmul
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// transpose returns the cols x rows transpose of v (rows x cols).
+func transpose(v share.Vector, rows, cols int) share.Vector {
+	t := make(share.Vector, len(v))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			t[c*rows+r] = v[r*cols+c]
+		}
+	}
+	return t
+}
+
+// TestMul runs the protocol between two parties and compares the sum of the
+// output shares with the exact product of the reconstructed operands: one
+// head of sentiment-tiny (Q·Kᵀ with n = 16, dh = 64, and A·V), n = 1, and
+// shapes that are not multiples of the block.
+func TestMul(t *testing.T) {
+	tc := newTestContext(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	f := tc.p.lit.FracBits
+	const valBits = 3 // |x| < 2^3 <= 2^B
+	for _, tt := range []struct {
+		name      string
+		d         polymat.Dims
+		b         polymat.Block
+		transport string
+	}{
+		{"QKt/n=16/dh=64", polymat.Dims{Rows: 16, In: 64, Out: 16}, polymat.Block{D0: 16, D1: 32, D2: 16}, "tcp"},
+		{"AV/n=16/dh=64", polymat.Dims{Rows: 16, In: 16, Out: 64}, polymat.Block{D0: 8, D1: 16, D2: 64}, "pipe"},
+		{"QKt/n=1/dh=64", polymat.Dims{Rows: 1, In: 64, Out: 1}, polymat.Block{D0: 1, D1: 64, D2: 1}, "pipe"},
+		{"1x1x1", polymat.Dims{Rows: 1, In: 1, Out: 1}, polymat.Block{D0: 1, D1: 1, D2: 1}, "pipe"},
+		{"edges", polymat.Dims{Rows: 7, In: 33, Out: 21}, polymat.Block{D0: 3, D1: 8, D2: 8}, "tcp"},
+		{"edges2", polymat.Dims{Rows: 5, In: 17, Out: 9}, polymat.Block{D0: 2, D1: 4, D2: 3}, "pipe"},
+	} {
+		t.Run(fmt.Sprintf("%s/%v/block=%v/%s", tt.name, tt.d, tt.b, tt.transport), func(t *testing.T) {
+			lay, err := polymat.NewLayout(tc.p.ring, tt.d, tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := fixed(r, tt.d.Rows*tt.d.In, f, valBits)
+			y := fixed(r, tt.d.In*tt.d.Out, f, valBits)
+			xc, xs := split(r, x, 87)
+			yc, ys := split(r, y, 87)
+			a, b, cs, ss := tc.run(t, tt.transport, nil, lay, xc, yc, xs, ys, 2)
+			exact := want(tt.d, f, x, y)
+			// The noise: about 3.2·sqrt(In·(D0+D2))·2^valBits/2^G units
+			// at most per standard deviation; ten of them plus the two
+			// roundings.
+			tol := 10*3.2*math.Sqrt(float64(tt.d.In*(tt.b.D0+tt.b.D2)))*math.Exp2(valBits-float64(tc.p.lit.GuardBits)) + 2
+			worst := 0.0
+			for k := range exact {
+				got := a[k].Add(b[k]).Big(nil)
+				e, _ := new(big.Float).SetInt(got.Sub(got, exact[k])).Float64()
+				worst = max(worst, math.Abs(e))
+				if math.Abs(e) > tol {
+					t.Fatalf("entry %d: shares sum to %v off the exact product, tolerance %.0f units of 2^-%d", k, e, tol, f)
+				}
+			}
+			t.Logf("max |error| %.0f units of 2^-%d (tolerance %.0f); client sent %d B, server sent %d B", worst, f, tol, cs.BytesSent, ss.BytesSent)
+		})
+	}
+	t.Run("transpose", func(t *testing.T) {
+		// Q·Kᵀ from shares of K (n x dh): each party transposes its own
+		// share locally.
+		d := polymat.Dims{Rows: 16, In: 64, Out: 16}
+		lay, err := polymat.NewLayout(tc.p.ring, d, polymat.Block{D0: 16, D1: 32, D2: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := fixed(r, 16*64, f, valBits)
+		k := fixed(r, 16*64, f, valBits)
+		qc, qs := split(r, q, 87)
+		kc, ks := split(r, k, 87)
+		a, b, _, _ := tc.run(t, "pipe", nil, lay, qc, transpose(kc, 16, 64), qs, transpose(ks, 16, 64), 1)
+		for i := 0; i < 16; i++ {
+			for j := 0; j < 16; j++ {
+				s := 0.0
+				for c := 0; c < 64; c++ {
+					s += q[i*64+c].Float64() * k[j*64+c].Float64()
+				}
+				s = math.Ldexp(s, -2*f)
+				got := math.Ldexp(a[i*16+j].Add(b[i*16+j]).Float64(), -f)
+				if math.Abs(got-s) > 0.01 {
+					t.Fatalf("S[%d,%d] = %v, want %v", i, j, got, s)
+				}
+			}
+		}
+	})
+}
