@@ -40,7 +40,8 @@
 //     to Σ_a (m_A + e_A)(m_B + e_B): the product 2^(2F+2G)·X·Y at the
 //     targets of polymat.Layout, plus noise. Then, per output: (a) a fresh
 //     public-key encryption of zero (Lattigo's, u ternary and e0, e1
-//     Gaussian from crypto/rand) added to (c0, c1); (b) at every target a
+//     Gaussian; each worker's encryptor has its own PRNG keyed from
+//     crypto/rand) added to (c0, c1); (b) at every target a
 //     mask M, the sum of three integers uniform in [-2^β, 2^β)
 //     (matmul.MaskSampler); its share is round(-M/2^(F+2G)); (c) c0 at the
 //     targets only, c1 and c2 whole, coefficient domain.
@@ -60,42 +61,47 @@
 //
 // # Budget
 //
-// Let M = F + G + B, so that every coefficient of a combined encoding is at
-// most 2^M (|x| <= 2^B public). At a target, over the integers:
+// Let Mx = F + G + Bx and My = F + G + By, so that every coefficient of a
+// combined encoding of X is at most 2^Mx (|x| <= 2^Bx public), of Y 2^My.
+// At a target, over the integers:
 //
-//	value   Σ_k m_A·m_B                       <= In·2^(2M)
-//	m_A·e_B over the nA blocks                <= nA·D0·D1·2^M·20 <= In·N·20·2^M
-//	e_A·m_B                                   <= In·N·20·2^M
+//	value   Σ_k m_A·m_B                       <= In·2^(Mx+My)
+//	m_A·e_B over the nA blocks                <= nA·D0·D1·2^Mx·20 <= In·N·20·2^Mx
+//	e_A·m_B                                   <= In·N·20·2^My
 //	e_A·e_B                                   <= In·N·400
 //	encryption of zero (u·e_pk + e0 + e1·s)   <= 20·(2N+1)
 //
-// (|e| <= 19.2, Lattigo's bound; D0·D1, D1·D2 <= N and nA <= In), so
-// |v| <= In·2^(2M) + In·N·(40·2^M + 400) + 20·(2N+1) <= 2^V
-// (Parameters.ValueBits). The mask is matmul's (same Hellinger argument, the
-// whole session's LogMaxValues outputs within sqrt(2^LogMaxValues·1.15)·
-// 2^V/2^(β+1) <= 1.0724·2^-(λ+2)):
+// (|e| <= 19.2, Lattigo's bound; D0·D1, D1·D2 <= N and nA <= In), whose sum
+// is at most 2^V (Parameters.ValueBits). The mask is matmul's (the same
+// Hellinger argument: the session's 2^LogMaxValues outputs are within
+// sqrt(2^LogMaxValues·1.15)·2^V/2^(β+1) <= 1.0724·2^-(λ+2) of a view
+// independent of the server's shares):
 //
 //	β = λ + ceil(LogMaxValues/2) + V + 1,   and the ring must hold
 //	|p| < 3·2^β + 2^V < 2^(β+2) <= Q/2, so log2 Q > β + 3.
 //
-// With the defaults F = 16, G = 5, B = 4, λ = 40, LogMaxValues = 27 (BERT-
-// base's attention products at n = 512 are 2^26.2 outputs) and In = dh = 64:
-// M = 25, the value 2^56 dominates (the noise bound is 2^(6+N's bits+5.3+25),
-// 2^49.3 at N = 2^13), V = 57, β = 112, so log2 Q > 115.
+// With F = 16, G = 5, λ = 40, LogMaxValues = 27 (BERT-base's attention
+// products at n = 512 are 2^26.2 outputs), TestBudget pins:
 //
-//   - N = 2^12 (polymat.N12, log2 Q = 108.99, the most at 128 bits): only
-//     with B + G <= 5, e.g. B = 3, G = 2 (V = 49, β = 104, 107 < 109); then
-//     the noise is 8 times larger (about 300 units, 0.005, at |x| < 8) and
-//     |x| <= 8 excludes real attention activations. Rejected.
-//   - N = 2^13 (polymat.N13, two 58-bit primes, log2 Q = 115.99 of the 218
-//     the standard allows at 128 bits): G = 5 with B = 4 (115 < 115.99), the
-//     package's ring. G = 6 would need 117 bits: a third prime buys G = 10
-//     (V = 67, β = 122, Q > 2^125; the sampler and Int128 stop at β = 123)
-//     for 1.5 times the bytes.
+//		product            In    Bx, By   value    noise bound   V    β     log2 Q >
+//		Q·Kᵀ, N = 2^13      64   4, 4     2^56     2^49.3        57   112   115
+//		A·V, N = 2^13      128   0, 4     2^53     2^49.3        54   109   112
+//		Q·Kᵀ, N = 2^12      64   4, 4     2^56     2^48.3        57   112   115
+//		Q·Kᵀ, N = 2^12, G = 2  64  3, 3   2^48     2^45.3        49   104   107
 //
-// For A·V (In = n = 128, |A| <= 1) the same bound with In = 128 gives one
-// bit more; B = 4 covers both products, V's bound is computed from the
-// layout (CheckLayout refuses what does not fit).
+//	  - N = 2^12 (polymat.N12, log2 Q = 108.99, the most at 128 bits): only
+//	    with Bx + By + 2G <= 12 at In = 64, e.g. B = 3 and G = 2; then the
+//	    noise is 8 times that at G = 5 (about 500 units of 2^-16, 0.008, at
+//	    |x| < 8) and |x| <= 8 is tight for BERT's Q and K. Rejected.
+//	  - N = 2^13 (polymat.N13, two 58-bit primes, log2 Q = 115.99 of the 218
+//	    the standard allows at 128 bits): G = 5 with Bx = By = 4 for Q·Kᵀ, and
+//	    Bx = 0 for A·V: the package's ring. G = 6, or B = 4 on both operands
+//	    of A·V, needs 117 bits (CheckLayout refuses); a third prime would buy
+//	    G = 10 (β up to 123, the limit of the sampler and of Int128) for 1.5
+//	    times the bytes.
+//
+// Measured noise (TestMul, |x| < 8, G = 5): at most 62 units of 2^-16 at
+// In = 64.
 //
 // # Cost
 //

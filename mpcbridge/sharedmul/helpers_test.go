@@ -23,6 +23,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func bg() context.Context { return context.Background() }
 
+// testLiteral bounds both operands by 2^4, as for Q and K.
+var testLiteral = ParametersLiteral{LogBoundX: 4, LogBoundY: 4}
+
 // testContext holds a ring, the protocol parameters and a key pair.
 type testContext struct {
 	p  Parameters
@@ -36,7 +39,7 @@ var (
 	tcErr  error
 )
 
-// newTestContext returns the defaults on polymat.N13 (the package's ring)
+// newTestContext returns testLiteral on polymat.N13 (the package's ring)
 // with one key pair, shared by the tests.
 func newTestContext(tb testing.TB) *testContext {
 	tb.Helper()
@@ -46,7 +49,7 @@ func newTestContext(tb testing.TB) *testContext {
 			tcErr = err
 			return
 		}
-		p, err := NewParameters(rp, ParametersLiteral{})
+		p, err := NewParameters(rp, testLiteral)
 		if err != nil {
 			tcErr = err
 			return

@@ -11,8 +11,6 @@ import (
 
 // Defaults and limits of ParametersLiteral.
 const (
-	// DefaultLogBound is B: |x|, |y| <= 2^B for the reconstructed operands.
-	DefaultLogBound = 4
 	// DefaultFracBits is F, the fractional bits of the shares.
 	DefaultFracBits = 16
 	// DefaultGuardBits is G: the operands are encoded at scale 2^(F+G).
@@ -30,9 +28,12 @@ const (
 // ParametersLiteral is the unchecked description of the protocol; fields
 // whose zero value has a default say so. All of it is public.
 type ParametersLiteral struct {
-	// LogBound is B: every entry of both reconstructed operands satisfies
-	// |x| <= 2^B (0: DefaultLogBound). A public promise of the caller.
-	LogBound int
+	// LogBoundX is Bx: every entry of the reconstructed left operand X
+	// satisfies |x| <= 2^Bx (no default: 0 means |x| <= 1, softmax's
+	// probabilities). A public promise of the caller.
+	LogBoundX int
+	// LogBoundY is By, the same for the right operand Y.
+	LogBoundY int
 	// FracBits is F (0: DefaultFracBits).
 	FracBits int
 	// GuardBits is G (0: DefaultGuardBits).
@@ -59,14 +60,13 @@ func NewParameters(ring polymat.Parameters, lit ParametersLiteral) (Parameters, 
 			*v = d
 		}
 	}
-	def(&lit.LogBound, DefaultLogBound)
 	def(&lit.FracBits, DefaultFracBits)
 	def(&lit.GuardBits, DefaultGuardBits)
 	def(&lit.Lambda, DefaultLambda)
 	def(&lit.LogMaxValues, DefaultLogMaxValues)
 	switch {
-	case lit.LogBound < 0 || lit.LogBound > 30:
-		return Parameters{}, fmt.Errorf("cannot NewParameters: LogBound %d not in [0, 30]", lit.LogBound)
+	case lit.LogBoundX < 0 || lit.LogBoundX > 30 || lit.LogBoundY < 0 || lit.LogBoundY > 30:
+		return Parameters{}, fmt.Errorf("cannot NewParameters: LogBoundX %d or LogBoundY %d not in [0, 30]", lit.LogBoundX, lit.LogBoundY)
 	case lit.FracBits < 1 || lit.FracBits > 40:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: FracBits %d not in [1, 40]", lit.FracBits)
 	case lit.GuardBits < 0 || lit.GuardBits > 30:
@@ -95,11 +95,14 @@ func (p Parameters) Shift() int { return p.lit.FracBits + 2*p.lit.GuardBits }
 // the product with all its noise, is below 2^V in magnitude (package
 // documentation, "Budget"):
 //
-//	In·2^(2M) + In·N·(40·2^M + 400) + 20·(2N+1),  M = F + G + B.
+//	In·2^(Mx+My) + In·N·(20·(2^Mx + 2^My) + 400) + 20·(2N+1),
+//
+// with Mx = F + G + Bx and My = F + G + By.
 func (p Parameters) ValueBits(lay polymat.Layout) int {
-	m := float64(p.lit.FracBits + p.lit.GuardBits + p.lit.LogBound)
+	mx := math.Exp2(float64(p.lit.FracBits + p.lit.GuardBits + p.lit.LogBoundX))
+	my := math.Exp2(float64(p.lit.FracBits + p.lit.GuardBits + p.lit.LogBoundY))
 	in, n := float64(lay.In), float64(p.ring.N())
-	v := in*math.Exp2(2*m) + in*n*(40*math.Exp2(m)+400) + 20*(2*n+1)
+	v := in*mx*my + in*n*(20*(mx+my)+400) + 20*(2*n+1)
 	// The float rounding is far below the margin of the ceiling plus one.
 	return int(math.Ceil(math.Log2(v) * (1 + 1e-12)))
 }
