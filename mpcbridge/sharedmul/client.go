@@ -26,6 +26,7 @@ type Client struct {
 	workers int
 	rnd     io.Reader
 	crt     crt
+	c1s     []ring.Poly // this product's c1 of every operand block (NTT)
 }
 
 // NewClient returns the client side for the secret key sk (of the ring of
@@ -81,6 +82,7 @@ func (c *Client) send(ctx context.Context, conn Conn, lay polymat.Layout, x, y s
 		return fmt.Errorf("cannot draw seeds: %w", err)
 	}
 	msgs := make([][]byte, operands(lay))
+	c.c1s = make([]ring.Poly, operands(lay))
 	encs := make([]*polymat.Encryptor, c.workers)
 	err = polymat.Parallel(ctx, c.workers, len(msgs), func(w, k int) error {
 		if encs[w] == nil {
@@ -94,7 +96,9 @@ func (c *Client) send(ctx context.Context, conn Conn, lay polymat.Layout, x, y s
 			return err
 		}
 		msgs[k] = encodeInput(lay, k, seed, c0)
-		return nil
+		// Its own c1, for the c2 = Σ c1_A·c1_B of the outputs.
+		c.c1s[k] = rq.NewPoly()
+		return polymat.ExpandC1(rp, seed, c.c1s[k])
 	})
 	if err != nil {
 		return err
@@ -130,12 +134,15 @@ func (c *Client) decrypt(lay polymat.Layout, o int, msg []byte, out share.Vector
 	rp := c.p.ring
 	rq := rp.RingQ()
 	c1, c2 := rq.NewPoly(), rq.NewPoly()
-	c0, err := decodeOutput(rp, lay, o, msg, c1, c2)
+	c0, err := decodeOutput(rp, lay, o, msg, c1)
 	if err != nil {
 		return err
 	}
 	rq.NTT(c1, c1)
-	rq.NTT(c2, c2)
+	i, j := o/lay.ColBlocks(), o%lay.ColBlocks()
+	for a := 0; a < lay.InnerBlocks(); a++ {
+		rq.MulCoeffsBarrettThenAdd(c.c1s[lay.InputIndex(i, a)], c.c1s[lay.Inputs()+lay.WeightIndex(a, j)], c2)
+	}
 	rq.MulCoeffsMontgomery(c1, c.s, c1)
 	rq.MulCoeffsMontgomeryThenAdd(c2, c.s2, c1)
 	rq.INTT(c1, c1)

@@ -44,20 +44,26 @@
 //     crypto/rand) added to (c0, c1); (b) at every target a
 //     mask M, the sum of three integers uniform in [-2^β, 2^β)
 //     (matmul.MaskSampler); its share is round(-M/2^(F+2G)); (c) c0 at the
-//     targets only, c1 and c2 whole, coefficient domain.
-//  3. Client: computes c0 + c1·s + c2·s² at the targets, centred modulo Q,
+//     targets only and c1 whole, coefficient domain; not c2.
+//  3. Client: computes c2 = Σ_a c1_A·c1_B from its own c1's, then
+//     c0 + c1·s + c2·s² at the targets, centred modulo Q,
 //     checks |p| < 2^(β+2), and keeps round(p/2^(F+2G)).
 //
-// Why c2 is not re-randomized: c2 = Σ_a c1_A·c1_B is a product of the
-// client's own uniform c1's, expanded from the client's seeds; the server
-// never changes them, so c2 is a function of what the client already holds
-// and tells it nothing (the client could compute it itself; sending it costs
-// a third of the bytes down and saves the client the products). c1 =
-// Σ_a (c0_A·c1_B + c1_A·c0_B), on the other hand, is linear in the server's
-// shares with coefficients the client knows: without the encryption of zero
-// the client divides them out (TestRerandomization recovers the server's
-// share of X from such a server). c0 off the targets holds cross sums of the
-// combined operands, so it never leaves.
+// Why c2 is neither re-randomized nor sent: c2 = Σ_a c1_A·c1_B is a
+// product of the client's own uniform c1's, expanded from the client's
+// seeds, which the server never changes (it adds its shares to c0 only). So
+// c2 is a function of what the client already holds and can tell it
+// nothing about the server's shares; the client computes it itself
+// (InnerBlocks products of N·L words per output, a few milliseconds per
+// head), which halves the bytes down (BenchmarkAttention: 53.5 MB with c2
+// sent, 28.3 MB without). c1 = Σ_a (c0_A·c1_B + c1_A·c0_B), on the other
+// hand, is linear in the server's shares with coefficients the client
+// knows: without the encryption of zero the client divides them out
+// (TestRerandomization recovers the server's share of X exactly from such a
+// server, and fails to from this one). With it, c1 is a fresh RLWE sample
+// under the server's u, and the targets of c0 given c1, c2 and s amount to
+// v + M. c0 off the targets holds cross sums of the combined operands: it
+// never leaves.
 //
 // # Budget
 //
@@ -106,9 +112,23 @@
 // # Cost
 //
 // Bytes: (Inputs + Weights)·(60 + 8·L·N) up, Σ_outputs 28 + 8·L·(targets +
-// 2N) down (8 bytes per residue; matmul's compression of c1 is not applied
-// yet). Server: RowBlocks·InnerBlocks·ColBlocks·4 products of L·N
-// coefficients and 3 inverse NTTs per output; client: 2 NTTs, 2 products
-// and an inverse NTT per output, a CRT per target. BenchmarkAttention
-// measures BERT-base's 12 heads of (128 x 64)·(64 x 128).
+// N) down (8 bytes per residue: matmul's rounding of c1 to multiples of 2^k
+// is not applied yet). Server: RowBlocks·InnerBlocks·ColBlocks·3 products of
+// L·N words and 2 inverse NTTs per output; client: the same count of
+// products for c2, 1 NTT, 2 products and an inverse NTT per output, and a
+// CRT per target.
+//
+// BenchmarkAttention (BERT-base's 12 heads of S = Q·Kᵀ, (128 x 64)·(64 x
+// 128), at n = 128, from ~87-bit shares of Q and Kᵀ to shares of S, both
+// parties in one process over loopback TCP, 2 workers each, on the idle
+// 2-core machine, 2026-12-06; CPU seconds of both parties):
+//
+//	block        wall     CPU-s   MB up    MB down   ct×ct products
+//	(32,8,32)    1.31 s   2.20    100.7    28.3      1536
+//	(16,32,16)   1.77 s   3.15    50.4     103.8     1536
+//	(64,2,64)    1.76 s   2.87    201.4    9.4       1536
+//
+// (32,8,32) is the best: 129 MB and 2.2 CPU-s for all heads' scores of a
+// layer. Up dominates: every operand block carries L·N residues for D0·D1
+// (or D1·D2) entries, fill 1/32.
 package sharedmul

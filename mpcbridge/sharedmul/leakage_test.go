@@ -53,8 +53,8 @@ func spy(t *testing.T, tc *testContext, lay polymat.Layout, rec *recordConn, xs 
 			t.Fatal(err)
 		}
 	}
-	c1, c2 := rq.NewPoly(), rq.NewPoly()
-	if _, err := decodeOutput(rp, lay, 0, rec.recv[0], c1, c2); err != nil {
+	c1 := rq.NewPoly()
+	if _, err := decodeOutput(rp, lay, 0, rec.recv[0], c1); err != nil {
 		t.Fatal(err)
 	}
 	rq.NTT(c1, c1)

@@ -17,7 +17,8 @@ const (
 	// operand block: the left operand's Inputs() blocks first, then the
 	// right operand's Weights() blocks, one message each.
 	MsgInput wire.Type = 0x0801
-	// MsgOutput (server -> client) carries one sanitized output block, in
+	// MsgOutput (server -> client) carries one sanitized output block
+	// (c0 at the targets, c1 whole; c2 the client computes), in
 	// OutputIndex order, one message each.
 	MsgOutput wire.Type = 0x0802
 )
@@ -120,13 +121,13 @@ func decodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, b []byte, c
 
 // outputBytes is the size of the message of output o.
 func outputBytes(rp polymat.Parameters, lay polymat.Layout, o int) int {
-	return headerSize + rp.Limbs()*8*(lay.Targets(o)+2*rp.N())
+	return headerSize + rp.Limbs()*8*(lay.Targets(o)+rp.N())
 }
 
 // encodeOutput returns the message of output o: header, c0 at the targets
-// (limb by limb, in AppendTargets order), c1 and c2 whole (coefficient
+// (limb by limb, in AppendTargets order) and c1 whole (coefficient
 // domain).
-func encodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, targets []int, c0, c1, c2 ring.Poly) []byte {
+func encodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, targets []int, c0, c1 ring.Poly) []byte {
 	b := make([]byte, 0, outputBytes(rp, lay, o))
 	b = putHeader(b, lay, o)
 	for _, limb := range c0.Coeffs {
@@ -134,13 +135,12 @@ func encodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, targets []in
 			b = binary.LittleEndian.AppendUint64(b, limb[t])
 		}
 	}
-	b = appendPoly(b, c1)
-	return appendPoly(b, c2)
+	return appendPoly(b, c1)
 }
 
 // decodeOutput checks the message of output o and returns c0 at the
-// targets (limb-major: [l][k]) and c1, c2 in the given polynomials.
-func decodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, b []byte, c1, c2 ring.Poly) ([][]uint64, error) {
+// targets (limb-major: [l][k]) and c1 in the given polynomial.
+func decodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, b []byte, c1 ring.Poly) ([][]uint64, error) {
 	if len(b) != outputBytes(rp, lay, o) {
 		return nil, fmt.Errorf("cannot decode output %d: %d bytes, want %d", o, len(b), outputBytes(rp, lay, o))
 	}
@@ -161,11 +161,7 @@ func decodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, b []byte, c1
 			b = b[8:]
 		}
 	}
-	var err error
-	if b, err = readPoly(b, c1, rp.Moduli(), "c1"); err != nil {
-		return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
-	}
-	if _, err = readPoly(b, c2, rp.Moduli(), "c2"); err != nil {
+	if _, err := readPoly(b, c1, rp.Moduli(), "c1"); err != nil {
 		return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
 	}
 	return c0, nil

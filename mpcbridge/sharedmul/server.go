@@ -145,14 +145,15 @@ func (s *Server) mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y sh
 		}
 		w0 := sc[w]
 		i, j := o/lay.ColBlocks(), o%lay.ColBlocks()
-		d0, d1, d2 := rq.NewPoly(), rq.NewPoly(), rq.NewPoly()
+		// The third part, Σ c1_A·c1_B, depends on the client's seeds
+		// alone: the client computes it (package documentation).
+		d0, d1 := rq.NewPoly(), rq.NewPoly()
 		for a := 0; a < lay.InnerBlocks(); a++ {
 			A := cts[lay.InputIndex(i, a)]
 			B := cts[lay.Inputs()+lay.WeightIndex(a, j)]
 			rq.MulCoeffsBarrettThenAdd(A[0], B[0], d0)
 			rq.MulCoeffsBarrettThenAdd(A[0], B[1], d1)
 			rq.MulCoeffsBarrettThenAdd(A[1], B[0], d1)
-			rq.MulCoeffsBarrettThenAdd(A[1], B[1], d2)
 		}
 		// (a) A fresh public-key encryption of zero for this output
 		// alone: c1 becomes a fresh RLWE sample under the server's u.
@@ -165,7 +166,6 @@ func (s *Server) mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y sh
 		}
 		rq.INTT(d0, d0)
 		rq.INTT(d1, d1)
-		rq.INTT(d2, d2)
 		// (b) The masks on the targets; this party's share is -M.
 		targets := lay.AppendTargets(nil, o)
 		entries := lay.AppendTargetEntries(nil, o)
@@ -180,8 +180,8 @@ func (s *Server) mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y sh
 		for k, e := range entries {
 			result[e] = matmul.ShiftRound(masks[k].Neg(), shift)
 		}
-		// (c) c0 at the targets only, c1 and c2 whole.
-		msgs[o] = encodeOutput(rp, lay, o, targets, d0, d1, d2)
+		// (c) c0 at the targets only, c1 whole.
+		msgs[o] = encodeOutput(rp, lay, o, targets, d0, d1)
 		return nil
 	})
 	if err != nil {
