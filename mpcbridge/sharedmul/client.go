@@ -95,7 +95,7 @@ func (c *Client) send(ctx context.Context, conn Conn, lay polymat.Layout, x, y s
 		if err := encs[w].EncryptSeeded(pt, seed, c0); err != nil {
 			return err
 		}
-		msgs[k] = encodeInput(lay, k, seed, c0)
+		msgs[k] = encodeInput(rp, lay, k, seed, c0)
 		// Its own c1, for the c2 = Σ c1_A·c1_B of the outputs.
 		c.c1s[k] = rq.NewPoly()
 		return polymat.ExpandC1(rp, seed, c.c1s[k])

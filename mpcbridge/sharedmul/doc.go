@@ -55,8 +55,8 @@
 // c2 is a function of what the client already holds and can tell it
 // nothing about the server's shares; the client computes it itself
 // (InnerBlocks products of N·L words per output, a few milliseconds per
-// head), which halves the bytes down (BenchmarkAttention: 53.5 MB with c2
-// sent, 28.3 MB without). c1 = Σ_a (c0_A·c1_B + c1_A·c0_B), on the other
+// head), which halves the bytes down (BenchmarkAttention, 8-byte
+// residues: 53.5 MB with c2 sent, 28.3 MB without). c1 = Σ_a (c0_A·c1_B + c1_A·c0_B), on the other
 // hand, is linear in the server's shares with coefficients the client
 // knows: without the encryption of zero the client divides them out
 // (TestRerandomization recovers the server's share of X exactly from such a
@@ -111,9 +111,11 @@
 //
 // # Cost
 //
-// Bytes: (Inputs + Weights)·(60 + 8·L·N) up, Σ_outputs 28 + 8·L·(targets +
-// N) down (8 bytes per residue: matmul's rounding of c1 to multiples of 2^k
-// is not applied yet). Server: RowBlocks·InnerBlocks·ColBlocks·3 products of
+// Bytes, with w = Σ_i ceil(log2 q_i) = 116 bits per coefficient (residues
+// packed with matmul.BitWriter) and 12 bytes of frame: (Inputs + Weights)·
+// (72 + N·w/8) up, Σ_outputs 40 + ceil((targets + N)·w/8) down (TestMul
+// checks both exactly; matmul's rounding of c1 to multiples of 2^k is not
+// applied yet). Server: RowBlocks·InnerBlocks·ColBlocks·3 products of
 // L·N words and 2 inverse NTTs per output; client: the same count of
 // products for c2, 1 NTT, 2 products and an inverse NTT per output, and a
 // CRT per target.
@@ -124,11 +126,11 @@
 // 2-core machine, 2026-12-06; CPU seconds of both parties):
 //
 //	block        wall     CPU-s   MB up    MB down   ct×ct products
-//	(32,8,32)    1.31 s   2.20    100.7    28.3      1536
-//	(16,32,16)   1.77 s   3.15    50.4     103.8     1536
-//	(64,2,64)    1.76 s   2.87    201.4    9.4       1536
+//	(32,8,32)    1.52 s   2.33    91.3     25.7      1536
+//	(16,32,16)   1.77 s   3.26    45.6     94.1      1536
+//	(64,2,64)    1.91 s   3.16    182.6    8.6       1536
 //
-// (32,8,32) is the best: 129 MB and 2.2 CPU-s for all heads' scores of a
-// layer. Up dominates: every operand block carries L·N residues for D0·D1
+// (32,8,32) is the best: 117 MB and 2.3 CPU-s for all heads' scores of a
+// layer (A·V at n = 128 has the same sizes transposed). Up dominates: every operand block carries L·N residues for D0·D1
 // (or D1·D2) entries, fill 1/32.
 package sharedmul

@@ -8,6 +8,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/ring"
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -59,48 +60,52 @@ func checkHeader(b []byte, lay polymat.Layout, seq int) error {
 	return nil
 }
 
-// appendPoly appends every limb of p, 8 bytes little-endian per residue.
-func appendPoly(dst []byte, p ring.Poly) []byte {
-	for _, limb := range p.Coeffs {
+// appendPoly appends every limb of p to w, ceil(log2 q_i) bits per residue
+// of limb i.
+func appendPoly(w *matmul.BitWriter, p ring.Poly, widths []int) {
+	for l, limb := range p.Coeffs {
 		for _, c := range limb {
-			dst = binary.LittleEndian.AppendUint64(dst, c)
+			w.Write(c, uint(widths[l]))
 		}
 	}
-	return dst
 }
 
-// readPoly fills p from b (as appendPoly wrote it), checking every residue
-// against its prime, and returns the rest of b.
-func readPoly(b []byte, p ring.Poly, moduli []uint64, what string) ([]byte, error) {
-	need := len(moduli) * p.N() * 8
-	if len(b) < need {
-		return nil, fmt.Errorf("%s: %d bytes left, want %d", what, len(b), need)
-	}
-	for l, q := range moduli {
-		limb := p.Coeffs[l]
-		for k := range limb {
-			c := binary.LittleEndian.Uint64(b)
-			if c >= q {
-				return nil, fmt.Errorf("%s: limb %d coefficient %d is %d, not below the prime %d", what, l, k, c, q)
-			}
-			limb[k] = c
-			b = b[8:]
+// readResidues fills dst with residues of limb l read from r, checking
+// each against its prime.
+func readResidues(r *matmul.BitReader, dst []uint64, l int, q uint64, width int, what string) error {
+	for k := range dst {
+		c := r.Read(uint(width))
+		if c >= q {
+			return fmt.Errorf("%s: limb %d coefficient %d is %d, not below the prime %d", what, l, k, c, q)
 		}
+		dst[k] = c
 	}
-	return b, nil
+	return nil
+}
+
+// bitsPerCoefficient is Σ_i ceil(log2 q_i).
+func bitsPerCoefficient(rp polymat.Parameters) int {
+	w := 0
+	for _, x := range rp.Widths() {
+		w += x
+	}
+	return w
 }
 
 // inputBytes is the size of an input message.
 func inputBytes(rp polymat.Parameters) int {
-	return headerSize + polymat.SeedSize + rp.Limbs()*rp.N()*8
+	return headerSize + polymat.SeedSize + rp.PolyBytes()
 }
 
-// encodeInput returns the input message of block seq: header, seed, c0.
-func encodeInput(lay polymat.Layout, seq int, seed []byte, c0 ring.Poly) []byte {
-	b := make([]byte, 0, headerSize+len(seed)+len(c0.Coeffs)*c0.N()*8)
+// encodeInput returns the input message of block seq: header, seed, c0
+// (packed residues).
+func encodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, seed []byte, c0 ring.Poly) []byte {
+	b := make([]byte, 0, inputBytes(rp))
 	b = putHeader(b, lay, seq)
 	b = append(b, seed...)
-	return appendPoly(b, c0)
+	w := matmul.NewBitWriter(b)
+	appendPoly(w, c0, rp.Widths())
+	return w.Flush()
 }
 
 // decodeInput checks an input message of block seq and writes its c0
@@ -113,7 +118,14 @@ func decodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, b []byte, c
 		return nil, fmt.Errorf("cannot decode input %d: %w", seq, err)
 	}
 	seed := append([]byte(nil), b[headerSize:headerSize+polymat.SeedSize]...)
-	if _, err := readPoly(b[headerSize+polymat.SeedSize:], c0, rp.Moduli(), "c0"); err != nil {
+	r := matmul.NewBitReader(b[headerSize+polymat.SeedSize:])
+	widths := rp.Widths()
+	for l, q := range rp.Moduli() {
+		if err := readResidues(r, c0.Coeffs[l], l, q, widths[l], "c0"); err != nil {
+			return nil, fmt.Errorf("cannot decode input %d: %w", seq, err)
+		}
+	}
+	if err := r.End(); err != nil {
 		return nil, fmt.Errorf("cannot decode input %d: %w", seq, err)
 	}
 	return seed, nil
@@ -121,21 +133,24 @@ func decodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, b []byte, c
 
 // outputBytes is the size of the message of output o.
 func outputBytes(rp polymat.Parameters, lay polymat.Layout, o int) int {
-	return headerSize + rp.Limbs()*8*(lay.Targets(o)+rp.N())
+	return headerSize + ((lay.Targets(o)+rp.N())*bitsPerCoefficient(rp)+7)/8
 }
 
 // encodeOutput returns the message of output o: header, c0 at the targets
 // (limb by limb, in AppendTargets order) and c1 whole (coefficient
-// domain).
+// domain), packed residues.
 func encodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, targets []int, c0, c1 ring.Poly) []byte {
 	b := make([]byte, 0, outputBytes(rp, lay, o))
 	b = putHeader(b, lay, o)
-	for _, limb := range c0.Coeffs {
+	w := matmul.NewBitWriter(b)
+	widths := rp.Widths()
+	for l, limb := range c0.Coeffs {
 		for _, t := range targets {
-			b = binary.LittleEndian.AppendUint64(b, limb[t])
+			w.Write(limb[t], uint(widths[l]))
 		}
 	}
-	return appendPoly(b, c1)
+	appendPoly(w, c1, widths)
+	return w.Flush()
 }
 
 // decodeOutput checks the message of output o and returns c0 at the
@@ -147,21 +162,21 @@ func decodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, b []byte, c1
 	if err := checkHeader(b, lay, o); err != nil {
 		return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
 	}
-	b = b[headerSize:]
-	t := lay.Targets(o)
+	r := matmul.NewBitReader(b[headerSize:])
+	widths := rp.Widths()
 	c0 := make([][]uint64, rp.Limbs())
 	for l, q := range rp.Moduli() {
-		c0[l] = make([]uint64, t)
-		for k := range c0[l] {
-			v := binary.LittleEndian.Uint64(b)
-			if v >= q {
-				return nil, fmt.Errorf("cannot decode output %d: c0 limb %d target %d is %d, not below the prime %d", o, l, k, v, q)
-			}
-			c0[l][k] = v
-			b = b[8:]
+		c0[l] = make([]uint64, lay.Targets(o))
+		if err := readResidues(r, c0[l], l, q, widths[l], "c0 at the targets"); err != nil {
+			return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
 		}
 	}
-	if _, err := readPoly(b, c1, rp.Moduli(), "c1"); err != nil {
+	for l, q := range rp.Moduli() {
+		if err := readResidues(r, c1.Coeffs[l], l, q, widths[l], "c1"); err != nil {
+			return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
+		}
+	}
+	if err := r.End(); err != nil {
 		return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
 	}
 	return c0, nil

@@ -2,6 +2,7 @@ package sharedmul
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -21,14 +22,26 @@ func TestDecoders(t *testing.T) {
 		t.Fatal(err)
 	}
 	seed := make([]byte, polymat.SeedSize)
-	in := encodeInput(lay, 3, seed, rq.NewPoly())
+	in := encodeInput(rp, lay, 3, seed, rq.NewPoly())
 	o := lay.Outputs() - 1 // an edge block, fewer targets
+	targets := lay.AppendTargets(nil, o)
 	c := rq.NewPoly()
-	out := encodeOutput(rp, lay, o, lay.AppendTargets(nil, o), c, c)
+	out := encodeOutput(rp, lay, o, targets, c, c)
+	// The encoders write any value of the width: residues at or over
+	// their prime, as a peer could send them.
+	q0, top := rp.Moduli()[0], uint64(1)<<rp.Widths()[1]-1
+	bad := rq.NewPoly()
+	bad.Coeffs[0][1] = q0
+	badIn := encodeInput(rp, lay, 3, seed, bad)
+	bad.Coeffs[0][1] = 0
+	bad.Coeffs[0][targets[1]] = q0
+	badTarget := encodeOutput(rp, lay, o, targets, bad, c)
+	bad.Coeffs[0][targets[1]] = 0
+	bad.Coeffs[1][rp.N()-1] = top
+	badC1 := encodeOutput(rp, lay, o, targets, c, bad)
 	if len(out) != outputBytes(rp, lay, o) {
 		t.Fatalf("output message of %d bytes, formula %d", len(out), outputBytes(rp, lay, o))
 	}
-	q0 := rp.Moduli()[0]
 	mod := func(b []byte, f func([]byte)) []byte {
 		b = append([]byte(nil), b...)
 		f(b)
@@ -45,15 +58,13 @@ func TestDecoders(t *testing.T) {
 		{"input/rows", "Rows is 6", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b, 6) })},
 		{"input/block", "D1 is 5", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b[16:], 5) })},
 		{"input/sequence", "sequence number is 4", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b[24:], 4) })},
-		{"input/residue", "not below the prime", true, mod(in, func(b []byte) {
-			binary.LittleEndian.PutUint64(b[headerSize+polymat.SeedSize+8:], q0)
-		})},
+		{"input/residue", "c0: limb 0 coefficient 1", true, badIn},
 		{"output/ok", "", false, out},
 		{"output/short", "bytes, want", false, out[:len(out)-8]},
 		{"output/out", "Out is 8", false, mod(out, func(b []byte) { binary.BigEndian.PutUint32(b[8:], 8) })},
 		{"output/sequence", "sequence number is 0", false, mod(out, func(b []byte) { binary.BigEndian.PutUint32(b[24:], 0) })},
-		{"output/target", "c0 limb 0 target 1", false, mod(out, func(b []byte) { binary.LittleEndian.PutUint64(b[headerSize+8:], math.MaxUint64) })},
-		{"output/c1", "c1: limb 1", false, mod(out, func(b []byte) { binary.LittleEndian.PutUint64(b[len(b)-8:], math.MaxUint64) })},
+		{"output/target", "c0 at the targets: limb 0 coefficient 1", false, badTarget},
+		{"output/c1", fmt.Sprintf("c1: limb 1 coefficient %d", rp.N()-1), false, badC1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error

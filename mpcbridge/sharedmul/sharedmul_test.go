@@ -9,6 +9,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // transpose returns the cols x rows transpose of v (rows x cols).
@@ -67,6 +68,15 @@ func TestMul(t *testing.T) {
 				if math.Abs(e) > tol {
 					t.Fatalf("entry %d: shares sum to %v off the exact product, tolerance %.0f units of 2^-%d", k, e, tol, f)
 				}
+			}
+			// Bytes: exactly the formulas, c0 off the targets never sent.
+			wantDown := int64(0)
+			for o := 0; o < lay.Outputs(); o++ {
+				wantDown += wire.HeaderLen + int64(outputBytes(tc.p.ring, lay, o))
+			}
+			wantUp := int64(operands(lay)) * (wire.HeaderLen + int64(inputBytes(tc.p.ring)))
+			if ss.BytesSent != wantDown || cs.BytesSent != wantUp {
+				t.Errorf("server sent %d B, client %d B, want %d and %d", ss.BytesSent, cs.BytesSent, wantDown, wantUp)
 			}
 			t.Logf("max |error| %.0f units of 2^-%d (tolerance %.0f); client sent %d B, server sent %d B", worst, f, tol, cs.BytesSent, ss.BytesSent)
 		})
