@@ -127,7 +127,8 @@ func want(d polymat.Dims, f int, x, y share.Vector) []*big.Int {
 }
 
 // run runs one product between a fresh client and srv (nil: a fresh
-// server) over transport, each party with its shares of both operands.
+// server) over transport, each party with its shares of both operands;
+// the bytes sent are those of the product (the handshake's excluded).
 func (tc *testContext) run(tb testing.TB, transport string, srv *Server, lay polymat.Layout, xc, yc, xs, ys share.Vector, workers int) (a, b share.Vector, cs, ss wire.Stats) {
 	tb.Helper()
 	sc, cc := connPair(tb, transport)
@@ -140,6 +141,7 @@ func (tc *testContext) run(tb testing.TB, transport string, srv *Server, lay pol
 			tb.Fatal(err)
 		}
 	}
+	cs0, ss0 := cc.Stats(), sc.Stats()
 	serr, cerr := nettest.Both(func() error {
 		var err error
 		b, err = srv.Mul(bg(), sc, lay, xs, ys)
@@ -152,5 +154,8 @@ func (tc *testContext) run(tb testing.TB, transport string, srv *Server, lay pol
 	if err := errors.Join(serr, cerr); err != nil {
 		tb.Fatal(err)
 	}
-	return a, b, cc.Stats(), sc.Stats()
+	cs, ss = cc.Stats(), sc.Stats()
+	cs.BytesSent -= cs0.BytesSent
+	ss.BytesSent -= ss0.BytesSent
+	return a, b, cs, ss
 }
