@@ -18,7 +18,7 @@
 // transposes its own share locally for Q·Kᵀ. Output: a + b = round(2^F·Xq·Yq)
 // + ε, Xq, Yq the fixed-point operands, ε the two roundings (±1) plus the
 // encryption noise: Gaussian-like, about 3.2·sqrt(In·(D0+D2))·rms(x)/2^G
-// units of 2^-F (TestMul: at most 62 units, 0.001, for |x| < 8 at In = 64
+// units of 2^-F (TestMul: at most 66 units, 0.001, for |x| < 8 at In = 64
 // with the defaults).
 //
 // # Protocol
@@ -89,24 +89,25 @@
 // With F = 16, G = 5, λ = 40, LogMaxValues = 27 (BERT-base's attention
 // products at n = 512 are 2^26.2 outputs), TestBudget pins:
 //
-//		product            In    Bx, By   value    noise bound   V    β     log2 Q >
-//		Q·Kᵀ, N = 2^13      64   4, 4     2^56     2^49.3        57   112   115
-//		A·V, N = 2^13      128   0, 4     2^53     2^49.3        54   109   112
-//		Q·Kᵀ, N = 2^12      64   4, 4     2^56     2^48.3        57   112   115
-//		Q·Kᵀ, N = 2^12, G = 2  64  3, 3   2^48     2^45.3        49   104   107
+//	product, ring            In    Bx, By   value   noise    V    β     log2 Q >
+//	Q·Kᵀ, N = 2^13            64   4, 4     2^56    2^49.3   57   112   115
+//	A·V, N = 2^13            128   0, 4     2^53    2^49.4   54   109   112
+//	Q·Kᵀ, N = 2^12            64   4, 4     2^56    2^48.3   57   112   115
+//	Q·Kᵀ, N = 2^12, G = 2     64   3, 3     2^48    2^44.3   49   104   107
 //
-//	  - N = 2^12 (polymat.N12, log2 Q = 108.99, the most at 128 bits): only
-//	    with Bx + By + 2G <= 12 at In = 64, e.g. B = 3 and G = 2; then the
-//	    noise is 8 times that at G = 5 (about 500 units of 2^-16, 0.008, at
-//	    |x| < 8) and |x| <= 8 is tight for BERT's Q and K. Rejected.
-//	  - N = 2^13 (polymat.N13, two 58-bit primes, log2 Q = 115.99 of the 218
-//	    the standard allows at 128 bits): G = 5 with Bx = By = 4 for Q·Kᵀ, and
-//	    Bx = 0 for A·V: the package's ring. G = 6, or B = 4 on both operands
-//	    of A·V, needs 117 bits (CheckLayout refuses); a third prime would buy
-//	    G = 10 (β up to 123, the limit of the sampler and of Int128) for 1.5
-//	    times the bytes.
+// N = 2^12 (polymat.N12, log2 Q = 108.99, the most at 128 bits) holds the
+// masks only with Bx + By + 2G <= 12 at In = 64, e.g. B = 3 and G = 2: the
+// noise is then 8 times that at G = 5 (about 500 units of 2^-16, 0.008, at
+// |x| < 8) and |x| <= 8 is tight for BERT's Q and K. Rejected.
 //
-// Measured noise (TestMul, |x| < 8, G = 5): at most 62 units of 2^-16 at
+// N = 2^13 (polymat.N13, two 58-bit primes, log2 Q = 115.99 of the 218 the
+// standard allows at 128 bits) holds G = 5 with Bx = By = 4 for Q·Kᵀ and Bx
+// = 0 for A·V: the package's ring. G = 6 needs log2 Q > 117, B = 4 on both
+// operands of A·V more than 116 (CheckLayout refuses both); a third prime
+// would buy G = 10 (β up to 123, the limit of the mask sampler and of
+// Int128) for 1.5 times the bytes.
+//
+// Measured noise (TestMul, |x| < 8, G = 5): at most 66 units of 2^-16 at
 // In = 64.
 //
 // # Cost
