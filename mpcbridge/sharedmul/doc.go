@@ -121,17 +121,23 @@
 // products for c2, 1 NTT, 2 products and an inverse NTT per output, and a
 // CRT per target.
 //
-// BenchmarkAttention (BERT-base's 12 heads of S = Q·Kᵀ, (128 x 64)·(64 x
-// 128), at n = 128, from ~87-bit shares of Q and Kᵀ to shares of S, both
-// parties in one process over loopback TCP, 2 workers each, on the idle
-// 2-core machine, 2026-12-06; CPU seconds of both parties):
+// BenchmarkAttention (BERT-base at n = 128, 12 heads per product, from ~87-bit
+// shares to shares, conversions included, both parties in one process over
+// loopback TCP, 2 workers each, the idle 2-core machine, 2026-12-06; CPU
+// seconds of both parties; go test -run '^$' -bench BenchmarkAttention
+// -benchtime 1x ./mpcbridge/sharedmul):
 //
-//	block        wall     CPU-s   MB up    MB down   ct×ct products
-//	(32,8,32)    1.52 s   2.33    91.3     25.7      1536
-//	(16,32,16)   1.77 s   3.26    45.6     94.1      1536
-//	(64,2,64)    1.91 s   3.16    182.6    8.6       1536
+//	product                  block        wall     CPU-s   MB up    MB down
+//	S = Q·Kᵀ (128x64·64x128)  (32,8,32)    1.36 s   2.32    91.3     25.7
+//	                         (16,32,16)   1.91 s   3.46    45.6     94.1
+//	                         (64,2,64)    1.88 s   3.09    182.6    8.6
+//	A·V (128x128·128x64)     (32,8,32)    1.55 s   2.56    136.9    12.8
+//	                         (32,16,16)   1.38 s   2.38    91.3     24.2
 //
-// (32,8,32) is the best: 117 MB and 2.3 CPU-s for all heads' scores of a
-// layer (A·V at n = 128 has the same sizes transposed). Up dominates: every operand block carries L·N residues for D0·D1
-// (or D1·D2) entries, fill 1/32.
+// 1536 ciphertext products per row. The best blocks give 117 MB and 115.5 MB:
+// about 233 MB and 4.7 CPU-s for a layer's attention products. The bytes
+// up dominate: an operand block carries N·116 bits for D0·D1 (or D1·D2)
+// entries, a fill of 1/D2 (1/D0); per entry, up costs 2·8·D2 (or D0) bytes
+// and down 2·8·D1 per output, whatever N, so blocks near (25, 13, 25)
+// minimize the sum for these shapes.
 package sharedmul
