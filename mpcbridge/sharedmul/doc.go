@@ -137,7 +137,7 @@
 // 1536 ciphertext products per row. The best blocks give 117 MB and 115.5 MB:
 // about 233 MB and 4.7 CPU-s for a layer's attention products. The bytes
 // up dominate: an operand block carries N·116 bits for D0·D1 (or D1·D2)
-// entries, a fill of 1/D2 (1/D0); per entry, up costs 2·8·D2 (or D0) bytes
-// and down 2·8·D1 per output, whatever N, so blocks near (25, 13, 25)
-// minimize the sum for these shapes.
+// entries, a fill of 1/D2 (1/D0); per entry, up costs 14.5·D2 (or D0) bytes
+// and down 14.5·D1 per output, whatever N, so blocks near (25, 13, 25)
+// minimize the sum for S.
 package sharedmul
