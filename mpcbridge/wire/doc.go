@@ -92,6 +92,7 @@
 //	0x05xx  mpcbridge/prunestep  the composed pruning step and bridge requests
 //	0x06xx  mpcbridge/matmul   polynomial matmul to shares
 //	0x07xx  mpcbridge/elementwise  slot polynomials and products on shares
+//	0x08xx  mpcbridge/sharedmul  products of two shared matrices (attention)
 //
 // # Errors
 //
