@@ -80,20 +80,7 @@ func trainedRegistry(tb testing.TB) *approx.Registry {
 // or loopback TCP, handshaken; both close when the test ends.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	tb.Helper()
-	a, b := nettest.Pair(tb, transport)
-	params := []byte("elementwise-test")
-	var err error
-	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	if cli, err = wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { srv.Close(); cli.Close() })
-	if err := errors.Join(nettest.Both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
-		tb.Fatal(err)
-	}
-	return srv, cli
+	return nettest.WireConns(tb, transport, "elementwise-test", true)
 }
 
 // fixed returns round(2^F·x).

@@ -188,20 +188,7 @@ func tinyLiteral(tb testing.TB, t *tiny, preset string) ParametersLiteral {
 // TCP, handshaken; both close when the test ends.
 func connPair(tb testing.TB) (srv, cli *wire.Conn) {
 	tb.Helper()
-	a, b := nettest.Pair(tb, "tcp")
-	var err error
-	params := []byte("layers-test")
-	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	if cli, err = wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { srv.Close(); cli.Close() })
-	if err := errors.Join(nettest.Both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
-		tb.Fatal(err)
-	}
-	return srv, cli
+	return nettest.WireConns(tb, "tcp", "layers-test", true)
 }
 
 // split returns integer shares (client, server) of round(2^F·x), the

@@ -78,21 +78,7 @@ func bg() context.Context { return context.Background() }
 // or loopback TCP; both are closed when the test ends.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	tb.Helper()
-	a, b := nettest.Pair(tb, transport)
-	params := []byte("matmul-test")
-	var err error
-	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	if cli, err = wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { srv.Close(); cli.Close() })
-	// Handshake now, so that the statistics of a product exclude it.
-	if err := errors.Join(nettest.Both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
-		tb.Fatal(err)
-	}
-	return srv, cli
+	return nettest.WireConns(tb, transport, "matmul-test", true)
 }
 
 // problem is one random product: X (Rows x In, |x| < 2^B), W (In x Out,

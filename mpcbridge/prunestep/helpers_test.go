@@ -104,17 +104,7 @@ func newTestContext(tb testing.TB, preset string, lit ParametersLiteral) *testCo
 // or loopback TCP; both are closed when the test ends.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	tb.Helper()
-	a, b := nettest.Pair(tb, transport)
-	params := []byte("prunestep-test")
-	var err error
-	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	if cli, err = wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { srv.Close(); cli.Close() })
-	return srv, cli
+	return nettest.WireConns(tb, transport, "prunestep-test", false)
 }
 
 // input is a random attention output in plaintext and encrypted.

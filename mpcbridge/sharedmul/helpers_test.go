@@ -66,20 +66,7 @@ func newTestContext(tb testing.TB) *testContext {
 // connPair returns the server's and the client's wire.Conn over transport.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	tb.Helper()
-	a, b := nettest.Pair(tb, transport)
-	params := []byte("sharedmul-test")
-	var err error
-	if srv, err = wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	if cli, err = wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { srv.Close(); cli.Close() })
-	if err := errors.Join(nettest.Both(func() error { return srv.Handshake(bg()) }, func() error { return cli.Handshake(bg()) })); err != nil {
-		tb.Fatal(err)
-	}
-	return srv, cli
+	return nettest.WireConns(tb, transport, "sharedmul-test", true)
 }
 
 // fixed returns round(2^F·v) for real values v uniform in (-2^b, 2^b).
