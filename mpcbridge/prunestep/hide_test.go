@@ -222,19 +222,7 @@ func TestHideLengthBitsUniform(t *testing.T) {
 		}
 	}
 	client.observe = recC
-	ctx := testCtx(t)
-	for range runs {
-		srv, cli := connPair(t, "pipe")
-		var counts Counts
-		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
-			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
-		if serr != nil || cerr != nil {
-			t.Fatalf("server: %v; client: %v", serr, cerr)
-		}
-		if counts.Kept != 4 || counts.High != 2 {
-			t.Fatalf("counts %v, want 4 kept, 2 high (CLS included)", counts)
-		}
-	}
+	pruneRuns(t, server, client, in, runs, Counts{Kept: 4, High: 2})
 	for _, c := range []struct {
 		view, group string
 		hist        []int

@@ -193,19 +193,7 @@ func TestRevealedBitsUniform(t *testing.T) {
 	var serverView, clientView positions
 	server.observe = serverView.record(n - 1)
 	client.observe = clientView.record(n - 1)
-	ctx := testCtx(t)
-	for range runs {
-		srv, cli := connPair(t, "pipe")
-		var counts Counts
-		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
-			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
-		if serr != nil || cerr != nil {
-			t.Fatalf("server: %v; client: %v", serr, cerr)
-		}
-		if counts.Kept != 3 || counts.High != 2 {
-			t.Fatalf("counts %v, want 3 kept, 2 high (CLS included)", counts)
-		}
-	}
+	pruneRuns(t, server, client, in, runs, Counts{Kept: 3, High: 2})
 	for _, c := range []struct {
 		view, group string
 		hist        []int
@@ -222,6 +210,26 @@ func TestRevealedBitsUniform(t *testing.T) {
 		}
 		if chi2 > chi2Reject {
 			t.Errorf("%s: %s-degree positions %v are not uniform: chi-square %.2f > %.2f", c.view, c.group, c.hist, chi2, chi2Reject)
+		}
+	}
+}
+
+// pruneRuns runs the pruning step (θ = 0.1, β = 0.3) on in the given number
+// of times between server and client, and requires the counts want (CLS
+// included) every time.
+func pruneRuns(t *testing.T, server *Server, client *Client, in *input, runs int, want Counts) {
+	t.Helper()
+	ctx := testCtx(t)
+	for range runs {
+		srv, cli := connPair(t, "pipe")
+		var counts Counts
+		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
+		if serr != nil || cerr != nil {
+			t.Fatalf("server: %v; client: %v", serr, cerr)
+		}
+		if counts.Kept != want.Kept || counts.High != want.High {
+			t.Fatalf("counts %v, want %d kept, %d high (CLS included)", counts, want.Kept, want.High)
 		}
 	}
 }
