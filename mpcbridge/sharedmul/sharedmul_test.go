@@ -9,7 +9,6 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
-	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // transpose returns the cols x rows transpose of v (rows x cols).
@@ -70,11 +69,7 @@ func TestMul(t *testing.T) {
 				}
 			}
 			// Bytes: exactly the formulas, c0 off the targets never sent.
-			wantDown := int64(0)
-			for o := 0; o < lay.Outputs(); o++ {
-				wantDown += wire.HeaderLen + int64(outputBytes(tc.p.ring, lay, o))
-			}
-			wantUp := int64(operands(lay)) * (wire.HeaderLen + int64(inputBytes(tc.p.ring)))
+			wantUp, wantDown := tc.p.Bytes(lay)
 			if ss.BytesSent != wantDown || cs.BytesSent != wantUp {
 				t.Errorf("server sent %d B, client %d B, want %d and %d", ss.BytesSent, cs.BytesSent, wantDown, wantUp)
 			}
@@ -108,4 +103,48 @@ func TestMul(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestChooseBlock checks the chosen blocks of attention's products on
+// polymat.N13: at n = 128 no more bytes than the best blocks measured by
+// BenchmarkAttention ((32,8,32) for the scores, 9.75 MB a head; (32,16,16)
+// for the context, 9.63 MB), a block within a small shape, and a refusal
+// when no block holds the masks.
+func TestChooseBlock(t *testing.T) {
+	ring, err := polymat.NewParametersFromLiteral(polymat.N13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(bx, by int) Parameters {
+		p, err := NewParameters(ring, ParametersLiteral{LogBoundX: bx, LogBoundY: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name   string
+		p      Parameters
+		d      polymat.Dims
+		wantMB float64 // bytes each way together, at most
+	}{
+		{"scores/n=128", mk(4, 4), polymat.Dims{Rows: 128, In: 64, Out: 128}, 9.76},
+		{"context/n=128", mk(0, 4), polymat.Dims{Rows: 128, In: 128, Out: 64}, 9.64},
+		{"scores/n=3", mk(4, 4), polymat.Dims{Rows: 3, In: 64, Out: 3}, 0.37},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lay, err := tt.p.ChooseBlock(tt.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, down := tt.p.Bytes(lay)
+			t.Logf("%v: block %v, %d products, %.2f MB up, %.2f MB down", tt.d, lay.Block, lay.Products(), float64(up)/1e6, float64(down)/1e6)
+			if float64(up+down)/1e6 > tt.wantMB {
+				t.Errorf("%.2f MB, want at most %g", float64(up+down)/1e6, tt.wantMB)
+			}
+		})
+	}
+	if _, err := mk(30, 30).ChooseBlock(polymat.Dims{Rows: 8, In: 64, Out: 8}); err == nil {
+		t.Error("ChooseBlock found a block for 2^30 bounds")
+	}
 }
