@@ -13,7 +13,6 @@ import (
 
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
-	"github.com/cipherprune/cipherprune/mpcbridge/shuffle"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -144,64 +143,28 @@ func (c *Client) prune(ctx context.Context, conn *wire.Conn, req request) (Count
 	return counts, nil
 }
 
+// pruneSteps serves the steps of a prune request.
 func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (Counts, string, error) {
 	lay := req.layout
-	n, d := lay.Rows, lay.Cols
-	sc := shareConn{conn}
-
-	vecs, err := c.share.EncToShares(ctx, sc)
+	vecs, err := c.share.EncToShares(ctx, shareConn{conn})
 	if err != nil {
 		return Counts{}, "HE to shares", err
 	}
 	if err := checkVectors(lay, vecs); err != nil {
 		return Counts{}, "HE to shares", err
 	}
-	kept := [][]share.Int128{clsRow(lay, vecs)}
-	nHigh := 1
-	if n > 1 {
-		perm, err := shuffle.RandomPermutation(n-1, c.rnd)
-		if err != nil {
-			return Counts{}, "shuffle", err
-		}
-		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.Second, perm, ringRows(lay, vecs, c.p.group > 0, false), c.rnd)
-		if err != nil {
-			return Counts{}, "shuffle", err
-		}
-		vecs = nil
-		recv := make([]uint64, 2*(n-1)*d)
-		if err := conn.RecvUint64sInto(ctx, MsgIntShares, recv); err != nil {
-			return Counts{}, "integer shares", err
-		}
-		keep, high, err := c.compare(ctx, conn, rows, d)
-		if err != nil {
-			return Counts{}, "comparisons", err
-		}
-		if c.observe != nil {
-			c.observe(perm, keep, high)
-		}
-		order, h := keptOrder(keep, high)
-		flat := make([]share.Int128, len(order)*d)
-		for r, i := range order {
-			row := flat[r*d : (r+1)*d : (r+1)*d]
-			for j := 0; j < d; j++ {
-				// a + (b - b') mod 2^128, read as signed: v - b' exactly,
-				// since |v| < 2^22 and 0 <= b' < 2^88.
-				k := 2 * (i*d + j)
-				a := share.Int128{Lo: rows[i][2*j], Hi: rows[i][2*j+1]}
-				row[j] = a.Add(share.Int128{Lo: recv[k], Hi: recv[k+1]})
-			}
-			kept = append(kept, row)
-		}
-		nHigh += h
+	kept, nHigh, step, err := c.pruneRows(ctx, conn, slotsToRows(lay, req.layer, vecs))
+	if err != nil {
+		return Counts{}, step, err
 	}
 	next, err := c.p.NextLayout(lay, len(kept))
 	if err != nil {
 		return Counts{}, "next layout", err
 	}
-	if err := c.share.SharesToEnc(ctx, sc, packRows(next, kept), req.level, rlwe.NewScale(req.scale)); err != nil {
+	if err := c.share.SharesToEnc(ctx, shareConn{conn}, packRows(next, kept), req.level, rlwe.NewScale(req.scale)); err != nil {
 		return Counts{}, "shares to HE", err
 	}
-	return Counts{Layer: req.layer, In: n, Kept: len(kept), High: nHigh}, "", nil
+	return Counts{Layer: req.layer, In: lay.Rows, Kept: len(kept), High: nHigh}, "", nil
 }
 
 // compare runs the evaluator's side of the comparisons of the shuffled rows

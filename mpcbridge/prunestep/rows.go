@@ -34,45 +34,50 @@ func slotOf(lay ckks.Layout, i, j int) (ct, slot int) {
 // the conversion back to integer shares can use masks wider than 64 bits.
 const shuffleRing = shuffle.Ring128
 
+// slotsToRows returns a party's shares of the batch vecs (checked by
+// checkVectors) as the Rows of layer: the n x d features row-major, read
+// from the column blocks of lay, and the n scores, slot i (offset i of
+// block 0) of the score vector.
+func slotsToRows(lay ckks.Layout, layer int, vecs []share.Vector) Rows {
+	n, d := lay.Rows, lay.Cols
+	x := make(share.Vector, n*d)
+	for i := 0; i < n; i++ {
+		for j := 0; j < d; j++ {
+			k, s := slotOf(lay, i, j)
+			x[i*d+j] = vecs[k][s]
+		}
+	}
+	scores := append(share.Vector(nil), vecs[len(vecs)-1][:n]...)
+	return Rows{Layer: layer, X: x, Cols: d, Scores: scores}
+}
+
 // ringRows returns the ring shares (mod 2^128, shuffle.Ring128: two words
-// per value, low word first) of rows 1..n-1 of the batch vecs (checked by
-// checkVectors), each d+1 values: the d features and the score, which is in
-// slot i (offset i of block 0) of the score vector. With ties, each row has
+// per value, low word first) of rows 1..n-1 of in, each d+1 values: the d
+// features and the score. Integer shares reduce to ring shares directly
+// (a + b = v over Z gives a + b = v mod 2^128). With ties, each row has
 // one more value, its tie order for the top-K comparison: i-1 for row i,
 // the server's share (server) or the client's (0); the shuffle hides it like
 // the rest of the row.
-func ringRows(lay ckks.Layout, vecs []share.Vector, ties, server bool) [][]uint64 {
-	n, d := lay.Rows, lay.Cols
+func ringRows(in Rows, ties, server bool) [][]uint64 {
+	n, d := in.Len(), in.Cols
 	w := 2 * (d + 1)
 	if ties {
 		w += 2
 	}
 	flat := make([]uint64, (n-1)*w)
 	rows := make([][]uint64, n-1)
-	score := vecs[len(vecs)-1]
 	for i := 1; i < n; i++ {
 		row := flat[(i-1)*w : i*w : i*w]
-		for j := 0; j < d; j++ {
-			k, s := slotOf(lay, i, j)
-			row[2*j], row[2*j+1] = vecs[k][s].Lo, vecs[k][s].Hi
+		for j, x := range in.Row(i) {
+			row[2*j], row[2*j+1] = x.Lo, x.Hi
 		}
-		row[2*d], row[2*d+1] = score[i].Lo, score[i].Hi
+		row[2*d], row[2*d+1] = in.Scores[i].Lo, in.Scores[i].Hi
 		if ties && server {
 			row[2*d+2] = uint64(i - 1)
 		}
 		rows[i-1] = row
 	}
 	return rows
-}
-
-// clsRow returns the integer shares of row 0's features.
-func clsRow(lay ckks.Layout, vecs []share.Vector) []share.Int128 {
-	row := make([]share.Int128, lay.Cols)
-	for j := range row {
-		k, s := slotOf(lay, 0, j)
-		row[j] = vecs[k][s]
-	}
-	return row
 }
 
 // scoreColumn returns the scores' ring shares modulo 2^64 (the low words)

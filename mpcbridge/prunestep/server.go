@@ -16,7 +16,6 @@ import (
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
-	"github.com/cipherprune/cipherprune/mpcbridge/shuffle"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -190,74 +189,44 @@ func (s *Server) Prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 	return res, counts, nil
 }
 
+// prune runs the steps of Prune after its argument checks.
 func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.AttentionOutput, lay ckks.Layout, theta, beta uint64) (*ckks.BridgeResult, Counts, string, error) {
-	n, d := lay.Rows, lay.Cols
-	sc := shareConn{conn}
-	top := s.params.MaxLevel()
-	scale := s.params.DefaultScale()
-
 	// 1. The request, then HE to shares of the hidden state and the scores
 	// (one flight).
-	req := request{op: RequestPrune, fp: s.fp, layer: out.Layer, layout: lay, level: top, scale: scale.Float64()}
+	req := request{op: RequestPrune, fp: s.fp, layer: out.Layer, layout: lay, level: s.params.MaxLevel(), scale: s.params.DefaultScale().Float64()}
 	if err := conn.Send(ctx, MsgRequest, req.marshal()); err != nil {
 		return nil, Counts{}, "request", err
 	}
 	cts := append(append([]*rlwe.Ciphertext(nil), out.Hidden.Cts...), out.Scores)
-	vecs, err := s.share.EncToShares(ctx, sc, cts)
+	vecs, err := s.share.EncToShares(ctx, shareConn{conn}, cts)
 	if err != nil {
 		return nil, Counts{}, "HE to shares", err
 	}
 	if err := checkVectors(lay, vecs); err != nil {
 		return nil, Counts{}, "HE to shares", err
 	}
-
-	// 2-4. Shuffle rows 1..n-1, convert their features to integer shares
-	// (sent right behind the shuffle's last flight), compare the scores.
-	kept := [][]share.Int128{clsRow(lay, vecs)}
-	nHigh := 1
-	if n > 1 {
-		perm, err := shuffle.RandomPermutation(n-1, s.rnd)
-		if err != nil {
-			return nil, Counts{}, "shuffle", err
-		}
-		rows, err := shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), shuffle.First, perm, ringRows(lay, vecs, s.p.group > 0, true), s.rnd)
-		if err != nil {
-			return nil, Counts{}, "shuffle", err
-		}
-		vecs = nil
-		ints, sent, err := s.toIntegers(rows, d)
-		if err != nil {
-			return nil, Counts{}, "integer shares", err
-		}
-		if err := conn.SendUint64s(ctx, MsgIntShares, sent); err != nil {
-			return nil, Counts{}, "integer shares", err
-		}
-		keep, high, err := s.compare(ctx, conn, rows, d, theta, beta)
-		if err != nil {
-			return nil, Counts{}, "comparisons", err
-		}
-		if s.observe != nil {
-			s.observe(perm, keep, high)
-		}
-		order, h := keptOrder(keep, high)
-		for _, i := range order {
-			kept = append(kept, ints[i])
-		}
-		nHigh += h
+	// 2-6. Shuffle, integer shares, comparisons, drop and group.
+	kept, nHigh, step, err := s.pruneRows(ctx, conn, slotsToRows(lay, out.Layer, vecs), theta, beta)
+	if err != nil {
+		return nil, Counts{}, step, err
 	}
+	counts := Counts{Layer: out.Layer, In: lay.Rows, Kept: len(kept), High: nHigh}
+	res, step, err := s.encryptKept(ctx, conn, lay, kept, counts)
+	return res, counts, step, err
+}
 
-	// 5. Shares to HE in the next layout.
+// encryptKept runs steps 7 and 8 of Prune: shares to HE of the kept rows
+// in the next layout, and the public masks and degrees.
+func (s *Server) encryptKept(ctx context.Context, conn *wire.Conn, lay ckks.Layout, kept [][]share.Int128, counts Counts) (*ckks.BridgeResult, string, error) {
 	next, err := s.p.NextLayout(lay, len(kept))
 	if err != nil {
-		return nil, Counts{}, "next layout", err
+		return nil, "next layout", err
 	}
-	fresh, err := s.share.SharesToEnc(ctx, sc, packRows(next, kept), top, scale)
+	fresh, err := s.share.SharesToEnc(ctx, shareConn{conn}, packRows(next, kept), s.params.MaxLevel(), s.params.DefaultScale())
 	if err != nil {
-		return nil, Counts{}, "shares to HE", err
+		return nil, "shares to HE", err
 	}
-	counts := Counts{Layer: out.Layer, In: n, Kept: len(kept), High: nHigh}
-
-	// 6. The masks of the next layer are public: every kept row is a real
+	// The masks of the next layer are public: every kept row is a real
 	// token (θ > MinTheta). Encrypt them under the client's public key.
 	valid := make([]bool, len(kept))
 	for i := range valid {
@@ -265,13 +234,13 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 	}
 	masks, err := s.masks.EncryptAttentionMasks(valid, next)
 	if err != nil {
-		return nil, Counts{}, "attention masks", err
+		return nil, "attention masks", err
 	}
 	return &ckks.BridgeResult{
 		Hidden:  &ckks.CtMatrix{Layout: next, Cts: fresh},
 		Degrees: degrees(counts),
 		Masks:   masks,
-	}, counts, "", nil
+	}, "", nil
 }
 
 // degrees returns the degree of each kept row: High for CLS and the high
