@@ -15,10 +15,9 @@ import (
 // big-float encoder at 128 bits on masked polynomials and shares of the
 // sizes the protocols produce, for the secure default preset too.
 func TestCodecMatchesLattigo(t *testing.T) {
-	for _, name := range []string{ckks.InsecureTest11, ckks.InsecureTest12, ckks.Interactive14} {
+	for _, name := range []string{ckks.InsecureTest11, ckks.InsecureTest12, ckks.Interactive14, testCI11, testCI14} {
 		t.Run(name, func(t *testing.T) {
-			preset, _ := ckks.PresetByName(name, true)
-			params, _ := preset.Params()
+			params := testParams(t, name)
 			p, _ := NewParameters(ParametersLiteral{LogBound: 4})
 			scale := params.DefaultScale()
 			level, b, err := p.MaskLevel(params, scale, params.MaxLevel())

@@ -38,6 +38,15 @@
 // bits (identical shares when decoding; encoded coefficients within a few
 // units, far below the encryption noise).
 //
+// Both of Lattigo's CKKS rings are supported, chosen by the parameters'
+// RingType: the standard ring Z[X]/(X^N+1), N/2 complex slots of which the
+// real parts are shared (the ckks presets), and the conjugate-invariant
+// ring Z[X+X^-1]/(X^2N+1), held as N coefficients, with N real slots: twice
+// the values per ciphertext at the same N and modulus, so half the
+// ciphertexts, work and bytes per value (mpcbridge/elementwise's default).
+// The codec follows Lattigo's convention for each (slots.go); the tests run
+// every protocol on both kinds of ring.
+//
 // B. Shares to HE (Client.SharesToEnc, Server.SharesToEnc). Each party holds
 // integer shares a, b of a vector v (possibly permuted or compacted by other
 // protocols, both parties applying the same moves). The client encodes
@@ -92,7 +101,8 @@
 // # Requirements on callers
 //
 //   - A ciphertext must be at or above the mask level (level 2 for every
-//     preset with B <= 8, Server.MinLevel): the evaluator must refresh
+//     ckks preset with B <= 8, 1 for mpcbridge/elementwise's chain;
+//     Server.MinLevel): the evaluator must refresh
 //     before its level drops below it, not when it reaches zero.
 //   - |x_i| <= 2^B must hold (values outside weaken the bound; far outside,
 //     the client's range check fails).

@@ -239,7 +239,9 @@ func TestLevelTooLow(t *testing.T) {
 		tc := newTestContext(t, name, ParametersLiteral{LogBound: 4})
 		t.Run(name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(6, 6))
-			ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 1)
+			// Level 0 is below every test ring's mask level (2 for the
+			// standard ones, 1 for the conjugate-invariant one).
+			ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 0)
 			_, err := tc.server.EncToShares(bg(), &rawConn{}, []*rlwe.Ciphertext{ct})
 			wantErr(t, err, "needs more than")
 			t.Log(err)

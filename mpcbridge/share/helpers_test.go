@@ -15,6 +15,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/ring"
 	"go.uber.org/goleak"
 
 	"github.com/cipherprune/cipherprune/ckks"
@@ -56,14 +57,7 @@ func newTestContext(tb testing.TB, name string, lit ParametersLiteral) *testCont
 	if tc, ok := ctxCache[key]; ok {
 		return tc
 	}
-	preset, err := ckks.PresetByName(name, true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	params, err := preset.Params()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	params := testParams(tb, name)
 	p, err := NewParameters(lit)
 	if err != nil {
 		tb.Fatal(err)
@@ -89,8 +83,43 @@ func newTestContext(tb testing.TB, name string, lit ParametersLiteral) *testCont
 	return tc
 }
 
-// testPresets are the presets the tests run on.
-var testPresets = []string{ckks.InsecureTest11, ckks.InsecureTest12}
+// testPresets are the presets the tests run on: two standard rings and a
+// conjugate-invariant one.
+var testPresets = []string{ckks.InsecureTest11, ckks.InsecureTest12, testCI11}
+
+// Conjugate-invariant test rings (N real slots), named like presets:
+// mpcbridge/elementwise's chain (a 103-bit mask level, seven 36-bit levels,
+// two key-switching primes) in N = 2^11 (insecure, fast) and N = 2^14.
+const (
+	testCI11 = "test-ci11"
+	testCI14 = "test-ci14"
+)
+
+// testParams returns the parameters of a ckks preset or of a
+// conjugate-invariant test ring.
+func testParams(tb testing.TB, name string) hefloat.Parameters {
+	tb.Helper()
+	var lit hefloat.ParametersLiteral
+	switch name {
+	case testCI11, testCI14:
+		lit = hefloat.ParametersLiteral{LogN: 11, LogQ: []int{52, 51, 36, 36, 36, 36, 36, 36, 36}, LogP: []int{41, 41},
+			LogDefaultScale: 36, RingType: ring.ConjugateInvariant, Xs: rlwe.DefaultXs, Xe: rlwe.DefaultXe}
+		if name == testCI14 {
+			lit.LogN = 14
+		}
+	default:
+		preset, err := ckks.PresetByName(name, true)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		lit = preset.Literal
+	}
+	params, err := hefloat.NewParametersFromLiteral(lit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return params
+}
 
 // randomVector returns slots values uniform in [-2^logBound, 2^logBound].
 func randomVector(r *rand.Rand, slots, logBound int) []float64 {

@@ -95,8 +95,7 @@ func mustFloat(b *big.Int) float64 {
 func TestRingInfo(t *testing.T) {
 	for _, name := range testPresets {
 		t.Run(name, func(t *testing.T) {
-			preset, _ := ckks.PresetByName(name, true)
-			params, _ := preset.Params()
+			params := testParams(t, name)
 			ri := newRingInfo(params)
 			r := rand.New(rand.NewPCG(12, 12))
 			for _, level := range []int{0, 2, params.MaxLevel()} {

@@ -20,8 +20,21 @@ const ddPrec = 104
 // slotCodec turns integer polynomials into fixed-point slot shares and
 // back: the special FFT of CKKS in double-double arithmetic, on the exact
 // integer coefficients. Not safe for concurrent use.
+//
+// Both ring types of Lattigo's CKKS are supported, with Lattigo's slot
+// order and conventions (schemes/ckks Encoder):
+//
+//   - ring.Standard, Z[X]/(X^N+1): N/2 complex slots (only the real parts
+//     are used here). Slot values z give the coefficient pairs
+//     (Re w_i, Im w_i) = (c_i, c_{N/2+i}) of w = IFFT(z).
+//   - ring.ConjugateInvariant, Z[X+X^-1]/(X^2N+1) held as N coefficients:
+//     N real slots. Encoding keeps c_i = Re w_i of w = IFFT(z) (N points,
+//     4N-th roots of unity); decoding forms w_i = c_i - i·c_{N-i} (w_0 =
+//     c_0) and takes the real parts of FFT(w).
 type slotCodec struct {
 	n, logN  int
+	slots    int  // the ring's maximum slots: N/2, or N when ci
+	ci       bool // conjugate-invariant ring
 	fracBits int
 	fft      *ddFFT
 	vals     []ddComplex
@@ -31,9 +44,11 @@ func newSlotCodec(params hefloat.Parameters, p Parameters) *slotCodec {
 	return &slotCodec{
 		n:        params.N(),
 		logN:     params.LogN(),
+		slots:    params.MaxSlots(),
+		ci:       params.RingType() == ring.ConjugateInvariant,
 		fracBits: p.fracBits,
 		fft:      newDDFFT(params),
-		vals:     make([]ddComplex, params.N()/2),
+		vals:     make([]ddComplex, params.MaxSlots()),
 	}
 }
 
@@ -66,17 +81,27 @@ func checkCodecBits(logN, bits_ int) error {
 
 // decodeShares writes round(2^F·Re(y_i)) into out, where y is the CKKS
 // decoding at scale of the polynomial with integer coefficients coeffs (N
-// of them) into len(out) slots (a power of two <= N/2). maxBits bounds the
-// bit length of every share (a larger one is an error).
+// of them) into len(out) slots (a power of two up to the ring's maximum:
+// N/2, or N for a conjugate-invariant ring). maxBits bounds the bit length
+// of every share (a larger one is an error).
 func (c *slotCodec) decodeShares(coeffs []Int128, scale float64, out Vector, maxBits int) error {
 	slots := len(out)
-	if slots < 1 || slots > c.n/2 || slots&(slots-1) != 0 || len(coeffs) != c.n {
+	if slots < 1 || slots > c.slots || slots&(slots-1) != 0 || len(coeffs) != c.n {
 		return fmt.Errorf("cannot decodeShares: %d slots from %d coefficients", slots, len(coeffs))
 	}
-	gap := c.n / 2 / slots
+	gap := c.slots / slots
 	vals := c.vals[:slots]
-	for i := range vals {
-		vals[i] = ddComplex{ddFromInt128(coeffs[i*gap]), ddFromInt128(coeffs[c.n/2+i*gap])}
+	if c.ci {
+		for i := range vals {
+			vals[i] = ddComplex{re: ddFromInt128(coeffs[i*gap])}
+		}
+		for i := 1; i < slots; i++ {
+			vals[i].im = vals[slots-i].re.neg()
+		}
+	} else {
+		for i := range vals {
+			vals[i] = ddComplex{ddFromInt128(coeffs[i*gap]), ddFromInt128(coeffs[c.n/2+i*gap])}
+		}
 	}
 	c.fft.fft(vals)
 	factor := ddQuo(math.Ldexp(1, c.fracBits), scale)
@@ -91,11 +116,11 @@ func (c *slotCodec) decodeShares(coeffs []Int128, scale float64, out Vector, max
 }
 
 // encodeShares writes into coeffs (N of them) the integer polynomial that
-// encodes v/2^F, zero-padded to all N/2 slots, at scale: the coefficients
-// round(scale·IDFT(v/2^F)).
+// encodes v/2^F, zero-padded to all the ring's slots, at scale: the
+// coefficients round(scale·IDFT(v/2^F)).
 func (c *slotCodec) encodeShares(v Vector, scale float64, coeffs []Int128) error {
-	if len(v) > c.n/2 || len(coeffs) != c.n {
-		return fmt.Errorf("cannot encodeShares: %d values into %d slots", len(v), c.n/2)
+	if len(v) > c.slots || len(coeffs) != c.n {
+		return fmt.Errorf("cannot encodeShares: %d values into %d slots", len(v), c.slots)
 	}
 	vals := c.vals
 	for i := range vals {
@@ -107,6 +132,17 @@ func (c *slotCodec) encodeShares(v Vector, scale float64, coeffs []Int128) error
 	}
 	c.fft.ifft(vals)
 	factor := dd{math.Ldexp(scale, -c.fracBits), 0} // exact
+	if c.ci {
+		// The imaginary parts are discarded, as Lattigo's encoder does.
+		for i, x := range vals {
+			re, ok := x.re.mul(factor).round()
+			if !ok {
+				return fmt.Errorf("cannot encodeShares: coefficient %d does not fit 128 bits", i)
+			}
+			coeffs[i] = re
+		}
+		return nil
+	}
 	half := c.n / 2
 	for i, x := range vals {
 		re, ok1 := x.re.mul(factor).round()
