@@ -89,7 +89,14 @@
 // independent coefficients it is at most N·2^(B+log2 Δ-b) <= 2^-(λ+1) by
 // the choice of b. So p, and everything the client derives from it (its
 // shares), is within 2^-(λ+1) of a distribution that does not depend on the
-// message or on the noise. The mask floods the noise e too (it hides the
+// message or on the noise. The argument holds unchanged on the
+// conjugate-invariant ring: p is its N stored coefficients (the element
+// of Z[X]/(X^2N+1) they stand for has each of them twice as a coefficient,
+// ring.UnfoldConjugateInvariantToStandard, so it is a function of them), M
+// masks each of the N, and the coefficients of m are again at most
+// Δ·max|x_i| (that element takes the values Δ·x_i at the primitive 4N-th
+// roots of unity, so the same inverse transform, unitary up to 2N, bounds
+// its coefficients). The mask floods the noise e too (it hides the
 // whole decrypted polynomial), so no separate smudging is needed before this
 // decryption. The server sees only ciphertexts under the client's key:
 // seeded RLWE encryptions, pseudorandom under RLWE. The shares a, b are
