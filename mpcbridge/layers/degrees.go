@@ -1,9 +1,11 @@
 package layers
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
 // span is a maximal run of rows [lo, hi) with one degree: each is one call
@@ -35,6 +37,20 @@ func spans(degs []approx.Degree, rows int) ([]span, error) {
 			continue
 		}
 		out = append(out, span{d, i, i + 1})
+	}
+	return out, nil
+}
+
+// polySpans evaluates fn on x, which holds per values of each row, rows in
+// order: one call per span, each at its degree.
+func polySpans(ctx context.Context, pt party, conn Conn, fn approx.Func, sp []span, per int, x share.Vector) (share.Vector, error) {
+	out := make(share.Vector, len(x))
+	for _, s := range sp {
+		y, err := pt.poly(ctx, conn, fn, s.deg, x[s.lo*per:s.hi*per])
+		if err != nil {
+			return nil, err
+		}
+		copy(out[s.lo*per:], y)
 	}
 	return out, nil
 }

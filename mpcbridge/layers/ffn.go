@@ -85,60 +85,25 @@ func (s *Server) FFN(ctx context.Context, conn Conn, w *FFNWeights, degs []appro
 	if w == nil {
 		return nil, fmt.Errorf("cannot FFN: nil weights")
 	}
-	y, err := s.ffn(ctx, conn, w, degs, h)
+	y, err := ffn(ctx, serverParty{s}, conn, w.plan, w, degs, h)
 	if err != nil {
 		return nil, fmt.Errorf("cannot FFN: %w", err)
 	}
 	return y, nil
-}
-
-func (s *Server) ffn(ctx context.Context, conn Conn, w *FFNWeights, degs []approx.Degree, h share.Vector) (share.Vector, error) {
-	pl := w.plan
-	n, err := checkRows(h, pl.Hidden)
-	if err != nil {
-		return nil, err
-	}
-	sp, err := spans(degs, n)
-	if err != nil {
-		return nil, err
-	}
-	upLay, downLay, err := pl.layouts(s.p.mm.Ring(), n)
-	if err != nil {
-		return nil, err
-	}
-	u, err := s.mm.MatMul(ctx, conn, upLay, w.up, h)
-	if err != nil {
-		return nil, fmt.Errorf("W1: %w", err)
-	}
-	s.mark("W1")
-	g := make(share.Vector, len(u))
-	for _, p := range sp {
-		out, err := s.ew.Poly(ctx, conn, approx.GELU, p.deg, u[p.lo*pl.Intermediate:p.hi*pl.Intermediate])
-		if err != nil {
-			return nil, fmt.Errorf("GELU: %w", err)
-		}
-		copy(g[p.lo*pl.Intermediate:], out)
-	}
-	s.mark("gelu")
-	v, err := s.mm.MatMul(ctx, conn, downLay, w.down, g)
-	if err != nil {
-		return nil, fmt.Errorf("W2: %w", err)
-	}
-	s.mark("W2")
-	return s.layerNorm(ctx, conn, &w.norm, degs, addVec(h, v))
 }
 
 // FFN runs the client's side of Server.FFN: h is its share (n x Hidden),
 // plan and degs the public plan and degrees the server uses.
 func (c *Client) FFN(ctx context.Context, conn Conn, plan FFNPlan, degs []approx.Degree, h share.Vector) (share.Vector, error) {
-	y, err := c.ffn(ctx, conn, plan, degs, h)
+	y, err := ffn(ctx, clientParty{c}, conn, plan, nil, degs, h)
 	if err != nil {
 		return nil, fmt.Errorf("cannot FFN: %w", err)
 	}
 	return y, nil
 }
 
-func (c *Client) ffn(ctx context.Context, conn Conn, pl FFNPlan, degs []approx.Degree, h share.Vector) (share.Vector, error) {
+// ffn is the stage for either party (w nil for the client).
+func ffn(ctx context.Context, pt party, conn Conn, pl FFNPlan, w *FFNWeights, degs []approx.Degree, h share.Vector) (share.Vector, error) {
 	n, err := checkRows(h, pl.Hidden)
 	if err != nil {
 		return nil, err
@@ -147,29 +112,29 @@ func (c *Client) ffn(ctx context.Context, conn Conn, pl FFNPlan, degs []approx.D
 	if err != nil {
 		return nil, err
 	}
-	upLay, downLay, err := pl.layouts(c.p.mm.Ring(), n)
+	upLay, downLay, err := pl.layouts(pt.params().mm.Ring(), n)
 	if err != nil {
 		return nil, err
 	}
-	u, err := c.mm.MatMul(ctx, conn, upLay, h)
+	var up, down *matmul.Weights
+	var norm *models.LayerNorm
+	if w != nil {
+		up, down, norm = w.up, w.down, &w.norm
+	}
+	u, err := pt.linear(ctx, conn, upLay, up, h)
 	if err != nil {
 		return nil, fmt.Errorf("W1: %w", err)
 	}
-	g := make(share.Vector, len(u))
-	for _, p := range sp {
-		level, err := c.p.ew.PolyLevel(c.p.reg, approx.GELU, p.deg)
-		if err != nil {
-			return nil, err
-		}
-		out, err := c.ew.Poly(ctx, conn, level, u[p.lo*pl.Intermediate:p.hi*pl.Intermediate])
-		if err != nil {
-			return nil, fmt.Errorf("GELU: %w", err)
-		}
-		copy(g[p.lo*pl.Intermediate:], out)
+	pt.mark("W1")
+	g, err := polySpans(ctx, pt, conn, approx.GELU, sp, pl.Intermediate, u)
+	if err != nil {
+		return nil, fmt.Errorf("GELU: %w", err)
 	}
-	v, err := c.mm.MatMul(ctx, conn, downLay, g)
+	pt.mark("gelu")
+	v, err := pt.linear(ctx, conn, downLay, down, g)
 	if err != nil {
 		return nil, fmt.Errorf("W2: %w", err)
 	}
-	return c.layerNorm(ctx, conn, pl.Hidden, degs, addVec(h, v))
+	pt.mark("W2")
+	return layerNorm(ctx, pt, conn, norm, pl.Hidden, degs, addVec(h, v))
 }

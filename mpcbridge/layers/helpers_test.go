@@ -22,6 +22,7 @@ import (
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/sharedmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -58,10 +59,11 @@ func newTestContext(tb testing.TB, lit ParametersLiteral, reg *approx.Registry) 
 	kgen := rlwe.NewKeyGenerator(p.Elementwise().Params())
 	sk, pk := kgen.GenKeyPairNew()
 	msk, mpk := rlwe.NewKeyGenerator(p.MatMul().Ring().RLWE()).GenKeyPairNew()
+	ssk, spk := rlwe.NewKeyGenerator(p.Scores().Ring().RLWE()).GenKeyPairNew()
 	tc := &testContext{
 		p:    p,
-		skey: ServerKeys{MatMul: mpk, PK: pk, RLK: kgen.GenRelinearizationKeyNew(sk)},
-		ckey: ClientKeys{MatMul: msk, CKKS: sk},
+		skey: ServerKeys{MatMul: mpk, SharedMul: spk, PK: pk, RLK: kgen.GenRelinearizationKeyNew(sk)},
+		ckey: ClientKeys{MatMul: msk, SharedMul: ssk, CKKS: sk},
 	}
 	tcCache[key] = tc
 	return tc
@@ -137,40 +139,51 @@ func loadTiny(tb testing.TB) *tiny {
 	return tinyVal
 }
 
-// hidden returns the plaintext approximate forward's input of layer l's
-// feed-forward stage on the first n ids (padding included where the text
-// is shorter), every row attended to.
-func (t *tiny) hidden(tb testing.TB, l, n int) models.Matrix {
+// input returns the plaintext approximate forward's input of layer l on
+// the first n ids (padding included where the text is shorter), every row
+// attended to.
+func (t *tiny) input(tb testing.TB, l, n int) models.Matrix {
 	tb.Helper()
 	x, err := t.model.Client.Embed(t.ids[:n], nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	s := t.model.Server
-	for k := 0; ; k++ {
+	for k := 0; k < l; k++ {
 		h, _, err := s.AttentionBlock(k, x, nil, nil, t.ap)
 		if err != nil {
 			tb.Fatal(err)
-		}
-		if k == l {
-			return h
 		}
 		if x, err = s.FeedForwardBlock(k, h, nil, t.ap); err != nil {
 			tb.Fatal(err)
 		}
 	}
+	return x
+}
+
+// hidden returns the approximate forward's input of layer l's
+// feed-forward stage (input's rows).
+func (t *tiny) hidden(tb testing.TB, l, n int) models.Matrix {
+	tb.Helper()
+	h, _, err := t.model.Server.AttentionBlock(l, t.input(tb, l, n), nil, nil, t.ap)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
 
 // tinyLiteral returns the literal for sentiment-tiny: products' inputs
 // within 2^5 (h and GELU's outputs, at most 17 on its interval), the
 // output bound the server derives from the weights of both layers (one
-// more bit for the quantization), and the elementwise preset.
+// more bit for the quantization), the elementwise preset, the bounds of
+// the scaled queries, keys and values (TestAttention logs the largest
+// entries), and the model's softmax shift.
 func tinyLiteral(tb testing.TB, t *tiny, preset string) ParametersLiteral {
 	tb.Helper()
 	const logBound = 5
 	by := 0
 	for _, ly := range t.model.Server.Layers {
-		for _, l := range []*models.Linear{&ly.Intermediate, &ly.Output} {
+		for _, l := range []*models.Linear{&ly.Intermediate, &ly.Output, &ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput} {
 			b, err := LogBoundOut(logBound, transpose(l.Weight), l.In(), l.Out())
 			if err != nil {
 				tb.Fatal(err)
@@ -179,8 +192,11 @@ func tinyLiteral(tb testing.TB, t *tiny, preset string) ParametersLiteral {
 		}
 	}
 	return ParametersLiteral{
-		MatMul:      matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},
-		Elementwise: elementwise.ParametersLiteral{Preset: preset, AllowInsecure: preset != ckks.Interactive14, Chunk: 4},
+		MatMul:       matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},
+		Elementwise:  elementwise.ParametersLiteral{Preset: preset, AllowInsecure: preset != ckks.Interactive14, Chunk: 4},
+		Scores:       sharedmul.ParametersLiteral{LogBoundX: 3, LogBoundY: 5},
+		Context:      sharedmul.ParametersLiteral{LogBoundY: 4},
+		SoftmaxShift: t.ap.SoftmaxShift(),
 	}
 }
 

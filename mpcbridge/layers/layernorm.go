@@ -52,72 +52,29 @@ func (p Parameters) checkNorm(ln *models.LayerNorm) error {
 // value |x - mean| <= 2^(B/2), var + ε inside the InvSqrt interval,
 // |γ| <= 2^B and |LayerNorm(x) - β| <= 2^B.
 func (s *Server) LayerNorm(ctx context.Context, conn Conn, ln *models.LayerNorm, degs []approx.Degree, x share.Vector) (share.Vector, error) {
-	y, err := s.layerNorm(ctx, conn, ln, degs, x)
+	if err := s.p.checkNorm(ln); err != nil {
+		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
+	}
+	y, err := layerNorm(ctx, serverParty{s}, conn, ln, len(ln.Gamma), degs, x)
 	if err != nil {
 		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
 	}
-	return y, nil
-}
-
-func (s *Server) layerNorm(ctx context.Context, conn Conn, ln *models.LayerNorm, degs []approx.Degree, x share.Vector) (share.Vector, error) {
-	if err := s.p.checkNorm(ln); err != nil {
-		return nil, err
-	}
-	cols := len(ln.Gamma)
-	rows, err := checkRows(x, cols)
-	if err != nil {
-		return nil, err
-	}
-	sp, err := spans(degs, rows)
-	if err != nil {
-		return nil, err
-	}
-	f := s.p.FracBits()
-	z := centre(x, rowMeans(x, cols), cols)
-	sq, err := s.ew.Square(ctx, conn, z)
-	if err != nil {
-		return nil, fmt.Errorf("variance: %w", err)
-	}
-	s.mark("square")
-	v := rowMeans(sq, cols)
-	if err := addConst(v, []float64{ln.Eps}, f); err != nil {
-		return nil, err
-	}
-	r := make(share.Vector, rows)
-	for _, p := range sp {
-		out, err := s.ew.Poly(ctx, conn, approx.InvSqrt, p.deg, v[p.lo:p.hi])
-		if err != nil {
-			return nil, fmt.Errorf("1/√(var + ε): %w", err)
-		}
-		copy(r[p.lo:], out)
-	}
-	s.mark("invsqrt")
-	w := make([]float64, len(x))
-	for k := range w {
-		w[k] = ln.Gamma[k%cols]
-	}
-	y, err := s.ew.MulScaled(ctx, conn, w, z, repeat(r, cols))
-	if err != nil {
-		return nil, fmt.Errorf("normalization: %w", err)
-	}
-	if err := addConst(y, ln.Beta, f); err != nil {
-		return nil, err
-	}
-	s.mark("mulscaled")
 	return y, nil
 }
 
 // LayerNorm runs the client's side of Server.LayerNorm: x is its share
 // (rows x cols), degs the rows' public degrees (nil: all approx.High).
 func (c *Client) LayerNorm(ctx context.Context, conn Conn, cols int, degs []approx.Degree, x share.Vector) (share.Vector, error) {
-	y, err := c.layerNorm(ctx, conn, cols, degs, x)
+	y, err := layerNorm(ctx, clientParty{c}, conn, nil, cols, degs, x)
 	if err != nil {
 		return nil, fmt.Errorf("cannot LayerNorm: %w", err)
 	}
 	return y, nil
 }
 
-func (c *Client) layerNorm(ctx context.Context, conn Conn, cols int, degs []approx.Degree, x share.Vector) (share.Vector, error) {
+// layerNorm is the stage for either party: ln is the server's weights (nil
+// for the client), cols the public width.
+func layerNorm(ctx context.Context, pt party, conn Conn, ln *models.LayerNorm, cols int, degs []approx.Degree, x share.Vector) (share.Vector, error) {
 	rows, err := checkRows(x, cols)
 	if err != nil {
 		return nil, err
@@ -126,27 +83,35 @@ func (c *Client) layerNorm(ctx context.Context, conn Conn, cols int, degs []appr
 	if err != nil {
 		return nil, err
 	}
+	var gamma, beta, eps []float64
+	if ln != nil {
+		gamma, beta, eps = make([]float64, len(x)), ln.Beta, []float64{ln.Eps}
+		for k := range gamma {
+			gamma[k] = ln.Gamma[k%cols]
+		}
+	}
 	z := centre(x, rowMeans(x, cols), cols)
-	sq, err := c.ew.Square(ctx, conn, z)
+	sq, err := pt.square(ctx, conn, z)
 	if err != nil {
 		return nil, fmt.Errorf("variance: %w", err)
 	}
+	pt.mark("square")
 	v := rowMeans(sq, cols)
-	r := make(share.Vector, rows)
-	for _, p := range sp {
-		level, err := c.p.ew.PolyLevel(c.p.reg, approx.InvSqrt, p.deg)
-		if err != nil {
-			return nil, err
-		}
-		out, err := c.ew.Poly(ctx, conn, level, v[p.lo:p.hi])
-		if err != nil {
-			return nil, fmt.Errorf("1/√(var + ε): %w", err)
-		}
-		copy(r[p.lo:], out)
+	if err := pt.constant(v, eps); err != nil {
+		return nil, err
 	}
-	y, err := c.ew.MulScaled(ctx, conn, z, repeat(r, cols))
+	r, err := polySpans(ctx, pt, conn, approx.InvSqrt, sp, 1, v)
+	if err != nil {
+		return nil, fmt.Errorf("1/√(var + ε): %w", err)
+	}
+	pt.mark("invsqrt")
+	y, err := pt.mulScaled(ctx, conn, gamma, z, repeat(r, cols))
 	if err != nil {
 		return nil, fmt.Errorf("normalization: %w", err)
 	}
+	if err := pt.constant(y, beta); err != nil {
+		return nil, err
+	}
+	pt.mark("mulscaled")
 	return y, nil
 }

@@ -90,6 +90,9 @@ func fixed(v float64, f int) (share.Int128, error) {
 // a public or server-held constant (LayerNorm's β repeated over the rows,
 // ε) enters one share only.
 func addConst(x share.Vector, c []float64, f int) error {
+	if len(c) == 0 {
+		return nil
+	}
 	q := make([]share.Int128, len(c))
 	for j, v := range c {
 		var err error

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
+	"github.com/cipherprune/cipherprune/mpcbridge/sharedmul"
 )
 
 // DefaultMaxWeightBytes is the default memory budget of one matrix's
@@ -35,16 +37,36 @@ type ParametersLiteral struct {
 	// sets the products' block shapes (matmul.Parameters.ChooseBlock; 0:
 	// DefaultMaxWeightBytes).
 	MaxWeightBytes int64
+	// SharedRing is the ring of attention's products of two shared
+	// matrices (mpcbridge/sharedmul; LogN 0 means polymat.N13).
+	SharedRing polymat.ParametersLiteral
+	// Scores is the literal of the scores S = (Q/√dh)·Kᵀ: its LogBoundX
+	// bounds every scaled query entry, LogBoundY every key entry (both
+	// public promises, no default: the sum is at most 8 at dh = 64 on
+	// polymat.N13).
+	Scores sharedmul.ParametersLiteral
+	// Context is the literal of A·V: LogBoundX must be 0 (probabilities),
+	// LogBoundY bounds every value entry.
+	Context sharedmul.ParametersLiteral
+	// SoftmaxShift is the public constant subtracted from every score
+	// before exp (models.Approximate.SoftmaxShift).
+	SoftmaxShift float64
 }
+
+// MaxTokens bounds the rows of an attention stage: the softmax row sums
+// add at most MaxTokens values (the sums' output bound).
+const MaxTokens = 1024
 
 // Parameters are validated, immutable parameters of the stages, with the
 // approximation registry both parties evaluate (public: the client needs
 // its depths for the levels it encrypts at). All of them are public.
 type Parameters struct {
-	lit ParametersLiteral
-	mm  matmul.Parameters
-	ew  elementwise.Parameters
-	reg *approx.Registry
+	lit            ParametersLiteral
+	mm             matmul.Parameters
+	ew             elementwise.Parameters
+	scores, values sharedmul.Parameters
+	sums           matmul.Parameters
+	reg            *approx.Registry
 }
 
 // NewParameters validates lit and binds the registry reg (approx.Default()
@@ -78,10 +100,13 @@ func NewParameters(lit ParametersLiteral, reg *approx.Registry) (Parameters, err
 		return Parameters{}, fmt.Errorf("cannot NewParameters: the products' F = %d, the elementwise calls' F = %d: shares pass between them unchanged, so they must agree", mm.FracBits(), ew.FracBits())
 	}
 	p := Parameters{mm: mm, ew: ew, reg: reg}
+	if err := p.attention(&lit); err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
 	p.lit = lit
 	p.lit.MatMul = mm.Literal()
 	p.lit.Elementwise = ew.Literal()
-	for _, fn := range []approx.Func{approx.GELU, approx.InvSqrt} {
+	for _, fn := range []approx.Func{approx.GELU, approx.InvSqrt, approx.Exp, approx.Reciprocal} {
 		for _, d := range approx.Degrees() {
 			if _, err := ew.PolyLevel(reg, fn, d); err != nil {
 				return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
@@ -94,6 +119,50 @@ func NewParameters(lit ParametersLiteral, reg *approx.Registry) (Parameters, err
 	return p, nil
 }
 
+// attention derives the parameters of attention's products: the two
+// shared products on lit.SharedRing, and the softmax row sums, a product
+// by public all-ones weights with the products' F and λ whose input bound
+// is exp's largest output on the registry's interval.
+func (p *Parameters) attention(lit *ParametersLiteral) error {
+	if lit.SharedRing.LogN == 0 {
+		lit.SharedRing = polymat.N13
+	}
+	if math.IsNaN(lit.SoftmaxShift) || math.IsInf(lit.SoftmaxShift, 0) {
+		return fmt.Errorf("softmax shift %v not finite", lit.SoftmaxShift)
+	}
+	if lit.Context.LogBoundX != 0 {
+		return fmt.Errorf("Context.LogBoundX = %d, want 0: its left operand holds probabilities", lit.Context.LogBoundX)
+	}
+	ring, err := polymat.NewParametersFromLiteral(lit.SharedRing)
+	if err != nil {
+		return fmt.Errorf("shared ring: %w", err)
+	}
+	f := p.mm.FracBits()
+	for _, sp := range []struct {
+		dst *sharedmul.Parameters
+		lit *sharedmul.ParametersLiteral
+	}{{&p.scores, &lit.Scores}, {&p.values, &lit.Context}} {
+		if sp.lit.FracBits == 0 {
+			sp.lit.FracBits = f
+		}
+		if *sp.dst, err = sharedmul.NewParameters(ring, *sp.lit); err != nil {
+			return err
+		}
+		*sp.lit = sp.dst.Literal()
+		if sp.lit.FracBits != f {
+			return fmt.Errorf("shared products with F = %d, the products' F = %d", sp.lit.FracBits, f)
+		}
+	}
+	_, b := p.reg.Interval(approx.Exp)
+	eb := int(math.Ceil(math.Log2(1.05 * math.Exp(b))))
+	sums := p.mm.Literal()
+	sums.LogBound, sums.LogBoundOut, sums.WeightFracBits = eb, eb+bits.Len(MaxTokens-1), 8 // the weights are 1
+	if p.sums, err = matmul.NewParameters(p.mm.Ring(), sums); err != nil {
+		return fmt.Errorf("softmax sums: %w", err)
+	}
+	return nil
+}
+
 // Literal returns the literal of p with every default filled in.
 func (p Parameters) Literal() ParametersLiteral { return p.lit }
 
@@ -102,6 +171,16 @@ func (p Parameters) MatMul() matmul.Parameters { return p.mm }
 
 // Elementwise returns the parameters of the calls in slots.
 func (p Parameters) Elementwise() elementwise.Parameters { return p.ew }
+
+// Scores returns the parameters of the products Q·Kᵀ.
+func (p Parameters) Scores() sharedmul.Parameters { return p.scores }
+
+// Context returns the parameters of the products A·V.
+func (p Parameters) Context() sharedmul.Parameters { return p.values }
+
+// Sums returns the parameters of the softmax row sums (a product by
+// public all-ones weights).
+func (p Parameters) Sums() matmul.Parameters { return p.sums }
 
 // Registry returns the approximation registry.
 func (p Parameters) Registry() *approx.Registry { return p.reg }
@@ -150,15 +229,10 @@ func (pl FFNPlan) layouts(ring polymat.Parameters, n int) (up, down polymat.Layo
 	if n < 1 || n > pl.Rows {
 		return up, down, fmt.Errorf("%d rows, the plan allows 1 to %d", n, pl.Rows)
 	}
-	lay := func(in, out int, b polymat.Block) (polymat.Layout, error) {
-		blocks := (n + b.D0 - 1) / b.D0
-		b.D0 = (n + blocks - 1) / blocks
-		return polymat.NewLayout(ring, polymat.Dims{Rows: n, In: in, Out: out}, b)
-	}
-	if up, err = lay(pl.Hidden, pl.Intermediate, pl.Up); err != nil {
+	if up, err = balanced(ring, n, pl.Hidden, pl.Intermediate, pl.Up); err != nil {
 		return up, down, err
 	}
-	down, err = lay(pl.Intermediate, pl.Hidden, pl.Down)
+	down, err = balanced(ring, n, pl.Intermediate, pl.Hidden, pl.Down)
 	return up, down, err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
+	"github.com/cipherprune/cipherprune/mpcbridge/sharedmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -22,28 +23,32 @@ type Conn interface {
 }
 
 // ServerKeys are the client's public keys the server holds: a public key of
-// the products' ring (re-randomization of the products' outputs), and the
-// CKKS public and relinearization keys of the calls in slots. No Galois key.
+// the products' ring and one of the shared products' ring
+// (re-randomization of their outputs), and the CKKS public and
+// relinearization keys of the calls in slots. No Galois key.
 type ServerKeys struct {
-	MatMul *rlwe.PublicKey
-	PK     *rlwe.PublicKey
-	RLK    *rlwe.RelinearizationKey
+	MatMul    *rlwe.PublicKey
+	SharedMul *rlwe.PublicKey
+	PK        *rlwe.PublicKey
+	RLK       *rlwe.RelinearizationKey
 }
 
 // ClientKeys are the client's secret keys: one of the products' ring, one
-// of the CKKS preset.
+// of the shared products' ring, one of the CKKS preset.
 type ClientKeys struct {
-	MatMul *rlwe.SecretKey
-	CKKS   *rlwe.SecretKey
+	MatMul    *rlwe.SecretKey
+	SharedMul *rlwe.SecretKey
+	CKKS      *rlwe.SecretKey
 }
 
 // Server is the model owner's side of the stages. It holds one products
 // server and one elementwise server for the session (each counts what it
 // masks) and runs one stage at a time.
 type Server struct {
-	p  Parameters
-	mm *matmul.Server
-	ew *elementwise.Server
+	p              Parameters
+	mm, sums       *matmul.Server
+	scores, values *sharedmul.Server
+	ew             *elementwise.Server
 	// trace, if set, is called as each step of a stage ends (the
 	// benchmark's breakdown by step).
 	trace func(step string)
@@ -59,21 +64,30 @@ func (s *Server) mark(step string) {
 // goroutines per call (runtime.GOMAXPROCS(0) if workers <= 0). Masks and
 // re-randomizations draw from crypto/rand.
 func NewServer(p Parameters, keys ServerKeys, workers int) (*Server, error) {
-	if keys.MatMul == nil || keys.PK == nil || keys.RLK == nil {
+	if keys.MatMul == nil || keys.SharedMul == nil || keys.PK == nil || keys.RLK == nil {
 		return nil, errors.New("cannot NewServer: a nil key")
 	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	mm, err := matmul.NewServer(p.mm, keys.MatMul, workers, nil)
-	if err != nil {
+	s := &Server{p: p}
+	var err error
+	if s.mm, err = matmul.NewServer(p.mm, keys.MatMul, workers, nil); err != nil {
 		return nil, fmt.Errorf("cannot NewServer: %w", err)
 	}
-	ew, err := elementwise.NewServer(p.ew, keys.PK, keys.RLK, p.reg, workers)
-	if err != nil {
+	if s.sums, err = matmul.NewServer(p.sums, keys.MatMul, workers, nil); err != nil {
 		return nil, fmt.Errorf("cannot NewServer: %w", err)
 	}
-	return &Server{p: p, mm: mm, ew: ew}, nil
+	if s.scores, err = sharedmul.NewServer(p.scores, keys.SharedMul, workers, nil); err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	if s.values, err = sharedmul.NewServer(p.values, keys.SharedMul, workers, nil); err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	if s.ew, err = elementwise.NewServer(p.ew, keys.PK, keys.RLK, p.reg, workers); err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	return s, nil
 }
 
 // Params returns the parameters.
@@ -82,29 +96,39 @@ func (s *Server) Params() Parameters { return s.p }
 // Client is the key owner's side of the stages. It runs one stage at a
 // time.
 type Client struct {
-	p  Parameters
-	mm *matmul.Client
-	ew *elementwise.Client
+	p              Parameters
+	mm, sums       *matmul.Client
+	scores, values *sharedmul.Client
+	ew             *elementwise.Client
 }
 
 // NewClient returns the client side with its secret keys, on workers
 // goroutines per call (runtime.GOMAXPROCS(0) if workers <= 0).
 func NewClient(p Parameters, keys ClientKeys, workers int) (*Client, error) {
-	if keys.MatMul == nil || keys.CKKS == nil {
+	if keys.MatMul == nil || keys.SharedMul == nil || keys.CKKS == nil {
 		return nil, errors.New("cannot NewClient: a nil key")
 	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	mm, err := matmul.NewClient(p.mm, keys.MatMul, workers, nil)
-	if err != nil {
+	c := &Client{p: p}
+	var err error
+	if c.mm, err = matmul.NewClient(p.mm, keys.MatMul, workers, nil); err != nil {
 		return nil, fmt.Errorf("cannot NewClient: %w", err)
 	}
-	ew, err := elementwise.NewClient(p.ew, keys.CKKS, workers)
-	if err != nil {
+	if c.sums, err = matmul.NewClient(p.sums, keys.MatMul, workers, nil); err != nil {
 		return nil, fmt.Errorf("cannot NewClient: %w", err)
 	}
-	return &Client{p: p, mm: mm, ew: ew}, nil
+	if c.scores, err = sharedmul.NewClient(p.scores, keys.SharedMul, workers, nil); err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	if c.values, err = sharedmul.NewClient(p.values, keys.SharedMul, workers, nil); err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	if c.ew, err = elementwise.NewClient(p.ew, keys.CKKS, workers); err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	return c, nil
 }
 
 // Params returns the parameters.

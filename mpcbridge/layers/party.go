@@ -1,0 +1,131 @@
+package layers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// party is one side of the calls a stage makes, so that a stage written
+// against it is the same code for both parties: the server passes its
+// weights and its constants, the client ignores them. Every method is one
+// call of a primitive (one round trip) or a local step.
+type party interface {
+	params() Parameters
+	// linear is a product by the server's weights w (nil for the client).
+	linear(ctx context.Context, conn Conn, lay polymat.Layout, w *matmul.Weights, x share.Vector) (share.Vector, error)
+	// rowSums returns shares of the row sums of x (lay: Rows x In by In x 1).
+	rowSums(ctx context.Context, conn Conn, lay polymat.Layout, x share.Vector) (share.Vector, error)
+	// scores and context are the shared products Q·Kᵀ and A·V.
+	scores(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error)
+	context(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error)
+	// poly evaluates the registry's fn of degree d on x.
+	poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error)
+	// mul is the Hadamard product, square x ⊙ x.
+	mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error)
+	square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error)
+	// mulScaled is w ⊙ x ⊙ y with the server's plaintext w (nil for the
+	// client).
+	mulScaled(ctx context.Context, conn Conn, w []float64, x, y share.Vector) (share.Vector, error)
+	// constant adds round(2^F·c[k % len(c)]) to the server's share x in
+	// place; the client's share is left as it is.
+	constant(x share.Vector, c []float64) error
+	// mark ends a step of the benchmark's breakdown (server only).
+	mark(step string)
+}
+
+type serverParty struct{ *Server }
+
+func (s serverParty) params() Parameters { return s.p }
+
+func (s serverParty) linear(ctx context.Context, conn Conn, lay polymat.Layout, w *matmul.Weights, x share.Vector) (share.Vector, error) {
+	return s.mm.MatMul(ctx, conn, lay, w, x)
+}
+
+func (s serverParty) rowSums(ctx context.Context, conn Conn, lay polymat.Layout, x share.Vector) (share.Vector, error) {
+	ones := make([]float64, lay.In)
+	for k := range ones {
+		ones[k] = 1
+	}
+	w, err := matmul.NewWeightsOnTheFly(s.p.sums, lay, ones, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.sums.MatMul(ctx, conn, lay, w, x)
+}
+
+func (s serverParty) scores(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+	return s.Server.scores.Mul(ctx, conn, lay, x, y)
+}
+
+func (s serverParty) context(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+	return s.values.Mul(ctx, conn, lay, x, y)
+}
+
+func (s serverParty) poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
+	return s.ew.Poly(ctx, conn, fn, d, x)
+}
+
+func (s serverParty) mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
+	return s.ew.Mul(ctx, conn, x, y)
+}
+
+func (s serverParty) square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error) {
+	return s.ew.Square(ctx, conn, x)
+}
+
+func (s serverParty) mulScaled(ctx context.Context, conn Conn, w []float64, x, y share.Vector) (share.Vector, error) {
+	return s.ew.MulScaled(ctx, conn, w, x, y)
+}
+
+func (s serverParty) constant(x share.Vector, c []float64) error {
+	return addConst(x, c, s.p.FracBits())
+}
+
+type clientParty struct{ *Client }
+
+func (c clientParty) params() Parameters { return c.p }
+
+func (c clientParty) linear(ctx context.Context, conn Conn, lay polymat.Layout, _ *matmul.Weights, x share.Vector) (share.Vector, error) {
+	return c.mm.MatMul(ctx, conn, lay, x)
+}
+
+func (c clientParty) rowSums(ctx context.Context, conn Conn, lay polymat.Layout, x share.Vector) (share.Vector, error) {
+	return c.sums.MatMul(ctx, conn, lay, x)
+}
+
+func (c clientParty) scores(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+	return c.Client.scores.Mul(ctx, conn, lay, x, y)
+}
+
+func (c clientParty) context(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+	return c.values.Mul(ctx, conn, lay, x, y)
+}
+
+func (c clientParty) poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
+	level, err := c.p.ew.PolyLevel(c.p.reg, fn, d)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", fn, d, err)
+	}
+	return c.ew.Poly(ctx, conn, level, x)
+}
+
+func (c clientParty) mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
+	return c.ew.Mul(ctx, conn, x, y)
+}
+
+func (c clientParty) square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error) {
+	return c.ew.Square(ctx, conn, x)
+}
+
+func (c clientParty) mulScaled(ctx context.Context, conn Conn, _ []float64, x, y share.Vector) (share.Vector, error) {
+	return c.ew.MulScaled(ctx, conn, x, y)
+}
+
+func (clientParty) constant(share.Vector, []float64) error { return nil }
+
+func (clientParty) mark(string) {}

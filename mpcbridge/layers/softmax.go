@@ -1,0 +1,186 @@
+package layers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cipherprune/cipherprune/ckks/polymat"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+)
+
+// heads is the public geometry of one attention call: n rows of hidden
+// values in h heads of dh, and the valid rows (the keys every query
+// attends to, and the queries the importance scores average over).
+// Scores and probabilities are laid out row by row, then head by head,
+// then key by key: (i·h + head)·len(keys) + k, so that a span of rows is
+// contiguous and each (row, head) holds its len(keys) keys in a run.
+type heads struct {
+	n, h, dh, hidden int
+	keys             []int
+}
+
+// newHeads checks valid (nil: every row) for n rows of shape s.
+func newHeads(s AttnShape, n int, valid []bool) (heads, error) {
+	hd := heads{n: n, h: s.Heads, dh: s.HeadDim(), hidden: s.Hidden}
+	if valid != nil && len(valid) != n {
+		return hd, fmt.Errorf("%d valid flags for %d rows", len(valid), n)
+	}
+	for i := 0; i < n; i++ {
+		if valid == nil || valid[i] {
+			hd.keys = append(hd.keys, i)
+		}
+	}
+	if len(hd.keys) == 0 {
+		return hd, fmt.Errorf("no valid row among %d", n)
+	}
+	return hd, nil
+}
+
+// at returns the index of (row i, head, key k) in the scores' layout.
+func (hd heads) at(i, head, k int) int { return (i*hd.h+head)*len(hd.keys) + k }
+
+// queries returns head's scaled queries from qkv (n x 3·hidden): n x dh.
+func (hd heads) queries(qkv share.Vector, head int) share.Vector {
+	out := make(share.Vector, 0, hd.n*hd.dh)
+	for i := 0; i < hd.n; i++ {
+		base := i*3*hd.hidden + head*hd.dh
+		out = append(out, qkv[base:base+hd.dh]...)
+	}
+	return out
+}
+
+// keysT returns head's keys of the valid rows, transposed: dh x len(keys).
+func (hd heads) keysT(qkv share.Vector, head int) share.Vector {
+	nk := len(hd.keys)
+	out := make(share.Vector, hd.dh*nk)
+	for k, j := range hd.keys {
+		base := j*3*hd.hidden + hd.hidden + head*hd.dh
+		for c := 0; c < hd.dh; c++ {
+			out[c*nk+k] = qkv[base+c]
+		}
+	}
+	return out
+}
+
+// values returns head's values of the valid rows: len(keys) x dh.
+func (hd heads) values(qkv share.Vector, head int) share.Vector {
+	out := make(share.Vector, 0, len(hd.keys)*hd.dh)
+	for _, j := range hd.keys {
+		base := j*3*hd.hidden + 2*hd.hidden + head*hd.dh
+		out = append(out, qkv[base:base+hd.dh]...)
+	}
+	return out
+}
+
+// softmax returns shares of the attention probabilities of every row,
+// head and valid key (the layout of heads): the scores Q_h·K_hᵀ per head
+// (the queries carry 1/√dh), minus the public shift (the server's share
+// only), exp of each row's degree, the row sums by a product with public
+// all-ones weights (the sums' shares would outgrow the slot codec if added
+// locally), their reciprocal, and the normalization, a Hadamard product
+// with the reciprocal repeated over the keys.
+func softmax(ctx context.Context, pt party, conn Conn, hd heads, sp []span, qkv share.Vector) (share.Vector, error) {
+	p := pt.params()
+	nk := len(hd.keys)
+	lay, err := p.scores.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.dh, Out: nk})
+	if err != nil {
+		return nil, fmt.Errorf("scores: %w", err)
+	}
+	s := make(share.Vector, hd.n*hd.h*nk)
+	for head := 0; head < hd.h; head++ {
+		sh, err := pt.scores(ctx, conn, lay, hd.queries(qkv, head), hd.keysT(qkv, head))
+		if err != nil {
+			return nil, fmt.Errorf("scores of head %d: %w", head, err)
+		}
+		for i := 0; i < hd.n; i++ {
+			copy(s[hd.at(i, head, 0):], sh[i*nk:(i+1)*nk])
+		}
+	}
+	pt.mark("scores")
+	if err := pt.constant(s, []float64{-p.lit.SoftmaxShift}); err != nil {
+		return nil, err
+	}
+	e, err := polySpans(ctx, pt, conn, approx.Exp, sp, hd.h*nk, s)
+	if err != nil {
+		return nil, fmt.Errorf("exp: %w", err)
+	}
+	pt.mark("exp")
+	sums, err := rowSums(ctx, pt, conn, hd.n*hd.h, nk, e)
+	if err != nil {
+		return nil, fmt.Errorf("softmax sums: %w", err)
+	}
+	pt.mark("sums")
+	r, err := polySpans(ctx, pt, conn, approx.Reciprocal, sp, hd.h, sums)
+	if err != nil {
+		return nil, fmt.Errorf("1/Σ: %w", err)
+	}
+	pt.mark("reciprocal")
+	a, err := pt.mul(ctx, conn, e, repeat(r, nk))
+	if err != nil {
+		return nil, fmt.Errorf("normalization: %w", err)
+	}
+	pt.mark("normalize")
+	return a, nil
+}
+
+// rowSums returns shares of the sums of the rows of x (rows x cols).
+func rowSums(ctx context.Context, pt party, conn Conn, rows, cols int, x share.Vector) (share.Vector, error) {
+	sums := pt.params().sums
+	d := polymat.Dims{Rows: rows, In: cols, Out: 1}
+	c, err := sums.ChooseBlock(d, 0)
+	if err != nil {
+		return nil, err
+	}
+	lay, err := polymat.NewLayout(sums.Ring(), d, c.Block)
+	if err != nil {
+		return nil, err
+	}
+	return pt.rowSums(ctx, conn, lay, x)
+}
+
+// contextVectors returns shares of concat_h(A_h·V_h) (n x hidden) from the
+// probabilities (the layout of heads) and qkv.
+func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, qkv share.Vector) (share.Vector, error) {
+	nk := len(hd.keys)
+	lay, err := pt.params().values.ChooseBlock(polymat.Dims{Rows: hd.n, In: nk, Out: hd.dh})
+	if err != nil {
+		return nil, fmt.Errorf("A·V: %w", err)
+	}
+	out := make(share.Vector, hd.n*hd.hidden)
+	for head := 0; head < hd.h; head++ {
+		a := make(share.Vector, 0, hd.n*nk)
+		for i := 0; i < hd.n; i++ {
+			a = append(a, probs[hd.at(i, head, 0):hd.at(i, head, nk)]...)
+		}
+		c, err := pt.context(ctx, conn, lay, a, hd.values(qkv, head))
+		if err != nil {
+			return nil, fmt.Errorf("A·V of head %d: %w", head, err)
+		}
+		for i := 0; i < hd.n; i++ {
+			copy(out[i*hd.hidden+head*hd.dh:], c[i*hd.dh:(i+1)*hd.dh])
+		}
+	}
+	pt.mark("context")
+	return out, nil
+}
+
+// importance returns each row's share of its score, the attention it
+// receives averaged over the heads and the valid query rows:
+// round(Σ_head Σ_{i valid} A[i, head, j] / (h·m)), each party on its own
+// share (the two roundings err by one unit at most). Padding rows score 0
+// exactly.
+func (hd heads) importance(probs share.Vector) share.Vector {
+	out := make(share.Vector, hd.n)
+	d := uint64(hd.h * len(hd.keys))
+	for k, j := range hd.keys {
+		var s share.Int128
+		for _, i := range hd.keys {
+			for head := 0; head < hd.h; head++ {
+				s = s.Add(probs[hd.at(i, head, k)])
+			}
+		}
+		out[j] = divRound(s, d)
+	}
+	return out
+}
