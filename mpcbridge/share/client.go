@@ -107,7 +107,7 @@ func (c *Client) slotShares(o *opened) (Vector, error) {
 		return nil, errors.New("not a slot-encoded ciphertext")
 	}
 	out := make(Vector, 1<<o.ct.logSlots)
-	maxBits := c.p.shareBits(c.params.LogN(), o.bits, rlwe.NewScale(o.ct.scale))
+	maxBits := c.p.shareBits(slotTermsLog(c.params), o.bits, rlwe.NewScale(o.ct.scale))
 	if err := c.codec.decodeShares(o.p, o.ct.scale, out, maxBits); err != nil {
 		return nil, err
 	}

@@ -194,7 +194,7 @@ func (s *Server) maskShares(mk *mask) (Vector, error) {
 		neg[j] = x.Neg()
 	}
 	out := make(Vector, 1<<mk.ct.logSlots)
-	maxBits := s.p.shareBits(s.params.LogN(), mk.bits, rlwe.NewScale(mk.ct.scale))
+	maxBits := s.p.shareBits(slotTermsLog(s.params), mk.bits, rlwe.NewScale(mk.ct.scale))
 	if err := s.codec.decodeShares(neg, mk.ct.scale, out, maxBits); err != nil {
 		return nil, err
 	}

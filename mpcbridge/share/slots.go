@@ -155,6 +155,17 @@ func (c *slotCodec) encodeShares(v Vector, scale float64, coeffs []Int128) error
 	return nil
 }
 
+// slotTermsLog returns log2 of the bound on Σ|c_j| over the coefficients
+// one decoded slot sums, in units of max|c_j|: N for the standard ring (N/2
+// complex terms c_i + i·c_{N/2+i}), 2N for the conjugate-invariant one (N
+// terms c_i - i·c_{N-i}).
+func slotTermsLog(params hefloat.Parameters) int {
+	if params.RingType() == ring.ConjugateInvariant {
+		return params.LogN() + 1
+	}
+	return params.LogN()
+}
+
 // maxBitLen returns the largest bit length in v.
 func maxBitLen(v Vector) int {
 	m := 0
