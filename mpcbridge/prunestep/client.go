@@ -170,18 +170,14 @@ func (c *Client) pruneSteps(ctx context.Context, conn *wire.Conn, req request) (
 // compare runs the evaluator's side of the comparisons of the shuffled rows
 // (d features each) in a tunnel.
 func (c *Client) compare(ctx context.Context, conn *wire.Conn, rows [][]uint64, d int) (keep, high []bool, err error) {
-	t, err := conn.OpenTunnel(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.p.group > 0 {
+	err = withTunnel(ctx, conn, func(t io.ReadWriter) error {
+		if c.p.group == 0 {
+			keep, high, err = c.cache.Evaluate(ctx, t, c.p.cmp, scoreColumn(rows, d))
+			return err
+		}
 		keep, high, err = c.cache.EvaluateTopK(ctx, t, c.p.topk, scoreColumn(rows, d), tieColumn(rows, d))
-	} else {
-		keep, high, err = c.cache.Evaluate(ctx, t, c.p.cmp, scoreColumn(rows, d))
-	}
-	if cerr := t.Close(); err == nil {
-		err = cerr
-	}
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -249,8 +245,10 @@ func (c *Client) serveOne(ctx context.Context, conn *wire.Conn) (ev Event, done 
 		return ev, true, nil
 	case RequestProgress:
 		return ev, false, nil
-	case RequestReveal, RequestRevealLabel:
-		abortConn(ctx, conn, "client got a reveal request inside the bridge session")
+	case RequestReveal, RequestRevealLabel, RequestPruneShares, RequestRevealShares, RequestRevealLabelShares:
+		// Served by their own calls (the ones on shares need the client's
+		// shares), never inside a bridge session.
+		abortConn(ctx, conn, fmt.Sprintf("client got a %v request inside the bridge session", req.op))
 		return ev, false, fmt.Errorf("%w: %v request before Done", ErrMalformed, req.op)
 	case RequestRefresh:
 		if err := c.share.Refresh(ctx, shareConn{conn}); err != nil {

@@ -129,62 +129,68 @@ func TestPruneDisconnect(t *testing.T) {
 		scores[i] = scoreGrid[r.IntN(len(scoreGrid))]
 	}
 	in := tc.newInput(t, 2, randomRows(r, n, d, 1), scores, 3)
-
-	// Measure each side's bytes in a complete run.
-	srv, cli := connPair(t, "pipe")
-	ctx := testCtx(t)
-	serr, cerr := nettest.Both(func() error {
-		_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
-		return err
-	}, func() error {
-		_, err := tc.client.Prune(ctx, cli)
-		return err
+	checkDisconnects(t, func(ctx context.Context, srv, cli *wire.Conn) (error, error) {
+		return nettest.Both(func() error {
+			_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
+			return err
+		}, func() error {
+			_, err := tc.client.Prune(ctx, cli)
+			return err
+		})
 	})
-	if serr != nil || cerr != nil {
+}
+
+// sidesFunc runs one protocol between the two ends of a connection and
+// returns each side's error.
+type sidesFunc func(ctx context.Context, srv, cli *wire.Conn) (serr, cerr error)
+
+// checkDisconnects measures each side's bytes in a complete run of run,
+// then cuts either side's connection at several fractions of them over
+// both transports: both sides must return errors, neither by waiting for
+// the deadline.
+func checkDisconnects(t *testing.T, run sidesFunc) {
+	t.Helper()
+	srv, cli := connPair(t, "pipe")
+	if serr, cerr := run(testCtx(t), srv, cli); serr != nil || cerr != nil {
 		t.Fatalf("server: %v; client: %v", serr, cerr)
 	}
 	total := map[string]int64{"server": srv.Stats().BytesSent, "client": cli.Stats().BytesSent}
-
 	for _, transport := range []string{"pipe", "tcp"} {
 		for _, side := range []string{"server", "client"} {
 			for _, frac := range []float64{0.001, 0.05, 0.3, 0.6, 0.9, 0.999} {
 				limit := int64(frac * float64(total[side]))
 				t.Run(fmt.Sprintf("%s/%s/%d", transport, side, limit), func(t *testing.T) {
-					a, b := nettest.Pair(t, transport)
-					var cut *cutConn
-					if side == "server" {
-						cut = &cutConn{Conn: a, limit: limit}
-						a = cut
-					} else {
-						cut = &cutConn{Conn: b, limit: limit}
-						b = cut
-					}
-					params := []byte("prunestep-test")
-					srv, _ := wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params})
-					cli, _ := wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params})
-					defer srv.Close()
-					defer cli.Close()
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					start := time.Now()
-					serr, cerr := nettest.Both(func() error {
-						_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
-						return err
-					}, func() error {
-						_, err := tc.client.Prune(ctx, cli)
-						return err
-					})
-					if serr == nil || cerr == nil {
-						t.Errorf("server: %v; client: %v", serr, cerr)
-					}
-					if errors.Is(serr, context.DeadlineExceeded) || errors.Is(cerr, context.DeadlineExceeded) {
-						t.Errorf("a side waited for the deadline: server: %v; client: %v", serr, cerr)
-					}
-					t.Logf("%v\nserver: %v\nclient: %v", time.Since(start).Round(time.Millisecond), serr, cerr)
+					cutRun(t, transport, side, limit, run)
 				})
 			}
 		}
 	}
+}
+
+// cutRun runs run with side's connection cut after limit bytes.
+func cutRun(t *testing.T, transport, side string, limit int64, run sidesFunc) {
+	a, b := nettest.Pair(t, transport)
+	if side == "server" {
+		a = &cutConn{Conn: a, limit: limit}
+	} else {
+		b = &cutConn{Conn: b, limit: limit}
+	}
+	params := []byte("prunestep-test")
+	srv, _ := wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1, Params: params})
+	cli, _ := wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1, Params: params})
+	defer srv.Close()
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	serr, cerr := run(ctx, srv, cli)
+	if serr == nil || cerr == nil {
+		t.Errorf("server: %v; client: %v", serr, cerr)
+	}
+	if errors.Is(serr, context.DeadlineExceeded) || errors.Is(cerr, context.DeadlineExceeded) {
+		t.Errorf("a side waited for the deadline: server: %v; client: %v", serr, cerr)
+	}
+	t.Logf("%v\nserver: %v\nclient: %v", time.Since(start).Round(time.Millisecond), serr, cerr)
 }
 
 // TestServeBridgeDisconnect: a client serving the bridge sees the server

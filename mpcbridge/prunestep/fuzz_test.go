@@ -20,6 +20,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		{op: RequestProgress, layer: 2, stage: 5},
 		{op: RequestReveal, stage: 2},
 		{op: RequestRevealLabel, stage: 2},
+		{op: RequestPruneShares, layer: 4, rows: 33, cols: 768},
+		{op: RequestRevealShares, stage: 3},
+		{op: RequestRevealLabelShares, stage: 10},
 	} {
 		r.fp[0] = 0xab
 		p := r.marshal()
@@ -115,7 +118,7 @@ func FuzzDecodeRevealLabel(f *testing.F) {
 	})
 }
 
-// TestRequestRoundTrip checks the request codec on the five operations.
+// TestRequestRoundTrip checks the request codec on the operations.
 func TestRequestRoundTrip(t *testing.T) {
 	lay := ckks.Layout{Rows: 33, Cols: 128, Block: 64, Slots: 1024}
 	for _, r := range []request{
@@ -124,6 +127,9 @@ func TestRequestRoundTrip(t *testing.T) {
 		{op: RequestDone},
 		{op: RequestProgress, layer: 3, stage: 1, fp: [32]byte{5}},
 		{op: RequestReveal, stage: 4, fp: [32]byte{6}},
+		{op: RequestPruneShares, layer: 7, rows: 129, cols: 768, fp: [32]byte{7}},
+		{op: RequestRevealShares, stage: 1, fp: [32]byte{8}},
+		{op: RequestRevealLabelShares, stage: MaxLabels, fp: [32]byte{9}},
 	} {
 		got, err := decodeRequest(r.marshal())
 		if err != nil {
@@ -141,6 +147,11 @@ func TestRequestRoundTrip(t *testing.T) {
 		"invalid layout":  (&request{op: RequestPrune, layout: ckks.Layout{Rows: 9, Cols: 1, Block: 8, Slots: 1024}, scale: 2}).marshal(),
 		"zero scale":      (&request{op: RequestPrune, layout: lay}).marshal(),
 		"reveal no slots": (&request{op: RequestReveal}).marshal(),
+		"shares no rows":  (&request{op: RequestPruneShares, cols: 4}).marshal(),
+		"shares no cols":  (&request{op: RequestPruneShares, rows: 4}).marshal(),
+		"one label":       (&request{op: RequestRevealLabelShares, stage: 1}).marshal(),
+		"many labels":     (&request{op: RequestRevealLabelShares, stage: MaxLabels + 1}).marshal(),
+		"no logits":       (&request{op: RequestRevealShares}).marshal(),
 		"progress stage": func() []byte {
 			p := (&request{op: RequestProgress}).marshal()
 			p[40] = 0xff
@@ -151,4 +162,41 @@ func TestRequestRoundTrip(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// FuzzMatchRows: a client's check of a prune-on-shares request against its
+// input never panics, refuses with ErrMismatch or ErrMalformed, and
+// accepts only a request for the input's layer, n and d with the client's
+// fingerprint.
+func FuzzMatchRows(f *testing.F) {
+	tc := newTestContext(f, ckks.InsecureTest11, defaultLiteral)
+	in := Rows{Layer: 3, X: make(share.Vector, 5*8), Cols: 8, Scores: make(share.Vector, 5)}
+	fp := tc.client.Fingerprint()
+	for _, r := range []request{
+		{op: RequestPruneShares, fp: fp, layer: 3, rows: 5, cols: 8},
+		{op: RequestPruneShares, fp: fp, layer: 3, rows: 5, cols: 9},
+		{op: RequestPruneShares, fp: fp, layer: 2, rows: 5, cols: 8},
+		{op: RequestPruneShares, layer: 3, rows: 5, cols: 8},
+		{op: RequestDone, fp: fp},
+	} {
+		f.Add(r.marshal())
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		req, err := decodeRequest(p)
+		if err == nil {
+			err = tc.client.checkRequest(&req)
+		}
+		if err == nil {
+			err = tc.client.matchRows(req, in)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrMismatch) && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is neither ErrMismatch nor ErrMalformed", err)
+			}
+			return
+		}
+		if req.op != RequestPruneShares || req.fp != fp || req.layer != 3 || req.rows != 5 || req.cols != 8 {
+			t.Fatalf("accepted %+v for a 5 x 8 input of layer 3", req)
+		}
+	})
 }

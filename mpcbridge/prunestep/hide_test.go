@@ -222,7 +222,7 @@ func TestHideLengthBitsUniform(t *testing.T) {
 		}
 	}
 	client.observe = recC
-	pruneRuns(t, server, client, in, runs, Counts{Kept: 4, High: 2})
+	pruneRuns(t, runs, Counts{Kept: 4, High: 2}, pruneStep(server, client, in))
 	for _, c := range []struct {
 		view, group string
 		hist        []int
@@ -233,13 +233,6 @@ func TestHideLengthBitsUniform(t *testing.T) {
 		{"client (π_C undone)", "low", clientView.low, 2 * runs},
 		{"server (π_S undone)", "low", serverView.low, 2 * runs},
 	} {
-		chi2, total := chiSquare(c.hist)
-		t.Logf("%s: %s-degree row positions over %d steps: %v, chi-square %.2f (6 dof)", c.view, c.group, runs, c.hist, chi2)
-		if total != c.want {
-			t.Errorf("%s: %s: %d observations, want %d", c.view, c.group, total, c.want)
-		}
-		if chi2 > chi2Reject {
-			t.Errorf("%s: %s-degree positions %v are not uniform: chi-square %.2f > %.2f", c.view, c.group, c.hist, chi2, chi2Reject)
-		}
+		checkUniform(t, c.view, c.group, c.hist, c.want)
 	}
 }

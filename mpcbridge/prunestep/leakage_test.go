@@ -2,7 +2,9 @@ package prunestep
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -190,10 +192,20 @@ func TestRevealedBitsUniform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkViewsUniform(t, server, client, runs, pruneStep(server, client, in))
+}
+
+// checkViewsUniform runs step runs times between server and client (one
+// row kept at the high degree and one at the low degree each time) and
+// checks that each party's positions of the kept rows, its own factor of σ
+// undone, pass the chi-square test (TestRevealedBitsUniform).
+func checkViewsUniform(t *testing.T, server *Server, client *Client, runs int, step stepFunc) {
+	t.Helper()
+	const n = 8
 	var serverView, clientView positions
 	server.observe = serverView.record(n - 1)
 	client.observe = clientView.record(n - 1)
-	pruneRuns(t, server, client, in, runs, Counts{Kept: 3, High: 2})
+	pruneRuns(t, runs, Counts{Kept: 3, High: 2}, step)
 	for _, c := range []struct {
 		view, group string
 		hist        []int
@@ -203,30 +215,49 @@ func TestRevealedBitsUniform(t *testing.T) {
 		{"server (π_S undone)", "high", serverView.high},
 		{"server (π_S undone)", "low", serverView.low},
 	} {
-		chi2, total := chiSquare(c.hist)
-		t.Logf("%s: %s-degree row positions over %d steps: %v, chi-square %.2f (6 dof)", c.view, c.group, runs, c.hist, chi2)
-		if total != runs {
-			t.Errorf("%s: %s: %d observations, want %d", c.view, c.group, total, runs)
-		}
-		if chi2 > chi2Reject {
-			t.Errorf("%s: %s-degree positions %v are not uniform: chi-square %.2f > %.2f", c.view, c.group, c.hist, chi2, chi2Reject)
-		}
+		checkUniform(t, c.view, c.group, c.hist, runs)
 	}
 }
 
-// pruneRuns runs the pruning step (θ = 0.1, β = 0.3) on in the given number
-// of times between server and client, and requires the counts want (CLS
-// included) every time.
-func pruneRuns(t *testing.T, server *Server, client *Client, in *input, runs int, want Counts) {
+// checkUniform fails the test unless hist, the positions of one party's
+// view of one group, holds want observations and passes the chi-square
+// test of uniformity.
+func checkUniform(t *testing.T, view, group string, hist []int, want int) {
+	t.Helper()
+	chi2, total := chiSquare(hist)
+	t.Logf("%s: %s-degree row positions: %v, chi-square %.2f (%d dof)", view, group, hist, chi2, len(hist)-1)
+	if total != want {
+		t.Errorf("%s: %s: %d observations, want %d", view, group, total, want)
+	}
+	if chi2 > chi2Reject {
+		t.Errorf("%s: %s-degree positions %v are not uniform: chi-square %.2f > %.2f", view, group, hist, chi2, chi2Reject)
+	}
+}
+
+// stepFunc runs one pruning step between the two ends of a connection and
+// returns the client's counts.
+type stepFunc func(ctx context.Context, srv, cli *wire.Conn) (Counts, error)
+
+// pruneStep is the stepFunc of Prune on in (θ = 0.1, β = 0.3).
+func pruneStep(server *Server, client *Client, in *input) stepFunc {
+	return func(ctx context.Context, srv, cli *wire.Conn) (Counts, error) {
+		var counts Counts
+		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
+		return counts, errors.Join(serr, cerr)
+	}
+}
+
+// pruneRuns runs step the given number of times over fresh connections,
+// and requires the counts want (CLS included) every time.
+func pruneRuns(t *testing.T, runs int, want Counts, step stepFunc) {
 	t.Helper()
 	ctx := testCtx(t)
 	for range runs {
 		srv, cli := connPair(t, "pipe")
-		var counts Counts
-		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
-			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
-		if serr != nil || cerr != nil {
-			t.Fatalf("server: %v; client: %v", serr, cerr)
+		counts, err := step(ctx, srv, cli)
+		if err != nil {
+			t.Fatal(err)
 		}
 		if counts.Kept != want.Kept || counts.High != want.High {
 			t.Fatalf("counts %v, want %d kept, %d high (CLS included)", counts, want.Kept, want.High)

@@ -63,6 +63,20 @@ const (
 	// bit only the client learns follow (Server.RevealLabel); it is served
 	// by Client.RevealLabel, not by ServeBridge.
 	RequestRevealLabel Op = 6
+	// RequestPruneShares: a pruning step on integer shares follows
+	// (Server.PruneShares: the shuffle, the integer-share words and the
+	// comparisons); the request carries the public n, d and layer, and it
+	// is served by Client.PruneShares, which checks them against its own
+	// input, not by ServeBridge.
+	RequestPruneShares Op = 7
+	// RequestRevealShares: the server's integer shares of the logits
+	// follow (MsgRevealShares, indices 0..k-1; Server.RevealShares); the
+	// request carries k. Served by Client.RevealShares.
+	RequestRevealShares Op = 8
+	// RequestRevealLabelShares: a garbled argmax whose result only the
+	// client learns follows (Server.RevealLabelShares); the request carries
+	// the number of labels k. Served by Client.RevealLabelShares.
+	RequestRevealLabelShares Op = 9
 )
 
 // String returns the operation's name.
@@ -80,6 +94,12 @@ func (o Op) String() string {
 		return "reveal"
 	case RequestRevealLabel:
 		return "reveal label"
+	case RequestPruneShares:
+		return "prune on shares"
+	case RequestRevealShares:
+		return "reveal on shares"
+	case RequestRevealLabelShares:
+		return "reveal label on shares"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -101,8 +121,9 @@ const (
 	//	2       2     reserved, zero
 	//	4       32    fingerprint of the parameters (SHA-256)
 	//	36      4     layer
-	//	40      4     rows n (prune), stage (progress), slot count (reveal); zero otherwise
-	//	44      4     columns d    (prune)
+	//	40      4     rows n (prune, prune on shares), stage (progress),
+	//	              slot or label count (the reveals); zero otherwise
+	//	44      4     columns d    (prune, prune on shares)
 	//	48      4     block        (prune)
 	//	52      4     slots        (prune)
 	//	56      4     level of the returned ciphertexts (prune)
@@ -116,7 +137,9 @@ type request struct {
 	op     Op
 	fp     [32]byte
 	layer  int
-	stage  int // RequestProgress: the stage; RequestReveal, RequestRevealLabel: the slot count
+	stage  int // RequestProgress: the stage; the reveals: the slot or label count
+	rows   int // RequestPruneShares: n
+	cols   int // RequestPruneShares: d
 	layout ckks.Layout
 	level  int
 	scale  float64
@@ -130,10 +153,13 @@ func (r *request) marshal() []byte {
 	copy(p[4:36], r.fp[:])
 	be := binary.BigEndian
 	be.PutUint32(p[36:], uint32(r.layer))
-	if r.op == RequestProgress || r.op == RequestReveal || r.op == RequestRevealLabel {
+	switch r.op {
+	case RequestProgress, RequestReveal, RequestRevealLabel, RequestRevealShares, RequestRevealLabelShares:
 		be.PutUint32(p[40:], uint32(r.stage))
-	}
-	if r.op == RequestPrune {
+	case RequestPruneShares:
+		be.PutUint32(p[40:], uint32(r.rows))
+		be.PutUint32(p[44:], uint32(r.cols))
+	case RequestPrune:
 		be.PutUint32(p[40:], uint32(r.layout.Rows))
 		be.PutUint32(p[44:], uint32(r.layout.Cols))
 		be.PutUint32(p[48:], uint32(r.layout.Block))
@@ -169,35 +195,77 @@ func decodeRequest(p []byte) (request, error) {
 	if r.layer >= maxLayer {
 		return request{}, fmt.Errorf("%w: layer %d, limit %d", ErrMalformed, r.layer, maxLayer)
 	}
+	var err error
 	switch r.op {
 	case RequestRefresh, RequestDone:
-		for i := 40; i < requestSize; i++ {
-			if p[i] != 0 {
-				return request{}, fmt.Errorf("%w: %v request with non-zero prune fields", ErrMalformed, r.op)
-			}
-		}
-		return r, nil
-	case RequestProgress, RequestReveal, RequestRevealLabel:
-		r.stage = int(be.Uint32(p[40:]))
-		if r.stage >= maxStage || (r.op == RequestReveal && (r.stage < 1 || r.stage > MaxRevealSlots)) ||
-			(r.op == RequestRevealLabel && r.stage != 2) {
-			return request{}, fmt.Errorf("%w: %v request with field %d", ErrMalformed, r.op, r.stage)
-		}
-		for i := 44; i < requestSize; i++ {
-			if p[i] != 0 {
-				return request{}, fmt.Errorf("%w: %v request with non-zero prune fields", ErrMalformed, r.op)
-			}
-		}
-		return r, nil
+		err = zeroFrom(p, 40, r.op)
+	case RequestProgress, RequestReveal, RequestRevealLabel, RequestRevealShares, RequestRevealLabelShares:
+		err = r.decodeCount(p)
+	case RequestPruneShares:
+		err = r.decodeShape(p)
 	case RequestPrune:
+		err = r.decodeLayout(p)
 	default:
-		return request{}, fmt.Errorf("%w: unknown request %v", ErrMalformed, r.op)
+		err = fmt.Errorf("%w: unknown request %v", ErrMalformed, r.op)
 	}
+	if err != nil {
+		return request{}, err
+	}
+	return r, nil
+}
+
+// zeroFrom checks that the fields of p from offset on, which op does not
+// use, are zero.
+func zeroFrom(p []byte, offset int, op Op) error {
+	for i := offset; i < len(p); i++ {
+		if p[i] != 0 {
+			return fmt.Errorf("%w: %v request with non-zero byte %d", ErrMalformed, op, i)
+		}
+	}
+	return nil
+}
+
+// countRange returns the range of the count field (offset 40) of a
+// progress or reveal request.
+func countRange(op Op) (lo, hi int) {
+	switch op {
+	case RequestReveal, RequestRevealShares:
+		return 1, MaxRevealSlots
+	case RequestRevealLabel:
+		return 2, 2
+	case RequestRevealLabelShares:
+		return 2, MaxLabels
+	}
+	return 0, maxStage - 1
+}
+
+// decodeCount decodes the count field of a progress or reveal request.
+func (r *request) decodeCount(p []byte) error {
+	r.stage = int(binary.BigEndian.Uint32(p[40:]))
+	if lo, hi := countRange(r.op); r.stage < lo || r.stage > hi {
+		return fmt.Errorf("%w: %v request with field %d", ErrMalformed, r.op, r.stage)
+	}
+	return zeroFrom(p, 44, r.op)
+}
+
+// decodeShape decodes the n and d of a prune-on-shares request.
+func (r *request) decodeShape(p []byte) error {
+	r.rows = int(binary.BigEndian.Uint32(p[40:]))
+	r.cols = int(binary.BigEndian.Uint32(p[44:]))
+	if r.rows < 1 || r.rows > maxCols || r.cols < 1 || r.cols > maxCols {
+		return fmt.Errorf("%w: %v request for %d x %d rows", ErrMalformed, r.op, r.rows, r.cols)
+	}
+	return zeroFrom(p, 48, r.op)
+}
+
+// decodeLayout decodes the layout, level and scale of a prune request.
+func (r *request) decodeLayout(p []byte) error {
+	be := binary.BigEndian
 	var v [5]int
 	for i := range v {
 		x := be.Uint32(p[40+4*i:])
 		if x > 1<<30 {
-			return request{}, fmt.Errorf("%w: request field %d is %d", ErrMalformed, i, x)
+			return fmt.Errorf("%w: request field %d is %d", ErrMalformed, i, x)
 		}
 		v[i] = int(x)
 	}
@@ -205,10 +273,10 @@ func decodeRequest(p []byte) (request, error) {
 	r.level = v[4]
 	r.scale = math.Float64frombits(be.Uint64(p[60:]))
 	if err := r.layout.Validate(); err != nil {
-		return request{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !(r.scale >= 1) || math.IsInf(r.scale, 0) {
-		return request{}, fmt.Errorf("%w: scale %v", ErrMalformed, r.scale)
+		return fmt.Errorf("%w: scale %v", ErrMalformed, r.scale)
 	}
-	return r, nil
+	return nil
 }

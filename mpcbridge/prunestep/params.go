@@ -92,6 +92,7 @@ type Parameters struct {
 	share     share.Parameters
 	cmp       gc.Params
 	label     gc.Params // RevealLabel's comparison: the client alone learns the bit
+	argmax    gc.Params // RevealLabelShares' top-1 circuit: the client alone learns the argmax
 	topk      gc.Params // with a KeepGroup: the top-K comparison of Prune
 	group     int
 	headDim   int
@@ -135,7 +136,11 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	p := Parameters{share: sp, cmp: cmp, label: label, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup}
+	argmax, err := gc.NewParams(argmaxLiteral(f))
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	p := Parameters{share: sp, cmp: cmp, label: label, argmax: argmax, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup}
 	if p.group > 0 {
 		// The top-K circuit compares K = B + F + 2 bits: a score is below
 		// 2^B in magnitude (the HE-to-shares conversion needs it to be
@@ -151,6 +156,16 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		}
 	}
 	return p, nil
+}
+
+// argmaxLiteral returns the Params of RevealLabelShares' argmax at F = f:
+// gc's top-K circuit with KeepGroup 2 and KeepBase 1 keeps exactly one
+// score when none exceeds θ (θ is the largest K-bit value), the largest,
+// the first of equal ones by the tie order (the label index), at the full
+// 64 bits (logits are not bounded by B), and only the evaluator (the
+// client) learns which.
+func argmaxLiteral(f int) gc.ParamsLiteral {
+	return gc.ParamsLiteral{K: ringBits, F: f, OT: gc.IKNP, KeepGroup: 2, KeepBase: 1, EvaluatorOnly: true}
 }
 
 // rankBits sets the resolution of the top-K ranking (KeepGroup): scores are

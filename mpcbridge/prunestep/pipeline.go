@@ -107,3 +107,17 @@ func addIntegers(rows [][]uint64, recv []uint64, order []int, d int) [][]share.I
 	}
 	return out
 }
+
+// withTunnel runs f on a tunnel of conn (the garbled circuits' stream) and
+// closes it.
+func withTunnel(ctx context.Context, conn *wire.Conn, f func(io.ReadWriter) error) error {
+	t, err := conn.OpenTunnel(ctx)
+	if err != nil {
+		return err
+	}
+	err = f(t)
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

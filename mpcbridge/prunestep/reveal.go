@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
@@ -220,14 +221,10 @@ func (s *Server) RevealLabel(ctx context.Context, conn *wire.Conn, ct *rlwe.Ciph
 		return fail("slots", err)
 	}
 	diff := vecs[0][slots[1]].Sub(vecs[0][slots[0]]).Lo
-	t, err := conn.OpenTunnel(ctx)
-	if err != nil {
-		return fail("comparison", err)
-	}
-	_, _, err = s.cache.Garble(ctx, t, s.p.label, []uint64{diff}, 0, 0)
-	if cerr := t.Close(); err == nil {
-		err = cerr
-	}
+	err = withTunnel(ctx, conn, func(t io.ReadWriter) error {
+		_, _, err := s.cache.Garble(ctx, t, s.p.label, []uint64{diff}, 0, 0)
+		return err
+	})
 	if err != nil {
 		return fail("comparison", err)
 	}
@@ -276,14 +273,12 @@ func (c *Client) revealLabel(ctx context.Context, conn *wire.Conn) (int, []int, 
 		return 0, nil, err
 	}
 	diff := vecs[0][slots[1]].Sub(vecs[0][slots[0]]).Lo
-	t, err := conn.OpenTunnel(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	greater, _, err := c.cache.Evaluate(ctx, t, c.p.label, []uint64{diff})
-	if cerr := t.Close(); err == nil {
-		err = cerr
-	}
+	var greater []bool
+	err = withTunnel(ctx, conn, func(t io.ReadWriter) error {
+		var err error
+		greater, _, err = c.cache.Evaluate(ctx, t, c.p.label, []uint64{diff})
+		return err
+	})
 	if err != nil {
 		return 0, nil, err
 	}

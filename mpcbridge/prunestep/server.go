@@ -293,22 +293,18 @@ func (s *Server) toIntegers(rows [][]uint64, d int) ([][]share.Int128, []uint64,
 // (d features each) in a tunnel: with a KeepGroup the top-K comparison,
 // with the rank offset added to our score shares (the thresholds have it).
 func (s *Server) compare(ctx context.Context, conn *wire.Conn, rows [][]uint64, d int, theta, beta uint64) (keep, high []bool, err error) {
-	t, err := conn.OpenTunnel(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
 	scores := scoreColumn(rows, d)
-	if s.p.group > 0 {
+	err = withTunnel(ctx, conn, func(t io.ReadWriter) error {
+		if s.p.group == 0 {
+			keep, high, err = s.cache.Garble(ctx, t, s.p.cmp, scores, theta, beta)
+			return err
+		}
 		for i := range scores {
 			scores[i] += s.p.rankOffset()
 		}
 		keep, high, err = s.cache.GarbleTopK(ctx, t, s.p.topk, scores, tieColumn(rows, d), theta, beta)
-	} else {
-		keep, high, err = s.cache.Garble(ctx, t, s.p.cmp, scores, theta, beta)
-	}
-	if cerr := t.Close(); err == nil {
-		err = cerr
-	}
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}

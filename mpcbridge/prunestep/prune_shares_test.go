@@ -1,0 +1,174 @@
+package prunestep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// maskBits is the width of the server's shares in splitShares: uniform on
+// 88 bits, as the mpcbridge stages hand over.
+const maskBits = 88
+
+// splitShares returns integer shares, the server's then the client's, of
+// round(2^f·x) for each x: the server's uniform on maskBits signed bits.
+func splitShares(r *rand.Rand, f int, xs []float64) (srv, cli share.Vector) {
+	srv, cli = make(share.Vector, len(xs)), make(share.Vector, len(xs))
+	for i, x := range xs {
+		v := share.Int128FromInt64(int64(math.Round(math.Ldexp(x, f))))
+		b := share.Int128{Lo: r.Uint64(), Hi: uint64(int64(r.Uint64()) >> (128 - maskBits))}
+		srv[i], cli[i] = b, v.Sub(b)
+	}
+	return srv, cli
+}
+
+// shareRows returns the server's and the client's Rows of x and scores.
+func shareRows(r *rand.Rand, f, layer int, x models.Matrix, scores []float64) (srv, cli Rows) {
+	sx, cx := splitShares(r, f, x.Data)
+	ss, cs := splitShares(r, f, scores)
+	return Rows{Layer: layer, X: sx, Cols: x.Cols, Scores: ss}, Rows{Layer: layer, X: cx, Cols: x.Cols, Scores: cs}
+}
+
+// openRows returns the matrix the two parties' output Rows share.
+func openRows(t *testing.T, f int, srv, cli Rows) models.Matrix {
+	t.Helper()
+	if srv.Cols != cli.Cols || len(srv.X) != len(cli.X) || srv.Cols < 1 || len(srv.X)%srv.Cols != 0 {
+		t.Fatalf("outputs of %d x %d and %d x %d shares", len(srv.X), srv.Cols, len(cli.X), cli.Cols)
+	}
+	m := models.NewMatrix(len(srv.X)/srv.Cols, srv.Cols)
+	for i := range m.Data {
+		m.Data[i] = math.Ldexp(srv.X[i].Add(cli.X[i]).Float64(), -f)
+	}
+	return m
+}
+
+// pruneSharesStep is the stepFunc of PruneShares on the shares sIn and cIn
+// (θ = 0.1, β = 0.3); it stores the outputs in out, if not nil.
+func pruneSharesStep(server *Server, client *Client, sIn, cIn Rows, out *[2]Rows) stepFunc {
+	return func(ctx context.Context, srv, cli *wire.Conn) (Counts, error) {
+		var sr, cr Rows
+		var sc, cc Counts
+		serr, cerr := nettest.Both(func() error { var err error; sr, sc, err = server.PruneShares(ctx, srv, sIn, 0.1, 0.3); return err },
+			func() error { var err error; cr, cc, err = client.PruneShares(ctx, cli, cIn); return err })
+		if err := errors.Join(serr, cerr); err != nil {
+			return Counts{}, err
+		}
+		if sc != cc {
+			return Counts{}, fmt.Errorf("counts: server %v, client %v", sc, cc)
+		}
+		if out != nil {
+			*out = [2]Rows{sr, cr}
+		}
+		return cc, nil
+	}
+}
+
+// TestPruneShares runs the step on shares of random rows and scores, with
+// and without a KeepGroup, and checks the kept rows, their order and the
+// counts against Parameters.Decide, and the widths of the output shares.
+func TestPruneShares(t *testing.T) {
+	defer noLeaks(t)()
+	const theta, beta = 0.1, 0.3
+	for _, c := range []struct{ n, d, group int }{
+		{1, 64, 0}, {2, 16, 0}, {9, 64, 0}, {33, 96, 0}, {33, 64, 8}, {32, 32, 4}, {17, 8, 2},
+	} {
+		t.Run(fmt.Sprintf("n=%d/d=%d/group=%d", c.n, c.d, c.group), func(t *testing.T) {
+			lit := defaultLiteral
+			lit.KeepGroup = c.group
+			tc := newTestContext(t, ckks.InsecureTest11, lit)
+			r := rand.New(rand.NewPCG(uint64(c.n), uint64(c.d+c.group)))
+			x := randomRows(r, c.n, c.d, 1.5)
+			scores := make([]float64, c.n)
+			for i := range scores {
+				scores[i] = scoreGrid[r.IntN(len(scoreGrid))]
+			}
+			scores[0] = -0.5 // CLS: kept by the public exception
+			sIn, cIn := shareRows(r, tc.p.FracBits(), 5, x, scores)
+			var out [2]Rows
+			srv, cli := connPair(t, "pipe")
+			counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, &out)(testCtx(t), srv, cli)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkKept(t, tc, x, scores, counts, out)
+		})
+	}
+}
+
+// checkKept checks the outputs of a step on shares against Decide.
+func checkKept(t *testing.T, tc *testContext, x models.Matrix, scores []float64, counts Counts, out [2]Rows) {
+	t.Helper()
+	keep, high, err := tc.p.Decide(scores, 0.1, 0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantHigh, wantLow []int
+	for i := 1; i < len(keep); i++ {
+		switch {
+		case high[i]:
+			wantHigh = append(wantHigh, i)
+		case keep[i]:
+			wantLow = append(wantLow, i)
+		}
+	}
+	want := Counts{Layer: 5, In: x.Rows, Kept: 1 + len(wantHigh) + len(wantLow), High: 1 + len(wantHigh)}
+	if counts != want {
+		t.Fatalf("counts %v, want %v", counts, want)
+	}
+	got := openRows(t, tc.p.FracBits(), out[0], out[1])
+	if got.Rows != want.Kept || out[0].Scores != nil || out[0].Layer != 5 {
+		t.Fatalf("%d rows out (scores %v, layer %d), want %d", got.Rows, out[0].Scores, out[0].Layer, want.Kept)
+	}
+	cls, e0 := matchRows(got, x, 0, 1)
+	gotHigh, e1 := matchRows(got, x, 1, want.High)
+	gotLow, e2 := matchRows(got, x, want.High, want.Kept)
+	if cls[0] != 0 || !slices.Equal(gotHigh, wantHigh) || !slices.Equal(gotLow, wantLow) {
+		t.Errorf("rows: CLS %v, high %v, low %v; want [0], %v, %v", cls, gotHigh, gotLow, wantHigh, wantLow)
+	}
+	// Only the input's rounding to 2^-F: the step itself is exact.
+	if e := max(e0, e1, e2); e > math.Ldexp(1, -tc.p.FracBits()-1) {
+		t.Errorf("entry error %g", e)
+	}
+	for _, v := range out {
+		for i, s := range v.X[x.Cols:] {
+			if s.BitLen() > convBits+1 {
+				t.Fatalf("output share %d has %d bits", x.Cols+i, s.BitLen())
+			}
+		}
+	}
+	t.Logf("%v", counts)
+}
+
+// TestRevealedBitsUniformShares is TestRevealedBitsUniform for the step on
+// shares: the keep and degree bits are uniform to each party with its own
+// factor of σ undone. Forcing either party's permutation to the identity
+// (or skipping the shuffle) fails it.
+func TestRevealedBitsUniformShares(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many pruning steps")
+	}
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	r := rand.New(rand.NewPCG(4, 5))
+	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
+	sIn, cIn := shareRows(r, tc.p.FracBits(), 0, randomRows(r, len(scores), 16, 1), scores)
+	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{5}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := NewClient(tc.params, tc.sk, tc.p, rand.NewChaCha8([32]byte{6}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkViewsUniform(t, server, client, 140, pruneSharesStep(server, client, sIn, cIn, nil))
+}
