@@ -48,7 +48,7 @@ func (c *Client) Poly(ctx context.Context, conn Conn, level int, x share.Vector)
 	if level < c.p.maskLevel || level > c.p.params.MaxLevel() {
 		return nil, fmt.Errorf("cannot Poly: level %d not in [%d, %d]", level, c.p.maskLevel, c.p.params.MaxLevel())
 	}
-	out, err := c.run(ctx, conn, opPoly, []int{level}, []share.Vector{x})
+	out, err := c.run(ctx, conn, opPoly, []int{level}, true, []share.Vector{x})
 	if err != nil {
 		return nil, fmt.Errorf("cannot Poly: %w", err)
 	}
@@ -58,7 +58,7 @@ func (c *Client) Poly(ctx context.Context, conn Conn, level int, x share.Vector)
 // Mul runs the client's side of Server.Mul: x and y are its shares.
 func (c *Client) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
 	l := c.p.MulLevel()
-	out, err := c.run(ctx, conn, opMul, []int{l, l}, []share.Vector{x, y})
+	out, err := c.run(ctx, conn, opMul, []int{l, l}, false, []share.Vector{x, y})
 	if err != nil {
 		return nil, fmt.Errorf("cannot Mul: %w", err)
 	}
@@ -67,7 +67,7 @@ func (c *Client) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.V
 
 // Square runs the client's side of Server.Square: x is its share.
 func (c *Client) Square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error) {
-	out, err := c.run(ctx, conn, opSquare, []int{c.p.MulLevel()}, []share.Vector{x})
+	out, err := c.run(ctx, conn, opSquare, []int{c.p.MulLevel()}, false, []share.Vector{x})
 	if err != nil {
 		return nil, fmt.Errorf("cannot Square: %w", err)
 	}
@@ -81,7 +81,7 @@ func (c *Client) MulScaled(ctx context.Context, conn Conn, x, y share.Vector) (s
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulScaled: %w", err)
 	}
-	out, err := c.run(ctx, conn, opMulScaled, []int{lx, c.p.MulLevel()}, []share.Vector{x, y})
+	out, err := c.run(ctx, conn, opMulScaled, []int{lx, c.p.MulLevel()}, false, []share.Vector{x, y})
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulScaled: %w", err)
 	}
@@ -94,22 +94,33 @@ func (c *Client) MulPoly(ctx context.Context, conn Conn, level int, x, y share.V
 	if level < c.p.MulLevel()+1 || level > c.p.params.MaxLevel() {
 		return nil, fmt.Errorf("cannot MulPoly: level %d not in [%d, %d]", level, c.p.MulLevel()+1, c.p.params.MaxLevel())
 	}
-	out, err := c.run(ctx, conn, opMulPoly, []int{c.p.MulLevel(), level}, []share.Vector{x, y})
+	out, err := c.run(ctx, conn, opMulPoly, []int{c.p.MulLevel(), level}, true, []share.Vector{x, y})
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulPoly: %w", err)
 	}
 	return out, nil
 }
 
-// run is the client's side of every operation: encrypt every operand's
-// share densely, ceil(n/Slots) seeded ciphertexts each at its level
-// (share.Client.SharesToEnc), send them (MsgInput), then receive the
-// masked outputs (MsgOutput) and decrypt them into shares
-// (share.Client.EncToShares), pipelined over the workers.
-func (c *Client) run(ctx context.Context, conn Conn, o op, levels []int, xs []share.Vector) (share.Vector, error) {
+// run is the client's side of every operation: receive the operands'
+// encoding factors first when scaled (MsgScales: Poly and MulPoly),
+// encrypt every operand's share densely, ceil(n/Slots) seeded ciphertexts
+// each at its level and at Δ·factor (share.Client.SharesToEnc), send them
+// (MsgInput), then receive the masked outputs (MsgOutput) and decrypt them
+// into shares (share.Client.EncToShares), pipelined over the workers.
+func (c *Client) run(ctx context.Context, conn Conn, o op, levels []int, scaled bool, xs []share.Vector) (share.Vector, error) {
 	n, err := c.p.checkVectors(xs)
 	if err != nil {
 		return nil, err
+	}
+	var factors []float64
+	if scaled {
+		payload, err := conn.Recv(ctx, MsgScales)
+		if err != nil {
+			return nil, fmt.Errorf("receive: %w", err)
+		}
+		if factors, err = c.p.decodeScales(payload, o, n, len(levels)); err != nil {
+			return nil, fmt.Errorf("bad scales message: %w", err)
+		}
 	}
 	slots := c.p.Slots()
 	k := c.p.Ciphertexts(n)
@@ -122,7 +133,7 @@ func (c *Client) run(ctx context.Context, conn Conn, o op, levels []int, xs []sh
 	up.work = func(ctx context.Context, w, t int) error {
 		for j := 0; j < m; j++ {
 			sc := &shareConn{}
-			if err := c.workers[w].SharesToEnc(ctx, sc, []share.Vector{piece(xs[j], t, slots)}, levels[j], scale); err != nil {
+			if err := c.workers[w].SharesToEnc(ctx, sc, []share.Vector{piece(xs[j], t, slots)}, levels[j], encodingScale(scale, factors, j)); err != nil {
 				return fmt.Errorf("ciphertext %d, operand %d: %w", t, j, err)
 			}
 			inputs[t*m+j] = sc.out

@@ -55,14 +55,22 @@ func checkClose(t *testing.T, rec *approx.Recipe, in, xs, got []float64) {
 }
 
 // testSizes are 1 value, a partial ciphertext, and three ciphertexts (the
-// last partial) in two messages, at InsecureTest11's 1024 slots.
-var testSizes = []int{1, 1000, 2*1024 + 77}
+// last partial) in two messages, at InsecureElementwise11's 2048 slots
+// (five at InsecureTest11's 1024).
+var testSizes = []int{1, 1000, 2*2048 + 77}
 
 // TestPoly evaluates every function of the trained registry, both
 // variants where they differ, on shared inputs of several sizes, over
-// loopback TCP.
+// loopback TCP, on the default chain (conjugate-invariant ring) and on a
+// standard-ring preset.
 func TestPoly(t *testing.T) {
-	tc := newTestContext(t, testLiteral)
+	for _, lit := range []ParametersLiteral{testLiteral, stdLiteral} {
+		t.Run(lit.Preset, func(t *testing.T) { testPoly(t, lit) })
+	}
+}
+
+func testPoly(t *testing.T, lit ParametersLiteral) {
+	tc := newTestContext(t, lit)
 	reg := trainedRegistry(t)
 	type fd struct {
 		fn  approx.Func

@@ -36,9 +36,9 @@ var (
 )
 
 // newTestContext returns the context of lit (cached: key generation at
-// N = 2^14 takes seconds). Tests run on ckks.InsecureTest11 (Interactive14's
-// modulus chain in N = 2^11: the same levels, scales and mask widths, 1024
-// slots) unless they name the secure preset.
+// N = 2^14 takes seconds). Tests run on InsecureElementwise11 (the default
+// preset's modulus chain in N = 2^11: the same levels, scales and mask
+// widths, 2048 slots) unless they name another preset.
 func newTestContext(tb testing.TB, lit ParametersLiteral) *testContext {
 	tb.Helper()
 	key := fmt.Sprintf("%+v", lit)
@@ -58,8 +58,13 @@ func newTestContext(tb testing.TB, lit ParametersLiteral) *testContext {
 	return tc
 }
 
-// testLiteral is the literal of most tests.
-var testLiteral = ParametersLiteral{Preset: ckks.InsecureTest11, AllowInsecure: true, Chunk: 2}
+// testLiteral is the literal of most tests: the default preset's chain in
+// N = 2^11 (2048 real slots).
+var testLiteral = ParametersLiteral{Preset: InsecureElementwise11, AllowInsecure: true, Chunk: 2}
+
+// stdLiteral is a standard-ring preset (ckks.Interactive14's chain in
+// N = 2^11, 1024 complex slots), which the package also supports.
+var stdLiteral = ParametersLiteral{Preset: ckks.InsecureTest11, AllowInsecure: true, Chunk: 2}
 
 // trainedRegistry is sentiment-tiny's calibrated registry: every recipe
 // fits Interactive14's levels (the deepest, GELU high and 1/x, use 8).

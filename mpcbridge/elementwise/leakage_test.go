@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // c1Limb0 returns limb 0 (NTT domain) of the c1 of the masked ciphertext in
@@ -60,7 +61,10 @@ func TestRerandomization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := replay(nil)
+	// The server's first message, the encoding factor of GELU's folded
+	// change of basis, then the client's inputs.
+	scales := p.appendScales(nil, opPoly, n, []float64{p.plan(reg.Recipe(approx.GELU, approx.High)).scalar})
+	rc := replay(map[wire.Type][][]byte{MsgScales: {scales}})
 	_, _ = cli.Poly(bg(), rc, l, xa) // fails at the missing answer
 	inputs := rc.sent
 	if len(inputs[MsgInput]) == 0 {

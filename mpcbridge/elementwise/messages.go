@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -19,11 +20,17 @@ const (
 	// MsgOutput (server -> client) carries the masked, re-randomized
 	// output ciphertexts, Chunk per message.
 	MsgOutput wire.Type = 0x0702
+	// MsgScales (server -> client), first in a Poly or MulPoly call,
+	// carries the factor each operand's shares are encoded with (the
+	// folded change of basis of the server's recipe, 1 otherwise): a
+	// public constant of the recipe, which the client does not hold.
+	MsgScales wire.Type = 0x0703
 )
 
 func init() {
 	wire.RegisterType(MsgInput, "elementwise.Input")
 	wire.RegisterType(MsgOutput, "elementwise.Output")
+	wire.RegisterType(MsgScales, "elementwise.Scales")
 }
 
 // Conn is the connection between the parties: *wire.Conn implements it.
@@ -107,6 +114,59 @@ func (p Parameters) appendMessage(dst []byte, h header, entries [][]byte) []byte
 		dst = append(dst, e...)
 	}
 	return dst
+}
+
+// Bounds on an encoding factor of MsgScales: a change of basis maps an
+// interval of width 2/factor onto [-1, 1].
+const (
+	minFactor = 0x1p-30
+	maxFactor = 0x1p30
+)
+
+// appendScales encodes MsgScales: version, op, fingerprint, values, the
+// operand count, then one float64 factor per operand.
+func (p Parameters) appendScales(dst []byte, o op, values int, factors []float64) []byte {
+	dst = append(dst, msgVersion, byte(o))
+	dst = binary.LittleEndian.AppendUint32(dst, p.fingerprint)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(values))
+	dst = append(dst, byte(len(factors)))
+	for _, f := range factors {
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(f))
+	}
+	return dst
+}
+
+// decodeScales checks MsgScales against the call (op, values, operands)
+// and returns the factors, each in [minFactor, maxFactor].
+func (p Parameters) decodeScales(payload []byte, o op, values, operands int) ([]float64, error) {
+	const head = 1 + 1 + 4 + 4 + 1
+	if len(payload) != head+8*operands {
+		return nil, fmt.Errorf("scales message of %d bytes, want %d", len(payload), head+8*operands)
+	}
+	if v := payload[0]; v != msgVersion {
+		return nil, fmt.Errorf("scales message version %d, want %d", v, msgVersion)
+	}
+	if got := op(payload[1]); got != o {
+		return nil, fmt.Errorf("scales message for %v, want %v", got, o)
+	}
+	if f := binary.LittleEndian.Uint32(payload[2:]); f != p.fingerprint {
+		return nil, fmt.Errorf("scales message for other parameters (fingerprint %08x, want %08x)", f, p.fingerprint)
+	}
+	if n := binary.LittleEndian.Uint32(payload[6:]); n != uint32(values) {
+		return nil, fmt.Errorf("scales message has values %d, want %d", n, values)
+	}
+	if m := int(payload[10]); m != operands {
+		return nil, fmt.Errorf("scales message has %d operands, want %d", m, operands)
+	}
+	out := make([]float64, operands)
+	for j := range out {
+		f := math.Float64frombits(binary.LittleEndian.Uint64(payload[head+8*j:]))
+		if !(f >= minFactor && f <= maxFactor) {
+			return nil, fmt.Errorf("operand %d: factor %v not in [2^-30, 2^30]", j, f)
+		}
+		out[j] = f
+	}
+	return out, nil
 }
 
 // polyBytes is the size of a packed polynomial at level, as mpcbridge/share

@@ -94,6 +94,22 @@ func TestMessages(t *testing.T) {
 				if want := (k + p.Chunk() - 1) / p.Chunk(); len(msgs) != want || len(rs.sent[MsgOutput]) != want {
 					t.Fatalf("%d input and %d output messages, want %d each", len(msgs), len(rs.sent[MsgOutput]), want)
 				}
+				// One scales message, first, for the polynomials only.
+				scales := rs.sent[MsgScales]
+				if cl.op == opPoly || cl.op == opMulPoly {
+					if len(scales) != 1 {
+						t.Fatalf("%d scales messages, want 1", len(scales))
+					}
+					fs, err := p.decodeScales(scales[0], cl.op, n, len(c.levels))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := p.plan(reg.Recipe(cl.fn, cl.deg)).scalar; fs[len(fs)-1] != want || (len(fs) == 2 && fs[0] != 1) {
+						t.Fatalf("factors %v, want the change of basis %v on the polynomial's operand", fs, want)
+					}
+				} else if len(scales) != 0 {
+					t.Fatalf("%d scales messages for %v, want none", len(scales), cl.op)
+				}
 				cts := 0
 				for m, msg := range msgs {
 					count := min(p.Chunk(), k-m*p.Chunk())
@@ -117,27 +133,27 @@ func TestMessages(t *testing.T) {
 	}
 }
 
-// TestLevelsInteractive14 pins the levels, widths and sizes the package
-// documentation states for the secure default preset.
-func TestLevelsInteractive14(t *testing.T) {
+// TestLevelsDefault pins the levels, widths and sizes the package
+// documentation states for the secure default preset, Elementwise14.
+func TestLevelsDefault(t *testing.T) {
 	p, err := NewParameters(ParametersLiteral{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.MaskLevel() != 2 || p.MaskBits() != 96 || p.MulLevel() != 3 || p.Slots() != 8192 {
-		t.Fatalf("mask level %d, mask bits %d, product level %d, slots %d; documented 2, 96, 3, 8192", p.MaskLevel(), p.MaskBits(), p.MulLevel(), p.Slots())
+	if p.MaskLevel() != 1 || p.MaskBits() != 99 || p.MulLevel() != 2 || p.Slots() != 16384 {
+		t.Fatalf("mask level %d, mask bits %d, product level %d, slots %d; documented 1, 99, 2, 16384", p.MaskLevel(), p.MaskBits(), p.MulLevel(), p.Slots())
 	}
-	if l, err := p.MulScaledLevel(); err != nil || l != 4 {
-		t.Fatalf("scaled product's x at level %d (%v), documented 4", l, err)
+	if l, err := p.MulScaledLevel(); err != nil || l != 3 {
+		t.Fatalf("scaled product's x at level %d (%v), documented 3", l, err)
 	}
 	if p.PolyDistance() != 0x1p-41 {
 		t.Fatalf("distance per polynomial %g, documented 2^-41", p.PolyDistance())
 	}
-	if a, b := p.Ciphertexts(128*3072), p.Ciphertexts(12*128*128); a != 48 || b != 24 {
-		t.Fatalf("%d and %d ciphertexts, documented 48 and 24", a, b)
+	if a, b := p.Ciphertexts(128*3072), p.Ciphertexts(12*128*128); a != 24 || b != 12 {
+		t.Fatalf("%d and %d ciphertexts, documented 24 and 12", a, b)
 	}
 	for _, s := range []struct{ got, want int }{
-		{seededEntry(p, 10) + 4, 784440}, {seededEntry(p, 7) + 4, 577592}, {seededEntry(p, 3) + 4, 303160}, {maskedEntry(p, 2) + 4, 466970},
+		{seededEntry(p, 8) + 4, 739384}, {seededEntry(p, 7) + 4, 663608}, {seededEntry(p, 2) + 4, 288824}, {maskedEntry(p, 1) + 4, 426010},
 	} {
 		if s.got != s.want {
 			t.Fatalf("entry of %d bytes, documented %d", s.got, s.want)
@@ -154,10 +170,10 @@ func TestLevelsInteractive14(t *testing.T) {
 		mul  map[fd]int
 	}{
 		{"trained", trainedRegistry(t),
-			map[fd]int{{approx.GELU, approx.High}: 10, {approx.GELU, approx.Low}: 9, {approx.Exp, approx.High}: 9, {approx.Reciprocal, approx.High}: 10, {approx.InvSqrt, approx.High}: 9, {approx.Tanh, approx.High}: 8},
-			map[fd]int{{approx.InvSqrt, approx.High}: 10, {approx.Reciprocal, approx.High}: -1, {approx.GELU, approx.High}: -1}},
+			map[fd]int{{approx.GELU, approx.High}: 8, {approx.GELU, approx.Low}: 7, {approx.Exp, approx.High}: 7, {approx.Reciprocal, approx.High}: 8, {approx.InvSqrt, approx.High}: 7, {approx.Tanh, approx.High}: 6},
+			map[fd]int{{approx.InvSqrt, approx.High}: 8, {approx.Reciprocal, approx.High}: -1, {approx.GELU, approx.High}: -1}},
 		{"default", approx.Default(),
-			map[fd]int{{approx.GELU, approx.High}: 9, {approx.GELU, approx.Low}: 8, {approx.Exp, approx.High}: 9, {approx.Reciprocal, approx.High}: -1, {approx.InvSqrt, approx.High}: -1, {approx.Tanh, approx.High}: 9},
+			map[fd]int{{approx.GELU, approx.High}: 7, {approx.GELU, approx.Low}: 6, {approx.Exp, approx.High}: 7, {approx.Reciprocal, approx.High}: -1, {approx.InvSqrt, approx.High}: -1, {approx.Tanh, approx.High}: 7},
 			nil},
 	} {
 		for f, want := range c.want {
@@ -194,7 +210,7 @@ func honestMessage(p Parameters, h header, entrySize int) []byte {
 // with an error that names what is wrong.
 func TestDecodeErrors(t *testing.T) {
 	p := newTestContext(t, testLiteral).p
-	h := header{op: opMulPoly, values: 3000, first: 2, count: 1, levels: []int{3, 9}}
+	h := header{op: opMulPoly, values: 5000, first: 2, count: 1, levels: []int{2, 8}}
 	good := honestMessage(p, h, 100)
 	if _, err := p.decodeMessage(good, h); err != nil {
 		t.Fatal(err)
@@ -218,11 +234,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"version", set(0, 2), "version 2"},
 		{"op", set(1, byte(opMul)), "for Mul, want MulPoly"},
 		{"fingerprint", set(2, good[2]^1), "other parameters"},
-		{"values", put32(6, 2999), "values 2999, want 3000"},
+		{"values", put32(6, 4999), "values 4999, want 5000"},
 		{"first", put32(10, 1), "first ciphertext 1, want 2"},
 		{"wrong count", put32(14, 2), "ciphertext count 2, want 1"},
 		{"operands", set(18, 1), "1 operands, want 2"},
-		{"wrong level", set(fixedHeader+1, 10), "operand 1 at level 10, want 9"},
+		{"wrong level", set(fixedHeader+1, 10), "operand 1 at level 10, want 8"},
 		{"empty entry", put32(fixedHeader+2, 0), "0 bytes, not in [1,"},
 		{"oversized entry", put32(fixedHeader+2, 1<<31), "not in [1,"},
 	} {
@@ -260,7 +276,7 @@ func fuzzDecode(f *testing.F, h header, entrySize int) {
 // FuzzDecodeInput fuzzes the server's decoding of a client message (two
 // operands at two levels, two ciphertexts).
 func FuzzDecodeInput(f *testing.F) {
-	fuzzDecode(f, header{op: opMulPoly, values: 2048, first: 0, count: 2, levels: []int{3, 9}}, 40)
+	fuzzDecode(f, header{op: opMulPoly, values: 4096, first: 0, count: 2, levels: []int{2, 8}}, 40)
 }
 
 // FuzzDecodeOutput fuzzes the client's decoding of a server message (one
@@ -296,8 +312,10 @@ func TestPeerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An honest client's messages, recorded once.
-	rc := replay(nil)
+	// An honest client's messages, recorded once (after the server's
+	// first message, the encoding factor of GELU's change of basis).
+	scales := p.appendScales(nil, opPoly, n, []float64{p.plan(reg.Recipe(approx.GELU, approx.High)).scalar})
+	rc := replay(map[wire.Type][][]byte{MsgScales: {scales}})
 	if _, err := cli.Poly(bg(), rc, gl, xa); err == nil || !strings.Contains(err.Error(), "no 0x0702 left") {
 		t.Fatalf("client without a server: %v", err)
 	}
@@ -330,7 +348,7 @@ func TestPeerErrors(t *testing.T) {
 		{"server expects tanh", func() error {
 			_, err := newServer().Poly(bg(), replay(honest), approx.Tanh, approx.High, xb)
 			return err
-		}, "operand 0 at level 10, want 8"},
+		}, "operand 0 at level 8, want 6"},
 		{"server has another length", func() error {
 			_, err := newServer().Poly(bg(), replay(honest), approx.GELU, approx.High, xb[:n-1])
 			return err
@@ -379,9 +397,25 @@ func TestPeerErrors(t *testing.T) {
 			return err
 		}, "0 values"},
 		{"level out of range", func() error {
-			_, err := cli.Poly(bg(), replay(answers), 11, xa)
+			_, err := cli.Poly(bg(), replay(answers), 9, xa)
 			return err
-		}, "level 11 not in [2, 10]"},
+		}, "level 9 not in [1, 8]"},
+		{"client gets a zero factor", func() error {
+			_, err := cli.Poly(bg(), replay(corrupt(answers, MsgScales, func(b []byte) []byte {
+				return p.appendScales(nil, opPoly, n, []float64{0})
+			})), gl, xa)
+			return err
+		}, "factor 0 not in"},
+		{"client gets a short scales message", func() error {
+			_, err := cli.Poly(bg(), replay(corrupt(answers, MsgScales, func(b []byte) []byte { return b[:len(b)-1] })), gl, xa)
+			return err
+		}, "scales message of"},
+		{"client gets scales for MulPoly", func() error {
+			_, err := cli.Poly(bg(), replay(corrupt(answers, MsgScales, func(b []byte) []byte {
+				return p.appendScales(nil, opMulPoly, n, []float64{1})
+			})), gl, xa)
+			return err
+		}, "scales message for MulPoly, want Poly"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.run()

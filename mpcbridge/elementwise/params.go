@@ -44,10 +44,11 @@ const (
 // NewParameters validates it. A zero field means the default where one is
 // documented. Everything in it is public.
 type ParametersLiteral struct {
-	// Preset names the CKKS parameter set (ckks.PresetByName, checked
-	// against the HE standard's 128-bit bound): "" means ckks.Interactive14.
+	// Preset names the CKKS parameter set, one of this package's
+	// (Presets) or a ckks one (PresetByName; checked against the HE
+	// standard's 128-bit bound): "" means DefaultPreset, Elementwise14.
 	Preset string
-	// AllowInsecure admits the ckks.InsecureTest presets (tests only).
+	// AllowInsecure admits the insecure test presets (tests only).
 	AllowInsecure bool
 	// LogBound is B: every output value (a polynomial's or a product's)
 	// satisfies |y| <= 2^B, its noise included (0: DefaultLogBound; at most
@@ -76,13 +77,17 @@ type Parameters struct {
 	maskLevel   int
 	maskBits    int
 	fingerprint uint32
+	// noFold evaluates every recipe as ckks.Evaluator.ApplyFunc does,
+	// change of basis included, on inputs encoded at Δ: the evaluation
+	// before the folding, kept for the benchmarks' side-by-side runs.
+	noFold bool
 }
 
 // NewParameters validates lit: the preset's security, the fields' ranges,
 // and that the mask of the way back fits a level of the ring.
 func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if lit.Preset == "" {
-		lit.Preset = ckks.Interactive14
+		lit.Preset = DefaultPreset
 	}
 	lit.LogBound = orDefault(lit.LogBound, DefaultLogBound)
 	lit.Lambda = orDefault(lit.Lambda, DefaultLambda)
@@ -97,7 +102,7 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	case lit.MaxValues < 1 || lit.MaxValues > MaxMaxValues:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: MaxValues %d not in [1, %d]", lit.MaxValues, MaxMaxValues)
 	}
-	preset, err := ckks.PresetByName(lit.Preset, lit.AllowInsecure)
+	preset, err := PresetByName(lit.Preset, lit.AllowInsecure)
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
@@ -219,9 +224,8 @@ func (p Parameters) MulScaledLevel() (int, error) {
 }
 
 // PolyLevel returns the level the input of fn (variant d of reg) is
-// encrypted at: the recipe's depth (approx.Recipe.Cost, change of basis
-// included) above the mask level. It fails when the preset has not that
-// many levels.
+// encrypted at: the recipe's depth above the mask level (PolyDepth). It
+// fails when the preset has not that many levels.
 func (p Parameters) PolyLevel(reg *approx.Registry, fn approx.Func, d approx.Degree) (int, error) {
 	if reg == nil {
 		return 0, fmt.Errorf("cannot PolyLevel: nil registry")
@@ -229,7 +233,7 @@ func (p Parameters) PolyLevel(reg *approx.Registry, fn approx.Func, d approx.Deg
 	if !fn.Valid() || !d.Valid() {
 		return 0, fmt.Errorf("cannot PolyLevel: invalid function %d or degree %d", fn, d)
 	}
-	depth := reg.Recipe(fn, d).Cost().Depth
+	depth := p.PolyDepth(reg.Recipe(fn, d))
 	l := p.maskLevel + depth
 	if l > p.params.MaxLevel() {
 		return 0, fmt.Errorf("cannot PolyLevel: %s/%s needs %d levels above the mask level %d, preset %s has %d in all", fn, d, depth, p.maskLevel, p.lit.Preset, p.params.MaxLevel())
@@ -248,4 +252,32 @@ func (p Parameters) MulPolyLevel(reg *approx.Registry, fn approx.Func, d approx.
 		return 0, fmt.Errorf("cannot MulPolyLevel: %s/%s and the product need level %d, preset %s has %d", fn, d, l+1, p.lit.Preset, p.params.MaxLevel())
 	}
 	return l + 1, nil
+}
+
+// Folded reports whether the server folds rec's change of basis
+// t = scalar·x + constant into the conversion (Server.Poly): both parties
+// encode their shares at Δ·scalar, so the ciphertext holds t at scale Δ
+// and no level is spent on it. Every recipe is folded but those with
+// Newton steps, which need the raw input x beside t.
+func (p Parameters) Folded(rec *approx.Recipe) bool {
+	if p.noFold {
+		return false
+	}
+	switch rec.Post() {
+	case approx.PostNone, approx.PostSquare:
+		return true
+	default:
+		return rec.Steps() == 0
+	}
+}
+
+// PolyDepth returns the levels the server's evaluation of rec consumes:
+// approx.Recipe.Cost().Depth, less the change of basis when it is folded
+// (Folded).
+func (p Parameters) PolyDepth(rec *approx.Recipe) int {
+	c := rec.Cost()
+	if !p.Folded(rec) {
+		return c.Depth
+	}
+	return c.PolyDepth + c.PostDepth + c.OutputScaleDepth
 }

@@ -16,10 +16,10 @@ func TestNewParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	lit := p.Literal()
-	if lit.Preset != ckks.Interactive14 || lit.LogBound != DefaultLogBound || lit.Lambda != DefaultLambda || lit.FracBits != DefaultFracBits || lit.Chunk != DefaultChunk || lit.MaxValues != DefaultMaxValues {
+	if lit.Preset != Elementwise14 || lit.LogBound != DefaultLogBound || lit.Lambda != DefaultLambda || lit.FracBits != DefaultFracBits || lit.Chunk != DefaultChunk || lit.MaxValues != DefaultMaxValues {
 		t.Fatalf("defaults %+v", lit)
 	}
-	preset, err := ckks.PresetByName(lit.Preset, false)
+	preset, err := PresetByName(lit.Preset, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +41,9 @@ func TestNewParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l, err := p15.PolyLevel(approx.Default(), approx.InvSqrt, approx.High); err != nil || l != p15.MaskLevel()+10 {
-		t.Fatalf("Interactive15: 1/√x at level %d (%v), want the mask level %d + 10", l, err, p15.MaskLevel())
+	// Degree 511 with its change of basis folded: 9 levels.
+	if l, err := p15.PolyLevel(approx.Default(), approx.InvSqrt, approx.High); err != nil || l != p15.MaskLevel()+9 {
+		t.Fatalf("Interactive15: 1/√x at level %d (%v), want the mask level %d + 9", l, err, p15.MaskLevel())
 	}
 	for _, c := range []struct {
 		name string
@@ -51,6 +52,7 @@ func TestNewParameters(t *testing.T) {
 	}{
 		{"unknown preset", ParametersLiteral{Preset: "Interactive13"}, "unknown preset"},
 		{"insecure preset", ParametersLiteral{Preset: ckks.InsecureTest11}, "insecure"},
+		{"insecure preset of this package", ParametersLiteral{Preset: InsecureElementwise11}, "insecure"},
 		{"chunk", ParametersLiteral{Chunk: MaxChunk + 1}, "Chunk"},
 		{"negative chunk", ParametersLiteral{Chunk: -1}, "Chunk"},
 		{"max values", ParametersLiteral{MaxValues: MaxMaxValues + 1}, "MaxValues"},
@@ -72,5 +74,61 @@ func TestNewParameters(t *testing.T) {
 	}
 	if _, err := p.PolyLevel(approx.Default(), approx.Func(9), approx.High); err == nil {
 		t.Fatal("invalid function accepted")
+	}
+}
+
+// TestPresets checks this package's presets against the HE standard as
+// ckks checks its own (TestPresetsSecurity): the secure ones pass the
+// 128-bit bound, the insecure ones fail it and are refused without
+// AllowInsecure; every recipe of sentiment-tiny's registry fits the
+// default preset's levels with its change of basis folded.
+func TestPresets(t *testing.T) {
+	reg := trainedRegistry(t)
+	for _, preset := range Presets() {
+		t.Run(preset.Name, func(t *testing.T) {
+			rep, err := preset.Security()
+			if err != nil {
+				t.Fatal(err)
+			}
+			params, err := preset.Params()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s, ring %v, %d slots, levels %d", preset.Name, rep, params.RingType(), params.MaxSlots(), params.MaxLevel())
+			if preset.Insecure {
+				if rep.Secure {
+					t.Fatal("insecure preset passes the 128-bit check")
+				}
+				if _, err := PresetByName(preset.Name, false); err == nil {
+					t.Fatal("insecure preset accepted without AllowInsecure")
+				}
+				return
+			}
+			if err := preset.CheckSecurity(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := NewParameters(ParametersLiteral{Preset: preset.Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Slots() != params.N() {
+				t.Fatalf("%d slots, want N = %d real slots", p.Slots(), params.N())
+			}
+			for _, fn := range []approx.Func{approx.GELU, approx.Exp, approx.Reciprocal, approx.InvSqrt, approx.Tanh} {
+				for _, d := range []approx.Degree{approx.High, approx.Low} {
+					if reg.Recipe(fn, d).PolyDegree() < 1 {
+						continue
+					}
+					l, err := p.PolyLevel(reg, fn, d)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("%s/%s: degree %d, input level %d", fn, d, reg.Recipe(fn, d).PolyDegree(), l)
+				}
+			}
+		})
+	}
+	if _, err := PresetByName(ckks.Interactive14, false); err != nil {
+		t.Fatalf("a ckks preset: %v", err)
 	}
 }

@@ -28,8 +28,9 @@ type Server struct {
 
 type serverWorker struct {
 	share *share.Server
-	poly  *ckks.Evaluator
+	poly  *ckks.Evaluator // the unfolded recipes (Newton steps)
 	eval  *hefloat.Evaluator
+	pe    *hefloat.PolynomialEvaluator
 }
 
 // NewServer returns the server side for the client's public key pk and
@@ -61,7 +62,8 @@ func NewServer(p Parameters, pk *rlwe.PublicKey, rlk *rlwe.RelinearizationKey, r
 		if err != nil {
 			return nil, fmt.Errorf("cannot NewServer: %w", err)
 		}
-		s.workers = append(s.workers, &serverWorker{share: sh, poly: ev, eval: hefloat.NewEvaluator(params, evk)})
+		eval := hefloat.NewEvaluator(params, evk)
+		s.workers = append(s.workers, &serverWorker{share: sh, poly: ev, eval: eval, pe: hefloat.NewPolynomialEvaluator(params, eval)})
 	}
 	return s, nil
 }
@@ -97,8 +99,9 @@ func (s *Server) Poly(ctx context.Context, conn Conn, fn approx.Func, d approx.D
 	if err != nil {
 		return nil, fmt.Errorf("cannot Poly: %w", err)
 	}
-	out, err := s.run(ctx, conn, opPoly, []int{level}, []share.Vector{x}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-		return w.apply(ctx, fn, d, in[0])
+	pl := s.p.plan(s.reg.Recipe(fn, d))
+	out, err := s.run(ctx, conn, opPoly, []int{level}, []float64{pl.scalar}, []share.Vector{x}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+		return w.evalPlan(ctx, pl, d, in[0])
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot Poly %s/%s: %w", fn, d, err)
@@ -111,7 +114,7 @@ func (s *Server) Poly(ctx context.Context, conn Conn, fn approx.Func, d approx.D
 // calls Client.Mul. |x_i·y_i| <= 2^B must hold.
 func (s *Server) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
 	l := s.p.MulLevel()
-	out, err := s.run(ctx, conn, opMul, []int{l, l}, []share.Vector{x, y}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	out, err := s.run(ctx, conn, opMul, []int{l, l}, nil, []share.Vector{x, y}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
 		return w.mul(in[0], in[1])
 	})
 	if err != nil {
@@ -126,7 +129,7 @@ func (s *Server) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.V
 // Client.Square. |x_i|² <= 2^B must hold.
 func (s *Server) Square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error) {
 	l := s.p.MulLevel()
-	out, err := s.run(ctx, conn, opSquare, []int{l}, []share.Vector{x}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	out, err := s.run(ctx, conn, opSquare, []int{l}, nil, []share.Vector{x}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
 		return w.mul(in[0], in[0])
 	})
 	if err != nil {
@@ -159,7 +162,7 @@ func (s *Server) MulScaled(ctx context.Context, conn Conn, w []float64, x, y sha
 		}
 	}
 	slots := s.p.Slots()
-	out, err := s.run(ctx, conn, opMulScaled, []int{lx, s.p.MulLevel()}, []share.Vector{x, y}, func(_ context.Context, sw *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+	out, err := s.run(ctx, conn, opMulScaled, []int{lx, s.p.MulLevel()}, nil, []share.Vector{x, y}, func(_ context.Context, sw *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
 		wt := make([]float64, slots)
 		copy(wt, w[t*slots:min(len(w), (t+1)*slots)])
 		xw := hefloat.NewCiphertext(*sw.eval.GetParameters(), 1, in[0].Level())
@@ -186,8 +189,9 @@ func (s *Server) MulPoly(ctx context.Context, conn Conn, fn approx.Func, d appro
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulPoly: %w", err)
 	}
-	out, err := s.run(ctx, conn, opMulPoly, []int{s.p.MulLevel(), level}, []share.Vector{x, y}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-		fy, err := w.apply(ctx, fn, d, in[1])
+	pl := s.p.plan(s.reg.Recipe(fn, d))
+	out, err := s.run(ctx, conn, opMulPoly, []int{s.p.MulLevel(), level}, []float64{1, pl.scalar}, []share.Vector{x, y}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+		fy, err := w.evalPlan(ctx, pl, d, in[1])
 		if err != nil {
 			return nil, err
 		}
@@ -249,15 +253,23 @@ func (p Parameters) checkVectors(xs []share.Vector) (int, error) {
 	return n, nil
 }
 
-// run is the server's side of every operation: receive the client's
-// ciphertexts (MsgInput), add the server's shares (share.Server.SharesToEnc),
-// compute, convert every output to shares (share.Server.EncToShares: drop
-// to the mask level, fresh public-key encryption of zero, mask every
-// coefficient) and send them (MsgOutput), pipelined over the workers.
-func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, xs []share.Vector, compute func(ctx context.Context, w *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error)) (share.Vector, error) {
+// run is the server's side of every operation: send the operands'
+// encoding factors (MsgScales, Poly and MulPoly only; nil factors: all 1,
+// nothing sent), receive the client's ciphertexts (MsgInput), add the
+// server's shares (share.Server.SharesToEnc at Δ·factor, the ciphertext
+// then read at Δ), compute, convert every output to shares
+// (share.Server.EncToShares: drop to the mask level, fresh public-key
+// encryption of zero, mask every coefficient) and send them (MsgOutput),
+// pipelined over the workers.
+func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, factors []float64, xs []share.Vector, compute func(ctx context.Context, w *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error)) (share.Vector, error) {
 	n, err := s.p.checkVectors(xs)
 	if err != nil {
 		return nil, err
+	}
+	if factors != nil {
+		if err := conn.Send(ctx, MsgScales, s.p.appendScales(nil, o, n, factors)); err != nil {
+			return nil, fmt.Errorf("send: %w", err)
+		}
 	}
 	slots := s.p.Slots()
 	k := s.p.Ciphertexts(n)
@@ -285,10 +297,11 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, xs []sh
 		for j := range in {
 			sc := &shareConn{in: inputs[t*m+j]}
 			inputs[t*m+j] = nil
-			cts, err := w.share.SharesToEnc(ctx, sc, []share.Vector{piece(xs[j], t, slots)}, levels[j], scale)
+			cts, err := w.share.SharesToEnc(ctx, sc, []share.Vector{piece(xs[j], t, slots)}, levels[j], encodingScale(scale, factors, j))
 			if err != nil {
 				return fmt.Errorf("ciphertext %d, operand %d: %w", t, j, err)
 			}
+			cts[0].Scale = scale
 			in[j] = cts[0]
 		}
 		out, err := compute(ctx, w, t, in)
@@ -321,4 +334,13 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, xs []sh
 		return nil, err
 	}
 	return res, nil
+}
+
+// encodingScale returns the scale operand j's shares are encoded at:
+// Δ·factors[j] (both parties compute the same float64), Δ without factors.
+func encodingScale(scale rlwe.Scale, factors []float64, j int) rlwe.Scale {
+	if factors == nil || factors[j] == 1 {
+		return scale
+	}
+	return rlwe.NewScale(scale.Float64() * factors[j])
 }
