@@ -16,27 +16,41 @@ import (
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
-// BenchmarkElementwise times whole calls on BERT-base's shapes at n = 128
-// at Interactive14: two parties in one process over loopback TCP, 2
-// workers each, the client's encryption, the server's share addition,
-// polynomial or product, re-randomization and masking, and the client's
-// decryption into shares all timed (key generation is not). GELU on
-// 128 x 3072 (the FFN's), exp on 12 x 128 x 128 (attention's scores), and
-// the product on 128 x 768 (LayerNorm's x·(1/σ)), with approx.Default()'s
-// recipes, as ckks.BenchmarkGELU. Run it beside the old path's GELU in one
-// invocation, so that the ratio comes from one run:
+// BenchmarkElementwise times whole calls on BERT-base's shapes at n = 128:
+// two parties in one process over loopback TCP, 2 workers each, the
+// client's encryption, the server's share addition, polynomial or product,
+// re-randomization and masking, and the client's decryption into shares
+// all timed (key generation is not). GELU on 128 x 3072 (the FFN's) at
+// both degrees, exp on 12 x 128 x 128 (attention's scores), and the
+// product on 128 x 768 (LayerNorm's x·(1/σ)), with sentiment-tiny's
+// registry (GELU of degree 127 and 63, exp of degree 15 with two
+// squarings), the one BenchmarkFFN uses, on three configurations side by
+// side in one run:
 //
-//	go test -p 1 -run '^$' -bench '^Benchmark(GELU|Elementwise)$/^(high|low|gelu-high|gelu-low|exp-high|mul|old-gelu-high|old-gelu-low)$/^(workers=2|n=[0-9]+)$' -benchtime 1x -timeout 2h ./ckks ./mpcbridge/elementwise
+//   - interactive14-nofold: ckks.Interactive14 (standard ring, 8192 slots)
+//     evaluated as before the folding (ckks.Evaluator.ApplyFunc, change of
+//     basis included): the package as it was;
+//
+//   - interactive14: the same ring with the change of basis folded into
+//     the encoding and GELU split by parity;
+//
+//   - elementwise14: the default, Elementwise14 (conjugate-invariant ring,
+//     16384 real slots, seven 36-bit levels), folded and split.
+//
+//     go test -p 1 -run '^$' -bench '^BenchmarkElementwise$/^(interactive14-nofold|interactive14|elementwise14)$' -benchtime 1x -timeout 1h ./mpcbridge/elementwise
 //
 // old-gelu-high and old-gelu-low are ckks.BenchmarkGELU's work in this
-// process, so that its CPU seconds are measured too: ckks.Evaluator.ApplyFunc
-// on the same 48 ciphertexts encrypted at the top level (where the old path
-// evaluates after a refresh), no conversion.
+// process (approx.Default()'s GELU of degree 63 and 31), so that its CPU
+// seconds are measured too: ckks.Evaluator.ApplyFunc on the same 48
+// ciphertexts encrypted at the top level of Interactive14 (where the old
+// path evaluates after a refresh), no conversion. Compare it with
+// ckks.BenchmarkGELU and with this benchmark's cases on the default
+// registry by hand (it is not part of the pattern above).
 func BenchmarkElementwise(b *testing.B) {
 	reg := approx.Default()
 	for _, deg := range []approx.Degree{approx.High, approx.Low} {
 		b.Run(fmt.Sprintf("old-gelu-%s/n=%d", deg, 128*3072), func(b *testing.B) {
-			tc := newTestContext(b, ParametersLiteral{})
+			tc := newTestContext(b, ParametersLiteral{Preset: ckks.Interactive14})
 			params := tc.p.Params()
 			k := tc.p.Ciphertexts(128 * 3072)
 			r := rand.New(rand.NewPCG(53, 54))
@@ -82,6 +96,22 @@ func BenchmarkElementwise(b *testing.B) {
 			b.ReportMetric(float64(params.MaxLevel()), "input-level")
 		})
 	}
+	trained := trainedRegistry(b)
+	for _, cfg := range []struct {
+		name   string
+		preset string
+		noFold bool
+	}{
+		{"interactive14-nofold", ckks.Interactive14, true},
+		{"interactive14", ckks.Interactive14, false},
+		{"elementwise14", Elementwise14, false},
+	} {
+		b.Run(cfg.name, func(b *testing.B) { benchmarkCalls(b, trained, cfg.preset, cfg.noFold) })
+	}
+}
+
+// benchmarkCalls runs BenchmarkElementwise's calls on one configuration.
+func benchmarkCalls(b *testing.B, reg *approx.Registry, preset string, noFold bool) {
 	for _, c := range []struct {
 		name string
 		call call
@@ -93,7 +123,8 @@ func BenchmarkElementwise(b *testing.B) {
 		{"mul", call{op: opMul}, 128 * 768},
 	} {
 		b.Run(fmt.Sprintf("%s/n=%d", c.name, c.n), func(b *testing.B) {
-			tc := newTestContext(b, ParametersLiteral{})
+			tc := *newTestContext(b, ParametersLiteral{Preset: preset})
+			tc.p.noFold = noFold
 			r := rand.New(rand.NewPCG(51, 52))
 			cl := c.call
 			switch {
@@ -157,7 +188,9 @@ func BenchmarkElementwise(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+			cpu := (cpuSeconds() - cpu0) / float64(b.N)
+			b.ReportMetric(cpu, "cpu-s/op")
+			b.ReportMetric(float64(c.n)/cpu, "values/cpu-s")
 			up := float64(cc.Stats().Sub(c0).BytesSent) / float64(b.N)
 			down := float64(sc.Stats().Sub(s0).BytesSent) / float64(b.N)
 			b.ReportMetric(up, "B-client-to-server")
