@@ -21,26 +21,45 @@
 // One round trip: MsgInput (client -> server), MsgOutput (server -> client),
 // each split into messages of Chunk ciphertexts (Parameters.Chunk) that the
 // server processes as they arrive and answers as they are done, on its
-// workers. Public: the parameters, the operation, n, and the levels.
+// workers; Poly and MulPoly start with one small MsgScales (server ->
+// client: one float64 per operand, below). Public: the parameters, the
+// operation, n, the levels and the encoding factors.
 //
+//  0. Encoding factors (Poly and MulPoly). The server sends the factor s
+//     each operand is encoded with: the recipe's change-of-basis scalar
+//     (t = s·x + c maps its interval onto [-1, 1]) for the polynomial's
+//     operand when the recipe is folded (Parameters.Folded: every recipe
+//     without Newton steps), 1 otherwise. The client holds no registry, so
+//     it learns this public constant here; it checks it against the call
+//     and bounds it to [2^-30, 2^30].
 //  1. Shares to slots (mpcbridge/share, protocol B). For each operand and
 //     each ciphertext t, the client encodes its values t·Slots .. of its
-//     share a, divided by 2^F, at the default scale Δ, encrypts them under
+//     share a, divided by 2^F, at the scale Δ·s (s = 1 but for a folded
+//     polynomial's operand), encrypts them under
 //     its secret key at the operand's level (below) with c1 expanded from a
 //     fresh 32-byte seed, and sends the seed and c0 (half the bytes). The
 //     server expands c1 and adds its own share b, encoded the same way, to
-//     c0: a fresh encryption of a + b = round(2^F·x). The sum is formed
+//     c0: a fresh encryption of a + b = round(2^F·x), or, read at scale Δ,
+//     of s·x (the change of basis without a level). The sum is formed
 //     modulo Q_l and is exact there whatever the shares' size; what bounds
 //     the shares is the slot codec's precision, share.CodecBits = 92 bits,
 //     checked by both parties before anything is sent (matmul's output
 //     shares have about 82 bits, this package's own about 87: both fit;
 //     larger ones must be re-shared first, as prunestep's return step does).
-//  2. Compute, at exactly the levels needed. Poly: ckks.Evaluator.ApplyFunc
-//     (ckks/poly.go) on the ciphertext, the registry's recipe fn/d: change of
-//     basis, Chebyshev polynomial, squarings or Newton steps, output scale,
-//     approx.Recipe.Cost().Depth levels, so the input is encrypted at the
-//     mask level plus that depth (Parameters.PolyLevel) and the output lands
-//     on the mask level. Mul: both operands at the mask level + 1
+//  2. Compute, at exactly the levels needed. Poly, folded recipe (poly.go):
+//     the server adds c (free), evaluates the registry's Chebyshev
+//     polynomial of fn/d on t with Lattigo's baby-step giant-step evaluator
+//     (hefloat.PolynomialEvaluator, the one ckks uses), then the squarings
+//     or the output scale: Parameters.PolyDepth = the recipe's depth less
+//     its change of basis. A polynomial whose odd part is linear on a
+//     symmetric interval (GELU: GELU(x) - x/2 is even, and the interpolant
+//     keeps it) is evaluated as c_1·t + E(u), u = 2t² - 1 = T_2(t), E of
+//     half the degree (T_2k = T_k∘T_2): the same depth, about half the
+//     products. Poly, recipe with Newton steps (none in the shipped
+//     registries): ckks.Evaluator.ApplyFunc, change of basis included
+//     (approx.Recipe.Cost().Depth). The input is encrypted at the mask level
+//     plus that depth (Parameters.PolyLevel) and the output lands on the
+//     mask level. Mul: both operands at the mask level + 1
 //     (Parameters.MulLevel), one product, relinearization, rescale. MulPoly,
 //     x ⊙ fn(y): y at the mask level + depth + 1 (Parameters.MulPolyLevel),
 //     x at MulLevel: one conversion each way instead of two. Square, x ⊙ x:
@@ -61,27 +80,75 @@
 //     the decoding of -M. Both keep the n values of the call and drop the
 //     padding slots of the last ciphertext.
 //
-// # Levels and ciphertexts
+// # Presets, levels and ciphertexts
 //
-// At Interactive14 (N = 2^14, 8192 slots, Δ = 2^33, levels of 33 bits over a
-// 46-bit base) with B = 8 the mask level is 2. The input levels with
-// sentiment-tiny's registry (models/trained/sentiment-tiny/approx.json):
-// GELU high 10 (depth 8), GELU low 9, exp 9, 1/x 10, 1/√x 9, tanh 8; a
-// product 3 (MulScaled's x 4); MulPoly's y one more than Poly's (1/√x 10; 1/x and GELU high do
-// not fit). With approx.Default(): GELU 9/8, exp 9, tanh 9; its 1/x (depth
-// 9) and 1/√x (depth 10) need more than the 10 levels and are refused
+// The default preset is this package's Elementwise14 (Presets): Lattigo's
+// conjugate-invariant ring of degree N = 2^14, whose N coefficients carry N
+// real slots (16384, twice the standard ring's 8192 complex slots at the
+// same N and modulus: half the ciphertexts, work and bytes per value),
+// Δ = 2^36, primes of 52 and 51 bits for the mask level (1), seven 36-bit
+// levels above it, two 41-bit key-switching primes (digits of two primes:
+// five per relinearization instead of Interactive14's eleven), log QP =
+// 437 against the HE standard's 438 for N = 2^14 (TestPresets; the
+// conjugate-invariant instance has dimension N, see Presets). No refresh
+// happens inside a call, so the chain holds the deepest folded recipe and
+// nothing more; ckks's presets (Interactive14 and the others) remain
+// usable by name, standard ring, ckks's chains.
+//
+// With B = 8 the mask is b = 99 bits and the mask level 1. The input levels
+// with sentiment-tiny's registry (models/trained/sentiment-tiny/approx.json),
+// folded: GELU high 8 (degree 127: depth 7), GELU low 7, exp 7 (degree 15
+// and two squarings), 1/x 8, 1/√x 7, tanh 6; a product 2 (MulScaled's x
+// 3); MulPoly's y one more than Poly's (1/√x 8; 1/x and GELU high do not
+// fit). With approx.Default(): GELU 7/6, exp 7, tanh 7; its 1/x (degree
+// 255) and 1/√x (degree 511) need more than the 7 levels and are refused
 // (PolyLevel says so). Per operand and ciphertext the client sends
-// N·Σ_i ceil(log2 q_i)/8 + 56 bytes at level l (784,440 at level 10,
-// 577,592 at 7, 303,160 at a product's 3), the server 2·N·Σ_i
-// ceil(log2 q_i)/8 + 26 at the mask level (466,970), plus 19 + operands
-// bytes per message. A call on n values: ceil(n/8192)
-// ciphertexts per operand: 48 for GELU on 128 x 3072, 24 for exp on
-// 12 x 128 x 128.
+// N·Σ_i ceil(log2 q_i)/8 + 56 bytes at level l (739,384 at level 8,
+// 663,608 at 7, 288,824 at a product's 2: 45, 41 and 18 bytes per value),
+// the server 2·N·Σ_i ceil(log2 q_i)/8 + 26 at the mask level (426,010: 26
+// bytes per value), plus 19 + operands bytes per message (and one
+// MsgScales of 11 + 8·operands bytes). A call on n values: ceil(n/16384)
+// ciphertexts per operand: 24 for GELU on 128 x 3072, 12 for exp on
+// 12 x 128 x 128. At ckks.Interactive14 (8192 slots, mask level 2, 96-bit
+// mask) the same registry's folded levels are one higher (GELU high 9) and
+// the bytes per value about twice.
+//
+// Measured (BenchmarkElementwise, sentiment-tiny's registry, both parties
+// in one process over loopback TCP with 2 workers each, every conversion
+// timed; CPU seconds of both parties, values per CPU-second, wall seconds,
+// MB client -> server + server -> client; the maximum error against the
+// recipe on the reconstructed outputs):
+//
+//	go test -p 1 -run '^$' -bench '^BenchmarkElementwise$/^(interactive14-nofold|interactive14|elementwise14)$' -benchtime 1x -timeout 1h ./mpcbridge/elementwise
+//
+// on the shared 2-core machine, 2026-12-06 13:01-13:03 UTC, load average
+// 1.5-2.3 (other agents: compare the columns of one run, not the wall
+// times across runs):
+//
+//	call (values)          Interactive14,         Interactive14,   Elementwise14
+//	                       unfolded (before)      folded + split   (default, after)
+//	GELU 127 (393,216)     47.6 CPU-s  8.3k v/s   29.1   13.5k     9.9 CPU-s  39.7k v/s (4.8x)
+//	                       32.8 s  37.7 + 22.4 MB 14.7 s           5.0 s  17.7 + 10.2 MB
+//	GELU 63 (393,216)      26.3 CPU-s  14.9k v/s  20.1   19.6k     7.2 CPU-s  54.8k v/s (3.7x)
+//	                       13.3 s  34.3 + 22.4 MB 10.1 s           5.8 s  15.9 + 10.2 MB
+//	exp 15, 2 sq (196,608)  8.1 CPU-s  24.2k v/s   8.3   23.6k     2.9 CPU-s  67.7k v/s (2.8x)
+//	                        4.1 s  17.2 + 11.2 MB  4.5 s           2.6 s   8.0 +  5.1 MB
+//	product (98,304)        0.73 CPU-s 135k v/s    0.74  134k      0.39 CPU-s 254k v/s (1.9x)
+//	                        0.38 s  7.3 +  5.6 MB  0.74 s          0.39 s  3.5 +  2.6 MB
+//	max error              1.2e-4 (GELU 127)      2.8e-4           1.3e-4 (tests allow 2^-10)
+//
+// A CPU profile of the default's GELU 127: 79% in the polynomial (45% in
+// relinearizations, of which the NTTs of the key switching are the most),
+// 15% in the conversions of both parties (slot codec, encryption, masks).
+// The ciphertext-ciphertext products are near the baby-step giant-step
+// minimum (19 per ciphertext for GELU 127 split: the square and the 18 of
+// degree 63; 28 unsplit); what remains is the cost of one key switch.
 //
 // # Mask width and statistical distance
 //
-// b = λ + log2 N + B + ceil(log2 Δ) + 1 (Parameters.MaskBits: 96 bits at
-// Interactive14, λ = 40, B = 8). Every coefficient of m + e is below
+// b = λ + log2 N + B + ceil(log2 Δ) + 1 (Parameters.MaskBits: 99 bits at
+// Elementwise14, 96 at Interactive14, λ = 40, B = 8). Every coefficient of
+// m + e is below
 // 2^(B + log2 Δ + 1) (|y| <= 2^B and noise below 2^B·Δ), so for one output
 // ciphertext the client's view is within N·2^(B+log2 Δ+1)/2^(b+1) =
 // 2^-(λ+1) = 2^-41 of a view independent of the values and of the noise
@@ -89,7 +156,12 @@
 // bound composes additively: a session that masks K output ciphertexts in
 // this package is within K·2^-41 (Parameters.SessionDistance), and the
 // session's budget of 2^-40 sums this over every masked polynomial of
-// every protocol. The mask level must hold b + 2 bits: Q_2 has 112 bits.
+// every protocol. The mask level must hold b + 2 bits: Q_1 has 103 bits at
+// Elementwise14 (Q_2 112 at Interactive14). On the conjugate-invariant
+// ring the argument is the same, over its N stored coefficients (each
+// masked; the coefficients of m again at most Δ·max|y|: mpcbridge/share's
+// documentation), and with twice the values per ciphertext a call masks
+// half the ciphertexts, so it spends half the session's distance.
 // The input side needs no mask: the server sees only seeded secret-key RLWE
 // encryptions.
 //
@@ -101,8 +173,11 @@
 // given c1 and the key amounts to p = m + e + M, within 2^-(λ+1) of
 // uniform-like noise independent of the values (above). The recipe and
 // its interval are the server's but public in this protocol (its depth is
-// the level the client encrypts at). Leakage by design: n, the operation,
-// the levels, B, the parameters. Inputs outside a recipe's interval are
+// the level the client encrypts at, its change-of-basis scalar the factor
+// MsgScales carries; the encoding at Δ·s changes nothing of the above: the
+// ciphertexts the server sees are still seeded secret-key encryptions).
+// Leakage by design: n, the operation, the levels, the encoding factors,
+// B, the parameters. Inputs outside a recipe's interval are
 // not clamped: the polynomial diverges there, and outputs beyond 2^B
 // weaken the bound (the client's range check refuses far-out ones).
 package elementwise
