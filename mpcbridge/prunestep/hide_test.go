@@ -222,7 +222,7 @@ func TestHideLengthBitsUniform(t *testing.T) {
 		}
 	}
 	client.observe = recC
-	pruneRuns(t, runs, Counts{Kept: 4, High: 2}, pruneStep(server, client, in))
+	pruneRuns(t, runs, Counts{Kept: 4, High: 2}, pruneStep(server, client, in, 0.1, 0.3))
 	for _, c := range []struct {
 		view, group string
 		hist        []int

@@ -192,7 +192,7 @@ func TestRevealedBitsUniform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkViewsUniform(t, server, client, runs, pruneStep(server, client, in))
+	checkViewsUniform(t, server, client, runs, pruneStep(server, client, in, 0.1, 0.3))
 }
 
 // checkViewsUniform runs step runs times between server and client (one
@@ -238,11 +238,11 @@ func checkUniform(t *testing.T, view, group string, hist []int, want int) {
 // returns the client's counts.
 type stepFunc func(ctx context.Context, srv, cli *wire.Conn) (Counts, error)
 
-// pruneStep is the stepFunc of Prune on in (θ = 0.1, β = 0.3).
-func pruneStep(server *Server, client *Client, in *input) stepFunc {
+// pruneStep is the stepFunc of Prune on in with the thresholds θ and β.
+func pruneStep(server *Server, client *Client, in *input, theta, beta float64) stepFunc {
 	return func(ctx context.Context, srv, cli *wire.Conn) (Counts, error) {
 		var counts Counts
-		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, 0.1, 0.3); return err },
+		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, theta, beta); return err },
 			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
 		return counts, errors.Join(serr, cerr)
 	}

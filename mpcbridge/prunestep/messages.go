@@ -28,6 +28,13 @@ const (
 	// MsgRevealLabel (server -> client) carries the two slots a RevealLabel
 	// compares (label 0's, then label 1's; uint32 each, big-endian).
 	MsgRevealLabel wire.Type = 0x0504
+	// MsgAccept (client -> server, empty) accepts a RequestPruneShares: the
+	// client sends it before its first shuffle bytes, the server receives
+	// it before reading any (acceptStream), so a refusal reaches the
+	// server as the client's Abort, and the tunnel end marker of the
+	// client's previous step travels before it (wire's Raw does not skip
+	// one). It costs no flight.
+	MsgAccept wire.Type = 0x0505
 )
 
 func init() {
@@ -35,6 +42,7 @@ func init() {
 	wire.RegisterType(MsgIntShares, "prunestep.IntShares")
 	wire.RegisterType(MsgRevealShares, "prunestep.RevealShares")
 	wire.RegisterType(MsgRevealLabel, "prunestep.RevealLabel")
+	wire.RegisterType(MsgAccept, "prunestep.Accept")
 }
 
 // Op is the operation a request announces.

@@ -2,6 +2,7 @@ package prunestep
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -17,14 +18,14 @@ import (
 // of the step that failed.
 
 // shuffleRows draws this party's factor of σ and shuffles the ring shares
-// of rows 1..n-1 of in (n >= 2) with the peer: S as shuffle.First, C as
-// shuffle.Second.
-func shuffleRows(ctx context.Context, conn *wire.Conn, in Rows, ties bool, role shuffle.Role, rnd io.Reader) (perm []int, rows [][]uint64, err error) {
+// of rows 1..n-1 of in (n >= 2) with the peer over stream (the
+// connection's raw stream): S as shuffle.First, C as shuffle.Second.
+func shuffleRows(ctx context.Context, stream io.ReadWriter, in Rows, ties bool, role shuffle.Role, rnd io.Reader) (perm []int, rows [][]uint64, err error) {
 	perm, err = shuffle.RandomPermutation(in.Len()-1, rnd)
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err = shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, conn.Raw(ctx), role, perm, ringRows(in, ties, role == shuffle.First), rnd)
+	rows, err = shuffle.Config{Ring: shuffleRing}.ShuffleWith(ctx, stream, role, perm, ringRows(in, ties, role == shuffle.First), rnd)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -32,13 +33,13 @@ func shuffleRows(ctx context.Context, conn *wire.Conn, in Rows, ties bool, role 
 }
 
 // pruneRows runs the server's steps 2-6 on its integer shares in, with the
-// thresholds in the comparison's fixed point.
-func (s *Server) pruneRows(ctx context.Context, conn *wire.Conn, in Rows, theta, beta uint64) ([][]share.Int128, int, string, error) {
+// thresholds in the comparison's fixed point; the shuffle runs over stream.
+func (s *Server) pruneRows(ctx context.Context, conn *wire.Conn, stream io.ReadWriter, in Rows, theta, beta uint64) ([][]share.Int128, int, string, error) {
 	kept := [][]share.Int128{in.Row(0)}
 	if in.Len() == 1 {
 		return kept, 1, "", nil
 	}
-	perm, rows, err := shuffleRows(ctx, conn, in, s.p.group > 0, shuffle.First, s.rnd)
+	perm, rows, err := shuffleRows(ctx, stream, in, s.p.group > 0, shuffle.First, s.rnd)
 	if err != nil {
 		return nil, 0, "shuffle", err
 	}
@@ -71,7 +72,7 @@ func (c *Client) pruneRows(ctx context.Context, conn *wire.Conn, in Rows) ([][]s
 	if n == 1 {
 		return kept, 1, "", nil
 	}
-	perm, rows, err := shuffleRows(ctx, conn, in, c.p.group > 0, shuffle.Second, c.rnd)
+	perm, rows, err := shuffleRows(ctx, conn.Raw(ctx), in, c.p.group > 0, shuffle.Second, c.rnd)
 	if err != nil {
 		return nil, 0, "shuffle", err
 	}
@@ -121,3 +122,32 @@ func withTunnel(ctx context.Context, conn *wire.Conn, f func(io.ReadWriter) erro
 	}
 	return err
 }
+
+// acceptStream is the server's shuffle stream of a step on shares: the raw
+// stream of conn, whose first Read first receives the client's MsgAccept
+// (empty). The client sends it right before its first shuffle bytes, so it
+// costs no flight, and its refusal (an Abort) or a malformed message fails
+// the server's shuffle with the client's reason.
+type acceptStream struct {
+	ctx      context.Context
+	conn     *wire.Conn
+	accepted bool // read by the shuffle's one reading goroutine only
+}
+
+// Read reads the raw stream, after MsgAccept.
+func (a *acceptStream) Read(p []byte) (int, error) {
+	if !a.accepted {
+		m, err := a.conn.Recv(a.ctx, MsgAccept)
+		if err != nil {
+			return 0, err
+		}
+		if len(m) != 0 {
+			return 0, fmt.Errorf("%w: accept of %d bytes, want 0", ErrMalformed, len(m))
+		}
+		a.accepted = true
+	}
+	return a.conn.Raw(a.ctx).Read(p)
+}
+
+// Write writes to the raw stream.
+func (a *acceptStream) Write(p []byte) (int, error) { return a.conn.Raw(a.ctx).Write(p) }

@@ -40,7 +40,7 @@ func (s *Server) PruneShares(ctx context.Context, conn *wire.Conn, in Rows, thet
 	var kept [][]share.Int128
 	var nHigh int
 	if err = conn.Send(ctx, MsgRequest, req.marshal()); err == nil {
-		kept, nHigh, step, err = s.pruneRows(ctx, conn, in, th, bt)
+		kept, nHigh, step, err = s.pruneRows(ctx, conn, &acceptStream{ctx: ctx, conn: conn}, in, th, bt)
 	}
 	if err != nil {
 		abortConn(ctx, conn, "server failed at "+step)
@@ -71,7 +71,15 @@ func (c *Client) PruneShares(ctx context.Context, conn *wire.Conn, in Rows) (Row
 		abortConn(ctx, conn, "client refused the request: "+err.Error())
 		return Rows{}, Counts{}, fmt.Errorf("cannot PruneShares: %w", err)
 	}
-	kept, nHigh, step, err := c.pruneRows(ctx, conn, in)
+	step := "accept"
+	if in.Len() > 1 { // the server reads it before the shuffle's first bytes
+		err = conn.Send(ctx, MsgAccept, nil)
+	}
+	var kept [][]share.Int128
+	var nHigh int
+	if err == nil {
+		kept, nHigh, step, err = c.pruneRows(ctx, conn, in)
+	}
 	if err != nil {
 		abortConn(ctx, conn, "client failed at "+step)
 		return Rows{}, Counts{}, fmt.Errorf("cannot PruneShares: %s: %w", step, err)

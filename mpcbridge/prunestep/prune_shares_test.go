@@ -53,12 +53,12 @@ func openRows(t *testing.T, f int, srv, cli Rows) models.Matrix {
 }
 
 // pruneSharesStep is the stepFunc of PruneShares on the shares sIn and cIn
-// (θ = 0.1, β = 0.3); it stores the outputs in out, if not nil.
-func pruneSharesStep(server *Server, client *Client, sIn, cIn Rows, out *[2]Rows) stepFunc {
+// with the thresholds θ and β; it stores the outputs in out, if not nil.
+func pruneSharesStep(server *Server, client *Client, sIn, cIn Rows, theta, beta float64, out *[2]Rows) stepFunc {
 	return func(ctx context.Context, srv, cli *wire.Conn) (Counts, error) {
 		var sr, cr Rows
 		var sc, cc Counts
-		serr, cerr := nettest.Both(func() error { var err error; sr, sc, err = server.PruneShares(ctx, srv, sIn, 0.1, 0.3); return err },
+		serr, cerr := nettest.Both(func() error { var err error; sr, sc, err = server.PruneShares(ctx, srv, sIn, theta, beta); return err },
 			func() error { var err error; cr, cc, err = client.PruneShares(ctx, cli, cIn); return err })
 		if err := errors.Join(serr, cerr); err != nil {
 			return Counts{}, err
@@ -96,7 +96,7 @@ func TestPruneShares(t *testing.T) {
 			sIn, cIn := shareRows(r, tc.p.FracBits(), 5, x, scores)
 			var out [2]Rows
 			srv, cli := connPair(t, "pipe")
-			counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, &out)(testCtx(t), srv, cli)
+			counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, 0.1, 0.3, &out)(testCtx(t), srv, cli)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,5 +170,36 @@ func TestRevealedBitsUniformShares(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkViewsUniform(t, server, client, 140, pruneSharesStep(server, client, sIn, cIn, nil))
+	checkViewsUniform(t, server, client, 140, pruneSharesStep(server, client, sIn, cIn, 0.1, 0.3, nil))
+}
+
+// TestPruneSharesBackToBack runs steps on shares and label reveals one
+// after the other on one connection, over both transports: each step
+// starts after the previous one's garbled circuit (a tunnel, whose end
+// marker the client's MsgAccept carries to the server before the
+// shuffle's raw bytes).
+func TestPruneSharesBackToBack(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	r := rand.New(rand.NewPCG(21, 22))
+	scores := []float64{0, 0.5, 0.05, 0.2, 0.9, 0}
+	x := randomRows(r, len(scores), 8, 1)
+	sIn, cIn := shareRows(r, tc.p.FracBits(), 5, x, scores)
+	sl, cl := splitShares(r, tc.p.FracBits(), []float64{1, 3, 2})
+	for _, transport := range []string{"pipe", "tcp"} {
+		srv, cli := connPair(t, transport)
+		ctx := testCtx(t)
+		for i := range 3 {
+			var out [2]Rows
+			counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, 0.1, 0.3, &out)(ctx, srv, cli)
+			if err != nil {
+				t.Fatalf("%s: step %d: %v", transport, i, err)
+			}
+			checkKept(t, tc, x, scores, counts, out)
+			label, serr, cerr := revealLabelShares(ctx, tc, srv, cli, sl, cl)
+			if serr != nil || cerr != nil || label != 1 {
+				t.Fatalf("%s: label %d after step %d: server %v; client %v", transport, label, i, serr, cerr)
+			}
+		}
+	}
 }

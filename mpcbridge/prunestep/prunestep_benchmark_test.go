@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cipherprune/cipherprune/ckks"
-	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
+	"github.com/cipherprune/cipherprune/models"
 )
 
 // Network models of the benchmarks: time = compute (the loopback wall
@@ -21,73 +21,97 @@ var networks = []struct {
 	{"WAN", 200e6, 40 * time.Millisecond},
 }
 
+// benchSizes are the n of the step benchmarks, at d = benchCols.
+var benchSizes = []int{128, 512}
+
+const benchCols = 768
+
+// benchInput returns BenchmarkPrune's input at n: d = 768 Gaussian rows
+// and scores in [0, 2/n), with θ = 1/n and β = 1.5/n (about half of the
+// rows kept, a quarter high-degree).
+func benchInput(n int) (x models.Matrix, scores []float64, theta, beta float64) {
+	r := rand.New(rand.NewPCG(uint64(n), 1))
+	scores = make([]float64, n)
+	for i := range scores {
+		scores[i] = 2 * r.Float64() / float64(n)
+	}
+	return randomRows(r, n, benchCols, 1), scores, 1 / float64(n), 1.5 / float64(n)
+}
+
 // BenchmarkPrune runs one pruning step at Interactive14 (the secure preset)
 // with d = 768 over loopback TCP, both parties in this process, and reports
 // the bytes each way, the flights each party sent and the round trips
-// ((flights of both)/2), and the modelled LAN and WAN times. About half of
-// the rows are kept and a quarter are high-degree.
+// ((flights of both)/2), the CPU seconds of both parties, and the modelled
+// LAN and WAN times. About half of the rows are kept and a quarter are
+// high-degree.
 func BenchmarkPrune(b *testing.B) {
 	tc := newTestContext(b, ckks.Interactive14, defaultLiteral)
-	for _, n := range []int{128, 512} {
-		const d = 768
-		b.Run(fmt.Sprintf("n=%d/d=%d", n, d), func(b *testing.B) {
-			r := rand.New(rand.NewPCG(uint64(n), 1))
-			scores := make([]float64, n)
-			for i := range scores {
-				scores[i] = 2 * r.Float64() / float64(n)
-			}
-			theta, beta := 1/float64(n), 1.5/float64(n)
-			in := tc.newInput(b, 0, randomRows(r, n, d, 1), scores, tc.server.MinLevel())
-			srv, cli := connPair(b, "tcp")
-			ctx := testCtx(b)
-			var (
-				counts             Counts
-				serr, cerr         error
-				elapsed            time.Duration
-				sentS, sentC       int64
-				flightsS, flightsC int64
-			)
-			// A first step outside the timer runs the handshake and
-			// compiles the comparison circuit.
-			if serr, cerr = nettest.Both(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, theta, beta); return err },
-				func() error { _, err := tc.client.Prune(ctx, cli); return err }); serr != nil || cerr != nil {
-				b.Fatalf("server: %v; client: %v", serr, cerr)
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				s0, c0 := srv.Stats(), cli.Stats()
-				start := time.Now()
-				serr, cerr = nettest.Both(func() error {
-					var err error
-					_, counts, err = tc.server.Prune(ctx, srv, in.out, theta, beta)
-					return err
-				}, func() error { _, err := tc.client.Prune(ctx, cli); return err })
-				elapsed += time.Since(start)
-				if serr != nil || cerr != nil {
-					b.Fatalf("server: %v; client: %v", serr, cerr)
-				}
-				ds, dc := srv.Stats().Sub(s0), cli.Stats().Sub(c0)
-				sentS += ds.BytesSent
-				sentC += dc.BytesSent
-				flightsS += ds.Rounds
-				flightsC += dc.Rounds
-			}
-			b.StopTimer()
-			N := float64(b.N)
-			wall := elapsed.Seconds() / N
-			bytes := float64(sentS+sentC) / N
-			fs, fc := float64(flightsS)/N, float64(flightsC)/N
-			rounds := (fs + fc) / 2
-			b.ReportMetric(float64(sentS)/N/1e6, "MB_S→C")
-			b.ReportMetric(float64(sentC)/N/1e6, "MB_C→S")
-			b.ReportMetric(fs, "flights_S")
-			b.ReportMetric(fc, "flights_C")
-			b.ReportMetric(rounds, "rounds")
-			for _, nw := range networks {
-				t := wall + bytes*8/nw.bps + rounds*nw.rtt.Seconds()
-				b.ReportMetric(t, "s_"+nw.name)
-			}
-			b.Logf("%v; loopback %.3f s, %.2f MB S→C, %.2f MB C→S, %.0f+%.0f flights", counts, wall, float64(sentS)/N/1e6, float64(sentC)/N/1e6, fs, fc)
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d/d=%d", n, benchCols), func(b *testing.B) {
+			x, scores, theta, beta := benchInput(n)
+			in := tc.newInput(b, 0, x, scores, tc.server.MinLevel())
+			benchStep(b, pruneStep(tc.server, tc.client, in, theta, beta))
 		})
 	}
+}
+
+// BenchmarkPruneShares is BenchmarkPrune for the step on integer shares
+// (PruneShares) on the same rows and scores, shared with 88-bit masks:
+// no HE to shares, no shares to HE, no masks.
+func BenchmarkPruneShares(b *testing.B) {
+	tc := newTestContext(b, ckks.Interactive14, defaultLiteral)
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d/d=%d", n, benchCols), func(b *testing.B) {
+			x, scores, theta, beta := benchInput(n)
+			sIn, cIn := shareRows(rand.New(rand.NewPCG(uint64(n), 2)), tc.p.FracBits(), 0, x, scores)
+			benchStep(b, pruneSharesStep(tc.server, tc.client, sIn, cIn, theta, beta, nil))
+		})
+	}
+}
+
+// benchStep measures step over one loopback TCP connection: a first step
+// outside the timer runs the handshake and compiles the comparison
+// circuit; then b.N steps, whose bytes, flights, CPU and wall time it
+// reports per step.
+func benchStep(b *testing.B, step stepFunc) {
+	srv, cli := connPair(b, "tcp")
+	ctx := testCtx(b)
+	if _, err := step(ctx, srv, cli); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		counts             Counts
+		elapsed            time.Duration
+		cpu                float64
+		sentS, sentC       int64
+		flightsS, flightsC int64
+	)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s0, c0 := srv.Stats(), cli.Stats()
+		start, cpu0 := time.Now(), cpuSeconds()
+		var err error
+		if counts, err = step(ctx, srv, cli); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(start)
+		cpu += cpuSeconds() - cpu0
+		ds, dc := srv.Stats().Sub(s0), cli.Stats().Sub(c0)
+		sentS, sentC = sentS+ds.BytesSent, sentC+dc.BytesSent
+		flightsS, flightsC = flightsS+ds.Rounds, flightsC+dc.Rounds
+	}
+	b.StopTimer()
+	N := float64(b.N)
+	wall, fs, fc := elapsed.Seconds()/N, float64(flightsS)/N, float64(flightsC)/N
+	bytes, rounds := float64(sentS+sentC)/N, (fs+fc)/2
+	b.ReportMetric(float64(sentS)/N/1e6, "MB_S→C")
+	b.ReportMetric(float64(sentC)/N/1e6, "MB_C→S")
+	b.ReportMetric(fs, "flights_S")
+	b.ReportMetric(fc, "flights_C")
+	b.ReportMetric(rounds, "rounds")
+	b.ReportMetric(cpu/N, "cpu-s")
+	for _, nw := range networks {
+		b.ReportMetric(wall+bytes*8/nw.bps+rounds*nw.rtt.Seconds(), "s_"+nw.name)
+	}
+	b.Logf("%v; loopback %.3f s (%.3f CPU-s), %.2f MB S→C, %.2f MB C→S, %.0f+%.0f flights", counts, wall, cpu/N, float64(sentS)/N/1e6, float64(sentC)/N/1e6, fs, fc)
 }

@@ -206,7 +206,7 @@ func (s *Server) prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 		return nil, Counts{}, "HE to shares", err
 	}
 	// 2-6. Shuffle, integer shares, comparisons, drop and group.
-	kept, nHigh, step, err := s.pruneRows(ctx, conn, slotsToRows(lay, out.Layer, vecs), theta, beta)
+	kept, nHigh, step, err := s.pruneRows(ctx, conn, conn.Raw(ctx), slotsToRows(lay, out.Layer, vecs), theta, beta)
 	if err != nil {
 		return nil, Counts{}, step, err
 	}
