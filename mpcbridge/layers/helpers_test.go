@@ -182,14 +182,18 @@ func tinyLiteral(tb testing.TB, t *tiny, preset string) ParametersLiteral {
 	tb.Helper()
 	const logBound = 5
 	by := 0
-	for _, ly := range t.model.Server.Layers {
-		for _, l := range []*models.Linear{&ly.Intermediate, &ly.Output, &ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput} {
-			b, err := LogBoundOut(logBound, transpose(l.Weight), l.In(), l.Out())
-			if err != nil {
-				tb.Fatal(err)
-			}
-			by = max(by, b+1)
+	srv := t.model.Server
+	lins := []*models.Linear{&srv.Pooler, &srv.Classifier}
+	for l := range srv.Layers {
+		ly := &srv.Layers[l]
+		lins = append(lins, &ly.Intermediate, &ly.Output, &ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput)
+	}
+	for _, l := range lins {
+		b, err := LogBoundOut(logBound, transpose(l.Weight), l.In(), l.Out())
+		if err != nil {
+			tb.Fatal(err)
 		}
+		by = max(by, b+1)
 	}
 	return ParametersLiteral{
 		MatMul:       matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},

@@ -106,7 +106,7 @@ func NewParameters(lit ParametersLiteral, reg *approx.Registry) (Parameters, err
 	p.lit = lit
 	p.lit.MatMul = mm.Literal()
 	p.lit.Elementwise = ew.Literal()
-	for _, fn := range []approx.Func{approx.GELU, approx.InvSqrt, approx.Exp, approx.Reciprocal} {
+	for _, fn := range approx.Funcs() {
 		for _, d := range approx.Degrees() {
 			if _, err := ew.PolyLevel(reg, fn, d); err != nil {
 				return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
