@@ -3,6 +3,7 @@ package share
 import (
 	"math"
 	"math/bits"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/ring"
@@ -128,8 +129,16 @@ type ddFFT struct {
 	roots    []ddComplex
 }
 
+// ddFFTs caches the transforms by M: their tables are read-only once
+// built, and building them (M+1 roots at 128 bits) takes a fifth of a
+// second at M = 2^16, for every conversion party and worker otherwise.
+var ddFFTs sync.Map // int -> *ddFFT
+
 func newDDFFT(params hefloat.Parameters) *ddFFT {
 	m := int(params.RingQ().NthRoot())
+	if f, ok := ddFFTs.Load(m); ok {
+		return f.(*ddFFT)
+	}
 	f := &ddFFT{m: m, rotGroup: make([]int, m>>2), roots: make([]ddComplex, m+1)}
 	five := 1
 	for i := range f.rotGroup {
@@ -140,7 +149,8 @@ func newDDFFT(params hefloat.Parameters) *ddFFT {
 	for j, r := range ckksRoots(m) {
 		f.roots[j] = ddComplex{bigToDD(r[0]), bigToDD(r[1])}
 	}
-	return f
+	got, _ := ddFFTs.LoadOrStore(m, f)
+	return got.(*ddFFT)
 }
 
 // fft is SpecialFFTArbitrary on n = len(values) slots: coefficient pairs
