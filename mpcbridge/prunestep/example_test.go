@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
@@ -21,28 +22,7 @@ import (
 // encryptions of the kept rows, CLS first.
 func Example() {
 	ctx := context.Background()
-	preset, err := ckks.PresetByName(ckks.InsecureTest11, true) // tests only: use Interactive14
-	if err != nil {
-		log.Fatal(err)
-	}
-	params, err := preset.Params()
-	if err != nil {
-		log.Fatal(err)
-	}
-	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{Share: share.ParametersLiteral{LogBound: 4}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
-	server, err := prunestep.NewServer(params, pk, p, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	client, err := prunestep.NewClient(params, sk, p, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-
+	params, sk, pk, server, client := exampleParties()
 	// What the server holds after an attention block: the hidden state
 	// (6 rows, 64 columns) and the importance scores, encrypted under the
 	// client's key (here encrypted directly, for the example).
@@ -69,17 +49,9 @@ func Example() {
 	}
 	out := &ckks.AttentionOutput{Layer: 0, Hidden: hidden, Scores: sv}
 
-	// The two parties over a connection (TCP or TLS in a real deployment).
-	a, b := net.Pipe()
-	sc, err := wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1})
-	if err != nil {
-		log.Fatal(err)
-	}
+	// The two parties over a connection.
+	sc, cc := exampleConns()
 	defer sc.Close()
-	cc, err := wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1})
-	if err != nil {
-		log.Fatal(err)
-	}
 	defer cc.Close()
 	done := make(chan prunestep.Counts, 1)
 	go func() {
@@ -113,4 +85,47 @@ func Example() {
 	// client: layer 0: 6 rows in, 4 kept (3 high, 1 low)
 	// degrees: [high high high low]
 	// rows: 4 CLS first: true
+}
+
+// exampleParties returns the CKKS parameters (InsecureTest11: tests only,
+// use Interactive14), the client's keys and both parties of the examples,
+// with |x| <= 2^4 and the default F = 16.
+func exampleParties() (hefloat.Parameters, *rlwe.SecretKey, *rlwe.PublicKey, *prunestep.Server, *prunestep.Client) {
+	preset, err := ckks.PresetByName(ckks.InsecureTest11, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	params, err := preset.Params()
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{Share: share.ParametersLiteral{LogBound: 4}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
+	server, err := prunestep.NewServer(params, pk, p, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := prunestep.NewClient(params, sk, p, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return params, sk, pk, server, client
+}
+
+// exampleConns returns the two ends of a connection (TCP or TLS in a real
+// deployment).
+func exampleConns() (server, client *wire.Conn) {
+	a, b := net.Pipe()
+	sc, err := wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cc, err := wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return sc, cc
 }

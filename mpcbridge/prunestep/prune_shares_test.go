@@ -126,7 +126,7 @@ func checkKept(t *testing.T, tc *testContext, x models.Matrix, scores []float64,
 		t.Fatalf("counts %v, want %v", counts, want)
 	}
 	got := openRows(t, tc.p.FracBits(), out[0], out[1])
-	if got.Rows != want.Kept || out[0].Scores != nil || out[0].Layer != 5 {
+	if got.Rows != want.Kept || out[0].Len() != want.Kept || out[0].Scores != nil || out[0].Layer != 5 {
 		t.Fatalf("%d rows out (scores %v, layer %d), want %d", got.Rows, out[0].Scores, out[0].Layer, want.Kept)
 	}
 	cls, e0 := matchRows(got, x, 0, 1)

@@ -44,8 +44,14 @@ const MaxShareBits = 120
 // maxCols bounds Rows.Cols (and the request's column field).
 const maxCols = 1 << 30
 
-// Len returns the number of rows n (the number of scores).
-func (r Rows) Len() int { return len(r.Scores) }
+// Len returns the number of rows, len(X)/Cols (0 without columns); an
+// input has as many scores.
+func (r Rows) Len() int {
+	if r.Cols < 1 {
+		return 0
+	}
+	return len(r.X) / r.Cols
+}
 
 // Row returns the shares of row i's features, a sub-slice of X.
 func (r Rows) Row(i int) share.Vector { return r.X[i*r.Cols : (i+1)*r.Cols : (i+1)*r.Cols] }
@@ -53,7 +59,7 @@ func (r Rows) Row(i int) share.Vector { return r.X[i*r.Cols : (i+1)*r.Cols : (i+
 // check checks the shape and the share widths of an input against p. Its
 // error holds no share, so it may travel to the peer.
 func (r Rows) check(p Parameters) error {
-	n := r.Len()
+	n := len(r.Scores)
 	switch {
 	case r.Layer < 0 || r.Layer >= maxLayer:
 		return fmt.Errorf("layer %d not in [0, %d)", r.Layer, maxLayer)
