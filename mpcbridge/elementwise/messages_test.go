@@ -426,3 +426,23 @@ func TestPeerErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeScales fuzzes the client's decoding of MsgScales: it never
+// panics, and what it accepts re-encodes to the input (one encoding per
+// message: a NaN or out-of-range factor is refused).
+func FuzzDecodeScales(f *testing.F) {
+	p := newTestContext(f, testLiteral).p
+	good := p.appendScales(nil, opMulPoly, 5000, []float64{1, 2.0 / 34})
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		fs, err := p.decodeScales(msg, opMulPoly, 5000, 2)
+		if err != nil {
+			return
+		}
+		if again := p.appendScales(nil, opMulPoly, 5000, fs); !bytes.Equal(again, msg) {
+			t.Fatal("accepted a scales message that does not re-encode to itself")
+		}
+	})
+}
