@@ -200,3 +200,16 @@ func FuzzMatchRows(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeAccept: the server's check of MsgAccept never panics, accepts
+// only the empty payload and refuses the rest with ErrMalformed.
+func FuzzDecodeAccept(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		err := decodeAccept(p)
+		if (err == nil) != (len(p) == 0) || err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("decodeAccept(%x) = %v", p, err)
+		}
+	})
+}

@@ -141,8 +141,8 @@ func (a *acceptStream) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if len(m) != 0 {
-			return 0, fmt.Errorf("%w: accept of %d bytes, want 0", ErrMalformed, len(m))
+		if err := decodeAccept(m); err != nil {
+			return 0, err
 		}
 		a.accepted = true
 	}
@@ -151,3 +151,11 @@ func (a *acceptStream) Read(p []byte) (int, error) {
 
 // Write writes to the raw stream.
 func (a *acceptStream) Write(p []byte) (int, error) { return a.conn.Raw(a.ctx).Write(p) }
+
+// decodeAccept checks a MsgAccept payload: empty.
+func decodeAccept(p []byte) error {
+	if len(p) != 0 {
+		return fmt.Errorf("%w: accept of %d bytes, want 0", ErrMalformed, len(p))
+	}
+	return nil
+}

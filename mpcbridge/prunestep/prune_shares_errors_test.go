@@ -200,3 +200,27 @@ func TestPruneSharesDisconnect(t *testing.T) {
 	sIn, cIn := sharesInput(t, tc)
 	checkDisconnects(t, pruneSharesSides(tc, sIn, cIn))
 }
+
+// TestPruneSharesMalformedAccept: a server whose client sends a non-empty
+// MsgAccept refuses it (ErrMalformed) before reading any shuffle byte.
+func TestPruneSharesMalformedAccept(t *testing.T) {
+	defer noLeaks(t)()
+	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	sIn, _ := sharesInput(t, tc)
+	srv, cli := connPair(t, "tcp")
+	ctx := testCtx(t)
+	serr, cerr := nettest.Both(func() error { _, _, err := tc.server.PruneShares(ctx, srv, sIn, 0.1, 0.3); return err },
+		func() error {
+			if _, err := cli.Recv(ctx, MsgRequest); err != nil {
+				return err
+			}
+			if err := cli.Send(ctx, MsgAccept, []byte{1}); err != nil {
+				return err
+			}
+			_, err := cli.Recv(ctx, MsgIntShares)
+			return err
+		})
+	if !errors.Is(serr, ErrMalformed) || cerr == nil {
+		t.Errorf("server: %v, want ErrMalformed; client: %v", serr, cerr)
+	}
+}
