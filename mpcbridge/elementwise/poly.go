@@ -114,7 +114,7 @@ func (w *serverWorker) evalPlan(ctx context.Context, pl *polyPlan, d approx.Degr
 			return nil, err
 		}
 		w.eval.DropLevel(lin, lin.Level()-y.Level())
-		lin.Scale = y.Scale // both Δ, within rounding of the scale's arithmetic
+		lin.Scale = rlwe.NewScale(&y.Scale.Value) // both Δ, within the rounding of the scales' arithmetic
 		if err := w.eval.Add(y, lin, y); err != nil {
 			return nil, err
 		}

@@ -301,7 +301,7 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, factors
 			if err != nil {
 				return fmt.Errorf("ciphertext %d, operand %d: %w", t, j, err)
 			}
-			cts[0].Scale = scale
+			cts[0].Scale = rlwe.NewScale(&scale.Value) // read at Δ (a copy: no big.Float shared)
 			in[j] = cts[0]
 		}
 		out, err := compute(ctx, w, t, in)
