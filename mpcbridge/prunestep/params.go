@@ -126,21 +126,18 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	case lit.KeepGroup != 0 && (lit.KeepGroup < 2 || lit.KeepGroup > gc.MaxBucket || lit.KeepGroup&(lit.KeepGroup-1) != 0):
 		return Parameters{}, fmt.Errorf("cannot NewParameters: KeepGroup %d is not a power of two in [2, %d]", lit.KeepGroup, gc.MaxBucket)
 	}
-	cmp, err := gc.NewParams(gc.ParamsLiteral{K: k, F: f, OT: gc.IKNP})
-	if err != nil {
+	p := Parameters{share: sp, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup}
+	if err := p.newCircuits(k, b, f); err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	// The logits' difference is compared at the full 64 bits: it is not
-	// bounded by B like a score.
-	label, err := gc.NewParams(gc.ParamsLiteral{K: ringBits, F: f, OT: gc.IKNP, Buckets: []int{8}, EvaluatorOnly: true})
-	if err != nil {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
-	}
-	argmax, err := gc.NewParams(argmaxLiteral(f))
-	if err != nil {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
-	}
-	p := Parameters{share: sp, cmp: cmp, label: label, argmax: argmax, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup}
+	return p, nil
+}
+
+// newCircuits sets the comparisons' Params of p at K = k, F = f: the
+// step's (with a KeepGroup also its top-K circuit's, for scores below
+// 2^b), RevealLabel's and RevealLabelShares'.
+func (p *Parameters) newCircuits(k, b, f int) error {
+	var err error
 	if p.group > 0 {
 		// The top-K circuit compares K = B + F + 2 bits: a score is below
 		// 2^B in magnitude (the HE-to-shares conversion needs it to be
@@ -152,10 +149,19 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		p.topk, err = gc.NewParams(gc.ParamsLiteral{K: b + f + 2, F: f, OT: gc.IKNP,
 			KeepGroup: p.group, KeepBase: 1, RankShift: max(0, f-rankBits)})
 		if err != nil {
-			return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+			return err
 		}
 	}
-	return p, nil
+	if p.cmp, err = gc.NewParams(gc.ParamsLiteral{K: k, F: f, OT: gc.IKNP}); err != nil {
+		return err
+	}
+	// The logits' difference is compared at the full 64 bits: it is not
+	// bounded by B like a score.
+	if p.label, err = gc.NewParams(gc.ParamsLiteral{K: ringBits, F: f, OT: gc.IKNP, Buckets: []int{8}, EvaluatorOnly: true}); err != nil {
+		return err
+	}
+	p.argmax, err = gc.NewParams(argmaxLiteral(f))
+	return err
 }
 
 // argmaxLiteral returns the Params of RevealLabelShares' argmax at F = f:
