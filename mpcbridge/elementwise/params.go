@@ -30,8 +30,9 @@ const (
 	// DefaultChunk is the number of ciphertexts per message.
 	DefaultChunk = 8
 	// MaxChunk bounds ParametersLiteral.Chunk: 64 ciphertexts of two
-	// operands at the top level of Interactive14 are 100 MB, within
-	// mpcbridge/wire's default frame limit of 256 MiB.
+	// operands at the top level of Interactive14 are 100 MB (of
+	// Elementwise14 95 MB), within mpcbridge/wire's default frame limit of
+	// 256 MiB.
 	MaxChunk = 64
 	// DefaultMaxValues bounds the length of one call's vectors: 2^24
 	// values (BERT-base's attention at n = 1024 is 12·2^20).
