@@ -147,6 +147,24 @@ func (w *AttnWeights) Plan() AttnPlan { return w.plan }
 // MemoryBytes returns the memory of both encoded matrices.
 func (w *AttnWeights) MemoryBytes() int64 { return w.qkv.MemoryBytes() + w.out.MemoryBytes() }
 
+// Rows are the facts about one call's rows that both parties pass.
+type Rows struct {
+	// Degrees gives each row's degree (nil: every row approx.High).
+	// Public.
+	Degrees []approx.Degree
+	// Valid marks the rows that are real tokens (nil: every row): padding
+	// keys get no attention, and padding queries count in no importance
+	// score. Public, unless Hidden.
+	Valid []bool
+	// Hidden makes Valid the client's secret (the padding of the first
+	// layers, before a pruning step reveals a count): the server passes a
+	// nil Valid, the client its own; every row is then a key, the client's
+	// 0/1 key mask enters as its share of one more Hadamard product with
+	// the exponentials, and the scores average over the valid queries by a
+	// shared product with the client's weights valid_i/m.
+	Hidden bool
+}
+
 // Attention computes shares of the attention stage of a post-LayerNorm
 // encoder layer, LayerNorm(x + Wo·concat_h(softmax((Q_h·K_hᵀ)/√dh)·V_h) +
 // bo), and of every row's importance score (the attention it receives,
@@ -154,41 +172,48 @@ func (w *AttnWeights) MemoryBytes() int64 { return w.qkv.MemoryBytes() + w.out.M
 // share x (n x Hidden, n <= the plan's Rows) and its weights. valid marks
 // the rows that are real tokens (nil: all; padding keys get no attention
 // and padding queries count in no score), degs each row's degree (nil: all
-// approx.High); both are public. It returns the server's shares of the
-// output (n x Hidden) and of the scores (n). The client calls
-// Client.Attention. The package documentation gives the protocol.
-func (s *Server) Attention(ctx context.Context, conn Conn, w *AttnWeights, valid []bool, degs []approx.Degree, x share.Vector) (y, scores share.Vector, err error) {
+// approx.High); rows says which rows are valid and their degrees. It
+// returns the server's shares of the output (n x Hidden) and of the
+// scores (n). The client calls Client.Attention. The package
+// documentation gives the protocol.
+func (s *Server) Attention(ctx context.Context, conn Conn, w *AttnWeights, rows Rows, x share.Vector) (y, scores share.Vector, err error) {
 	if w == nil {
 		return nil, nil, fmt.Errorf("cannot Attention: nil weights")
 	}
-	if y, scores, err = attention(ctx, serverParty{s}, conn, w.plan, w, valid, degs, x); err != nil {
+	if rows.Hidden && rows.Valid != nil {
+		return nil, nil, fmt.Errorf("cannot Attention: hidden valid rows passed to the server")
+	}
+	if y, scores, err = attention(ctx, serverParty{s}, conn, w.plan, w, rows, x); err != nil {
 		return nil, nil, fmt.Errorf("cannot Attention: %w", err)
 	}
 	return y, scores, nil
 }
 
 // Attention runs the client's side of Server.Attention: x is its share
-// (n x Hidden), plan, valid and degs the public plan, valid rows and
-// degrees the server uses.
-func (c *Client) Attention(ctx context.Context, conn Conn, plan AttnPlan, valid []bool, degs []approx.Degree, x share.Vector) (y, scores share.Vector, err error) {
-	if y, scores, err = attention(ctx, clientParty{c}, conn, plan, nil, valid, degs, x); err != nil {
+// (n x Hidden), plan and rows the plan and rows the server uses, with the
+// client's own Valid when rows.Hidden.
+func (c *Client) Attention(ctx context.Context, conn Conn, plan AttnPlan, rows Rows, x share.Vector) (y, scores share.Vector, err error) {
+	if rows.Hidden && (rows.Valid == nil || !rows.Valid[0]) {
+		return nil, nil, fmt.Errorf("cannot Attention: hidden valid rows need the client's flags, row 0 valid")
+	}
+	if y, scores, err = attention(ctx, clientParty{c}, conn, plan, nil, rows, x); err != nil {
 		return nil, nil, fmt.Errorf("cannot Attention: %w", err)
 	}
 	return y, scores, nil
 }
 
 // attention is the stage for either party (w nil for the client).
-func attention(ctx context.Context, pt party, conn Conn, pl AttnPlan, w *AttnWeights, valid []bool, degs []approx.Degree, x share.Vector) (y, scores share.Vector, err error) {
+func attention(ctx context.Context, pt party, conn Conn, pl AttnPlan, w *AttnWeights, rows Rows, x share.Vector) (y, scores share.Vector, err error) {
 	p := pt.params()
 	n, err := checkRows(x, pl.Hidden)
 	if err != nil {
 		return nil, nil, err
 	}
-	hd, err := newHeads(pl.AttnShape, n, valid)
+	hd, err := newHeads(pl.AttnShape, n, rows)
 	if err != nil {
 		return nil, nil, err
 	}
-	sp, err := spans(degs, n)
+	sp, err := spans(rows.Degrees, n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -219,8 +244,11 @@ func attention(ctx context.Context, pt party, conn Conn, pl AttnPlan, w *AttnWei
 		return nil, nil, fmt.Errorf("output projection: %w", err)
 	}
 	pt.mark("Wo")
-	if y, err = layerNorm(ctx, pt, conn, norm, pl.Hidden, degs, addVec(x, o)); err != nil {
+	if y, err = layerNorm(ctx, pt, conn, norm, pl.Hidden, rows.Degrees, addVec(x, o)); err != nil {
 		return nil, nil, err
 	}
-	return y, hd.importance(probs), nil
+	if scores, err = importance(ctx, pt, conn, hd, probs); err != nil {
+		return nil, nil, err
+	}
+	return y, scores, nil
 }

@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -22,7 +22,7 @@ const scoreTolerance = 2.5e-4
 
 // runAttention runs layer l's attention stage on shares of x between fresh
 // parties.
-func runAttention(t *testing.T, tc *testContext, tn *tiny, l int, valid []bool, degs []approx.Degree, xa, xb share.Vector, n int) (ya, yb, sa, sb share.Vector) {
+func runAttention(t *testing.T, tc *testContext, tn *tiny, l int, rows Rows, xa, xb share.Vector, n int) (ya, yb, sa, sb share.Vector) {
 	t.Helper()
 	ly := &tn.model.Server.Layers[l]
 	cfg := tn.model.Config()
@@ -37,10 +37,14 @@ func runAttention(t *testing.T, tc *testContext, tn *tiny, l int, valid []bool, 
 	sc, cc := connPair(t)
 	srv, cli := tc.parties(t, 2)
 	serr, cerr := nettest.Both(func() (err error) {
-		yb, sb, err = srv.Attention(bg(), sc, w, valid, degs, xb)
+		srows := rows
+		if rows.Hidden {
+			srows.Valid = nil
+		}
+		yb, sb, err = srv.Attention(bg(), sc, w, srows, xb)
 		return err
 	}, func() (err error) {
-		ya, sa, err = cli.Attention(bg(), cc, plan, valid, degs, xa)
+		ya, sa, err = cli.Attention(bg(), cc, plan, rows, xa)
 		return err
 	})
 	if serr != nil || cerr != nil {
@@ -75,11 +79,11 @@ func attnRanges(tn *tiny, l int, x models.Matrix) (q, k, v float64) {
 // of the approximate forward's own inputs (16 tokens of a golden input)
 // and compares the outputs and the importance scores with
 // models.ServerModel.AttentionBlock on the same quantized input: every row
-// valid and at the high degree, with padding rows, and in two degree
-// spans.
+// valid and at the high degree, with public padding rows, with secret
+// ones and two degree spans, and in two degree spans.
 func TestAttention(t *testing.T) {
 	tn := loadTiny(t)
-	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(9, 10))
 	mixed := make([]approx.Degree, testRows)
@@ -92,10 +96,11 @@ func TestAttention(t *testing.T) {
 	}
 	for l := range tn.model.Server.Layers {
 		for _, dc := range []struct {
-			name  string
-			valid []bool
-			degs  []approx.Degree
-		}{{"high", nil, nil}, {"padded", padded, nil}, {"mixed", nil, mixed}} {
+			name   string
+			valid  []bool
+			degs   []approx.Degree
+			hidden bool
+		}{{"high", nil, nil, false}, {"padded", padded, nil, false}, {"hidden", padded, mixed, true}, {"mixed", nil, mixed, false}} {
 			t.Run(fmt.Sprintf("layer=%d/%s", l, dc.name), func(t *testing.T) {
 				x := quantized(tn.input(t, l, testRows), f)
 				valid := dc.valid
@@ -111,7 +116,7 @@ func TestAttention(t *testing.T) {
 				}
 				q, k, v := attnRanges(tn, l, x)
 				xa, xb := split(r, x.Data, f, 87)
-				ya, yb, sa, sb := runAttention(t, tc, tn, l, dc.valid, dc.degs, xa, xb, testRows)
+				ya, yb, sa, sb := runAttention(t, tc, tn, l, Rows{Degrees: dc.degs, Valid: dc.valid, Hidden: dc.hidden}, xa, xb, testRows)
 				got := open(t, tc.p, ya, yb)
 				d := maxDiff(got, want.Data)
 				att := models.LayerAttention{Tokens: make([]int, testRows), Valid: valid, Probs: probs}

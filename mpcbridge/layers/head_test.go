@@ -4,7 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -14,7 +14,7 @@ import (
 // logits with models.ServerModel.Head.
 func TestHead(t *testing.T) {
 	tn := loadTiny(t)
-	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
 	f := tc.p.FracBits()
 	srvModel := tn.model.Server
 	last := len(srvModel.Layers) - 1

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
@@ -197,7 +196,7 @@ func tinyLiteral(tb testing.TB, t *tiny, preset string) ParametersLiteral {
 	}
 	return ParametersLiteral{
 		MatMul:       matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},
-		Elementwise:  elementwise.ParametersLiteral{Preset: preset, AllowInsecure: preset != ckks.Interactive14, Chunk: 4},
+		Elementwise:  elementwise.ParametersLiteral{Preset: preset, AllowInsecure: preset != elementwise.Elementwise14, Chunk: 4},
 		Scores:       sharedmul.ParametersLiteral{LogBoundX: 3, LogBoundY: 5},
 		Context:      sharedmul.ParametersLiteral{LogBoundY: 4},
 		SoftmaxShift: t.ap.SoftmaxShift(),

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
@@ -65,7 +64,6 @@ func BenchmarkFFN(b *testing.B) {
 		by = max(by, v+1)
 	}
 	lit := ParametersLiteral{MatMul: matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by}}
-	lit.Elementwise.Preset = ckks.Interactive14
 	tc := newTestContext(b, lit, tn.reg)
 	f := tc.p.FracBits()
 	plan, err := tc.p.PlanFFN(FFNShape{Rows: rows, Hidden: hidden, Intermediate: inter})

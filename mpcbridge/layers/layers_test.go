@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -50,7 +50,7 @@ func (t *tiny) residual(tb testing.TB, l int, h models.Matrix) models.Matrix {
 // and in two degree spans.
 func TestLayerNorm(t *testing.T) {
 	tn := loadTiny(t)
-	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(1, 2))
 	mixed := make([]approx.Degree, testRows)
@@ -125,7 +125,7 @@ func runFFN(t *testing.T, tc *testContext, tn *tiny, l int, degs []approx.Degree
 // models.ServerModel.FeedForwardBlock on the same quantized input.
 func TestFFN(t *testing.T) {
 	tn := loadTiny(t)
-	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(3, 4))
 	mixed := make([]approx.Degree, testRows)
@@ -161,7 +161,7 @@ func TestFFN(t *testing.T) {
 // products and the slot codec accept, with no re-sharing.
 func TestFFNChain(t *testing.T) {
 	tn := loadTiny(t)
-	tc := newTestContext(t, tinyLiteral(t, tn, ckks.InsecureTest11), tn.reg)
+	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(5, 6))
 	h := quantized(tn.hidden(t, 0, testRows), f)
@@ -190,7 +190,7 @@ func TestFFNSecure(t *testing.T) {
 		t.Skip("secure preset: seconds of key generation")
 	}
 	tn := loadTiny(t)
-	tc := newTestContext(t, tinyLiteral(t, tn, ckks.Interactive14), tn.reg)
+	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.Elementwise14), tn.reg)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(7, 8))
 	h := quantized(tn.hidden(t, 0, testRows), f)

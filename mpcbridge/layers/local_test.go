@@ -134,7 +134,7 @@ func TestParameters(t *testing.T) {
 		msg string
 	}{
 		"F differs":       {ParametersLiteral{MatMul: lit.MatMul, Elementwise: elementwise.ParametersLiteral{FracBits: 14}}, tn.reg, "must agree"},
-		"default 1/√x":    {lit, nil, "invsqrt"},
+		"default 1/x":     {lit, nil, "reciprocal"},
 		"negative budget": {ParametersLiteral{MatMul: lit.MatMul, MaxWeightBytes: -1}, tn.reg, "MaxWeightBytes"},
 	} {
 		if _, err := NewParameters(c.lit, c.reg); err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(c.msg)) {

@@ -16,6 +16,8 @@ import (
 // call of a primitive (one round trip) or a local step.
 type party interface {
 	params() Parameters
+	// client reports whether this is the client's side.
+	client() bool
 	// linear is a product by the server's weights w (nil for the client).
 	linear(ctx context.Context, conn Conn, lay polymat.Layout, w *matmul.Weights, x share.Vector) (share.Vector, error)
 	// rowSums returns shares of the row sums of x (lay: Rows x In by In x 1).
@@ -41,6 +43,8 @@ type party interface {
 type serverParty struct{ *Server }
 
 func (s serverParty) params() Parameters { return s.p }
+
+func (serverParty) client() bool { return false }
 
 func (s serverParty) linear(ctx context.Context, conn Conn, lay polymat.Layout, w *matmul.Weights, x share.Vector) (share.Vector, error) {
 	return s.mm.MatMul(ctx, conn, lay, w, x)
@@ -89,6 +93,8 @@ func (s serverParty) constant(x share.Vector, c []float64) error {
 type clientParty struct{ *Client }
 
 func (c clientParty) params() Parameters { return c.p }
+
+func (clientParty) client() bool { return true }
 
 func (c clientParty) linear(ctx context.Context, conn Conn, lay polymat.Layout, _ *matmul.Weights, x share.Vector) (share.Vector, error) {
 	return c.mm.MatMul(ctx, conn, lay, x)

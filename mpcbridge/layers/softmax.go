@@ -18,16 +18,20 @@ import (
 type heads struct {
 	n, h, dh, hidden int
 	keys             []int
+	// secret is set when the valid rows are the client's secret: keys
+	// holds every row, and valid the client's flags (nil for the server).
+	secret bool
+	valid  []bool
 }
 
-// newHeads checks valid (nil: every row) for n rows of shape s.
-func newHeads(s AttnShape, n int, valid []bool) (heads, error) {
-	hd := heads{n: n, h: s.Heads, dh: s.HeadDim(), hidden: s.Hidden}
-	if valid != nil && len(valid) != n {
-		return hd, fmt.Errorf("%d valid flags for %d rows", len(valid), n)
+// newHeads checks rows for n rows of shape s.
+func newHeads(s AttnShape, n int, rows Rows) (heads, error) {
+	hd := heads{n: n, h: s.Heads, dh: s.HeadDim(), hidden: s.Hidden, secret: rows.Hidden, valid: rows.Valid}
+	if rows.Valid != nil && len(rows.Valid) != n {
+		return hd, fmt.Errorf("%d valid flags for %d rows", len(rows.Valid), n)
 	}
 	for i := 0; i < n; i++ {
-		if valid == nil || valid[i] {
+		if rows.Hidden || rows.Valid == nil || rows.Valid[i] {
 			hd.keys = append(hd.keys, i)
 		}
 	}
@@ -106,6 +110,12 @@ func softmax(ctx context.Context, pt party, conn Conn, hd heads, sp []span, qkv 
 		return nil, fmt.Errorf("exp: %w", err)
 	}
 	pt.mark("exp")
+	if hd.secret {
+		if e, err = pt.mul(ctx, conn, e, hd.keyMask(pt)); err != nil {
+			return nil, fmt.Errorf("key mask: %w", err)
+		}
+		pt.mark("keymask")
+	}
 	sums, err := rowSums(ctx, pt, conn, hd.n*hd.h, nk, e)
 	if err != nil {
 		return nil, fmt.Errorf("softmax sums: %w", err)
@@ -165,12 +175,74 @@ func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, q
 	return out, nil
 }
 
+// keyMask returns the party's share of the key mask in the scores'
+// layout: the client's is round(2^F·valid_j), the server's zero.
+func (hd heads) keyMask(pt party) share.Vector {
+	out := make(share.Vector, hd.n*hd.h*len(hd.keys))
+	if !pt.client() {
+		return out
+	}
+	one := share.Int128FromInt64(1 << pt.params().FracBits())
+	for k := range out {
+		if hd.valid[k%hd.n] {
+			out[k] = one
+		}
+	}
+	return out
+}
+
 // importance returns each row's share of its score, the attention it
-// receives averaged over the heads and the valid query rows:
-// round(Σ_head Σ_{i valid} A[i, head, j] / (h·m)), each party on its own
-// share (the two roundings err by one unit at most). Padding rows score 0
-// exactly.
-func (hd heads) importance(probs share.Vector) share.Vector {
+// receives averaged over the heads and the valid query rows. With public
+// valid rows each party sums its own share, round(Σ_head Σ_{i valid}
+// A[i, head, j] / (h·m)) (the two roundings err by one unit at most);
+// with secret ones the average over the queries is a shared product of
+// the client's weights valid_i/m (its share; the server's is zero) by
+// Σ_head A_head, then each party divides by h. Padding rows score 0
+// (exactly with public rows, up to the noise with secret ones).
+func importance(ctx context.Context, pt party, conn Conn, hd heads, probs share.Vector) (share.Vector, error) {
+	if !hd.secret {
+		return hd.localImportance(probs), nil
+	}
+	p := pt.params()
+	lay, err := p.values.ChooseBlock(polymat.Dims{Rows: 1, In: hd.n, Out: hd.n})
+	if err != nil {
+		return nil, fmt.Errorf("importance: %w", err)
+	}
+	sum := make(share.Vector, hd.n*hd.n)
+	for i := 0; i < hd.n; i++ {
+		for head := 0; head < hd.h; head++ {
+			for j, v := range probs[hd.at(i, head, 0):hd.at(i, head, hd.n)] {
+				sum[i*hd.n+j] = sum[i*hd.n+j].Add(v)
+			}
+		}
+	}
+	w := make(share.Vector, hd.n)
+	if pt.client() {
+		m := 0
+		for _, v := range hd.valid {
+			if v {
+				m++
+			}
+		}
+		for i, v := range hd.valid {
+			if v {
+				w[i] = divRound(share.Int128FromInt64(1<<p.FracBits()), uint64(m))
+			}
+		}
+	}
+	s, err := pt.context(ctx, conn, lay, w, sum)
+	if err != nil {
+		return nil, fmt.Errorf("importance: %w", err)
+	}
+	for j := range s {
+		s[j] = divRound(s[j], uint64(hd.h))
+	}
+	pt.mark("importance")
+	return s, nil
+}
+
+// localImportance is importance with public valid rows: local sums.
+func (hd heads) localImportance(probs share.Vector) share.Vector {
 	out := make(share.Vector, hd.n)
 	d := uint64(hd.h * len(hd.keys))
 	for k, j := range hd.keys {

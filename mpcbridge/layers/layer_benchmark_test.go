@@ -1,0 +1,193 @@
+package layers
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
+	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/sharedmul"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+)
+
+// bertBase returns a one-layer BERT-base-shaped model (hidden 768, 12
+// heads, FFN 3072) with random weights (models.NewRandomModel, seed 7) and
+// sentiment-tiny's vocabulary.
+func bertBase(b *testing.B, tn *tiny) *models.Model {
+	lit := tn.model.Config().Literal()
+	lit.HiddenSize, lit.NumAttentionHeads, lit.IntermediateSize, lit.NumHiddenLayers = 768, 12, 3072, 1
+	lit.MaxPositionEmbeddings = 512
+	cfg, err := models.NewConfig(lit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := models.NewRandomModel(cfg, tn.model.Client.Tokenizer, 7)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// bertLiteral returns the stages' literal for m's layer 0 on the secure
+// presets: inputs of the products within 2^5, their output bound from the
+// weights, and the bounds of the scaled queries (2^3), keys (2^5) and
+// values (2^4), with sentiment-tiny's softmax shift.
+func bertLiteral(b *testing.B, tn *tiny, m *models.Model) ParametersLiteral {
+	const logBound = 5
+	ly := &m.Server.Layers[0]
+	by := 0
+	for _, l := range []*models.Linear{&ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput, &ly.Intermediate, &ly.Output} {
+		v, err := LogBoundOut(logBound, transpose(l.Weight), l.In(), l.Out())
+		if err != nil {
+			b.Fatal(err)
+		}
+		by = max(by, v+1)
+	}
+	return ParametersLiteral{
+		MatMul:       matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},
+		Scores:       sharedmul.ParametersLiteral{LogBoundX: 3, LogBoundY: 5},
+		Context:      sharedmul.ParametersLiteral{LogBoundY: 4},
+		SoftmaxShift: tn.ap.SoftmaxShift(),
+	}
+}
+
+// stepTrace records the server's wall seconds and bytes per step of a
+// stage (Server.trace); a step name seen before gets its count appended
+// (the two LayerNorms of a layer).
+type stepTrace struct {
+	conn  *wire.Conn
+	names []string
+	secs  []float64
+	stats []wire.Stats
+	seen  map[string]int
+	last  time.Time
+	lastS wire.Stats
+}
+
+func (t *stepTrace) reset() {
+	t.names, t.secs, t.stats, t.seen = nil, nil, nil, map[string]int{}
+	t.last, t.lastS = time.Now(), t.conn.Stats()
+}
+
+func (t *stepTrace) mark(step string) {
+	now, st := time.Now(), t.conn.Stats()
+	if t.seen[step]++; t.seen[step] > 1 {
+		step = fmt.Sprintf("%s%d", step, t.seen[step])
+	}
+	t.names, t.secs, t.stats = append(t.names, step), append(t.secs, now.Sub(t.last).Seconds()), append(t.stats, st.Sub(t.lastS))
+	t.last, t.lastS = now, st
+}
+
+func (t *stepTrace) report(b *testing.B) {
+	for k, s := range t.names {
+		b.ReportMetric(t.secs[k], s+"-s")
+		b.ReportMetric(float64(t.stats[k].BytesReceived)/1e6, s+"-MB-up")
+		b.ReportMetric(float64(t.stats[k].BytesSent)/1e6, s+"-MB-down")
+	}
+}
+
+// BenchmarkLayer measures one whole BERT-base-shaped encoder layer on the
+// rotation-free path (attention, then the feed-forward stage, no pruning
+// step) at n = 128, 32 and 1, every row valid and at the high degree,
+// with sentiment-tiny's registry (GELU of degree 127): two parties in one
+// process over loopback TCP, 2 workers each, Elementwise14 (the default) for the calls
+// in slots, polymat.N12 for the products by weights, polymat.N13 for the
+// shared products, every conversion timed (the weights are encoded once,
+// outside the timer, for 128 rows; their memory is reported). It reports
+// CPU seconds of both parties, bytes each way, rounds, the server's wall
+// seconds and bytes per step, and the largest error against the
+// approximate forward:
+//
+//	go test -p 1 -run '^$' -bench 'BenchmarkLayer$' -benchtime 1x -timeout 1h ./mpcbridge/layers
+func BenchmarkLayer(b *testing.B) {
+	tn := loadTiny(b)
+	m := bertBase(b, tn)
+	tc := newTestContext(b, bertLiteral(b, tn, m), tn.reg)
+	ly := &m.Server.Layers[0]
+	cfg := m.Config()
+	const planRows = 128
+	ap, err := tc.p.PlanAttention(AttnShape{Rows: planRows, Hidden: cfg.HiddenSize(), Heads: cfg.NumHeads()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fp, err := tc.p.PlanFFN(FFNShape{Rows: planRows, Hidden: cfg.HiddenSize(), Intermediate: cfg.IntermediateSize()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	aw, err := NewAttnWeights(bg(), tc.p, ap, &ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput, &ly.AttnNorm, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fw, err := NewFFNWeights(bg(), tc.p, fp, &ly.Intermediate, &ly.Output, &ly.OutputNorm, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, n := range []int{128, 32, 1} {
+		b.Run(fmt.Sprintf("bert-base/n=%d/workers=2", n), func(b *testing.B) {
+			x := bertInput(b, r, m, n, tc.p.FracBits())
+			xa, xb := split(r, x.Data, tc.p.FracBits(), 87)
+			srv, cli := tc.parties(b, 2)
+			sc, cc := connPair(b)
+			tr := &stepTrace{conn: sc}
+			srv.trace = tr.mark
+			var ya, yb share.Vector
+			s0, c0 := sc.Stats(), cc.Stats()
+			cpu0 := cpuSeconds()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tr.reset()
+				serr, cerr := nettest.Both(func() error {
+					h, _, err := srv.Attention(bg(), sc, aw, Rows{}, xb)
+					if err != nil {
+						return err
+					}
+					yb, err = srv.FFN(bg(), sc, fw, nil, h)
+					return err
+				}, func() error {
+					h, _, err := cli.Attention(bg(), cc, ap, Rows{}, xa)
+					if err != nil {
+						return err
+					}
+					ya, err = cli.FFN(bg(), cc, fp, nil, h)
+					return err
+				})
+				if serr != nil || cerr != nil {
+					b.Fatalf("server: %v, client: %v", serr, cerr)
+				}
+			}
+			b.StopTimer()
+			report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
+			tr.report(b)
+			b.ReportMetric(float64(aw.MemoryBytes()+fw.MemoryBytes())/(1<<20), "weight-MiB")
+			h, _, err := m.Server.AttentionBlock(0, x, nil, nil, tn.ap)
+			if err != nil {
+				b.Fatal(err)
+			}
+			want, err := m.Server.FeedForwardBlock(0, h, nil, tn.ap)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(maxDiff(open(b, tc.p, ya, yb), want.Data), "max-err")
+		})
+	}
+}
+
+// bertInput returns m's embedding of n random tokens (CLS first),
+// quantized to 2^-f.
+func bertInput(b *testing.B, r *rand.Rand, m *models.Model, n, f int) models.Matrix {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = 1000 + r.IntN(m.Config().VocabSize()-1000)
+	}
+	ids[0] = m.Client.Tokenizer.CLSID()
+	x, err := m.Client.Embed(ids, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return quantized(x, f)
+}
