@@ -32,6 +32,7 @@ const tinyDir = "../../models/trained/sentiment-tiny"
 // testContext is one parameter set with the client's keys.
 type testContext struct {
 	p    Parameters
+	cp   Parameters // the client's: the server's levels, no registry
 	skey ServerKeys
 	ckey ClientKeys
 }
@@ -59,8 +60,13 @@ func newTestContext(tb testing.TB, lit ParametersLiteral, reg *approx.Registry) 
 	sk, pk := kgen.GenKeyPairNew()
 	msk, mpk := rlwe.NewKeyGenerator(p.MatMul().Ring().RLWE()).GenKeyPairNew()
 	ssk, spk := rlwe.NewKeyGenerator(p.Scores().Ring().RLWE()).GenKeyPairNew()
+	cp, err := NewClientParameters(p.Literal(), p.PolyLevels())
+	if err != nil {
+		tb.Fatal(err)
+	}
 	tc := &testContext{
 		p:    p,
+		cp:   cp,
 		skey: ServerKeys{MatMul: mpk, SharedMul: spk, PK: pk, RLK: kgen.GenRelinearizationKeyNew(sk)},
 		ckey: ClientKeys{MatMul: msk, SharedMul: ssk, CKKS: sk},
 	}
@@ -74,7 +80,7 @@ func (tc *testContext) parties(tb testing.TB, workers int) (*Server, *Client) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cli, err := NewClient(tc.p, tc.ckey, workers)
+	cli, err := NewClient(tc.cp, tc.ckey, workers)
 	if err != nil {
 		tb.Fatal(err)
 	}

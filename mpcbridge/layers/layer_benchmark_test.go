@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -32,11 +33,53 @@ func bertBase(b *testing.B, tn *tiny) *models.Model {
 	return m
 }
 
+// bertApprox returns the approximate forward calibrated for m on xs
+// (models.CalibrateApprox from sentiment-tiny's settings, with the ranges
+// of one forward pass of m's layer and head on each input): the intervals
+// of a random BERT-base at these lengths, the degrees of the cheapest
+// recipes meeting the calibration's error targets.
+func bertApprox(b *testing.B, m *models.Model, xs ...models.Matrix) *models.Approximate {
+	base, err := models.LoadApproxSettings(tinyDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap, err := models.NewApproximate(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, x := range xs {
+		h, _, err := m.Server.AttentionBlock(0, x, nil, nil, ap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		y, err := m.Server.FeedForwardBlock(0, h, nil, ap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Server.Head(y.Row(0), ap); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lit, err := models.CalibrateApprox(base, ap.SoftmaxShift(), ap.Ranges())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ap, err = models.NewApproximate(lit); err != nil {
+		b.Fatal(err)
+	}
+	for _, fn := range approx.Funcs() {
+		r := ap.Registry().Recipe(fn, approx.High)
+		lo, hi := r.Interval()
+		b.Logf("%s: [%.3g, %.3g], degree %d", fn, lo, hi, r.PolyDegree())
+	}
+	return ap
+}
+
 // bertLiteral returns the stages' literal for m's layer 0 on the secure
 // presets: inputs of the products within 2^5, their output bound from the
 // weights, and the bounds of the scaled queries (2^3), keys (2^5) and
-// values (2^4), with sentiment-tiny's softmax shift.
-func bertLiteral(b *testing.B, tn *tiny, m *models.Model) ParametersLiteral {
+// values (2^4), with ap's softmax shift.
+func bertLiteral(b *testing.B, ap *models.Approximate, m *models.Model) ParametersLiteral {
 	const logBound = 5
 	ly := &m.Server.Layers[0]
 	by := 0
@@ -51,7 +94,7 @@ func bertLiteral(b *testing.B, tn *tiny, m *models.Model) ParametersLiteral {
 		MatMul:       matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},
 		Scores:       sharedmul.ParametersLiteral{LogBoundX: 3, LogBoundY: 5},
 		Context:      sharedmul.ParametersLiteral{LogBoundY: 4},
-		SoftmaxShift: tn.ap.SoftmaxShift(),
+		SoftmaxShift: ap.SoftmaxShift(),
 	}
 }
 
@@ -93,7 +136,8 @@ func (t *stepTrace) report(b *testing.B) {
 // BenchmarkLayer measures one whole BERT-base-shaped encoder layer on the
 // rotation-free path (attention, then the feed-forward stage, no pruning
 // step) at n = 128, 32 and 1, every row valid and at the high degree,
-// with sentiment-tiny's registry (GELU of degree 127): two parties in one
+// with sentiment-tiny's approximation settings calibrated for this model
+// (bertApprox: the intervals and degrees are logged): two parties in one
 // process over loopback TCP, 2 workers each, Elementwise14 (the default) for the calls
 // in slots, polymat.N12 for the products by weights, polymat.N13 for the
 // shared products, every conversion timed (the weights are encoded once,
@@ -106,7 +150,13 @@ func (t *stepTrace) report(b *testing.B) {
 func BenchmarkLayer(b *testing.B) {
 	tn := loadTiny(b)
 	m := bertBase(b, tn)
-	tc := newTestContext(b, bertLiteral(b, tn, m), tn.reg)
+	r := rand.New(rand.NewPCG(41, 42))
+	inputs := map[int]models.Matrix{}
+	for _, n := range []int{128, 32, 1} {
+		inputs[n] = bertInput(b, r, m, n, matmul.DefaultFracBits)
+	}
+	apx := bertApprox(b, m, inputs[128], inputs[32], inputs[1])
+	tc := newTestContext(b, bertLiteral(b, apx, m), apx.Registry())
 	ly := &m.Server.Layers[0]
 	cfg := m.Config()
 	const planRows = 128
@@ -126,10 +176,9 @@ func BenchmarkLayer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(41, 42))
 	for _, n := range []int{128, 32, 1} {
 		b.Run(fmt.Sprintf("bert-base/n=%d/workers=2", n), func(b *testing.B) {
-			x := bertInput(b, r, m, n, tc.p.FracBits())
+			x := inputs[n]
 			xa, xb := split(r, x.Data, tc.p.FracBits(), 87)
 			srv, cli := tc.parties(b, 2)
 			sc, cc := connPair(b)
@@ -141,7 +190,7 @@ func BenchmarkLayer(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tr.reset()
-				serr, cerr := nettest.Both(func() error {
+				serr, cerr := nettest.BothAborting(sc, cc, func() error {
 					h, _, err := srv.Attention(bg(), sc, aw, Rows{}, xb)
 					if err != nil {
 						return err
@@ -164,11 +213,11 @@ func BenchmarkLayer(b *testing.B) {
 			report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
 			tr.report(b)
 			b.ReportMetric(float64(aw.MemoryBytes()+fw.MemoryBytes())/(1<<20), "weight-MiB")
-			h, _, err := m.Server.AttentionBlock(0, x, nil, nil, tn.ap)
+			h, _, err := m.Server.AttentionBlock(0, x, nil, nil, apx)
 			if err != nil {
 				b.Fatal(err)
 			}
-			want, err := m.Server.FeedForwardBlock(0, h, nil, tn.ap)
+			want, err := m.Server.FeedForwardBlock(0, h, nil, apx)
 			if err != nil {
 				b.Fatal(err)
 			}

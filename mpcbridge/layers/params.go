@@ -48,30 +48,106 @@ type ParametersLiteral struct {
 	// Context is the literal of A·V: LogBoundX must be 0 (probabilities),
 	// LogBoundY bounds every value entry.
 	Context sharedmul.ParametersLiteral
-	// SoftmaxShift is the public constant subtracted from every score
-	// before exp (models.Approximate.SoftmaxShift).
+	// SoftmaxShift is the constant the server subtracts from every score
+	// before exp (models.Approximate.SoftmaxShift; the client's is unused).
 	SoftmaxShift float64
+	// SumsLogBound bounds every exponential of the softmax, the input of
+	// its row sums: |e| <= 2^SumsLogBound (0: derived from the registry's
+	// exp interval, SumsLogBoundFor; a client, which holds no registry,
+	// takes the server's).
+	SumsLogBound int
 }
 
 // MaxTokens bounds the rows of an attention stage: the softmax row sums
 // add at most MaxTokens values (the sums' output bound).
 const MaxTokens = 1024
 
-// Parameters are validated, immutable parameters of the stages, with the
-// approximation registry both parties evaluate (public: the client needs
-// its depths for the levels it encrypts at). All of them are public.
+// Parameters are validated, immutable parameters of the stages. The
+// server's also bind the approximation registry it evaluates, which stays
+// secret; a client's carry only the levels its inputs are encrypted at
+// (PolyLevels), which is all it needs of the registry. Everything else is
+// public.
 type Parameters struct {
 	lit            ParametersLiteral
 	mm             matmul.Parameters
 	ew             elementwise.Parameters
 	scores, values sharedmul.Parameters
 	sums           matmul.Parameters
-	reg            *approx.Registry
+	reg            *approx.Registry // nil for a client
+	levels         PolyLevels
 }
 
-// NewParameters validates lit and binds the registry reg (approx.Default()
-// if nil).
+// PolyLevels gives, for every function of a registry and each degree, the
+// level at which the client encrypts a polynomial's input
+// (elementwise.Parameters.PolyLevel): the public trace of the server's
+// registry.
+type PolyLevels map[approx.Func]map[approx.Degree]int
+
+// NewParameters validates lit for a server and binds its registry reg
+// (approx.Default() if nil).
 func NewParameters(lit ParametersLiteral, reg *approx.Registry) (Parameters, error) {
+	if reg == nil {
+		reg = approx.Default()
+	}
+	if lit.SumsLogBound == 0 {
+		lit.SumsLogBound = SumsLogBoundFor(reg)
+	}
+	levels := PolyLevels{}
+	p, err := newParameters(lit, func(ew elementwise.Parameters) error {
+		for _, fn := range approx.Funcs() {
+			levels[fn] = map[approx.Degree]int{}
+			for _, d := range approx.Degrees() {
+				l, err := ew.PolyLevel(reg, fn, d)
+				if err != nil {
+					return err
+				}
+				levels[fn][d] = l
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	p.reg, p.levels = reg, levels
+	return p, nil
+}
+
+// NewClientParameters validates lit for a client with the server's
+// levels (the server's Parameters.PolyLevels) and its SumsLogBound set.
+func NewClientParameters(lit ParametersLiteral, levels PolyLevels) (Parameters, error) {
+	if lit.SumsLogBound == 0 {
+		return Parameters{}, errors.New("cannot NewClientParameters: no SumsLogBound (the server's)")
+	}
+	p, err := newParameters(lit, func(ew elementwise.Parameters) error {
+		lo, hi := ew.MulLevel()+1, ew.Params().MaxLevel()
+		for _, fn := range approx.Funcs() {
+			for _, d := range approx.Degrees() {
+				if l, ok := levels[fn][d]; !ok || l < lo || l > hi {
+					return fmt.Errorf("level of %s/%s: %d, want one in [%d, %d]", fn, d, l, lo, hi)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewClientParameters: %w", err)
+	}
+	p.levels = levels
+	return p, nil
+}
+
+// SumsLogBoundFor returns the bound of the softmax's exponentials on reg:
+// ceil(log2(1.05·e^b)) for exp's interval [a, b] (the 5% covers the
+// polynomial's error).
+func SumsLogBoundFor(reg *approx.Registry) int {
+	_, b := reg.Interval(approx.Exp)
+	return int(math.Ceil(math.Log2(1.05 * math.Exp(b))))
+}
+
+// newParameters checks lit and the levels (check) on its elementwise
+// parameters.
+func newParameters(lit ParametersLiteral, check func(elementwise.Parameters) error) (Parameters, error) {
 	if lit.Ring.LogN == 0 {
 		lit.Ring = polymat.N12
 	}
@@ -79,42 +155,35 @@ func NewParameters(lit ParametersLiteral, reg *approx.Registry) (Parameters, err
 		lit.MaxWeightBytes = DefaultMaxWeightBytes
 	}
 	if lit.MaxWeightBytes < 0 {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: MaxWeightBytes %d < 0", lit.MaxWeightBytes)
-	}
-	if reg == nil {
-		reg = approx.Default()
+		return Parameters{}, fmt.Errorf("MaxWeightBytes %d < 0", lit.MaxWeightBytes)
 	}
 	ring, err := polymat.NewParametersFromLiteral(lit.Ring)
 	if err != nil {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+		return Parameters{}, err
 	}
 	mm, err := matmul.NewParameters(ring, lit.MatMul)
 	if err != nil {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+		return Parameters{}, err
 	}
 	ew, err := elementwise.NewParameters(lit.Elementwise)
 	if err != nil {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+		return Parameters{}, err
 	}
 	if mm.FracBits() != ew.FracBits() {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: the products' F = %d, the elementwise calls' F = %d: shares pass between them unchanged, so they must agree", mm.FracBits(), ew.FracBits())
+		return Parameters{}, fmt.Errorf("the products' F = %d, the elementwise calls' F = %d: shares pass between them unchanged, so they must agree", mm.FracBits(), ew.FracBits())
 	}
-	p := Parameters{mm: mm, ew: ew, reg: reg}
+	p := Parameters{mm: mm, ew: ew}
 	if err := p.attention(&lit); err != nil {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+		return Parameters{}, err
 	}
 	p.lit = lit
 	p.lit.MatMul = mm.Literal()
 	p.lit.Elementwise = ew.Literal()
-	for _, fn := range approx.Funcs() {
-		for _, d := range approx.Degrees() {
-			if _, err := ew.PolyLevel(reg, fn, d); err != nil {
-				return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
-			}
-		}
+	if err := check(ew); err != nil {
+		return Parameters{}, err
 	}
 	if _, err := ew.MulScaledLevel(); err != nil {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+		return Parameters{}, err
 	}
 	return p, nil
 }
@@ -122,7 +191,7 @@ func NewParameters(lit ParametersLiteral, reg *approx.Registry) (Parameters, err
 // attention derives the parameters of attention's products: the two
 // shared products on lit.SharedRing, and the softmax row sums, a product
 // by public all-ones weights with the products' F and λ whose input bound
-// is exp's largest output on the registry's interval.
+// is lit.SumsLogBound.
 func (p *Parameters) attention(lit *ParametersLiteral) error {
 	if lit.SharedRing.LogN == 0 {
 		lit.SharedRing = polymat.N13
@@ -153,8 +222,10 @@ func (p *Parameters) attention(lit *ParametersLiteral) error {
 			return fmt.Errorf("shared products with F = %d, the products' F = %d", sp.lit.FracBits, f)
 		}
 	}
-	_, b := p.reg.Interval(approx.Exp)
-	eb := int(math.Ceil(math.Log2(1.05 * math.Exp(b))))
+	eb := lit.SumsLogBound
+	if eb < 1 || eb > 30 {
+		return fmt.Errorf("SumsLogBound %d not in [1, 30]", eb)
+	}
 	sums := p.mm.Literal()
 	sums.LogBound, sums.LogBoundOut, sums.WeightFracBits = eb, eb+bits.Len(MaxTokens-1), 8 // the weights are 1
 	if p.sums, err = matmul.NewParameters(p.mm.Ring(), sums); err != nil {
@@ -182,8 +253,21 @@ func (p Parameters) Context() sharedmul.Parameters { return p.values }
 // public all-ones weights).
 func (p Parameters) Sums() matmul.Parameters { return p.sums }
 
-// Registry returns the approximation registry.
+// Registry returns the server's approximation registry (nil for a
+// client's Parameters).
 func (p Parameters) Registry() *approx.Registry { return p.reg }
+
+// PolyLevels returns the levels of the polynomials' inputs (a copy).
+func (p Parameters) PolyLevels() PolyLevels {
+	out := PolyLevels{}
+	for fn, m := range p.levels {
+		out[fn] = map[approx.Degree]int{}
+		for d, l := range m {
+			out[fn][d] = l
+		}
+	}
+	return out
+}
 
 // FracBits returns F, the fractional bits of every share.
 func (p Parameters) FracBits() int { return p.mm.FracBits() }

@@ -113,9 +113,9 @@ func (c clientParty) context(ctx context.Context, conn Conn, lay polymat.Layout,
 }
 
 func (c clientParty) poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
-	level, err := c.p.ew.PolyLevel(c.p.reg, fn, d)
-	if err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", fn, d, err)
+	level, ok := c.p.levels[fn][d]
+	if !ok {
+		return nil, fmt.Errorf("%s/%s: no level", fn, d)
 	}
 	return c.ew.Poly(ctx, conn, level, x)
 }

@@ -67,6 +67,9 @@ func NewServer(p Parameters, keys ServerKeys, workers int) (*Server, error) {
 	if keys.MatMul == nil || keys.SharedMul == nil || keys.PK == nil || keys.RLK == nil {
 		return nil, errors.New("cannot NewServer: a nil key")
 	}
+	if p.reg == nil {
+		return nil, errors.New("cannot NewServer: client parameters (no registry)")
+	}
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}

@@ -31,3 +31,19 @@ func WireConns(tb testing.TB, transport, params string, handshake bool) (srv, cl
 	}
 	return srv, cli
 }
+
+// BothAborting is Both for two parties on wire connections: a party whose
+// function fails aborts its connection with the error as the reason, so
+// that the other, waiting for a message that will never come, returns too.
+func BothAborting(srv, cli *wire.Conn, f, g func() error) (ferr, gerr error) {
+	abortOn := func(c *wire.Conn, h func() error) func() error {
+		return func() error {
+			err := h()
+			if err != nil {
+				_ = c.Abort(context.Background(), err.Error())
+			}
+			return err
+		}
+	}
+	return Both(abortOn(srv, f), abortOn(cli, g))
+}
