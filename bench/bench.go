@@ -25,7 +25,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
@@ -86,9 +85,6 @@ type Config struct {
 	// LowFraction is, with a schedule, the fraction of the kept rows (CLS
 	// excluded) given the low degree.
 	LowFraction float64
-	// KeepBlock runs the pruned variant with engine.ClientConfig.KeepBlock:
-	// the kept rows stay in the first block (no Galois keys after a step).
-	KeepBlock bool
 	// HideLength, when not zero, adds a third variant: pruning and degree
 	// reduction with engine.ClientConfig.HideLength (the kept counts rounded
 	// up to multiples of it), to measure what hiding the length costs.
@@ -96,13 +92,11 @@ type Config struct {
 	// Layers runs only the first Layers encoder layers (0: all); the others
 	// are extrapolated.
 	Layers int
-	// Preset, AllowInsecure, Workers, LinearLevel and Backend configure the engine
+	// Preset, AllowInsecure and Workers configure the engine
 	// (engine.ServerConfig).
 	Preset        string
 	AllowInsecure bool
 	Workers       int
-	LinearLevel   int
-	Backend       string
 	// Seed seeds the random weights and tokens of a shape.
 	Seed uint64
 	// Log receives progress lines (nil: none).
@@ -120,31 +114,19 @@ type Record struct {
 	Heads    int    `json:"heads"`
 	FFN      int    `json:"ffn"`
 	Tokens   int    `json:"tokens"`
-	Block    int    `json:"block"`
-	// Slots is the preset's slots per ciphertext (the blocks of the
-	// extrapolated layers depend on it), Labels the classifier's outputs and
-	// KeyBytes the size of one seeded Galois key (the keys a block change
-	// costs in an extrapolated layer).
-	Slots    int `json:"slots,omitempty"`
-	Labels   int `json:"labels,omitempty"`
-	KeyBytes int `json:"galois_key_bytes,omitempty"`
-	// KeepBlock is set when the pruned variant kept the first block.
-	KeepBlock bool `json:"keep_block,omitempty"`
+	// Labels is the classifier's outputs.
+	Labels int `json:"labels,omitempty"`
 	// HideLength is the group of the third variant's kept counts (0: no
 	// such variant).
-	HideLength int `json:"hide_length,omitempty"`
-	// LinearLevel is the engine's matmul level cap (0: none) and Backend
-	// where its key switches ran.
-	LinearLevel int       `json:"linear_level,omitempty"`
-	Backend     string    `json:"backend,omitempty"`
-	Schedule    []int     `json:"schedule,omitempty"`
-	Variants    []Variant `json:"variants"`
-	Speedup     float64   `json:"speedup_measured_layers"`
-	SpeedupAll  float64   `json:"speedup_all_layers"`
-	LAN         Link      `json:"lan"`
-	WAN         Link      `json:"wan"`
-	Machine     string    `json:"machine"`
-	Date        string    `json:"date"`
+	HideLength int       `json:"hide_length,omitempty"`
+	Schedule   []int     `json:"schedule,omitempty"`
+	Variants   []Variant `json:"variants"`
+	Speedup    float64   `json:"speedup_measured_layers"`
+	SpeedupAll float64   `json:"speedup_all_layers"`
+	LAN        Link      `json:"lan"`
+	WAN        Link      `json:"wan"`
+	Machine    string    `json:"machine"`
+	Date       string    `json:"date"`
 }
 
 // Link is a modelled network: bandwidth and round-trip time.
@@ -171,14 +153,15 @@ type Variant struct {
 	AllSeconds   float64 `json:"all_seconds"`
 	// Bytes and rounds of the measured run (exact) and of all layers
 	// (extrapolated layers estimated).
-	BytesSent     int64   `json:"bytes_sent"`
-	BytesReceived int64   `json:"bytes_received"`
-	Rounds        int     `json:"rounds"`
-	AllBytes      int64   `json:"all_bytes"`
-	AllRounds     int     `json:"all_rounds"`
-	GaloisKeys    int     `json:"galois_keys"`
-	LANSeconds    float64 `json:"lan_seconds"`
-	WANSeconds    float64 `json:"wan_seconds"`
+	BytesSent     int64 `json:"bytes_sent"`
+	BytesReceived int64 `json:"bytes_received"`
+	Rounds        int   `json:"rounds"`
+	AllBytes      int64 `json:"all_bytes"`
+	AllRounds     int   `json:"all_rounds"`
+	// KeyBytes is what the client's keys took on the wire.
+	KeyBytes   int64   `json:"key_bytes"`
+	LANSeconds float64 `json:"lan_seconds"`
+	WANSeconds float64 `json:"wan_seconds"`
 	// Label is the private label; Logits are empty unless they were opened
 	// (the engine opens the label alone by default).
 	Label  int       `json:"label"`
@@ -191,16 +174,13 @@ type Layer struct {
 	In    int `json:"in"`
 	Kept  int `json:"kept"`
 	High  int `json:"high"`
-	// Block is the block the kept rows leave the layer in (smaller than
-	// the record's once they fit one) and Keys the Galois keys the client
-	// sent for it in this layer.
-	Block         int     `json:"block"`
-	Keys          int     `json:"keys"`
-	Seconds       float64 `json:"seconds"`
-	BridgeSeconds float64 `json:"bridge_seconds"`
-	Bytes         int64   `json:"bytes"`
-	Rounds        int     `json:"rounds"`
-	Extrapolated  bool    `json:"extrapolated"`
+	// Seconds is the server's time for the layer, StepSeconds the part in
+	// its pruning step.
+	Seconds      float64 `json:"seconds"`
+	StepSeconds  float64 `json:"step_seconds"`
+	Bytes        int64   `json:"bytes"`
+	Rounds       int     `json:"rounds"`
+	Extrapolated bool    `json:"extrapolated"`
 }
 
 // The modelled links (as in mpcbridge/prunestep's documentation).
@@ -265,7 +245,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	}
 	run := truncate(m, measured)
 	rec := &Record{
-		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend, KeepBlock: cfg.KeepBlock,
+		Name: name, Preset: cfg.Preset, N: enc.Len(), Layers: full, Measured: measured,
 		Hidden: m.Config().HiddenSize(), Heads: m.Config().NumHeads(), FFN: m.Config().IntermediateSize(), Labels: m.Config().NumLabels(),
 		Schedule: cfg.Schedule, LAN: LAN, WAN: WAN, Date: time.Now().UTC().Format(time.RFC3339), HideLength: cfg.HideLength,
 		Machine: fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0)),
@@ -289,15 +269,6 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 			return nil, fmt.Errorf("cannot Run: %s: %w", v.name, err)
 		}
 		rec.Variants = append(rec.Variants, variantOf(v.name, v.prune, v.reduce, res))
-		rec.Block = res.Report.Block
-	}
-	if p, err := ckks.PresetByName(cfg.Preset, cfg.AllowInsecure); err == nil {
-		if params, err := p.Params(); err == nil {
-			rec.Slots = params.MaxSlots()
-			if kr, err := ckks.Keys(params, ckks.Shape{Rows: rec.N, Hidden: rec.Hidden, Heads: rec.Heads, Intermediate: rec.FFN, Labels: rec.Labels}); err == nil {
-				rec.KeyBytes = kr.SeededGaloisKeyBytes
-			}
-		}
 	}
 	extrapolate(rec)
 	base, pr := rec.Variants[0], rec.Variants[1]
@@ -515,7 +486,7 @@ func truncate(m *engine.Model, k int) *engine.Model {
 
 // infer runs one private inference over loopback TCP.
 func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding, prune, reduce bool, hideLength int) (*engine.Result, error) {
-	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, LinearLevel: cfg.LinearLevel, Backend: cfg.Backend,
+	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers,
 		Logf: func(format string, args ...any) { cfg.logf("  server: "+format, args...) }})
 	if err != nil {
 		return nil, err
@@ -527,7 +498,7 @@ func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding
 	defer stop()
 	cli, err := engine.NewClient(m.Client, engine.ClientConfig{
 		Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Length: enc.Len(),
-		NoPruning: !prune, NoDegreeReduction: !reduce, KeepBlock: cfg.KeepBlock, HideLength: hideLength,
+		NoPruning: !prune, NoDegreeReduction: !reduce, HideLength: hideLength,
 		Progress: func(p engine.Progress) {
 			switch p.Phase {
 			case engine.PhaseLayer:
@@ -549,7 +520,7 @@ func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding
 
 func variantOf(name string, prune, reduce bool, res *engine.Result) Variant {
 	rep := res.Report
-	v := Variant{Name: name, Prune: prune, Reduce: reduce, HeadSeconds: rep.HeadSeconds, GaloisKeys: rep.GaloisKeys,
+	v := Variant{Name: name, Prune: prune, Reduce: reduce, HeadSeconds: rep.HeadSeconds, KeyBytes: rep.KeyBytes,
 		BytesSent: rep.BytesSent, BytesReceived: rep.BytesReceived, Rounds: rep.Rounds, Label: res.Label, Logits: res.Logits}
 	for _, ph := range rep.Phases {
 		switch ph.Phase {
@@ -560,107 +531,29 @@ func variantOf(name string, prune, reduce bool, res *engine.Result) Variant {
 		}
 	}
 	for l, lr := range rep.Layers {
-		v.Layers = append(v.Layers, Layer{Layer: l, In: lr.In, Kept: lr.Kept, High: lr.High, Block: lr.Block, Keys: lr.Keys, Seconds: lr.Seconds,
-			BridgeSeconds: lr.BridgeSeconds, Bytes: lr.BytesSent + lr.BytesReceived, Rounds: lr.Rounds})
+		v.Layers = append(v.Layers, Layer{Layer: l, In: lr.In, Kept: lr.Kept, High: lr.High, Seconds: lr.Seconds,
+			StepSeconds: lr.StepSeconds, Bytes: lr.BytesSent + lr.BytesReceived, Rounds: lr.Rounds})
 		v.LayerSeconds += lr.Seconds
 	}
 	return v
 }
 
 // extrapolate fills in the layers that were not run. A layer's time and
-// bytes are modelled as a·(b_in + b_out) + c·b_in·s, fitted by least squares
-// to every measured layer of both variants: b_in is the block its attention
-// runs on and b_out the block the kept rows leave it in (its feed-forward
-// block's), each proportional to the ciphertexts per matrix (d·b/Slots:
-// matmuls, GELU and LayerNorm work on whole ciphertexts), and s = min(2·rows
-// - 1, b_in) the token shifts its attention evaluates, each costing a
-// product per ciphertext. The pruned variant's rows come from the schedule
-// (or, for learned thresholds, stay at the last measured count) and its
-// blocks from ckks.BlockFor, as the engine re-packs them (several heads per
-// ciphertext once few rows are left). Bytes are fitted without the Galois
-// keys a block change sends (Layer.Keys · KeyBytes), and an extrapolated
-// layer that changes the block adds the keys of its new block's rotation
-// plan that the old plan lacks (ckks.Rotations), as the engine sends them.
-// Without Slots (an old record), or with KeepBlock, the blocks stay at the
-// last measured one.
+// bytes are modelled as a·r + c·r², fitted by least squares to every
+// measured layer of both variants, r the rows entering it: the products by
+// weights, the polynomials and the conversions cost in proportion to the
+// rows (mpcbridge/layers packs them densely, with no per-row floor), the
+// attention's scores and probabilities in proportion to r². The pruned
+// variant's rows come from the schedule (or, for learned thresholds, stay
+// at the last measured count). An extrapolated layer is marked.
 func extrapolate(rec *Record) {
-	shifts := func(rows, block int) float64 { return float64(min(2*rows-1, block)) }
-	features := func(in, bin, bout int) (float64, float64) {
-		return float64(bin + bout), float64(bin) * shifts(in, bin)
-	}
-	var x1s, x2s, ts, bs []float64
+	var rs, ts, bs []float64
 	for _, v := range rec.Variants {
-		bin := rec.Block
 		for _, l := range v.Layers {
-			bout := l.Block
-			if bout == 0 {
-				bout = bin
-			}
-			f1, f2 := features(l.In, bin, bout)
-			x1s, x2s = append(x1s, f1), append(x2s, f2)
-			ts, bs = append(ts, l.Seconds), append(bs, float64(l.Bytes-int64(l.Keys)*int64(rec.KeyBytes)))
-			bin = bout
+			rs, ts, bs = append(rs, float64(l.In)), append(ts, l.Seconds), append(bs, float64(l.Bytes))
 		}
 	}
-	// The normal equations of y = a·x1 + c·x2; with proportional features
-	// (every layer alike) the fit falls back to y = a·x1.
-	fit := func(ys []float64) func(f1, f2 float64) float64 {
-		var s11, s12, s22, s1y, s2y float64
-		for i := range ys {
-			s11 += x1s[i] * x1s[i]
-			s12 += x1s[i] * x2s[i]
-			s22 += x2s[i] * x2s[i]
-			s1y += x1s[i] * ys[i]
-			s2y += x2s[i] * ys[i]
-		}
-		if det := s11*s22 - s12*s12; det > 1e-9*s11*s22 {
-			a, c := (s1y*s22-s2y*s12)/det, (s2y*s11-s1y*s12)/det
-			return func(f1, f2 float64) float64 { return a*f1 + c*f2 }
-		}
-		a := 0.0
-		if s11 > 0 {
-			a = s1y / s11
-		}
-		return func(f1, _ float64) float64 { return a * f1 }
-	}
-	tf, bf := fit(ts), fit(bs)
-	blockFor := func(rows, prev int) int {
-		if rec.Slots == 0 || rec.Heads == 0 || rec.KeepBlock {
-			return prev
-		}
-		b, err := ckks.BlockFor(rec.Slots, rows, rec.Hidden/rec.Heads, rec.Heads)
-		if err != nil {
-			return prev
-		}
-		return min(b, prev)
-	}
-	// newKeys returns the keys of block to's plan missing from block
-	// from's.
-	newKeys := func(from, to int) int {
-		if rec.Slots == 0 || from == to {
-			return 0
-		}
-		plan := func(b int) (map[int]bool, error) {
-			rots, err := ckks.Rotations(ckks.Shape{Rows: b, Hidden: rec.Hidden, Heads: rec.Heads, Intermediate: rec.FFN, Labels: max(rec.Labels, 1)}, rec.Slots)
-			m := map[int]bool{}
-			for _, r := range rots {
-				m[r] = true
-			}
-			return m, err
-		}
-		have, err1 := plan(from)
-		want, err2 := plan(to)
-		if err1 != nil || err2 != nil {
-			return 0
-		}
-		n := 0
-		for r := range want {
-			if !have[r] {
-				n++
-			}
-		}
-		return n
-	}
+	tf, bf := fitRows(rs, ts), fitRows(rs, bs)
 	for vi := range rec.Variants {
 		v := &rec.Variants[vi]
 		v.AllSeconds = v.KeysSeconds + v.InputSeconds + v.HeadSeconds + v.LayerSeconds
@@ -668,10 +561,6 @@ func extrapolate(rec *Record) {
 		v.AllRounds = v.Rounds
 		rows := v.Layers[len(v.Layers)-1].Kept
 		meanRounds := v.Layers[0].Rounds
-		block := rec.Block
-		if b := v.Layers[len(v.Layers)-1].Block; b > 0 {
-			block = b
-		}
 		for l := len(v.Layers); l < rec.Layers; l++ {
 			in := rows
 			if v.Prune && rec.Schedule != nil {
@@ -681,17 +570,38 @@ func extrapolate(rec *Record) {
 			if v.Prune && rec.Schedule != nil && l+1 < rec.Layers {
 				kept = rec.Schedule[l+1]
 			}
-			bout := blockFor(kept, block)
-			f1, f2 := features(in, block, bout)
-			keys := newKeys(block, bout)
-			t, b := tf(f1, f2), max(int64(bf(f1, f2)), 0)+int64(keys)*int64(rec.KeyBytes)
-			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Block: bout, Keys: keys, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
+			t, b := tf(float64(in)), max(int64(bf(float64(in))), 0)
+			v.Layers = append(v.Layers, Layer{Layer: l, In: in, Kept: kept, High: kept, Seconds: t, Bytes: b, Rounds: meanRounds, Extrapolated: true})
 			v.AllSeconds += t
 			v.AllBytes += b
 			v.AllRounds += meanRounds
-			rows, block = kept, bout
+			rows = kept
 		}
 		v.LANSeconds = LAN.seconds(v.AllSeconds, v.AllBytes, v.AllRounds)
 		v.WANSeconds = WAN.seconds(v.AllSeconds, v.AllBytes, v.AllRounds)
 	}
+}
+
+// fitRows returns the least-squares fit y = a·r + c·r² of the points (rs,
+// ys); with a single distinct r (every layer alike) it falls back to y =
+// a·r.
+func fitRows(rs, ys []float64) func(r float64) float64 {
+	var s11, s12, s22, s1y, s2y float64
+	for i, r := range rs {
+		x1, x2 := r, r*r
+		s11 += x1 * x1
+		s12 += x1 * x2
+		s22 += x2 * x2
+		s1y += x1 * ys[i]
+		s2y += x2 * ys[i]
+	}
+	if det := s11*s22 - s12*s12; det > 1e-9*s11*s22 {
+		a, c := (s1y*s22-s2y*s12)/det, (s2y*s11-s1y*s12)/det
+		return func(r float64) float64 { return a*r + c*r*r }
+	}
+	a := 0.0
+	if s11 > 0 {
+		a = s1y / s11
+	}
+	return func(r float64) float64 { return a * r }
 }

@@ -8,25 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 )
 
-// TestExtrapolate: unmeasured layers follow the least-squares fit
-// a·(b_in + b_out) + c·b_in·shifts through the measured layers, with the
-// blocks ckks.BlockFor gives the scheduled rows, and are marked.
+// TestExtrapolate: unmeasured layers follow the least-squares fit a·r +
+// c·r² through the measured layers, r the scheduled rows, and are marked.
 func TestExtrapolate(t *testing.T) {
-	// A BERT-base-like shape at 8192 slots: 128 rows in block 128; 16 rows
-	// fit block 32 (4 heads of 64 per ciphertext), 8 and 4 rows too.
-	rec := &Record{Layers: 4, Block: 128, Slots: 8192, Hidden: 768, Heads: 12, Schedule: []int{128, 16, 8, 4}}
+	rec := &Record{Layers: 4, Hidden: 768, Heads: 12, Schedule: []int{128, 16, 8, 4}}
 	const a, c = 0.05, 0.001
-	secs := func(in, bin, bout int) float64 { return a*float64(bin+bout) + c*float64(bin*min(2*in-1, bin)) }
+	secs := func(r int) float64 { return a*float64(r) + c*float64(r*r) }
 	rec.Variants = []Variant{
 		{Name: "unpruned", Layers: []Layer{
-			{In: 128, Kept: 128, Block: 128, Seconds: secs(128, 128, 128), Bytes: 100, Rounds: 5},
-			{In: 128, Kept: 128, Block: 128, Seconds: secs(128, 128, 128), Bytes: 100, Rounds: 5}}},
+			{In: 128, Kept: 128, Seconds: secs(128), Bytes: 100, Rounds: 5},
+			{In: 128, Kept: 128, Seconds: secs(128), Bytes: 100, Rounds: 5}}},
 		{Name: "pruned", Prune: true, Layers: []Layer{
-			{In: 128, Kept: 16, Block: 32, Seconds: secs(128, 128, 32), Bytes: 100, Rounds: 7},
-			{In: 16, Kept: 8, Block: 32, Seconds: secs(16, 32, 32), Bytes: 100, Rounds: 7}}},
+			{In: 128, Kept: 16, Seconds: secs(128), Bytes: 100, Rounds: 7},
+			{In: 16, Kept: 8, Seconds: secs(16), Bytes: 100, Rounds: 7}}},
 	}
 	for i := range rec.Variants {
 		for _, l := range rec.Variants[i].Layers {
@@ -38,35 +35,18 @@ func TestExtrapolate(t *testing.T) {
 	if len(pr.Layers) != 4 || !pr.Layers[2].Extrapolated || pr.Layers[1].Extrapolated {
 		t.Fatalf("layers %+v", pr.Layers)
 	}
-	if pr.Layers[2].In != 8 || pr.Layers[3].In != 4 || pr.Layers[2].Block != 32 {
-		t.Errorf("extrapolated rows %d, %d in block %d, want 8, 4 in 32", pr.Layers[2].In, pr.Layers[3].In, pr.Layers[2].Block)
+	if pr.Layers[2].In != 8 || pr.Layers[3].In != 4 {
+		t.Errorf("extrapolated rows %d, %d, want 8, 4", pr.Layers[2].In, pr.Layers[3].In)
 	}
-	if want := secs(8, 32, 32); math.Abs(pr.Layers[2].Seconds-want) > 1e-9 {
+	if want := secs(8); math.Abs(pr.Layers[2].Seconds-want) > 1e-9 {
 		t.Errorf("layer 2: %.4f s, want %.4f", pr.Layers[2].Seconds, want)
 	}
-	if un := rec.Variants[0]; un.Layers[3].In != 128 || math.Abs(un.AllSeconds-4*secs(128, 128, 128)) > 1e-9 {
+	if un := rec.Variants[0]; un.Layers[3].In != 128 || math.Abs(un.AllSeconds-4*secs(128)) > 1e-9 {
 		t.Errorf("unpruned: %+v, %.2f s", un.Layers[3], un.AllSeconds)
 	}
-	// Without the slots (an old record) the blocks stay the last measured.
-	rec.Slots = 0
-	for i := range rec.Variants {
-		rec.Variants[i].Layers = rec.Variants[i].Layers[:2]
-	}
-	extrapolate(rec)
-	if b := rec.Variants[1].Layers[3].Block; b != 32 {
-		t.Errorf("without slots: block %d, want 32", b)
-	}
-	// With KeepBlock the pruned rows never leave block 128.
-	rec.Slots, rec.KeepBlock = 8192, true
-	rec.Variants[1].Layers = []Layer{
-		{In: 128, Kept: 16, Block: 128, Seconds: secs(128, 128, 128), Bytes: 100, Rounds: 7},
-		{In: 16, Kept: 8, Block: 128, Seconds: secs(16, 128, 128), Bytes: 100, Rounds: 7}}
-	rec.Variants[0].Layers = rec.Variants[0].Layers[:2]
-	extrapolate(rec)
-	for _, l := range rec.Variants[1].Layers {
-		if l.Block != 128 || l.Keys != 0 {
-			t.Errorf("keep block: layer %d in block %d with %d keys, want 128 and 0", l.Layer, l.Block, l.Keys)
-		}
+	// One distinct row count: the fit is proportional.
+	if f := fitRows([]float64{10, 10}, []float64{2, 2}); math.Abs(f(20)-4) > 1e-9 {
+		t.Errorf("proportional fit: f(20) = %g, want 4", f(20))
 	}
 }
 
@@ -80,7 +60,7 @@ func TestRunShape(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rec, err := Run(ctx, Config{Shape: "bert-tiny", N: 16, Schedule: []int{16, 6}, LowFraction: 0.5, Layers: 1,
-		Preset: ckks.InsecureTest11, AllowInsecure: true, Workers: 2, Seed: 3, Log: os.Stderr})
+		Preset: elementwise.InsecureElementwise11, AllowInsecure: true, Workers: 2, Seed: 3, Log: os.Stderr})
 	if err != nil {
 		t.Fatal(err)
 	}

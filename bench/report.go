@@ -50,21 +50,18 @@ func (r *Record) WriteFiles(dir string) error {
 
 // Table writes the record as a text table.
 func (r *Record) Table(w io.Writer) {
-	fmt.Fprintf(w, "%s: n=%d (%d real tokens), %d layers (%d measured), hidden %d, %d heads, FFN %d, preset %s, block %d\n",
-		r.Name, r.N, r.Tokens, r.Layers, r.Measured, r.Hidden, r.Heads, r.FFN, r.Preset, r.Block)
+	fmt.Fprintf(w, "%s: n=%d (%d real tokens), %d layers (%d measured), hidden %d, %d heads, FFN %d, preset %s\n",
+		r.Name, r.N, r.Tokens, r.Layers, r.Measured, r.Hidden, r.Heads, r.FFN, r.Preset)
 	fmt.Fprintf(w, "machine: %s, %s\n", r.Machine, r.Date)
-	if r.KeepBlock {
-		fmt.Fprintln(w, "keep block: the pruned variant's kept rows stay in the first block (no keys after a step)")
-	}
 	for _, v := range r.Variants {
-		fmt.Fprintf(w, "\n%s (prune=%v reduce=%v), %d Galois keys\n", v.Name, v.Prune, v.Reduce, v.GaloisKeys)
-		fmt.Fprintln(w, "layer    in  kept  high  block  keys   seconds  bridge_s        bytes  rounds")
+		fmt.Fprintf(w, "\n%s (prune=%v reduce=%v), keys %d bytes\n", v.Name, v.Prune, v.Reduce, v.KeyBytes)
+		fmt.Fprintln(w, "layer    in  kept  high   seconds    step_s        bytes  rounds")
 		for _, l := range v.Layers {
 			mark := ""
 			if l.Extrapolated {
 				mark = "  (extrapolated)"
 			}
-			fmt.Fprintf(w, "%5d %5d %5d %5d %6d %5d %9.2f %9.2f %12d %7d%s\n", l.Layer, l.In, l.Kept, l.High, l.Block, l.Keys, l.Seconds, l.BridgeSeconds, l.Bytes, l.Rounds, mark)
+			fmt.Fprintf(w, "%5d %5d %5d %5d %9.2f %9.2f %12d %7d%s\n", l.Layer, l.In, l.Kept, l.High, l.Seconds, l.StepSeconds, l.Bytes, l.Rounds, mark)
 		}
 		fmt.Fprintf(w, "keys %.1f s, input %.1f s, head %.1f s; measured layers %.1f s; all layers %.1f s\n",
 			v.KeysSeconds, v.InputSeconds, v.HeadSeconds, v.LayerSeconds, v.AllSeconds)

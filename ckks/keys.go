@@ -371,3 +371,25 @@ type EvaluationKeySet = rlwe.EvaluationKeySet
 
 // Ciphertext is Lattigo's ciphertext, named here for packages above ckks.
 type Ciphertext = rlwe.Ciphertext
+
+// DecodePublicKey decodes a peer's public key for params (any ring of
+// Lattigo's rlwe, the products' rings included) after checking its binary
+// form against the expected structure: a malformed key is an error, never
+// a panic or an absurd allocation.
+func DecodePublicKey(params rlwe.ParameterProvider, p []byte) (*rlwe.PublicKey, error) {
+	tmpl, err := newShapeTemplate(func(v uint64) ([]byte, error) {
+		pk := rlwe.NewPublicKey(params)
+		for _, q := range pk.Value {
+			fillPolyQP(q, v)
+		}
+		return pk.MarshalBinary()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot DecodePublicKey: %w", err)
+	}
+	pk := rlwe.NewPublicKey(params)
+	if err := decodeChecked(p, tmpl, pk); err != nil {
+		return nil, fmt.Errorf("cannot DecodePublicKey: %w", err)
+	}
+	return pk, nil
+}

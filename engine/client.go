@@ -6,13 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"time"
 
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
+	"github.com/cipherprune/cipherprune/mpcbridge/layers"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -27,7 +34,8 @@ var ErrTooLong = errors.New("engine: input too long")
 // preset, pads to the smallest power of two that holds the text, and asks
 // for pruning and degree reduction.
 type ClientConfig struct {
-	// Preset is the CKKS preset's name (empty: ckks.DefaultPreset); the
+	// Preset is the name of the CKKS preset of the calls in slots
+	// (elementwise.PresetByName; empty: elementwise.DefaultPreset); the
 	// server must use the same.
 	Preset string
 	// AllowInsecure admits an InsecureTest... preset (tests only).
@@ -65,24 +73,12 @@ type ClientConfig struct {
 	// NoPruning and NoDegreeReduction ask the server not to prune tokens or
 	// not to give any token the low-degree polynomials.
 	NoPruning, NoDegreeReduction bool
-	// KeepBlock asks the server to keep the kept rows of every pruning step
-	// in the first layer's block instead of re-packing them into a smaller
-	// one. Re-packing makes the later layers cheaper but needs the Galois
-	// keys of each new block, sent after the step (hundreds of MB on the
-	// secure presets): on a slow link, or for a model with few layers after
-	// the first pruning step, keeping the block can be faster overall. The
-	// server learns nothing more either way.
-	KeepBlock bool
-	// OpenLogits opens the logits, rounded to 2^-14, instead of the label
-	// alone. Off by default because the opened logits' low bits carry the
-	// last ciphertext's noise, which depends on the server's weights: about
-	// 2^-9 statistical distance per logit (mpcbridge/README.md section 7),
-	// far from the 2^-40 of every other value the client sees. The server
-	// must allow it too (ServerConfig.AllowOpenLogits). Without it the
-	// server's ciphertext of the logits goes through a garbled comparison
-	// whose bit only the client learns (prunestep.Server.RevealLabel) and
-	// Result.Logits is nil; that opening exists for two-label models only,
-	// so a model with more labels needs OpenLogits.
+	// OpenLogits opens the logits, rounded to 2^-16, instead of the label
+	// alone. Off by default: the logits say more of the server's model
+	// than its label, so the server must allow it too
+	// (ServerConfig.AllowOpenLogits). Without it the logits' shares go
+	// through a garbled argmax whose result only the client learns
+	// (prunestep.Server.RevealLabelShares) and Result.Logits is nil.
 	OpenLogits bool
 	// Progress, if not nil, is called as the inference advances, from the
 	// goroutine running Infer. It must return quickly.
@@ -99,8 +95,8 @@ type Phase string
 // The phases of an inference, in order.
 const (
 	PhaseKeys   Phase = "keys"   // key generation and upload
-	PhaseInput  Phase = "input"  // embedding, encryption and upload of X_0
-	PhaseLayer  Phase = "layer"  // an encoder layer (server computing, bridge steps)
+	PhaseInput  Phase = "input"  // tokens and embedding of X_0 (the client's share)
+	PhaseLayer  Phase = "layer"  // an encoder layer (both parties, on shares)
 	PhasePrune  Phase = "prune"  // a pruning step finished
 	PhaseHead   Phase = "head"   // pooler and classifier
 	PhaseOutput Phase = "output" // the logits are opened to the client
@@ -120,15 +116,11 @@ type Progress struct {
 
 // Client runs private inferences against a Server: it holds a model's
 // public part (configuration, vocabulary, embeddings) and, per inference,
-// a fresh CKKS key pair. A Client may run several inferences at once, each
-// on its own connection.
+// fresh keys. A Client may run several inferences at once, each on its own
+// connection.
 type Client struct {
 	pub     *models.ClientModel
 	cfg     ClientConfig
-	preset  ckks.Preset
-	params  ckks.Parameters
-	step    prunestep.Parameters
-	keep    prunestep.Parameters // step with KeepBlock
 	wireCfg wire.Config
 }
 
@@ -138,45 +130,39 @@ func NewClient(pub *models.ClientModel, cfg ClientConfig) (*Client, error) {
 		return nil, errors.New("cannot NewClient: nil model")
 	}
 	if cfg.Preset == "" {
-		cfg.Preset = ckks.DefaultPreset
+		cfg.Preset = elementwise.DefaultPreset
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = crand.Reader
 	}
-	su, err := newSetup(cfg.Preset, cfg.AllowInsecure, pub)
-	if err != nil {
+	if _, err := elementwise.PresetByName(cfg.Preset, cfg.AllowInsecure); err != nil {
 		return nil, fmt.Errorf("cannot NewClient: %w", err)
 	}
-	maxN := min(pub.Config.MaxPositions(), su.step.MaxRows())
-	if cfg.Length < 0 || cfg.Length > maxN {
+	if maxN := planRows(pub.Config); cfg.Length < 0 || cfg.Length > maxN {
 		return nil, fmt.Errorf("cannot NewClient: padded length %d not in [1, %d]", cfg.Length, maxN)
 	}
 	if g := cfg.HideLength; g != 0 && (g < 2 || g > MaxHideLength || g&(g-1) != 0) {
 		return nil, fmt.Errorf("cannot NewClient: HideLength %d is not a power of two in [2, %d]", g, MaxHideLength)
 	}
-	if k := pub.Config.NumLabels(); !cfg.OpenLogits && k != 2 {
-		return nil, fmt.Errorf("cannot NewClient: the label-only opening needs a two-label model and this one has %d labels; set OpenLogits to open its logits (they carry a trace of the server's computation noise)", k)
+	if k := pub.Config.NumLabels(); !cfg.OpenLogits && k > prunestep.MaxLabels {
+		return nil, fmt.Errorf("cannot NewClient: the label-only opening holds at most %d labels and this model has %d; set OpenLogits to open its logits", prunestep.MaxLabels, k)
 	}
-	return &Client{
-		pub:     pub,
-		cfg:     cfg,
-		preset:  su.preset,
-		params:  su.params,
-		step:    su.step,
-		keep:    su.keep,
-		wireCfg: wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: su.session},
-	}, nil
+	fp, err := Fingerprint(pub)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewClient: %w", err)
+	}
+	return &Client{pub: pub, cfg: cfg, wireCfg: wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(cfg.Preset, fp)}}, nil
 }
 
 // Result is the outcome of one private inference.
 type Result struct {
-	// Label is the predicted class (the argmax of Logits) and LabelName
-	// its name in the model's configuration.
+	// Label is the predicted class (the argmax of the logits) and
+	// LabelName its name in the model's configuration.
 	Label     int
 	LabelName string
 	// Logits are the opened logits (nil unless ClientConfig.OpenLogits).
 	Logits []float64
-	// Encoding is the padded input the client encrypted.
+	// Encoding is the padded input the client embedded.
 	Encoding models.Encoding
 	// Report says what the inference cost.
 	Report Report
@@ -184,7 +170,7 @@ type Result struct {
 
 // Report is what one inference cost and what it revealed.
 type Report struct {
-	// Preset is the CKKS preset.
+	// Preset is the CKKS preset of the calls in slots.
 	Preset string
 	// Tokens is the number of real tokens ([CLS] and [SEP] included) and
 	// Length the padded length n the server saw.
@@ -197,12 +183,10 @@ type Report struct {
 	// Phases are the client's wall-clock times per phase, in order.
 	Phases []PhaseTime
 	// HeadSeconds is the server's time for the pooler, the classifier and
-	// opening the logits.
+	// the opening.
 	HeadSeconds float64
-	// Block is the input packing's block size (ckks.Layout; each layer's
-	// block after pruning is in Layers) and GaloisKeys the number of Galois
-	// keys the client sent, those sent after a pruning step included.
-	Block, GaloisKeys int
+	// KeyBytes is what the client's keys took on the wire.
+	KeyBytes int64
 	// BytesSent and BytesReceived count the client's traffic (frames
 	// included); Rounds counts its flights (mpcbridge/wire.Stats).
 	BytesSent, BytesReceived int64
@@ -215,21 +199,15 @@ type Report struct {
 // leakage the protocol allows: both parties learn them.
 type LayerReport struct {
 	// In is the number of rows entering the layer; Kept of them survive
-	// its attention block, High of those at the high degree. Pruned says
+	// its attention stage, High of those at the high degree. Pruned says
 	// whether a pruning step ran (otherwise Kept = In and the degrees stay).
 	In, Kept, High int
 	Pruned         bool
-	// Block is the block the kept rows were re-packed into (the input's
-	// when nothing was pruned), and Keys the Galois keys the client sent
-	// for it during the layer.
-	Block, Keys int
-	// Seconds is the server's time for the layer and BridgeSeconds the
-	// part of it spent in the two-party bridge (both parties' work and the
-	// network); Refreshes counts the bridge's refreshes.
-	Seconds, BridgeSeconds float64
-	Refreshes              int
-	// BytesSent, BytesReceived and Rounds are the client's traffic from the
-	// layer's start to the next layer's (or the head's).
+	// Seconds is the server's time for the layer and StepSeconds the part
+	// of it spent in the pruning step.
+	Seconds, StepSeconds float64
+	// BytesSent, BytesReceived and Rounds are the client's traffic during
+	// the layer.
 	BytesSent, BytesReceived int64
 	Rounds                   int
 }
@@ -243,7 +221,7 @@ type PhaseTime struct {
 // Encode tokenizes text and pads it as Infer would.
 func (c *Client) Encode(text string) (models.Encoding, error) {
 	tok := c.pub.Tokenizer
-	maxN := min(c.pub.Config.MaxPositions(), c.step.MaxRows())
+	maxN := planRows(c.pub.Config)
 	limit := maxN
 	if c.cfg.Length > 0 {
 		limit = c.cfg.Length
@@ -316,7 +294,7 @@ func (c *Client) Infer(ctx context.Context, nc net.Conn, text string) (*Result, 
 func (c *Client) InferEncoding(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
 	defer nc.Close()
 	n := enc.Len()
-	if maxN := min(c.pub.Config.MaxPositions(), c.step.MaxRows()); n < 1 || n > maxN {
+	if maxN := planRows(c.pub.Config); n < 1 || n > maxN {
 		return nil, fmt.Errorf("cannot InferEncoding: %w: length %d, the limit is %d", ErrTooLong, n, maxN)
 	}
 	if len(enc.TypeIDs) != n || len(enc.AttentionMask) != n || enc.AttentionMask[0] != 1 {
@@ -332,277 +310,282 @@ func (c *Client) InferEncoding(ctx context.Context, nc net.Conn, enc models.Enco
 	return res, nil
 }
 
+// infer is the client's side of the session protocol: the phases of
+// session.go, in order.
 func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
-	start := time.Now()
-	cfg := c.pub.Config
-	params := c.params
-	n := enc.Len()
-	rep := Report{Preset: c.preset.Name, Length: n}
-	for _, m := range enc.AttentionMask {
-		rep.Tokens += m
-	}
-	progress := func(p Progress) {
-		if c.cfg.Progress != nil {
-			p.Layers = cfg.NumLayers()
-			p.Elapsed = time.Since(start)
-			c.cfg.Progress(p)
-		}
-	}
-	phaseStart := start
-	endPhase := func(ph Phase) {
-		now := time.Now()
-		rep.Phases = append(rep.Phases, PhaseTime{Phase: ph, Seconds: now.Sub(phaseStart).Seconds()})
-		phaseStart = now
-	}
-
+	ci := &clientInference{c: c, start: time.Now(), enc: enc}
+	ci.phaseStart = ci.start
 	conn, err := wire.NewConn(nc, c.wireCfg)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	ci.conn = conn
 	if err := conn.Handshake(ctx); err != nil {
 		return nil, err
 	}
-	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, keepBlock: c.cfg.KeepBlock, labelOnly: !c.cfg.OpenLogits,
-		hideLength: c.cfg.HideLength}
+	acc, pl, err := ci.plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sd, err := ci.sendKeys(ctx, pl)
+	if err != nil {
+		return nil, err
+	}
+	x, err := ci.input()
+	if err != nil {
+		return nil, err
+	}
+	logits, err := encoder(ctx, sd, pl, acc.prunes, x)
+	if err != nil {
+		_ = conn.Abort(ctx, "client failed: "+err.Error())
+		return nil, err
+	}
+	ci.endPhase(PhaseLayer)
+	return ci.output(ctx, sd, pl, logits)
+}
+
+// clientInference is one inference's state on the client.
+type clientInference struct {
+	c          *Client
+	conn       *wire.Conn
+	enc        models.Encoding
+	rep        Report
+	start      time.Time
+	phaseStart time.Time
+}
+
+func (ci *clientInference) progress(p Progress) {
+	if ci.c.cfg.Progress != nil {
+		p.Layers = ci.c.pub.Config.NumLayers()
+		p.Elapsed = time.Since(ci.start)
+		ci.c.cfg.Progress(p)
+	}
+}
+
+func (ci *clientInference) endPhase(ph Phase) {
+	now := time.Now()
+	ci.rep.Phases = append(ci.rep.Phases, PhaseTime{Phase: ph, Seconds: now.Sub(ci.phaseStart).Seconds()})
+	ci.phaseStart = now
+}
+
+// plan is phase 1: the request, the server's answer checked against it,
+// and the session's parameters from the answer.
+func (ci *clientInference) plan(ctx context.Context) (sessionAccept, sessionPlan, error) {
+	c, conn, n := ci.c, ci.conn, ci.enc.Len()
+	ci.rep = Report{Preset: c.cfg.Preset, Length: n, HideLength: c.cfg.HideLength}
+	for _, m := range ci.enc.AttentionMask {
+		ci.rep.Tokens += m
+	}
+	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, labelOnly: !c.cfg.OpenLogits, hideLength: c.cfg.HideLength}
 	if err := conn.Send(ctx, MsgSession, req.marshal()); err != nil {
-		return nil, fmt.Errorf("session request: %w", err)
+		return sessionAccept{}, sessionPlan{}, fmt.Errorf("session request: %w", err)
 	}
 	p, err := conn.Recv(ctx, MsgAccept)
 	if err != nil {
-		return nil, fmt.Errorf("session: %w", err)
+		return sessionAccept{}, sessionPlan{}, fmt.Errorf("session: %w", err)
 	}
 	acc, err := decodeSessionAccept(p)
+	if err == nil {
+		err = ci.checkAccept(req, acc)
+	}
+	var pl sessionPlan
+	if err == nil {
+		pl, err = ci.sessionPlan(acc)
+	}
 	if err != nil {
 		_ = conn.Abort(ctx, err.Error())
-		return nil, err
+		return acc, pl, err
 	}
-	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim(), cfg.NumHeads())
-	if err != nil {
-		return nil, err
-	}
-	galEls, err := ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
-	if err != nil {
-		return nil, err
-	}
-	// The client gives exactly the keys of the public rotation plan.
-	if acc.request.length != n || acc.block != block || !slices.Equal(acc.galEls, galEls) || acc.request.keepBlock != req.keepBlock ||
-		acc.request.labelOnly != req.labelOnly || acc.request.hideLength != req.hideLength {
-		err := fmt.Errorf("%w: the server's plan (n=%d, block %d, %d Galois keys, keep block %v, hide length %d) is not the public plan (n=%d, block %d, %d keys, keep block %v, hide length %d)",
-			ErrMalformed, acc.request.length, acc.block, len(acc.galEls), acc.request.keepBlock, acc.request.hideLength, n, block, len(galEls), req.keepBlock, req.hideLength)
-		_ = conn.Abort(ctx, err.Error())
-		return nil, err
-	}
-	stepParams, err := sessionStep(c.step, c.keep, req.keepBlock, req.hideLength)
-	if err != nil {
-		return nil, err
-	}
-	rep.Block, rep.GaloisKeys, rep.HideLength = block, len(galEls), req.hideLength
+	return acc, pl, nil
+}
 
-	// Keys: generated and sent one at a time, so at most one Galois key is
-	// held in memory.
-	progress(Progress{Phase: PhaseKeys})
-	keys := ckks.GenSecretKeys(params)
-	send := func(t wire.Type, what string, marshal func() ([]byte, error)) error {
-		p, err := marshal()
+// checkAccept checks that the server answers the request it was sent
+// (it may only turn the reductions off) for the model's layers.
+func (ci *clientInference) checkAccept(req sessionRequest, acc sessionAccept) error {
+	a := acc.request
+	if a.length != req.length || a.labelOnly != req.labelOnly || a.hideLength != req.hideLength ||
+		(a.prune && !req.prune) || (a.reduce && !req.reduce) || len(acc.prunes) != ci.c.pub.Config.NumLayers() {
+		return fmt.Errorf("%w: the server's answer (n=%d, label only %v, hide length %d, %d layers) is not the request's (n=%d, label only %v, hide length %d, %d layers)",
+			ErrMalformed, a.length, a.labelOnly, a.hideLength, len(acc.prunes), req.length, req.labelOnly, req.hideLength, ci.c.pub.Config.NumLayers())
+	}
+	for _, p := range acc.prunes {
+		if p && !a.prune {
+			return fmt.Errorf("%w: a pruning layer in a session without pruning", ErrMalformed)
+		}
+	}
+	return nil
+}
+
+// sessionPlan derives the session's parameters from the server's answer.
+func (ci *clientInference) sessionPlan(acc sessionAccept) (sessionPlan, error) {
+	c := ci.c
+	lit := layersLiteral(c.cfg.Preset, c.cfg.AllowInsecure, acc.logBoundOut, acc.sumsLogBound, 0)
+	p, err := layers.NewClientParameters(lit, acc.levels)
+	if err != nil {
+		return sessionPlan{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return newPlan(acc.request, c.pub.Config, p)
+}
+
+// sendKeys is phase 2: fresh keys, the public ones sent; it returns the
+// client's side of the encoder.
+func (ci *clientInference) sendKeys(ctx context.Context, pl sessionPlan) (*clientSide, error) {
+	ci.progress(Progress{Phase: PhaseKeys})
+	before := ci.conn.Stats()
+	ew := pl.layers.Elementwise().Params()
+	ck := ckks.GenSecretKeys(ew)
+	msk, mpk := rlwe.NewKeyGenerator(pl.layers.MatMul().Ring().RLWE()).GenKeyPairNew()
+	ssk, spk := rlwe.NewKeyGenerator(pl.layers.Scores().Ring().RLWE()).GenKeyPairNew()
+	for _, k := range []struct {
+		t       wire.Type
+		what    string
+		marshal func() ([]byte, error)
+	}{
+		{MsgPublicKey, "public key", ck.MarshalPublicKey},
+		{MsgRelinKey, "relinearization key", ck.MarshalRelinKey},
+		{MsgProductKey, "products' public key", mpk.MarshalBinary},
+		{MsgSharedKey, "shared products' public key", spk.MarshalBinary},
+	} {
+		p, err := k.marshal()
 		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return nil, fmt.Errorf("%s: %w", k.what, err)
 		}
-		if err := conn.Send(ctx, t, p); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		return nil
-	}
-	if err := send(MsgPublicKey, "public key", keys.MarshalPublicKey); err != nil {
-		return nil, err
-	}
-	if err := send(MsgRelinKey, "relinearization key", keys.MarshalRelinKey); err != nil {
-		return nil, err
-	}
-	for i, g := range galEls {
-		if err := send(MsgGaloisKey, fmt.Sprintf("Galois key %d", i), func() ([]byte, error) { return keys.MarshalGaloisKey(g) }); err != nil {
-			return nil, err
+		if err := ci.conn.Send(ctx, k.t, p); err != nil {
+			return nil, fmt.Errorf("%s: %w", k.what, err)
 		}
 	}
-	endPhase(PhaseKeys)
-
-	// The input.
-	progress(Progress{Phase: PhaseInput})
-	x0, err := c.pub.Embed(enc.IDs, enc.TypeIDs)
+	ci.rep.KeyBytes = ci.conn.Stats().Sub(before).BytesSent
+	party, err := layers.NewClient(pl.layers, layers.ClientKeys{MatMul: msk, SharedMul: ssk, CKKS: ck.SK}, 0)
 	if err != nil {
 		return nil, err
 	}
-	he, err := keys.Client()
+	step, err := prunestep.NewClient(ew, ck.SK, pl.step, ci.c.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
-	lay, err := ckks.NewLayout(params.MaxSlots(), n, cfg.HiddenSize(), block)
-	if err != nil {
-		return nil, err
-	}
-	lay = lay.WithHeadDim(cfg.HeadDim())
-	x, err := he.EncryptMatrix(x0, lay, params.MaxLevel())
-	if err != nil {
-		return nil, err
-	}
-	valid := make([]bool, n)
-	for i, m := range enc.AttentionMask {
+	ci.endPhase(PhaseKeys)
+	valid := make([]bool, ci.enc.Len())
+	for i, m := range ci.enc.AttentionMask {
 		valid[i] = m == 1
 	}
-	masks, err := he.EncryptAttentionMasks(valid, lay)
+	ci.rep.Layers = make([]LayerReport, ci.c.pub.Config.NumLayers())
+	return &clientSide{ci: ci, pl: pl, party: party, step: step, valid: valid}, nil
+}
+
+// input is phase 3: the embedding of the padded text, the client's share
+// of X_0 (the server's is zero).
+func (ci *clientInference) input() (share.Vector, error) {
+	ci.progress(Progress{Phase: PhaseInput})
+	x0, err := ci.c.pub.Embed(ci.enc.IDs, ci.enc.TypeIDs)
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.SendMessage(ctx, MsgInput, x); err != nil {
-		return nil, fmt.Errorf("input: %w", err)
-	}
-	if err := conn.SendMessage(ctx, MsgMasks, masks); err != nil {
-		return nil, fmt.Errorf("attention masks: %w", err)
-	}
-	endPhase(PhaseInput)
-
-	// The encoder: the server computes, the client serves the bridge.
-	step, err := prunestep.NewClient(params, keys.SK, stepParams, c.cfg.Rand)
-	if err != nil {
-		return nil, err
-	}
-	rep.Layers = make([]LayerReport, cfg.NumLayers())
-	rows, high := n, n
-	curLay := lay
-	sent := make(map[uint64]bool, len(galEls))
-	for _, g := range galEls {
-		sent[g] = true
-	}
-	var layerErr error
-	cur := -1 // the layer in progress
-	var mark wire.Stats
-	closeLayer := func() {
-		if cur >= 0 {
-			d := conn.Stats().Sub(mark)
-			lr := &rep.Layers[cur]
-			lr.BytesSent, lr.BytesReceived, lr.Rounds = d.BytesSent, d.BytesReceived, int(d.Rounds)
+	x := make(share.Vector, len(x0.Data))
+	for i, v := range x0.Data {
+		if x[i], err = fixedPoint(v); err != nil {
+			return nil, fmt.Errorf("embedding: %w", err)
 		}
 	}
-	counts, err := step.ServeBridgeEvents(ctx, conn, func(ev prunestep.Event) {
-		switch ev.Op {
-		case prunestep.RequestProgress:
-			if ev.Stage == stageLayer && ev.Layer < len(rep.Layers) {
-				closeLayer()
-				cur, mark = ev.Layer, conn.Stats()
-				rep.Layers[ev.Layer] = LayerReport{In: rows, Kept: rows, High: high, Block: curLay.Block}
-				progress(Progress{Phase: PhaseLayer, Layer: ev.Layer})
-			} else if ev.Stage == stageHead {
-				closeLayer()
-				cur = -1
-				endPhase(PhaseLayer)
-				progress(Progress{Phase: PhaseHead, Layer: cfg.NumLayers()})
-			}
-		case prunestep.RequestPrune:
-			if ev.Layer >= len(rep.Layers) || ev.Counts.In != rows {
-				layerErr = fmt.Errorf("%w: pruning step for layer %d on %d rows, expected %d", ErrMalformed, ev.Layer, ev.Counts.In, rows)
-				return
-			}
-			rows, high = ev.Counts.Kept, ev.Counts.High
-			lr := &rep.Layers[ev.Layer]
-			lr.Kept, lr.High, lr.Pruned = rows, high, true
-			// The server waits for the keys below: a failure here must end
-			// the session at once, not after the bridge.
-			fail := func(err error) {
-				layerErr = err
-				_ = conn.Abort(ctx, err.Error())
-			}
-			next, err := stepParams.NextLayout(curLay, rows)
-			if err != nil {
-				fail(fmt.Errorf("%w: no layout for %d kept rows: %v", ErrMalformed, rows, err))
-				return
-			}
-			if next.Block != curLay.Block {
-				// The server re-packs into a smaller block and waits for the
-				// Galois keys its rotations need.
-				missing, err := keyPlan(params, cfg, next.Block, sent)
-				if err != nil {
-					fail(err)
-					return
-				}
-				for i, g := range missing {
-					if err := send(MsgGaloisKey, fmt.Sprintf("Galois key %d for block %d", i, next.Block), func() ([]byte, error) { return keys.MarshalGaloisKey(g) }); err != nil {
-						fail(err)
-						return
-					}
-				}
-				lr.Keys = len(missing)
-				rep.GaloisKeys += len(missing)
-			}
-			curLay = next
-			lr.Block = next.Block
-			progress(Progress{Phase: PhasePrune, Layer: ev.Layer, Counts: ev.Counts})
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encoder: %w", err)
-	}
-	if layerErr != nil {
-		_ = conn.Abort(ctx, layerErr.Error())
-		return nil, layerErr
-	}
-	_ = counts
+	ci.endPhase(PhaseInput)
+	return x, nil
+}
 
-	// The output.
-	progress(Progress{Phase: PhaseOutput})
+// fixedPoint returns round(2^F·v) for the layers' F, refusing values
+// beyond the products' input bound.
+func fixedPoint(v float64) (share.Int128, error) {
+	if !(math.Abs(v) <= math.Exp2(LinearLogBound)) {
+		return share.Int128{}, fmt.Errorf("value %v beyond 2^%d", v, LinearLogBound)
+	}
+	return share.Int128FromInt64(int64(math.Round(math.Ldexp(v, StepFracBits)))), nil
+}
+
+// output is phase 5's opening and phase 6.
+func (ci *clientInference) output(ctx context.Context, sd *clientSide, pl sessionPlan, logits share.Vector) (*Result, error) {
+	ci.progress(Progress{Phase: PhaseOutput})
+	cfg := ci.c.pub.Config
 	var values []float64
-	var slots []int
 	label := 0
-	if req.labelOnly {
-		label, slots, err = step.RevealLabel(ctx, conn)
-		if err != nil {
-			return nil, fmt.Errorf("label: %w", err)
-		}
-	} else {
-		values, slots, err = step.Reveal(ctx, conn)
-		if err != nil {
-			return nil, fmt.Errorf("logits: %w", err)
-		}
-		if len(values) != cfg.NumLabels() {
-			err := fmt.Errorf("%w: %d logits opened, the model has %d labels", ErrMalformed, len(values), cfg.NumLabels())
-			_ = conn.Abort(ctx, err.Error())
-			return nil, err
-		}
+	var err error
+	if pl.req.labelOnly {
+		label, err = sd.step.RevealLabelShares(ctx, ci.conn, logits)
+	} else if values, err = sd.step.RevealShares(ctx, ci.conn, logits); err == nil {
 		for k, v := range values {
 			if v > values[label] {
 				label = k
 			}
 		}
 	}
-	for k, j := range slots {
-		if j != k*curLay.Block {
-			err := fmt.Errorf("%w: the server opened slot %d for label %d, want %d", ErrMalformed, j, k, k*curLay.Block)
-			_ = conn.Abort(ctx, err.Error())
-			return nil, err
-		}
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
 	}
-	p, err = conn.Recv(ctx, MsgReport)
+	p, err := ci.conn.Recv(ctx, MsgReport)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	srep, err := decodeServerReport(p)
+	if err == nil && len(srep.layers) != len(ci.rep.Layers) {
+		err = fmt.Errorf("%w: report of %d layers, the model has %d", ErrMalformed, len(srep.layers), len(ci.rep.Layers))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	if len(srep.layers) != len(rep.Layers) {
-		return nil, fmt.Errorf("%w: report of %d layers, the model has %d", ErrMalformed, len(srep.layers), len(rep.Layers))
-	}
 	for l, sl := range srep.layers {
-		rep.Layers[l].Seconds, rep.Layers[l].BridgeSeconds, rep.Layers[l].Refreshes = sl.seconds, sl.bridge, sl.refreshes
+		ci.rep.Layers[l].Seconds, ci.rep.Layers[l].StepSeconds = sl.seconds, sl.step
 	}
-	rep.HeadSeconds = srep.head
-	endPhase(PhaseOutput)
-	st := conn.Stats()
-	rep.BytesSent, rep.BytesReceived, rep.Rounds = st.BytesSent, st.BytesReceived, int(st.Rounds)
-	rep.Seconds = time.Since(start).Seconds()
-
-	res := &Result{Label: label, Logits: values, Encoding: enc, Report: rep}
+	ci.rep.HeadSeconds = srep.head
+	ci.endPhase(PhaseOutput)
+	st := ci.conn.Stats()
+	ci.rep.BytesSent, ci.rep.BytesReceived, ci.rep.Rounds = st.BytesSent, st.BytesReceived, int(st.Rounds)
+	ci.rep.Seconds = time.Since(ci.start).Seconds()
+	res := &Result{Label: label, Logits: values, Encoding: ci.enc, Report: ci.rep}
 	if names := cfg.Labels(); label < len(names) {
 		res.LabelName = names[label]
 	}
 	return res, nil
+}
+
+// clientSide is the client's side of the encoder.
+type clientSide struct {
+	ci    *clientInference
+	pl    sessionPlan
+	party *layers.Client
+	step  *prunestep.Client
+	valid []bool // the padding flags, secret until a pruning step
+	mark  wire.Stats
+}
+
+func (sd *clientSide) attention(ctx context.Context, _ int, rows layers.Rows, x share.Vector) (share.Vector, share.Vector, error) {
+	if rows.Hidden {
+		rows.Valid = sd.valid
+	}
+	return sd.party.Attention(ctx, sd.ci.conn, sd.pl.attn, rows, x)
+}
+
+func (sd *clientSide) prune(ctx context.Context, l int, y, scores share.Vector) (share.Vector, prunestep.Counts, error) {
+	out, c, err := sd.step.PruneShares(ctx, sd.ci.conn, prunestep.Rows{Layer: l, X: y, Cols: sd.pl.cfg.HiddenSize(), Scores: scores})
+	if err == nil {
+		sd.ci.progress(Progress{Phase: PhasePrune, Layer: l, Counts: c})
+	}
+	return out.X, c, err
+}
+
+func (sd *clientSide) ffn(ctx context.Context, _ int, degs []approx.Degree, h share.Vector) (share.Vector, error) {
+	return sd.party.FFN(ctx, sd.ci.conn, sd.pl.ffn, degs, h)
+}
+
+func (sd *clientSide) head(ctx context.Context, cls share.Vector) (share.Vector, error) {
+	sd.ci.progress(Progress{Phase: PhaseHead, Layer: sd.pl.cfg.NumLayers()})
+	return sd.party.Head(ctx, sd.ci.conn, sd.pl.head, cls)
+}
+
+func (sd *clientSide) layerStart(l int) {
+	sd.mark = sd.ci.conn.Stats()
+	sd.ci.progress(Progress{Phase: PhaseLayer, Layer: l})
+}
+
+func (sd *clientSide) layerEnd(l int, c prunestep.Counts, pruned bool) {
+	d := sd.ci.conn.Stats().Sub(sd.mark)
+	sd.ci.rep.Layers[l] = LayerReport{In: c.In, Kept: c.Kept, High: c.High, Pruned: pruned,
+		BytesSent: d.BytesSent, BytesReceived: d.BytesReceived, Rounds: int(d.Rounds)}
 }

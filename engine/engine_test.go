@@ -6,15 +6,14 @@ import (
 	"math"
 	"net"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
 	"github.com/cipherprune/cipherprune/prune"
 )
@@ -51,7 +50,7 @@ func testCtx(t testing.TB) context.Context {
 func startServer(t testing.TB, m *Model, cfg ServerConfig) (addr string, logs func() []string) {
 	t.Helper()
 	if cfg.Preset == "" {
-		cfg.Preset, cfg.AllowInsecure = ckks.InsecureTest11, true
+		cfg.Preset, cfg.AllowInsecure = elementwise.InsecureElementwise11, true
 	}
 	var mu sync.Mutex
 	var lines []string
@@ -88,7 +87,7 @@ func dial(t testing.TB, addr string) net.Conn {
 func testClient(t testing.TB, m *Model, cfg ClientConfig) *Client {
 	t.Helper()
 	if cfg.Preset == "" {
-		cfg.Preset, cfg.AllowInsecure = ckks.InsecureTest11, true
+		cfg.Preset, cfg.AllowInsecure = elementwise.InsecureElementwise11, true
 	}
 	c, err := NewClient(m.Client, cfg)
 	if err != nil {
@@ -123,21 +122,18 @@ func TestInferLoopback(t *testing.T) {
 	m := loadShipped(t)
 	addr, logs := startServer(t, m, ServerConfig{Workers: 2, AllowOpenLogits: true})
 	for _, tc := range []struct {
-		name    string
-		text    string
-		cfg     ClientConfig
-		compact bool // the kept rows must fit a smaller block than the input's
+		name string
+		text string
+		cfg  ClientConfig
 	}{
-		{"pruned", "The food was great and the staff were friendly.", ClientConfig{OpenLogits: true}, false},
-		{"unpruned", "Terrible service, I will never come back.", ClientConfig{NoPruning: true, OpenLogits: true}, false},
-		// 25 tokens padded to 64 (block 64 at InsecureTest11): the 17 rows
-		// kept are re-packed into block 32, with its keys sent on the way.
-		{"compacted", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, OpenLogits: true}, true},
-		// The same with KeepBlock: the kept rows stay in block 64, no keys.
-		{"keep block", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, KeepBlock: true, OpenLogits: true}, false},
-		// The default: only the label is opened, by a garbled comparison
-		// of the logits.
-		{"label only", "Terrible service, I will never come back.", ClientConfig{}, false},
+		{"pruned", "The food was great and the staff were friendly.", ClientConfig{OpenLogits: true}},
+		{"unpruned", "Terrible service, I will never come back.", ClientConfig{NoPruning: true, OpenLogits: true}},
+		// 25 tokens padded to 64: the padding is masked until the first
+		// pruning step drops it.
+		{"padded", "The food was great, the staff were friendly and quick, and the prices were fair for such a lovely evening.", ClientConfig{Length: 64, OpenLogits: true}},
+		// The default: only the label is opened, by a garbled argmax of
+		// the logits' shares.
+		{"label only", "Terrible service, I will never come back.", ClientConfig{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var events []Progress
@@ -158,8 +154,8 @@ func TestInferLoopback(t *testing.T) {
 					worst = math.Max(worst, math.Abs(res.Logits[k]-want[k]))
 				}
 			}
-			t.Logf("%s: label %s, logits %.4f, approximate %.4f, max diff %.2e; %d tokens padded to %d; layers %+v; %.1f s, %d B sent, %d B received, %d rounds",
-				tc.name, res.LabelName, res.Logits, want, worst, res.Report.Tokens, res.Report.Length, res.Report.Layers, res.Report.Seconds, res.Report.BytesSent, res.Report.BytesReceived, res.Report.Rounds)
+			t.Logf("%s: label %s, logits %.4f, approximate %.4f, max diff %.2e; %d tokens padded to %d; layers %+v; %.1f s, %d B sent (keys %d B), %d B received, %d rounds",
+				tc.name, res.LabelName, res.Logits, want, worst, res.Report.Tokens, res.Report.Length, res.Report.Layers, res.Report.Seconds, res.Report.BytesSent, res.Report.KeyBytes, res.Report.BytesReceived, res.Report.Rounds)
 			if worst > 1e-2 {
 				t.Errorf("logits differ from the approximate forward by %g > 1e-2", worst)
 			}
@@ -167,29 +163,11 @@ func TestInferLoopback(t *testing.T) {
 				t.Errorf("label %d, approximate forward %d", res.Label, argmax(want))
 			}
 			pruned := false
-			block := res.Report.Block
 			for l, lr := range res.Report.Layers {
 				pruned = pruned || lr.Pruned
 				if lr.Kept > lr.In || lr.High > lr.Kept || lr.Kept < 1 {
 					t.Errorf("layer %d: inconsistent counts %+v", l, lr)
 				}
-				want, err := ckks.BlockFor(1<<10, lr.Kept, m.Config().HeadDim(), m.Config().NumHeads())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tc.cfg.KeepBlock {
-					want = block
-				}
-				if want = min(want, block); lr.Block != want || (lr.Keys > 0) != (want < block) {
-					t.Errorf("layer %d: block %d (%d keys sent) after keeping %d rows in block %d, want block %d", l, lr.Block, lr.Keys, lr.Kept, block, want)
-				}
-				block = lr.Block
-			}
-			if tc.compact && block >= res.Report.Block {
-				t.Errorf("the rows stayed in block %d (kept %+v)", block, res.Report.Layers)
-			}
-			if tc.cfg.KeepBlock && block != res.Report.Block {
-				t.Errorf("KeepBlock: the rows moved from block %d to %d", res.Report.Block, block)
 			}
 			if pruned == tc.cfg.NoPruning {
 				t.Errorf("pruned = %v with NoPruning = %v", pruned, tc.cfg.NoPruning)
@@ -213,40 +191,6 @@ func argmax(v []float64) int {
 		}
 	}
 	return best
-}
-
-// TestServerBackends checks the backend choice: the kernels' reference
-// runs a private inference through ckks.WithBackend with the same result,
-// "gpu" without a usable GPU falls back to the CPU with a message, an
-// unknown name is refused.
-func TestServerBackends(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a whole private inference")
-	}
-	m := loadShipped(t)
-	var msgs []string
-	logf := func(format string, args ...any) { msgs = append(msgs, fmt.Sprintf(format, args...)) }
-	if _, err := NewServer(m, ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true, Backend: "gpu", Logf: logf}); err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) == 0 || !strings.Contains(msgs[0], "no usable GPU") {
-		t.Errorf("gpu without a GPU: messages %q", msgs)
-	}
-	if _, err := NewServer(m, ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true, Backend: "tpu"}); err == nil {
-		t.Error("an unknown backend was accepted")
-	}
-	addr, logs := startServer(t, m, ServerConfig{Workers: 2, Backend: "kernels", AllowOpenLogits: true})
-	res, err := testClient(t, m, ClientConfig{OpenLogits: true}).Infer(testCtx(t), dial(t, addr), "The food was great and the staff were friendly.")
-	if err != nil {
-		t.Fatalf("Infer: %v\nserver: %q", err, logs())
-	}
-	want := reference(t, m, res.Encoding, Reductions{Prune: true, Reduce: true})
-	for k := range want {
-		if d := math.Abs(res.Logits[k] - want[k]); d > 1e-2 {
-			t.Errorf("logit %d: %g, approximate forward %g (kernels backend)", k, res.Logits[k], want[k])
-		}
-	}
-	t.Logf("kernels backend: logits %.4f, approximate %.4f, %.1f s", res.Logits, want, res.Report.Seconds)
 }
 
 // TestMinThetaAgrees: the plaintext schedule's θ_min (prune.Schedule, which

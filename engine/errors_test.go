@@ -12,22 +12,21 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
+	"github.com/cipherprune/cipherprune/mpcbridge/layers"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // rawClient opens a wire connection to addr as a client of m's public
-// model on InsecureTest11, for tests that speak the protocol by hand.
+// model on InsecureElementwise11, for tests that speak the protocol by hand.
 func rawClient(t *testing.T, m *Model, addr string) *wire.Conn {
 	t.Helper()
 	fp, err := Fingerprint(m.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	step, err := StepParameters(m.Config().HeadDim(), m.Config().NumHeads())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := wire.NewConn(dial(t, addr), wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(ckks.InsecureTest11, fp, step)})
+	conn, err := wire.NewConn(dial(t, addr), wire.Config{Role: wire.RoleClient, Version: ProtocolVersion, Params: sessionParams(elementwise.InsecureElementwise11, fp)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +62,7 @@ func TestHandshakeMismatch(t *testing.T) {
 	other.Embeddings.LayerNorm.Beta[0] += 1e-3
 	for name, c := range map[string]*Client{
 		"model":  testClient(t, &Model{Model: &models.Model{Client: &other}}, ClientConfig{}),
-		"preset": testClient(t, m, ClientConfig{Preset: ckks.InsecureTest12, AllowInsecure: true}),
+		"preset": testClient(t, m, ClientConfig{Preset: ckks.InsecureTest11, AllowInsecure: true}),
 	} {
 		_, err := c.Infer(testCtx(t), dial(t, addr), "good")
 		if !errors.Is(err, wire.ErrParams) {
@@ -175,11 +174,11 @@ func TestServerDies(t *testing.T) {
 	}
 	m := loadShipped(t)
 	for name, limit := range map[string]int64{
-		"during keys":    20 << 20,
-		"during encoder": 85_000_000, // keys and input are about 83 MB at InsecureTest11, the whole session 87 MB
+		"during keys":    100_000,    // the keys are 0.6 MB at InsecureElementwise11 (Report.KeyBytes)
+		"during encoder": 10_000_000, // the whole session sends 29 MB
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv, err := NewServer(m, ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true})
+			srv, err := NewServer(m, ServerConfig{Preset: elementwise.InsecureElementwise11, AllowInsecure: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,10 +213,10 @@ func TestBadInput(t *testing.T) {
 	if err != nil || e.Len() != m.Config().MaxPositions() {
 		t.Errorf("truncated: length %d, error %v", e.Len(), err)
 	}
-	if _, err := NewClient(m.Client, ClientConfig{Preset: ckks.InsecureTest11}); err == nil {
+	if _, err := NewClient(m.Client, ClientConfig{Preset: elementwise.InsecureElementwise11}); err == nil {
 		t.Error("an insecure preset was accepted without AllowInsecure")
 	}
-	if _, err := NewClient(m.Client, ClientConfig{Preset: ckks.InsecureTest11, AllowInsecure: true, Length: 10000}); err == nil {
+	if _, err := NewClient(m.Client, ClientConfig{Preset: elementwise.InsecureElementwise11, AllowInsecure: true, Length: 10000}); err == nil {
 		t.Error("a padded length over the model's was accepted")
 	}
 }
@@ -259,7 +258,7 @@ func TestMalformedSession(t *testing.T) {
 	if err := conn.Send(ctx, MsgPublicKey, bytes.Repeat([]byte{0xff}, 1000)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Recv(ctx, MsgLogits); err == nil {
+	if _, err := conn.Recv(ctx, MsgReport); err == nil {
 		t.Error("garbage public key: no error")
 	}
 	waitLog(t, logs, "public key")
@@ -270,7 +269,7 @@ func TestMalformedSession(t *testing.T) {
 func FuzzDecodeSessionRequest(f *testing.F) {
 	f.Add(sessionRequest{length: 16, prune: true, reduce: true}.marshal())
 	f.Add(sessionRequest{length: 512}.marshal())
-	f.Add(sessionRequest{length: 64, prune: true, keepBlock: true}.marshal())
+	f.Add(sessionRequest{length: 64, prune: true, hideLength: 8}.marshal())
 	f.Add(sessionRequest{length: 16, labelOnly: true}.marshal())
 	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -287,8 +286,8 @@ func FuzzDecodeSessionRequest(f *testing.F) {
 // FuzzDecodeSessionAccept: the decoder never panics and what it accepts
 // re-encodes to the same bytes.
 func FuzzDecodeSessionAccept(f *testing.F) {
-	f.Add(sessionAccept{request: sessionRequest{length: 32, prune: true}, block: 128, galEls: []uint64{5, 25, 125}}.marshal())
-	f.Add(sessionAccept{request: sessionRequest{length: 1}, block: 1}.marshal())
+	f.Add(testAccept(sessionRequest{length: 32, prune: true}, []bool{true, false}).marshal())
+	f.Add(testAccept(sessionRequest{length: 1}, make([]bool, 9)).marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
 		a, err := decodeSessionAccept(p)
 		if err != nil {
@@ -303,7 +302,7 @@ func FuzzDecodeSessionAccept(f *testing.F) {
 // FuzzDecodeServerReport: the decoder never panics, accepts only finite
 // non-negative times, and round-trips.
 func FuzzDecodeServerReport(f *testing.F) {
-	f.Add(serverReport{layers: []serverLayer{{1.5, 0.25, 3}, {2, 0, 0}}, head: 0.5}.marshal())
+	f.Add(serverReport{layers: []serverLayer{{1.5, 0.25}, {2, 0}}, head: 0.5}.marshal())
 	f.Add(serverReport{}.marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
 		r, err := decodeServerReport(p)
@@ -311,7 +310,7 @@ func FuzzDecodeServerReport(f *testing.F) {
 			return
 		}
 		for _, l := range r.layers {
-			if !(l.seconds >= 0 && l.bridge >= 0) {
+			if !(l.seconds >= 0 && l.step >= 0) {
 				t.Fatalf("accepted times %v", l)
 			}
 		}
@@ -323,15 +322,15 @@ func FuzzDecodeServerReport(f *testing.F) {
 
 // TestMessagesRoundTrip checks the codecs on a few values and refusals.
 func TestMessagesRoundTrip(t *testing.T) {
-	for _, r := range []sessionRequest{{length: 128, prune: true}, {length: 64, prune: true, reduce: true, keepBlock: true}, {length: 16, labelOnly: true}} {
+	for _, r := range []sessionRequest{{length: 128, prune: true}, {length: 64, prune: true, reduce: true, hideLength: 4}, {length: 16, labelOnly: true}} {
 		if got, err := decodeSessionRequest(r.marshal()); err != nil || got != r {
 			t.Errorf("request round trip: %+v, %v", got, err)
 		}
 	}
 	req := sessionRequest{length: 128, prune: true}
-	acc := sessionAccept{request: req, block: 128, galEls: []uint64{3, 9}}
+	acc := testAccept(req, []bool{false, true, true})
 	got, err := decodeSessionAccept(acc.marshal())
-	if err != nil || got.block != 128 || len(got.galEls) != 2 || got.galEls[1] != 9 {
+	if err != nil || got.logBoundOut != acc.logBoundOut || len(got.prunes) != 3 || !got.prunes[1] || got.prunes[0] || got.levels[approx.GELU][approx.Low] != 5 {
 		t.Errorf("accept round trip: %+v, %v", got, err)
 	}
 	for name, p := range map[string][]byte{
@@ -344,9 +343,24 @@ func TestMessagesRoundTrip(t *testing.T) {
 			t.Errorf("%s: got %v", name, err)
 		}
 	}
-	bad := acc.marshal()
-	bad[11] = 3 // block 128 -> 131
-	if _, err := decodeSessionAccept(bad); err == nil {
-		t.Error("a block that is not a power of two was accepted")
+	for name, edit := range map[string]func([]byte) []byte{
+		"reserved":       func(p []byte) []byte { p[10] = 1; return p },
+		"no sums bound":  func(p []byte) []byte { p[9] = 0; return p },
+		"stray bit":      func(p []byte) []byte { p[len(p)-1] |= 0x80; return p },
+		"truncated":      func(p []byte) []byte { return p[:len(p)-1] },
+		"layers overrun": func(p []byte) []byte { p[acceptFixed-1] = 200; return p },
+	} {
+		if _, err := decodeSessionAccept(edit(acc.marshal())); !errors.Is(err, ErrMalformed) {
+			t.Errorf("accept %s: got %v", name, err)
+		}
 	}
+}
+
+// testAccept returns an answer to req with made-up bounds and levels.
+func testAccept(req sessionRequest, prunes []bool) sessionAccept {
+	lv := layers.PolyLevels{}
+	for _, fn := range approx.Funcs() {
+		lv[fn] = map[approx.Degree]int{approx.High: 6, approx.Low: 5}
+	}
+	return sessionAccept{request: req, logBoundOut: 12, sumsLogBound: 6, levels: lv, prunes: prunes}
 }

@@ -7,8 +7,8 @@ import (
 	"net"
 	"path/filepath"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/engine"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 )
 
 // Example runs one private inference of the shipped sentiment model with a
@@ -21,7 +21,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv, err := engine.NewServer(model, engine.ServerConfig{Preset: ckks.InsecureTest11, AllowInsecure: true})
+	srv, err := engine.NewServer(model, engine.ServerConfig{Preset: elementwise.InsecureElementwise11, AllowInsecure: true})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cli, err := engine.NewClient(pub, engine.ClientConfig{Preset: ckks.InsecureTest11, AllowInsecure: true})
+	cli, err := engine.NewClient(pub, engine.ClientConfig{Preset: elementwise.InsecureElementwise11, AllowInsecure: true})
 	if err != nil {
 		log.Fatal(err)
 	}

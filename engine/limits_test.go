@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -128,7 +128,7 @@ func TestMaxConns(t *testing.T) {
 		return append([]string(nil), lines...)
 	}
 	srv, err := NewServer(m, ServerConfig{
-		Preset: ckks.InsecureTest11, AllowInsecure: true, MaxConns: 2, HandshakeTimeout: hangAfter,
+		Preset: elementwise.InsecureElementwise11, AllowInsecure: true, MaxConns: 2, HandshakeTimeout: hangAfter,
 		Logf: func(format string, args ...any) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -245,7 +245,7 @@ func TestServerLimitsConfig(t *testing.T) {
 		{"fewer conns than sessions", ServerConfig{MaxSessions: 4, MaxConns: 3}, "MaxConns 3 is less than MaxSessions 4", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.cfg.Preset, tc.cfg.AllowInsecure = ckks.InsecureTest11, true
+			tc.cfg.Preset, tc.cfg.AllowInsecure = elementwise.InsecureElementwise11, true
 			s, err := NewServer(m, tc.cfg)
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {

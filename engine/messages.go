@@ -8,32 +8,28 @@ import (
 	"math/bits"
 
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
+	"github.com/cipherprune/cipherprune/mpcbridge/layers"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // Message types of the engine, in the block 0x0400-0x04ff that
-// mpcbridge/wire assigns to it.
+// mpcbridge/wire assigns to it. Every other message of a session belongs
+// to the primitive that sends it (mpcbridge/README.md, the wire list).
 const (
 	// MsgSession (client -> server) opens a session: the padded length and
 	// the reductions the client asks for (sessionRequest).
 	MsgSession wire.Type = 0x0401
-	// MsgAccept (server -> client) accepts it: the padded length, the block
-	// size of the packing and the Galois elements of the server's rotation
-	// plan (sessionAccept).
+	// MsgAccept (server -> client) accepts it: what the server applies,
+	// and the public trace of its model the client needs (sessionAccept).
 	MsgAccept wire.Type = 0x0402
-	// MsgPublicKey, MsgRelinKey and MsgGaloisKey (client -> server) carry
-	// the client's public key, relinearization key and one Galois key per
-	// message, in the order of the plan (Lattigo's binary forms).
-	MsgPublicKey wire.Type = 0x0403
-	MsgRelinKey  wire.Type = 0x0404
-	MsgGaloisKey wire.Type = 0x0405
-	// MsgInput (client -> server) carries the encrypted X_0 (ckks.CtMatrix).
-	MsgInput wire.Type = 0x0406
-	// MsgMasks (client -> server) carries the encrypted attention masks of
-	// the padding (maskMessage).
-	MsgMasks wire.Type = 0x0407
-	// MsgLogits (server -> client) carries the encrypted logits.
-	MsgLogits wire.Type = 0x0408
+	// MsgPublicKey and MsgRelinKey (client -> server) carry the client's
+	// CKKS public key and its seeded relinearization key, MsgProductKey
+	// and MsgSharedKey its public keys of the products' rings (Lattigo's
+	// binary forms).
+	MsgPublicKey  wire.Type = 0x0403
+	MsgRelinKey   wire.Type = 0x0404
+	MsgProductKey wire.Type = 0x0405
+	MsgSharedKey  wire.Type = 0x0406
 	// MsgReport (server -> client) carries the server's timings
 	// (serverReport): public, like the counts.
 	MsgReport wire.Type = 0x0409
@@ -44,10 +40,8 @@ func init() {
 	wire.RegisterType(MsgAccept, "engine.Accept")
 	wire.RegisterType(MsgPublicKey, "engine.PublicKey")
 	wire.RegisterType(MsgRelinKey, "engine.RelinKey")
-	wire.RegisterType(MsgGaloisKey, "engine.GaloisKey")
-	wire.RegisterType(MsgInput, "engine.Input")
-	wire.RegisterType(MsgMasks, "engine.Masks")
-	wire.RegisterType(MsgLogits, "engine.Logits")
+	wire.RegisterType(MsgProductKey, "engine.ProductKey")
+	wire.RegisterType(MsgSharedKey, "engine.SharedKey")
 	wire.RegisterType(MsgReport, "engine.Report")
 }
 
@@ -57,14 +51,14 @@ var ErrMalformed = errors.New("engine: malformed message")
 // msgVersion is the version byte every engine message starts with.
 const msgVersion = 1
 
-// Flags of a session request.
+// Flags of a session request. Bit 2 (keep the first block) belonged to
+// the rotation-based path of protocol version 7.
 const (
 	flagPrune      = 1 << 0
 	flagReduce     = 1 << 1
-	flagKeepBlock  = 1 << 2
 	flagLabelOnly  = 1 << 3
 	flagHideLength = 1 << 4
-	flagsKnown     = flagPrune | flagReduce | flagKeepBlock | flagLabelOnly | flagHideLength
+	flagsKnown     = flagPrune | flagReduce | flagLabelOnly | flagHideLength
 )
 
 // MaxHideLength is the largest ClientConfig.HideLength: the largest number
@@ -79,10 +73,9 @@ const maxLength = 1 << 16
 //
 //	offset  size  field
 //	0       1     version (msgVersion)
-//	1       1     flags: bit 0 pruning, bit 1 degree reduction, bit 2 keep
-//	              the first block (no re-packing after a pruning step),
-//	              bit 3 open only the label (no logits), bit 4 round the
-//	              kept counts up to a group (ClientConfig.HideLength)
+//	1       1     flags: bit 0 pruning, bit 1 degree reduction, bit 3 open
+//	              only the label (no logits), bit 4 round the kept counts
+//	              up to a group (ClientConfig.HideLength)
 //	2       1     with bit 4, log2 of the group (1 to log2 MaxHideLength);
 //	              zero otherwise
 //	3       1     reserved, zero
@@ -95,7 +88,6 @@ type sessionRequest struct {
 	length     int
 	prune      bool
 	reduce     bool
-	keepBlock  bool
 	labelOnly  bool
 	hideLength int // the group, a power of two; 0: counts not rounded
 }
@@ -110,9 +102,6 @@ func (r sessionRequest) marshal() []byte {
 	}
 	if r.reduce {
 		p[1] |= flagReduce
-	}
-	if r.keepBlock {
-		p[1] |= flagKeepBlock
 	}
 	if r.labelOnly {
 		p[1] |= flagLabelOnly
@@ -147,62 +136,76 @@ func decodeSessionRequest(p []byte) (sessionRequest, error) {
 		return sessionRequest{}, fmt.Errorf("%w: padded length %d not in [1, %d]", ErrMalformed, n, maxLength)
 	}
 	return sessionRequest{length: int(n), prune: p[1]&flagPrune != 0, reduce: p[1]&flagReduce != 0,
-		keepBlock: p[1]&flagKeepBlock != 0, labelOnly: p[1]&flagLabelOnly != 0, hideLength: hide}, nil
+		labelOnly: p[1]&flagLabelOnly != 0, hideLength: hide}, nil
 }
-
-// maxGaloisKeys bounds the plan's Galois elements (BERT-large needs 60).
-const maxGaloisKeys = 1024
 
 // sessionAccept is the payload of MsgAccept:
 //
 //	offset  size  field
-//	0       1     version (msgVersion)
-//	1       1     flags the server applies (as in the request)
-//	2       2     reserved, zero
-//	4       4     padded length n
-//	8       4     block size of the packing
-//	12      4     number k of Galois elements
-//	16      8·k   the Galois elements, big-endian uint64
+//	0       8     the request as the server applies it (sessionRequest)
+//	8       1     LogBoundOut of the products by weights (modelLogBoundOut)
+//	9       1     the bound of the softmax's exponentials (SumsLogBound)
+//	10      2     reserved, zero
+//	12      10    the level of each polynomial's input, per function and
+//	              degree (approx.Funcs by approx.Degrees)
+//	22      2     number L of layers
+//	24      ⌈L/8⌉ the layers that run a pruning step, bit l%8 of byte l/8
+//
+// The bounds and levels are what a client needs of the server's model and
+// approximations, whose intervals and weights stay secret; which layers
+// prune is public (their counts are revealed), the thresholds are not.
 type sessionAccept struct {
-	request sessionRequest
-	block   int
-	galEls  []uint64
+	request                   sessionRequest
+	logBoundOut, sumsLogBound int
+	levels                    layers.PolyLevels
+	prunes                    []bool
 }
 
+// acceptFixed is the size of MsgAccept before the layers' bits.
+var acceptFixed = 12 + polyLevelsBytes + 2
+
 func (a sessionAccept) marshal() []byte {
-	p := make([]byte, 16+8*len(a.galEls))
+	p := make([]byte, 12, acceptFixed+(len(a.prunes)+7)/8)
 	copy(p, a.request.marshal())
-	be := binary.BigEndian
-	be.PutUint32(p[8:], uint32(a.block))
-	be.PutUint32(p[12:], uint32(len(a.galEls)))
-	for i, g := range a.galEls {
-		be.PutUint64(p[16+8*i:], g)
+	p[8], p[9] = byte(a.logBoundOut), byte(a.sumsLogBound)
+	p = append(p, encodeLevels(a.levels)...)
+	p = binary.BigEndian.AppendUint16(p, uint16(len(a.prunes)))
+	bitsOut := make([]byte, (len(a.prunes)+7)/8)
+	for l, v := range a.prunes {
+		if v {
+			bitsOut[l/8] |= 1 << (l % 8)
+		}
 	}
-	return p
+	return append(p, bitsOut...)
 }
 
 func decodeSessionAccept(p []byte) (sessionAccept, error) {
-	if len(p) < 16 {
+	if len(p) < acceptFixed {
 		return sessionAccept{}, fmt.Errorf("%w: accept of %d bytes", ErrMalformed, len(p))
+	}
+	nl := int(binary.BigEndian.Uint16(p[acceptFixed-2:]))
+	if nl > maxReportLayers || len(p) != acceptFixed+(nl+7)/8 {
+		return sessionAccept{}, fmt.Errorf("%w: accept of %d layers in %d bytes", ErrMalformed, nl, len(p))
+	}
+	prunes := make([]bool, nl)
+	for l := range prunes {
+		prunes[l] = p[acceptFixed+l/8]&(1<<(l%8)) != 0
+	}
+	if nl%8 != 0 && p[len(p)-1]>>(nl%8) != 0 {
+		return sessionAccept{}, fmt.Errorf("%w: accept with bits beyond its %d layers", ErrMalformed, nl)
 	}
 	req, err := decodeSessionRequest(p[:sessionRequestSize])
 	if err != nil {
 		return sessionAccept{}, err
 	}
-	be := binary.BigEndian
-	block := be.Uint32(p[8:])
-	k := be.Uint32(p[12:])
-	if block < 1 || block > maxLength || block&(block-1) != 0 {
-		return sessionAccept{}, fmt.Errorf("%w: block %d", ErrMalformed, block)
+	if p[10] != 0 || p[11] != 0 || p[8] > 60 || p[9] < 1 || p[9] > 30 {
+		return sessionAccept{}, fmt.Errorf("%w: accept bounds %d, %d, reserved %#02x%02x", ErrMalformed, p[8], p[9], p[10], p[11])
 	}
-	if k > maxGaloisKeys || len(p) != 16+8*int(k) {
-		return sessionAccept{}, fmt.Errorf("%w: accept with %d Galois elements in %d bytes", ErrMalformed, k, len(p))
+	lv, err := decodeLevels(p[12 : acceptFixed-2])
+	if err != nil {
+		return sessionAccept{}, err
 	}
-	a := sessionAccept{request: req, block: int(block), galEls: make([]uint64, k)}
-	for i := range a.galEls {
-		a.galEls[i] = be.Uint64(p[16+8*i:])
-	}
-	return a, nil
+	return sessionAccept{request: req, logBoundOut: int(p[8]), sumsLogBound: int(p[9]), levels: lv, prunes: prunes}, nil
 }
 
 // maxReportLayers bounds the layers of a report.
@@ -210,14 +213,13 @@ const maxReportLayers = 1 << 10
 
 // serverReport is the payload of MsgReport, the server's side of the
 // Report: per layer, the seconds the server spent in the layer and, of
-// those, in the bridge (its own and the client's work, with the network),
-// and the refresh count; then the head's seconds.
+// those, in its pruning step; then the head's seconds.
 //
 //	offset  size  field
 //	0       1     version (msgVersion)
 //	1       3     reserved, zero
 //	4       4     number L of layers
-//	8       24·L  per layer: seconds (float64 bits), bridge seconds, refreshes (uint64)
+//	8       16·L  per layer: seconds, step seconds (float64 bits)
 //	...     8     head seconds
 type serverReport struct {
 	layers []serverLayer
@@ -225,20 +227,18 @@ type serverReport struct {
 }
 
 type serverLayer struct {
-	seconds, bridge float64
-	refreshes       int
+	seconds, step float64
 }
 
 func (r serverReport) marshal() []byte {
-	p := make([]byte, 8+24*len(r.layers)+8)
+	p := make([]byte, 8+16*len(r.layers)+8)
 	p[0] = msgVersion
 	be := binary.BigEndian
 	be.PutUint32(p[4:], uint32(len(r.layers)))
 	for i, l := range r.layers {
-		o := 8 + 24*i
+		o := 8 + 16*i
 		be.PutUint64(p[o:], math.Float64bits(l.seconds))
-		be.PutUint64(p[o+8:], math.Float64bits(l.bridge))
-		be.PutUint64(p[o+16:], uint64(l.refreshes))
+		be.PutUint64(p[o+8:], math.Float64bits(l.step))
 	}
 	be.PutUint64(p[len(p)-8:], math.Float64bits(r.head))
 	return p
@@ -250,7 +250,7 @@ func decodeServerReport(p []byte) (serverReport, error) {
 	}
 	be := binary.BigEndian
 	n := be.Uint32(p[4:])
-	if n > maxReportLayers || len(p) != 16+24*int(n) {
+	if n > maxReportLayers || len(p) != 16+16*int(n) {
 		return serverReport{}, fmt.Errorf("%w: report of %d layers in %d bytes", ErrMalformed, n, len(p))
 	}
 	seconds := func(o int) (float64, error) {
@@ -262,19 +262,14 @@ func decodeServerReport(p []byte) (serverReport, error) {
 	}
 	r := serverReport{layers: make([]serverLayer, n)}
 	for i := range r.layers {
-		o := 8 + 24*i
+		o := 8 + 16*i
 		var err error
 		if r.layers[i].seconds, err = seconds(o); err != nil {
 			return serverReport{}, err
 		}
-		if r.layers[i].bridge, err = seconds(o + 8); err != nil {
+		if r.layers[i].step, err = seconds(o + 8); err != nil {
 			return serverReport{}, err
 		}
-		k := be.Uint64(p[o+16:])
-		if k > 1<<20 {
-			return serverReport{}, fmt.Errorf("%w: %d refreshes", ErrMalformed, k)
-		}
-		r.layers[i].refreshes = int(k)
 	}
 	var err error
 	if r.head, err = seconds(len(p) - 8); err != nil {

@@ -4,8 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/prune"
@@ -27,27 +27,26 @@ import (
 // label alone is opened unless the client asks for the logits and the
 // server allows it (ClientConfig.OpenLogits, ServerConfig.AllowOpenLogits),
 // and a request may round the kept counts up to a group
-// (ClientConfig.HideLength, the top-K garbled circuit).
-const ProtocolVersion uint32 = 7
+// (ClientConfig.HideLength, the top-K garbled circuit). Version 8: the
+// rotation-free layers on additive shares (mpcbridge/layers): no Galois
+// key, no encrypted input, the pruning step and the output on shares.
+const ProtocolVersion uint32 = 8
 
-// Fixed-point format of the bridge (mpcbridge/prunestep): every value the
-// bridge converts to shares is at most 2^LogBound in magnitude and is
-// rounded to FracBits fraction bits. It is the same for every model, so it
-// says nothing about the server's weights: 2^8 covers the calibrated
-// intervals of the shipped models' polynomials (inputs and outputs) and the
-// LayerNorm inputs with a wide margin, and 8 + 14 = 22 is the largest sum
-// the ring-to-integer conversion hides to 2^-40 (prunestep.NewParameters).
+// Fixed-point format of the ciphertext path's bridge (the slot-packed ckks
+// layers that bench/costmodel still measures): every value the bridge
+// converts to shares is at most 2^LogBound in magnitude and is rounded to
+// FracBits fraction bits, 8 + 14 = 22 being the largest sum the
+// ring-to-integer conversion hides to 2^-40 (prunestep.NewParameters).
+// Sessions use StepLogBound and StepFracBits.
 const (
 	LogBound = 8
 	FracBits = 14
 )
 
-// StepParameters returns the parameters of the bridge both parties use for
-// a model with heads heads of headDim columns: after every pruning step the
-// kept rows are re-packed into the smallest block that fits them
-// (ckks.Layout.Compact; several heads per ciphertext once few rows are
-// left), so the layers after it run on fewer ciphertexts, and the client
-// sends the Galois keys that block needs. headDim 0 keeps the input's block
+// StepParameters returns the bridge's parameters of the ciphertext path
+// (bench/costmodel) for a model with heads heads of headDim columns: after
+// every pruning step the kept rows are re-packed into the smallest block
+// that fits them (ckks.Layout.Compact). headDim 0 keeps the input's block
 // throughout.
 func StepParameters(headDim, heads int) (prunestep.Parameters, error) {
 	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{
@@ -62,10 +61,11 @@ func StepParameters(headDim, heads int) (prunestep.Parameters, error) {
 }
 
 // sessionParams are the bytes both ends compare in the wire handshake: the
-// protocol, the preset's name and the public model's fingerprint.
-func sessionParams(preset string, fp [32]byte, step prunestep.Parameters) []byte {
-	lit := step.Literal()
-	return []byte(fmt.Sprintf("cipherprune-engine preset=%s model=%s bridge=B%dF%dH%d", preset, hex.EncodeToString(fp[:]), LogBound, FracBits, lit.HeadDim))
+// protocol, the preset's name, the public model's fingerprint and the
+// bounds every session uses.
+func sessionParams(preset string, fp [32]byte) []byte {
+	return []byte(fmt.Sprintf("cipherprune-engine preset=%s model=%s bounds=L%dQ%dK%dV%d step=B%dF%d", preset, hex.EncodeToString(fp[:]),
+		LinearLogBound, QueryLogBound, KeyLogBound, ValueLogBound, StepLogBound, StepFracBits))
 }
 
 // Reductions selects what a session prunes and reduces.
@@ -124,11 +124,8 @@ func ReferenceScheduleHiding(rules []prunestep.LayerRule, g int) (models.Schedul
 	if g == 0 {
 		return ReferenceSchedule(rules), nil
 	}
-	step, err := StepParameters(0, 0)
+	step, err := stepParameters(g)
 	if err != nil {
-		return nil, fmt.Errorf("cannot ReferenceScheduleHiding: %w", err)
-	}
-	if step, err = sessionStep(step, step, false, g); err != nil {
 		return nil, fmt.Errorf("cannot ReferenceScheduleHiding: %w", err)
 	}
 	return &referenceSchedule{rules: rules, step: &step}, nil
@@ -180,109 +177,14 @@ func (s *referenceSchedule) AfterAttention(att *models.LayerAttention) (models.D
 	return d, nil
 }
 
-// LevelBudget returns the number of levels the encrypted evaluator has
-// between two refreshes on the named preset: the preset's levels minus the
-// bottom levels the bridge's masks need. Every approximation recipe must
-// fit it (models.CalibrateApproxWithin).
+// LevelBudget returns the depth a polynomial recipe may have on the named
+// preset of the calls in slots: the levels between the top and the mask
+// level (elementwise.Parameters). Every approximation recipe must fit it
+// (models.CalibrateApproxWithin).
 func LevelBudget(preset string, allowInsecure bool) (int, error) {
-	pr, err := ckks.PresetByName(preset, allowInsecure)
+	p, err := elementwise.NewParameters(elementwise.ParametersLiteral{Preset: preset, AllowInsecure: allowInsecure})
 	if err != nil {
 		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
 	}
-	params, err := pr.Params()
-	if err != nil {
-		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
-	}
-	step, err := StepParameters(0, 0)
-	if err != nil {
-		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
-	}
-	reserve, _, err := step.Share().MaskLevel(params, params.DefaultScale(), params.MaxLevel())
-	if err != nil {
-		return 0, fmt.Errorf("cannot LevelBudget: %w", err)
-	}
-	return params.MaxLevel() - reserve, nil
-}
-
-// keyPlan returns the elements of block's rotation plan that the server
-// does not hold (have), in the plan's order, and sets have to the plan: what the client sends, and the server expects, after a pruning
-// step re-packed the rows into block. The server then keeps the plan's
-// keys only (ckks.KeyReceiver.EvaluationKeysFor with retain), so a key
-// dropped at one block and needed again at a smaller one is sent again.
-// Both parties compute it from public values.
-func keyPlan(params ckks.Parameters, cfg models.Config, block int, have map[uint64]bool) (missing []uint64, err error) {
-	plan, err := ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
-	if err != nil {
-		return nil, err
-	}
-	for _, g := range plan {
-		if !have[g] {
-			missing = append(missing, g)
-		}
-	}
-	clear(have)
-	for _, g := range plan {
-		have[g] = true
-	}
-	return missing, nil
-}
-
-// setup is what both parties derive from the preset's name and the public
-// model: the preset, its parameters, the bridge's parameters and the wire
-// handshake's session parameters.
-type setup struct {
-	preset  ckks.Preset
-	params  ckks.Parameters
-	step    prunestep.Parameters
-	keep    prunestep.Parameters // step with KeepBlock, for sessions that ask for it
-	session []byte
-}
-
-// sessionStep returns the bridge's parameters of a session: step, or keep
-// (step with KeepBlock) for keepBlock, with the kept counts rounded up to a
-// multiple of hideLength (0: not rounded).
-func sessionStep(step, keep prunestep.Parameters, keepBlock bool, hideLength int) (prunestep.Parameters, error) {
-	if keepBlock {
-		step = keep
-	}
-	if hideLength == 0 {
-		return step, nil
-	}
-	lit := step.Literal()
-	lit.KeepGroup = hideLength
-	return prunestep.NewParameters(lit)
-}
-
-// stepFor returns the bridge's parameters of a session.
-func (su setup) stepFor(keepBlock bool) prunestep.Parameters {
-	if keepBlock {
-		return su.keep
-	}
-	return su.step
-}
-
-func newSetup(presetName string, allowInsecure bool, pub *models.ClientModel) (setup, error) {
-	preset, err := ckks.PresetByName(presetName, allowInsecure)
-	if err != nil {
-		return setup{}, err
-	}
-	params, err := preset.Params()
-	if err != nil {
-		return setup{}, err
-	}
-	step, err := StepParameters(pub.Config.HeadDim(), pub.Config.NumHeads())
-	if err != nil {
-		return setup{}, err
-	}
-	lit := step.Literal()
-	lit.KeepBlock = true
-	keep, err := prunestep.NewParameters(lit)
-	if err != nil {
-		return setup{}, err
-	}
-	fp, err := Fingerprint(pub)
-	if err != nil {
-		return setup{}, err
-	}
-	return setup{preset: preset, params: params, step: step, keep: keep, session: sessionParams(preset.Name, fp, step)}, nil
+	return p.Params().MaxLevel() - p.MaskLevel(), nil
 }

@@ -8,20 +8,25 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"sync"
 	"time"
 
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
 	"github.com/cipherprune/cipherprune/ckks"
-	"github.com/cipherprune/cipherprune/cuda"
-	"github.com/cipherprune/cipherprune/kernels"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
+	"github.com/cipherprune/cipherprune/mpcbridge/layers"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // ServerConfig configures a Server. The zero value serves one session at a
 // time on the default secure preset.
 type ServerConfig struct {
-	// Preset is the CKKS preset's name (empty: ckks.DefaultPreset).
+	// Preset is the name of the CKKS preset of the calls in slots
+	// (elementwise.PresetByName; empty: elementwise.DefaultPreset).
 	Preset string
 	// AllowInsecure admits an InsecureTest... preset (tests only).
 	AllowInsecure bool
@@ -29,8 +34,8 @@ type ServerConfig struct {
 	// (0: GOMAXPROCS).
 	Workers int
 	// MaxSessions bounds the sessions served at once (0: 1). A session
-	// holds its client's evaluation keys (about 35 MB per Galois key at
-	// N = 2^14), so this bounds the memory. A client that arrives when
+	// holds its client's keys (a relinearization key: 7 MB at
+	// Elementwise14) and its shares, so this bounds the memory. A client that arrives when
 	// every slot is taken is told so in the handshake's place and
 	// disconnected.
 	MaxSessions int
@@ -53,20 +58,11 @@ type ServerConfig struct {
 	// accepts no more until one closes: new clients wait in the listener's
 	// backlog, where they cost the server nothing.
 	MaxConns int
-	// LinearLevel, when positive, caps the level the matmuls run at
-	// (ckks.WithLinearLevel): cheaper matmuls for more refreshes.
-	LinearLevel int
-	// Backend selects where the key switches and rescales run
-	// (ckks.WithBackend): "cpu" or "" for Lattigo's evaluator, "gpu" for
-	// the CUDA kernels (a binary built with -tags cuda on a host with a
-	// usable GPU; otherwise Logf says why and the server uses "cpu"),
-	// "kernels" for the kernels' pure-Go reference through the same seam.
-	Backend string
 	// AllowOpenLogits lets a client open the logits (ClientConfig.OpenLogits)
-	// instead of the label alone. Off by default: opened logits carry the
-	// last ciphertext's noise, which depends on the weights, at about 2^-9
-	// statistical distance per logit (mpcbridge/README.md section 7), so a
-	// server protecting its model refuses such sessions.
+	// instead of the label alone. Off by default: the logits themselves
+	// say more about the model than its label (and, rounded to 2^-16, the
+	// last product's rounding), so a server protecting its model refuses
+	// such sessions.
 	AllowOpenLogits bool
 	// Logf, if not nil, receives one line per session event.
 	Logf func(format string, args ...any)
@@ -76,40 +72,58 @@ type ServerConfig struct {
 }
 
 // Server serves private inferences of one model: it holds the model's
-// weights and thresholds, and runs the server's side of the session
+// weights (quantized and encoded once, for every session), its
+// approximations and thresholds, and runs the server's side of the session
 // protocol (see the package documentation) for each client. It is safe for
 // concurrent use.
 type Server struct {
 	model   *Model
 	cfg     ServerConfig
-	preset  ckks.Preset
-	params  ckks.Parameters
-	step    prunestep.Parameters
-	keep    prunestep.Parameters // step with KeepBlock
+	params  layers.Parameters
+	weights *modelWeights
+	accept  sessionAccept // the fields every session's answer shares
 	wireCfg wire.Config
 	sem     chan struct{} // a slot per session
 	conns   chan struct{} // a slot per connection Serve holds open
-
-	mu      sync.Mutex
-	encoded map[int]*encodedModel // by block size
-	backend kernels.Backend       // nil: Lattigo's evaluator
 }
 
-// encodedModel is the model's layers prepared for one block size.
-type encodedModel struct {
-	once   sync.Once
-	layers []*ckks.EncodedLayer
-	head   *ckks.EncodedHead
-	err    error
+// modelWeights are the model's weights encoded for the plans of every
+// session (the blocks depend on the model's shape only).
+type modelWeights struct {
+	attn []*layers.AttnWeights
+	ffn  []*layers.FFNWeights
+	head *layers.HeadWeights
 }
 
-// NewServer returns a server for model m.
+// NewServer returns a server for model m. It quantizes and encodes the
+// weights (seconds to minutes at BERT-base's size).
 func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 	if m == nil || m.Model == nil || m.Approx == nil {
 		return nil, errors.New("cannot NewServer: incomplete model (use LoadModel)")
 	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	if m.Thresholds != nil && m.Thresholds.NumLayers() != m.Config().NumLayers() {
+		return nil, fmt.Errorf("cannot NewServer: thresholds for %d layers, model has %d", m.Thresholds.NumLayers(), m.Config().NumLayers())
+	}
+	s := &Server{model: m, cfg: cfg, sem: make(chan struct{}, cfg.MaxSessions), conns: make(chan struct{}, cfg.MaxConns)}
+	if err := s.prepare(); err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	fp, err := Fingerprint(m.Client)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
+	s.wireCfg = wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: sessionParams(cfg.Preset, fp), IdleTimeout: cfg.IdleTimeout}
+	return s, nil
+}
+
+// withDefaults fills cfg's zero fields and checks the limits.
+func (cfg ServerConfig) withDefaults() (ServerConfig, error) {
 	if cfg.Preset == "" {
-		cfg.Preset = ckks.DefaultPreset
+		cfg.Preset = elementwise.DefaultPreset
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
@@ -130,108 +144,70 @@ func NewServer(m *Model, cfg ServerConfig) (*Server, error) {
 	case cfg.MaxConns <= 0:
 		cfg.MaxConns = max(DefaultMaxConns, cfg.MaxSessions)
 	case cfg.MaxConns < cfg.MaxSessions:
-		return nil, fmt.Errorf("cannot NewServer: MaxConns %d is less than MaxSessions %d", cfg.MaxConns, cfg.MaxSessions)
+		return cfg, fmt.Errorf("MaxConns %d is less than MaxSessions %d", cfg.MaxConns, cfg.MaxSessions)
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = crand.Reader
 	}
-	su, err := newSetup(cfg.Preset, cfg.AllowInsecure, m.Client)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewServer: %w", err)
-	}
-	if m.Thresholds != nil && m.Thresholds.NumLayers() != m.Config().NumLayers() {
-		return nil, fmt.Errorf("cannot NewServer: thresholds for %d layers, model has %d", m.Thresholds.NumLayers(), m.Config().NumLayers())
-	}
-	be, err := openBackend(cfg.Backend, su.params, cfg.Logf)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewServer: %w", err)
-	}
-	return &Server{
-		model:   m,
-		cfg:     cfg,
-		preset:  su.preset,
-		params:  su.params,
-		step:    su.step,
-		keep:    su.keep,
-		wireCfg: wire.Config{Role: wire.RoleServer, Version: ProtocolVersion, Params: su.session, IdleTimeout: cfg.IdleTimeout},
-		sem:     make(chan struct{}, cfg.MaxSessions),
-		conns:   make(chan struct{}, cfg.MaxConns),
-		encoded: map[int]*encodedModel{},
-		backend: be,
-	}, nil
+	return cfg, nil
 }
 
-// openBackend opens the kernels backend named by ServerConfig.Backend (nil
-// for Lattigo's evaluator).
-func openBackend(name string, params ckks.Parameters, logf func(string, ...any)) (kernels.Backend, error) {
-	switch name {
-	case "", "cpu":
-		return nil, nil
-	case "gpu", "kernels":
-	default:
-		return nil, fmt.Errorf("unknown backend %q (want cpu, gpu or kernels)", name)
-	}
-	kp, err := ckks.KernelParams(params)
+// prepare derives the server's parameters from its model and encodes the
+// weights for the plans.
+func (s *Server) prepare() error {
+	m := s.model
+	by, err := modelLogBoundOut(m.Server)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if name == "kernels" {
-		return kernels.NewCPU(kp, kernels.CPUOptions{})
+	reg := m.Approx.Registry()
+	lit := layersLiteral(s.cfg.Preset, s.cfg.AllowInsecure, by, layers.SumsLogBoundFor(reg), m.Approx.SoftmaxShift())
+	if s.params, err = layers.NewParameters(lit, reg); err != nil {
+		return err
 	}
-	be, err := cuda.Open(kp)
+	pl, err := newPlan(sessionRequest{}, m.Config(), s.params)
 	if err != nil {
-		if logf != nil {
-			logf("backend gpu: no usable GPU (%v); using the CPU (Lattigo)", err)
+		return err
+	}
+	if s.weights, err = encodeWeights(m.Server, pl, s.cfg.Workers); err != nil {
+		return err
+	}
+	rules := Rules(m.Thresholds, m.Config().NumLayers(), Reductions{Prune: true, Reduce: true})
+	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: s.params.Literal().SumsLogBound, levels: s.params.PolyLevels(), prunes: make([]bool, len(rules))}
+	return nil
+}
+
+// encodeWeights quantizes and encodes every layer's weights and the head's
+// for pl.
+func encodeWeights(sm *models.ServerModel, pl sessionPlan, workers int) (*modelWeights, error) {
+	ctx := context.Background()
+	w := &modelWeights{}
+	for l := range sm.Layers {
+		ly := &sm.Layers[l]
+		a, err := layers.NewAttnWeights(ctx, pl.layers, pl.attn, &ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput, &ly.AttnNorm, workers)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", l, err)
 		}
-		return nil, nil
+		f, err := layers.NewFFNWeights(ctx, pl.layers, pl.ffn, &ly.Intermediate, &ly.Output, &ly.OutputNorm, workers)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", l, err)
+		}
+		w.attn, w.ffn = append(w.attn, a), append(w.ffn, f)
 	}
-	return be, nil
+	var err error
+	if w.head, err = layers.NewHeadWeights(ctx, pl.layers, pl.head, &sm.Pooler, &sm.Classifier, workers); err != nil {
+		return nil, fmt.Errorf("head: %w", err)
+	}
+	return w, nil
 }
 
-// newEvaluator returns a session's evaluator for the keys evk.
-func (s *Server) newEvaluator(evk ckks.EvaluationKeySet, reserve int) (*ckks.Evaluator, error) {
-	opts := []ckks.EvaluatorOption{ckks.WithReserve(reserve), ckks.WithLinearLevel(s.cfg.LinearLevel)}
-	if s.backend != nil {
-		opts = append(opts, ckks.WithBackend(s.backend))
-	}
-	return ckks.NewEvaluator(s.params, evk, s.model.Approx.Registry(), s.cfg.Workers, opts...)
-}
-
-// Params returns the CKKS parameters of the server's preset.
-func (s *Server) Params() ckks.Parameters { return s.params }
+// Params returns the server's parameters of the layers.
+func (s *Server) Params() layers.Parameters { return s.params }
 
 func (s *Server) logf(format string, args ...any) {
 	if s.cfg.Logf != nil {
 		s.cfg.Logf(format, args...)
 	}
-}
-
-// encodedFor returns the model's layers encoded for block size block,
-// encoding them on first use (shared by the sessions).
-func (s *Server) encodedFor(block int) (*encodedModel, error) {
-	s.mu.Lock()
-	em, ok := s.encoded[block]
-	if !ok {
-		em = &encodedModel{}
-		s.encoded[block] = em
-	}
-	s.mu.Unlock()
-	em.once.Do(func() {
-		m := s.model
-		slots := s.params.MaxSlots()
-		reg := m.Approx.Registry()
-		attCfg := ckks.AttentionConfig{Heads: m.Config().NumHeads(), ExpShift: m.Approx.SoftmaxShift()}
-		for l := range m.Server.Layers {
-			el, err := ckks.NewEncodedLayer(&m.Server.Layers[l], attCfg, block, slots, reg)
-			if err != nil {
-				em.err = fmt.Errorf("layer %d: %w", l, err)
-				return
-			}
-			em.layers = append(em.layers, el)
-		}
-		em.head, em.err = ckks.NewEncodedHead(m.Server, block, slots, reg)
-	})
-	return em, em.err
 }
 
 // serverSession is one session's state on the server.
@@ -244,47 +220,110 @@ func (ss *serverSession) abort(ctx context.Context, reason string) {
 	_ = ss.conn.Abort(context.WithoutCancel(ctx), reason)
 }
 
-// run is the server's side of the session protocol.
+// fail aborts the session with a reason naming what failed, and returns
+// err wrapped with it.
+func (ss *serverSession) fail(ctx context.Context, what string, err error) error {
+	ss.abort(ctx, "server failed: "+what)
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// run is the server's side of the session protocol: the phases of
+// session.go, in order.
 func (ss *serverSession) run(ctx context.Context) error {
+	req, pl, err := ss.plan(ctx)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	keys, err := ss.receiveKeys(ctx, pl)
+	if err != nil {
+		return err
+	}
+	ss.s.logf("session: keys received in %.1f s", time.Since(t0).Seconds())
+	sd, err := ss.newSide(pl, keys)
+	if err != nil {
+		return ss.fail(ctx, "parties", err)
+	}
+	x := make(share.Vector, req.length*pl.cfg.HiddenSize()) // the server's share of X_0
+	t := time.Now()
+	logits, err := encoder(ctx, sd, pl, ss.prunes(req), x)
+	if err != nil {
+		return ss.fail(ctx, "encoder", err)
+	}
+	if req.labelOnly {
+		err = sd.step.RevealLabelShares(ctx, ss.conn, logits)
+	} else {
+		err = sd.step.RevealShares(ctx, ss.conn, logits)
+	}
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	sd.rep.head = time.Since(t).Seconds() - sd.layerTotal
+	if err := ss.conn.Send(ctx, MsgReport, sd.rep.marshal()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	st := ss.conn.Stats()
+	ss.s.logf("session: done, %d bytes sent, %d received, %d rounds", st.BytesSent, st.BytesReceived, st.Rounds)
+	return nil
+}
+
+// prunes returns the layers that run a pruning step in a session of req.
+func (ss *serverSession) prunes(req sessionRequest) []bool {
+	rules := ss.rules(req)
+	out := make([]bool, len(rules))
+	for l, r := range rules {
+		out[l] = r.Prune
+	}
+	return out
+}
+
+// rules returns the layers' rules of a session of req.
+func (ss *serverSession) rules(req sessionRequest) []prunestep.LayerRule {
+	m := ss.s.model
+	return Rules(m.Thresholds, m.Config().NumLayers(), Reductions{Prune: req.prune, Reduce: req.reduce})
+}
+
+// plan is phase 1: the request, checked, and the answer.
+func (ss *serverSession) plan(ctx context.Context) (sessionRequest, sessionPlan, error) {
 	s, conn := ss.s, ss.conn
 	cfg := s.model.Config()
-	params := s.params
-
-	// 1. The request and the plan.
 	p, err := conn.Recv(ctx, MsgSession)
 	if err != nil {
-		return fmt.Errorf("session request: %w", err)
+		return sessionRequest{}, sessionPlan{}, fmt.Errorf("session request: %w", err)
 	}
 	req, err := decodeSessionRequest(p)
+	if err == nil {
+		err = s.checkRequest(&req)
+	}
 	if err != nil {
 		ss.abort(ctx, err.Error())
-		return err
+		return req, sessionPlan{}, err
 	}
-	n := req.length
-	if maxN := min(cfg.MaxPositions(), s.step.MaxRows()); n > maxN {
-		err := fmt.Errorf("padded length %d exceeds the model's limit of %d tokens", n, maxN)
-		ss.abort(ctx, err.Error())
-		return err
-	}
-	block, err := ckks.BlockFor(params.MaxSlots(), n, cfg.HeadDim(), cfg.NumHeads())
+	pl, err := newPlan(req, cfg, s.params)
 	if err != nil {
-		ss.abort(ctx, "no packing for this length")
-		return err
+		return req, pl, ss.fail(ctx, "plan", err)
 	}
-	galEls, err := ckks.GaloisElements(params, ckks.ShapeOf(cfg, block))
-	if err != nil {
-		ss.abort(ctx, "no rotation plan for this length")
-		return err
+	acc := s.accept
+	acc.request, acc.prunes = req, ss.prunes(req)
+	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
+		return req, pl, fmt.Errorf("accept: %w", err)
 	}
-	if k := cfg.NumLabels(); req.labelOnly && k != 2 {
-		err := fmt.Errorf("label-only opening needs a two-label model, this one has %d labels", k)
-		ss.abort(ctx, err.Error())
-		return err
+	s.logf("session: n=%d prune=%v reduce=%v label_only=%v hide_length=%d", req.length, req.prune, req.reduce, req.labelOnly, req.hideLength)
+	return req, pl, nil
+}
+
+// checkRequest refuses what the server cannot or will not serve, and
+// turns off the reductions its model has no thresholds for.
+func (s *Server) checkRequest(req *sessionRequest) error {
+	cfg := s.model.Config()
+	if maxN := planRows(cfg); req.length > maxN {
+		return fmt.Errorf("padded length %d exceeds the model's limit of %d tokens", req.length, maxN)
+	}
+	if k := cfg.NumLabels(); req.labelOnly && k > prunestep.MaxLabels {
+		return fmt.Errorf("label-only opening holds at most %d labels, this model has %d", prunestep.MaxLabels, k)
 	}
 	if !req.labelOnly && !s.cfg.AllowOpenLogits {
-		err := errors.New("this server opens the label only, not the logits (it does not allow OpenLogits)")
-		ss.abort(ctx, err.Error())
-		return err
+		return errors.New("this server opens the label only, not the logits (it does not allow OpenLogits)")
 	}
 	if s.model.Thresholds == nil {
 		req.prune = false
@@ -292,200 +331,45 @@ func (ss *serverSession) run(ctx context.Context) error {
 	if !req.prune {
 		req.reduce = false
 	}
-	acc := sessionAccept{request: req, block: block, galEls: galEls}
-	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
-		return fmt.Errorf("accept: %w", err)
-	}
-	s.logf("session: n=%d block=%d prune=%v reduce=%v keep_block=%v label_only=%v hide_length=%d, waiting for %d Galois keys", n, block, req.prune, req.reduce, req.keepBlock, req.labelOnly, req.hideLength, len(galEls))
-
-	// 2. Keys.
-	t0 := time.Now()
-	keys, err := ckks.NewKeyReceiver(params, galEls)
-	if err != nil {
-		return err
-	}
-	if err := ss.recvKey(ctx, MsgPublicKey, "public key", keys.SetPublicKey); err != nil {
-		return err
-	}
-	if err := ss.recvKey(ctx, MsgRelinKey, "relinearization key", keys.SetRelinKey); err != nil {
-		return err
-	}
-	for i := range galEls {
-		if err := ss.recvKey(ctx, MsgGaloisKey, fmt.Sprintf("Galois key %d", i), keys.AddGaloisKey); err != nil {
-			return err
-		}
-	}
-	evk, err := keys.EvaluationKeys()
-	if err != nil {
-		return err
-	}
-	s.logf("session: keys received in %.1f s", time.Since(t0).Seconds())
-
-	// 3. The input.
-	lay, err := ckks.NewLayout(params.MaxSlots(), n, cfg.HiddenSize(), block)
-	if err != nil {
-		return err
-	}
-	lay = lay.WithHeadDim(cfg.HeadDim())
-	p, err = conn.Recv(ctx, MsgInput)
-	if err != nil {
-		return fmt.Errorf("input: %w", err)
-	}
-	x, err := ckks.DecodeCtMatrix(params, lay, params.MaxLevel(), p)
-	if err != nil {
-		ss.abort(ctx, "input: "+err.Error())
-		return fmt.Errorf("input: %w", err)
-	}
-	p, err = conn.Recv(ctx, MsgMasks)
-	if err != nil {
-		return fmt.Errorf("attention masks: %w", err)
-	}
-	masks, err := ckks.DecodeAttentionMasks(params, lay, params.MaxLevel(), p)
-	if err != nil {
-		ss.abort(ctx, "attention masks: "+err.Error())
-		return fmt.Errorf("attention masks: %w", err)
-	}
-
-	// 4. The encoder, the head and the output.
-	em, err := s.encodedFor(block)
-	if err != nil {
-		ss.abort(ctx, "server failed to prepare the model")
-		return err
-	}
-	stepParams, err := sessionStep(s.step, s.keep, req.keepBlock, req.hideLength)
-	if err != nil {
-		ss.abort(ctx, "server failed to start the bridge")
-		return err
-	}
-	step, err := prunestep.NewServer(params, keys.PublicKey(), stepParams, s.cfg.Rand)
-	if err != nil {
-		ss.abort(ctx, "server failed to start the bridge")
-		return err
-	}
-	ev, err := s.newEvaluator(evk, step.MinLevel())
-	if err != nil {
-		ss.abort(ctx, "server failed to start the evaluator")
-		return err
-	}
-	rules := Rules(s.model.Thresholds, cfg.NumLayers(), Reductions{Prune: req.prune, Reduce: req.reduce})
-	br, err := prunestep.NewBridge(step, conn, rules, masks)
-	if err != nil {
-		ss.abort(ctx, "server failed to start the bridge")
-		return err
-	}
-	tb := &timedBridge{Bridge: br}
-	rep := serverReport{layers: make([]serverLayer, cfg.NumLayers())}
-	h := x
-	var degs ckks.DegreeSet
-	cur := masks
-	for l := range em.layers {
-		if err := br.Progress(ctx, l, stageLayer); err != nil {
-			return err
-		}
-		tb.reset()
-		t := time.Now()
-		fail := func(err error) error {
-			ss.abort(ctx, fmt.Sprintf("server failed in layer %d", l))
-			return fmt.Errorf("layer %d: %w", l, err)
-		}
-		att, err := ev.AttentionBlock(ctx, h, em.layers[l], cur, degs, tb, nil)
-		if err != nil {
-			return fail(err)
-		}
-		att.Layer = l
-		res, err := tb.AfterAttention(ctx, att)
-		if err != nil {
-			return fail(fmt.Errorf("bridge: %w", err))
-		}
-		var keySeconds float64
-		if nb := res.Hidden.Layout.Block; nb != block {
-			// The kept rows were re-packed into a smaller block: its
-			// layers, and the keys of its rotations, which the client sends
-			// now (both sides know the block from the public kept count).
-			tk := time.Now()
-			if ev, err = ss.switchBlock(ctx, keys, nb, step.MinLevel()); err != nil {
-				return err
-			}
-			keySeconds = time.Since(tk).Seconds()
-			if em, err = s.encodedFor(nb); err != nil {
-				return fail(err)
-			}
-			block = nb
-		}
-		if h, err = ev.FeedForwardBlock(ctx, res.Hidden, em.layers[l], res.Degrees, tb, nil); err != nil {
-			return fail(err)
-		}
-		cur, degs = res.Masks, res.Degrees
-		rep.layers[l] = serverLayer{seconds: time.Since(t).Seconds(), bridge: tb.elapsed.Seconds(), refreshes: tb.refreshes}
-		s.logf("session: layer %d: %d rows, block %d, %.1f s (bridge %.1f s, %d refreshes, keys %.1f s)", l, h.Layout.Rows, block, rep.layers[l].seconds, rep.layers[l].bridge, tb.refreshes, keySeconds)
-	}
-	if err := br.Progress(ctx, cfg.NumLayers(), stageHead); err != nil {
-		return err
-	}
-	t := time.Now()
-	logits, err := ev.Head(ctx, h, em.head, tb, nil)
-	if err != nil {
-		ss.abort(ctx, "server failed in the head")
-		return fmt.Errorf("head: %w", err)
-	}
-	if err := br.Done(ctx); err != nil {
-		return err
-	}
-	slotsOut := make([]int, cfg.NumLabels())
-	for k := range slotsOut {
-		slotsOut[k] = k * block
-	}
-	if req.labelOnly {
-		if err := step.RevealLabel(ctx, conn, logits, slotsOut); err != nil {
-			return fmt.Errorf("label: %w", err)
-		}
-	} else if err := step.Reveal(ctx, conn, logits, slotsOut); err != nil {
-		return fmt.Errorf("logits: %w", err)
-	}
-	rep.head = time.Since(t).Seconds()
-	if err := conn.Send(ctx, MsgReport, rep.marshal()); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	st := conn.Stats()
-	s.logf("session: done, %d bytes sent, %d received, %d rounds", st.BytesSent, st.BytesReceived, st.Rounds)
 	return nil
 }
 
-// switchBlock receives the Galois keys of block's plan that the server does
-// not hold (the client sends them right after the pruning step), keeps only
-// the plan's keys, and returns an evaluator with them.
-func (ss *serverSession) switchBlock(ctx context.Context, keys *ckks.KeyReceiver, block, reserve int) (*ckks.Evaluator, error) {
-	s := ss.s
-	plan, err := ckks.GaloisElements(s.params, ckks.ShapeOf(s.model.Config(), block))
+// receiveKeys is phase 2: the client's keys, each checked against the
+// session's parameters.
+func (ss *serverSession) receiveKeys(ctx context.Context, pl sessionPlan) (layers.ServerKeys, error) {
+	var keys layers.ServerKeys
+	kr, err := ckks.NewKeyReceiver(pl.layers.Elementwise().Params(), nil)
 	if err != nil {
-		ss.abort(ctx, "no rotation plan for the compacted block")
-		return nil, err
+		return keys, err
 	}
-	missing := keys.Extend(plan)
-	for i := range missing {
-		if err := ss.recvKey(ctx, MsgGaloisKey, fmt.Sprintf("Galois key %d for block %d", i, block), keys.AddGaloisKey); err != nil {
-			return nil, err
-		}
+	if err := ss.recvKey(ctx, MsgPublicKey, "public key", kr.SetPublicKey); err != nil {
+		return keys, err
 	}
-	evk, err := keys.EvaluationKeysFor(plan, true)
+	if err := ss.recvKey(ctx, MsgRelinKey, "relinearization key", kr.SetRelinKey); err != nil {
+		return keys, err
+	}
+	evk, err := kr.EvaluationKeys()
 	if err != nil {
-		ss.abort(ctx, "server failed to switch keys")
-		return nil, err
+		return keys, err
 	}
-	ev, err := s.newEvaluator(evk, reserve)
-	if err != nil {
-		ss.abort(ctx, "server failed to start the evaluator")
-		return nil, err
+	if keys.RLK, err = evk.GetRelinearizationKey(); err != nil {
+		return keys, err
 	}
-	s.logf("session: block %d: %d more Galois keys received", block, len(missing))
-	return ev, nil
+	keys.PK = kr.PublicKey()
+	ringKey := func(t wire.Type, what string, params rlwe.ParameterProvider, dst **rlwe.PublicKey) error {
+		return ss.recvKey(ctx, t, what, func(p []byte) (err error) {
+			*dst, err = ckks.DecodePublicKey(params, p)
+			return err
+		})
+	}
+	if err := ringKey(MsgProductKey, "products' public key", pl.layers.MatMul().Ring().RLWE(), &keys.MatMul); err != nil {
+		return keys, err
+	}
+	if err := ringKey(MsgSharedKey, "shared products' public key", pl.layers.Scores().Ring().RLWE(), &keys.SharedMul); err != nil {
+		return keys, err
+	}
+	return keys, nil
 }
-
-// Progress stages the server announces (prunestep.Bridge.Progress).
-const (
-	stageLayer = 0 // an encoder layer starts
-	stageHead  = 1 // the pooler and classifier start
-)
 
 // recvKey receives one key message and hands it to set, which decodes and
 // checks it; a bad key aborts the session with the reason.
@@ -502,33 +386,60 @@ func (ss *serverSession) recvKey(ctx context.Context, t wire.Type, what string, 
 	return nil
 }
 
-// timedBridge measures the time a layer spends in the bridge.
-type timedBridge struct {
-	*prunestep.Bridge
-	elapsed   time.Duration
-	refreshes int
+// serverSide is the server's side of the encoder.
+type serverSide struct {
+	ss         *serverSession
+	pl         sessionPlan
+	rules      []prunestep.LayerRule
+	party      *layers.Server
+	step       *prunestep.Server
+	rep        serverReport
+	start      time.Time
+	stepTime   time.Duration
+	layerTotal float64
 }
 
-func (b *timedBridge) reset() { b.elapsed, b.refreshes = 0, 0 }
-
-func (b *timedBridge) Refresh(ctx context.Context, cts []*ckks.Ciphertext) ([]*ckks.Ciphertext, error) {
-	t := time.Now()
-	defer func() { b.elapsed += time.Since(t) }()
-	b.refreshes++
-	return b.Bridge.Refresh(ctx, cts)
+func (ss *serverSession) newSide(pl sessionPlan, keys layers.ServerKeys) (*serverSide, error) {
+	s := ss.s
+	party, err := layers.NewServer(s.params, keys, s.cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	step, err := prunestep.NewServer(pl.layers.Elementwise().Params(), keys.PK, pl.step, s.cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return &serverSide{ss: ss, pl: pl, rules: ss.rules(pl.req), party: party, step: step,
+		rep: serverReport{layers: make([]serverLayer, pl.cfg.NumLayers())}}, nil
 }
 
-func (b *timedBridge) RefreshTo(ctx context.Context, cts []*ckks.Ciphertext, level int) ([]*ckks.Ciphertext, error) {
-	t := time.Now()
-	defer func() { b.elapsed += time.Since(t) }()
-	b.refreshes++
-	return b.Bridge.RefreshTo(ctx, cts, level)
+func (sd *serverSide) attention(ctx context.Context, l int, rows layers.Rows, x share.Vector) (share.Vector, share.Vector, error) {
+	return sd.party.Attention(ctx, sd.ss.conn, sd.ss.s.weights.attn[l], rows, x)
 }
 
-func (b *timedBridge) AfterAttention(ctx context.Context, out *ckks.AttentionOutput) (*ckks.BridgeResult, error) {
+func (sd *serverSide) prune(ctx context.Context, l int, y, scores share.Vector) (share.Vector, prunestep.Counts, error) {
 	t := time.Now()
-	defer func() { b.elapsed += time.Since(t) }()
-	return b.Bridge.AfterAttention(ctx, out)
+	defer func() { sd.stepTime += time.Since(t) }()
+	r := sd.rules[l]
+	out, c, err := sd.step.PruneShares(ctx, sd.ss.conn, prunestep.Rows{Layer: l, X: y, Cols: sd.pl.cfg.HiddenSize(), Scores: scores}, r.Theta, r.Beta)
+	return out.X, c, err
+}
+
+func (sd *serverSide) ffn(ctx context.Context, l int, degs []approx.Degree, h share.Vector) (share.Vector, error) {
+	return sd.party.FFN(ctx, sd.ss.conn, sd.ss.s.weights.ffn[l], degs, h)
+}
+
+func (sd *serverSide) head(ctx context.Context, cls share.Vector) (share.Vector, error) {
+	return sd.party.Head(ctx, sd.ss.conn, sd.ss.s.weights.head, cls)
+}
+
+func (sd *serverSide) layerStart(int) { sd.start, sd.stepTime = time.Now(), 0 }
+
+func (sd *serverSide) layerEnd(l int, c prunestep.Counts, pruned bool) {
+	secs := time.Since(sd.start).Seconds()
+	sd.rep.layers[l] = serverLayer{seconds: secs, step: sd.stepTime.Seconds()}
+	sd.layerTotal += secs
+	sd.ss.s.logf("session: layer %d: %d rows in, %d kept (%d high), %.1f s (pruning step %.1f s)", l, c.In, c.Kept, c.High, secs, sd.stepTime.Seconds())
 }
 
 // ServeLocal serves on a fresh loopback TCP port in a goroutine, for tools

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/cipherprune/cipherprune/bench"
-	"github.com/cipherprune/cipherprune/ckks"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 )
 
 // runBench measures whole private inferences with and without pruning and
@@ -25,15 +25,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	schedule := fs.String("schedule", "", `rows entering each layer with pruning, e.g. "128,55,54,52,49,45,24,14,5,2,1,1" or "cipherprune" (default: the learned thresholds of a trained model, halving for a shape)`)
 	low := fs.Float64("low-fraction", 0.5, "with --schedule, fraction of the kept rows (CLS excluded) at the low degree")
 	layers := fs.Int("layers", 0, "run only the first layers, extrapolating the rest (0: all)")
-	keepBlock := fs.Bool("keep-block", false, "the pruned variant keeps its kept rows in the first block (no Galois keys after a pruning step)")
 	hideLength := fs.Int("hide-length", 0, "also run the pruned variant with its kept counts rounded up to multiples of this power of two (the client's --hide-length), to measure its cost")
-	preset := fs.String("preset", ckks.DefaultPreset, "CKKS parameter preset")
+	preset := fs.String("preset", elementwise.DefaultPreset, "CKKS parameter preset of the polynomials")
 	allowInsecure := fs.Bool("allow-insecure", false, "allow an InsecureTest... preset (NOT secure)")
 	workers := fs.Int("workers", 0, "server evaluator goroutines (0: all cores)")
-	backend := fs.String("backend", "cpu", "where key switches and rescales run: cpu (Lattigo), gpu (CUDA kernels, -tags cuda), kernels (pure-Go reference)")
-	linearLevel := fs.Int("linear-level", 0, "run matmuls at most at this level, refreshing their outputs instead (0: at the input's level)")
 	seed := fs.Uint64("seed", 1, "seed of a shape's random weights and tokens")
-	out := fs.String("out", "", "directory for record.json, table.txt and chart.png (default bench/results/<name>-n<n>, with -keep-block after it for --keep-block)")
+	out := fs.String("out", "", "directory for record.json, table.txt and chart.png (default bench/results/<name>-n<n>)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (both parties) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -50,8 +47,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer pprof.StopCPUProfile()
 	}
 	cfg := bench.Config{
-		ModelDir: *model, Shape: *shape, Text: *text, N: *n, LowFraction: *low, Layers: *layers, KeepBlock: *keepBlock, HideLength: *hideLength,
-		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, LinearLevel: *linearLevel, Backend: *backend, Seed: *seed, Log: stderr,
+		ModelDir: *model, Shape: *shape, Text: *text, N: *n, LowFraction: *low, Layers: *layers, HideLength: *hideLength,
+		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, Seed: *seed, Log: stderr,
 	}
 	if cfg.ModelDir == "" && cfg.Shape == "" {
 		cfg.ModelDir = defaultModel
@@ -76,9 +73,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := *out
 	if dir == "" {
 		dir = filepath.Join("bench", "results", fmt.Sprintf("%s-n%d", rec.Name, rec.N))
-		if rec.KeepBlock {
-			dir += "-keep-block"
-		}
 		if rec.HideLength > 0 {
 			dir += fmt.Sprintf("-hide-length%d", rec.HideLength)
 		}

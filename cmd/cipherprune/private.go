@@ -14,10 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/dataset"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 )
 
 // defaultModel is the shipped model the private commands use by default.
@@ -34,12 +34,9 @@ type sessionFlags struct {
 	length        int
 	noPrune       bool
 	noReduce      bool
-	keepBlock     bool
 	openLogits    bool
 	hideLength    int
 	workers       int
-	linearLevel   int
-	backend       string
 }
 
 // register adds the flags of the parties the command runs: client (the
@@ -47,25 +44,22 @@ type sessionFlags struct {
 // options).
 func (f *sessionFlags) register(fs *flag.FlagSet, client, server bool) {
 	fs.StringVar(&f.model, "model", defaultModel, "model directory")
-	fs.StringVar(&f.preset, "preset", ckks.DefaultPreset, "CKKS parameter preset (both parties must use the same)")
+	fs.StringVar(&f.preset, "preset", elementwise.DefaultPreset, "CKKS parameter preset of the polynomials (both parties must use the same)")
 	fs.BoolVar(&f.allowInsecure, "allow-insecure", false, "allow an InsecureTest... preset (tests only, NOT secure)")
 	if client {
 		fs.IntVar(&f.length, "length", 0, "padded input length the server sees (0: smallest power of two >= 16 that fits)")
 		fs.BoolVar(&f.noPrune, "no-prune", false, "ask the server not to prune tokens")
 		fs.BoolVar(&f.noReduce, "no-reduce", false, "ask the server not to use low-degree polynomials")
-		fs.BoolVar(&f.keepBlock, "keep-block", false, "keep the kept rows in the first block after a pruning step (no new Galois keys: can be faster on a slow link)")
-		fs.BoolVar(&f.openLogits, "open-logits", false, "open the logits instead of the label alone (they carry a trace of the server's computation noise, about 2^-9 statistical distance per logit; models with more than two labels need it; the server must allow it)")
+		fs.BoolVar(&f.openLogits, "open-logits", false, "open the logits instead of the label alone (they say more of the server's model than its label; the server must allow it)")
 		fs.IntVar(&f.hideLength, "hide-length", 0, "hide the text's length: round every pruning step's kept count up to a multiple of this power of two, keeping the best-scoring dropped tokens (padding kept becomes a token of the later layers; 0: off)")
 	}
 	if !server {
 		return
 	}
 	if !client {
-		fs.BoolVar(&f.openLogits, "allow-open-logits", false, "let clients open the logits (infer --open-logits), not only the label: they carry a trace of this server's computation noise, about 2^-9 statistical distance per logit")
+		fs.BoolVar(&f.openLogits, "allow-open-logits", false, "let clients open the logits (infer --open-logits), not only the label: they say more of this server's model than its label")
 	}
 	fs.IntVar(&f.workers, "workers", 0, "server evaluator goroutines (0: all cores)")
-	fs.StringVar(&f.backend, "backend", "cpu", "server: where key switches and rescales run: cpu (Lattigo), gpu (CUDA kernels, a -tags cuda build; falls back to cpu with a message), kernels (the kernels' pure-Go reference)")
-	fs.IntVar(&f.linearLevel, "linear-level", 0, "server: run matmuls at most at this level, refreshing their outputs instead (0: at the input's level)")
 }
 
 func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
@@ -75,7 +69,6 @@ func (f *sessionFlags) clientConfig(stderr io.Writer) engine.ClientConfig {
 		Length:            f.length,
 		NoPruning:         f.noPrune,
 		NoDegreeReduction: f.noReduce,
-		KeepBlock:         f.keepBlock,
 		OpenLogits:        f.openLogits,
 		HideLength:        f.hideLength,
 		Progress:          progressPrinter(stderr),
@@ -87,8 +80,6 @@ func (f *sessionFlags) serverConfig(stderr io.Writer, maxSessions int) engine.Se
 		Preset:        f.preset,
 		AllowInsecure: f.allowInsecure,
 		Workers:       f.workers,
-		LinearLevel:   f.linearLevel,
-		Backend:       f.backend,
 		MaxSessions:   maxSessions,
 		// demo and eval --private run both parties: --open-logits is both
 		// the client's request and the server's consent.
@@ -111,11 +102,11 @@ func progressPrinter(w io.Writer) func(engine.Progress) {
 		t := p.Elapsed.Seconds()
 		switch p.Phase {
 		case engine.PhaseKeys:
-			fmt.Fprintf(w, "[%6.1fs] generating and sending the evaluation keys\n", t)
+			fmt.Fprintf(w, "[%6.1fs] generating and sending the keys\n", t)
 		case engine.PhaseInput:
-			fmt.Fprintf(w, "[%6.1fs] embedding and encrypting the input\n", t)
+			fmt.Fprintf(w, "[%6.1fs] embedding the input (the client's share)\n", t)
 		case engine.PhaseLayer:
-			fmt.Fprintf(w, "[%6.1fs] layer %d/%d %s encrypted attention...\n", t, p.Layer+1, p.Layers, bar(p.Layer, p.Layers))
+			fmt.Fprintf(w, "[%6.1fs] layer %d/%d %s private attention...\n", t, p.Layer+1, p.Layers, bar(p.Layer, p.Layers))
 		case engine.PhasePrune:
 			c := p.Counts
 			fmt.Fprintf(w, "[%6.1fs] layer %d/%d %s encrypted pruning: %d of %d tokens kept, %d high-degree; feed-forward...\n",
@@ -123,20 +114,20 @@ func progressPrinter(w io.Writer) func(engine.Progress) {
 		case engine.PhaseHead:
 			fmt.Fprintf(w, "[%6.1fs] layers  %s pooler and classifier...\n", t, bar(p.Layers, p.Layers))
 		case engine.PhaseOutput:
-			fmt.Fprintf(w, "[%6.1fs] opening the logits to the client\n", t)
+			fmt.Fprintf(w, "[%6.1fs] opening the result to the client\n", t)
 		}
 	}
 }
 
 // printReport writes a report's table.
 func printReport(w io.Writer, rep engine.Report) {
-	fmt.Fprintf(w, "preset %s: %d tokens padded to %d in blocks of %d slots, %d Galois keys\n", rep.Preset, rep.Tokens, rep.Length, rep.Block, rep.GaloisKeys)
+	fmt.Fprintf(w, "preset %s: %d tokens padded to %d, keys %s\n", rep.Preset, rep.Tokens, rep.Length, mib(rep.KeyBytes))
 	if rep.HideLength > 0 {
 		fmt.Fprintf(w, "kept counts rounded up to multiples of %d (--hide-length)\n", rep.HideLength)
 	}
-	fmt.Fprintln(w, "layer  in  kept  high  pruned  block  keys  seconds  bridge_s  refreshes")
+	fmt.Fprintln(w, "layer  in  kept  high  pruned  seconds  step_s  client_sent  received")
 	for l, lr := range rep.Layers {
-		fmt.Fprintf(w, "%5d %4d %5d %5d  %-6v %5d %5d %8.2f %9.2f %10d\n", l, lr.In, lr.Kept, lr.High, lr.Pruned, lr.Block, lr.Keys, lr.Seconds, lr.BridgeSeconds, lr.Refreshes)
+		fmt.Fprintf(w, "%5d %4d %5d %5d  %-6v %8.2f %7.2f %12s %9s\n", l, lr.In, lr.Kept, lr.High, lr.Pruned, lr.Seconds, lr.StepSeconds, mib(lr.BytesSent), mib(lr.BytesReceived))
 	}
 	fmt.Fprintf(w, "head: %.2f s\n", rep.HeadSeconds)
 	for _, ph := range rep.Phases {
