@@ -16,10 +16,11 @@ import (
 // not, can make the server hold.
 const (
 	// DefaultSessionTimeout is the default ServerConfig.SessionTimeout. A
-	// layer of BERT-base at n = 128 took 307 s with pruning in the README's
-	// measurement, and pruning saves 2.76x: an unpruned inference takes
-	// over two hours.
-	DefaultSessionTimeout = 6 * time.Hour
+	// BERT-base layer at n = 128 takes 23 s on 2 cores
+	// (mpcbridge/layers.BenchmarkLayer), so an unpruned inference about 5
+	// minutes (extrapolated); attention grows as n², so n = 512 takes a
+	// few times longer: an hour leaves a slow machine room.
+	DefaultSessionTimeout = time.Hour
 	// DefaultHandshakeTimeout is the default ServerConfig.HandshakeTimeout:
 	// a handshake is a round trip or two (and TLS's), seconds on any link.
 	DefaultHandshakeTimeout = 10 * time.Second

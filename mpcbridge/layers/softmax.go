@@ -83,10 +83,22 @@ func (hd heads) values(qkv share.Vector, head int) share.Vector {
 // only), exp of each row's degree, the row sums by a product with public
 // all-ones weights (the sums' shares would outgrow the slot codec if added
 // locally), their reciprocal, and the normalization, a Hadamard product
-// with the reciprocal repeated over the keys.
+// with the reciprocal repeated over the keys. With a single key there is
+// nothing to compute: every probability is 1 (the approximate forward's
+// e·(1/e) is 1 within its polynomials' error).
 func softmax(ctx context.Context, pt party, conn Conn, hd heads, sp []span, qkv share.Vector) (share.Vector, error) {
 	p := pt.params()
 	nk := len(hd.keys)
+	if nk == 1 {
+		// One key: every probability is 1, which the public count says.
+		a := make(share.Vector, hd.n*hd.h)
+		if !pt.client() {
+			for k := range a {
+				a[k] = share.Int128FromInt64(1 << p.FracBits())
+			}
+		}
+		return a, nil
+	}
 	lay, err := p.scores.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.dh, Out: nk})
 	if err != nil {
 		return nil, fmt.Errorf("scores: %w", err)
