@@ -80,27 +80,29 @@ func attnRanges(tn *tiny, l int, x models.Matrix) (q, k, v float64) {
 // and compares the outputs and the importance scores with
 // models.ServerModel.AttentionBlock on the same quantized input: every row
 // valid and at the high degree, with public padding rows, with secret
-// ones and two degree spans, and in two degree spans.
+// ones and two degree spans, in two degree spans, and with a single valid
+// key (every probability 1, no softmax).
 func TestAttention(t *testing.T) {
 	tn := loadTiny(t)
 	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(9, 10))
 	mixed := make([]approx.Degree, testRows)
-	padded := make([]bool, testRows)
+	padded, cls := make([]bool, testRows), make([]bool, testRows)
 	for i := range mixed {
 		if i >= 6 {
 			mixed[i] = approx.Low
 		}
 		padded[i] = i < testRows-4
 	}
+	cls[0] = true
 	for l := range tn.model.Server.Layers {
 		for _, dc := range []struct {
 			name   string
 			valid  []bool
 			degs   []approx.Degree
 			hidden bool
-		}{{"high", nil, nil, false}, {"padded", padded, nil, false}, {"hidden", padded, mixed, true}, {"mixed", nil, mixed, false}} {
+		}{{"high", nil, nil, false}, {"padded", padded, nil, false}, {"hidden", padded, mixed, true}, {"mixed", nil, mixed, false}, {"one key", cls, nil, false}} {
 			t.Run(fmt.Sprintf("layer=%d/%s", l, dc.name), func(t *testing.T) {
 				x := quantized(tn.input(t, l, testRows), f)
 				valid := dc.valid
@@ -110,7 +112,7 @@ func TestAttention(t *testing.T) {
 						valid[i] = true
 					}
 				}
-				want, probs, err := tn.model.Server.AttentionBlock(l, x, valid, modelDegrees(dc.degs), tn.ap)
+				want, probs, err := tn.model.Server.AttentionBlock(l, x, valid, modelDegrees(dc.degs), oneKey{tn.ap})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -309,3 +309,23 @@ func refLayerNorm(x models.Matrix, ln *models.LayerNorm, degs []models.Degree, a
 	}
 	return y
 }
+
+// oneKey is the approximate forward with the softmax of a single valid key
+// exactly 1, as the protocol computes it (the registry's 1/x need not hold
+// a lone exponential).
+type oneKey struct{ *models.Approximate }
+
+func (o oneKey) SoftmaxRow(dst, scores []float64, valid []bool, deg models.Degree) {
+	k := -1
+	for j, v := range valid {
+		if v {
+			if k >= 0 {
+				o.Approximate.SoftmaxRow(dst, scores, valid, deg)
+				return
+			}
+			k = j
+		}
+	}
+	clear(dst)
+	dst[k] = 1
+}

@@ -250,15 +250,3 @@ func bertInput(b *testing.B, r *rand.Rand, m *models.Model, n, f int) models.Mat
 	return quantized(x, f)
 }
 
-// oneKey is the approximate forward with the softmax of a single key
-// exactly 1, as the protocol computes it: the registry's 1/x, calibrated on
-// the row sums of 32 and 128 keys, does not hold the lone exponential.
-type oneKey struct{ *models.Approximate }
-
-func (o oneKey) SoftmaxRow(dst, scores []float64, valid []bool, deg models.Degree) {
-	if len(dst) == 1 {
-		dst[0] = 1
-		return
-	}
-	o.Approximate.SoftmaxRow(dst, scores, valid, deg)
-}
