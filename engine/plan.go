@@ -31,6 +31,11 @@ const (
 	// step's ring-to-integer conversion within 2^-40 jointly
 	// (prunestep.NewParameters).
 	StepLogBound, StepFracBits = 6, 16
+	// WeightBytesPerEntry bounds a matrix's pre-encoded weights by this
+	// many bytes per weight (and by layers.DefaultMaxWeightBytes): the
+	// blocks, which both parties derive, follow from it (a larger budget
+	// buys larger blocks: fewer ciphertexts, more memory).
+	WeightBytesPerEntry = 128
 )
 
 // sessionPlan is what both parties derive for one session from public
@@ -50,12 +55,13 @@ type sessionPlan struct {
 // elementwise preset, with the server's output bound and exp bound.
 func layersLiteral(preset string, allowInsecure bool, logBoundOut, sumsLogBound int, shift float64) layers.ParametersLiteral {
 	return layers.ParametersLiteral{
-		MatMul:       matmul.ParametersLiteral{LogBound: LinearLogBound, LogBoundOut: logBoundOut},
-		Elementwise:  elementwise.ParametersLiteral{Preset: preset, AllowInsecure: allowInsecure},
-		Scores:       sharedmul.ParametersLiteral{LogBoundX: QueryLogBound, LogBoundY: KeyLogBound},
-		Context:      sharedmul.ParametersLiteral{LogBoundY: ValueLogBound},
-		SoftmaxShift: shift,
-		SumsLogBound: sumsLogBound,
+		MatMul:              matmul.ParametersLiteral{LogBound: LinearLogBound, LogBoundOut: logBoundOut},
+		Elementwise:         elementwise.ParametersLiteral{Preset: preset, AllowInsecure: allowInsecure},
+		WeightBytesPerEntry: WeightBytesPerEntry,
+		Scores:              sharedmul.ParametersLiteral{LogBoundX: QueryLogBound, LogBoundY: KeyLogBound},
+		Context:             sharedmul.ParametersLiteral{LogBoundY: ValueLogBound},
+		SoftmaxShift:        shift,
+		SumsLogBound:        sumsLogBound,
 	}
 }
 

@@ -40,11 +40,11 @@ func (p Parameters) PlanAttention(s AttnShape) (AttnPlan, error) {
 	if s.Rows < 1 || s.Hidden < 1 || s.Heads < 1 || s.Hidden%s.Heads != 0 || s.Rows > MaxTokens {
 		return AttnPlan{}, fmt.Errorf("cannot PlanAttention: shape %+v: want 1 <= Rows <= %d and Heads dividing Hidden", s, MaxTokens)
 	}
-	qkv, err := p.mm.ChooseBlock(polymat.Dims{Rows: s.Rows, In: s.Hidden, Out: 3 * s.Hidden}, p.lit.MaxWeightBytes)
+	qkv, err := p.chooseBlock(polymat.Dims{Rows: s.Rows, In: s.Hidden, Out: 3 * s.Hidden})
 	if err != nil {
 		return AttnPlan{}, fmt.Errorf("cannot PlanAttention: %w", err)
 	}
-	out, err := p.mm.ChooseBlock(polymat.Dims{Rows: s.Rows, In: s.Hidden, Out: s.Hidden}, p.lit.MaxWeightBytes)
+	out, err := p.chooseBlock(polymat.Dims{Rows: s.Rows, In: s.Hidden, Out: s.Hidden})
 	if err != nil {
 		return AttnPlan{}, fmt.Errorf("cannot PlanAttention: %w", err)
 	}

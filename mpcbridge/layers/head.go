@@ -24,11 +24,11 @@ func (p Parameters) PlanHead(hidden, labels int) (HeadPlan, error) {
 	if hidden < 1 || labels < 1 {
 		return HeadPlan{}, fmt.Errorf("cannot PlanHead: hidden %d, labels %d", hidden, labels)
 	}
-	pool, err := p.mm.ChooseBlock(polymat.Dims{Rows: 1, In: hidden, Out: hidden}, p.lit.MaxWeightBytes)
+	pool, err := p.chooseBlock(polymat.Dims{Rows: 1, In: hidden, Out: hidden})
 	if err != nil {
 		return HeadPlan{}, fmt.Errorf("cannot PlanHead: %w", err)
 	}
-	cls, err := p.mm.ChooseBlock(polymat.Dims{Rows: 1, In: hidden, Out: labels}, p.lit.MaxWeightBytes)
+	cls, err := p.chooseBlock(polymat.Dims{Rows: 1, In: hidden, Out: labels})
 	if err != nil {
 		return HeadPlan{}, fmt.Errorf("cannot PlanHead: %w", err)
 	}

@@ -37,6 +37,11 @@ type ParametersLiteral struct {
 	// sets the products' block shapes (matmul.Parameters.ChooseBlock; 0:
 	// DefaultMaxWeightBytes).
 	MaxWeightBytes int64
+	// WeightBytesPerEntry, when positive, also bounds a matrix's
+	// pre-encoded weights by this many bytes per entry (in·out of them; at
+	// least 1 MiB a matrix): small models then hold small encodings,
+	// whatever MaxWeightBytes.
+	WeightBytesPerEntry int64
 	// SharedRing is the ring of attention's products of two shared
 	// matrices (mpcbridge/sharedmul; LogN 0 means polymat.N13).
 	SharedRing polymat.ParametersLiteral
@@ -154,8 +159,8 @@ func newParameters(lit ParametersLiteral, check func(elementwise.Parameters) err
 	if lit.MaxWeightBytes == 0 {
 		lit.MaxWeightBytes = DefaultMaxWeightBytes
 	}
-	if lit.MaxWeightBytes < 0 {
-		return Parameters{}, fmt.Errorf("MaxWeightBytes %d < 0", lit.MaxWeightBytes)
+	if lit.MaxWeightBytes < 0 || lit.WeightBytesPerEntry < 0 {
+		return Parameters{}, fmt.Errorf("MaxWeightBytes %d or WeightBytesPerEntry %d < 0", lit.MaxWeightBytes, lit.WeightBytesPerEntry)
 	}
 	ring, err := polymat.NewParametersFromLiteral(lit.Ring)
 	if err != nil {
@@ -295,15 +300,29 @@ func (p Parameters) PlanFFN(s FFNShape) (FFNPlan, error) {
 	if s.Rows < 1 || s.Hidden < 1 || s.Intermediate < 1 {
 		return FFNPlan{}, fmt.Errorf("cannot PlanFFN: shape %+v has a dimension below 1", s)
 	}
-	up, err := p.mm.ChooseBlock(polymat.Dims{Rows: s.Rows, In: s.Hidden, Out: s.Intermediate}, p.lit.MaxWeightBytes)
+	up, err := p.chooseBlock(polymat.Dims{Rows: s.Rows, In: s.Hidden, Out: s.Intermediate})
 	if err != nil {
 		return FFNPlan{}, fmt.Errorf("cannot PlanFFN: %w", err)
 	}
-	down, err := p.mm.ChooseBlock(polymat.Dims{Rows: s.Rows, In: s.Intermediate, Out: s.Hidden}, p.lit.MaxWeightBytes)
+	down, err := p.chooseBlock(polymat.Dims{Rows: s.Rows, In: s.Intermediate, Out: s.Hidden})
 	if err != nil {
 		return FFNPlan{}, fmt.Errorf("cannot PlanFFN: %w", err)
 	}
 	return FFNPlan{FFNShape: s, Up: up.Block, Down: down.Block}, nil
+}
+
+// minWeightBytes is the least budget WeightBytesPerEntry gives a matrix:
+// a few plaintexts, so that a small matrix (a classifier) has a block.
+const minWeightBytes = 1 << 20
+
+// chooseBlock returns the block of d within the weights' budget
+// (matmul.Parameters.ChooseBlock).
+func (p Parameters) chooseBlock(d polymat.Dims) (polymat.Cost, error) {
+	budget := p.lit.MaxWeightBytes
+	if e := p.lit.WeightBytesPerEntry; e > 0 {
+		budget = min(budget, max(e*int64(d.In)*int64(d.Out), minWeightBytes))
+	}
+	return p.mm.ChooseBlock(d, budget)
 }
 
 // layouts returns the layouts of both products for n rows (1 <= n <=
