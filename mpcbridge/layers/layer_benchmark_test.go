@@ -249,4 +249,3 @@ func bertInput(b *testing.B, r *rand.Rand, m *models.Model, n, f int) models.Mat
 	}
 	return quantized(x, f)
 }
-
