@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
+)
+
+// goldenTexts returns the texts of a model directory's golden.json.
+func goldenTexts(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Examples []struct {
+			Text string `json:"text"`
+		} `json:"examples"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(g.Examples))
+	for i, e := range g.Examples {
+		out[i] = e.Text
+	}
+	return out
+}
+
+// TestGolden runs private inferences of the shipped models on their golden
+// texts, with the learned pruning and degrees and without, and compares
+// the opened logits with the plaintext approximate forward making the same
+// decisions: within 1e-2, the same label. By default it runs the first 3
+// texts of sentiment-tiny; CIPHERPRUNE_GOLDEN=all runs 16 of each model
+// (the issue's acceptance run, minutes).
+func TestGolden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("whole private inferences")
+	}
+	all := os.Getenv("CIPHERPRUNE_GOLDEN") == "all"
+	for _, mc := range []struct {
+		name, preset string
+		quick        int
+	}{
+		{"sentiment-tiny", elementwise.InsecureElementwise11, 3},
+	} {
+		t.Run(mc.name, func(t *testing.T) {
+			count := mc.quick
+			if all {
+				count = 16
+			}
+			dir := filepath.Join("..", "models", "trained", mc.name)
+			m, err := LoadModel(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, logs := startServer(t, m, ServerConfig{Preset: mc.preset, AllowInsecure: true, Workers: 2, AllowOpenLogits: true})
+			texts := goldenTexts(t, dir)[:count]
+			worst := 0.0
+			for i, text := range texts {
+				for _, red := range []Reductions{{Prune: true, Reduce: true}, {}} {
+					c := testClient(t, m, ClientConfig{Preset: mc.preset, AllowInsecure: true, OpenLogits: true, Truncate: true,
+						NoPruning: !red.Prune, NoDegreeReduction: !red.Reduce})
+					res, err := c.Infer(testCtx(t), dial(t, addr), text)
+					if err != nil {
+						t.Fatalf("text %d: %v\nserver: %q", i, err, logs())
+					}
+					want := reference(t, m, res.Encoding, red)
+					d := 0.0
+					for k := range want {
+						d = math.Max(d, math.Abs(res.Logits[k]-want[k]))
+					}
+					worst = math.Max(worst, d)
+					if d > 1e-2 || argmax(want) != res.Label {
+						t.Errorf("text %d (%+v): logits %.4f, approximate forward %.4f", i, red, res.Logits, want)
+					}
+				}
+			}
+			t.Logf("%d texts, with and without the reductions: largest logit difference %.2e", len(texts), worst)
+		})
+	}
+}
