@@ -214,6 +214,57 @@ func TestMulPoly(t *testing.T) {
 	}
 }
 
+// TestPolyDeep runs spam-mini's recipes on InsecureElementwise11Deep
+// (Elementwise15's chain): its 1/x (degree 127 and one Newton step,
+// evaluated unfolded at 10 levels above the mask) on every test size, the
+// softmax's product e^s·(1/Σ) with it (MulPoly, one level more), and the
+// other functions on one size.
+func TestPolyDeep(t *testing.T) {
+	tc := newTestContext(t, deepLiteral)
+	reg := spamMiniRegistry(t)
+	r := rand.New(rand.NewPCG(11, 12))
+	lo, hi := inputRange(reg, approx.Reciprocal)
+	for _, n := range testSizes {
+		t.Run(fmt.Sprintf("reciprocal/high/n=%d", n), func(t *testing.T) {
+			sc, cc := connPair(t, "tcp")
+			x := uniform(r, n, lo, hi)
+			x[0] = lo
+			if n > 1 {
+				x[n-1] = hi
+			}
+			res, err := tc.run(t, reg, sc, cc, r, call{op: opPoly, fn: approx.Reciprocal, deg: approx.High, x: x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkClose(t, reg.Recipe(approx.Reciprocal, approx.High), quantized(tc.p, x), nil, res.got)
+		})
+	}
+	t.Run("mulpoly/reciprocal/high/n=1000", func(t *testing.T) {
+		sc, cc := connPair(t, "tcp")
+		x, y := uniform(r, 1000, 0, 4), uniform(r, 1000, lo, hi)
+		res, err := tc.run(t, reg, sc, cc, r, call{op: opMulPoly, fn: approx.Reciprocal, deg: approx.High, x: x, y: y})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClose(t, reg.Recipe(approx.Reciprocal, approx.High), quantized(tc.p, y), quantized(tc.p, x), res.got)
+	})
+	for _, fn := range []approx.Func{approx.GELU, approx.Exp, approx.InvSqrt, approx.Tanh} {
+		if reg.Recipe(fn, approx.High).PolyDegree() < 1 {
+			continue
+		}
+		t.Run(fmt.Sprintf("%s/high/n=1000", fn), func(t *testing.T) {
+			sc, cc := connPair(t, "tcp")
+			flo, fhi := inputRange(reg, fn)
+			x := uniform(r, 1000, flo, fhi)
+			res, err := tc.run(t, reg, sc, cc, r, call{op: opPoly, fn: fn, deg: approx.High, x: x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkClose(t, reg.Recipe(fn, approx.High), quantized(tc.p, x), nil, res.got)
+		})
+	}
+}
+
 // TestChain feeds the output shares of one call into the next (LayerNorm's
 // 1/√v, then the product with x): the conversions' own shares (about 87
 // bits) are accepted as inputs.

@@ -81,6 +81,27 @@ func trainedRegistry(tb testing.TB) *approx.Registry {
 	return reg
 }
 
+// spamMiniRegistry is spam-mini's calibrated registry, loaded as the
+// engine loads it (models.LoadApproxSettings, models.NewApproximate): its
+// 1/x (degree 127 and one Newton step, not folded) needs 10 levels above
+// the mask level, more than Elementwise14's 7.
+func spamMiniRegistry(tb testing.TB) *approx.Registry {
+	tb.Helper()
+	lit, err := models.LoadApproxSettings("../../models/trained/spam-mini")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, err := models.NewApproximate(lit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a.Registry()
+}
+
+// deepLiteral is the literal of the deep recipes' tests: Elementwise15's
+// chain in N = 2^11 (2048 real slots).
+var deepLiteral = ParametersLiteral{Preset: InsecureElementwise11Deep, AllowInsecure: true, Chunk: 2}
+
 // connPair returns the server's and the client's wire.Conn over net.Pipe
 // or loopback TCP, handshaken; both close when the test ends.
 func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {

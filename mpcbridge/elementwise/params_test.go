@@ -53,6 +53,7 @@ func TestNewParameters(t *testing.T) {
 		{"unknown preset", ParametersLiteral{Preset: "Interactive13"}, "unknown preset"},
 		{"insecure preset", ParametersLiteral{Preset: ckks.InsecureTest11}, "insecure"},
 		{"insecure preset of this package", ParametersLiteral{Preset: InsecureElementwise11}, "insecure"},
+		{"insecure deep preset of this package", ParametersLiteral{Preset: InsecureElementwise11Deep}, "insecure"},
 		{"chunk", ParametersLiteral{Chunk: MaxChunk + 1}, "Chunk"},
 		{"negative chunk", ParametersLiteral{Chunk: -1}, "Chunk"},
 		{"max values", ParametersLiteral{MaxValues: MaxMaxValues + 1}, "MaxValues"},
@@ -131,4 +132,65 @@ func TestPresets(t *testing.T) {
 	if _, err := PresetByName(ckks.Interactive14, false); err != nil {
 		t.Fatalf("a ckks preset: %v", err)
 	}
+}
+
+// TestPresetsDeep checks that spam-mini's registry, loaded as the engine
+// loads it, fits Elementwise15 and its test twin InsecureElementwise11Deep
+// (every function and degree has an input level, and a MulPoly level
+// where one is left), that the two have the same levels, and, as
+// documentation, that its 1/x does not fit Elementwise14.
+func TestPresetsDeep(t *testing.T) {
+	reg := spamMiniRegistry(t)
+	var levels []int
+	for _, lit := range []ParametersLiteral{{Preset: Elementwise15}, {Preset: InsecureElementwise11Deep, AllowInsecure: true}} {
+		t.Run(lit.Preset, func(t *testing.T) {
+			p, err := NewParameters(lit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.MaskLevel() != 1 {
+				t.Fatalf("mask level %d, want 1", p.MaskLevel())
+			}
+			levels = append(levels, p.Params().MaxLevel())
+			for _, fn := range approx.Funcs() {
+				for _, d := range []approx.Degree{approx.High, approx.Low} {
+					rec := reg.Recipe(fn, d)
+					if rec.PolyDegree() < 1 {
+						continue
+					}
+					l, err := p.PolyLevel(reg, fn, d)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ml, err := p.MulPolyLevel(reg, fn, d)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("%s/%s: degree %d, %d Newton steps, input level %d, MulPoly's %d (of %d)", fn, d, rec.PolyDegree(), newtonSteps(rec), l, ml, p.Params().MaxLevel())
+				}
+			}
+		})
+	}
+	if len(levels) == 2 && (levels[0] != levels[1] || levels[0] != 18) {
+		t.Fatalf("levels %v, want 18 in both presets", levels)
+	}
+	p14, err := NewParameters(ParametersLiteral{Preset: Elementwise14})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p14.PolyLevel(reg, approx.Reciprocal, approx.High)
+	if err == nil || !strings.Contains(err.Error(), "needs 10 levels") {
+		t.Fatalf("spam-mini's 1/x on Elementwise14: %v, want a refusal (10 levels)", err)
+	}
+	t.Logf("Elementwise14: %v", err)
+}
+
+// newtonSteps returns the Newton steps of rec (0 for the other
+// post-processings).
+func newtonSteps(rec *approx.Recipe) int {
+	switch rec.Post() {
+	case approx.PostNewtonInverse, approx.PostNewtonInvSqrt:
+		return rec.Steps()
+	}
+	return 0
 }

@@ -25,10 +25,28 @@ const (
 	// high and 1/x need all seven); the calls need no refresh, so no level
 	// is kept for one.
 	Elementwise14 = "Elementwise14"
+	// Elementwise15 is the deep preset: the conjugate-invariant ring of
+	// degree N = 2^15, 32768 real slots, the same Δ = 2^36 and 103-bit mask
+	// level (52 and 51 bits, mask level 1) as Elementwise14, seventeen
+	// 36-bit levels above it and four 41-bit key-switching primes (digits
+	// of four primes): log QP = 879, the HE standard's bound for N = 2^15
+	// being 881. For recipes deeper than Elementwise14's seven levels
+	// (spam-mini's 1/x, degree 127 and one Newton step, needs ten). Two or
+	// three key-switching primes would leave 19 or 18 levels; with a
+	// degree-127 polynomial at the levels the calls use (8 down to 1) three
+	// and four are equally fast and two about 10% slower (the doc's
+	// figures), and four give the smallest relinearization key (5 digits
+	// at the top level against 7 and 11).
+	Elementwise15 = "Elementwise15"
 	// InsecureElementwise11 is Elementwise14's chain in N = 2^11 (2048
 	// real slots): the same levels, scales and mask widths, tiny and fast,
 	// NOT secure (tests only).
 	InsecureElementwise11 = "InsecureElementwise11"
+	// InsecureElementwise11Deep is Elementwise15's chain in N = 2^11 (2048
+	// real slots): the same seventeen levels above the mask, scales, mask
+	// widths and key-switching primes, so that tests of deep recipes
+	// (spam-mini's) run fast; NOT secure (tests only).
+	InsecureElementwise11Deep = "InsecureElementwise11Deep"
 )
 
 // DefaultPreset is the preset of a literal that names none.
@@ -63,12 +81,31 @@ func Presets() []ckks.Preset {
 	}
 	test11 := lit
 	test11.LogN = 11
+	deep := lit
+	deep.LogN = 15
+	deep.LogQ = append([]int{52, 51}, repeat(36, 17)...)
+	deep.LogP = []int{41, 41, 41, 41}
+	deep11 := deep
+	deep11.LogN = 11
 	return []ckks.Preset{
 		{Name: Elementwise14, Mode: ckks.Interactive, Literal: lit,
 			Description: "elementwise calls: conjugate-invariant N=2^14, 16384 real slots, 7 levels above the mask (default)"},
+		{Name: Elementwise15, Mode: ckks.Interactive, Literal: deep,
+			Description: "deep elementwise calls: conjugate-invariant N=2^15, 32768 real slots, 17 levels above the mask"},
 		{Name: InsecureElementwise11, Mode: ckks.Interactive, Insecure: true, Literal: test11,
 			Description: "tests only: Elementwise14's chain in N=2^11, not secure"},
+		{Name: InsecureElementwise11Deep, Mode: ckks.Interactive, Insecure: true, Literal: deep11,
+			Description: "tests only: Elementwise15's chain in N=2^11, not secure"},
 	}
+}
+
+// repeat returns n copies of v.
+func repeat(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
 }
 
 // PresetByName returns the preset called name: one of Presets, else the
