@@ -35,9 +35,19 @@ import (
 //     the encoding and GELU split by parity;
 //
 //   - elementwise14: the default, Elementwise14 (conjugate-invariant ring,
-//     16384 real slots, seven 36-bit levels), folded and split.
+//     16384 real slots, seven 36-bit levels), folded and split;
+//
+//   - elementwise15: the deep preset, Elementwise15 (conjugate-invariant
+//     ring, 32768 real slots, seventeen 36-bit levels), folded and split.
 //
 //     go test -p 1 -run '^$' -bench '^BenchmarkElementwise$/^(interactive14-nofold|interactive14|elementwise14)$' -benchtime 1x -timeout 1h ./mpcbridge/elementwise
+//
+// Every configuration also runs spam-mini's 1/x (degree 127 and one Newton
+// step, unfolded: 10 levels above the mask) on 128 x 768 values where it
+// fits (Elementwise15 only; the others skip it), so that the deep preset
+// is compared with the default in one run:
+//
+//	go test -p 1 -run '^$' -bench '^BenchmarkElementwise$/^(elementwise14|elementwise15)$' -benchtime 1x -timeout 1h ./mpcbridge/elementwise
 //
 // old-gelu-high and old-gelu-low are ckks.BenchmarkGELU's work in this
 // process (approx.Default()'s GELU of degree 63 and 31), so that its CPU
@@ -96,7 +106,7 @@ func BenchmarkElementwise(b *testing.B) {
 			b.ReportMetric(float64(params.MaxLevel()), "input-level")
 		})
 	}
-	trained := trainedRegistry(b)
+	trained, spam := trainedRegistry(b), spamMiniRegistry(b)
 	for _, cfg := range []struct {
 		name   string
 		preset string
@@ -105,25 +115,36 @@ func BenchmarkElementwise(b *testing.B) {
 		{"interactive14-nofold", ckks.Interactive14, true},
 		{"interactive14", ckks.Interactive14, false},
 		{"elementwise14", Elementwise14, false},
+		{"elementwise15", Elementwise15, false},
 	} {
-		b.Run(cfg.name, func(b *testing.B) { benchmarkCalls(b, trained, cfg.preset, cfg.noFold) })
+		b.Run(cfg.name, func(b *testing.B) { benchmarkCalls(b, trained, spam, cfg.preset, cfg.noFold) })
 	}
 }
 
-// benchmarkCalls runs BenchmarkElementwise's calls on one configuration.
-func benchmarkCalls(b *testing.B, reg *approx.Registry, preset string, noFold bool) {
+// benchmarkCalls runs BenchmarkElementwise's calls on one configuration:
+// those of the registry trained, and spam's 1/x where the preset has the
+// levels for it.
+func benchmarkCalls(b *testing.B, trained, spam *approx.Registry, preset string, noFold bool) {
 	for _, c := range []struct {
 		name string
+		reg  *approx.Registry
 		call call
 		n    int
 	}{
-		{"gelu-high", call{op: opPoly, fn: approx.GELU, deg: approx.High}, 128 * 3072},
-		{"gelu-low", call{op: opPoly, fn: approx.GELU, deg: approx.Low}, 128 * 3072},
-		{"exp-high", call{op: opPoly, fn: approx.Exp, deg: approx.High}, 12 * 128 * 128},
-		{"mul", call{op: opMul}, 128 * 768},
+		{"gelu-high", trained, call{op: opPoly, fn: approx.GELU, deg: approx.High}, 128 * 3072},
+		{"gelu-low", trained, call{op: opPoly, fn: approx.GELU, deg: approx.Low}, 128 * 3072},
+		{"exp-high", trained, call{op: opPoly, fn: approx.Exp, deg: approx.High}, 12 * 128 * 128},
+		{"mul", trained, call{op: opMul}, 128 * 768},
+		{"spam-reciprocal-high", spam, call{op: opPoly, fn: approx.Reciprocal, deg: approx.High}, 128 * 768},
 	} {
+		reg := c.reg
 		b.Run(fmt.Sprintf("%s/n=%d", c.name, c.n), func(b *testing.B) {
 			tc := *newTestContext(b, ParametersLiteral{Preset: preset})
+			if c.call.op == opPoly {
+				if _, err := tc.p.PolyLevel(reg, c.call.fn, c.call.deg); err != nil {
+					b.Skip(err)
+				}
+			}
 			tc.p.noFold = noFold
 			r := rand.New(rand.NewPCG(51, 52))
 			cl := c.call
@@ -138,6 +159,9 @@ func benchmarkCalls(b *testing.B, reg *approx.Registry, preset string, noFold bo
 				}
 				if cl.fn == approx.Exp { // scores minus the shift: in [-32, 0]
 					cl.x = uniform(r, c.n, lo, 0)
+				}
+				if cl.fn == approx.Reciprocal { // softmax's sums: anywhere in the interval
+					cl.x = uniform(r, c.n, lo, hi)
 				}
 			}
 			sc, cc := connPair(b, "tcp")
