@@ -12,6 +12,7 @@ import (
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // Defaults and limits of ParametersLiteral.
@@ -32,7 +33,11 @@ const (
 	// MaxChunk bounds ParametersLiteral.Chunk: 64 ciphertexts of two
 	// operands at the top level of Interactive14 are 100 MB (of
 	// Elementwise14 95 MB), within mpcbridge/wire's default frame limit of
-	// 256 MiB.
+	// 256 MiB. At N = 2^15 the top level holds more: NewParameters also
+	// refuses a Chunk whose largest message (MsgInput of two operands at
+	// the top level) exceeds that limit, which allows at most 45 at
+	// Elementwise15 (2.9 MB per ciphertext and operand) and 46 at
+	// ckks.Interactive15.
 	MaxChunk = 64
 	// DefaultMaxValues bounds the length of one call's vectors: 2^24
 	// values (BERT-base's attention at n = 1024 is 12·2^20).
@@ -133,6 +138,12 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	logDelta := int(math.Ceil(math.Log2(params.DefaultScale().Float64())))
 	if sb, limit := p.maskBits+(params.LogN()+1)/2-(logDelta-1)+lit.FracBits, share.CodecBits(params.LogN()); sb > limit {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: output shares of about %d bits exceed the %d bits the slot codec encodes: lower LogBound or FracBits", sb, limit)
+	}
+	// The largest message, MsgInput of two operands at the top level (c0
+	// of every ciphertext), must fit mpcbridge/wire's default frame limit.
+	if size := fixedHeader + 2 + 2*lit.Chunk*(4+entryOverhead+p.polyBytes(params.MaxLevel())); size > wire.DefaultMaxFrame {
+		most := (wire.DefaultMaxFrame - fixedHeader - 2) / (2 * (4 + entryOverhead + p.polyBytes(params.MaxLevel())))
+		return Parameters{}, fmt.Errorf("cannot NewParameters: Chunk %d: a message of two operands at the top level would be %d bytes, beyond mpcbridge/wire's frame limit of %d (preset %s allows at most %d)", lit.Chunk, size, wire.DefaultMaxFrame, lit.Preset, most)
 	}
 	if p.maskLevel+1 > params.MaxLevel() {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: the mask level %d leaves no level for a product (preset %s has %d)", p.maskLevel, lit.Preset, params.MaxLevel())

@@ -37,6 +37,11 @@ func TestNewParameters(t *testing.T) {
 	if other, _ := NewParameters(ParametersLiteral{Chunk: 4}); other.fingerprint == p.fingerprint {
 		t.Fatal("another chunk gives the same fingerprint")
 	}
+	for _, lit := range []ParametersLiteral{{Chunk: MaxChunk}, {Preset: Elementwise15, Chunk: 45}, {Preset: ckks.Interactive15, Chunk: 46}} {
+		if _, err := NewParameters(lit); err != nil {
+			t.Fatalf("%s at Chunk %d: %v", lit.Preset, lit.Chunk, err)
+		}
+	}
 	p15, err := NewParameters(ParametersLiteral{Preset: ckks.Interactive15})
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +61,8 @@ func TestNewParameters(t *testing.T) {
 		{"insecure deep preset of this package", ParametersLiteral{Preset: InsecureElementwise11Deep}, "insecure"},
 		{"chunk", ParametersLiteral{Chunk: MaxChunk + 1}, "Chunk"},
 		{"negative chunk", ParametersLiteral{Chunk: -1}, "Chunk"},
+		{"chunk beyond the frame limit", ParametersLiteral{Preset: Elementwise15, Chunk: 46}, "frame limit"},
+		{"chunk beyond the frame limit at Interactive15", ParametersLiteral{Preset: ckks.Interactive15, Chunk: 47}, "frame limit"},
 		{"max values", ParametersLiteral{MaxValues: MaxMaxValues + 1}, "MaxValues"},
 		{"log bound", ParametersLiteral{LogBound: MaxLogBound + 1}, "LogBound"},
 		{"log bound below -F", ParametersLiteral{LogBound: -17}, "LogBound"},
