@@ -1,9 +1,12 @@
 // Package layers composes the rotation-free primitives of the bridge into
 // the stages of a post-LayerNorm Transformer encoder layer, on additive
 // shares between a client, who holds the only secret keys, and a server,
-// who holds the weights: LayerNorm and the feed-forward stage
-// LayerNorm(h + W2·GELU(W1·h + b1) + b2). The products are
-// mpcbridge/matmul's polynomial matmuls (no evaluation key), the
+// who holds the weights: the attention stage (Attention, with every
+// token's importance score), the feed-forward stage
+// LayerNorm(h + W2·GELU(W1·h + b1) + b2) (FFN), LayerNorm, and the
+// classification head (Head). The products by weights are
+// mpcbridge/matmul's polynomial matmuls (no evaluation key), Q·Kᵀ and A·V
+// mpcbridge/sharedmul's products of two shared matrices, the
 // nonlinearities and the Hadamard products mpcbridge/elementwise's calls in
 // slots (the relinearization key only); between calls, each party works on
 // its own share, and a change of layout (a row's value repeated over its
@@ -47,6 +50,21 @@
 // b' = βW + b, which would save step 6's extra level): the residual needs
 // LayerNorm's output itself, so the stage computes it and the next product
 // takes it as it is.
+//
+// # Attention (Server.Attention, Client.Attention)
+//
+// mpcbridge/README.md section 12 gives the protocol: the QKV product with
+// 1/√dh folded into the queries' weights, per head Q·Kᵀ (sharedmul), the
+// shift on the server's share, exp per degree span, the client's key mask
+// while its padding is secret (Rows.Hidden), the row sums by a product
+// with public all-ones weights (Parameters.Sums; local sums would outgrow
+// the slot codec), 1/Σ and the normalization in slots, per head A·V
+// (sharedmul), the output projection, the residual and LayerNorm, and the
+// importance scores (local sums, or a shared product with the client's
+// weights valid_i/m while its padding is secret). One valid key needs no
+// softmax: its probabilities are 1. The client never holds the server's
+// registry: its Parameters (NewClientParameters) carry the levels of the
+// polynomials' inputs and the bound of the exponentials.
 //
 // # Feed-forward (Server.FFN, Client.FFN)
 //
@@ -95,38 +113,35 @@
 // three). Each round trip is one call of mpcbridge/matmul or
 // mpcbridge/elementwise, whose documentation gives its bytes; per call the
 // client sends first and the server answers. With ceil(k/Slots)
-// ciphertexts for k values (Slots = 8192 at Interactive14), LayerNorm on
+// ciphertexts for k values (Slots = 16384 at Elementwise14), LayerNorm on
 // n x d sends up ceil(nd/S) ciphertexts at the product level (Square),
 // ceil(n/S) at InvSqrt's input level, and ceil(nd/S) at each of the scaled
 // product's two levels, and down ceil(nd/S)·2 + ceil(n/S) ciphertexts at
 // the mask level.
 //
-// Measured (BenchmarkFFN: BERT-base's shapes at n = 128, random weights,
-// Interactive14 and polymat.N12, 1.25 GiB of pre-encoded weights per
-// matrix, both parties in one process over loopback TCP with 2 workers
-// each, on the shared 2-core machine at load below 1, 2026-12-06; wall
-// seconds of the server per step, MB client -> server + server -> client):
+// Measured (BenchmarkLayer: one BERT-base-shaped layer, attention then the
+// feed-forward stage, random weights, calibrated intervals with
+// sentiment-tiny's recipes, GELU of degree 127; Elementwise14, polymat.N12
+// and N13; both parties in one process over loopback TCP, 2 workers each;
+// load below 1, 2026-12-06; go test -p 1 -run '^$' -bench
+// 'BenchmarkLayer$' -benchtime 1x ./mpcbridge/layers): n = 128 26.8 s
+// (46.9 CPU-s of both parties), 297.9 MB up, 206.6 MB down, 39 round
+// trips; n = 32 4.75 s; n = 1 2.59 s. At n = 128, the server's wall
+// seconds per step (MB up + down):
 //
-//	step        high (GELU 127)     low (GELU 63)
-//	W1          1.50 s  42.9 + 24.3  1.22 s  42.9 + 24.3
-//	GELU       25.28 s  37.7 + 22.4 13.82 s  34.3 + 22.4
-//	W2          1.28 s  32.8 + 27.2  1.26 s  32.8 + 27.2
-//	Square      0.26 s   3.6 +  5.6  0.33 s   3.6 +  5.6
-//	InvSqrt     0.52 s   0.7 +  0.5  0.57 s   0.7 +  0.5
-//	MulScaled   0.37 s   8.1 +  5.6  0.40 s   8.1 +  5.6
-//	stage      29.2 s (57.0 CPU-s)  17.6 s (34.3 CPU-s); 125.8 (122.5) + 85.6 MB
+//	QKV         1.56   25.8 + 22.0     W1          2.61   42.9 + 24.1
+//	scores      4.44   68.5 + 48.5     GELU        4.99   17.8 + 10.2
+//	exp         2.87    8.0 +  5.1     W2          1.22   32.8 + 26.9
+//	sums        0.18    2.7 +  0.2     LayerNorm   1.13    6.3 +  5.6
+//	1/Σ         0.86    0.7 +  0.4
+//	normalize   0.82    6.9 +  5.1
+//	A·V         4.35   68.5 + 47.0
+//	Wo          0.72   10.7 +  6.0
+//	LayerNorm   1.44    6.3 +  5.6
 //
-// LayerNorm alone on 128 x 768: 1.21 s, 1.88 CPU-s, 12.4 + 11.7 MB. The
-// error against the approximate forward is 1.3e-3 at most on the stage's
-// outputs, nearly all from W2's quantization (its 3072-term column sums
-// need By = 13, which leaves Fw = 15 bits per weight), 8e-5 for LayerNorm.
-// GELU is 87% of the time: the degree (or the low-degree rows of a pruned
-// layer) is the lever, not the products. The old path in the same session
-// (ckks has no feed-forward benchmark; its 2 workers, refreshes excluded):
-// BenchmarkGELU/high 19.7 s (degree 63, as the low column),
-// BenchmarkLayerNorm/high 3.54 s (1/√x of degree 511), and
-// BenchmarkLinear/768x3072 88.6 s (W1's shape; W2's 3072x768 has none):
-// about 200 s for the stage against 17.6 s.
+// The error against the approximate forward is 1.1e-3 at most on the
+// layer's outputs, nearly all from the products' quantized weights. The
+// rotation path's layer took 306.6 s at n = 128 (docs/results.md).
 //
 // # Security (semi-honest)
 //
