@@ -92,8 +92,9 @@
 // 437 against the HE standard's 438 for N = 2^14 (TestPresets; the
 // conjugate-invariant instance has dimension N, see Presets). No refresh
 // happens inside a call, so the chain holds the deepest folded recipe and
-// nothing more; ckks's presets (Interactive14 and the others) remain
-// usable by name, standard ring, ckks's chains. Why this chain (measured
+// nothing more (a deeper registry needs Elementwise15, below); ckks's
+// presets (Interactive14 and the others) remain usable by name, standard
+// ring, ckks's chains. Why this chain (measured
 // on one GELU-127 ciphertext while choosing it): with the change of basis
 // folded, seven levels suffice, which frees the bits for a second
 // key-switching prime (a relinearization at the top level 1.6 times
@@ -151,6 +152,74 @@
 // The ciphertext-ciphertext products are near the baby-step giant-step
 // minimum (19 per ciphertext for GELU 127 split: the square and the 18 of
 // degree 63; 28 unsplit); what remains is the cost of one key switch.
+//
+// # The deep preset
+//
+// Elementwise15 is for registries deeper than Elementwise14's seven
+// levels: spam-mini's 1/x (models/trained/spam-mini, degree 127 and one
+// Newton step, so not folded) needs 10 levels above the mask level, which
+// Elementwise14 refuses (TestPresetsDeep). Conjugate-invariant ring,
+// N = 2^15 (32768 real slots), the same Δ = 2^36 and mask primes (52 and
+// 51 bits: mask level 1, b = 100 bits), seventeen 36-bit levels above
+// them, four 41-bit key-switching primes: log QP = 879.0 against the HE
+// standard's 881 for N = 2^15 (TestPresets, Preset.CheckSecurity). The
+// bits left after the mask primes buy 19 levels with two key-switching
+// primes (two of 47 bits, log QP 881), 18 with three (43 bits, 880), 17
+// with four. Measured on one ciphertext while choosing (the server's
+// polynomial alone, one goroutine, CPU seconds, the best of 4 and of 8
+// repetitions in two runs, 2026-12-06 13:40-13:42 UTC, load average
+// 0.8-2.3):
+//
+//	key-switching primes    GELU 127 (input level 8)  GELU 63 (7)  spam-mini 1/x (11)
+//	2 x 47 bits             0.78-0.80                 0.51-0.52    1.85-1.91
+//	3 x 43 bits             0.71-0.74                 0.47         1.72-1.80
+//	4 x 41 bits             0.70-0.73                 0.47-0.51    1.73-1.78
+//	Elementwise14, 2 x 41   0.35 (half the values)    0.23         refused
+//
+// Three and four primes are equally fast (digits of three or four primes:
+// at level 8 three digits either way) and two about 10% slower; four keep
+// the relinearization key smallest (5 digits at the top level, against 7
+// and 11) and still leave seven levels more than spam-mini needs. Its
+// recipes' input levels there: GELU 7 and 6, exp 7, 1/x 11 (MulPoly's
+// 12), 1/√x 7, tanh 6. Per operand and ciphertext the client sends
+// 1,466,424 bytes at level 8, 1,318,968 at 7, 1,916,984 at 11 and 573,496
+// at a product's 2 (45, 40, 59 and 18 bytes per value), the server
+// 851,994 at the mask level (26 per value): per value what Elementwise14
+// sends, within 1% (some 36-bit primes take 37 bits). A ciphertext at the
+// top level is 3 MB, so Chunk is at most 45 there (NewParameters).
+// InsecureElementwise11Deep is the same chain in N = 2^11, for the tests
+// of deep recipes (TestPolyDeep).
+//
+// Measured side by side with the default in one run (BenchmarkElementwise,
+// as above; spam-mini's 1/x on 128 x 768 values uniform in its interval,
+// the others with sentiment-tiny's registry):
+//
+//	go test -p 1 -run '^$' -bench '^BenchmarkElementwise$/^(elementwise14|elementwise15)$' -benchtime 1x -timeout 1h ./mpcbridge/elementwise
+//
+// on the shared 2-core machine, 2026-12-06 13:43:32-13:44:00 UTC, load
+// average 1.9-2.1 (a second run at 13:44:03-13:44:38, load 1.9-2.1, in
+// brackets: values per CPU-second of both):
+//
+//	call (values)           Elementwise14 (default)        Elementwise15
+//	GELU 127 (393,216)      9.31 CPU-s  42.2k v/s  [38.0k]  11.8 CPU-s  33.3k v/s  [32.7k]  (0.79x [0.86x])
+//	                        4.7 s  17.7 + 10.2 MB           6.0 s  17.6 + 10.2 MB
+//	GELU 63 (393,216)       6.80 CPU-s  57.8k v/s  [55.6k]  7.81 CPU-s  50.3k v/s  [51.6k]  (0.87x [0.93x])
+//	                        3.4 s  15.9 + 10.2 MB           4.0 s  15.8 + 10.2 MB
+//	exp 15, 2 sq (196,608)  2.76 CPU-s  71.2k v/s  [66.8k]  2.78 CPU-s  70.7k v/s  [71.2k]  (0.99x [1.07x])
+//	                        1.4 s   8.0 +  5.1 MB           1.4 s   7.9 +  5.1 MB
+//	product (98,304)        0.36 CPU-s  274k v/s   [242k]   0.40 CPU-s  246k v/s   [248k]   (0.90x [1.03x])
+//	                        0.19 s  3.5 +  2.6 MB           0.27 s  3.4 +  2.6 MB
+//	spam-mini 1/x (98,304)  refused (10 levels needed)      5.73 CPU-s  17.2k v/s  [17.4k]
+//	                                                        3.8 s   5.8 +  2.6 MB
+//	max error               1.3e-4 (GELU 127)               2.4e-4 (GELU 127), 4.1e-5 (1/x)
+//
+// Same bytes per value; the larger ring costs 7-21% more CPU per value
+// on GELU (the server's polynomial alone costs the same per value, 0.70
+// CPU-s per 32768 values against 0.35 per 16384 in the first table, so
+// the difference lies in the rest of the call: conversions, memory; not
+// profiled) and nothing measurable on the shallow calls, and its error is
+// about twice Elementwise14's (within 2^-10). So Elementwise14 stays the
+// default, and Elementwise15 is for the registries it refuses.
 //
 // # Mask width and statistical distance
 //

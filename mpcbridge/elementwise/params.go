@@ -36,7 +36,7 @@ const (
 	// 256 MiB. At N = 2^15 the top level holds more: NewParameters also
 	// refuses a Chunk whose largest message (MsgInput of two operands at
 	// the top level) exceeds that limit, which allows at most 45 at
-	// Elementwise15 (2.9 MB per ciphertext and operand) and 46 at
+	// Elementwise15 (3.0 MB per ciphertext and operand) and 46 at
 	// ckks.Interactive15.
 	MaxChunk = 64
 	// DefaultMaxValues bounds the length of one call's vectors: 2^24
