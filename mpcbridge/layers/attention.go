@@ -77,7 +77,7 @@ func balanced(ring polymat.Parameters, n, in, out int, b polymat.Block) (polymat
 // the LayerNorm after the residual. Read-only once built.
 type AttnWeights struct {
 	plan     AttnPlan
-	qkv, out *matmul.Weights
+	qkv, out *linear
 	norm     models.LayerNorm
 }
 
@@ -112,10 +112,10 @@ func NewAttnWeights(ctx context.Context, p Parameters, plan AttnPlan, q, k, v, o
 		Beta:  append([]float64(nil), norm.Beta...),
 		Eps:   norm.Eps,
 	}}
-	if w.qkv, err = matmul.NewWeights(ctx, p.mm, qkvLay, wqkv, bqkv, workers); err != nil {
+	if w.qkv, err = newLinear(ctx, p, qkvLay, wqkv, bqkv, workers); err != nil {
 		return nil, fmt.Errorf("cannot NewAttnWeights: QKV: %w", err)
 	}
-	if w.out, err = matmul.NewWeights(ctx, p.mm, outLay, transpose(o.Weight), o.Bias, workers); err != nil {
+	if w.out, err = newLinear(ctx, p, outLay, transpose(o.Weight), o.Bias, workers); err != nil {
 		return nil, fmt.Errorf("cannot NewAttnWeights: output: %w", err)
 	}
 	return w, nil
@@ -144,8 +144,8 @@ func stackQKV(q, k, v *models.Linear, scale float64) (w, b []float64) {
 // Plan returns the plan the weights are encoded for.
 func (w *AttnWeights) Plan() AttnPlan { return w.plan }
 
-// MemoryBytes returns the memory of both encoded matrices.
-func (w *AttnWeights) MemoryBytes() int64 { return w.qkv.MemoryBytes() + w.out.MemoryBytes() }
+// MemoryBytes returns the memory of both matrices, encoded and not.
+func (w *AttnWeights) MemoryBytes() int64 { return w.qkv.memoryBytes() + w.out.memoryBytes() }
 
 // Rows are the facts about one call's rows that both parties pass.
 type Rows struct {
@@ -217,14 +217,27 @@ func attention(ctx context.Context, pt party, conn Conn, pl AttnPlan, w *AttnWei
 	if err != nil {
 		return nil, nil, err
 	}
-	qkvLay, outLay, err := pl.layouts(p.mm.Ring(), n)
+	if n > pl.Rows {
+		return nil, nil, fmt.Errorf("%d rows, the plan allows at most %d", n, pl.Rows)
+	}
+	qkvLay, qkvFly, err := p.callLayout(n, pl.Hidden, 3*pl.Hidden, pl.QKV)
+	if err != nil {
+		return nil, nil, err
+	}
+	outLay, outFly, err := p.callLayout(n, pl.Hidden, pl.Hidden, pl.Out)
 	if err != nil {
 		return nil, nil, err
 	}
 	var wqkv, wout *matmul.Weights
 	var norm *models.LayerNorm
 	if w != nil {
-		wqkv, wout, norm = w.qkv, w.out, &w.norm
+		if wqkv, err = w.qkv.forCall(p, qkvLay, qkvFly); err != nil {
+			return nil, nil, err
+		}
+		if wout, err = w.out.forCall(p, outLay, outFly); err != nil {
+			return nil, nil, err
+		}
+		norm = &w.norm
 	}
 	qkv, err := pt.linear(ctx, conn, qkvLay, wqkv, x)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // built.
 type FFNWeights struct {
 	plan     FFNPlan
-	up, down *matmul.Weights
+	up, down *linear
 	norm     models.LayerNorm
 }
 
@@ -47,10 +47,10 @@ func NewFFNWeights(ctx context.Context, p Parameters, plan FFNPlan, up, down *mo
 		Beta:  append([]float64(nil), norm.Beta...),
 		Eps:   norm.Eps,
 	}}
-	if w.up, err = matmul.NewWeights(ctx, p.mm, upLay, transpose(up.Weight), up.Bias, workers); err != nil {
+	if w.up, err = newLinear(ctx, p, upLay, transpose(up.Weight), up.Bias, workers); err != nil {
 		return nil, fmt.Errorf("cannot NewFFNWeights: W1: %w", err)
 	}
-	if w.down, err = matmul.NewWeights(ctx, p.mm, downLay, transpose(down.Weight), down.Bias, workers); err != nil {
+	if w.down, err = newLinear(ctx, p, downLay, transpose(down.Weight), down.Bias, workers); err != nil {
 		return nil, fmt.Errorf("cannot NewFFNWeights: W2: %w", err)
 	}
 	return w, nil
@@ -71,8 +71,8 @@ func transpose(m models.Matrix) []float64 {
 // Plan returns the plan the weights are encoded for.
 func (w *FFNWeights) Plan() FFNPlan { return w.plan }
 
-// MemoryBytes returns the memory of both encoded matrices.
-func (w *FFNWeights) MemoryBytes() int64 { return w.up.MemoryBytes() + w.down.MemoryBytes() }
+// MemoryBytes returns the memory of both matrices, encoded and not.
+func (w *FFNWeights) MemoryBytes() int64 { return w.up.memoryBytes() + w.down.memoryBytes() }
 
 // FFN computes shares of the feed-forward stage of a post-LayerNorm
 // encoder layer, LayerNorm(h + W2·GELU(W1·h + b1) + b2), from the server's
@@ -112,14 +112,28 @@ func ffn(ctx context.Context, pt party, conn Conn, pl FFNPlan, w *FFNWeights, de
 	if err != nil {
 		return nil, err
 	}
-	upLay, downLay, err := pl.layouts(pt.params().mm.Ring(), n)
+	p := pt.params()
+	if n > pl.Rows {
+		return nil, fmt.Errorf("%d rows, the plan allows at most %d", n, pl.Rows)
+	}
+	upLay, upFly, err := p.callLayout(n, pl.Hidden, pl.Intermediate, pl.Up)
+	if err != nil {
+		return nil, err
+	}
+	downLay, downFly, err := p.callLayout(n, pl.Intermediate, pl.Hidden, pl.Down)
 	if err != nil {
 		return nil, err
 	}
 	var up, down *matmul.Weights
 	var norm *models.LayerNorm
 	if w != nil {
-		up, down, norm = w.up, w.down, &w.norm
+		if up, err = w.up.forCall(p, upLay, upFly); err != nil {
+			return nil, err
+		}
+		if down, err = w.down.forCall(p, downLay, downFly); err != nil {
+			return nil, err
+		}
+		norm = &w.norm
 	}
 	u, err := pt.linear(ctx, conn, upLay, up, h)
 	if err != nil {

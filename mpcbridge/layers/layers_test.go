@@ -207,3 +207,54 @@ func TestFFNSecure(t *testing.T) {
 		t.Fatalf("max error %.3g exceeds %g", d, tolerance)
 	}
 }
+
+// TestShortCall runs layer 0's feed-forward stage on 2 rows with weights
+// planned for 64: the products take a block chosen for 2 rows, with the
+// weights encoded per call, and the result is the plan's.
+func TestShortCall(t *testing.T) {
+	tn := loadTiny(t)
+	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
+	f := tc.p.FracBits()
+	ly := &tn.model.Server.Layers[0]
+	cfg := tn.model.Config()
+	plan, err := tc.p.PlanFFN(FFNShape{Rows: 64, Hidden: cfg.HiddenSize(), Intermediate: cfg.IntermediateSize()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 2
+	lay, fly, err := tc.p.callLayout(rows, plan.Hidden, plan.Intermediate, plan.Up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("plan block %v, call block %v (weights per call: %v)", plan.Up, lay.Block, fly)
+	if !fly || lay.D0 != rows {
+		t.Errorf("a %d-row call uses block %v of the plan's %v", rows, lay.Block, plan.Up)
+	}
+	w, err := NewFFNWeights(bg(), tc.p, plan, &ly.Intermediate, &ly.Output, &ly.OutputNorm, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := quantized(tn.hidden(t, 0, testRows), f)
+	h.Rows, h.Data = rows, h.Data[:rows*h.Cols]
+	want, err := tn.model.Server.FeedForwardBlock(0, h, nil, tn.ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha, hb := split(rand.New(rand.NewPCG(13, 14)), h.Data, f, 87)
+	sc, cc := connPair(t)
+	srv, cli := tc.parties(t, 2)
+	var ya, yb share.Vector
+	serr, cerr := nettest.BothAborting(sc, cc, func() (err error) {
+		yb, err = srv.FFN(bg(), sc, w, nil, hb)
+		return err
+	}, func() (err error) {
+		ya, err = cli.FFN(bg(), cc, plan, nil, ha)
+		return err
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v, client: %v", serr, cerr)
+	}
+	if d := maxDiff(open(t, tc.p, ya, yb), want.Data); d > tolerance {
+		t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+	}
+}
