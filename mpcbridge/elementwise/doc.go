@@ -164,20 +164,25 @@
 // them, four 41-bit key-switching primes: log QP = 879.0 against the HE
 // standard's 881 for N = 2^15 (TestPresets, Preset.CheckSecurity). The
 // bits left after the mask primes buy 19 levels with two key-switching
-// primes (two of 47 bits, log QP 881), 18 with three (43 bits, 880), 17
-// with four. Measured on one ciphertext while choosing (the server's
-// polynomial alone, one goroutine, CPU seconds, the best of 4 and of 8
-// repetitions in two runs, 2026-12-06 13:40-13:42 UTC, load average
-// 0.8-2.3):
+// primes (two of 47 bits, log QP 881.0), 18 with three (43 bits, 880), 17
+// with four. Measured on one ciphertext while choosing, with
+// BenchmarkKeySwitchPrimes (the server's polynomial alone, one goroutine,
+// CPU seconds per ciphertext, the best of 2 to 8 repetitions; the range
+// over four runs, the first three by a throwaway version of it,
+// 2026-12-06 13:39-13:48 UTC, load average 0.8-4.6):
+//
+//	go test -p 1 -run '^$' -bench '^BenchmarkKeySwitchPrimes$' -benchtime 4x ./mpcbridge/elementwise
 //
 //	key-switching primes    GELU 127 (input level 8)  GELU 63 (7)  spam-mini 1/x (11)
-//	2 x 47 bits             0.78-0.80                 0.51-0.52    1.85-1.91
-//	3 x 43 bits             0.71-0.74                 0.47         1.72-1.80
-//	4 x 41 bits             0.70-0.73                 0.47-0.51    1.73-1.78
-//	Elementwise14, 2 x 41   0.35 (half the values)    0.23         refused
+//	2 x 47 bits             0.75-0.80                 0.48-0.52    1.85-1.91
+//	3 x 43 bits             0.71-0.75                 0.47-0.48    1.72-1.80
+//	4 x 41 bits             0.69-0.73                 0.47-0.51    1.70-1.78
+//	Elementwise14, 2 x 41   0.35 (half the values)    0.22-0.23    refused
 //
-// Three and four primes are equally fast (digits of three or four primes:
-// at level 8 three digits either way) and two about 10% slower; four keep
+// Three and four primes are within 5% of each other in every run (four
+// ahead on GELU 127 in three runs of four; digits of three or four primes:
+// at level 8 three digits either way, at 11 four against three), two
+// 5-10% slower; four also keep
 // the relinearization key smallest (5 digits at the top level, against 7
 // and 11) and still leave seven levels more than spam-mini needs. Its
 // recipes' input levels there: GELU 7 and 6, exp 7, 1/x 11 (MulPoly's
@@ -213,7 +218,7 @@
 //	                                                        3.8 s   5.8 +  2.6 MB
 //	max error               1.3e-4 (GELU 127)               2.4e-4 (GELU 127), 4.1e-5 (1/x)
 //
-// Same bytes per value; the larger ring costs 7-21% more CPU per value
+// Same bytes per value; the larger ring costs 8-27% more CPU per value
 // on GELU (the server's polynomial alone costs the same per value, 0.70
 // CPU-s per 32768 values against 0.35 per 16384 in the first table, so
 // the difference lies in the rest of the call: conversions, memory; not

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
+	"github.com/tuneinsight/lattigo/v5/ring"
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
@@ -244,6 +245,117 @@ func benchmarkCalls(b *testing.B, trained, spam *approx.Registry, preset string,
 				b.Fatalf("max |error| %g against the recipe", worst)
 			}
 			b.ReportMetric(worst, "max-err")
+		})
+	}
+}
+
+// BenchmarkKeySwitchPrimes times the server's polynomial alone (one
+// ciphertext, one goroutine, no conversion) on the chains Elementwise15
+// was chosen from: N = 2^15, the mask primes, as many 36-bit levels as the
+// HE standard's 881 bits leave beside two, three or four key-switching
+// primes, and Elementwise14 for reference. Sentiment-tiny's GELU of degree
+// 127 and 63 (folded and split) and spam-mini's 1/x (degree 127 and one
+// Newton step, unfolded), each at the input level a call uses:
+//
+//	go test -p 1 -run '^$' -bench '^BenchmarkKeySwitchPrimes$' -benchtime 4x ./mpcbridge/elementwise
+func BenchmarkKeySwitchPrimes(b *testing.B) {
+	trained, spam := trainedRegistry(b), spamMiniRegistry(b)
+	for _, c := range []struct {
+		name string
+		logN int
+		logQ []int
+		logP []int
+	}{
+		{"elementwise14", 14, append([]int{52, 51}, repeat(36, 7)...), []int{41, 41}},
+		{"p=2x47", 15, append([]int{52, 51}, repeat(36, 19)...), []int{47, 47}},
+		{"p=3x43", 15, append([]int{52, 51}, repeat(36, 18)...), []int{43, 43, 43}},
+		{"p=4x41", 15, append([]int{52, 51}, repeat(36, 17)...), []int{41, 41, 41, 41}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			params, err := hefloat.NewParametersFromLiteral(hefloat.ParametersLiteral{
+				LogN: c.logN, LogQ: c.logQ, LogP: c.logP, LogDefaultScale: 36,
+				RingType: ring.ConjugateInvariant, Xs: rlwe.DefaultXs, Xe: rlwe.DefaultXe,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			kgen := rlwe.NewKeyGenerator(params)
+			sk := kgen.GenSecretKeyNew()
+			evk := rlwe.NewMemEvaluationKeySet(kgen.GenRelinearizationKeyNew(sk))
+			eval := hefloat.NewEvaluator(params, evk)
+			enc := hefloat.NewEncoder(params)
+			for _, f := range []struct {
+				name string
+				reg  *approx.Registry
+				fn   approx.Func
+			}{{"gelu-high", trained, approx.GELU}, {"gelu-low", trained, approx.GELU}, {"spam-reciprocal-high", spam, approx.Reciprocal}} {
+				d := approx.High
+				if f.name == "gelu-low" {
+					d = approx.Low
+				}
+				b.Run(f.name, func(b *testing.B) {
+					// The plan and depth as Server.Poly computes them, on
+					// these parameters with the mask level 1.
+					p := Parameters{params: params, maskLevel: 1}
+					rec := f.reg.Recipe(f.fn, d)
+					pl := p.plan(rec)
+					level := p.maskLevel + p.PolyDepth(rec)
+					if level > params.MaxLevel() {
+						b.Skipf("needs level %d, the chain has %d", level, params.MaxLevel())
+					}
+					ev, err := ckks.NewEvaluator(params, evk, f.reg, 1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					w := &serverWorker{poly: ev, eval: eval, pe: hefloat.NewPolynomialEvaluator(params, eval)}
+					lo, hi := f.reg.Interval(f.fn)
+					r := rand.New(rand.NewPCG(55, 56))
+					x, in := make([]float64, params.MaxSlots()), make([]float64, params.MaxSlots())
+					for i := range x {
+						x[i] = lo + (hi-lo)*r.Float64()
+						in[i] = x[i]
+						if pl.fold {
+							in[i] = pl.scalar * x[i] // t less the constant the server adds
+						}
+					}
+					pt := hefloat.NewPlaintext(params, level)
+					if err := enc.Encode(in, pt); err != nil {
+						b.Fatal(err)
+					}
+					ct, err := rlwe.NewEncryptor(params, sk).EncryptNew(pt)
+					if err != nil {
+						b.Fatal(err)
+					}
+					var out *rlwe.Ciphertext
+					best := math.Inf(1)
+					b.ResetTimer()
+					for i := 0; i < b.N; i++ {
+						in := ct.CopyNew()
+						cpu0 := cpuSeconds()
+						if out, err = w.evalPlan(bg(), pl, d, in); err != nil {
+							b.Fatal(err)
+						}
+						best = min(best, cpuSeconds()-cpu0)
+					}
+					b.StopTimer()
+					got := make([]float64, len(x))
+					if err := enc.Decode(rlwe.NewDecryptor(params, sk).DecryptNew(out), got); err != nil {
+						b.Fatal(err)
+					}
+					var worst float64
+					for i := range x {
+						worst = max(worst, math.Abs(got[i]-f.reg.Eval(f.fn, d, x[i])))
+					}
+					if worst > tolerance {
+						b.Fatalf("max |error| %g against the recipe", worst)
+					}
+					b.ReportMetric(best, "best-cpu-s/ct")
+					b.ReportMetric(float64(len(x))/best, "values/cpu-s")
+					b.ReportMetric(float64(level), "input-level")
+					b.ReportMetric(params.LogQP(), "logQP")
+					b.ReportMetric(worst, "max-err")
+				})
+			}
 		})
 	}
 }
