@@ -160,11 +160,8 @@ func TestPresetsDeep(t *testing.T) {
 			}
 			levels = append(levels, p.Params().MaxLevel())
 			for _, fn := range approx.Funcs() {
-				for _, d := range []approx.Degree{approx.High, approx.Low} {
+				for _, d := range approx.Degrees() { // as layers.NewParameters asks
 					rec := reg.Recipe(fn, d)
-					if rec.PolyDegree() < 1 {
-						continue
-					}
 					l, err := p.PolyLevel(reg, fn, d)
 					if err != nil {
 						t.Fatal(err)

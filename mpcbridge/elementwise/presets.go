@@ -34,9 +34,10 @@ const (
 	// (spam-mini's 1/x, degree 127 and one Newton step, needs ten). Two or
 	// three key-switching primes would leave 19 or 18 levels; with a
 	// degree-127 polynomial at the levels the calls use (8 down to 1) three
-	// and four are equally fast and two about 10% slower (the doc's
-	// figures), and four give the smallest relinearization key (5 digits
-	// at the top level against 7 and 11).
+	// and four are within 5% of each other and two 5-10% slower
+	// (BenchmarkKeySwitchPrimes, the doc's figures), and four give the
+	// smallest relinearization key (5 digits at the top level against 7
+	// and 11).
 	Elementwise15 = "Elementwise15"
 	// InsecureElementwise11 is Elementwise14's chain in N = 2^11 (2048
 	// real slots): the same levels, scales and mask widths, tiny and fast,
