@@ -334,6 +334,27 @@ func TestSecurePreset(t *testing.T) {
 	checkClose(t, reg.Recipe(approx.GELU, approx.High), quantized(tc.p, x), nil, res.got)
 }
 
+// TestSecurePresetDeep runs spam-mini's 1/x (10 levels above the mask)
+// at Elementwise15 (32768 slots) on 32769 values: two ciphertexts, the
+// second holding one value.
+func TestSecurePresetDeep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("key generation and N = 2^15 evaluation take seconds")
+	}
+	tc := newTestContext(t, ParametersLiteral{Preset: Elementwise15})
+	reg := spamMiniRegistry(t)
+	r := rand.New(rand.NewPCG(13, 14))
+	n := tc.p.Slots() + 1
+	sc, cc := connPair(t, "tcp")
+	lo, hi := inputRange(reg, approx.Reciprocal)
+	x := uniform(r, n, lo, hi)
+	res, err := tc.run(t, reg, sc, cc, r, call{op: opPoly, fn: approx.Reciprocal, deg: approx.High, x: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, reg.Recipe(approx.Reciprocal, approx.High), quantized(tc.p, x), nil, res.got)
+}
+
 // TestCancel ends each party's call through its context while it waits
 // for a peer that says nothing: the call returns the context's error and
 // leaves no goroutine behind.
