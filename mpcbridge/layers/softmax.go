@@ -162,14 +162,25 @@ func rowSums(ctx context.Context, pt party, conn Conn, rows, cols int, x share.V
 }
 
 // contextVectors returns shares of concat_h(A_h·V_h) (n x hidden) from the
-// probabilities (the layout of heads) and qkv.
+// probabilities (the layout of heads) and qkv; with a single key, whose
+// probabilities are 1, the key's values themselves.
 func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, qkv share.Vector) (share.Vector, error) {
 	nk := len(hd.keys)
+	out := make(share.Vector, hd.n*hd.hidden)
+	if nk == 1 {
+		// Every probability is 1: each row's context is the key's value.
+		for head := 0; head < hd.h; head++ {
+			v := hd.values(qkv, head)
+			for i := 0; i < hd.n; i++ {
+				copy(out[i*hd.hidden+head*hd.dh:], v)
+			}
+		}
+		return out, nil
+	}
 	lay, err := pt.params().values.ChooseBlock(polymat.Dims{Rows: hd.n, In: nk, Out: hd.dh})
 	if err != nil {
 		return nil, fmt.Errorf("A·V: %w", err)
 	}
-	out := make(share.Vector, hd.n*hd.hidden)
 	for head := 0; head < hd.h; head++ {
 		a := make(share.Vector, 0, hd.n*nk)
 		for i := 0; i < hd.n; i++ {
