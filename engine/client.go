@@ -421,6 +421,7 @@ func (ci *clientInference) checkAccept(req sessionRequest, acc sessionAccept) er
 func (ci *clientInference) sessionPlan(acc sessionAccept) (sessionPlan, error) {
 	c := ci.c
 	lit := layersLiteral(c.cfg.Preset, c.cfg.AllowInsecure, acc.logBoundOut, acc.sumsLogBound, 0)
+	lit.OneRecipe = acc.oneRecipe
 	p, err := layers.NewClientParameters(lit, acc.levels)
 	if err != nil {
 		return sessionPlan{}, fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -330,7 +331,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 	req := sessionRequest{length: 128, prune: true}
 	acc := testAccept(req, []bool{false, true, true})
 	got, err := decodeSessionAccept(acc.marshal())
-	if err != nil || got.logBoundOut != acc.logBoundOut || len(got.prunes) != 3 || !got.prunes[1] || got.prunes[0] || got.levels[approx.GELU][approx.Low] != 5 {
+	if err != nil || got.logBoundOut != acc.logBoundOut || len(got.prunes) != 3 || !got.prunes[1] || got.prunes[0] || got.levels[approx.GELU][approx.Low] != 5 ||
+		!slices.Equal(got.oneRecipe, acc.oneRecipe) {
 		t.Errorf("accept round trip: %+v, %v", got, err)
 	}
 	for name, p := range map[string][]byte{
@@ -347,6 +349,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 		"reserved":       func(p []byte) []byte { p[10] = 1; return p },
 		"no sums bound":  func(p []byte) []byte { p[9] = 0; return p },
 		"stray bit":      func(p []byte) []byte { p[len(p)-1] |= 0x80; return p },
+		"recipe bits":    func(p []byte) []byte { p[acceptFixed-3] |= 0x80; return p },
 		"truncated":      func(p []byte) []byte { return p[:len(p)-1] },
 		"layers overrun": func(p []byte) []byte { p[acceptFixed-1] = 200; return p },
 	} {
@@ -362,5 +365,5 @@ func testAccept(req sessionRequest, prunes []bool) sessionAccept {
 	for _, fn := range approx.Funcs() {
 		lv[fn] = map[approx.Degree]int{approx.High: 6, approx.Low: 5}
 	}
-	return sessionAccept{request: req, logBoundOut: 12, sumsLogBound: 6, levels: lv, prunes: prunes}
+	return sessionAccept{request: req, logBoundOut: 12, sumsLogBound: 6, levels: lv, oneRecipe: []approx.Func{approx.Reciprocal, approx.Tanh}, prunes: prunes}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 
+	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/layers"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -148,8 +150,10 @@ func decodeSessionRequest(p []byte) (sessionRequest, error) {
 //	10      2     reserved, zero
 //	12      10    the level of each polynomial's input, per function and
 //	              degree (approx.Funcs by approx.Degrees)
-//	22      2     number L of layers
-//	24      ⌈L/8⌉ the layers that run a pruning step, bit l%8 of byte l/8
+//	22      1     the functions whose two degrees are one recipe, bit i
+//	              for approx.Funcs()[i] (layers' OneRecipe)
+//	23      2     number L of layers
+//	25      ⌈L/8⌉ the layers that run a pruning step, bit l%8 of byte l/8
 //
 // The bounds and levels are what a client needs of the server's model and
 // approximations, whose intervals and weights stay secret; which layers
@@ -158,17 +162,25 @@ type sessionAccept struct {
 	request                   sessionRequest
 	logBoundOut, sumsLogBound int
 	levels                    layers.PolyLevels
+	oneRecipe                 []approx.Func
 	prunes                    []bool
 }
 
 // acceptFixed is the size of MsgAccept before the layers' bits.
-var acceptFixed = 12 + polyLevelsBytes + 2
+var acceptFixed = 12 + polyLevelsBytes + 3
 
 func (a sessionAccept) marshal() []byte {
 	p := make([]byte, 12, acceptFixed+(len(a.prunes)+7)/8)
 	copy(p, a.request.marshal())
 	p[8], p[9] = byte(a.logBoundOut), byte(a.sumsLogBound)
 	p = append(p, encodeLevels(a.levels)...)
+	var one byte
+	for i, fn := range approx.Funcs() {
+		if slices.Contains(a.oneRecipe, fn) {
+			one |= 1 << i
+		}
+	}
+	p = append(p, one)
 	p = binary.BigEndian.AppendUint16(p, uint16(len(a.prunes)))
 	bitsOut := make([]byte, (len(a.prunes)+7)/8)
 	for l, v := range a.prunes {
@@ -201,11 +213,21 @@ func decodeSessionAccept(p []byte) (sessionAccept, error) {
 	if p[10] != 0 || p[11] != 0 || p[8] > 60 || p[9] < 1 || p[9] > 30 {
 		return sessionAccept{}, fmt.Errorf("%w: accept bounds %d, %d, reserved %#02x%02x", ErrMalformed, p[8], p[9], p[10], p[11])
 	}
-	lv, err := decodeLevels(p[12 : acceptFixed-2])
+	lv, err := decodeLevels(p[12 : acceptFixed-3])
 	if err != nil {
 		return sessionAccept{}, err
 	}
-	return sessionAccept{request: req, logBoundOut: int(p[8]), sumsLogBound: int(p[9]), levels: lv, prunes: prunes}, nil
+	one := p[acceptFixed-3]
+	if one>>len(approx.Funcs()) != 0 {
+		return sessionAccept{}, fmt.Errorf("%w: one-recipe bits %#02x", ErrMalformed, one)
+	}
+	var oneRecipe []approx.Func
+	for i, fn := range approx.Funcs() {
+		if one&(1<<i) != 0 {
+			oneRecipe = append(oneRecipe, fn)
+		}
+	}
+	return sessionAccept{request: req, logBoundOut: int(p[8]), sumsLogBound: int(p[9]), levels: lv, oneRecipe: oneRecipe, prunes: prunes}, nil
 }
 
 // maxReportLayers bounds the layers of a report.

@@ -173,7 +173,8 @@ func (s *Server) prepare() error {
 		return err
 	}
 	rules := Rules(m.Thresholds, m.Config().NumLayers(), Reductions{Prune: true, Reduce: true})
-	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: s.params.Literal().SumsLogBound, levels: s.params.PolyLevels(), prunes: make([]bool, len(rules))}
+	lp := s.params.Literal()
+	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: lp.SumsLogBound, levels: s.params.PolyLevels(), oneRecipe: lp.OneRecipe, prunes: make([]bool, len(rules))}
 	return nil
 }
 

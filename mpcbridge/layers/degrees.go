@@ -42,8 +42,12 @@ func spans(degs []approx.Degree, rows int) ([]span, error) {
 }
 
 // polySpans evaluates fn on x, which holds per values of each row, rows in
-// order: one call per span, each at its degree.
+// order: one call per span, each at its degree, or one call for all the
+// rows when fn's two degrees are one recipe (Parameters' OneRecipe).
 func polySpans(ctx context.Context, pt party, conn Conn, fn approx.Func, sp []span, per int, x share.Vector) (share.Vector, error) {
+	if len(sp) > 1 && pt.params().oneRecipe[fn] {
+		sp = []span{{approx.High, sp[0].lo, sp[len(sp)-1].hi}}
+	}
 	out := make(share.Vector, len(x))
 	for _, s := range sp {
 		y, err := pt.poly(ctx, conn, fn, s.deg, x[s.lo*per:s.hi*per])

@@ -56,6 +56,11 @@ type ParametersLiteral struct {
 	// SoftmaxShift is the constant the server subtracts from every score
 	// before exp (models.Approximate.SoftmaxShift; the client's is unused).
 	SoftmaxShift float64
+	// OneRecipe lists the functions whose two degrees are one recipe: a
+	// call takes all their rows at once, whatever their degrees. A server
+	// derives it from its registry (NewParameters ignores this field); a
+	// client takes the server's.
+	OneRecipe []approx.Func
 	// SumsLogBound bounds every exponential of the softmax, the input of
 	// its row sums: |e| <= 2^SumsLogBound (0: derived from the registry's
 	// exp interval, SumsLogBoundFor; a client, which holds no registry,
@@ -74,6 +79,7 @@ const MaxTokens = 1024
 // public.
 type Parameters struct {
 	lit            ParametersLiteral
+	oneRecipe      map[approx.Func]bool
 	mm             matmul.Parameters
 	ew             elementwise.Parameters
 	scores, values sharedmul.Parameters
@@ -96,6 +102,12 @@ func NewParameters(lit ParametersLiteral, reg *approx.Registry) (Parameters, err
 	}
 	if lit.SumsLogBound == 0 {
 		lit.SumsLogBound = SumsLogBoundFor(reg)
+	}
+	lit.OneRecipe = nil
+	for _, fn := range approx.Funcs() {
+		if f := reg.Literal().Func(fn); f.Variant(approx.Low) == f.Variant(approx.High) {
+			lit.OneRecipe = append(lit.OneRecipe, fn)
+		}
 	}
 	levels := PolyLevels{}
 	p, err := newParameters(lit, func(ew elementwise.Parameters) error {
@@ -177,7 +189,13 @@ func newParameters(lit ParametersLiteral, check func(elementwise.Parameters) err
 	if mm.FracBits() != ew.FracBits() {
 		return Parameters{}, fmt.Errorf("the products' F = %d, the elementwise calls' F = %d: shares pass between them unchanged, so they must agree", mm.FracBits(), ew.FracBits())
 	}
-	p := Parameters{mm: mm, ew: ew}
+	p := Parameters{mm: mm, ew: ew, oneRecipe: map[approx.Func]bool{}}
+	for _, fn := range lit.OneRecipe {
+		if !fn.Valid() {
+			return Parameters{}, fmt.Errorf("OneRecipe holds an invalid function %d", fn)
+		}
+		p.oneRecipe[fn] = true
+	}
 	if err := p.attention(&lit); err != nil {
 		return Parameters{}, err
 	}
