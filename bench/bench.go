@@ -384,7 +384,7 @@ func calibrateRandom(m *models.Model, enc models.Encoding, sched []int, seed uin
 	if nl, err = pass(base); err != nil {
 		return nil, err
 	}
-	lit, err := models.CalibrateApproxWithin(base, base.SoftmaxShift, nl.Ranges(), maxDepth)
+	lit, err := models.CalibrateApproxDepth(base, base.SoftmaxShift, nl.Ranges(), maxDepth)
 	if err != nil {
 		return nil, err
 	}

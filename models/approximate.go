@@ -212,6 +212,20 @@ func CalibrateApprox(base ApproxSettingsLiteral, shift float64, ranges map[appro
 // registry's table); this is for intervals too wide for the target at the
 // preset's depth (random-weight benchmarks).
 func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map[approx.Func]approx.RangeStats, maxDepth int) (ApproxSettingsLiteral, error) {
+	return calibrate(base, shift, ranges, maxDepth, true)
+}
+
+// CalibrateApproxDepth is CalibrateApproxWithin with every recipe, Newton
+// steps included, at most maxDepth levels deep in one piece: the
+// rotation-free layers (mpcbridge/elementwise) evaluate a recipe in one
+// call, with no refresh inside it.
+func CalibrateApproxDepth(base ApproxSettingsLiteral, shift float64, ranges map[approx.Func]approx.RangeStats, maxDepth int) (ApproxSettingsLiteral, error) {
+	return calibrate(base, shift, ranges, maxDepth, false)
+}
+
+// calibrate is CalibrateApproxWithin (split: a recipe's depth counted per
+// refresh segment) and CalibrateApproxDepth (whole).
+func calibrate(base ApproxSettingsLiteral, shift float64, ranges map[approx.Func]approx.RangeStats, maxDepth int, split bool) (ApproxSettingsLiteral, error) {
 	for _, fn := range approx.Funcs() {
 		r := ranges[fn]
 		if r.N == 0 {
@@ -252,7 +266,7 @@ func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map
 	for _, fn := range approx.Funcs() {
 		fl := out.Registry.Func(fn)
 		fl.Interval = intervals[fn]
-		hi, err := cheapestVariant(out.Registry, fn, fl, []int{fl.High.Squarings}, CalibTargetHigh, maxDepth)
+		hi, err := cheapestVariant(out.Registry, fn, fl, []int{fl.High.Squarings}, CalibTargetHigh, maxDepth, split)
 		if err != nil {
 			return ApproxSettingsLiteral{}, err
 		}
@@ -265,7 +279,7 @@ func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map
 			if hi.Squarings != fl.Low.Squarings {
 				sq = append(sq, hi.Squarings)
 			}
-			if lo, err = cheapestVariant(out.Registry, fn, fl, sq, CalibTargetLow, maxDepth); err != nil {
+			if lo, err = cheapestVariant(out.Registry, fn, fl, sq, CalibTargetLow, maxDepth, split); err != nil {
 				return ApproxSettingsLiteral{}, err
 			}
 		}
@@ -283,7 +297,7 @@ func CalibrateApproxWithin(base ApproxSettingsLiteral, shift float64, ranges map
 // then fewest ct-ct multiplications, whose error meets target; with maxDepth
 // > 0, only variants within maxDepth count, and if none of them meets target,
 // the most accurate of them is returned.
-func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncLiteral, squarings []int, target float64, maxDepth int) (approx.VariantLiteral, error) {
+func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncLiteral, squarings []int, target float64, maxDepth int, split bool) (approx.VariantLiteral, error) {
 	newtons := []int{0}
 	if fn == approx.Reciprocal || fn == approx.InvSqrt {
 		newtons = []int{0, 1, 2, 3, 4}
@@ -308,7 +322,11 @@ func cheapestVariant(lit approx.RegistryLiteral, fn approx.Func, fl approx.FuncL
 				}
 				rec := reg.Recipe(fn, approx.High)
 				c := rec.Cost()
-				if maxDepth > 0 && rec.SegmentDepth(maxDepth) > maxDepth {
+				depth := c.Depth
+				if split {
+					depth = rec.SegmentDepth(maxDepth)
+				}
+				if maxDepth > 0 && depth > maxDepth {
 					break // higher degrees are deeper still
 				}
 				st := rec.Stats()

@@ -290,3 +290,31 @@ func TestCalibrateLowNeverCostlier(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateApproxDepth: with the whole recipe limited, the row-sum
+// range of TestCalibrateApproxWithin gets a reciprocal of at most 8 levels
+// in one piece (the most accurate such one, above the target).
+func TestCalibrateApproxDepth(t *testing.T) {
+	ranges := map[approx.Func]approx.RangeStats{
+		approx.GELU:       {N: 10, Min: -1.5, Max: 2},
+		approx.Exp:        {N: 10, Min: -12, Max: -0.5},
+		approx.Reciprocal: {N: 10, Min: 0.002, Max: 2},
+		approx.InvSqrt:    {N: 10, Min: 0.5, Max: 2},
+		approx.Tanh:       {N: 10, Min: -1, Max: 1},
+	}
+	lit, err := CalibrateApproxDepth(DefaultApproxSettingsLiteral(), 5, ranges, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := approx.NewRegistry(lit.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range approx.Funcs() {
+		for _, d := range approx.Degrees() {
+			if c := reg.Recipe(fn, d).Cost(); c.Depth > 8 {
+				t.Errorf("%s/%s: depth %d > 8", fn, d, c.Depth)
+			}
+		}
+	}
+}

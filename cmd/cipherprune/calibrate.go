@@ -77,7 +77,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	printRanges(stdout, nl)
-	lit, err := models.CalibrateApproxWithin(base, shift, nl.Ranges(), budget)
+	lit, err := models.CalibrateApproxDepth(base, shift, nl.Ranges(), budget)
 	if err != nil {
 		return err
 	}
