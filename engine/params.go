@@ -64,8 +64,8 @@ func StepParameters(headDim, heads int) (prunestep.Parameters, error) {
 // protocol, the preset's name, the public model's fingerprint and the
 // bounds every session uses.
 func sessionParams(preset string, fp [32]byte) []byte {
-	return []byte(fmt.Sprintf("cipherprune-engine preset=%s model=%s bounds=L%dQ%dK%dV%d step=B%dF%d", preset, hex.EncodeToString(fp[:]),
-		LinearLogBound, QueryLogBound, KeyLogBound, ValueLogBound, StepLogBound, StepFracBits))
+	return []byte(fmt.Sprintf("cipherprune-engine preset=%s model=%s bounds=L%dQ%dK%dV%dN%d step=B%dF%d", preset, hex.EncodeToString(fp[:]),
+		LinearLogBound, QueryLogBound, KeyLogBound, ValueLogBound, NormLogBound, StepLogBound, StepFracBits))
 }
 
 // Reductions selects what a session prunes and reduces.

@@ -31,6 +31,10 @@ const (
 	// step's ring-to-integer conversion within 2^-40 jointly
 	// (prunestep.NewParameters).
 	StepLogBound, StepFracBits = 6, 16
+	// NormLogBound bounds LayerNorm's centred inputs, |x - mean| <= 2^6:
+	// the residual stream of a deep model outgrows the 2^4 the variance's
+	// square holds unscaled (layers.ParametersLiteral.NormLogBound).
+	NormLogBound = 6
 	// WeightBytesPerEntry bounds a matrix's pre-encoded weights by this
 	// many bytes per weight (and by layers.DefaultMaxWeightBytes): the
 	// blocks, which both parties derive, follow from it (a larger budget
@@ -58,6 +62,7 @@ func layersLiteral(preset string, allowInsecure bool, logBoundOut, sumsLogBound 
 		MatMul:              matmul.ParametersLiteral{LogBound: LinearLogBound, LogBoundOut: logBoundOut},
 		Elementwise:         elementwise.ParametersLiteral{Preset: preset, AllowInsecure: allowInsecure},
 		WeightBytesPerEntry: WeightBytesPerEntry,
+		NormLogBound:        NormLogBound,
 		Scores:              sharedmul.ParametersLiteral{LogBoundX: QueryLogBound, LogBoundY: KeyLogBound},
 		Context:             sharedmul.ParametersLiteral{LogBoundY: ValueLogBound},
 		SoftmaxShift:        shift,

@@ -94,7 +94,7 @@ func BenchmarkElementwise(b *testing.B) {
 			if deg != approx.High {
 				degs = ckks.DegreeSet{deg}
 			}
-			cpu0 := cpuSeconds()
+			cpu0 := nettest.CPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := ev.ApplyFunc(bg(), approx.GELU, x, degs); err != nil {
@@ -102,7 +102,7 @@ func BenchmarkElementwise(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+			b.ReportMetric((nettest.CPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 			b.ReportMetric(float64(k), "cts/operand")
 			b.ReportMetric(float64(params.MaxLevel()), "input-level")
 		})
@@ -188,7 +188,7 @@ func benchmarkCalls(b *testing.B, trained, spam *approx.Registry, preset string,
 			}
 			var sh, ch share.Vector
 			s0, c0 := sc.Stats(), cc.Stats()
-			cpu0 := cpuSeconds()
+			cpu0 := nettest.CPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				serr, cerr := nettest.Both(func() error {
@@ -213,7 +213,7 @@ func benchmarkCalls(b *testing.B, trained, spam *approx.Registry, preset string,
 				}
 			}
 			b.StopTimer()
-			cpu := (cpuSeconds() - cpu0) / float64(b.N)
+			cpu := (nettest.CPUSeconds() - cpu0) / float64(b.N)
 			b.ReportMetric(cpu, "cpu-s/op")
 			b.ReportMetric(float64(c.n)/cpu, "values/cpu-s")
 			up := float64(cc.Stats().Sub(c0).BytesSent) / float64(b.N)
@@ -331,11 +331,11 @@ func BenchmarkKeySwitchPrimes(b *testing.B) {
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						in := ct.CopyNew()
-						cpu0 := cpuSeconds()
+						cpu0 := nettest.CPUSeconds()
 						if out, err = w.evalPlan(bg(), pl, d, in); err != nil {
 							b.Fatal(err)
 						}
-						best = min(best, cpuSeconds()-cpu0)
+						best = min(best, nettest.CPUSeconds()-cpu0)
 					}
 					b.StopTimer()
 					got := make([]float64, len(x))

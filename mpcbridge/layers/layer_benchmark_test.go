@@ -195,7 +195,7 @@ func BenchmarkLayer(b *testing.B) {
 			srv.trace = tr.mark
 			var ya, yb share.Vector
 			s0, c0 := sc.Stats(), cc.Stats()
-			cpu0 := cpuSeconds()
+			cpu0 := nettest.CPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tr.reset()

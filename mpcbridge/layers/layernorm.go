@@ -91,12 +91,13 @@ func layerNorm(ctx context.Context, pt party, conn Conn, ln *models.LayerNorm, c
 		}
 	}
 	z := centre(x, rowMeans(x, cols), cols)
-	sq, err := pt.square(ctx, conn, z)
+	k := pt.params().normShift()
+	sq, err := pt.square(ctx, conn, shiftDown(z, k))
 	if err != nil {
 		return nil, fmt.Errorf("variance: %w", err)
 	}
 	pt.mark("square")
-	v := rowMeans(sq, cols)
+	v := shiftUp(rowMeans(sq, cols), 2*k)
 	if err := pt.constant(v, eps); err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func BenchmarkFFN(b *testing.B) {
 			}
 			var ya, yb share.Vector
 			s0, c0 := sc.Stats(), cc.Stats()
-			cpu0 := cpuSeconds()
+			cpu0 := nettest.CPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				steps, stepSecs, stepStats = nil, nil, nil
@@ -140,7 +140,7 @@ func BenchmarkFFN(b *testing.B) {
 		xa, xb := split(r, x.Data, f, 88)
 		var ya, yb share.Vector
 		s0, c0 := sc.Stats(), cc.Stats()
-		cpu0 := cpuSeconds()
+		cpu0 := nettest.CPUSeconds()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			serr, cerr := nettest.Both(func() (err error) {
@@ -164,7 +164,7 @@ func BenchmarkFFN(b *testing.B) {
 // report adds CPU seconds, bytes each way and rounds per op.
 func report(b *testing.B, cpu0 float64, srv, cli wire.Stats) {
 	n := float64(b.N)
-	b.ReportMetric((cpuSeconds()-cpu0)/n, "cpu-s/op")
+	b.ReportMetric((nettest.CPUSeconds()-cpu0)/n, "cpu-s/op")
 	b.ReportMetric(float64(cli.BytesSent)/1e6/n, "MB-up/op")
 	b.ReportMetric(float64(srv.BytesSent)/1e6/n, "MB-down/op")
 	b.ReportMetric(float64(srv.Rounds)/n, "server-rounds/op")

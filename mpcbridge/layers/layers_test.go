@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -255,6 +256,59 @@ func TestShortCall(t *testing.T) {
 		t.Fatalf("server: %v, client: %v", serr, cerr)
 	}
 	if d := maxDiff(open(t, tc.p, ya, yb), want.Data); d > tolerance {
+		t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+	}
+}
+
+// TestLayerNormWide normalizes rows whose centred values exceed the 2^4
+// the variance's Square holds unscaled (sentiment-tiny's layer-0 residual
+// with 24 added to one column: an outlier feature, as trained BERTs have),
+// with NormLogBound 6: each party scales its share down by 4 before Square
+// and the variance up by 16.
+func TestLayerNormWide(t *testing.T) {
+	tn := loadTiny(t)
+	lit := tinyLiteral(t, tn, elementwise.InsecureElementwise11)
+	lit.NormLogBound = 6
+	tc := newTestContext(t, lit, tn.reg)
+	f := tc.p.FracBits()
+	ln := &tn.model.Server.Layers[0].OutputNorm
+	x := tn.residual(t, 0, tn.hidden(t, 0, testRows))
+	widest := 0.0
+	for i := 0; i < x.Rows; i++ {
+		x.Row(i)[0] += 24
+	}
+	x = quantized(x, f)
+	for i := 0; i < x.Rows; i++ {
+		var m float64
+		for _, v := range x.Row(i) {
+			m += v
+		}
+		m /= float64(x.Cols)
+		for _, v := range x.Row(i) {
+			widest = max(widest, math.Abs(v-m))
+		}
+	}
+	want := refLayerNorm(x, ln, nil, tn.ap)
+	xa, xb := split(rand.New(rand.NewPCG(15, 16)), x.Data, f, 87)
+	sc, cc := connPair(t)
+	srv, cli := tc.parties(t, 2)
+	var ya, yb share.Vector
+	serr, cerr := nettest.BothAborting(sc, cc, func() (err error) {
+		yb, err = srv.LayerNorm(bg(), sc, ln, nil, xb)
+		return err
+	}, func() (err error) {
+		ya, err = cli.LayerNorm(bg(), cc, x.Cols, nil, xa)
+		return err
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v, client: %v", serr, cerr)
+	}
+	d := maxDiff(open(t, tc.p, ya, yb), want.Data)
+	t.Logf("centred values up to %.1f; max error %.3g", widest, d)
+	if widest <= 16 {
+		t.Errorf("centred values up to %.1f: the test needs more than 16", widest)
+	}
+	if d > tolerance {
 		t.Fatalf("max error %.3g exceeds %g", d, tolerance)
 	}
 }

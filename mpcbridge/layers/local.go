@@ -49,6 +49,33 @@ func rowMeans(x share.Vector, cols int) share.Vector {
 	return out
 }
 
+// shiftDown returns round(x/2^k), each value (x itself for k = 0).
+func shiftDown(x share.Vector, k int) share.Vector {
+	if k == 0 {
+		return x
+	}
+	out := make(share.Vector, len(x))
+	for i, v := range x {
+		out[i] = divRound(v, 1<<k)
+	}
+	return out
+}
+
+// shiftUp returns x·2^k, exactly.
+func shiftUp(x share.Vector, k int) share.Vector {
+	if k == 0 {
+		return x
+	}
+	out := make(share.Vector, len(x))
+	for i, v := range x {
+		for range k {
+			v = v.Add(v)
+		}
+		out[i] = v
+	}
+	return out
+}
+
 // centre returns x[i,j] - m[i].
 func centre(x, m share.Vector, cols int) share.Vector {
 	out := make(share.Vector, len(x))

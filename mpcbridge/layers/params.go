@@ -56,6 +56,13 @@ type ParametersLiteral struct {
 	// SoftmaxShift is the constant the server subtracts from every score
 	// before exp (models.Approximate.SoftmaxShift; the client's is unused).
 	SoftmaxShift float64
+	// NormLogBound bounds LayerNorm's centred inputs, |x - mean| <=
+	// 2^NormLogBound (0: half the elementwise LogBound, the most the
+	// variance's Square holds as it is). Above that each party divides its
+	// share of x - mean by 2^k before Square and multiplies its share of
+	// the variance by 4^k, k = NormLogBound - LogBound/2 (one unit of
+	// 2^-F of rounding on the scaled value).
+	NormLogBound int
 	// OneRecipe lists the functions whose two degrees are one recipe: a
 	// call takes all their rows at once, whatever their degrees. A server
 	// derives it from its registry (NewParameters ignores this field); a
@@ -205,6 +212,12 @@ func newParameters(lit ParametersLiteral, check func(elementwise.Parameters) err
 	if err := check(ew); err != nil {
 		return Parameters{}, err
 	}
+	if p.lit.NormLogBound == 0 {
+		p.lit.NormLogBound = ew.LogBound() / 2
+	}
+	if p.lit.NormLogBound < ew.LogBound()/2 || p.lit.NormLogBound > 30 {
+		return Parameters{}, fmt.Errorf("NormLogBound %d not in [%d, 30]", p.lit.NormLogBound, ew.LogBound()/2)
+	}
 	if _, err := ew.MulScaledLevel(); err != nil {
 		return Parameters{}, err
 	}
@@ -265,6 +278,10 @@ func (p Parameters) MatMul() matmul.Parameters { return p.mm }
 
 // Elementwise returns the parameters of the calls in slots.
 func (p Parameters) Elementwise() elementwise.Parameters { return p.ew }
+
+// normShift returns k: LayerNorm's centred values are divided by 2^k
+// before the variance's Square.
+func (p Parameters) normShift() int { return p.lit.NormLogBound - p.ew.LogBound()/2 }
 
 // Scores returns the parameters of the products Q·Kᵀ.
 func (p Parameters) Scores() sharedmul.Parameters { return p.scores }

@@ -80,7 +80,7 @@ func benchLinear(b *testing.B, name string, ringLit polymat.ParametersLiteral, d
 		}
 		var sh, ch share.Vector
 		s0, c0 := sc.Stats(), cc.Stats()
-		cpu0 := cpuSeconds()
+		cpu0 := nettest.CPUSeconds()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			srv, err := NewServer(tc.p, tc.pk, 2, nil)
@@ -103,7 +103,7 @@ func benchLinear(b *testing.B, name string, ringLit polymat.ParametersLiteral, d
 		b.StopTimer()
 		// CPU seconds of both parties together: on a machine shared with
 		// other jobs, wall time inflates but this does not much.
-		b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+		b.ReportMetric((nettest.CPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 		up := float64(cc.Stats().Sub(c0).BytesSent) / float64(b.N)
 		down := float64(sc.Stats().Sub(s0).BytesSent) / float64(b.N)
 		b.ReportMetric(up, "B-client-to-server")

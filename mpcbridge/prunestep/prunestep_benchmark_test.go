@@ -8,6 +8,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
 
 // Network models of the benchmarks: time = compute (the loopback wall
@@ -89,13 +90,13 @@ func benchStep(b *testing.B, step stepFunc) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s0, c0 := srv.Stats(), cli.Stats()
-		start, cpu0 := time.Now(), cpuSeconds()
+		start, cpu0 := time.Now(), nettest.CPUSeconds()
 		var err error
 		if counts, err = step(ctx, srv, cli); err != nil {
 			b.Fatal(err)
 		}
 		elapsed += time.Since(start)
-		cpu += cpuSeconds() - cpu0
+		cpu += nettest.CPUSeconds() - cpu0
 		ds, dc := srv.Stats().Sub(s0), cli.Stats().Sub(c0)
 		sentS, sentC = sentS+ds.BytesSent, sentC+dc.BytesSent
 		flightsS, flightsC = flightsS+ds.Rounds, flightsC+dc.Rounds

@@ -63,7 +63,7 @@ func benchHeads(b *testing.B, name string, p Parameters, d polymat.Dims, blk pol
 			b.Fatal(err)
 		}
 		up0, down0 := cc.Stats().BytesSent, sc.Stats().BytesSent
-		cpu0 := cpuSeconds()
+		cpu0 := nettest.CPUSeconds()
 		b.ResetTimer()
 		for it := 0; it < b.N; it++ {
 			for _, hd := range hs {
@@ -82,7 +82,7 @@ func benchHeads(b *testing.B, name string, p Parameters, d polymat.Dims, blk pol
 		b.StopTimer()
 		up := float64(cc.Stats().BytesSent-up0) / float64(b.N)
 		down := float64(sc.Stats().BytesSent-down0) / float64(b.N)
-		b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+		b.ReportMetric((nettest.CPUSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 		b.ReportMetric(up/1e6, "MB-up")
 		b.ReportMetric(down/1e6, "MB-down")
 		b.ReportMetric(float64(heads*lay.Products()), "ct-products")
