@@ -172,9 +172,8 @@ func (s *Server) prepare() error {
 	if s.weights, err = encodeWeights(m.Server, pl, s.cfg.Workers); err != nil {
 		return err
 	}
-	rules := Rules(m.Thresholds, m.Config().NumLayers(), Reductions{Prune: true, Reduce: true})
 	lp := s.params.Literal()
-	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: lp.SumsLogBound, levels: s.params.PolyLevels(), oneRecipe: lp.OneRecipe, prunes: make([]bool, len(rules))}
+	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: lp.SumsLogBound, levels: s.params.PolyLevels(), oneRecipe: lp.OneRecipe}
 	return nil
 }
 
@@ -304,7 +303,7 @@ func (ss *serverSession) plan(ctx context.Context) (sessionRequest, sessionPlan,
 	if err != nil {
 		return req, pl, ss.fail(ctx, "plan", err)
 	}
-	acc := s.accept
+	acc := s.accept // the fields every answer shares
 	acc.request, acc.prunes = req, ss.prunes(req)
 	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
 		return req, pl, fmt.Errorf("accept: %w", err)
