@@ -85,6 +85,7 @@ func TestGolden(t *testing.T) {
 						d = math.Max(d, math.Abs(res.Logits[k]-want[k]))
 					}
 					worst = math.Max(worst, d)
+					t.Logf("text %d (%+v): n = %d, max logit difference %.2e, %.1f s", i, red, res.Report.Length, d, res.Report.Seconds)
 					if d > 1e-2 || argmax(want) != res.Label {
 						t.Errorf("text %d (%+v): logits %.4f, approximate forward %.4f", i, red, res.Logits, want)
 					}
