@@ -124,10 +124,11 @@
 // sentiment-tiny's recipes, GELU of degree 127; Elementwise14, polymat.N12
 // and N13; both parties in one process over loopback TCP, 2 workers each;
 // load below 1, 2026-12-06; go test -p 1 -run '^$' -bench
-// 'BenchmarkLayer$' -benchtime 1x ./mpcbridge/layers): n = 128 26.8 s
-// (46.9 CPU-s of both parties), 297.9 MB up, 206.6 MB down, 39 round
-// trips; n = 32 4.75 s; n = 1 2.59 s. At n = 128, the server's wall
-// seconds per step (MB up + down):
+// 'BenchmarkLayer$' -benchtime 1x ./mpcbridge/layers): n = 128 26.4 s
+// (46.2 CPU-s of both parties), 297.9 MB up, 206.6 MB down, 39 round
+// trips; n = 32 4.85 s; n = 1 1.61 s (blocks for one row, weights encoded
+// per call). At n = 128, the server's wall seconds per step (MB up +
+// down; the run before, 26.8 s in all):
 //
 //	QKV         1.56   25.8 + 22.0     W1          2.61   42.9 + 24.1
 //	scores      4.44   68.5 + 48.5     GELU        4.99   17.8 + 10.2
