@@ -6,11 +6,11 @@ import (
 	"io"
 	"math"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/models/dataset"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 )
 
 // runCalibrate implements "cipherprune calibrate": it runs the approximate
@@ -22,7 +22,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	modelDir := fs.String("model", "models/trained/sentiment-tiny", "model directory")
 	task := fs.String("data", "sentiment", "task: sentiment|spam")
 	limit := fs.Int("n", 0, "calibrate on the first n training examples (0: all)")
-	preset := fs.String("preset", ckks.DefaultPreset, "CKKS preset whose levels between refreshes bound every recipe's depth")
+	preset := fs.String("preset", elementwise.DefaultPreset, "CKKS preset of the polynomials, whose levels bound every recipe's whole depth")
 	allowInsecure := fs.Bool("allow-insecure", false, "allow an InsecureTest... preset (tests only, NOT secure)")
 	def, err := dataset.DefaultDir()
 	if err != nil {
