@@ -332,7 +332,7 @@ func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*
 	if err != nil {
 		return nil, err
 	}
-	x, err := ci.input()
+	x, err := ci.input(pl.layers.FracBits())
 	if err != nil {
 		return nil, err
 	}
@@ -475,8 +475,8 @@ func (ci *clientInference) sendKeys(ctx context.Context, pl sessionPlan) (*clien
 }
 
 // input is phase 3: the embedding of the padded text, the client's share
-// of X_0 (the server's is zero).
-func (ci *clientInference) input() (share.Vector, error) {
+// of X_0 (the server's is zero), at f fractional bits.
+func (ci *clientInference) input(f int) (share.Vector, error) {
 	ci.progress(Progress{Phase: PhaseInput})
 	x0, err := ci.c.pub.Embed(ci.enc.IDs, ci.enc.TypeIDs)
 	if err != nil {
@@ -484,7 +484,7 @@ func (ci *clientInference) input() (share.Vector, error) {
 	}
 	x := make(share.Vector, len(x0.Data))
 	for i, v := range x0.Data {
-		if x[i], err = fixedPoint(v); err != nil {
+		if x[i], err = fixedPoint(v, f); err != nil {
 			return nil, fmt.Errorf("embedding: %w", err)
 		}
 	}
@@ -492,13 +492,13 @@ func (ci *clientInference) input() (share.Vector, error) {
 	return x, nil
 }
 
-// fixedPoint returns round(2^F·v) for the layers' F, refusing values
-// beyond the products' input bound.
-func fixedPoint(v float64) (share.Int128, error) {
+// fixedPoint returns round(2^f·v), refusing values beyond the products'
+// input bound.
+func fixedPoint(v float64, f int) (share.Int128, error) {
 	if !(math.Abs(v) <= math.Exp2(LinearLogBound)) {
 		return share.Int128{}, fmt.Errorf("value %v beyond 2^%d", v, LinearLogBound)
 	}
-	return share.Int128FromInt64(int64(math.Round(math.Ldexp(v, StepFracBits)))), nil
+	return share.Int128FromInt64(int64(math.Round(math.Ldexp(v, f)))), nil
 }
 
 // output is phase 5's opening and phase 6.
