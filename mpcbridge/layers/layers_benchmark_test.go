@@ -11,6 +11,7 @@ import (
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/sharedmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -92,22 +93,14 @@ func BenchmarkFFN(b *testing.B) {
 		b.Run(fmt.Sprintf("bert-base/n=%d/%s/workers=2", rows, deg), func(b *testing.B) {
 			srv, cli := tc.parties(b, 2)
 			sc, cc := connPair(b)
-			var steps []string
-			var stepSecs []float64
-			var stepStats []wire.Stats
-			last, lastStats := time.Now(), sc.Stats()
-			srv.trace = func(step string) {
-				now, st := time.Now(), sc.Stats()
-				steps, stepSecs, stepStats = append(steps, step), append(stepSecs, now.Sub(last).Seconds()), append(stepStats, st.Sub(lastStats))
-				last, lastStats = now, st
-			}
+			tr := &stepTrace{conn: sc}
+			srv.trace = tr.mark
 			var ya, yb share.Vector
 			s0, c0 := sc.Stats(), cc.Stats()
 			cpu0 := nettest.CPUSeconds()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				steps, stepSecs, stepStats = nil, nil, nil
-				last, lastStats = time.Now(), sc.Stats()
+				tr.reset()
 				serr, cerr := nettest.Both(func() (err error) {
 					yb, err = srv.FFN(bg(), sc, w, degs, hb)
 					return err
@@ -121,11 +114,7 @@ func BenchmarkFFN(b *testing.B) {
 			}
 			b.StopTimer()
 			report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
-			for k, s := range steps {
-				b.ReportMetric(stepSecs[k], s+"-s")
-				b.ReportMetric(float64(stepStats[k].BytesReceived)/1e6, s+"-MB-up")
-				b.ReportMetric(float64(stepStats[k].BytesSent)/1e6, s+"-MB-down")
-			}
+			tr.report(b)
 			b.ReportMetric(float64(w.MemoryBytes())/(1<<20), "weight-MiB")
 			want := plainFFN(tn, h, up, down, norm, modelDegrees(degs))
 			b.ReportMetric(maxDiff(open(b, tc.p, ya, yb), want.Data), "max-err")
@@ -191,4 +180,240 @@ func plainFFNResidual(tn *tiny, h models.Matrix, up, down *models.Linear, degs [
 // plainFFN is the stage in the approximate forward.
 func plainFFN(tn *tiny, h models.Matrix, up, down *models.Linear, norm *models.LayerNorm, degs []models.Degree) models.Matrix {
 	return refLayerNorm(plainFFNResidual(tn, h, up, down, degs), norm, degs, tn.ap)
+}
+
+
+// bertBase returns a one-layer BERT-base-shaped model (hidden 768, 12
+// heads, FFN 3072) with random weights (models.NewRandomModel, seed 7) and
+// sentiment-tiny's vocabulary.
+func bertBase(b *testing.B, tn *tiny) *models.Model {
+	lit := tn.model.Config().Literal()
+	lit.HiddenSize, lit.NumAttentionHeads, lit.IntermediateSize, lit.NumHiddenLayers = 768, 12, 3072, 1
+	lit.MaxPositionEmbeddings = 512
+	cfg, err := models.NewConfig(lit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := models.NewRandomModel(cfg, tn.model.Client.Tokenizer, 7)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// bertApprox returns the approximate forward calibrated for m on xs: the
+// intervals and softmax shift of models.CalibrateApprox (from the ranges
+// of one forward pass of m's layer and head on each input), with
+// sentiment-tiny's recipes on them (GELU of degree 127 and 63, exp of
+// degree 15 with two squarings, 1/x of degree 127, 1/√x of degree 63).
+func bertApprox(b *testing.B, m *models.Model, xs ...models.Matrix) *models.Approximate {
+	base, err := models.LoadApproxSettings(tinyDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap, err := models.NewApproximate(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, x := range xs {
+		h, _, err := m.Server.AttentionBlock(0, x, nil, nil, ap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		y, err := m.Server.FeedForwardBlock(0, h, nil, ap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Server.Head(y.Row(0), ap); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cal, err := models.CalibrateApprox(base, ap.SoftmaxShift(), ap.Ranges())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The calibrated intervals and shift with sentiment-tiny's recipes
+	// (degrees, squarings, no Newton step), which fit the default preset.
+	lit := base
+	lit.SoftmaxShift = cal.SoftmaxShift
+	for _, fn := range approx.Funcs() {
+		f := base.Registry.Func(fn)
+		f.Interval = cal.Registry.Func(fn).Interval
+		lit.Registry.SetFunc(fn, f)
+	}
+	if ap, err = models.NewApproximate(lit); err != nil {
+		b.Fatal(err)
+	}
+	for _, fn := range approx.Funcs() {
+		r := ap.Registry().Recipe(fn, approx.High)
+		lo, hi := r.Interval()
+		b.Logf("%s: [%.3g, %.3g], degree %d", fn, lo, hi, r.PolyDegree())
+	}
+	return ap
+}
+
+// bertLiteral returns the stages' literal for m's layer 0 on the secure
+// presets: inputs of the products within 2^5, their output bound from the
+// weights, and the bounds of the scaled queries (2^3), keys (2^5) and
+// values (2^4), with ap's softmax shift.
+func bertLiteral(b *testing.B, ap *models.Approximate, m *models.Model) ParametersLiteral {
+	const logBound = 5
+	ly := &m.Server.Layers[0]
+	by := 0
+	for _, l := range []*models.Linear{&ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput, &ly.Intermediate, &ly.Output} {
+		v, err := LogBoundOut(logBound, transpose(l.Weight), l.In(), l.Out())
+		if err != nil {
+			b.Fatal(err)
+		}
+		by = max(by, v+1)
+	}
+	return ParametersLiteral{
+		MatMul:       matmul.ParametersLiteral{LogBound: logBound, LogBoundOut: by},
+		Scores:       sharedmul.ParametersLiteral{LogBoundX: 3, LogBoundY: 5},
+		Context:      sharedmul.ParametersLiteral{LogBoundY: 4},
+		SoftmaxShift: ap.SoftmaxShift(),
+	}
+}
+
+// stepTrace records the server's wall seconds and bytes per step of a
+// stage (Server.trace); a step name seen before gets its count appended
+// (the two LayerNorms of a layer).
+type stepTrace struct {
+	conn  *wire.Conn
+	names []string
+	secs  []float64
+	stats []wire.Stats
+	seen  map[string]int
+	last  time.Time
+	lastS wire.Stats
+}
+
+func (t *stepTrace) reset() {
+	t.names, t.secs, t.stats, t.seen = nil, nil, nil, map[string]int{}
+	t.last, t.lastS = time.Now(), t.conn.Stats()
+}
+
+func (t *stepTrace) mark(step string) {
+	now, st := time.Now(), t.conn.Stats()
+	if t.seen[step]++; t.seen[step] > 1 {
+		step = fmt.Sprintf("%s%d", step, t.seen[step])
+	}
+	t.names, t.secs, t.stats = append(t.names, step), append(t.secs, now.Sub(t.last).Seconds()), append(t.stats, st.Sub(t.lastS))
+	t.last, t.lastS = now, st
+}
+
+func (t *stepTrace) report(b *testing.B) {
+	for k, s := range t.names {
+		b.ReportMetric(t.secs[k], s+"-s")
+		b.ReportMetric(float64(t.stats[k].BytesReceived)/1e6, s+"-MB-up")
+		b.ReportMetric(float64(t.stats[k].BytesSent)/1e6, s+"-MB-down")
+	}
+}
+
+// BenchmarkLayer measures one whole BERT-base-shaped encoder layer on the
+// rotation-free path (attention, then the feed-forward stage, no pruning
+// step) at n = 128, 32 and 1, every row valid and at the high degree,
+// with sentiment-tiny's approximation settings calibrated for this model
+// (bertApprox: the intervals and degrees are logged): two parties in one
+// process over loopback TCP, 2 workers each, Elementwise14 (the default) for the calls
+// in slots, polymat.N12 for the products by weights, polymat.N13 for the
+// shared products, every conversion timed (the weights are encoded once,
+// outside the timer, for 128 rows; their memory is reported). It reports
+// CPU seconds of both parties, bytes each way, rounds, the server's wall
+// seconds and bytes per step, and the largest error against the
+// approximate forward:
+//
+//	go test -p 1 -run '^$' -bench 'BenchmarkLayer$' -benchtime 1x -timeout 1h ./mpcbridge/layers
+func BenchmarkLayer(b *testing.B) {
+	tn := loadTiny(b)
+	m := bertBase(b, tn)
+	r := rand.New(rand.NewPCG(41, 42))
+	inputs := map[int]models.Matrix{}
+	for _, n := range []int{128, 32, 1} {
+		inputs[n] = bertInput(b, r, m, n, matmul.DefaultFracBits)
+	}
+	apx := bertApprox(b, m, inputs[128], inputs[32]) // n = 1 has no softmax to calibrate
+	tc := newTestContext(b, bertLiteral(b, apx, m), apx.Registry())
+	ly := &m.Server.Layers[0]
+	cfg := m.Config()
+	const planRows = 128
+	ap, err := tc.p.PlanAttention(AttnShape{Rows: planRows, Hidden: cfg.HiddenSize(), Heads: cfg.NumHeads()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fp, err := tc.p.PlanFFN(FFNShape{Rows: planRows, Hidden: cfg.HiddenSize(), Intermediate: cfg.IntermediateSize()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	aw, err := NewAttnWeights(bg(), tc.p, ap, &ly.Query, &ly.Key, &ly.Value, &ly.AttnOutput, &ly.AttnNorm, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fw, err := NewFFNWeights(bg(), tc.p, fp, &ly.Intermediate, &ly.Output, &ly.OutputNorm, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{128, 32, 1} {
+		b.Run(fmt.Sprintf("bert-base/n=%d/workers=2", n), func(b *testing.B) {
+			x := inputs[n]
+			xa, xb := split(r, x.Data, tc.p.FracBits(), 87)
+			srv, cli := tc.parties(b, 2)
+			sc, cc := connPair(b)
+			tr := &stepTrace{conn: sc}
+			srv.trace = tr.mark
+			var ya, yb share.Vector
+			s0, c0 := sc.Stats(), cc.Stats()
+			cpu0 := nettest.CPUSeconds()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tr.reset()
+				serr, cerr := nettest.BothAborting(sc, cc, func() error {
+					h, _, err := srv.Attention(bg(), sc, aw, Rows{}, xb)
+					if err != nil {
+						return err
+					}
+					yb, err = srv.FFN(bg(), sc, fw, nil, h)
+					return err
+				}, func() error {
+					h, _, err := cli.Attention(bg(), cc, ap, Rows{}, xa)
+					if err != nil {
+						return err
+					}
+					ya, err = cli.FFN(bg(), cc, fp, nil, h)
+					return err
+				})
+				if serr != nil || cerr != nil {
+					b.Fatalf("server: %v, client: %v", serr, cerr)
+				}
+			}
+			b.StopTimer()
+			report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
+			tr.report(b)
+			b.ReportMetric(float64(aw.MemoryBytes()+fw.MemoryBytes())/(1<<20), "weight-MiB")
+			h, _, err := m.Server.AttentionBlock(0, x, nil, nil, oneKey{apx})
+			if err != nil {
+				b.Fatal(err)
+			}
+			want, err := m.Server.FeedForwardBlock(0, h, nil, apx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(maxDiff(open(b, tc.p, ya, yb), want.Data), "max-err")
+		})
+	}
+}
+
+// bertInput returns m's embedding of n random tokens (CLS first),
+// quantized to 2^-f.
+func bertInput(b *testing.B, r *rand.Rand, m *models.Model, n, f int) models.Matrix {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = 1000 + r.IntN(m.Config().VocabSize()-1000)
+	}
+	ids[0] = m.Client.Tokenizer.CLSID()
+	x, err := m.Client.Embed(ids, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return quantized(x, f)
 }
