@@ -182,7 +182,6 @@ func plainFFN(tn *tiny, h models.Matrix, up, down *models.Linear, norm *models.L
 	return refLayerNorm(plainFFNResidual(tn, h, up, down, degs), norm, degs, tn.ap)
 }
 
-
 // bertBase returns a one-layer BERT-base-shaped model (hidden 768, 12
 // heads, FFN 3072) with random weights (models.NewRandomModel, seed 7) and
 // sentiment-tiny's vocabulary.
