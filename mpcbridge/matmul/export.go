@@ -30,7 +30,7 @@ func NewMaskSampler(rnd io.Reader, bits int) (*MaskSampler, error) {
 }
 
 // Sample fills out with independent masks.
-func (m *MaskSampler) Sample(out []share.Int128) { m.s.sample(out) }
+func (m *MaskSampler) Sample(out []share.Int128) { m.s.Sample(out) }
 
 // Residue returns x mod q in [0, q) for a signed 128-bit x.
 func Residue(x share.Int128, q uint64) uint64 { return residue(x, q) }

@@ -183,7 +183,7 @@ func TestMaskSampler(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := make([]share.Int128, 20000)
-		s.sample(m)
+		s.Sample(m)
 		scale := math.Ldexp(1, -bits)
 		var mean, sq float64
 		for _, x := range m {

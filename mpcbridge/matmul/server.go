@@ -452,7 +452,7 @@ func (z *sanitizer) sanitize(lay polymat.Layout, o int, ct *rlwe.Ciphertext, bia
 		z.m = make([]share.Int128, t)
 	}
 	m := z.m[:t]
-	z.masks.sample(m)
+	z.masks.Sample(m)
 	moduli := s.ri.moduli
 	for i, e := range z.targets {
 		for l, q := range moduli {
