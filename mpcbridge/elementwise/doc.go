@@ -44,7 +44,7 @@
 //     modulo Q_l and is exact there whatever the shares' size; what bounds
 //     the shares is the slot codec's precision, share.CodecBits = 92 bits,
 //     checked by both parties before anything is sent (matmul's output
-//     shares have about 82 bits, this package's own about 87: both fit;
+//     shares have about 82 bits, this package's own about 89: both fit;
 //     larger ones must be re-shared first, as prunestep's return step does).
 //  2. Compute, at exactly the levels needed. Poly, folded recipe (poly.go):
 //     the server adds c (free), evaluates the registry's Chebyshev
@@ -74,8 +74,9 @@
 //     RLWE sample instead of a function of the client's c1 and of the
 //     computation; TestRerandomization fails on a server without it, and
 //     on one that reuses it across ciphertexts) and a mask M, every one of
-//     the N coefficients uniform in [-2^b, 2^b), to c0, and sends c0 and
-//     c1. The client decrypts p = m + e + M (the computation's noise e
+//     the N coefficients the sum of three integers uniform in [-2^β, 2^β),
+//     to c0, and sends c0 and c1. The N coefficients count against the
+//     session's budget, shared by the server's workers (below). The client decrypts p = m + e + M (the computation's noise e
 //     included) and decodes round(2^F·slot) as its share; the server's is
 //     the decoding of -M. Both keep the n values of the call and drop the
 //     padding slots of the last ciphertext.
@@ -104,7 +105,7 @@
 // be far below the digits it switches (two 33-bit primes against the
 // 100-bit digit of the mask primes erred by 9e-4), hence 41 bits.
 //
-// With B = 8 the mask is b = 99 bits and the mask level 1. The input levels
+// With B = 8 the mask is β = 100 bits and the mask level 1. The input levels
 // with sentiment-tiny's registry (models/trained/sentiment-tiny/approx.json),
 // folded: GELU high 8 (degree 127: depth 7), GELU low 7, exp 7 (degree 15
 // and two squarings), 1/x 8, 1/√x 7, tanh 6; a product 2 (MulScaled's x
@@ -160,7 +161,7 @@
 // Newton step, so not folded) needs 10 levels above the mask level, which
 // Elementwise14 refuses (TestPresetsDeep). Conjugate-invariant ring,
 // N = 2^15 (32768 real slots), the same Δ = 2^36 and mask primes (52 and
-// 51 bits: mask level 1, b = 100 bits), seventeen 36-bit levels above
+// 51 bits: mask level 1, β = 100 bits as at N = 2^14), seventeen 36-bit levels above
 // them, four 41-bit key-switching primes: log QP = 879.0 against the HE
 // standard's 881 for N = 2^15 (TestPresets, Preset.CheckSecurity). The
 // bits left after the mask primes buy 19 levels with two key-switching
@@ -228,32 +229,52 @@
 //
 // # Mask width and statistical distance
 //
-// b = λ + log2 N + B + ceil(log2 Δ) + 1 (Parameters.MaskBits: 99 bits at
-// Elementwise14, 96 at Interactive14, λ = 40, B = 8). Every coefficient of
-// m + e is below
-// 2^(B + log2 Δ + 1) (|y| <= 2^B and noise below 2^B·Δ), so for one output
-// ciphertext the client's view is within N·2^(B+log2 Δ+1)/2^(b+1) =
-// 2^-(λ+1) = 2^-41 of a view independent of the values and of the noise
-// (Parameters.PolyDistance), and the server's share alone likewise. The
-// bound composes additively: a session that masks K output ciphertexts in
-// this package is within K·2^-41 (Parameters.SessionDistance), and the
-// session's budget of 2^-40 sums this over every masked polynomial of
-// every protocol. The mask level must hold b + 2 bits: Q_1 has 103 bits at
-// Elementwise14 (Q_2 112 at Interactive14). On the conjugate-invariant
-// ring the argument is the same, over its N stored coefficients (each
-// masked; the coefficients of m again at most Δ·max|y|: mpcbridge/share's
-// documentation), and with twice the values per ciphertext a call masks
-// half the ciphertexts, so it spends half the session's distance.
-// The input side needs no mask: the server sees only seeded secret-key RLWE
-// encryptions.
+// Every coefficient of m + e is below 2^V = 2^(B+1)·Δ (|y| <= 2^B and
+// noise below 2^B·Δ), and every one is masked by the sum of three
+// independent integers uniform in [-2^β, 2^β) (mpcbridge/share,
+// mpcbridge/internal/mask: mpcbridge/matmul's masks). Their squared
+// Hellinger distances add over the session, so its 2^LogMaxValues masked
+// coefficients together are within sqrt(2^LogMaxValues·1.15)·2^V/2^(β+1)
+// of a view independent of the values and of the noise
+// (Parameters.SessionBound), and β is the least width that makes this at
+// most 2^-(λ+1): β = λ + LogMaxValues/2 + V + 1 for an even LogMaxValues
+// (Parameters.MaskBits: 100 at Elementwise14 and Elementwise15, 97 at
+// Interactive14, λ = 40, B = 8, LogMaxValues = 28; the bound 1.07·2^-42).
+// The default budget, 2^28 coefficients (Parameters.MaxCiphertexts: 16,384
+// output ciphertexts of Elementwise14), covers BERT-base at n = 512, about
+// 9,300 (mpcbridge/README.md, section 13). The server's workers draw on
+// one budget (share.Server.ShallowCopy; Server.Masked), and a call that
+// would exceed it is refused before any message: a session is one Server.
+// The mask level must hold the masked values, 3·2^β + 2^V < (1/2 -
+// 2^-20)·Q: Q > 2^102.6 at Elementwise14, whose Q_1 is 2^103.0 (level 1);
+// 2^30 coefficients or B = 9 would need β = 101 and 2^103.6, which level 1
+// has not, and a mask level of 2 would leave GELU 127 and 1/x without a
+// level (Q_2 112 bits at Interactive14, level 2 as before). An output's
+// scale a little above Δ (Δ²/q after a rescale by a prime below Δ) costs
+// no bit (NewParameters checks the largest such scale). On the
+// conjugate-invariant ring the argument is the same, over its N stored
+// coefficients (each masked; the coefficients of m again at most
+// Δ·max|y|: mpcbridge/share's documentation), and with twice the values
+// per ciphertext a call masks half the ciphertexts, so it spends half the
+// session's budget. The input side needs no mask: the server sees only
+// seeded secret-key RLWE encryptions.
+//
+// Cost against the single uniform mask of b = λ + log2 N + B + log2 Δ + 1
+// = 99 bits it replaced (2^-41 per ciphertext, composing linearly to about
+// 2^-27.8 over BERT-base's session): the same bytes (the mask level and
+// its primes are unchanged), shares about 2 bits larger (89 at
+// Elementwise14, under share.CodecBits = 92), and 48 keystream bytes per
+// coefficient instead of 16 (0.21 ms per ciphertext instead of 0.07);
+// BenchmarkElementwise's elementwise14/gelu-high, before and after:
+// 17.7 + 10.2 MB both times, 9.96 and 9.73 CPU-s (within the noise).
 //
 // # Security (semi-honest)
 //
 // The server's view: seeded RLWE encryptions under the client's key,
 // pseudorandom. The client's view of each output: c1 + (u·pk1 + e1) with u
 // fresh, a fresh RLWE sample independent of the computation, and c0, which
-// given c1 and the key amounts to p = m + e + M, within 2^-(λ+1) of
-// uniform-like noise independent of the values (above). The recipe and
+// given c1 and the key amounts to p = m + e + M: over the whole session
+// within 2^-(λ+1) of a view independent of the values (above). The recipe and
 // its interval are the server's but public in this protocol (its depth is
 // the level the client encrypts at, its change-of-basis scalar the factor
 // MsgScales carries; the encoding at Δ·s changes nothing of the above: the

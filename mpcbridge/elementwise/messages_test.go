@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -140,14 +141,14 @@ func TestLevelsDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.MaskLevel() != 1 || p.MaskBits() != 99 || p.MulLevel() != 2 || p.Slots() != 16384 {
-		t.Fatalf("mask level %d, mask bits %d, product level %d, slots %d; documented 1, 99, 2, 16384", p.MaskLevel(), p.MaskBits(), p.MulLevel(), p.Slots())
+	if p.MaskLevel() != 1 || p.MaskBits() != 100 || p.MulLevel() != 2 || p.Slots() != 16384 {
+		t.Fatalf("mask level %d, mask bits %d, product level %d, slots %d; documented 1, 100, 2, 16384", p.MaskLevel(), p.MaskBits(), p.MulLevel(), p.Slots())
 	}
 	if l, err := p.MulScaledLevel(); err != nil || l != 3 {
 		t.Fatalf("scaled product's x at level %d (%v), documented 3", l, err)
 	}
-	if p.PolyDistance() != 0x1p-41 {
-		t.Fatalf("distance per polynomial %g, documented 2^-41", p.PolyDistance())
+	if sd := p.SessionBound(); sd > 0x1p-41 || math.Abs(sd/0x1p-42-1.0724) > 1e-4 || p.MaxCiphertexts() != 16384 {
+		t.Fatalf("session bound %g over %d ciphertexts, documented 1.0724·2^-42 over 16384", sd, p.MaxCiphertexts())
 	}
 	if a, b := p.Ciphertexts(128*3072), p.Ciphertexts(12*128*128); a != 24 || b != 12 {
 		t.Fatalf("%d and %d ciphertexts, documented 24 and 12", a, b)

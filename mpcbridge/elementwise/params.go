@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"math"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
@@ -23,9 +22,13 @@ const (
 	DefaultLogBound = 8
 	// MaxLogBound bounds ParametersLiteral.LogBound.
 	MaxLogBound = 30
-	// DefaultLambda is λ: each masked polynomial the client decrypts is
-	// within statistical distance 2^-(λ+1) of a value-independent one.
+	// DefaultLambda is λ: everything the client decrypts in a session is
+	// within statistical distance 2^-(λ+1) of a value-independent view.
 	DefaultLambda = share.DefaultLambda
+	// DefaultLogMaxValues is log2 of the coefficients a Server masks in one
+	// session (share.DefaultLogMaxValues, 2^28): BERT-base at n = 512 masks
+	// about 9,300 output ciphertexts of 2^14 coefficients, 2^27.2.
+	DefaultLogMaxValues = share.DefaultLogMaxValues
 	// DefaultFracBits is F, the fractional bits of the shares.
 	DefaultFracBits = share.DefaultFracBits
 	// DefaultChunk is the number of ciphertexts per message.
@@ -62,6 +65,12 @@ type ParametersLiteral struct {
 	LogBound int
 	// Lambda is λ (0: DefaultLambda; at least share.MinLambda).
 	Lambda int
+	// LogMaxValues is log2 of the coefficients one Server may mask in its
+	// session, N per output ciphertext (0: DefaultLogMaxValues; at most
+	// share.MaxLogMaxValues): the mask width grows by one bit for every two
+	// bits of it, and the server refuses to mask more
+	// (share.ParametersLiteral.LogMaxValues).
+	LogMaxValues int
 	// FracBits is F, the fractional bits of the shares (0:
 	// DefaultFracBits).
 	FracBits int
@@ -97,6 +106,7 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	}
 	lit.LogBound = orDefault(lit.LogBound, DefaultLogBound)
 	lit.Lambda = orDefault(lit.Lambda, DefaultLambda)
+	lit.LogMaxValues = orDefault(lit.LogMaxValues, DefaultLogMaxValues)
 	lit.FracBits = orDefault(lit.FracBits, DefaultFracBits)
 	lit.Chunk = orDefault(lit.Chunk, DefaultChunk)
 	lit.MaxValues = orDefault(lit.MaxValues, DefaultMaxValues)
@@ -117,7 +127,7 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
 	// Every conversion carries one ciphertext: a batch of one.
-	sp, err := share.NewParameters(share.ParametersLiteral{LogBound: lit.LogBound, Lambda: lit.Lambda, FracBits: lit.FracBits, MaxBatch: 1})
+	sp, err := share.NewParameters(share.ParametersLiteral{LogBound: lit.LogBound, Lambda: lit.Lambda, LogMaxValues: lit.LogMaxValues, FracBits: lit.FracBits, MaxBatch: 1})
 	if err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
@@ -125,18 +135,27 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if p.maskLevel, p.maskBits, err = sp.MaskLevel(params, params.DefaultScale(), params.MaxLevel()); err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
-	// A product's scale, Δ²/q, may exceed Δ by a factor below 2: its mask
-	// must still fit the same level, so that both parties know the level of
-	// every output in advance.
-	if l, _, err := sp.MaskLevel(params, rlwe.NewScale(2*params.DefaultScale().Float64()), params.MaxLevel()); err != nil || l != p.maskLevel {
-		return Parameters{}, fmt.Errorf("cannot NewParameters: a product's mask needs another level than %d (LogBound %d too large for preset %s)", p.maskLevel, lit.LogBound, lit.Preset)
+	// An output's scale may exceed Δ a little: Δ²/q after a rescale by a
+	// prime q below Δ, Δ·(Δ/q)² after a squaring of such a product. Its
+	// mask must still fit the same level, so that both parties know the
+	// level of every output in advance: checked at Δ·r², r the largest Δ/q
+	// over the primes above the mask level (1.00013·Δ at Elementwise14;
+	// the mask width is the least for the session's bound, so such a
+	// scale costs no bit, where 2Δ would cost one that the mask level of
+	// Elementwise14 and Elementwise15 has not).
+	delta := params.DefaultScale().Float64()
+	r := 1.0
+	for _, q := range params.Q()[p.maskLevel+1:] {
+		r = max(r, delta/float64(q))
+	}
+	if l, _, err := sp.MaskLevel(params, rlwe.NewScale(delta*r*r), params.MaxLevel()); err != nil || l != p.maskLevel {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: an output's mask at scale %.6g·Δ needs another level than %d (LogBound %d or LogMaxValues %d too large for preset %s)", r*r, p.maskLevel, lit.LogBound, lit.LogMaxValues, lit.Preset)
 	}
 	// The output shares must go back into a call (LayerNorm's 1/√v into
-	// the product): their typical size, b + logN/2 - log2 Δ + 1 + F bits
-	// (a slot decodes a sum of N mask coefficients of b bits), must fit the
-	// slot codec.
-	logDelta := int(math.Ceil(math.Log2(params.DefaultScale().Float64())))
-	if sb, limit := p.maskBits+(params.LogN()+1)/2-(logDelta-1)+lit.FracBits, share.CodecBits(params.LogN()); sb > limit {
+	// the product): their typical size, β + 1 + logN/2 - log2 Δ + 1 + F
+	// bits (a slot decodes a sum of N mask coefficients of standard
+	// deviation 2^β), must fit the slot codec.
+	if sb, limit := sp.TypicalShareBits(params.LogN(), p.maskBits, params.DefaultScale()), share.CodecBits(params.LogN()); sb > limit {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: output shares of about %d bits exceed the %d bits the slot codec encodes: lower LogBound or FracBits", sb, limit)
 	}
 	// The largest message, MsgInput of two operands at the top level (c0
@@ -151,7 +170,7 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	h := fnv.New32a()
 	h.Write([]byte(lit.Preset))
 	var buf [8]byte
-	for _, v := range []int{params.LogN(), params.MaxLevel(), lit.LogBound, lit.Lambda, lit.FracBits, lit.Chunk} {
+	for _, v := range []int{params.LogN(), params.MaxLevel(), lit.LogBound, lit.Lambda, lit.FracBits, lit.Chunk, lit.LogMaxValues} {
 		binary.LittleEndian.PutUint64(buf[:], uint64(int64(v)))
 		h.Write(buf[:])
 	}
@@ -200,24 +219,39 @@ func (p Parameters) Ciphertexts(n int) int { return (n + p.Slots() - 1) / p.Slot
 
 // MaskLevel returns the level every output ciphertext is masked at: the
 // lowest whose modulus holds the mask (share.Parameters.MaskLevel at the
-// default scale; 2 at Interactive14 for B <= 8).
+// default scale; 1 at Elementwise14 and Elementwise15, 2 at Interactive14
+// for B <= 8).
 func (p Parameters) MaskLevel() int { return p.maskLevel }
 
-// MaskBits returns the mask width b = λ + logN + B + ceil(log2 Δ) + 1:
-// every coefficient of the way back is masked by an integer uniform in
-// [-2^b, 2^b) (mpcbridge/share, protocol A).
+// LogMaxValues returns log2 of the coefficients one session may mask.
+func (p Parameters) LogMaxValues() int { return p.lit.LogMaxValues }
+
+// MaskBits returns the mask width β at the default scale
+// (share.Parameters.MaskBits): every coefficient of the way back is masked
+// by the sum of three integers uniform in [-2^β, 2^β), β = λ +
+// LogMaxValues/2 + B + log2 Δ + 2 for an even LogMaxValues (100 at
+// Elementwise14 with the defaults, 97 at Interactive14).
 func (p Parameters) MaskBits() int { return p.maskBits }
 
-// PolyDistance returns the bound on the statistical distance of what the
-// client sees of one masked polynomial (one output ciphertext) from a
-// value-independent view: N·2^(B+ceil(log2 Δ)+1)/2^(b+1) = 2^-(λ+1). A
-// session's distance is at most the sum over its output ciphertexts
-// (SessionDistance).
-func (p Parameters) PolyDistance() float64 { return math.Ldexp(1, -(p.lit.Lambda + 1)) }
+// SessionBound returns the bound on the statistical distance of what the
+// client sees of a whole session, 2^LogMaxValues masked coefficients
+// (2^LogMaxValues/N output ciphertexts), from a view independent of the
+// values and of the noise: sqrt(2^LogMaxValues·1.15)·2^(B+1)·Δ/2^(β+1)
+// <= 2^-(λ+1) (share.Parameters.SessionBound; Hellinger composition).
+// The server refuses to mask more (share.Server.Masked).
+func (p Parameters) SessionBound() float64 {
+	sd, err := p.share.SessionBound(p.params.DefaultScale())
+	if err != nil {
+		panic(err) // checked by NewParameters
+	}
+	return sd
+}
 
-// SessionDistance returns the bound for a session that masks cts output
-// ciphertexts: cts·PolyDistance.
-func (p Parameters) SessionDistance(cts int) float64 { return float64(cts) * p.PolyDistance() }
+// MaxCiphertexts returns the output ciphertexts one session may mask:
+// 2^LogMaxValues/N.
+func (p Parameters) MaxCiphertexts() int64 {
+	return int64(1) << p.lit.LogMaxValues / int64(p.params.N())
+}
 
 // MulLevel returns the level both operands of a product are encrypted at:
 // one level above the mask level.

@@ -1,11 +1,16 @@
 package elementwise
 
 import (
+	"context"
+	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // TestNewParameters checks the defaults, the preset's security and every
@@ -197,4 +202,58 @@ func newtonSteps(rec *approx.Recipe) int {
 		return rec.Steps()
 	}
 	return 0
+}
+
+// failConn fails every send and receive: a call refused before any
+// message never uses it.
+type failConn struct{}
+
+func (failConn) Send(context.Context, wire.Type, []byte) error { return errors.New("failConn: send") }
+func (failConn) Recv(context.Context, wire.Type) ([]byte, error) {
+	return nil, errors.New("failConn: receive")
+}
+
+// TestSessionBudget checks that a Server's workers count the coefficients
+// they mask against one session budget (LogMaxValues) and that a call
+// beyond it is refused before any message.
+func TestSessionBudget(t *testing.T) {
+	lit := testLiteral
+	lit.LogMaxValues = 13 // four ciphertexts of N = 2^11
+	tc := newTestContext(t, lit)
+	if got := tc.p.MaxCiphertexts(); got != 4 {
+		t.Fatalf("MaxCiphertexts = %d, want 4", got)
+	}
+	srv, err := NewServer(tc.p, tc.pk, tc.rlk, nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := NewClient(tc.p, tc.sk, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	n := 3 * tc.p.Slots() // three output ciphertexts, over both workers
+	xa, xb := splitShares(r, fixed(tc.p, uniform(r, n, -1, 1)), 82)
+	ya, yb := splitShares(r, fixed(tc.p, uniform(r, n, -1, 1)), 82)
+	sc, cc := connPair(t, "pipe")
+	serr, cerr := nettest.Both(func() error {
+		_, err := srv.Mul(bg(), sc, xb, yb)
+		return err
+	}, func() error {
+		_, err := cli.Mul(bg(), cc, xa, ya)
+		return err
+	})
+	if serr != nil || cerr != nil {
+		t.Fatalf("server: %v, client: %v", serr, cerr)
+	}
+	if got, want := srv.Masked(), int64(3*tc.p.Params().N()); got != want {
+		t.Fatalf("Masked = %d, want %d", got, want)
+	}
+	_, err = srv.Mul(bg(), failConn{}, xb[:2*tc.p.Slots()], yb[:2*tc.p.Slots()])
+	if err == nil || !strings.Contains(err.Error(), "exceed the session's 2^13") {
+		t.Fatalf("two more ciphertexts: %v", err)
+	}
+	if got, want := srv.Masked(), int64(3*tc.p.Params().N()); got != want {
+		t.Fatalf("Masked = %d after a refusal, want %d", got, want)
+	}
 }

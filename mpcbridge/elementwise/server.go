@@ -53,10 +53,16 @@ func NewServer(p Parameters, pk *rlwe.PublicKey, rlk *rlwe.RelinearizationKey, r
 	}
 	evk := rlwe.NewMemEvaluationKeySet(rlk)
 	s := &Server{p: p, reg: reg}
+	// One conversion server per worker, all counting against one session
+	// budget of masked coefficients (share.Server.ShallowCopy).
+	sh0, err := share.NewServer(params, pk, p.share, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot NewServer: %w", err)
+	}
 	for w := 0; w < workers; w++ {
-		sh, err := share.NewServer(params, pk, p.share, nil)
-		if err != nil {
-			return nil, fmt.Errorf("cannot NewServer: %w", err)
+		sh := sh0
+		if w > 0 {
+			sh = sh0.ShallowCopy()
 		}
 		ev, err := ckks.NewEvaluator(params, evk, reg, 1)
 		if err != nil {
@@ -70,6 +76,11 @@ func NewServer(p Parameters, pk *rlwe.PublicKey, rlk *rlwe.RelinearizationKey, r
 
 // Params returns the protocol parameters.
 func (s *Server) Params() Parameters { return s.p }
+
+// Masked returns the number of coefficients masked so far in this session
+// (N per output ciphertext); a call that would exceed 2^LogMaxValues fails
+// (Parameters.SessionBound): use one Server per session.
+func (s *Server) Masked() int64 { return s.workers[0].share.Masked() }
 
 // Registry returns the approximation registry.
 func (s *Server) Registry() *approx.Registry { return s.reg }
@@ -265,6 +276,10 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, factors
 	n, err := s.p.checkVectors(xs)
 	if err != nil {
 		return nil, err
+	}
+	// The session's budget of masked coefficients, before any message.
+	if k, left := s.p.Ciphertexts(n), s.workers[0].share.Remaining(); int64(k)*int64(s.p.params.N()) > left {
+		return nil, fmt.Errorf("%d output ciphertexts (%d masked coefficients) would exceed the session's 2^%d (%d left): the masks' statistical bound covers no more; start a new session", k, int64(k)*int64(s.p.params.N()), s.p.lit.LogMaxValues, left)
 	}
 	if factors != nil {
 		if err := conn.Send(ctx, MsgScales, s.p.appendScales(nil, o, n, factors)); err != nil {

@@ -64,7 +64,7 @@ func TestReadmeBounds(t *testing.T) {
 	if sl := step.Share(); sl.LogBound() != b || sl.FracBits() != f {
 		t.Fatalf("engine step parameters B = %d, F = %d; want %d, %d", sl.LogBound(), sl.FracBits(), b, f)
 	}
-	lambda := step.Share().Lambda()
+	lambda, logMax := step.Share().Lambda(), step.Share().LogMaxValues()
 	preset, err := ckks.PresetByName(ckks.Interactive14, false)
 	if err != nil {
 		t.Fatal(err)
@@ -106,26 +106,27 @@ func TestReadmeBounds(t *testing.T) {
 		{4, fmt.Sprintf("so the %d bits hold", stat)},
 		{4, fmt.Sprintf("above 2^(%d-B-F) = 2^%d values", conv-stat, limit)},
 		{4, fmt.Sprintf("masks b' of 2^%d: 2^%d per value but only about 2^%s for a step at n = 128 jointly", oldConvBits, b+f-oldConvBits, exp(joint(128, 768, oldConvBits)))},
-		// Section 6: b = λ + log N + B + log Δ + 1, masked at the lowest
-		// level whose modulus exceeds 2^(b+2).
-		{6, fmt.Sprintf("b + 2 = %d bits of modulus", maskBits+2)},
-		{6, fmt.Sprintf("λ = %d, N = 2^%d, |x| <= 2^%d, Δ = 2^%d", lambda, logN, b, logScale)},
+		// Section 6: β = λ + LogMaxValues/2 + B + log Δ + 2, masked at the
+		// lowest level whose modulus exceeds 2·(3·2^β + 2^V) = 2^(β+2.585).
+		{6, fmt.Sprintf("β = λ + LogMaxValues/2 + B + log Δ + 2 = %d", maskBits)},
+		{6, fmt.Sprintf("need %.1f bits of modulus", float64(maskBits)+math.Log2(6))},
+		{6, fmt.Sprintf("λ = %d, a session's 2^%d masked coefficients, |x| <= 2^%d, Δ = 2^%d", lambda, logMax, b, logScale)},
 		{6, fmt.Sprintf("masked at level >= %d (Q_%d has %d bits, Q_%d only %d)", level, level, levelBits, level-1, belowBits)},
 		{6, fmt.Sprintf("keeps %d levels free", level)},
 		{6, fmt.Sprintf("leaving %d of Interactive14's %d levels", params.MaxLevel()-level, params.MaxLevel())},
 	}
-	if maskBits != lambda+logN+b+logScale+1 {
-		t.Errorf("share's mask width %d, the README's formula gives %d", maskBits, lambda+logN+b+logScale+1)
+	if maskBits != lambda+logMax/2+b+logScale+2 || logMax%2 != 0 {
+		t.Errorf("share's mask width %d, the README's formula gives %d (LogMaxValues %d)", maskBits, lambda+logMax/2+b+logScale+2, logMax)
 	}
 	// Every power of two the sections may state.
 	allowed := map[string]bool{}
-	for _, x := range []int{128, 64, conv, oldConvBits, b + f, b + f - conv, b + f - oldConvBits, limit, logN, b, logScale} {
+	for _, x := range []int{128, 64, conv, oldConvBits, b + f, b + f - conv, b + f - oldConvBits, limit, logN, b, logScale, logMax, maskBits} {
 		allowed[strconv.Itoa(x)] = true
 	}
 	for _, x := range []float64{joint(128, 768, conv), joint(512, 768, conv), joint(128, 768, oldConvBits)} {
 		allowed[exp(x)] = true
 	}
-	t.Logf("B = %d, F = %d: per value 2^%d, step 2^%s (n = 128) and 2^%s (n = 512), limit 2^%d values; mask b = %d, level %d (%d bits), %d of %d levels left",
+	t.Logf("B = %d, F = %d: per value 2^%d, step 2^%s (n = 128) and 2^%s (n = 512), limit 2^%d values; mask β = %d, level %d (%d bits), %d of %d levels left",
 		b, f, b+f-conv, exp(joint(128, 768, conv)), exp(joint(512, 768, conv)), limit, maskBits, level, levelBits, params.MaxLevel()-level, params.MaxLevel())
 
 	secs := readmeSections(t)

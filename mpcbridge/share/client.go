@@ -70,7 +70,7 @@ type opened struct {
 
 // open checks that a masked ciphertext is at the level the parameters
 // prescribe for its scale, decrypts it and reconstructs the centred
-// coefficients, checking |p_j| < 2^(b+1) (step A.3, client).
+// coefficients, checking |p_j| <= 3·2^β + 2^V (step A.3, client).
 func (c *Client) open(mc *maskedCt) (*opened, error) {
 	scale := rlwe.NewScale(mc.scale)
 	level, b, err := c.p.MaskLevel(c.params, scale, c.params.MaxLevel())
@@ -78,7 +78,7 @@ func (c *Client) open(mc *maskedCt) (*opened, error) {
 		return nil, err
 	}
 	if mc.level != level || mc.maskBits != b {
-		return nil, fmt.Errorf("masked with %d bits at level %d, but scale %v, LogBound %d and Lambda %d give %d bits at level %d (different parameters?)", mc.maskBits, mc.level, mc.scale, c.p.logBound, c.p.lambda, b, level)
+		return nil, fmt.Errorf("masked with %d bits at level %d, but scale %v, LogBound %d, Lambda %d and LogMaxValues %d give %d bits at level %d (different parameters?)", mc.maskBits, mc.level, mc.scale, c.p.logBound, c.p.lambda, c.p.logMaxValues, b, level)
 	}
 	ct, err := rlwe.NewCiphertextAtLevelFromPoly(level, []ring.Poly{mc.c0, mc.c1})
 	if err != nil {
@@ -93,9 +93,14 @@ func (c *Client) open(mc *maskedCt) (*opened, error) {
 	if err := c.ri.toInt128(level, coeffs, p); err != nil {
 		return nil, fmt.Errorf("masked value out of range: %w", err)
 	}
+	v, err := c.p.ValueBits(scale)
+	if err != nil {
+		return nil, err
+	}
+	most := maskedBound(b, v)
 	for j, x := range p {
-		if x.BitLen() > b+1 {
-			return nil, fmt.Errorf("masked coefficient %d has %d bits, more than %d (wrong key or parameters?)", j, x.BitLen(), b+1)
+		if x.Cmp(most) > 0 || x.Neg().Cmp(most) > 0 {
+			return nil, fmt.Errorf("masked coefficient %d out of range: %v beyond 3·2^%d + 2^%d (wrong key or parameters?)", j, x, b, v)
 		}
 	}
 	return &opened{ct: mc, bits: b, pt: pt, p: p}, nil

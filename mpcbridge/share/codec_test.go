@@ -9,6 +9,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	statmask "github.com/cipherprune/cipherprune/mpcbridge/internal/mask"
 )
 
 // TestCodecMatchesLattigo compares the double-double codec with Lattigo's
@@ -27,7 +28,7 @@ func TestCodecMatchesLattigo(t *testing.T) {
 			ri := newRingInfo(params)
 			codec := newSlotCodec(params, p)
 			ref := hefloat.NewEncoder(params, 128)
-			sampler, err := newMaskSampler(randReader(nil), params.N())
+			sampler, err := statmask.NewSampler[Int128](randReader(nil), b)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,7 +37,7 @@ func TestCodecMatchesLattigo(t *testing.T) {
 
 			// Decoding: a mask-like polynomial, full and sparse slots.
 			coeffs := make([]Int128, n)
-			sampler.sample(b, coeffs)
+			sampler.Sample(coeffs)
 			poly := params.RingQ().AtLevel(level).NewPoly()
 			ri.lift(level, coeffs, poly)
 			for _, logSlots := range []int{params.LogMaxSlots(), params.LogMaxSlots() - 3} {

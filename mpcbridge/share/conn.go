@@ -2,11 +2,12 @@ package share
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"fmt"
 	"io"
+	"sync"
+
+	statmask "github.com/cipherprune/cipherprune/mpcbridge/internal/mask"
 )
 
 // Conn is the framed, ordered, reliable connection between the two
@@ -61,53 +62,21 @@ func randReader(rnd io.Reader) io.Reader {
 	return rnd
 }
 
-// maskSampler draws the server's masks from AES-256-CTR keyed from the
-// party's random source (crypto/rand by default): 16 keystream bytes per
-// coefficient.
-type maskSampler struct {
-	stream cipher.Stream
-	buf    []byte
+// maskSampler draws the server's masks, each the sum of three integers
+// uniform in [-2^β, 2^β), from AES-256-CTR keyed from the party's random
+// source (mpcbridge/internal/mask, shared with mpcbridge/matmul).
+type maskSampler = statmask.Sampler[Int128]
+
+// lockedReader serializes the reads of a random source shared by a Server
+// and its ShallowCopy copies (a deterministic test reader is not safe for
+// concurrent use; crypto/rand is).
+type lockedReader struct {
+	mu sync.Mutex
+	r  io.Reader
 }
 
-func newMaskSampler(rnd io.Reader, n int) (*maskSampler, error) {
-	var key [32 + aes.BlockSize]byte
-	if _, err := io.ReadFull(rnd, key[:]); err != nil {
-		return nil, fmt.Errorf("cannot seed the mask sampler: %w", err)
-	}
-	block, err := aes.NewCipher(key[:32])
-	if err != nil {
-		return nil, fmt.Errorf("cannot seed the mask sampler: %w", err)
-	}
-	return &maskSampler{stream: cipher.NewCTR(block, key[32:]), buf: make([]byte, 16*n)}, nil
-}
-
-// sample fills out with i.i.d. integers uniform in [-2^b, 2^b), b <= 125.
-func (s *maskSampler) sample(b int, out []Int128) {
-	buf := s.buf[:16*len(out)]
-	clear(buf)
-	s.stream.XORKeyStream(buf, buf)
-	// The b+1 low bits of 128 random bits, minus 2^b.
-	var maskHi, maskLo uint64 = 0, ^uint64(0)
-	if b+1 >= 64 {
-		maskHi = uint64(1)<<(b+1-64) - 1
-	} else {
-		maskLo = uint64(1)<<(b+1) - 1
-	}
-	var off Int128
-	if b >= 64 {
-		off.Hi = 1 << (b - 64)
-	} else {
-		off.Lo = 1 << b
-	}
-	for i := range out {
-		lo := leUint64(buf[16*i:])
-		hi := leUint64(buf[16*i+8:])
-		out[i] = Int128{Hi: hi & maskHi, Lo: lo & maskLo}.Sub(off)
-	}
-}
-
-func leUint64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+func (l *lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }

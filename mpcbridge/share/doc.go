@@ -12,23 +12,31 @@
 // a ciphertext ct = (c0, c1) of a slot vector x with |x_i| <= 2^B (B is
 // public, ParametersLiteral.LogBound) at scale Δ.
 //
-//  1. The server drops ct to the lowest level l whose modulus Q_l exceeds
-//     2^(b+2), where b = λ + logN + ceil(log2(2^B·Δ)) + 1 is the mask width
+//  1. The server drops ct to the lowest level l whose modulus Q_l holds
+//     the masked values, 3·2^β + 2^V < (1/2 - 2^-20)·Q_l, where 2^V =
+//     2^(B+1)·Δ bounds the message and noise and β the mask width below
 //     (Parameters.MaskLevel); a ciphertext below that level is refused with
 //     an error that names the bits needed and available.
-//  2. It re-randomizes: it adds a fresh public-key encryption of zero
-//     (c1 becomes a fresh RLWE sample instead of a linear function of the
-//     client's ciphertexts whose coefficients depend on the weights) and a
-//     mask polynomial M with coefficients i.i.d. uniform in [-2^b, 2^b) to
-//     c0, and sends the result (one message for the whole batch).
+//  2. It counts the N coefficients against the session's budget of
+//     2^LogMaxValues (refusing beyond it; Server.Masked), re-randomizes: it
+//     adds a fresh public-key encryption of zero (c1 becomes a fresh RLWE
+//     sample instead of a linear function of the client's ciphertexts
+//     whose coefficients depend on the weights), and adds to c0 a mask
+//     polynomial M whose coefficients are i.i.d., each the sum of three
+//     independent integers uniform in [-2^β, 2^β) (mpcbridge/internal/mask,
+//     as mpcbridge/matmul's masks), β = ceil(λ + log2(sqrt(1.15·
+//     2^LogMaxValues)·2^V)) (Parameters.MaskBits; λ + LogMaxValues/2 + V +
+//     1 for an even LogMaxValues and Δ a power of two); it sends the result
+//     (one message for the whole batch).
 //  3. The client decrypts it to the integer polynomial p = m + e + M,
-//     centred modulo Q_l (|p| < 2^(b+1) < Q_l/2, checked), and decodes p
+//     centred modulo Q_l (|p| <= 3·2^β + 2^V, checked), and decodes p
 //     into slots y; its share is a_i = round(2^F·Re(y_i)). The server's
 //     share is b_i = round(2^F·Re(decode(-M)_i)). Decoding is linear, so
 //     a_i + b_i = 2^F·Dec(ct)_i ± 1 (two roundings). The shares are integers
-//     of about b - log2(Δ) + logN/2 + F bits (75-90 bits for the presets),
-//     kept as Int128; they are shares over the integers (see Vector), and
-//     Vector.Low64 gives ring shares modulo 2^64.
+//     of about β + 1 - log2(Δ) + logN/2 + F bits (84-90 bits for the
+//     presets; Parameters.TypicalShareBits), kept as Int128; they are
+//     shares over the integers (see Vector), and Vector.Low64 gives ring
+//     shares modulo 2^64.
 //
 // Decoding and encoding need about 100 bits of precision (shares of 80-90
 // bits, resolved well below one unit). Instead of Lattigo's big-float
@@ -81,15 +89,25 @@
 // pseudorandom even to the key owner, so c1' is independent of c1 and of
 // how the server computed it. Given c1' the client's view is p = v + M with
 // v = m + e + ez. Every coefficient of v is below 2^B·Δ + |e + ez| <=
-// 2^(B+log2 Δ+1) (the coefficients of m are at most Δ·max|x_i|: the
+// 2^(B+1)·Δ = 2^V (the coefficients of m are at most Δ·max|x_i|: the
 // decoding matrix is unitary up to N; the noise stays below 2^B·Δ or the
-// ciphertext is useless anyway). For one coefficient, the statistical
-// distance between v_j + U and U, with U uniform on the 2^(b+1) integers of
-// [-2^b, 2^b), is |v_j|/2^(b+1) <= 2^(B+log2 Δ+1-b-1); over the N
-// independent coefficients it is at most N·2^(B+log2 Δ-b) <= 2^-(λ+1) by
-// the choice of b. So p, and everything the client derives from it (its
-// shares), is within 2^-(λ+1) of a distribution that does not depend on the
-// message or on the noise. The argument holds unchanged on the
+// ciphertext is useless anyway). For one coefficient, with M_j the sum of
+// three integers uniform on the w = 2^(β+1) values of [-2^β, 2^β), the
+// squared Hellinger distance between v_j + M_j and M_j is at most
+// v_j²·J/2 with w²·J <= 1.15 (mpcbridge/matmul's documentation, "Mask
+// width", and its TestIH3Constant). Squared Hellinger distances add over
+// independent coordinates, and over the adaptively chosen ciphertexts of
+// a session too (chain rule of the Bhattacharyya coefficient): over the
+// session's 2^LogMaxValues masked coefficients, which the server counts,
+// H² <= 2^LogMaxValues·2^(2V)·1.15/2^(2β+3), and the statistical distance
+// is at most sqrt(2·H²) = sqrt(2^LogMaxValues·1.15)·2^V/2^(β+1) <=
+// 2^-(λ+1) by the choice of β (Parameters.SessionBound; TestMaskWidth pins
+// it). So everything the client sees of the session's masked polynomials,
+// and everything it derives from them (its shares), is within 2^-(λ+1) of
+// a distribution that depends neither on the messages nor on the noise. A
+// single uniform mask of width b gives |v_j|/2^(b+1) per coefficient,
+// composing linearly: it would need LogMaxValues bits above λ + V where
+// this one needs half as many. The argument holds unchanged on the
 // conjugate-invariant ring: p is its N stored coefficients (the element
 // of Z[X]/(X^2N+1) they stand for has each of them twice as a coefficient,
 // ring.UnfoldConjugateInvariantToStandard, so it is a function of them), M
@@ -100,7 +118,14 @@
 // whole decrypted polynomial), so no separate smudging is needed before this
 // decryption. The server sees only ciphertexts under the client's key:
 // seeded RLWE encryptions, pseudorandom under RLWE. The shares a, b are
-// each, alone, within 2^-(λ+1) of a value-independent distribution.
+// each, alone, within 2^-(λ+1) of a value-independent distribution (for
+// the whole session).
+//
+// The session: a Server and its ShallowCopy copies count the coefficients
+// they mask (N per ciphertext, in EncToShares and in Refresh) against one
+// budget of 2^LogMaxValues (2^28 by default: BERT-base at n = 512 masks
+// about 2^27.2 in mpcbridge/elementwise) and refuse a batch beyond it, so
+// the bound holds per Server: use one per session.
 //
 // Leakage that remains, by design: the batch size, the levels and scales,
 // B, and the slot count (all public in docs/design.md, "Parties, secrets and what leaks").
@@ -108,7 +133,8 @@
 // # Requirements on callers
 //
 //   - A ciphertext must be at or above the mask level (level 2 for every
-//     ckks preset with B <= 8, 1 for mpcbridge/elementwise's chain;
+//     ckks preset with B <= 8, 1 for mpcbridge/elementwise's chain with
+//     B <= 8 and LogMaxValues <= 29;
 //     Server.MinLevel): the evaluator must refresh
 //     before its level drops below it, not when it reaches zero.
 //   - |x_i| <= 2^B must hold (values outside weaken the bound; far outside,

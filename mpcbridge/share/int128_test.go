@@ -179,8 +179,8 @@ func TestParameters(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s B=%d: %v", preset.Name, B, err)
 			}
-			t.Logf("%s B=%d: mask b=%d bits, mask level %d (Q_l %d bits), shares <= %d bits (typically %d)", preset.Name, B, b, level,
-				params.RingQ().AtLevel(level).Modulus().BitLen(), p.shareBits(params.LogN(), b, params.DefaultScale()), p.typicalShareBits(params.LogN(), b, params.DefaultScale()))
+			t.Logf("%s B=%d: mask β=%d bits, mask level %d (Q_l %d bits), shares <= %d bits (typically %d)", preset.Name, B, b, level,
+				params.RingQ().AtLevel(level).Modulus().BitLen(), p.shareBits(params.LogN(), b, params.DefaultScale()), p.TypicalShareBits(params.LogN(), b, params.DefaultScale()))
 		}
 	}
 }

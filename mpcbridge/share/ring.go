@@ -96,10 +96,15 @@ func newRingInfo(params hefloat.Parameters) *ringInfo {
 
 var errNearHalf = errors.New("coefficient too close to ±Q/2")
 
+// nearHalf is the margin below Q/2 that toInt128 needs: 2^-20 of Q.
+const nearHalf = 0x1p-20
+
 // toInt128 writes the centred representatives of the coefficients of p (in
 // coefficient form, at level) into out. It fails if a coefficient lies
-// within Q/8 of ±Q/2, where the float64 estimate of k could be wrong; the
-// masked polynomials of this package stay below Q/4.
+// within nearHalf·Q of ±Q/2, where the float64 estimate of k could be
+// wrong (its error is below (level+1)·2^-51, far below nearHalf); the
+// masked polynomials of this package stay below Q/2 - nearHalf·Q
+// (Parameters.MaskLevel).
 func (ri *ringInfo) toInt128(level int, p ring.Poly, out []Int128) error {
 	c := &ri.crt[level]
 	moduli := ri.moduli[:level+1]
@@ -113,7 +118,7 @@ func (ri *ringInfo) toInt128(level int, p ring.Poly, out []Int128) error {
 			kf += float64(y) * c.invQ[i]
 		}
 		k := math.Floor(kf + 0.5)
-		if d := kf - math.Floor(kf); d > 0.375 && d < 0.625 {
+		if d := kf - math.Floor(kf); d > 0.5-nearHalf && d < 0.5+nearHalf {
 			return fmt.Errorf("coefficient %d: %w", j, errNearHalf)
 		}
 		out[j] = sum.Sub(c.qMod.mulU64(uint64(k)))

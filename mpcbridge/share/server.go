@@ -15,19 +15,49 @@ import (
 	"github.com/tuneinsight/lattigo/v5/ring/ringqp"
 
 	"github.com/cipherprune/cipherprune/internal/xof"
+	statmask "github.com/cipherprune/cipherprune/mpcbridge/internal/mask"
 )
 
 // Server is the model owner's side of the conversions. It holds the
 // client's public key (to re-randomize) and never a secret key. A Server
-// runs one protocol at a time (its methods serialize on a mutex).
+// runs one protocol at a time (its methods serialize on a mutex); its
+// ShallowCopy copies run beside it. It counts the coefficients it and its
+// copies mask against the session's budget (ParametersLiteral.LogMaxValues)
+// and refuses to mask more: use one Server, with its copies, per session.
 type Server struct {
 	mu     sync.Mutex
 	params hefloat.Parameters
 	p      Parameters
+	pk     *rlwe.PublicKey
 	ri     *ringInfo
 	enc    *rlwe.Encryptor
 	codec  *slotCodec
 	rnd    io.Reader
+	used   *budget // shared with the copies
+}
+
+// budget counts the coefficients a Server and its copies have masked in
+// their session.
+type budget struct {
+	mu          sync.Mutex
+	used, limit int64
+}
+
+// take reserves n more coefficients, or fails without reserving.
+func (b *budget) take(n int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.limit-b.used {
+		return fmt.Errorf("%d more masked coefficients would exceed the session's %d (%d used): the masks' statistical bound covers no more; start a new session", n, b.limit, b.used)
+	}
+	b.used += n
+	return nil
+}
+
+func (b *budget) masked() (used, limit int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used, b.limit
 }
 
 // NewServer returns the server side for params, the client's public key pk
@@ -49,11 +79,46 @@ func NewServer(params hefloat.Parameters, pk *rlwe.PublicKey, p Parameters, rnd 
 	return &Server{
 		params: params,
 		p:      p,
+		pk:     pk,
 		ri:     newRingInfo(params),
 		enc:    rlwe.NewEncryptor(params, pk),
 		codec:  newSlotCodec(params, p),
-		rnd:    randReader(rnd),
+		rnd:    &lockedReader{r: randReader(rnd)},
+		used:   &budget{limit: int64(1) << p.logMaxValues},
 	}, nil
+}
+
+// ShallowCopy returns a Server for another goroutine: the same parameters,
+// public key, random source (its reads serialized) and session budget
+// (what either masks counts against the one budget), its own encryptor,
+// codec and mask streams.
+func (s *Server) ShallowCopy() *Server {
+	return &Server{
+		params: s.params,
+		p:      s.p,
+		pk:     s.pk,
+		ri:     s.ri,
+		enc:    rlwe.NewEncryptor(s.params, s.pk),
+		codec:  newSlotCodec(s.params, s.p),
+		rnd:    s.rnd,
+		used:   s.used,
+	}
+}
+
+// Masked returns the number of coefficients masked so far in this
+// session, by s and its copies.
+func (s *Server) Masked() int64 {
+	used, _ := s.used.masked()
+	return used
+}
+
+// Remaining returns the number of coefficients s and its copies may still
+// mask in this session (N per ciphertext): a caller that masks several
+// batches for one answer checks it first, so as to refuse before any
+// message rather than halfway.
+func (s *Server) Remaining() int64 {
+	used, limit := s.used.masked()
+	return limit - used
 }
 
 // checkParams checks that p suits params at the default scale: the mask
@@ -86,7 +151,7 @@ func (s *Server) MinLevel() int {
 type mask struct {
 	meta rlwe.MetaData // of the input ciphertext
 	ct   maskedCt      // as sent (without the polynomials once sent)
-	bits int           // mask width b
+	bits int           // mask width β
 	m    []Int128      // the mask M, N coefficients
 }
 
@@ -96,8 +161,7 @@ func (s *Server) maskBatch(ctx context.Context, cts []*rlwe.Ciphertext, slots bo
 	if len(cts) > s.p.maxBatch {
 		return nil, nil, fmt.Errorf("%d ciphertexts exceed the batch limit %d", len(cts), s.p.maxBatch)
 	}
-	sampler, err := newMaskSampler(s.rnd, s.params.N())
-	if err != nil {
+	if err := s.used.take(int64(len(cts)) * int64(s.params.N())); err != nil {
 		return nil, nil, err
 	}
 	out := make([]maskedCt, len(cts))
@@ -106,14 +170,14 @@ func (s *Server) maskBatch(ctx context.Context, cts []*rlwe.Ciphertext, slots bo
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		if err := s.maskOne(sampler, ct, slots, &out[i], &masks[i]); err != nil {
+		if err := s.maskOne(ct, slots, &out[i], &masks[i]); err != nil {
 			return nil, nil, fmt.Errorf("ciphertext %d: %w", i, err)
 		}
 	}
 	return out, masks, nil
 }
 
-func (s *Server) maskOne(sampler *maskSampler, ct *rlwe.Ciphertext, slots bool, out *maskedCt, mk *mask) error {
+func (s *Server) maskOne(ct *rlwe.Ciphertext, slots bool, out *maskedCt, mk *mask) error {
 	if ct == nil || ct.MetaData == nil {
 		return errors.New("nil ciphertext")
 	}
@@ -173,9 +237,14 @@ func (s *Server) maskOne(sampler *maskSampler, ct *rlwe.Ciphertext, slots bool, 
 	ringQ.Add(c0, zero.Value[0], c0)
 	ringQ.Add(c1, zero.Value[1], c1)
 
-	// ... and the mask M, uniform in [-2^b, 2^b)^N, to c0.
+	// ... and the mask M, every coefficient the sum of three integers
+	// uniform in [-2^β, 2^β), to c0.
+	sampler, err := statmask.NewSampler[Int128](s.rnd, b)
+	if err != nil {
+		return fmt.Errorf("cannot mask: %w", err)
+	}
 	m := make([]Int128, s.params.N())
-	sampler.sample(b, m)
+	sampler.Sample(m)
 	mp := ringQ.NewPoly()
 	s.ri.lift(level, m, mp)
 	ringQ.NTT(mp, mp)

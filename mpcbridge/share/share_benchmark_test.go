@@ -9,6 +9,7 @@ import (
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
 	"github.com/cipherprune/cipherprune/ckks"
+	statmask "github.com/cipherprune/cipherprune/mpcbridge/internal/mask"
 )
 
 // benchContext is the secure default preset with B = 4, F = 16.
@@ -239,12 +240,12 @@ func BenchmarkBigCodec(b *testing.B) {
 		}
 	})
 	b.Run("sample-mask", func(b *testing.B) {
-		s, err := newMaskSampler(tc.server.rnd, tc.params.N())
+		s, err := statmask.NewSampler[Int128](tc.server.rnd, masks[0].bits)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			s.sample(masks[0].bits, p)
+			s.Sample(p)
 		}
 	})
 }
