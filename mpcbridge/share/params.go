@@ -193,7 +193,7 @@ func (p Parameters) SessionBound(scale rlwe.Scale) (float64, error) {
 // below (1/2 - 2^-20)·Q_l, which the exact reconstruction needs: Q_l is
 // then a little above 2^(β+2.585) (mpcbridge/matmul asks 2^(β+3), a
 // simpler bound that Elementwise14's level 1 meets by 3·10^-11 of Q_1
-// and its N = 2^11 test chain misses by 6·10^-11). It fails, naming the
+// and its N = 2^11 test chain misses by 2·10^-11). It fails, naming the
 // bits needed and available, when even level maxLevel (the ciphertext's
 // level) is too small.
 func (p Parameters) MaskLevel(params hefloat.Parameters, scale rlwe.Scale, maxLevel int) (level, maskBits int, err error) {
