@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
@@ -36,14 +37,17 @@ func goldenTexts(t *testing.T, dir string) []string {
 // texts, with the learned pruning and degrees and without, and compares
 // the opened logits with the plaintext approximate forward making the same
 // decisions: within 1e-2, the same label. By default it runs the first 3
-// texts of sentiment-tiny; CIPHERPRUNE_GOLDEN=all runs 16 of each model,
+// texts of sentiment-tiny; CIPHERPRUNE_GOLDEN=all runs 16 of each model
+// (CIPHERPRUNE_GOLDEN=k the first k),
 // spam-mini on the secure Elementwise15 (the acceptance run, an
 // hour or more).
 func TestGolden(t *testing.T) {
 	if testing.Short() {
 		t.Skip("whole private inferences")
 	}
-	all := os.Getenv("CIPHERPRUNE_GOLDEN") == "all"
+	env := os.Getenv("CIPHERPRUNE_GOLDEN")
+	all := env == "all"
+	some, _ := strconv.Atoi(env) // CIPHERPRUNE_GOLDEN=k: the first k texts of each model
 	for _, mc := range []struct {
 		name, preset string
 		quick        int
@@ -56,8 +60,11 @@ func TestGolden(t *testing.T) {
 	} {
 		t.Run(mc.name, func(t *testing.T) {
 			count := mc.quick
-			if all {
+			switch {
+			case all:
 				count = 16
+			case some > 0:
+				count = min(some, 16)
 			}
 			if count == 0 {
 				t.Skip("CIPHERPRUNE_GOLDEN=all runs it")

@@ -22,7 +22,7 @@
 // primitives (NewParameters refuses different F). Sums over Z are exact, so
 // a party may add, subtract and divide its own share: round(a/d) +
 // round(b/d) is the exact quotient within one unit (two roundings of at
-// most 1/2). The stage outputs have about 87 bits, the elementwise calls'
+// most 1/2). The stage outputs have about 89 bits, the elementwise calls'
 // output size, and feed the next stage unchanged: no re-sharing anywhere
 // (TestFFNChain runs two stages back to back).
 //
@@ -100,11 +100,13 @@
 //
 // Share sizes: the products accept shared inputs up to 2^120, the
 // elementwise calls up to share.CodecBits = 92 bits. The products' outputs
-// have about 82 bits, the elementwise calls' about 87 (84 at
-// InsecureTest11's N = 2^11); the residual adds one bit (88), the mean's
-// row sums log2 d bits inside Int128 (at most 98 for d = 768 before the
-// division), the centred z one more (89, the widest share a call gets).
-// The tests log the widest output share of every stage.
+// have about 82 bits, the elementwise calls' about 89 (the three-uniform
+// masks of mpcbridge/share, 2 bits wider than the single uniform before);
+// the residual adds one bit (90), the mean's row sums log2 d bits inside
+// Int128 (at most 100 for d = 768 before the division), the centred z one
+// more (91, the widest share a call gets: one bit under the codec's 92;
+// the variance's Square gets it divided by 2^k, NormLogBound). The tests
+// log the widest output share of every stage.
 //
 // # Round trips and bytes
 //
@@ -149,7 +151,8 @@
 // The stages add no message of their own: what each party sees is the
 // union of its views of the calls, each simulated by its package's
 // argument (matmul: the client's view within the session bound of one
-// independent of W; elementwise: within 2^-(λ+1) per masked ciphertext),
+// independent of W; elementwise: its session's masked coefficients
+// within 2^-(λ+1) together, mpcbridge/README.md section 13),
 // and the local steps are functions of a party's own share. The session's
 // statistical distance is the sum over the calls (issue: rotation-free
 // layers, item 6, states it for a whole inference). Leakage: the shapes,
