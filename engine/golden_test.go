@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 )
 
@@ -86,13 +87,17 @@ func TestGolden(t *testing.T) {
 					if err != nil {
 						t.Fatalf("text %d: %v\nserver: %q", i, err, logs())
 					}
-					want := reference(t, m, res.Encoding, red)
+					want, kept := referenceKept(t, m, res.Encoding, red)
 					d := 0.0
 					for k := range want {
 						d = math.Max(d, math.Abs(res.Logits[k]-want[k]))
 					}
 					worst = math.Max(worst, d)
-					t.Logf("text %d (%+v): n = %d, max logit difference %.2e, %.1f s", i, red, res.Report.Length, d, res.Report.Seconds)
+					var got []int
+					for _, lr := range res.Report.Layers {
+						got = append(got, lr.Kept)
+					}
+					t.Logf("text %d (%+v): n = %d, max logit difference %.2e, kept %v (reference %v), %.1f s", i, red, res.Report.Length, d, got, kept, res.Report.Seconds)
 					if d > 1e-2 || argmax(want) != res.Label {
 						t.Errorf("text %d (%+v): logits %.4f, approximate forward %.4f", i, red, res.Logits, want)
 					}
@@ -101,4 +106,36 @@ func TestGolden(t *testing.T) {
 			t.Logf("%d texts, with and without the reductions: largest logit difference %.2e", len(texts), worst)
 		})
 	}
+}
+
+// referenceKept is reference with the rows each layer of the plaintext
+// run kept: a private run that keeps other rows (a score within the noise
+// of θ) shows there.
+func referenceKept(t testing.TB, m *Model, enc models.Encoding, r Reductions) ([]float64, []int) {
+	t.Helper()
+	x0, err := m.Client.Embed(enc.IDs, enc.TypeIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := ReferenceSchedule(Rules(m.Thresholds, m.Config().NumLayers(), r))
+	var kept []int
+	rec := models.ScheduleFunc(func(att *models.LayerAttention) (models.Decision, error) {
+		d, err := sched.AfterAttention(att)
+		k := len(att.Tokens)
+		if d.Keep != nil {
+			k = 0
+			for _, v := range d.Keep {
+				if v {
+					k++
+				}
+			}
+		}
+		kept = append(kept, k)
+		return d, err
+	})
+	want, err := m.Server.Forward(x0, enc.AttentionMask, &models.ForwardOptions{Nonlinear: m.Approx.Clone(), Schedule: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want, kept
 }
