@@ -9,7 +9,6 @@ import (
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
-	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -36,7 +35,7 @@ func runAttention(t *testing.T, tc *testContext, tn *tiny, l int, rows Rows, xa,
 	}
 	sc, cc := connPair(t)
 	srv, cli := tc.parties(t, 2)
-	serr, cerr := nettest.Both(func() (err error) {
+	runParties(t, sc, cc, func() (err error) {
 		srows := rows
 		if rows.Hidden {
 			srows.Valid = nil
@@ -47,9 +46,6 @@ func runAttention(t *testing.T, tc *testContext, tn *tiny, l int, rows Rows, xa,
 		ya, sa, err = cli.Attention(bg(), cc, plan, rows, xa)
 		return err
 	})
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v, client: %v", serr, cerr)
-	}
 	return ya, yb, sa, sb
 }
 

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
-	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -39,16 +38,13 @@ func TestHead(t *testing.T) {
 	sc, cc := connPair(t)
 	srv, cli := tc.parties(t, 2)
 	var la, lb share.Vector
-	serr, cerr := nettest.Both(func() (err error) {
+	runParties(t, sc, cc, func() (err error) {
 		lb, err = srv.Head(bg(), sc, w, xb)
 		return err
 	}, func() (err error) {
 		la, err = cli.Head(bg(), cc, plan, xa)
 		return err
 	})
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v, client: %v", serr, cerr)
-	}
 	got := open(t, tc.p, la, lb)
 	d := maxDiff(got, want)
 	t.Logf("logits %.4f, want %.4f: max error %.3g", got, want, d)

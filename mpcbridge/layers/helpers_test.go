@@ -329,3 +329,13 @@ func (o oneKey) SoftmaxRow(dst, scores []float64, valid []bool, deg models.Degre
 	clear(dst)
 	dst[k] = 1
 }
+
+// runParties runs the server's call f and the client's g over sc and cc
+// (nettest.BothAborting: a failing party aborts its connection) and fails
+// tb with both errors if either fails.
+func runParties(tb testing.TB, sc, cc *wire.Conn, f, g func() error) {
+	tb.Helper()
+	if serr, cerr := nettest.BothAborting(sc, cc, f, g); serr != nil || cerr != nil {
+		tb.Fatalf("server: %v, client: %v", serr, cerr)
+	}
+}

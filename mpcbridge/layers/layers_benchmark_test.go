@@ -101,16 +101,13 @@ func BenchmarkFFN(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tr.reset()
-				serr, cerr := nettest.Both(func() (err error) {
+				runParties(b, sc, cc, func() (err error) {
 					yb, err = srv.FFN(bg(), sc, w, degs, hb)
 					return err
 				}, func() (err error) {
 					ya, err = cli.FFN(bg(), cc, plan, degs, ha)
 					return err
 				})
-				if serr != nil || cerr != nil {
-					b.Fatalf("server: %v, client: %v", serr, cerr)
-				}
 			}
 			b.StopTimer()
 			report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
@@ -132,16 +129,13 @@ func BenchmarkFFN(b *testing.B) {
 		cpu0 := nettest.CPUSeconds()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			serr, cerr := nettest.Both(func() (err error) {
+			runParties(b, sc, cc, func() (err error) {
 				yb, err = srv.LayerNorm(bg(), sc, norm, nil, xb)
 				return err
 			}, func() (err error) {
 				ya, err = cli.LayerNorm(bg(), cc, hidden, nil, xa)
 				return err
 			})
-			if serr != nil || cerr != nil {
-				b.Fatalf("server: %v, client: %v", serr, cerr)
-			}
 		}
 		b.StopTimer()
 		report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))
@@ -366,7 +360,7 @@ func BenchmarkLayer(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				tr.reset()
-				serr, cerr := nettest.BothAborting(sc, cc, func() error {
+				runParties(b, sc, cc, func() error {
 					h, _, err := srv.Attention(bg(), sc, aw, Rows{}, xb)
 					if err != nil {
 						return err
@@ -381,9 +375,6 @@ func BenchmarkLayer(b *testing.B) {
 					ya, err = cli.FFN(bg(), cc, fp, nil, h)
 					return err
 				})
-				if serr != nil || cerr != nil {
-					b.Fatalf("server: %v, client: %v", serr, cerr)
-				}
 			}
 			b.StopTimer()
 			report(b, cpu0, sc.Stats().Sub(s0), cc.Stats().Sub(c0))

@@ -10,7 +10,6 @@ import (
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
-	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
@@ -71,16 +70,13 @@ func TestLayerNorm(t *testing.T) {
 				sc, cc := connPair(t)
 				srv, cli := tc.parties(t, 2)
 				var ya, yb share.Vector
-				serr, cerr := nettest.Both(func() (err error) {
+				runParties(t, sc, cc, func() (err error) {
 					yb, err = srv.LayerNorm(bg(), sc, ln, dc.degs, xb)
 					return err
 				}, func() (err error) {
 					ya, err = cli.LayerNorm(bg(), cc, x.Cols, dc.degs, xa)
 					return err
 				})
-				if serr != nil || cerr != nil {
-					t.Fatalf("server: %v, client: %v", serr, cerr)
-				}
 				got := open(t, tc.p, ya, yb)
 				d := maxDiff(got, want.Data)
 				t.Logf("max error %.3g; output shares of up to %d bits", d, max(maxBits(ya), maxBits(yb)))
@@ -107,16 +103,13 @@ func runFFN(t *testing.T, tc *testContext, tn *tiny, l int, degs []approx.Degree
 	}
 	sc, cc := connPair(t)
 	srv, cli := tc.parties(t, 2)
-	serr, cerr := nettest.Both(func() (err error) {
+	runParties(t, sc, cc, func() (err error) {
 		yb, err = srv.FFN(bg(), sc, w, degs, hb)
 		return err
 	}, func() (err error) {
 		ya, err = cli.FFN(bg(), cc, plan, degs, ha)
 		return err
 	})
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v, client: %v", serr, cerr)
-	}
 	return ya, yb
 }
 
@@ -245,16 +238,13 @@ func TestShortCall(t *testing.T) {
 	sc, cc := connPair(t)
 	srv, cli := tc.parties(t, 2)
 	var ya, yb share.Vector
-	serr, cerr := nettest.BothAborting(sc, cc, func() (err error) {
+	runParties(t, sc, cc, func() (err error) {
 		yb, err = srv.FFN(bg(), sc, w, nil, hb)
 		return err
 	}, func() (err error) {
 		ya, err = cli.FFN(bg(), cc, plan, nil, ha)
 		return err
 	})
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v, client: %v", serr, cerr)
-	}
 	if d := maxDiff(open(t, tc.p, ya, yb), want.Data); d > tolerance {
 		t.Fatalf("max error %.3g exceeds %g", d, tolerance)
 	}
@@ -293,16 +283,13 @@ func TestLayerNormWide(t *testing.T) {
 	sc, cc := connPair(t)
 	srv, cli := tc.parties(t, 2)
 	var ya, yb share.Vector
-	serr, cerr := nettest.BothAborting(sc, cc, func() (err error) {
+	runParties(t, sc, cc, func() (err error) {
 		yb, err = srv.LayerNorm(bg(), sc, ln, nil, xb)
 		return err
 	}, func() (err error) {
 		ya, err = cli.LayerNorm(bg(), cc, x.Cols, nil, xa)
 		return err
 	})
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v, client: %v", serr, cerr)
-	}
 	d := maxDiff(open(t, tc.p, ya, yb), want.Data)
 	t.Logf("centred values up to %.1f; max error %.3g", widest, d)
 	if widest <= 16 {
