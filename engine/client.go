@@ -273,14 +273,15 @@ func HidingPadding(tok *models.Tokenizer, enc models.Encoding) models.Encoding {
 	return out
 }
 
-// Infer runs one private inference of text over nc, which it closes.
+// Infer runs one private inference of text over nc, which it closes: a
+// session of one inference (NewSession, Session.Infer, Session.Close).
 func (c *Client) Infer(ctx context.Context, nc net.Conn, text string) (*Result, error) {
-	defer nc.Close()
 	enc, err := c.Encode(text)
 	if err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("cannot Infer: %w", err)
 	}
-	res, err := c.infer(ctx, nc, enc)
+	res, err := c.oneShot(ctx, nc, enc)
 	if err != nil {
 		return nil, fmt.Errorf("cannot Infer: %w", err)
 	}
@@ -292,62 +293,49 @@ func (c *Client) Infer(ctx context.Context, nc net.Conn, text string) (*Result, 
 // With ClientConfig.HideLength its padding is replaced with [SEP] tokens
 // (HidingPadding), as Encode pads; Result.Encoding is what was encrypted.
 func (c *Client) InferEncoding(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
-	defer nc.Close()
-	n := enc.Len()
-	if maxN := planRows(c.pub.Config); n < 1 || n > maxN {
-		return nil, fmt.Errorf("cannot InferEncoding: %w: length %d, the limit is %d", ErrTooLong, n, maxN)
+	enc, err := c.checkEncoding(enc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cannot InferEncoding: %w", err)
 	}
-	if len(enc.TypeIDs) != n || len(enc.AttentionMask) != n || enc.AttentionMask[0] != 1 {
-		return nil, errors.New("cannot InferEncoding: inconsistent encoding (lengths differ or no [CLS])")
-	}
-	if c.cfg.HideLength > 0 {
-		enc = HidingPadding(c.pub.Tokenizer, enc)
-	}
-	res, err := c.infer(ctx, nc, enc)
+	res, err := c.oneShot(ctx, nc, enc)
 	if err != nil {
 		return nil, fmt.Errorf("cannot InferEncoding: %w", err)
 	}
 	return res, nil
 }
 
-// infer is the client's side of the session protocol: the phases of
-// session.go, in order.
-func (c *Client) infer(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
-	ci := &clientInference{c: c, start: time.Now(), enc: enc}
-	ci.phaseStart = ci.start
-	conn, err := wire.NewConn(nc, c.wireCfg)
+// checkEncoding checks a caller's encoding and pads it as Encode would.
+func (c *Client) checkEncoding(enc models.Encoding) (models.Encoding, error) {
+	n := enc.Len()
+	if maxN := planRows(c.pub.Config); n < 1 || n > maxN {
+		return enc, fmt.Errorf("%w: length %d, the limit is %d", ErrTooLong, n, maxN)
+	}
+	if len(enc.TypeIDs) != n || len(enc.AttentionMask) != n || enc.AttentionMask[0] != 1 {
+		return enc, errors.New("inconsistent encoding (lengths differ or no [CLS])")
+	}
+	if c.cfg.HideLength > 0 {
+		enc = HidingPadding(c.pub.Tokenizer, enc)
+	}
+	return enc, nil
+}
+
+// oneShot runs a session of the one inference enc on nc and closes it.
+// A failure to close after the result only loses the server's nil
+// return: the result stands.
+func (c *Client) oneShot(ctx context.Context, nc net.Conn, enc models.Encoding) (*Result, error) {
+	s, err := c.NewSession(ctx, nc)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	ci.conn = conn
-	if err := conn.Handshake(ctx); err != nil {
-		return nil, err
-	}
-	acc, pl, err := ci.plan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sd, err := ci.sendKeys(ctx, pl)
-	if err != nil {
-		return nil, err
-	}
-	x, err := ci.input(pl.layers.FracBits())
-	if err != nil {
-		return nil, err
-	}
-	logits, err := encoder(ctx, sd, pl, acc.prunes, x)
-	if err != nil {
-		_ = conn.Abort(ctx, "client failed: "+err.Error())
-		return nil, err
-	}
-	ci.endPhase(PhaseLayer)
-	return ci.output(ctx, sd, pl, logits)
+	defer s.Close()
+	return s.infer(ctx, enc)
 }
 
 // clientInference is one inference's state on the client.
 type clientInference struct {
 	c          *Client
+	s          *Session
 	conn       *wire.Conn
 	enc        models.Encoding
 	rep        Report
@@ -369,15 +357,16 @@ func (ci *clientInference) endPhase(ph Phase) {
 	ci.phaseStart = now
 }
 
-// plan is phase 1: the request, the server's answer checked against it,
-// and the session's parameters from the answer.
+// plan is phase 1: the request, the server's answer checked against it
+// and, after the session's first answer, against that one; the plan of the
+// inference.
 func (ci *clientInference) plan(ctx context.Context) (sessionAccept, sessionPlan, error) {
 	c, conn, n := ci.c, ci.conn, ci.enc.Len()
 	ci.rep = Report{Preset: c.cfg.Preset, Length: n, HideLength: c.cfg.HideLength}
 	for _, m := range ci.enc.AttentionMask {
 		ci.rep.Tokens += m
 	}
-	req := sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, labelOnly: !c.cfg.OpenLogits, hideLength: c.cfg.HideLength}
+	req := c.request(n)
 	if err := conn.Send(ctx, MsgSession, req.marshal()); err != nil {
 		return sessionAccept{}, sessionPlan{}, fmt.Errorf("session request: %w", err)
 	}
@@ -400,8 +389,15 @@ func (ci *clientInference) plan(ctx context.Context) (sessionAccept, sessionPlan
 	return acc, pl, nil
 }
 
+// request returns the request of an inference at padded length n: the
+// options of every inference of c's sessions, and n.
+func (c *Client) request(n int) sessionRequest {
+	return sessionRequest{length: n, prune: !c.cfg.NoPruning, reduce: !c.cfg.NoDegreeReduction, labelOnly: !c.cfg.OpenLogits, hideLength: c.cfg.HideLength}
+}
+
 // checkAccept checks that the server answers the request it was sent
-// (it may only turn the reductions off) for the model's layers.
+// (it may only turn the reductions off) for the model's layers and, after
+// the session's first answer, with the same parameters and layers.
 func (ci *clientInference) checkAccept(req sessionRequest, acc sessionAccept) error {
 	a := acc.request
 	if a.length != req.length || a.labelOnly != req.labelOnly || a.hideLength != req.hideLength ||
@@ -414,11 +410,21 @@ func (ci *clientInference) checkAccept(req sessionRequest, acc sessionAccept) er
 			return fmt.Errorf("%w: a pruning layer in a session without pruning", ErrMalformed)
 		}
 	}
+	if k := ci.s.keys; k != nil && !k.opening.sameSession(acc) {
+		return fmt.Errorf("%w: the server's answer changes the session's parameters or reductions after its first inference (the keys are fixed for the session)", ErrMalformed)
+	}
 	return nil
 }
 
-// sessionPlan derives the session's parameters from the server's answer.
+// sessionPlan derives the inference's plan from the server's answer: the
+// session's parameters, derived from its first answer, with this
+// inference's request.
 func (ci *clientInference) sessionPlan(acc sessionAccept) (sessionPlan, error) {
+	if k := ci.s.keys; k != nil {
+		pl := k.plan
+		pl.req = acc.request
+		return pl, nil
+	}
 	c := ci.c
 	lit := layersLiteral(c.cfg.Preset, c.cfg.AllowInsecure, acc.logBoundOut, acc.sumsLogBound, 0)
 	lit.OneRecipe = acc.oneRecipe
@@ -429,9 +435,10 @@ func (ci *clientInference) sessionPlan(acc sessionAccept) (sessionPlan, error) {
 	return newPlan(acc.request, c.pub.Config, p)
 }
 
-// sendKeys is phase 2: fresh keys, the public ones sent; it returns the
-// client's side of the encoder.
-func (ci *clientInference) sendKeys(ctx context.Context, pl sessionPlan) (*clientSide, error) {
+// sendKeys is phase 2 of a session's first inference: fresh keys, the
+// public ones sent, and the client's parties that hold the secret ones
+// for the session.
+func (ci *clientInference) sendKeys(ctx context.Context, acc sessionAccept, pl sessionPlan) (*clientKeys, error) {
 	ci.progress(Progress{Phase: PhaseKeys})
 	before := ci.conn.Stats()
 	ew := pl.layers.Elementwise().Params()
@@ -466,12 +473,17 @@ func (ci *clientInference) sendKeys(ctx context.Context, pl sessionPlan) (*clien
 		return nil, err
 	}
 	ci.endPhase(PhaseKeys)
+	return &clientKeys{opening: acc, plan: pl, party: party, step: step}, nil
+}
+
+// newSide returns the client's side of this inference's encoder.
+func (ci *clientInference) newSide(k *clientKeys, pl sessionPlan) *clientSide {
 	valid := make([]bool, ci.enc.Len())
 	for i, m := range ci.enc.AttentionMask {
 		valid[i] = m == 1
 	}
 	ci.rep.Layers = make([]LayerReport, ci.c.pub.Config.NumLayers())
-	return &clientSide{ci: ci, pl: pl, party: party, step: step, valid: valid}, nil
+	return &clientSide{ci: ci, pl: pl, party: k.party, step: k.step, valid: valid}
 }
 
 // input is phase 3: the embedding of the padded text, the client's share
@@ -536,7 +548,7 @@ func (ci *clientInference) output(ctx context.Context, sd *clientSide, pl sessio
 	}
 	ci.rep.HeadSeconds = srep.head
 	ci.endPhase(PhaseOutput)
-	st := ci.conn.Stats()
+	st := ci.conn.Stats().Sub(ci.s.mark)
 	ci.rep.BytesSent, ci.rep.BytesReceived, ci.rep.Rounds = st.BytesSent, st.BytesReceived, int(st.Rounds)
 	ci.rep.Seconds = time.Since(ci.start).Seconds()
 	res := &Result{Label: label, Logits: values, Encoding: ci.enc, Report: ci.rep}

@@ -14,24 +14,31 @@
 //
 // # A session
 //
-// One session is one inference on one connection (client C, server S):
+// A session is one connection (client C, server S) and one set of C's keys;
+// it carries any number of inferences, one after the other (Session; the
+// one-shot Client.Infer is a session of one):
 //
 //  1. Handshake (wire): protocol version, the preset's name, the SHA-256
 //     fingerprint of the public model (Fingerprint) and the public bounds
 //     every session uses must be equal on both ends, or both get the
 //     reason. A server at its session limit aborts instead (ErrBusy).
-//  2. Plan. C sends MsgSession: the padded length n and what it asks for
-//     (pruning, degree reduction, the label alone or the logits, a
-//     hide-length group). S answers MsgAccept: what it applies, the output
-//     bound of its products (one figure of its weights), the bound of the
-//     softmax's exponentials, the level of each polynomial's input and the
-//     layers that prune. That is all C learns of S's approximations: their
-//     intervals and degrees stay secret. Both derive the session's
-//     parameters and plans from these public values.
-//  3. Keys. C generates fresh keys and sends its CKKS public and
-//     relinearization keys and its public keys of the two products' rings
-//     (10 MB at Elementwise14; no Galois key: nothing rotates). S checks
-//     each against the expected binary structure.
+//  2. Plan, per inference. C sends MsgSession: the padded length n and
+//     what it asks for (pruning, degree reduction, the label alone or the
+//     logits, a hide-length group). S answers MsgAccept: what it applies,
+//     the output bound of its products (one figure of its weights), the
+//     bound of the softmax's exponentials, the level of each polynomial's
+//     input and the layers that prune. That is all C learns of S's
+//     approximations: their intervals and degrees stay secret. Both derive
+//     the parameters and plans from these public values. None of them
+//     depends on n (the products' blocks are planned for the model's
+//     largest n), so the keys fit every n; the options are fixed by the
+//     session's first request and S refuses a later request that changes
+//     them, C a later answer that changes anything but n.
+//  3. Keys, in the first inference only. C generates fresh keys and
+//     sends its CKKS public and relinearization keys and its public keys
+//     of the two products' rings (10 MB at Elementwise14; no Galois key:
+//     nothing rotates). S checks each against the expected binary
+//     structure.
 //  4. Input. C tokenizes and pads the text and embeds it (the embedding
 //     tables are public): its share of X_0 is the embedding itself, S's is
 //     zero. Nothing is sent.
@@ -48,6 +55,14 @@
 //     with ClientConfig.OpenLogits, allowed by S
 //     (ServerConfig.AllowOpenLogits), the logits rounded to 2^-16. S then
 //     sends its timings (MsgReport, public).
+//
+// After the report C sends the next inference's MsgSession, or MsgClose to
+// end the session (S's ServeConn then returns nil). S bounds each
+// inference by ServerConfig.SessionTimeout and the wait for the next
+// request by IdleTimeout. The statistical masks' budget is counted per
+// session, by S's parties, which hold C's keys from the first inference to
+// the close: past it S refuses to mask more, and C opens a new session
+// with new keys (docs/design.md, "Sessions").
 //
 // A failure on either side aborts the connection with a reason the peer
 // reads in its error; a peer that disconnects gives an error naming the step

@@ -367,3 +367,16 @@ func testAccept(req sessionRequest, prunes []bool) sessionAccept {
 	}
 	return sessionAccept{request: req, logBoundOut: 12, sumsLogBound: 6, levels: lv, oneRecipe: []approx.Func{approx.Reciprocal, approx.Tanh}, prunes: prunes}
 }
+
+// FuzzDecodeClose: the decoder never panics and accepts the one byte
+// closeMessage alone.
+func FuzzDecodeClose(f *testing.F) {
+	f.Add(closeMessage())
+	f.Add([]byte{})
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if err := decodeClose(p); (err == nil) != bytes.Equal(p, closeMessage()) {
+			t.Fatalf("decodeClose(%x) = %v", p, err)
+		}
+	})
+}

@@ -227,7 +227,7 @@ func TestSessionTimeout(t *testing.T) {
 	if _, err := conn.Recv(ctx, MsgReport); !errors.Is(err, wire.ErrPeerAborted) || !strings.Contains(err.Error(), "session timeout") {
 		t.Errorf("client: %v, want the server's Abort", err)
 	}
-	waitLog(t, logs, "session timeout (300ms)")
+	waitLog(t, logs, "session timeout (300ms per inference)")
 }
 
 func TestServerLimitsConfig(t *testing.T) {

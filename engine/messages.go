@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,6 +36,10 @@ const (
 	// MsgReport (server -> client) carries the server's timings
 	// (serverReport): public, like the counts.
 	MsgReport wire.Type = 0x0409
+	// MsgClose (client -> server) ends a session after its last inference,
+	// in the place of the next MsgSession: one byte, msgVersion. The server
+	// takes it as the normal end.
+	MsgClose wire.Type = 0x040a
 )
 
 func init() {
@@ -45,6 +50,7 @@ func init() {
 	wire.RegisterType(MsgProductKey, "engine.ProductKey")
 	wire.RegisterType(MsgSharedKey, "engine.SharedKey")
 	wire.RegisterType(MsgReport, "engine.Report")
+	wire.RegisterType(MsgClose, "engine.Close")
 }
 
 // ErrMalformed means a message does not have the form this package sends.
@@ -95,6 +101,13 @@ type sessionRequest struct {
 }
 
 const sessionRequestSize = 8
+
+// sameOptions reports whether r and o ask for the same options: only the
+// padded length may differ between the requests of one session.
+func (r sessionRequest) sameOptions(o sessionRequest) bool {
+	r.length, o.length = 0, 0
+	return r == o
+}
 
 func (r sessionRequest) marshal() []byte {
 	p := make([]byte, sessionRequestSize)
@@ -166,6 +179,14 @@ type sessionAccept struct {
 	prunes                    []bool
 }
 
+// sameSession reports whether a and b announce the same parameters,
+// options and pruning layers: only the padded length may differ between
+// the answers of one session.
+func (a sessionAccept) sameSession(b sessionAccept) bool {
+	a.request.length, b.request.length = 0, 0
+	return bytes.Equal(a.marshal(), b.marshal())
+}
+
 // acceptFixed is the size of MsgAccept before the layers' bits.
 var acceptFixed = 12 + polyLevelsBytes + 3
 
@@ -228,6 +249,16 @@ func decodeSessionAccept(p []byte) (sessionAccept, error) {
 		}
 	}
 	return sessionAccept{request: req, logBoundOut: int(p[8]), sumsLogBound: int(p[9]), levels: lv, oneRecipe: oneRecipe, prunes: prunes}, nil
+}
+
+// closeMessage returns the payload of MsgClose.
+func closeMessage() []byte { return []byte{msgVersion} }
+
+func decodeClose(p []byte) error {
+	if len(p) != 1 || p[0] != msgVersion {
+		return fmt.Errorf("%w: close message of %d bytes, want the version byte %d alone", ErrMalformed, len(p), msgVersion)
+	}
+	return nil
 }
 
 // maxReportLayers bounds the layers of a report.

@@ -30,7 +30,9 @@ import (
 // (ClientConfig.HideLength, the top-K garbled circuit). Version 8: the
 // rotation-free layers on additive shares (mpcbridge/layers): no Galois
 // key, no encrypted input, the pruning step and the output on shares.
-const ProtocolVersion uint32 = 8
+// Version 9: a session carries any number of inferences, the keys sent
+// with the first; MsgClose ends it.
+const ProtocolVersion uint32 = 9
 
 // Fixed-point format of the ciphertext path's bridge (the slot-packed ckks
 // layers that bench/costmodel still measures): every value the bridge

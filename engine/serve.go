@@ -15,8 +15,8 @@ import (
 // Defaults of the ServerConfig limits that bound what clients, honest or
 // not, can make the server hold.
 const (
-	// DefaultSessionTimeout is the default ServerConfig.SessionTimeout. A
-	// BERT-base layer at n = 128 takes 23 s on 2 cores
+	// DefaultSessionTimeout is the default ServerConfig.SessionTimeout,
+	// the bound of one inference. A BERT-base layer at n = 128 takes 23 s on 2 cores
 	// (mpcbridge/layers.BenchmarkLayer), so an unpruned inference about 5
 	// minutes (extrapolated); attention grows as n², so n = 512 takes a
 	// few times longer: an hour leaves a slow machine room.
@@ -105,10 +105,14 @@ func (s *Server) takeConnSlot(ctx context.Context, logged *time.Time) bool {
 // already serves ServerConfig.MaxSessions sessions.
 var ErrBusy = errors.New("engine: server busy")
 
-// ServeConn serves one session on nc and closes it. It returns the
-// session's error (nil when the client got its result). The handshake must
-// be over within ServerConfig.HandshakeTimeout and the session within
-// SessionTimeout; ServerConfig.MaxConns is Serve's, not ServeConn's.
+// ServeConn serves one session on nc and closes it: any number of
+// inferences, the client's keys received with the first. It returns nil
+// when the client ends the session with MsgClose (Session.Close), and the
+// error that ended it otherwise. The handshake must be over within
+// ServerConfig.HandshakeTimeout, each inference within SessionTimeout, and
+// each next request must come within IdleTimeout of the last report; the
+// session holds one of the MaxSessions slots throughout.
+// ServerConfig.MaxConns is Serve's, not ServeConn's.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	defer nc.Close()
 	conn, err := wire.NewConn(nc, s.wireCfg)
@@ -119,30 +123,23 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	if err := s.handshake(ctx, conn); err != nil {
 		return fmt.Errorf("cannot ServeConn: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
-	defer cancel()
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	default:
-		_ = conn.Abort(sctx, fmt.Sprintf("%v: %d sessions in progress, try again later", ErrBusy, s.cfg.MaxSessions))
+		_ = conn.Abort(ctx, fmt.Sprintf("%v: %d sessions in progress, try again later", ErrBusy, s.cfg.MaxSessions))
 		return fmt.Errorf("cannot ServeConn: %w", ErrBusy)
 	}
 	// A panic in a session is a bug, but it must not take the other
 	// sessions down with it: report it as this session's error.
 	defer func() {
 		if r := recover(); r != nil {
-			_ = conn.Abort(context.WithoutCancel(sctx), "server internal error")
+			_ = conn.Abort(context.WithoutCancel(ctx), "server internal error")
 			err = fmt.Errorf("cannot ServeConn: internal error: %v\n%s", r, debug.Stack())
 		}
 	}()
 	ss := &serverSession{s: s, conn: conn}
-	if err := ss.run(sctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			err = fmt.Errorf("session timeout (%v): %w", s.cfg.SessionTimeout, err)
-			_ = conn.Abort(context.WithoutCancel(sctx), err.Error()) // if the Conn still can
-			return fmt.Errorf("cannot ServeConn: %w", err)
-		}
+	if err := ss.run(ctx); err != nil {
 		return fmt.Errorf("cannot ServeConn: %w", err)
 	}
 	return nil

@@ -33,14 +33,17 @@ type ServerConfig struct {
 	// Workers is the number of evaluator goroutines of a session
 	// (0: GOMAXPROCS).
 	Workers int
-	// MaxSessions bounds the sessions served at once (0: 1). A session
-	// holds its client's keys (a relinearization key: 7 MB at
-	// Elementwise14) and its shares, so this bounds the memory. A client that arrives when
-	// every slot is taken is told so in the handshake's place and
-	// disconnected.
+	// MaxSessions bounds the sessions served at once (0: 1). A session is
+	// one connection, of any number of inferences: it holds its client's
+	// keys (a relinearization key: 7 MB at Elementwise14) from its first
+	// inference to its close, and one inference's shares at a time, so this
+	// bounds the memory. A client that arrives when every slot is taken is
+	// told so in the handshake's place and disconnected.
 	MaxSessions int
-	// SessionTimeout bounds one whole session, from the end of the
-	// handshake to the report (0: DefaultSessionTimeout).
+	// SessionTimeout bounds each inference of a session, from its request
+	// to its report, the keys' upload included in the first
+	// (0: DefaultSessionTimeout). Between two inferences the server waits
+	// at most IdleTimeout for the next request or the session's close.
 	SessionTimeout time.Duration
 	// HandshakeTimeout bounds a connection's handshake, TLS's included on a
 	// TLS listener (0: DefaultHandshakeTimeout). A client that has not
@@ -210,10 +213,16 @@ func (s *Server) logf(format string, args ...any) {
 	}
 }
 
-// serverSession is one session's state on the server.
+// serverSession is one session's state on the server: a connection, and
+// from its first inference on the client's keys in the server's parties,
+// whose counts of masked values span the session.
 type serverSession struct {
-	s    *Server
-	conn *wire.Conn
+	s       *Server
+	conn    *wire.Conn
+	opening *sessionRequest // the first request as the client sent it
+	party   *layers.Server
+	step    *prunestep.Server
+	done    int // inferences served
 }
 
 func (ss *serverSession) abort(ctx context.Context, reason string) {
@@ -227,23 +236,72 @@ func (ss *serverSession) fail(ctx context.Context, what string, err error) error
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// run is the server's side of the session protocol: the phases of
-// session.go, in order.
+// run serves the session's inferences until the client closes it
+// (MsgClose: nil) or one fails. It waits for each request within ctx and
+// the wire's IdleTimeout, and runs each inference within SessionTimeout.
 func (ss *serverSession) run(ctx context.Context) error {
-	req, pl, err := ss.plan(ctx)
+	for {
+		req, ok, err := ss.next(ctx)
+		if err != nil || !ok {
+			return err
+		}
+		ictx, cancel := context.WithTimeout(ctx, ss.s.cfg.SessionTimeout)
+		err = ss.infer(ictx, req)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("session timeout (%v per inference): %w", ss.s.cfg.SessionTimeout, err)
+				ss.abort(ctx, err.Error()) // if the Conn still can
+			}
+			return fmt.Errorf("inference %d: %w", ss.done+1, err)
+		}
+		ss.done++
+	}
+}
+
+// next receives the next inference's request, or the client's MsgClose
+// (ok false).
+func (ss *serverSession) next(ctx context.Context) (req sessionRequest, ok bool, err error) {
+	t, p, err := ss.conn.RecvAny(ctx)
+	if err != nil {
+		if ss.done > 0 && errors.Is(err, io.EOF) {
+			return req, false, fmt.Errorf("the client left after %d inferences without closing the session: %w", ss.done, err)
+		}
+		return req, false, fmt.Errorf("session request: %w", err)
+	}
+	switch t {
+	case MsgClose:
+		if err := decodeClose(p); err != nil {
+			ss.abort(ctx, err.Error())
+			return req, false, err
+		}
+		ss.s.logf("session: closed by the client after %d inferences", ss.done)
+		return req, false, nil
+	case MsgSession:
+		if req, err = decodeSessionRequest(p); err != nil {
+			ss.abort(ctx, err.Error())
+			return req, false, err
+		}
+		return req, true, nil
+	}
+	err = fmt.Errorf("%v where a session request or the session's close is due", t)
+	ss.abort(ctx, err.Error())
+	return req, false, err
+}
+
+// infer is the server's side of one inference: the phases of session.go,
+// in order, the keys only in the session's first.
+func (ss *serverSession) infer(ctx context.Context, req sessionRequest) error {
+	pl, err := ss.plan(ctx, &req)
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
-	keys, err := ss.receiveKeys(ctx, pl)
-	if err != nil {
-		return err
+	if ss.party == nil {
+		if err := ss.openParties(ctx, pl); err != nil {
+			return err
+		}
 	}
-	ss.s.logf("session: keys received in %.1f s", time.Since(t0).Seconds())
-	sd, err := ss.newSide(pl, keys)
-	if err != nil {
-		return ss.fail(ctx, "parties", err)
-	}
+	sd := ss.newSide(pl)
 	x := make(share.Vector, req.length*pl.cfg.HiddenSize()) // the server's share of X_0
 	t := time.Now()
 	logits, err := encoder(ctx, sd, pl, ss.prunes(req), x)
@@ -263,7 +321,27 @@ func (ss *serverSession) run(ctx context.Context) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	st := ss.conn.Stats()
-	ss.s.logf("session: done, %d bytes sent, %d received, %d rounds", st.BytesSent, st.BytesReceived, st.Rounds)
+	ss.s.logf("session: inference %d done, %d bytes sent, %d received, %d rounds in the session", ss.done+1, st.BytesSent, st.BytesReceived, st.Rounds)
+	return nil
+}
+
+// openParties is phase 2 of the session's first inference: the client's
+// keys, and the server's parties that hold them for the session.
+func (ss *serverSession) openParties(ctx context.Context, pl sessionPlan) error {
+	t0 := time.Now()
+	keys, err := ss.receiveKeys(ctx, pl)
+	if err != nil {
+		return err
+	}
+	ss.s.logf("session: keys received in %.1f s", time.Since(t0).Seconds())
+	s := ss.s
+	if ss.party, err = layers.NewServer(s.params, keys, s.cfg.Workers); err != nil {
+		return ss.fail(ctx, "parties", err)
+	}
+	if ss.step, err = prunestep.NewServer(pl.layers.Elementwise().Params(), keys.PK, pl.step, s.cfg.Rand); err != nil {
+		ss.party = nil
+		return ss.fail(ctx, "parties", err)
+	}
 	return nil
 }
 
@@ -283,33 +361,37 @@ func (ss *serverSession) rules(req sessionRequest) []prunestep.LayerRule {
 	return Rules(m.Thresholds, m.Config().NumLayers(), Reductions{Prune: req.prune, Reduce: req.reduce})
 }
 
-// plan is phase 1: the request, checked, and the answer.
-func (ss *serverSession) plan(ctx context.Context) (sessionRequest, sessionPlan, error) {
+// plan is phase 1: the request, checked (against the session's first
+// after that one), and the answer.
+func (ss *serverSession) plan(ctx context.Context, req *sessionRequest) (sessionPlan, error) {
 	s, conn := ss.s, ss.conn
-	cfg := s.model.Config()
-	p, err := conn.Recv(ctx, MsgSession)
-	if err != nil {
-		return sessionRequest{}, sessionPlan{}, fmt.Errorf("session request: %w", err)
+	var err error
+	if ss.opening == nil {
+		first := *req
+		ss.opening = &first
+	} else if !req.sameOptions(*ss.opening) {
+		o := ss.opening
+		err = fmt.Errorf("the session's options are fixed by its first request (pruning %v, degree reduction %v, label only %v, hide length %d) and this one asks for pruning %v, degree reduction %v, label only %v, hide length %d: open a new session",
+			o.prune, o.reduce, o.labelOnly, o.hideLength, req.prune, req.reduce, req.labelOnly, req.hideLength)
 	}
-	req, err := decodeSessionRequest(p)
 	if err == nil {
-		err = s.checkRequest(&req)
+		err = s.checkRequest(req)
 	}
 	if err != nil {
 		ss.abort(ctx, err.Error())
-		return req, sessionPlan{}, err
+		return sessionPlan{}, err
 	}
-	pl, err := newPlan(req, cfg, s.params)
+	pl, err := newPlan(*req, s.model.Config(), s.params)
 	if err != nil {
-		return req, pl, ss.fail(ctx, "plan", err)
+		return pl, ss.fail(ctx, "plan", err)
 	}
 	acc := s.accept // the fields every answer shares
-	acc.request, acc.prunes = req, ss.prunes(req)
+	acc.request, acc.prunes = *req, ss.prunes(*req)
 	if err := conn.Send(ctx, MsgAccept, acc.marshal()); err != nil {
-		return req, pl, fmt.Errorf("accept: %w", err)
+		return pl, fmt.Errorf("accept: %w", err)
 	}
-	s.logf("session: n=%d prune=%v reduce=%v label_only=%v hide_length=%d", req.length, req.prune, req.reduce, req.labelOnly, req.hideLength)
-	return req, pl, nil
+	s.logf("session: inference %d: n=%d prune=%v reduce=%v label_only=%v hide_length=%d", ss.done+1, req.length, req.prune, req.reduce, req.labelOnly, req.hideLength)
+	return pl, nil
 }
 
 // checkRequest refuses what the server cannot or will not serve, and
@@ -399,18 +481,9 @@ type serverSide struct {
 	layerTotal float64
 }
 
-func (ss *serverSession) newSide(pl sessionPlan, keys layers.ServerKeys) (*serverSide, error) {
-	s := ss.s
-	party, err := layers.NewServer(s.params, keys, s.cfg.Workers)
-	if err != nil {
-		return nil, err
-	}
-	step, err := prunestep.NewServer(pl.layers.Elementwise().Params(), keys.PK, pl.step, s.cfg.Rand)
-	if err != nil {
-		return nil, err
-	}
-	return &serverSide{ss: ss, pl: pl, rules: ss.rules(pl.req), party: party, step: step,
-		rep: serverReport{layers: make([]serverLayer, pl.cfg.NumLayers())}}, nil
+func (ss *serverSession) newSide(pl sessionPlan) *serverSide {
+	return &serverSide{ss: ss, pl: pl, rules: ss.rules(pl.req), party: ss.party, step: ss.step,
+		rep: serverReport{layers: make([]serverLayer, pl.cfg.NumLayers())}}
 }
 
 func (sd *serverSide) attention(ctx context.Context, l int, rows layers.Rows, x share.Vector) (share.Vector, share.Vector, error) {

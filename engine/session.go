@@ -15,9 +15,11 @@ import (
 //
 //  1. Plan: the client's request (MsgSession), the server's answer
 //     (MsgAccept: what it applies, the public trace of its model). Both
-//     derive the session's parameters and plans (sessionPlan).
-//  2. Keys: the client's CKKS public and relinearization keys and its
-//     public keys of the products' rings (no Galois key).
+//     derive the inference's plan (sessionPlan); the parameters and the
+//     options are the session's first answer's.
+//  2. Keys, in a session's first inference only: the client's CKKS public
+//     and relinearization keys and its public keys of the products' rings
+//     (no Galois key). Both build their parties for the session.
 //  3. Input: the client embeds the padded text (the embeddings are
 //     public); its share of X_0 is the embedding itself, the server's is
 //     zero. No message.
@@ -28,8 +30,9 @@ import (
 //     label alone (or, opted in by both, the logits) opened to the client.
 //  6. Report: the server's timings (MsgReport).
 //
-// Client.infer and serverSession.run run the six phases; both hand phase 4
-// to encoder with their own side.
+// A session repeats them for each inference on one connection, then the
+// client ends it with MsgClose. Session.run and serverSession.infer run the
+// six phases; both hand phase 4 to encoder with their own side.
 
 // side is one party's calls of the encoder: the server's carry its
 // weights and thresholds, the client's its padding flags. Both make the
