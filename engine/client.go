@@ -473,7 +473,7 @@ func (ci *clientInference) sendKeys(ctx context.Context, acc sessionAccept, pl s
 		return nil, err
 	}
 	ci.endPhase(PhaseKeys)
-	return &clientKeys{opening: acc, plan: pl, party: party, step: step}, nil
+	return &clientKeys{opening: acc, plan: pl, limits: maskLimits(pl.layers), party: party, step: step}, nil
 }
 
 // newSide returns the client's side of this inference's encoder.

@@ -34,15 +34,18 @@ const closeTimeout = 10 * time.Second
 //
 // A Session's methods are safe for concurrent use; the inferences run one
 // after the other. An inference that fails ends the session: the later
-// ones return its error.
+// ones return its error. An inference that the session's mask budget
+// could not cover is refused before any message (ErrSessionSpent): the
+// session stays open, to be closed.
 type Session struct {
-	c    *Client
-	mu   sync.Mutex
-	conn *wire.Conn
-	keys *clientKeys // nil until the first inference has sent them
-	mark wire.Stats  // the traffic when the last inference ended
-	err  error       // the failure that ended the session
-	done bool        // closed
+	c     *Client
+	mu    sync.Mutex
+	conn  *wire.Conn
+	keys  *clientKeys // nil until the first inference has sent them
+	mark  wire.Stats  // the traffic when the last inference ended
+	spent maskCounts  // the masked values of the done inferences, bounded (inferenceMasks)
+	err   error       // the failure that ended the session
+	done  bool        // closed
 }
 
 // clientKeys are a session's secret keys, held by the client's parties,
@@ -50,6 +53,7 @@ type Session struct {
 type clientKeys struct {
 	opening sessionAccept
 	plan    sessionPlan
+	limits  maskCounts // the session's budgets
 	party   *layers.Client
 	step    *prunestep.Client
 }
@@ -133,11 +137,18 @@ func (s *Session) infer(ctx context.Context, enc models.Encoding) (*Result, erro
 	case s.err != nil:
 		return nil, fmt.Errorf("the session failed earlier: %w", s.err)
 	}
+	if s.keys != nil {
+		// Refused before any message: the session stays open.
+		if err := checkBudget(s.keys.plan, enc.Len(), s.spent, s.keys.limits); err != nil {
+			return nil, err
+		}
+	}
 	res, err := s.run(ctx, enc)
 	if err != nil {
 		s.err = err
 		return nil, err
 	}
+	s.spent = s.spent.add(inferenceMasks(s.keys.plan, rowsOf(res.Report.Layers)))
 	s.mark = s.conn.Stats()
 	return res, nil
 }

@@ -59,10 +59,12 @@
 // After the report C sends the next inference's MsgSession, or MsgClose to
 // end the session (S's ServeConn then returns nil). S bounds each
 // inference by ServerConfig.SessionTimeout and the wait for the next
-// request by IdleTimeout. The statistical masks' budget is counted per
+// request by IdleTimeout. The statistical masks' budgets are counted per
 // session, by S's parties, which hold C's keys from the first inference to
-// the close: past it S refuses to mask more, and C opens a new session
-// with new keys (docs/design.md, "Sessions").
+// the close. Both sides keep a ledger of them (inferenceMasks) and refuse,
+// before any message, an inference whose worst case could pass what is
+// left (ErrSessionSpent): C then opens a new session, with new keys
+// (docs/design.md, "Sessions").
 //
 // A failure on either side aborts the connection with a reason the peer
 // reads in its error; a peer that disconnects gives an error naming the step

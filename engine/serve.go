@@ -139,6 +139,9 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 		}
 	}()
 	ss := &serverSession{s: s, conn: conn}
+	if s.sessionEnd != nil {
+		defer s.sessionEnd(ss)
+	}
 	if err := ss.run(ctx); err != nil {
 		return fmt.Errorf("cannot ServeConn: %w", err)
 	}

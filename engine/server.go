@@ -85,9 +85,13 @@ type Server struct {
 	params  layers.Parameters
 	weights *modelWeights
 	accept  sessionAccept // the fields every session's answer shares
+	budgets maskCounts    // a session's budgets of masked values (maskLimits)
 	wireCfg wire.Config
 	sem     chan struct{} // a slot per session
 	conns   chan struct{} // a slot per connection Serve holds open
+
+	// sessionEnd, if set (tests only), sees each session as it ends.
+	sessionEnd func(*serverSession)
 }
 
 // modelWeights are the model's weights encoded for the plans of every
@@ -175,6 +179,7 @@ func (s *Server) prepare() error {
 	if s.weights, err = encodeWeights(m.Server, pl, s.cfg.Workers); err != nil {
 		return err
 	}
+	s.budgets = maskLimits(s.params)
 	lp := s.params.Literal()
 	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: lp.SumsLogBound, levels: s.params.PolyLevels(), oneRecipe: lp.OneRecipe}
 	return nil
@@ -222,7 +227,8 @@ type serverSession struct {
 	opening *sessionRequest // the first request as the client sent it
 	party   *layers.Server
 	step    *prunestep.Server
-	done    int // inferences served
+	done    int        // inferences served
+	spent   maskCounts // the masked values of the done inferences, bounded (inferenceMasks)
 }
 
 func (ss *serverSession) abort(ctx context.Context, reason string) {
@@ -320,6 +326,7 @@ func (ss *serverSession) infer(ctx context.Context, req sessionRequest) error {
 	if err := ss.conn.Send(ctx, MsgReport, sd.rep.marshal()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
+	ss.spent = ss.spent.add(inferenceMasks(pl, rowsOf(sd.layers)))
 	st := ss.conn.Stats()
 	ss.s.logf("session: inference %d done, %d bytes sent, %d received, %d rounds in the session", ss.done+1, st.BytesSent, st.BytesReceived, st.Rounds)
 	return nil
@@ -384,6 +391,10 @@ func (ss *serverSession) plan(ctx context.Context, req *sessionRequest) (session
 	pl, err := newPlan(*req, s.model.Config(), s.params)
 	if err != nil {
 		return pl, ss.fail(ctx, "plan", err)
+	}
+	if err := checkBudget(pl, req.length, ss.spent, s.budgets); err != nil {
+		ss.abort(ctx, err.Error())
+		return pl, err
 	}
 	acc := s.accept // the fields every answer shares
 	acc.request, acc.prunes = *req, ss.prunes(*req)
@@ -476,6 +487,7 @@ type serverSide struct {
 	party      *layers.Server
 	step       *prunestep.Server
 	rep        serverReport
+	layers     []LayerReport // the counts
 	start      time.Time
 	stepTime   time.Duration
 	layerTotal float64
@@ -483,7 +495,7 @@ type serverSide struct {
 
 func (ss *serverSession) newSide(pl sessionPlan) *serverSide {
 	return &serverSide{ss: ss, pl: pl, rules: ss.rules(pl.req), party: ss.party, step: ss.step,
-		rep: serverReport{layers: make([]serverLayer, pl.cfg.NumLayers())}}
+		rep: serverReport{layers: make([]serverLayer, pl.cfg.NumLayers())}, layers: make([]LayerReport, pl.cfg.NumLayers())}
 }
 
 func (sd *serverSide) attention(ctx context.Context, l int, rows layers.Rows, x share.Vector) (share.Vector, share.Vector, error) {
@@ -511,6 +523,7 @@ func (sd *serverSide) layerStart(int) { sd.start, sd.stepTime = time.Now(), 0 }
 func (sd *serverSide) layerEnd(l int, c prunestep.Counts, pruned bool) {
 	secs := time.Since(sd.start).Seconds()
 	sd.rep.layers[l] = serverLayer{seconds: secs, step: sd.stepTime.Seconds()}
+	sd.layers[l] = LayerReport{In: c.In, Kept: c.Kept, High: c.High, Pruned: pruned}
 	sd.layerTotal += secs
 	sd.ss.s.logf("session: layer %d: %d rows in, %d kept (%d high), %.1f s (pruning step %.1f s)", l, c.In, c.Kept, c.High, secs, sd.stepTime.Seconds())
 }

@@ -15,10 +15,20 @@ import (
 // InsecureElementwise11) and returns its address and ServeConn's error.
 func serveOne(t *testing.T, m *Model, cfg ServerConfig) (addr string, served <-chan error) {
 	t.Helper()
+	return serveOneWith(t, m, cfg, nil)
+}
+
+// serveOneWith is serveOne with setup, if not nil, applied to the server
+// before it serves.
+func serveOneWith(t *testing.T, m *Model, cfg ServerConfig, setup func(*Server)) (addr string, served <-chan error) {
+	t.Helper()
 	cfg.Preset, cfg.AllowInsecure = elementwise.InsecureElementwise11, true
 	srv, err := NewServer(m, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
