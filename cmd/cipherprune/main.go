@@ -9,7 +9,7 @@
 //
 //	demo    one private inference, server and client in this process
 //	serve   serve private inferences on a TCP address
-//	infer   run one private inference against a server
+//	infer   run private inferences of one or more texts against a server, in one session
 //	bench   whole private inferences with and without pruning: time, bytes, rounds
 //	gpubench  the kernels backend (GPU) on NTT, key switching, Rotate, MulRelin against Lattigo
 //	data    download, verify and split the labelled corpora
@@ -43,7 +43,7 @@ func commands() []command {
 	return []command{
 		{"demo", "one private inference, server and client in this process", runDemo},
 		{"serve", "serve private inferences on a TCP address", runServe},
-		{"infer", "run one private inference against a server", runInfer},
+		{"infer", "run private inferences of one or more texts against a server (one session)", runInfer},
 		{"bench", "whole private inferences with and without pruning: time, bytes, rounds", runBench},
 		{"gpubench", "the kernels backend (GPU) on NTT, key switching, Rotate, MulRelin against Lattigo", runGPUBench},
 		{"data", "download, verify and split the labelled corpora", runData},

@@ -247,20 +247,32 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// runInfer runs one private inference against a server.
+// texts is a repeatable string flag.
+type texts []string
+
+func (t *texts) String() string { return strings.Join(*t, " | ") }
+
+func (t *texts) Set(v string) error {
+	*t = append(*t, v)
+	return nil
+}
+
+// runInfer runs private inferences of one or more texts against a server,
+// in one session: the keys are sent once.
 func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("infer", stderr)
 	var sf sessionFlags
 	sf.register(fs, true, false)
 	connect := fs.String("connect", "127.0.0.1:7878", "server address")
-	text := fs.String("text", "", "the private text to classify")
-	timeout := fs.Duration("timeout", engine.DefaultSessionTimeout, "give up after this long (the server's default session limit; an unpruned BERT-base inference at n=128 takes about 5 minutes on 2 cores)")
+	var txts texts
+	fs.Var(&txts, "text", "a private text to classify (repeat it for several: one session, the keys sent once)")
+	timeout := fs.Duration("timeout", engine.DefaultSessionTimeout, "give up after this long, all texts together (the server's default limit of one inference; an unpruned BERT-base inference at n=128 takes about 5 minutes on 2 cores)")
 	caFile := fs.String("tls-ca", "", "connect over TLS 1.3, trusting the PEM certificates in this file")
 	serverName := fs.String("tls-server-name", "", "with --tls-ca, the name the server's certificate must carry (default: the host of --connect)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *text == "" {
+	if len(txts) == 0 {
 		return errors.New("infer: --text is required")
 	}
 	pub, err := engine.LoadPublic(sf.model)
@@ -271,46 +283,106 @@ func runInfer(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	var nc net.Conn
-	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
-		if err != nil {
-			return fmt.Errorf("infer: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("infer: no certificate in %s", *caFile)
-		}
-		name := *serverName
-		if name == "" {
-			if name, _, err = net.SplitHostPort(*connect); err != nil {
-				return fmt.Errorf("infer: %w", err)
-			}
-		}
-		d := &tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}}
-		if nc, err = d.DialContext(ctx, "tcp", *connect); err != nil {
-			return fmt.Errorf("infer: %w", err)
-		}
-	} else if nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", *connect); err != nil {
-		return err
-	}
-	res, err := cli.Infer(ctx, nc, *text)
+	dial, err := inferDialer(*connect, *caFile, *serverName)
 	if err != nil {
 		return err
 	}
-	printReport(stdout, res.Report)
-	logits := "hidden"
-	if res.Logits != nil {
-		logits = fmt.Sprintf("%.4f", res.Logits)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	ss := &sessions{cli: cli, dial: dial}
+	defer ss.Close()
+	for _, text := range txts {
+		res, err := ss.infer(ctx, text)
+		if err != nil {
+			return err
+		}
+		printReport(stdout, res.Report)
+		logits := "hidden"
+		if res.Logits != nil {
+			logits = fmt.Sprintf("%.4f", res.Logits)
+		}
+		fmt.Fprintf(stdout, "infer: label=%s logits=%s seconds=%.1f bytes=%d\n", res.LabelName, logits, res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
 	}
-	fmt.Fprintf(stdout, "infer: label=%s logits=%s seconds=%.1f bytes=%d\n", res.LabelName, logits, res.Report.Seconds, res.Report.BytesSent+res.Report.BytesReceived)
-	return nil
+	return ss.Close()
 }
 
-// evalPrivate runs the private inference on every example, against a
-// server in this process over loopback TCP, and compares it with the exact
+// inferDialer returns infer's dial: TCP to connect, or TLS 1.3 trusting
+// the certificates in caFile if it is set.
+func inferDialer(connect, caFile, serverName string) (func(context.Context) (net.Conn, error), error) {
+	if caFile == "" {
+		return func(ctx context.Context) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", connect)
+		}, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("infer: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("infer: no certificate in %s", caFile)
+	}
+	if serverName == "" {
+		if serverName, _, err = net.SplitHostPort(connect); err != nil {
+			return nil, fmt.Errorf("infer: %w", err)
+		}
+	}
+	d := &tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS13}}
+	return func(ctx context.Context) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, "tcp", connect)
+		if err != nil {
+			return nil, fmt.Errorf("infer: %w", err)
+		}
+		return nc, nil
+	}, nil
+}
+
+// sessions runs inferences in one session, opening a new one when the
+// last has spent its mask budget (engine.ErrSessionSpent).
+type sessions struct {
+	cli    *engine.Client
+	dial   func(context.Context) (net.Conn, error)
+	s      *engine.Session
+	opened int
+}
+
+// infer runs a private inference of text.
+func (ss *sessions) infer(ctx context.Context, text string) (*engine.Result, error) {
+	for {
+		fresh := ss.s == nil
+		if fresh {
+			nc, err := ss.dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if ss.s, err = ss.cli.NewSession(ctx, nc); err != nil {
+				return nil, err
+			}
+			ss.opened++
+		}
+		res, err := ss.s.Infer(ctx, text)
+		if fresh || !errors.Is(err, engine.ErrSessionSpent) {
+			return res, err
+		}
+		if err := ss.Close(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Close closes the session in use, if any.
+func (ss *sessions) Close() error {
+	if ss.s == nil {
+		return nil
+	}
+	err := ss.s.Close()
+	ss.s = nil
+	return err
+}
+
+// evalPrivate runs the private inference on every example, in one session
+// (a new one only when a session's mask budget is spent) against a server
+// in this process over loopback TCP, and compares it with the exact
 // model and with the approximate forward making the same decisions.
 func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, stdout, stderr io.Writer) error {
 	cc := sf.clientConfig(io.Discard)
@@ -327,12 +399,12 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 	layers := m.Config().NumLayers()
 	kept, in := make([]int, layers), make([]int, layers)
 	start := time.Now()
+	ss := &sessions{cli: cli, dial: func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}}
+	defer ss.Close()
 	for i, ex := range exs {
-		nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return err
-		}
-		res, err := cli.Infer(ctx, nc, ex.Text)
+		res, err := ss.infer(ctx, ex.Text)
 		if err != nil {
 			return fmt.Errorf("example %d: %w", i, err)
 		}
@@ -363,8 +435,8 @@ func evalPrivate(ctx context.Context, sf sessionFlags, exs []dataset.Example, st
 			time.Since(start).Seconds(), i+1, len(exs), ex.Label, res.Label, argmaxOf(approx), argmaxOf(exact), logitDiff(res.Logits, approx), res.Report.Tokens, res.Report.Length, res.Report.Seconds)
 	}
 	k := float64(len(exs))
-	fmt.Fprintf(stdout, "model=%s preset=%s examples=%d prune=%v reduce=%v hide_length=%d mean_seconds=%.1f mean_bytes=%d\n",
-		sf.model, sf.preset, len(exs), red.Prune, red.Reduce, sf.hideLength, seconds/k, bytes/int64(len(exs)))
+	fmt.Fprintf(stdout, "model=%s preset=%s examples=%d prune=%v reduce=%v hide_length=%d sessions=%d mean_seconds=%.1f mean_bytes=%d\n",
+		sf.model, sf.preset, len(exs), red.Prune, red.Reduce, sf.hideLength, ss.opened, seconds/k, bytes/int64(len(exs)))
 	for l := range kept {
 		fmt.Fprintf(stdout, "layer %d: mean rows in=%.2f kept=%.2f\n", l, float64(in[l])/k, float64(kept[l])/k)
 	}

@@ -80,7 +80,7 @@ func TestServeInferTLS(t *testing.T) {
 		}
 	}()
 	port := addr[strings.LastIndex(addr, ":"):]
-	args := append([]string{"infer", "--connect", "localhost" + port, "--text", "a wonderful evening", "--tls-ca", cert}, insecure...)
+	args := append([]string{"infer", "--connect", "localhost" + port, "--text", "a wonderful evening", "--text", "a dull and dreary evening", "--tls-ca", cert}, insecure...)
 	var out, errOut bytes.Buffer
 	var ierr error
 	for try := 0; try < 50; try++ { // wait for the listener
@@ -93,10 +93,22 @@ func TestServeInferTLS(t *testing.T) {
 	if ierr != nil {
 		t.Fatalf("infer: %v\n%s\nserver: %s", ierr, errOut.String(), serveLog.String())
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	// By default only the label is opened.
-	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "infer: label=positive logits=hidden ") {
-		t.Errorf("last line %q", last)
+	// Two texts, one session: the keys are sent with the first alone. By
+	// default only the label is opened.
+	var results, keys []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.HasPrefix(l, "infer: ") {
+			results = append(results, l)
+		}
+		if strings.HasPrefix(l, "preset ") {
+			keys = append(keys, l[strings.LastIndex(l, "keys "):])
+		}
+	}
+	if len(results) != 2 || !strings.HasPrefix(results[0], "infer: label=positive logits=hidden ") || !strings.HasPrefix(results[1], "infer: label=") {
+		t.Errorf("results %q", results)
+	}
+	if len(keys) != 2 || keys[0] == "keys 0.0 MiB" || keys[1] != "keys 0.0 MiB" {
+		t.Errorf("keys %q, want them sent with the first text alone", keys)
 	}
 	// This server does not allow the logits to be opened.
 	out.Reset()
