@@ -106,7 +106,8 @@ func (s *Session) Stats() wire.Stats { return s.conn.Stats() }
 
 // Close ends the session: unless an inference failed, it tells the server
 // that the session is over (MsgClose, which the server takes as the normal
-// end), then closes the connection. It returns the error of the former.
+// end), then closes the connection. It returns the error of the former. It
+// waits for an inference in progress (cancel its context to stop it).
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

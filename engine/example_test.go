@@ -58,6 +58,50 @@ func Example() {
 	// tokens seen by the server: 16
 }
 
+// ExampleClient_NewSession runs two private inferences on one connection:
+// the first sends the client's keys, the second reuses them. ServeLocal
+// serves on a loopback port, as Example's Serve does.
+func ExampleClient_NewSession() {
+	dir := filepath.Join("..", "models", "trained", "sentiment-tiny")
+	model, err := engine.LoadModel(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := engine.NewServer(model, engine.ServerConfig{Preset: elementwise.InsecureElementwise11, AllowInsecure: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	addr, stop, err := srv.ServeLocal(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+	cli, err := engine.NewClient(model.Client, engine.ClientConfig{Preset: elementwise.InsecureElementwise11, AllowInsecure: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := cli.NewSession(ctx, nc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	for _, text := range []string{"A wonderful film, I loved every minute.", "Dull, slow and far too long."} {
+		res, err := s.Infer(ctx, text)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s (keys sent: %v)\n", res.LabelName, res.Report.KeyBytes > 0)
+	}
+	// Output:
+	// positive (keys sent: true)
+	// negative (keys sent: false)
+}
+
 // ExampleRules shows the bridge rules a model's learned thresholds give.
 func ExampleRules() {
 	model, err := engine.LoadModel(filepath.Join("..", "models", "trained", "sentiment-tiny"))

@@ -31,11 +31,11 @@ func parseServe(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:7878", "TCP address to listen on")
 	fs.StringVar(&o.certFile, "tls-cert", "", "serve over TLS 1.3 with this PEM certificate (and --tls-key)")
 	fs.StringVar(&o.keyFile, "tls-key", "", "PEM private key of --tls-cert")
-	fs.IntVar(&o.maxSessions, "max-sessions", 1, "sessions served at once (each holds its client's keys, 10 MB at Elementwise14, and its shares)")
+	fs.IntVar(&o.maxSessions, "max-sessions", 1, "sessions (connections, of any number of inferences) served at once (each holds its client's keys, 10 MB at Elementwise14, and its shares)")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "connections held open at once, in the handshake or in a session; beyond it new clients wait in the listen backlog (0: 128, or --max-sessions if more)")
-	fs.DurationVar(&o.sessionTimeout, "session-timeout", engine.DefaultSessionTimeout, "end a session that runs longer than this (an unpruned BERT-base inference at n=128 takes about 5 minutes on 2 cores)")
+	fs.DurationVar(&o.sessionTimeout, "session-timeout", engine.DefaultSessionTimeout, "end a session whose inference runs longer than this, per inference (an unpruned BERT-base inference at n=128 takes about 5 minutes on 2 cores)")
 	fs.DurationVar(&o.handshakeTimeout, "handshake-timeout", engine.DefaultHandshakeTimeout, "disconnect a client that has not completed the handshake, TLS's included, within this long")
-	fs.DurationVar(&o.idleTimeout, "idle-timeout", engine.DefaultIdleTimeout, "disconnect a client that sends nothing while a message is due, or reads nothing, for this long")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", engine.DefaultIdleTimeout, "disconnect a client that sends nothing while a message is due, or reads nothing, for this long (also the longest wait for a session's next inference)")
 	if err := fs.Parse(args); err != nil {
 		return serveOptions{}, err
 	}
