@@ -21,9 +21,24 @@
 // One round trip: MsgInput (client -> server), MsgOutput (server -> client),
 // each split into messages of Chunk ciphertexts (Parameters.Chunk) that the
 // server processes as they arrive and answers as they are done, on its
-// workers; Poly and MulPoly start with one small MsgScales (server ->
-// client: one float64 per operand, below). Public: the parameters, the
+// workers; Poly, Polys and MulPoly start with one small MsgScales (server
+// -> client: one float64 per operand, below). Public: the parameters, the
 // operation, n, the levels and the encoding factors.
+//
+// A call is one group of operands, or several: Polys takes up to MaxGroups
+// items (function, degree, values), such as a layer's degree spans (the
+// CLS and high-degree rows, then the low-degree rows), and runs them all
+// in the one round trip. Each item is a group of its own ciphertexts, at
+// its recipe's level (the server evaluates one polynomial per ciphertext:
+// different polynomials on the slots of one ciphertext would cost a
+// product per slot mask), the groups' ciphertexts one after the other in
+// the messages, every header listing each group's length and levels
+// (message version 2; the receiver checks them all against its own). The
+// server's workers take the call's ciphertexts whatever their group, so
+// two one-ciphertext items run in parallel where two Poly calls ran one
+// after the other on one worker; the masked coefficients are those of the
+// separate calls, N per output ciphertext. MsgScales carries each
+// group's length and factors.
 //
 //  0. Encoding factors (Poly and MulPoly). The server sends the factor s
 //     each operand is encoded with: the recipe's change-of-basis scalar
@@ -116,8 +131,9 @@
 // N·Σ_i ceil(log2 q_i)/8 + 56 bytes at level l (739,384 at level 8,
 // 663,608 at 7, 288,824 at a product's 2: 45, 41 and 18 bytes per value),
 // the server 2·N·Σ_i ceil(log2 q_i)/8 + 26 at the mask level (426,010: 26
-// bytes per value), plus 19 + operands bytes per message (and one
-// MsgScales of 11 + 8·operands bytes). A call on n values: ceil(n/16384)
+// bytes per value), plus 16 + groups·(4 + operands) bytes per message
+// (20 + operands for one group) and one MsgScales of 8 + groups·(4 +
+// 8·operands) bytes. A call on n values: ceil(n/16384)
 // ciphertexts per operand: 24 for GELU on 128 x 3072, 12 for exp on
 // 12 x 128 x 128. At ckks.Interactive14 (8192 slots, mask level 2, 96-bit
 // mask) the same registry's folded levels are one higher (GELU high 9) and

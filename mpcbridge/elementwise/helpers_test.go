@@ -294,3 +294,9 @@ func (r *replayConn) Recv(ctx context.Context, t wire.Type) ([]byte, error) {
 	r.in[t] = r.in[t][1:]
 	return p, nil
 }
+
+// one returns the header of a one-group call: op on n values, operands at
+// levels, ciphertexts [first, first+count).
+func one(o op, n, first, count int, levels ...int) header {
+	return header{op: o, groups: []group{{values: n, levels: levels}}, first: first, count: count}
+}

@@ -63,7 +63,7 @@ func TestRerandomization(t *testing.T) {
 	}
 	// The server's first message, the encoding factor of GELU's folded
 	// change of basis, then the client's inputs.
-	scales := p.appendScales(nil, opPoly, n, []float64{p.plan(reg.Recipe(approx.GELU, approx.High)).scalar})
+	scales := p.appendScales(nil, opPoly, []int{n}, [][]float64{{p.plan(reg.Recipe(approx.GELU, approx.High)).scalar}})
 	rc := replay(map[wire.Type][][]byte{MsgScales: {scales}})
 	_, _ = cli.Poly(bg(), rc, l, xa) // fails at the missing answer
 	inputs := rc.sent
@@ -86,7 +86,7 @@ func TestRerandomization(t *testing.T) {
 		var c1s [][]uint64
 		for m, msg := range rs.sent[MsgOutput] {
 			count := min(p.Chunk(), k-m*p.Chunk())
-			entries, err := p.decodeMessage(msg, header{op: opPoly, values: n, first: m * p.Chunk(), count: count, levels: []int{p.MaskLevel()}})
+			entries, err := p.decodeMessage(msg, one(opPoly, n, m*p.Chunk(), count, p.MaskLevel()))
 			if err != nil {
 				t.Fatal(err)
 			}

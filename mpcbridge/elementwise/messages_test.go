@@ -101,10 +101,11 @@ func TestMessages(t *testing.T) {
 					if len(scales) != 1 {
 						t.Fatalf("%d scales messages, want 1", len(scales))
 					}
-					fs, err := p.decodeScales(scales[0], cl.op, n, len(c.levels))
+					fss, err := p.decodeScales(scales[0], cl.op, []int{n}, len(c.levels))
 					if err != nil {
 						t.Fatal(err)
 					}
+					fs := fss[0]
 					if want := p.plan(reg.Recipe(cl.fn, cl.deg)).scalar; fs[len(fs)-1] != want || (len(fs) == 2 && fs[0] != 1) {
 						t.Fatalf("factors %v, want the change of basis %v on the polynomial's operand", fs, want)
 					}
@@ -114,13 +115,13 @@ func TestMessages(t *testing.T) {
 				cts := 0
 				for m, msg := range msgs {
 					count := min(p.Chunk(), k-m*p.Chunk())
-					entries, err := p.decodeMessage(msg, header{op: cl.op, values: n, first: m * p.Chunk(), count: count, levels: c.levels})
+					entries, err := p.decodeMessage(msg, one(cl.op, n, m*p.Chunk(), count, c.levels...))
 					if err != nil {
 						t.Fatalf("input message %d: %v", m, err)
 					}
 					checkEntries(t, p, entries, c.levels, true)
 					cts += len(entries)
-					out, err := p.decodeMessage(rs.sent[MsgOutput][m], header{op: cl.op, values: n, first: m * p.Chunk(), count: count, levels: []int{p.MaskLevel()}})
+					out, err := p.decodeMessage(rs.sent[MsgOutput][m], one(cl.op, n, m*p.Chunk(), count, p.MaskLevel()))
 					if err != nil {
 						t.Fatalf("output message %d: %v", m, err)
 					}
@@ -200,7 +201,7 @@ func TestLevelsDefault(t *testing.T) {
 
 // honestMessage builds a message with entries of plausible sizes.
 func honestMessage(p Parameters, h header, entrySize int) []byte {
-	entries := make([][]byte, h.count*len(h.levels))
+	entries := make([][]byte, h.count*h.operands())
 	for i := range entries {
 		entries[i] = bytes.Repeat([]byte{byte(i + 1)}, entrySize)
 	}
@@ -208,19 +209,23 @@ func honestMessage(p Parameters, h header, entrySize int) []byte {
 }
 
 // TestDecodeErrors checks that every edit of an honest message is refused
-// with an error that names what is wrong.
+// with an error that names what is wrong: a Polys message of two groups
+// (5000 values at level 8: ciphertexts 0-2; 300 at level 7: ciphertext 3)
+// carrying ciphertexts 2 and 3, and a one-group MulPoly message.
 func TestDecodeErrors(t *testing.T) {
 	p := newTestContext(t, testLiteral).p
-	h := header{op: opMulPoly, values: 5000, first: 2, count: 1, levels: []int{2, 8}}
+	h := header{op: opPoly, groups: []group{{5000, []int{8}}, {300, []int{7}}}, first: 2, count: 2}
 	good := honestMessage(p, h, 100)
 	if _, err := p.decodeMessage(good, h); err != nil {
 		t.Fatal(err)
 	}
+	const entries = fixedHeader + 2*(4+1) // the first entry's length
 	edit := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
 	set := func(off int, v byte) []byte { return edit(func(b []byte) []byte { b[off] = v; return b }) }
 	put32 := func(off int, v uint32) []byte {
 		return edit(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[off:], v); return b })
 	}
+	second := entries + 4 + 100 // the second entry's length
 	for _, c := range []struct {
 		name string
 		msg  []byte
@@ -228,20 +233,27 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", nil, "shorter than its"},
 		{"truncated header", good[:fixedHeader-1], "shorter than its"},
-		{"truncated levels", good[:fixedHeader+1], "truncated in its levels"},
-		{"truncated length", good[:fixedHeader+2+2], "want a 4-byte length"},
-		{"truncated entry", good[:len(good)-1], "truncated: 99 bytes left, want 100"},
+		{"truncated group", good[:fixedHeader+3], "truncated in group 0's head"},
+		{"truncated second group", good[:fixedHeader+5+4], "truncated in group 1's head"},
+		{"truncated length", good[:entries+2], "want a 4-byte length"},
+		{"truncated entry", good[:len(good)-1], "ciphertext 3, operand 0: truncated: 99 bytes left, want 100"},
 		{"trailing", append(append([]byte(nil), good...), 0), "1 trailing bytes"},
-		{"version", set(0, 2), "version 2"},
-		{"op", set(1, byte(opMul)), "for Mul, want MulPoly"},
+		{"version", set(0, 1), "version 1"},
+		{"op", set(1, byte(opMul)), "for Mul, want Poly"},
 		{"fingerprint", set(2, good[2]^1), "other parameters"},
-		{"values", put32(6, 4999), "values 4999, want 5000"},
-		{"first", put32(10, 1), "first ciphertext 1, want 2"},
-		{"wrong count", put32(14, 2), "ciphertext count 2, want 1"},
-		{"operands", set(18, 1), "1 operands, want 2"},
-		{"wrong level", set(fixedHeader+1, 10), "operand 1 at level 10, want 8"},
-		{"empty entry", put32(fixedHeader+2, 0), "0 bytes, not in [1,"},
-		{"oversized entry", put32(fixedHeader+2, 1<<31), "not in [1,"},
+		{"first", put32(6, 1), "first ciphertext 1, want 2"},
+		{"wrong count", put32(10, 1), "ciphertext count 1, want 2"},
+		{"groups", set(14, 1), "groups 1, want 2"},
+		{"no groups", set(14, 0), "groups 0, want 2"},
+		{"operands", set(15, 2), "operands 2, want 1"},
+		{"values", put32(fixedHeader, 4999), "group 0 has values 4999, want 5000"},
+		{"second values", put32(fixedHeader+5, 301), "group 1 has values 301, want 300"},
+		{"wrong level", set(fixedHeader+4, 7), "group 0, operand 0 at level 7, want 8"},
+		{"second level", set(fixedHeader+9, 8), "group 1, operand 0 at level 8, want 7"},
+		{"empty entry", put32(entries, 0), "0 bytes, not in [1,"},
+		{"oversized entry", put32(entries, 1<<31), "not in [1,"},
+		// Within level 8's bound, beyond level 7's: the bound is the group's.
+		{"entry beyond its level", put32(second, uint32(entryOverhead+2*p.polyBytes(7)+1)), fmt.Sprintf("ciphertext 3, operand 0: %d bytes, not in [1, %d] for level 7", entryOverhead+2*p.polyBytes(7)+1, entryOverhead+2*p.polyBytes(7))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := p.decodeMessage(c.msg, h)
@@ -249,6 +261,20 @@ func TestDecodeErrors(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
 		})
+	}
+	// A one-group message of two operands.
+	h1 := one(opMulPoly, 5000, 2, 1, 2, 8)
+	good1 := honestMessage(p, h1, 100)
+	if _, err := p.decodeMessage(good1, h1); err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), good1...)
+	bad[fixedHeader+5] = 7
+	if _, err := p.decodeMessage(bad, h1); err == nil || !strings.Contains(err.Error(), "group 0, operand 1 at level 7, want 8") {
+		t.Fatalf("second operand's level: %v", err)
+	}
+	if _, err := p.decodeMessage(honestMessage(p, one(opPoly, 5000, 2, 2, 8), 100), h); err == nil || !strings.Contains(err.Error(), "groups 1, want 2") {
+		t.Fatalf("one-group message for a two-group call: %v", err)
 	}
 }
 
@@ -265,8 +291,8 @@ func fuzzDecode(f *testing.F, h header, entrySize int) {
 		if err != nil {
 			return
 		}
-		if len(entries) != h.count*len(h.levels) {
-			t.Fatalf("%d entries, want %d", len(entries), h.count*len(h.levels))
+		if len(entries) != h.count*h.operands() {
+			t.Fatalf("%d entries, want %d", len(entries), h.count*h.operands())
 		}
 		if again := p.appendMessage(nil, h, entries); !bytes.Equal(again, msg) {
 			t.Fatal("accepted a message that does not re-encode to itself")
@@ -274,16 +300,23 @@ func fuzzDecode(f *testing.F, h header, entrySize int) {
 	})
 }
 
+// FuzzDecodeGroups fuzzes the server's decoding of a client message of a
+// Polys call (three groups at three levels, the message's ciphertexts
+// straddling the last two).
+func FuzzDecodeGroups(f *testing.F) {
+	fuzzDecode(f, header{op: opPoly, groups: []group{{2048, []int{8}}, {2049, []int{7}}, {5, []int{6}}}, first: 1, count: 3}, 40)
+}
+
 // FuzzDecodeInput fuzzes the server's decoding of a client message (two
 // operands at two levels, two ciphertexts).
 func FuzzDecodeInput(f *testing.F) {
-	fuzzDecode(f, header{op: opMulPoly, values: 4096, first: 0, count: 2, levels: []int{2, 8}}, 40)
+	fuzzDecode(f, one(opMulPoly, 4096, 0, 2, 2, 8), 40)
 }
 
 // FuzzDecodeOutput fuzzes the client's decoding of a server message (one
 // masked ciphertext per value block, at the mask level).
 func FuzzDecodeOutput(f *testing.F) {
-	fuzzDecode(f, header{op: opPoly, values: 2500, first: 2, count: 1, levels: []int{2}}, 40)
+	fuzzDecode(f, one(opPoly, 2500, 2, 1, 2), 40)
 }
 
 // TestPeerErrors runs each party against a peer that misbehaves: the
@@ -315,7 +348,7 @@ func TestPeerErrors(t *testing.T) {
 	}
 	// An honest client's messages, recorded once (after the server's
 	// first message, the encoding factor of GELU's change of basis).
-	scales := p.appendScales(nil, opPoly, n, []float64{p.plan(reg.Recipe(approx.GELU, approx.High)).scalar})
+	scales := p.appendScales(nil, opPoly, []int{n}, [][]float64{{p.plan(reg.Recipe(approx.GELU, approx.High)).scalar}})
 	rc := replay(map[wire.Type][][]byte{MsgScales: {scales}})
 	if _, err := cli.Poly(bg(), rc, gl, xa); err == nil || !strings.Contains(err.Error(), "no 0x0702 left") {
 		t.Fatalf("client without a server: %v", err)
@@ -336,7 +369,7 @@ func TestPeerErrors(t *testing.T) {
 		out[typ][0] = f(append([]byte(nil), out[typ][0]...))
 		return out
 	}
-	entryStart := fixedHeader + 1 + 4 // one operand: level byte, then the first entry's length
+	entryStart := fixedHeader + 4 + 1 + 4 // one group of one operand: values, level byte, then the first entry's length
 	for _, c := range []struct {
 		name string
 		run  func() error
@@ -403,7 +436,7 @@ func TestPeerErrors(t *testing.T) {
 		}, "level 9 not in [1, 8]"},
 		{"client gets a zero factor", func() error {
 			_, err := cli.Poly(bg(), replay(corrupt(answers, MsgScales, func(b []byte) []byte {
-				return p.appendScales(nil, opPoly, n, []float64{0})
+				return p.appendScales(nil, opPoly, []int{n}, [][]float64{{0}})
 			})), gl, xa)
 			return err
 		}, "factor 0 not in"},
@@ -413,7 +446,7 @@ func TestPeerErrors(t *testing.T) {
 		}, "scales message of"},
 		{"client gets scales for MulPoly", func() error {
 			_, err := cli.Poly(bg(), replay(corrupt(answers, MsgScales, func(b []byte) []byte {
-				return p.appendScales(nil, opMulPoly, n, []float64{1})
+				return p.appendScales(nil, opMulPoly, []int{n}, [][]float64{{1}})
 			})), gl, xa)
 			return err
 		}, "scales message for MulPoly, want Poly"},
@@ -433,16 +466,25 @@ func TestPeerErrors(t *testing.T) {
 // message: a NaN or out-of-range factor is refused).
 func FuzzDecodeScales(f *testing.F) {
 	p := newTestContext(f, testLiteral).p
-	good := p.appendScales(nil, opMulPoly, 5000, []float64{1, 2.0 / 34})
-	f.Add(good)
-	f.Add(good[:len(good)/2])
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		fs, err := p.decodeScales(msg, opMulPoly, 5000, 2)
+	for _, c := range []struct {
+		values  []int
+		factors [][]float64
+	}{
+		{[]int{5000}, [][]float64{{1, 2.0 / 34}}},
+		{[]int{5000, 7}, [][]float64{{1, 2.0 / 34}, {1, 0.5}}},
+	} {
+		good := p.appendScales(nil, opMulPoly, c.values, c.factors)
+		f.Add(good, uint8(len(c.values)))
+		f.Add(good[:len(good)/2], uint8(len(c.values)))
+	}
+	f.Add([]byte{}, uint8(1))
+	f.Fuzz(func(t *testing.T, msg []byte, groups uint8) {
+		values := []int{5000, 7}[:1+groups%2]
+		fs, err := p.decodeScales(msg, opMulPoly, values, 2)
 		if err != nil {
 			return
 		}
-		if again := p.appendScales(nil, opMulPoly, 5000, fs); !bytes.Equal(again, msg) {
+		if again := p.appendScales(nil, opMulPoly, values, fs); !bytes.Equal(again, msg) {
 			t.Fatal("accepted a scales message that does not re-encode to itself")
 		}
 	})

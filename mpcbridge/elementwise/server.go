@@ -104,18 +104,54 @@ func (s *Server) MulPolyLevel(fn approx.Func, d approx.Degree) (int, error) {
 // share of round(2^F·fn(x)), in the same layout. The client calls
 // Client.Poly with its share of the same length and the level PolyLevel
 // gives. Every value must lie in the recipe's interval (the polynomial
-// cannot clamp) and |fn(x)| <= 2^B.
+// cannot clamp) and |fn(x)| <= 2^B. It is Polys with one item.
 func (s *Server) Poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
-	level, err := s.PolyLevel(fn, d)
+	out, err := s.Polys(ctx, conn, []PolyItem{{Fn: fn, Deg: d, X: x}})
 	if err != nil {
-		return nil, fmt.Errorf("cannot Poly: %w", err)
+		return nil, err
 	}
-	pl := s.p.plan(s.reg.Recipe(fn, d))
-	out, err := s.run(ctx, conn, opPoly, []int{level}, []float64{pl.scalar}, []share.Vector{x}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-		return w.evalPlan(ctx, pl, d, in[0])
-	})
+	return out[0], nil
+}
+
+// PolyItem is one vector of a Polys call: the server's share X, on which
+// it evaluates variant Deg of the registry's recipe for Fn.
+type PolyItem struct {
+	Fn  approx.Func
+	Deg approx.Degree
+	X   share.Vector
+}
+
+// Polys computes shares of every item's polynomial in one round trip
+// (between 1 and MaxGroups items): the client encrypts all the items in
+// one MsgInput (each item in its own ciphertexts, at its recipe's level:
+// a ciphertext holds one polynomial), the server evaluates them on its
+// workers in parallel, whatever item a ciphertext belongs to, and answers
+// with one MsgOutput, so the items cost one round trip instead of one each
+// (a layer's degree spans: the CLS and high-degree rows, then the
+// low-degree rows). It returns the server's share of each item, as Poly
+// does; the client calls Client.Polys with its shares and the levels
+// PolyLevel gives, in the same order. The masked coefficients are those of
+// separate Poly calls, ceil(len(X)/Slots)·N per item.
+func (s *Server) Polys(ctx context.Context, conn Conn, items []PolyItem) ([]share.Vector, error) {
+	gs := make([]serverGroup, len(items))
+	for i, it := range items {
+		level, err := s.PolyLevel(it.Fn, it.Deg)
+		if err != nil {
+			return nil, fmt.Errorf("cannot Poly: %w", err)
+		}
+		pl := s.p.plan(s.reg.Recipe(it.Fn, it.Deg))
+		d := it.Deg
+		gs[i] = serverGroup{xs: []share.Vector{it.X}, levels: []int{level}, factors: []float64{pl.scalar},
+			compute: func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+				return w.evalPlan(ctx, pl, d, in[0])
+			}}
+	}
+	out, err := s.run(ctx, conn, opPoly, true, gs)
 	if err != nil {
-		return nil, fmt.Errorf("cannot Poly %s/%s: %w", fn, d, err)
+		if len(items) == 1 {
+			return nil, fmt.Errorf("cannot Poly %s/%s: %w", items[0].Fn, items[0].Deg, err)
+		}
+		return nil, fmt.Errorf("cannot Polys: %w", err)
 	}
 	return out, nil
 }
@@ -125,9 +161,10 @@ func (s *Server) Poly(ctx context.Context, conn Conn, fn approx.Func, d approx.D
 // calls Client.Mul. |x_i·y_i| <= 2^B must hold.
 func (s *Server) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
 	l := s.p.MulLevel()
-	out, err := s.run(ctx, conn, opMul, []int{l, l}, nil, []share.Vector{x, y}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-		return w.mul(in[0], in[1])
-	})
+	out, err := s.run1(ctx, conn, opMul, false, serverGroup{xs: []share.Vector{x, y}, levels: []int{l, l},
+		compute: func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+			return w.mul(in[0], in[1])
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot Mul: %w", err)
 	}
@@ -140,9 +177,10 @@ func (s *Server) Mul(ctx context.Context, conn Conn, x, y share.Vector) (share.V
 // Client.Square. |x_i|² <= 2^B must hold.
 func (s *Server) Square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error) {
 	l := s.p.MulLevel()
-	out, err := s.run(ctx, conn, opSquare, []int{l}, nil, []share.Vector{x}, func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-		return w.mul(in[0], in[0])
-	})
+	out, err := s.run1(ctx, conn, opSquare, false, serverGroup{xs: []share.Vector{x}, levels: []int{l},
+		compute: func(_ context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+			return w.mul(in[0], in[0])
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot Square: %w", err)
 	}
@@ -173,18 +211,19 @@ func (s *Server) MulScaled(ctx context.Context, conn Conn, w []float64, x, y sha
 		}
 	}
 	slots := s.p.Slots()
-	out, err := s.run(ctx, conn, opMulScaled, []int{lx, s.p.MulLevel()}, nil, []share.Vector{x, y}, func(_ context.Context, sw *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-		wt := make([]float64, slots)
-		copy(wt, w[t*slots:min(len(w), (t+1)*slots)])
-		xw := hefloat.NewCiphertext(*sw.eval.GetParameters(), 1, in[0].Level())
-		if err := sw.eval.Mul(in[0], wt, xw); err != nil {
-			return nil, err
-		}
-		if err := sw.eval.Rescale(xw, xw); err != nil {
-			return nil, err
-		}
-		return sw.mul(xw, in[1])
-	})
+	out, err := s.run1(ctx, conn, opMulScaled, false, serverGroup{xs: []share.Vector{x, y}, levels: []int{lx, s.p.MulLevel()},
+		compute: func(_ context.Context, sw *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+			wt := make([]float64, slots)
+			copy(wt, w[t*slots:min(len(w), (t+1)*slots)])
+			xw := hefloat.NewCiphertext(*sw.eval.GetParameters(), 1, in[0].Level())
+			if err := sw.eval.Mul(in[0], wt, xw); err != nil {
+				return nil, err
+			}
+			if err := sw.eval.Rescale(xw, xw); err != nil {
+				return nil, err
+			}
+			return sw.mul(xw, in[1])
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulScaled: %w", err)
 	}
@@ -201,13 +240,14 @@ func (s *Server) MulPoly(ctx context.Context, conn Conn, fn approx.Func, d appro
 		return nil, fmt.Errorf("cannot MulPoly: %w", err)
 	}
 	pl := s.p.plan(s.reg.Recipe(fn, d))
-	out, err := s.run(ctx, conn, opMulPoly, []int{s.p.MulLevel(), level}, []float64{1, pl.scalar}, []share.Vector{x, y}, func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-		fy, err := w.evalPlan(ctx, pl, d, in[1])
-		if err != nil {
-			return nil, err
-		}
-		return w.mul(in[0], fy)
-	})
+	out, err := s.run1(ctx, conn, opMulPoly, true, serverGroup{xs: []share.Vector{x, y}, levels: []int{s.p.MulLevel(), level}, factors: []float64{1, pl.scalar},
+		compute: func(ctx context.Context, w *serverWorker, _ int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+			fy, err := w.evalPlan(ctx, pl, d, in[1])
+			if err != nil {
+				return nil, err
+			}
+			return w.mul(in[0], fy)
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulPoly %s/%s: %w", fn, d, err)
 	}
@@ -264,42 +304,66 @@ func (p Parameters) checkVectors(xs []share.Vector) (int, error) {
 	return n, nil
 }
 
-// run is the server's side of every operation: send the operands'
-// encoding factors (MsgScales, Poly and MulPoly only; nil factors: all 1,
-// nothing sent), receive the client's ciphertexts (MsgInput), add the
-// server's shares (share.Server.SharesToEnc at Δ·factor, the ciphertext
-// then read at Δ), compute, convert every output to shares
-// (share.Server.EncToShares: drop to the mask level, fresh public-key
-// encryption of zero, mask every coefficient) and send them (MsgOutput),
-// pipelined over the workers.
-func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, factors []float64, xs []share.Vector, compute func(ctx context.Context, w *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error)) (share.Vector, error) {
-	n, err := s.p.checkVectors(xs)
+// serverGroup is one group of a server's call: its operands (the
+// server's shares), their levels, their encoding factors (nil: all 1), and
+// the computation on one ciphertext of each operand (t: the ciphertext's
+// index in the group).
+type serverGroup struct {
+	xs      []share.Vector
+	levels  []int
+	factors []float64
+	compute func(ctx context.Context, w *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error)
+}
+
+// run is the server's side of every operation, on one group or several
+// (Polys): send the operands' encoding factors (MsgScales, when scaled:
+// Poly, Polys and MulPoly), receive the client's ciphertexts (MsgInput, the
+// groups' ciphertexts one after the other), add the server's shares
+// (share.Server.SharesToEnc at Δ·factor, the ciphertext then read at Δ),
+// compute, convert every output to shares (share.Server.EncToShares: drop
+// to the mask level, fresh public-key encryption of zero, mask every
+// coefficient) and send them (MsgOutput), pipelined over the workers,
+// whatever group a ciphertext belongs to. It returns the server's output
+// share of each group.
+func (s *Server) run(ctx context.Context, conn Conn, o op, scaled bool, gs []serverGroup) ([]share.Vector, error) {
+	xs, levels := make([][]share.Vector, len(gs)), make([][]int, len(gs))
+	for g, gr := range gs {
+		xs[g], levels[g] = gr.xs, gr.levels
+	}
+	sh, err := s.p.newShape(o, xs, levels)
 	if err != nil {
 		return nil, err
 	}
+	k := sh.ciphertexts()
 	// The session's budget of masked coefficients, before any message.
-	if k, left := s.p.Ciphertexts(n), s.workers[0].share.Remaining(); int64(k)*int64(s.p.params.N()) > left {
+	if left := s.workers[0].share.Remaining(); int64(k)*int64(s.p.params.N()) > left {
 		return nil, fmt.Errorf("%d output ciphertexts (%d masked coefficients) would exceed the session's 2^%d (%d left): the masks' statistical bound covers no more; start a new session", k, int64(k)*int64(s.p.params.N()), s.p.lit.LogMaxValues, left)
 	}
-	if factors != nil {
-		if err := conn.Send(ctx, MsgScales, s.p.appendScales(nil, o, n, factors)); err != nil {
+	if scaled {
+		factors := make([][]float64, len(gs))
+		for g, gr := range gs {
+			factors[g] = gr.factors
+		}
+		if err := conn.Send(ctx, MsgScales, s.p.appendScales(nil, o, sh.values(), factors)); err != nil {
 			return nil, fmt.Errorf("send: %w", err)
 		}
 	}
 	slots := s.p.Slots()
-	k := s.p.Ciphertexts(n)
-	m := len(levels)
+	m := o.operands()
 	scale := s.p.params.DefaultScale()
 	inputs := make([][]byte, k*m)
 	outputs := make([][]byte, k)
-	res := make(share.Vector, n)
+	res := make([]share.Vector, len(gs))
+	for g, gr := range sh.groups {
+		res[g] = make(share.Vector, gr.values)
+	}
 	pl := &pipeline{k: k, chunk: s.p.lit.Chunk, workers: len(s.workers)}
 	pl.recv = func(ctx context.Context, _, first, count int) error {
 		payload, err := conn.Recv(ctx, MsgInput)
 		if err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
-		entries, err := s.p.decodeMessage(payload, header{op: o, values: n, first: first, count: count, levels: levels})
+		entries, err := s.p.decodeMessage(payload, sh.input(first, count))
 		if err != nil {
 			return fmt.Errorf("bad input message: %w", err)
 		}
@@ -308,18 +372,20 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, factors
 	}
 	pl.work = func(ctx context.Context, wi, t int) error {
 		w := s.workers[wi]
+		g, lt := sh.locate(t)
+		gr := gs[g]
 		in := make([]*rlwe.Ciphertext, m)
 		for j := range in {
 			sc := &shareConn{in: inputs[t*m+j]}
 			inputs[t*m+j] = nil
-			cts, err := w.share.SharesToEnc(ctx, sc, []share.Vector{piece(xs[j], t, slots)}, levels[j], encodingScale(scale, factors, j))
+			cts, err := w.share.SharesToEnc(ctx, sc, []share.Vector{piece(gr.xs[j], lt, slots)}, gr.levels[j], encodingScale(scale, gr.factors, j))
 			if err != nil {
 				return fmt.Errorf("ciphertext %d, operand %d: %w", t, j, err)
 			}
 			cts[0].Scale = rlwe.NewScale(&scale.Value) // read at Δ (a copy: no big.Float shared)
 			in[j] = cts[0]
 		}
-		out, err := compute(ctx, w, t, in)
+		out, err := gr.compute(ctx, w, lt, in)
 		if err != nil {
 			return fmt.Errorf("ciphertext %d: %w", t, err)
 		}
@@ -331,12 +397,12 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, factors
 		if err != nil {
 			return fmt.Errorf("ciphertext %d: %w", t, err)
 		}
-		copy(res[t*slots:], vs[0][:len(piece(res, t, slots))])
+		copy(res[g][lt*slots:], vs[0][:len(piece(res[g], lt, slots))])
 		outputs[t] = sc.out
 		return nil
 	}
 	pl.send = func(ctx context.Context, _, first, count int) error {
-		msg := s.p.appendMessage(nil, header{op: o, values: n, first: first, count: count, levels: []int{s.p.maskLevel}}, outputs[first:first+count])
+		msg := s.p.appendMessage(nil, sh.output(s.p.maskLevel, first, count), outputs[first:first+count])
 		for t := first; t < first+count; t++ {
 			outputs[t] = nil
 		}
@@ -349,6 +415,15 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, levels []int, factors
 		return nil, err
 	}
 	return res, nil
+}
+
+// run1 is run on one group: the single-group operations.
+func (s *Server) run1(ctx context.Context, conn Conn, o op, scaled bool, gr serverGroup) (share.Vector, error) {
+	out, err := s.run(ctx, conn, o, scaled, []serverGroup{gr})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
 }
 
 // encodingScale returns the scale operand j's shares are encoded at:

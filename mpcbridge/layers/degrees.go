@@ -5,13 +5,14 @@ import (
 	"fmt"
 
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
-// span is a maximal run of rows [lo, hi) with one degree: each is one call
-// of a polynomial (one round trip). After a pruning step the rows come
-// grouped (CLS and the high-degree rows, then the low-degree rows), so a
-// stage makes at most two calls per polynomial.
+// span is a maximal run of rows [lo, hi) with one degree: one item of a
+// polynomial's call (polySpans), in its own ciphertexts. After a pruning
+// step the rows come grouped (CLS and the high-degree rows, then the
+// low-degree rows): two items, one round trip.
 type span struct {
 	deg    approx.Degree
 	lo, hi int
@@ -42,19 +43,39 @@ func spans(degs []approx.Degree, rows int) ([]span, error) {
 }
 
 // polySpans evaluates fn on x, which holds per values of each row, rows in
-// order: one call per span, each at its degree, or one call for all the
-// rows when fn's two degrees are one recipe (Parameters' OneRecipe).
+// order: each span at its degree, all the spans in one call (one round
+// trip; elementwise.Server.Polys evaluates them on its workers in
+// parallel), or the rows as one item when fn's two degrees are one recipe
+// (Parameters' OneRecipe). More than elementwise.MaxGroups spans (rows whose
+// degrees alternate) take one call per MaxGroups.
 func polySpans(ctx context.Context, pt party, conn Conn, fn approx.Func, sp []span, per int, x share.Vector) (share.Vector, error) {
 	if len(sp) > 1 && pt.params().oneRecipe[fn] {
 		sp = []span{{approx.High, sp[0].lo, sp[len(sp)-1].hi}}
 	}
 	out := make(share.Vector, len(x))
-	for _, s := range sp {
-		y, err := pt.poly(ctx, conn, fn, s.deg, x[s.lo*per:s.hi*per])
+	for len(sp) > 0 {
+		call := sp[:min(len(sp), elementwise.MaxGroups)]
+		sp = sp[len(call):]
+		degs, xs := make([]approx.Degree, len(call)), make([]share.Vector, len(call))
+		for i, s := range call {
+			degs[i], xs[i] = s.deg, x[s.lo*per:s.hi*per]
+		}
+		ys, err := pt.polys(ctx, conn, fn, degs, xs)
 		if err != nil {
 			return nil, err
 		}
-		copy(out[s.lo*per:], y)
+		for i, s := range call {
+			copy(out[s.lo*per:], ys[i])
+		}
 	}
 	return out, nil
+}
+
+// poly evaluates fn of degree d on x: one call of one item.
+func poly(ctx context.Context, pt party, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
+	ys, err := pt.polys(ctx, conn, fn, []approx.Degree{d}, []share.Vector{x})
+	if err != nil {
+		return nil, err
+	}
+	return ys[0], nil
 }

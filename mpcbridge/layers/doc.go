@@ -37,9 +37,9 @@
 //     Mul(z, z)'s upload).
 //  3. Local: row sums of z² divided by d, rounding: the variance v; the
 //     server adds round(2^F·ε) to its share.
-//  4. elementwise Poly(InvSqrt) on the n values of v, one call per span of
-//     rows with one degree: shares of s = 1/√(v + ε) by the registry's
-//     recipe, the approximate forward's.
+//  4. elementwise Polys(InvSqrt) on the n values of v, one item per span
+//     of rows with one degree, all in one call: shares of s = 1/√(v + ε)
+//     by the registry's recipe, the approximate forward's.
 //  5. Local: each party repeats s_i over row i's d columns.
 //  6. elementwise MulScaled(γ; z, s): shares of γ_j·z_ij·s_i, γ the
 //     server's plaintext (repeated over the rows, encoded at the scale of
@@ -72,7 +72,8 @@
 //
 //  1. matmul W1 (+ b1): shares of u = h·W1 + b1 (n x Intermediate), the
 //     server passing its share of h, the client its own.
-//  2. elementwise Poly(GELU) on u, one call per degree span of rows.
+//  2. elementwise Polys(GELU) on u, one item per degree span of rows, one
+//     call.
 //  3. matmul W2 (+ b2): shares of v.
 //  4. Local: r = h + v (the residual).
 //  5. LayerNorm(r) with the stage's γ, β, ε.
@@ -110,8 +111,8 @@
 //
 // # Round trips and bytes
 //
-// LayerNorm: three round trips (Square, InvSqrt, MulScaled; one more per
-// extra degree span). Feed-forward: six (W1, GELU, W2, and LayerNorm's
+// LayerNorm: three round trips (Square, InvSqrt, MulScaled), whatever the
+// degree spans (one call carries them all). Feed-forward: six (W1, GELU, W2, and LayerNorm's
 // three). Each round trip is one call of mpcbridge/matmul or
 // mpcbridge/elementwise, whose documentation gives its bytes; per call the
 // client sends first and the server answers. With ceil(k/Slots)

@@ -120,7 +120,7 @@ func head(ctx context.Context, pt party, conn Conn, pl HeadPlan, w *HeadWeights,
 	if err != nil {
 		return nil, fmt.Errorf("pooler: %w", err)
 	}
-	t, err := pt.poly(ctx, conn, approx.Tanh, approx.High, u)
+	t, err := poly(ctx, pt, conn, approx.Tanh, approx.High, u)
 	if err != nil {
 		return nil, fmt.Errorf("tanh: %w", err)
 	}

@@ -47,7 +47,7 @@ func (p Parameters) checkNorm(ln *models.LayerNorm) error {
 // row's degree (degs: nil for all approx.High; public), from the server's
 // share x (rows x len(ln.Gamma), row-major) and its weights ln. It returns
 // the server's share, same layout. The client calls Client.LayerNorm.
-// Three round trips (Square, InvSqrt per degree span, MulScaled); the
+// Three round trips (Square, InvSqrt for every degree span, MulScaled); the
 // package documentation gives the protocol and the bounds: every centred
 // value |x - mean| <= 2^(B/2), var + ε inside the InvSqrt interval,
 // |γ| <= 2^B and |LayerNorm(x) - β| <= 2^B.

@@ -47,7 +47,8 @@ func (t *tiny) residual(tb testing.TB, l int, h models.Matrix) models.Matrix {
 // TestLayerNorm normalizes sentiment-tiny's real LayerNorm inputs (layer
 // 0's and 1's feed-forward residuals on 16 tokens) on shares and compares
 // with the approximate forward's LayerNorm, all rows at the high degree
-// and in two degree spans.
+// and in two degree spans; the two spans take no extra round trip (one
+// Polys call carries both).
 func TestLayerNorm(t *testing.T) {
 	tn := loadTiny(t)
 	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
@@ -57,6 +58,7 @@ func TestLayerNorm(t *testing.T) {
 	for i := testRows / 2; i < testRows; i++ {
 		mixed[i] = approx.Low
 	}
+	highRounds := map[int]int64{}
 	for l := range tn.model.Server.Layers {
 		for _, dc := range []struct {
 			name string
@@ -82,6 +84,12 @@ func TestLayerNorm(t *testing.T) {
 				t.Logf("max error %.3g; output shares of up to %d bits", d, max(maxBits(ya), maxBits(yb)))
 				if d > tolerance {
 					t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+				}
+				rounds := sc.Stats().Rounds // the handshake's included: the same in both cases
+				if dc.degs == nil {
+					highRounds[l] = rounds
+				} else if h, ok := highRounds[l]; ok && rounds != h {
+					t.Fatalf("%d server rounds on two degree spans, %d on one", rounds, h)
 				}
 			})
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cipherprune/cipherprune/ckks/polymat"
 	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -25,8 +26,9 @@ type party interface {
 	// scores and context are the shared products Q·Kᵀ and A·V.
 	scores(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error)
 	context(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error)
-	// poly evaluates the registry's fn of degree d on x.
-	poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error)
+	// polys evaluates the registry's fn of degree degs[i] on xs[i], every
+	// item in one call (elementwise's Polys: one round trip).
+	polys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, xs []share.Vector) ([]share.Vector, error)
 	// mul is the Hadamard product, square x ⊙ x.
 	mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error)
 	square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error)
@@ -70,8 +72,12 @@ func (s serverParty) context(ctx context.Context, conn Conn, lay polymat.Layout,
 	return s.values.Mul(ctx, conn, lay, x, y)
 }
 
-func (s serverParty) poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
-	return s.ew.Poly(ctx, conn, fn, d, x)
+func (s serverParty) polys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, xs []share.Vector) ([]share.Vector, error) {
+	items := make([]elementwise.PolyItem, len(xs))
+	for i, x := range xs {
+		items[i] = elementwise.PolyItem{Fn: fn, Deg: degs[i], X: x}
+	}
+	return s.ew.Polys(ctx, conn, items)
 }
 
 func (s serverParty) mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
@@ -112,12 +118,16 @@ func (c clientParty) context(ctx context.Context, conn Conn, lay polymat.Layout,
 	return c.values.Mul(ctx, conn, lay, x, y)
 }
 
-func (c clientParty) poly(ctx context.Context, conn Conn, fn approx.Func, d approx.Degree, x share.Vector) (share.Vector, error) {
-	level, ok := c.p.levels[fn][d]
-	if !ok {
-		return nil, fmt.Errorf("%s/%s: no level", fn, d)
+func (c clientParty) polys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, xs []share.Vector) ([]share.Vector, error) {
+	levels := make([]int, len(degs))
+	for i, d := range degs {
+		l, ok := c.p.levels[fn][d]
+		if !ok {
+			return nil, fmt.Errorf("%s/%s: no level", fn, d)
+		}
+		levels[i] = l
 	}
-	return c.ew.Poly(ctx, conn, level, x)
+	return c.ew.Polys(ctx, conn, levels, xs)
 }
 
 func (c clientParty) mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
