@@ -98,8 +98,9 @@ func newPlan(req sessionRequest, cfg models.Config, p layers.Parameters) (sessio
 // counts rounded up to a multiple of hideLength (0: not rounded).
 func stepParameters(hideLength int) (prunestep.Parameters, error) {
 	return prunestep.NewParameters(prunestep.ParametersLiteral{
-		Share:     share.ParametersLiteral{LogBound: StepLogBound, FracBits: StepFracBits},
-		KeepGroup: hideLength,
+		Share:         share.ParametersLiteral{LogBound: StepLogBound, FracBits: StepFracBits},
+		KeepGroup:     hideLength,
+		ScoreFracBits: StepFracBits + layers.ScoreExtraBits, // the layers' scores
 	})
 }
 

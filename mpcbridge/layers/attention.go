@@ -161,7 +161,7 @@ type Rows struct {
 	// nil Valid, the client its own; every row is then a key, the client's
 	// 0/1 key mask enters as its share of one more Hadamard product with
 	// the exponentials, and the scores average over the valid queries by a
-	// shared product with the client's weights valid_i/m.
+	// shared product with the client's weights 2^4·valid_i/m.
 	Hidden bool
 }
 
@@ -174,7 +174,8 @@ type Rows struct {
 // and padding queries count in no score), degs each row's degree (nil: all
 // approx.High); rows says which rows are valid and their degrees. It
 // returns the server's shares of the output (n x Hidden) and of the
-// scores (n). The client calls Client.Attention. The package
+// scores (n), these at Parameters.ScoreFracBits fractional bits. The
+// client calls Client.Attention. The package
 // documentation gives the protocol.
 func (s *Server) Attention(ctx context.Context, conn Conn, w *AttnWeights, rows Rows, x share.Vector) (y, scores share.Vector, err error) {
 	if w == nil {

@@ -118,7 +118,7 @@ func TestAttention(t *testing.T) {
 				got := open(t, tc.p, ya, yb)
 				d := maxDiff(got, want.Data)
 				att := models.LayerAttention{Tokens: make([]int, testRows), Valid: valid, Probs: probs}
-				ds := maxDiff(open(t, tc.p, sa, sb), att.Importance())
+				ds := maxDiff(openAt(t, tc.p.ScoreFracBits(), sa, sb), att.Importance())
 				t.Logf("max error %.3g, scores %.3g; |q/√dh| <= %.2f, |k| <= %.2f, |v| <= %.2f; output shares of up to %d bits, scores %d",
 					d, ds, q, k, v, max(maxBits(ya), maxBits(yb)), max(maxBits(sa), maxBits(sb)))
 				if d > tolerance || ds > scoreTolerance {

@@ -60,8 +60,9 @@
 // with public all-ones weights (Parameters.Sums; local sums would outgrow
 // the slot codec), 1/Σ and the normalization in slots, per head A·V
 // (sharedmul), the output projection, the residual and LayerNorm, and the
-// importance scores (local sums, or a shared product with the client's
-// weights valid_i/m while its padding is secret). One valid key needs no
+// importance scores at F + 4 fraction bits (local sums, or a shared
+// product with the client's weights 16·valid_i/m while its padding is
+// secret). One valid key needs no
 // softmax: its probabilities are 1. The client never holds the server's
 // registry: its Parameters (NewClientParameters) carry the levels of the
 // polynomials' inputs and the bound of the exponentials.

@@ -248,7 +248,13 @@ func quantized(m models.Matrix, f int) models.Matrix {
 // open returns the values of the shares a + b.
 func open(tb testing.TB, p Parameters, a, b share.Vector) []float64 {
 	tb.Helper()
-	sp, err := share.NewParameters(share.ParametersLiteral{FracBits: p.FracBits()})
+	return openAt(tb, p.FracBits(), a, b)
+}
+
+// openAt returns the values of the shares a + b at f fractional bits.
+func openAt(tb testing.TB, f int, a, b share.Vector) []float64 {
+	tb.Helper()
+	sp, err := share.NewParameters(share.ParametersLiteral{FracBits: f})
 	if err != nil {
 		tb.Fatal(err)
 	}

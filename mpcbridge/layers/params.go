@@ -312,6 +312,17 @@ func (p Parameters) PolyLevels() PolyLevels {
 // FracBits returns F, the fractional bits of every share.
 func (p Parameters) FracBits() int { return p.mm.FracBits() }
 
+// ScoreExtraBits is how many fractional bits the importance scores carry
+// beyond F: a score is about 1/n, and θ about 1e-3, so at F = 16 bits a
+// score would be rounded to 1.5% of θ; at F + 4 the rounding is 0.1% of it
+// and below the error of the quantized query and key weights. Scores are
+// at most 1, so 2^(F+4)·score fits any share of LogBound >= 4.
+const ScoreExtraBits = 4
+
+// ScoreFracBits returns F + ScoreExtraBits, the fractional bits of the
+// scores' shares (Server.Attention).
+func (p Parameters) ScoreFracBits() int { return p.FracBits() + ScoreExtraBits }
+
 // FFNShape is the public shape of a feed-forward stage: Rows is the most
 // rows a call may have (the blocks are chosen for it), Hidden and
 // Intermediate the widths of h and of W1·h.

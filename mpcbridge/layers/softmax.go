@@ -215,29 +215,37 @@ func (hd heads) keyMask(pt party) share.Vector {
 }
 
 // importance returns each row's share of its score, the attention it
-// receives averaged over the heads and the valid query rows. With public
-// valid rows each party sums its own share, round(Σ_head Σ_{i valid}
-// A[i, head, j] / (h·m)) (the two roundings err by one unit at most);
-// with secret ones the average over the queries is a shared product of
-// the client's weights valid_i/m (its share; the server's is zero) by
-// Σ_head A_head, then each party divides by h. Padding rows score 0
-// (exactly with public rows, up to the noise with secret ones).
+// receives averaged over the heads and the valid query rows, at
+// ScoreFracBits (F + 4) fractional bits. With public valid rows each party
+// rounds its own sum, round(2^4·Σ_head Σ_{i valid} A[i, head, j] / (h·m))
+// (the two roundings err by one unit at most). With secret ones each party
+// first divides its share of Σ_head A by h (one unit of error per entry,
+// which the average over the rows dilutes), then the average over the
+// queries is a shared product of these means, transposed (n x n, entries
+// at most 1), by the client's weights 2^4·valid_i/m (its share, at most
+// 2^4; the server's is zero): the product's F-bit output is the score at
+// F + 4 bits. Padding rows score 0 (exactly with public rows, up to the
+// noise with secret ones).
 func importance(ctx context.Context, pt party, conn Conn, hd heads, probs share.Vector) (share.Vector, error) {
 	if !hd.secret {
 		return hd.localImportance(probs), nil
 	}
 	p := pt.params()
-	lay, err := p.values.ChooseBlock(polymat.Dims{Rows: 1, In: hd.n, Out: hd.n})
+	lay, err := p.values.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.n, Out: 1})
 	if err != nil {
 		return nil, fmt.Errorf("importance: %w", err)
 	}
-	sum := make(share.Vector, hd.n*hd.n)
+	// mean[j·n + i] = Σ_head A[i, head, j] / h: row j holds key j's column.
+	mean := make(share.Vector, hd.n*hd.n)
 	for i := 0; i < hd.n; i++ {
 		for head := 0; head < hd.h; head++ {
 			for j, v := range probs[hd.at(i, head, 0):hd.at(i, head, hd.n)] {
-				sum[i*hd.n+j] = sum[i*hd.n+j].Add(v)
+				mean[j*hd.n+i] = mean[j*hd.n+i].Add(v)
 			}
 		}
+	}
+	for k := range mean {
+		mean[k] = divRound(mean[k], uint64(hd.h))
 	}
 	w := make(share.Vector, hd.n)
 	if pt.client() {
@@ -249,22 +257,20 @@ func importance(ctx context.Context, pt party, conn Conn, hd heads, probs share.
 		}
 		for i, v := range hd.valid {
 			if v {
-				w[i] = divRound(share.Int128FromInt64(1<<p.FracBits()), uint64(m))
+				w[i] = divRound(share.Int128FromInt64(1<<p.ScoreFracBits()), uint64(m))
 			}
 		}
 	}
-	s, err := pt.context(ctx, conn, lay, w, sum)
+	s, err := pt.context(ctx, conn, lay, mean, w)
 	if err != nil {
 		return nil, fmt.Errorf("importance: %w", err)
-	}
-	for j := range s {
-		s[j] = divRound(s[j], uint64(hd.h))
 	}
 	pt.mark("importance")
 	return s, nil
 }
 
-// localImportance is importance with public valid rows: local sums.
+// localImportance is importance with public valid rows: local sums, at
+// ScoreFracBits.
 func (hd heads) localImportance(probs share.Vector) share.Vector {
 	out := make(share.Vector, hd.n)
 	d := uint64(hd.h * len(hd.keys))
@@ -275,7 +281,15 @@ func (hd heads) localImportance(probs share.Vector) share.Vector {
 				s = s.Add(probs[hd.at(i, head, k)])
 			}
 		}
-		out[j] = divRound(s, d)
+		out[j] = divRound(shiftLeft(s, ScoreExtraBits), d)
 	}
 	return out
+}
+
+// shiftLeft returns 2^k·x (x and the result within 127 bits).
+func shiftLeft(x share.Int128, k int) share.Int128 {
+	for ; k > 0; k-- {
+		x = x.Add(x)
+	}
+	return x
 }

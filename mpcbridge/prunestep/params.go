@@ -83,6 +83,14 @@ type ParametersLiteral struct {
 	// the rounded count is revealed (gc's top-K circuit; see the package
 	// documentation). A power of two from 2 to gc.MaxBucket.
 	KeepGroup int
+	// ScoreFracBits is the fixed-point F of the scores' shares and of the
+	// comparisons with θ and β (0: Share.FracBits). Scores are about 1/n
+	// and θ about 1e-3, so a step on shares may take them with more
+	// fraction bits than the hidden state's (mpcbridge/layers gives F + 4):
+	// from FracBits to FracBits + LogBound, a score then below
+	// 2^(LogBound - (ScoreFracBits - FracBits)). The steps on ciphertexts
+	// (Prune, Bridge) take scores at FracBits only.
+	ScoreFracBits int
 }
 
 // Parameters are the validated, immutable parameters of the pruning step.
@@ -95,6 +103,7 @@ type Parameters struct {
 	argmax    gc.Params // RevealLabelShares' top-1 circuit: the client alone learns the argmax
 	topk      gc.Params // with a KeepGroup: the top-K comparison of Prune
 	group     int
+	scoreF    int // the scores' and comparisons' fraction bits
 	headDim   int
 	heads     int
 	keepBlock bool
@@ -125,18 +134,26 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: Heads %d < 0", lit.Heads)
 	case lit.KeepGroup != 0 && (lit.KeepGroup < 2 || lit.KeepGroup > gc.MaxBucket || lit.KeepGroup&(lit.KeepGroup-1) != 0):
 		return Parameters{}, fmt.Errorf("cannot NewParameters: KeepGroup %d is not a power of two in [2, %d]", lit.KeepGroup, gc.MaxBucket)
+	case lit.ScoreFracBits != 0 && (lit.ScoreFracBits < f || lit.ScoreFracBits > f+b):
+		return Parameters{}, fmt.Errorf("cannot NewParameters: ScoreFracBits %d not in [FracBits, FracBits + LogBound] = [%d, %d]", lit.ScoreFracBits, f, f+b)
 	}
-	p := Parameters{share: sp, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup}
+	sf := lit.ScoreFracBits
+	if sf == 0 {
+		sf = f
+	}
+	p := Parameters{share: sp, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup, scoreF: sf}
 	if err := p.newCircuits(k, b, f); err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
 	return p, nil
 }
 
-// newCircuits sets the comparisons' Params of p at K = k, F = f: the
-// step's (with a KeepGroup also its top-K circuit's, for scores below
-// 2^b), RevealLabel's and RevealLabelShares'.
+// newCircuits sets the comparisons' Params of p at K = k: the step's at
+// the scores' fraction bits (with a KeepGroup also its top-K circuit's,
+// for scores whose shares are below 2^(b+f)), RevealLabel's and
+// RevealLabelShares' at F = f.
 func (p *Parameters) newCircuits(k, b, f int) error {
+	sf := p.scoreF
 	var err error
 	if p.group > 0 {
 		// The top-K circuit compares K = B + F + 2 bits: a score is below
@@ -146,13 +163,13 @@ func (p *Parameters) newCircuits(k, b, f int) error {
 		// exactly; the sorting network, whose cost grows with the key
 		// width, then compares 24 bits instead of 64 at the engine's B = 8,
 		// F = 14.
-		p.topk, err = gc.NewParams(gc.ParamsLiteral{K: b + f + 2, F: f, OT: gc.IKNP,
-			KeepGroup: p.group, KeepBase: 1, RankShift: max(0, f-rankBits)})
+		p.topk, err = gc.NewParams(gc.ParamsLiteral{K: b + f + 2, F: sf, OT: gc.IKNP,
+			KeepGroup: p.group, KeepBase: 1, RankShift: max(0, sf-rankBits)})
 		if err != nil {
 			return err
 		}
 	}
-	if p.cmp, err = gc.NewParams(gc.ParamsLiteral{K: k, F: f, OT: gc.IKNP}); err != nil {
+	if p.cmp, err = gc.NewParams(gc.ParamsLiteral{K: k, F: sf, OT: gc.IKNP}); err != nil {
 		return err
 	}
 	// The logits' difference is compared at the full 64 bits: it is not
@@ -194,8 +211,11 @@ func (p Parameters) rankOffset() uint64 {
 
 // Literal returns the literal of p with the defaults filled in.
 func (p Parameters) Literal() ParametersLiteral {
-	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads, KeepBlock: p.keepBlock, KeepGroup: p.group}
+	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads, KeepBlock: p.keepBlock, KeepGroup: p.group, ScoreFracBits: p.scoreF}
 }
+
+// ScoreFracBits returns the fixed-point F of the scores and comparisons.
+func (p Parameters) ScoreFracBits() int { return p.scoreF }
 
 // KeepGroup returns the group of the kept counts (0: counts not rounded).
 func (p Parameters) KeepGroup() int { return p.group }
@@ -292,6 +312,11 @@ func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
 	if p.group > 0 { // absent otherwise, so the digests of earlier Parameters stay
 		binary.BigEndian.PutUint32(b[:], uint32(p.group))
 		h.Write([]byte("keep group"))
+		h.Write(b[:])
+	}
+	if p.scoreF != sl.FracBits { // likewise
+		binary.BigEndian.PutUint32(b[:], uint32(p.scoreF))
+		h.Write([]byte("score fraction bits"))
 		h.Write(b[:])
 	}
 	h.Write(pb)

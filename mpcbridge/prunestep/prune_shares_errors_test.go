@@ -18,7 +18,7 @@ import (
 func sharesInput(t *testing.T, tc *testContext) (srv, cli Rows) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(6, 16))
-	return shareRows(r, tc.p.FracBits(), 2, randomRows(r, 6, 16, 1), []float64{0, 0.2, 0.4, 0.05, 0.5, 0})
+	return shareRows(r, tc.p, 2, randomRows(r, 6, 16, 1), []float64{0, 0.2, 0.4, 0.05, 0.5, 0})
 }
 
 // wide is a share of MaxShareBits+1 bits.

@@ -33,9 +33,9 @@ func splitShares(r *rand.Rand, f int, xs []float64) (srv, cli share.Vector) {
 }
 
 // shareRows returns the server's and the client's Rows of x and scores.
-func shareRows(r *rand.Rand, f, layer int, x models.Matrix, scores []float64) (srv, cli Rows) {
-	sx, cx := splitShares(r, f, x.Data)
-	ss, cs := splitShares(r, f, scores)
+func shareRows(r *rand.Rand, p Parameters, layer int, x models.Matrix, scores []float64) (srv, cli Rows) {
+	sx, cx := splitShares(r, p.FracBits(), x.Data)
+	ss, cs := splitShares(r, p.ScoreFracBits(), scores)
 	return Rows{Layer: layer, X: sx, Cols: x.Cols, Scores: ss}, Rows{Layer: layer, X: cx, Cols: x.Cols, Scores: cs}
 }
 
@@ -79,12 +79,13 @@ func pruneSharesStep(server *Server, client *Client, sIn, cIn Rows, theta, beta 
 func TestPruneShares(t *testing.T) {
 	defer noLeaks(t)()
 	const theta, beta = 0.1, 0.3
-	for _, c := range []struct{ n, d, group int }{
-		{1, 64, 0}, {2, 16, 0}, {9, 64, 0}, {33, 96, 0}, {33, 64, 8}, {32, 32, 4}, {17, 8, 2},
+	for _, c := range []struct{ n, d, group, scoreF int }{
+		{1, 64, 0, 0}, {2, 16, 0, 0}, {9, 64, 0, 0}, {33, 96, 0, 0}, {33, 64, 8, 0}, {32, 32, 4, 0}, {17, 8, 2, 0},
+		{33, 64, 0, 20}, {33, 64, 8, 20},
 	} {
-		t.Run(fmt.Sprintf("n=%d/d=%d/group=%d", c.n, c.d, c.group), func(t *testing.T) {
+		t.Run(fmt.Sprintf("n=%d/d=%d/group=%d/scoreF=%d", c.n, c.d, c.group, c.scoreF), func(t *testing.T) {
 			lit := defaultLiteral
-			lit.KeepGroup = c.group
+			lit.KeepGroup, lit.ScoreFracBits = c.group, c.scoreF
 			tc := newTestContext(t, ckks.InsecureTest11, lit)
 			r := rand.New(rand.NewPCG(uint64(c.n), uint64(c.d+c.group)))
 			x := randomRows(r, c.n, c.d, 1.5)
@@ -93,7 +94,7 @@ func TestPruneShares(t *testing.T) {
 				scores[i] = scoreGrid[r.IntN(len(scoreGrid))]
 			}
 			scores[0] = -0.5 // CLS: kept by the public exception
-			sIn, cIn := shareRows(r, tc.p.FracBits(), 5, x, scores)
+			sIn, cIn := shareRows(r, tc.p, 5, x, scores)
 			var out [2]Rows
 			srv, cli := connPair(t, "pipe")
 			counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, 0.1, 0.3, &out)(testCtx(t), srv, cli)
@@ -161,7 +162,7 @@ func TestRevealedBitsUniformShares(t *testing.T) {
 	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
 	r := rand.New(rand.NewPCG(4, 5))
 	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
-	sIn, cIn := shareRows(r, tc.p.FracBits(), 0, randomRows(r, len(scores), 16, 1), scores)
+	sIn, cIn := shareRows(r, tc.p, 0, randomRows(r, len(scores), 16, 1), scores)
 	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{5}))
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestPruneSharesBackToBack(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	scores := []float64{0, 0.5, 0.05, 0.2, 0.9, 0}
 	x := randomRows(r, len(scores), 8, 1)
-	sIn, cIn := shareRows(r, tc.p.FracBits(), 5, x, scores)
+	sIn, cIn := shareRows(r, tc.p, 5, x, scores)
 	sl, cl := splitShares(r, tc.p.FracBits(), []float64{1, 3, 2})
 	for _, transport := range []string{"pipe", "tcp"} {
 		srv, cli := connPair(t, transport)

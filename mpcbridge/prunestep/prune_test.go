@@ -260,14 +260,18 @@ func TestParameters(t *testing.T) {
 		{ParametersLiteral{Share: shareLiteral(4, 16), HeadDim: 32, Heads: 2}, true},
 		{ParametersLiteral{Share: shareLiteral(4, 16), HeadDim: -1}, false},
 		{ParametersLiteral{Share: shareLiteral(4, 16), Heads: -1}, false},
+		{ParametersLiteral{Share: shareLiteral(6, 16), ScoreFracBits: 20}, true},
+		{ParametersLiteral{Share: shareLiteral(6, 16), ScoreFracBits: 22}, true},
+		{ParametersLiteral{Share: shareLiteral(6, 16), ScoreFracBits: 23}, false}, // beyond F + B
+		{ParametersLiteral{Share: shareLiteral(6, 16), ScoreFracBits: 15}, false}, // below F
 	} {
 		p, err := NewParameters(c.lit)
 		if (err == nil) != c.ok {
 			t.Errorf("%+v: error %v, want ok=%v", c.lit, err, c.ok)
 			continue
 		}
-		if err == nil && p.FracBits() != p.Compare().F() {
-			t.Errorf("%+v: share F %d, comparison F %d", c.lit, p.FracBits(), p.Compare().F())
+		if err == nil && p.ScoreFracBits() != p.Compare().F() {
+			t.Errorf("%+v: score F %d, comparison F %d", c.lit, p.ScoreFracBits(), p.Compare().F())
 		}
 	}
 	if _, err := NewServer(testParams(t), nil, Parameters{}, nil); err == nil {

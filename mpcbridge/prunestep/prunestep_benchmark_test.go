@@ -64,7 +64,7 @@ func BenchmarkPruneShares(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("n=%d/d=%d", n, benchCols), func(b *testing.B) {
 			x, scores, theta, beta := benchInput(n)
-			sIn, cIn := shareRows(rand.New(rand.NewPCG(uint64(n), 2)), tc.p.FracBits(), 0, x, scores)
+			sIn, cIn := shareRows(rand.New(rand.NewPCG(uint64(n), 2)), tc.p, 0, x, scores)
 			benchStep(b, pruneSharesStep(tc.server, tc.client, sIn, cIn, theta, beta, nil))
 		})
 	}

@@ -29,7 +29,8 @@ type Rows struct {
 	// Cols is the hidden dimension d, at least 1.
 	Cols int
 	// Scores holds the importance scores' shares, one per row (score i for
-	// row i; row 0, CLS, is kept whatever its score).
+	// row i; row 0, CLS, is kept whatever its score), at
+	// Parameters.ScoreFracBits fraction bits.
 	Scores share.Vector
 }
 

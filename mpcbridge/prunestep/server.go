@@ -173,6 +173,9 @@ func (s *Server) Prune(ctx context.Context, conn *wire.Conn, out *ckks.Attention
 	if conn == nil {
 		return nil, Counts{}, errors.New("cannot Prune: nil connection")
 	}
+	if s.p.scoreF != s.p.FracBits() {
+		return nil, Counts{}, fmt.Errorf("cannot Prune: ciphertext scores are at FracBits %d, the parameters compare at ScoreFracBits %d", s.p.FracBits(), s.p.scoreF)
+	}
 	lay, err := s.checkOutput(out)
 	if err != nil {
 		return nil, Counts{}, fmt.Errorf("cannot Prune: %w", err)
