@@ -37,7 +37,9 @@ func goldenTexts(t *testing.T, dir string) []string {
 // TestGolden runs private inferences of the shipped models on their golden
 // texts, with the learned pruning and degrees and without, and compares
 // the opened logits with the plaintext approximate forward making the same
-// decisions: within 1e-2, the same label. By default it runs the first 3
+// decisions, on the weights as the server holds them (quantizedModel):
+// within 1e-2, the same label. It logs the difference from the forward on
+// the float weights too. By default it runs the first 3
 // texts of sentiment-tiny; CIPHERPRUNE_GOLDEN=all runs 16 of each model
 // (CIPHERPRUNE_GOLDEN=k the first k),
 // spam-mini on the secure Elementwise15 (the acceptance run, an
@@ -76,7 +78,13 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			insecure := mc.preset != elementwise.Elementwise15
-			addr, logs := startServer(t, m, ServerConfig{Preset: mc.preset, AllowInsecure: insecure, Workers: 2, AllowOpenLogits: true})
+			cfg := ServerConfig{Preset: mc.preset, AllowInsecure: insecure, Workers: 2, AllowOpenLogits: true}
+			addr, logs := startServer(t, m, cfg)
+			srv, err := NewServer(m, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			qm := quantizedModel(m, srv.Params().MatMul().WeightFracBits(), srv.Params().FracBits())
 			texts := goldenTexts(t, dir)[:count]
 			worst := 0.0
 			for i, text := range texts {
@@ -87,17 +95,20 @@ func TestGolden(t *testing.T) {
 					if err != nil {
 						t.Fatalf("text %d: %v\nserver: %q", i, err, logs())
 					}
-					want, kept := referenceKept(t, m, res.Encoding, red)
-					d := 0.0
+					want, kept := referenceKept(t, qm, res.Encoding, red)
+					float, floatKept := referenceKept(t, m, res.Encoding, red)
+					d, df := 0.0, 0.0
 					for k := range want {
 						d = math.Max(d, math.Abs(res.Logits[k]-want[k]))
+						df = math.Max(df, math.Abs(res.Logits[k]-float[k]))
 					}
 					worst = math.Max(worst, d)
 					var got []int
 					for _, lr := range res.Report.Layers {
 						got = append(got, lr.Kept)
 					}
-					t.Logf("text %d (%+v): n = %d, max logit difference %.2e, kept %v (reference %v), %.1f s", i, red, res.Report.Length, d, got, kept, res.Report.Seconds)
+					t.Logf("text %d (%+v): n = %d, max logit difference %.2e (float weights: %.2e), kept %v (reference %v, float weights %v), %.1f s",
+						i, red, res.Report.Length, d, df, got, kept, floatKept, res.Report.Seconds)
 					if d > 1e-2 || argmax(want) != res.Label {
 						t.Errorf("text %d (%+v): logits %.4f, approximate forward %.4f", i, red, res.Logits, want)
 					}
@@ -106,6 +117,39 @@ func TestGolden(t *testing.T) {
 			t.Logf("%d texts, with and without the reductions: largest logit difference %.2e", len(texts), worst)
 		})
 	}
+}
+
+// quantizedModel returns a copy of m whose encoder and head weights are
+// those the server's products use: every weight rounded to fw fraction
+// bits (the queries' after their division by √dh, as layers folds it into
+// them) and every bias to f (matmul's quantization).
+func quantizedModel(m *Model, fw, f int) *Model {
+	q, mm, sm := *m, *m.Model, *m.Server
+	mm.Server = &sm
+	q.Model = &mm
+	dh := float64(m.Config().HeadDim())
+	quant := func(l *models.Linear, scale float64) {
+		w := l.Weight.Clone()
+		for i, v := range w.Data {
+			w.Data[i] = math.Ldexp(math.Round(math.Ldexp(v*scale, fw)), -fw) / scale
+		}
+		b := append([]float64(nil), l.Bias...)
+		for i, v := range b {
+			b[i] = math.Ldexp(math.Round(math.Ldexp(v*scale, f)), -f) / scale
+		}
+		*l = models.Linear{Weight: w, Bias: b}
+	}
+	sm.Layers = append([]models.EncoderLayer(nil), m.Server.Layers...)
+	for l := range sm.Layers {
+		ly := &sm.Layers[l]
+		quant(&ly.Query, 1/math.Sqrt(dh))
+		for _, lin := range []*models.Linear{&ly.Key, &ly.Value, &ly.AttnOutput, &ly.Intermediate, &ly.Output} {
+			quant(lin, 1)
+		}
+	}
+	quant(&sm.Pooler, 1)
+	quant(&sm.Classifier, 1)
+	return &q
 }
 
 // referenceKept is reference with the rows each layer of the plaintext
