@@ -54,15 +54,16 @@
 // # Attention (Server.Attention, Client.Attention)
 //
 // mpcbridge/README.md section 12 gives the protocol: the QKV product with
-// 1/√dh folded into the queries' weights, per head Q·Kᵀ (sharedmul), the
+// 1/√dh folded into the queries' weights, every head's Q·Kᵀ in one
+// sharedmul call (the heads packed block-diagonally, sharedmul.Layout), the
 // shift on the server's share, exp per degree span, the client's key mask
 // while its padding is secret (Rows.Hidden), the row sums by a product
 // with public all-ones weights (Parameters.Sums; local sums would outgrow
-// the slot codec), 1/Σ and the normalization in slots, per head A·V
-// (sharedmul), the output projection, the residual and LayerNorm, and the
-// importance scores at F + 4 fraction bits (local sums, or a shared
-// product with the client's weights 16·valid_i/m while its padding is
-// secret). One valid key needs no
+// the slot codec), 1/Σ and the normalization in slots, every head's A·V
+// in one sharedmul call, the output projection, the residual and
+// LayerNorm, and the importance scores at F + 4 fraction bits (local sums,
+// or a shared product with the client's weights 16·valid_i/m while its
+// padding is secret). One valid key needs no
 // softmax: its probabilities are 1. The client never holds the server's
 // registry: its Parameters (NewClientParameters) carry the levels of the
 // polynomials' inputs and the bound of the exponentials.

@@ -9,6 +9,7 @@ import (
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/sharedmul"
 )
 
 // party is one side of the calls a stage makes, so that a stage written
@@ -23,9 +24,10 @@ type party interface {
 	linear(ctx context.Context, conn Conn, lay polymat.Layout, w *matmul.Weights, x share.Vector) (share.Vector, error)
 	// rowSums returns shares of the row sums of x (lay: Rows x In by In x 1).
 	rowSums(ctx context.Context, conn Conn, lay polymat.Layout, x share.Vector) (share.Vector, error)
-	// scores and context are the shared products Q·Kᵀ and A·V.
-	scores(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error)
-	context(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error)
+	// scores and context are the shared products Q·Kᵀ and A·V, every
+	// head in one call (sharedmul.Layout).
+	scores(ctx context.Context, conn Conn, lay sharedmul.Layout, x, y share.Vector) (share.Vector, error)
+	context(ctx context.Context, conn Conn, lay sharedmul.Layout, x, y share.Vector) (share.Vector, error)
 	// polys evaluates the registry's fn of degree degs[i] on xs[i], every
 	// item in one call (elementwise's Polys: one round trip).
 	polys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, xs []share.Vector) ([]share.Vector, error)
@@ -64,11 +66,11 @@ func (s serverParty) rowSums(ctx context.Context, conn Conn, lay polymat.Layout,
 	return s.sums.MatMul(ctx, conn, lay, w, x)
 }
 
-func (s serverParty) scores(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+func (s serverParty) scores(ctx context.Context, conn Conn, lay sharedmul.Layout, x, y share.Vector) (share.Vector, error) {
 	return s.Server.scores.Mul(ctx, conn, lay, x, y)
 }
 
-func (s serverParty) context(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+func (s serverParty) context(ctx context.Context, conn Conn, lay sharedmul.Layout, x, y share.Vector) (share.Vector, error) {
 	return s.values.Mul(ctx, conn, lay, x, y)
 }
 
@@ -110,11 +112,11 @@ func (c clientParty) rowSums(ctx context.Context, conn Conn, lay polymat.Layout,
 	return c.sums.MatMul(ctx, conn, lay, x)
 }
 
-func (c clientParty) scores(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+func (c clientParty) scores(ctx context.Context, conn Conn, lay sharedmul.Layout, x, y share.Vector) (share.Vector, error) {
 	return c.Client.scores.Mul(ctx, conn, lay, x, y)
 }
 
-func (c clientParty) context(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+func (c clientParty) context(ctx context.Context, conn Conn, lay sharedmul.Layout, x, y share.Vector) (share.Vector, error) {
 	return c.values.Mul(ctx, conn, lay, x, y)
 }
 

@@ -44,12 +44,13 @@ func newHeads(s AttnShape, n int, rows Rows) (heads, error) {
 // at returns the index of (row i, head, key k) in the scores' layout.
 func (hd heads) at(i, head, k int) int { return (i*hd.h+head)*len(hd.keys) + k }
 
-// queries returns head's scaled queries from qkv (n x 3·hidden): n x dh.
-func (hd heads) queries(qkv share.Vector, head int) share.Vector {
-	out := make(share.Vector, 0, hd.n*hd.dh)
+// queries returns every head's scaled queries from qkv (n x 3·hidden): n
+// x hidden, head h in columns h·dh to (h+1)·dh.
+func (hd heads) queries(qkv share.Vector) share.Vector {
+	out := make(share.Vector, 0, hd.n*hd.hidden)
 	for i := 0; i < hd.n; i++ {
-		base := i*3*hd.hidden + head*hd.dh
-		out = append(out, qkv[base:base+hd.dh]...)
+		base := i * 3 * hd.hidden
+		out = append(out, qkv[base:base+hd.hidden]...)
 	}
 	return out
 }
@@ -99,19 +100,20 @@ func softmax(ctx context.Context, pt party, conn Conn, hd heads, sp []span, qkv 
 		}
 		return a, nil
 	}
-	lay, err := p.scores.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.dh, Out: nk})
+	// Every head in one call: [Q_1 | ... | Q_h]·diag(K_1ᵀ, ..., K_hᵀ) is
+	// n x h·nk, row by row, then head by head, then key by key: the
+	// scores' layout.
+	lay, err := p.scores.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.dh, Out: nk}, hd.h)
 	if err != nil {
 		return nil, fmt.Errorf("scores: %w", err)
 	}
-	s := make(share.Vector, hd.n*hd.h*nk)
+	keys := make(share.Vector, 0, hd.h*hd.dh*nk)
 	for head := 0; head < hd.h; head++ {
-		sh, err := pt.scores(ctx, conn, lay, hd.queries(qkv, head), hd.keysT(qkv, head))
-		if err != nil {
-			return nil, fmt.Errorf("scores of head %d: %w", head, err)
-		}
-		for i := 0; i < hd.n; i++ {
-			copy(s[hd.at(i, head, 0):], sh[i*nk:(i+1)*nk])
-		}
+		keys = append(keys, hd.keysT(qkv, head)...)
+	}
+	s, err := pt.scores(ctx, conn, lay, hd.queries(qkv), keys)
+	if err != nil {
+		return nil, fmt.Errorf("scores: %w", err)
 	}
 	pt.mark("scores")
 	if err := pt.constant(s, []float64{-p.lit.SoftmaxShift}); err != nil {
@@ -166,9 +168,9 @@ func rowSums(ctx context.Context, pt party, conn Conn, rows, cols int, x share.V
 // probabilities are 1, the key's values themselves.
 func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, qkv share.Vector) (share.Vector, error) {
 	nk := len(hd.keys)
-	out := make(share.Vector, hd.n*hd.hidden)
 	if nk == 1 {
 		// Every probability is 1: each row's context is the key's value.
+		out := make(share.Vector, hd.n*hd.hidden)
 		for head := 0; head < hd.h; head++ {
 			v := hd.values(qkv, head)
 			for i := 0; i < hd.n; i++ {
@@ -177,22 +179,20 @@ func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, q
 		}
 		return out, nil
 	}
-	lay, err := pt.params().values.ChooseBlock(polymat.Dims{Rows: hd.n, In: nk, Out: hd.dh})
+	// Every head in one call: the probabilities are [A_1 | ... | A_h]
+	// (n x h·nk) as they are laid out, and [A_1·V_1 | ... | A_h·V_h] the
+	// context vectors, n x hidden.
+	lay, err := pt.params().values.ChooseBlock(polymat.Dims{Rows: hd.n, In: nk, Out: hd.dh}, hd.h)
 	if err != nil {
 		return nil, fmt.Errorf("A·V: %w", err)
 	}
+	vals := make(share.Vector, 0, hd.h*nk*hd.dh)
 	for head := 0; head < hd.h; head++ {
-		a := make(share.Vector, 0, hd.n*nk)
-		for i := 0; i < hd.n; i++ {
-			a = append(a, probs[hd.at(i, head, 0):hd.at(i, head, nk)]...)
-		}
-		c, err := pt.context(ctx, conn, lay, a, hd.values(qkv, head))
-		if err != nil {
-			return nil, fmt.Errorf("A·V of head %d: %w", head, err)
-		}
-		for i := 0; i < hd.n; i++ {
-			copy(out[i*hd.hidden+head*hd.dh:], c[i*hd.dh:(i+1)*hd.dh])
-		}
+		vals = append(vals, hd.values(qkv, head)...)
+	}
+	out, err := pt.context(ctx, conn, lay, probs, vals)
+	if err != nil {
+		return nil, fmt.Errorf("A·V: %w", err)
 	}
 	pt.mark("context")
 	return out, nil
@@ -231,7 +231,7 @@ func importance(ctx context.Context, pt party, conn Conn, hd heads, probs share.
 		return hd.localImportance(probs), nil
 	}
 	p := pt.params()
-	lay, err := p.values.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.n, Out: 1})
+	lay, err := p.values.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.n, Out: 1}, 1)
 	if err != nil {
 		return nil, fmt.Errorf("importance: %w", err)
 	}

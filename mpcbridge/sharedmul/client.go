@@ -48,12 +48,14 @@ func NewClient(p Parameters, sk *rlwe.SecretKey, workers int, rnd io.Reader) (*C
 // Params returns the protocol parameters.
 func (c *Client) Params() Parameters { return c.p }
 
-// Mul runs the client's side of Z = X·Y on lay: it encrypts its shares x
-// (Rows x In) and y (In x Out), row-major integer shares of round(2^F·X)
-// and round(2^F·Y), block by block (MsgInput), receives the sanitized
-// outputs (MsgOutput) and returns its share of round(2^F·Z), Rows x Out
+// Mul runs the client's side of the lay.Count products Z_h = X_h·Y_h in
+// one round trip: it encrypts its shares x (Rows x Count·In, the X_h side
+// by side) and y (the Count Y_h, In x Out each, one after the other),
+// row-major integer shares of round(2^F·X) and round(2^F·Y), block by
+// block (MsgInput), receives the sanitized outputs (MsgOutput) and returns
+// its share of round(2^F·[Z_1 | ... | Z_Count]), Rows x Count·Out
 // row-major.
-func (c *Client) Mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+func (c *Client) Mul(ctx context.Context, conn Conn, lay Layout, x, y share.Vector) (share.Vector, error) {
 	if err := c.send(ctx, conn, lay, x, y); err != nil {
 		return nil, fmt.Errorf("cannot Mul (client): %w", err)
 	}
@@ -64,65 +66,49 @@ func (c *Client) Mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y sh
 	return out, nil
 }
 
-func (c *Client) send(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) error {
-	p, rp := c.p, c.p.ring
-	if err := checkOperands(p, lay, x, y); err != nil {
-		return err
-	}
-	xr, err := residues(rp, lay.Rows, lay.In, x, p.lit.GuardBits)
+// send encrypts and sends the operand blocks, each as soon as it and
+// those before it are ready.
+func (c *Client) send(ctx context.Context, conn Conn, lay Layout, x, y share.Vector) error {
+	rp := c.p.ring
+	xr, yr, err := operandResidues(c.p, lay, x, y)
 	if err != nil {
 		return err
 	}
-	yr, err := residues(rp, lay.In, lay.Out, y, p.lit.GuardBits)
-	if err != nil {
-		return err
-	}
-	seeds := make([]byte, operands(lay)*polymat.SeedSize)
+	seeds := make([]byte, lay.Operands()*polymat.SeedSize)
 	if _, err := io.ReadFull(c.rnd, seeds); err != nil {
 		return fmt.Errorf("cannot draw seeds: %w", err)
 	}
-	msgs := make([][]byte, operands(lay))
-	c.c1s = make([]ring.Poly, operands(lay))
+	c.c1s = make([]ring.Poly, lay.Operands())
 	encs := make([]*polymat.Encryptor, c.workers)
-	err = polymat.Parallel(ctx, c.workers, len(msgs), func(w, k int) error {
+	return produceSend(ctx, c.workers, lay.Operands(), func(w, k int) ([]byte, error) {
 		if encs[w] == nil {
 			encs[w] = c.enc.ShallowCopy()
 		}
 		rq := rp.RingQ()
 		pt, c0 := rq.NewPoly(), rq.NewPoly()
-		encodeOperand(lay, xr, yr, k, pt)
+		lay.encodeOperand(xr, yr, k, pt)
 		seed := seeds[k*polymat.SeedSize : (k+1)*polymat.SeedSize]
 		if err := encs[w].EncryptSeeded(pt, seed, c0); err != nil {
-			return err
-		}
-		msgs[k] = encodeInput(rp, lay, k, seed, c0)
-		// Its own c1, for the c2 = Σ c1_A·c1_B of the outputs.
-		c.c1s[k] = rq.NewPoly()
-		return polymat.ExpandC1(rp, seed, c.c1s[k])
-	})
-	if err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if err := conn.Send(ctx, MsgInput, m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c *Client) receive(ctx context.Context, conn Conn, lay polymat.Layout) (share.Vector, error) {
-	msgs := make([][]byte, lay.Outputs())
-	for o := range msgs {
-		b, err := conn.Recv(ctx, MsgOutput)
-		if err != nil {
 			return nil, err
 		}
-		msgs[o] = b
-	}
+		// Its own c1, for the c2 = Σ c1_A·c1_B of the outputs.
+		c.c1s[k] = rq.NewPoly()
+		if err := polymat.ExpandC1(rp, seed, c.c1s[k]); err != nil {
+			return nil, err
+		}
+		return encodeInput(rp, lay, k, seed, c0), nil
+	}, func(ctx context.Context, b []byte) error {
+		return conn.Send(ctx, MsgInput, b)
+	})
+}
+
+// receive decrypts the outputs as they arrive.
+func (c *Client) receive(ctx context.Context, conn Conn, lay Layout) (share.Vector, error) {
 	out := make(share.Vector, lay.TotalTargets())
-	err := polymat.Parallel(ctx, c.workers, len(msgs), func(_, o int) error {
-		return c.decrypt(lay, o, msgs[o], out)
+	err := recvProcess(ctx, c.workers, lay.Outputs(), func(ctx context.Context) ([]byte, error) {
+		return conn.Recv(ctx, MsgOutput)
+	}, func(_, o int, b []byte) error {
+		return c.decrypt(lay, o, b, out)
 	})
 	return out, err
 }
@@ -130,17 +116,18 @@ func (c *Client) receive(ctx context.Context, conn Conn, lay polymat.Layout) (sh
 // decrypt decodes output o, computes p = c0 + c1·s + c2·s² at its targets,
 // centred modulo Q, checks |p| < 2^(β+2) and writes round(p/2^(F+2G)) to
 // the target entries of out.
-func (c *Client) decrypt(lay polymat.Layout, o int, msg []byte, out share.Vector) error {
+func (c *Client) decrypt(lay Layout, o int, msg []byte, out share.Vector) error {
 	rp := c.p.ring
 	rq := rp.RingQ()
 	c1, c2 := rq.NewPoly(), rq.NewPoly()
-	c0, err := decodeOutput(rp, lay, o, msg, c1)
+	c0, err := c.p.decodeOutput(lay, o, msg, c1)
 	if err != nil {
 		return err
 	}
 	rq.NTT(c1, c1)
 	i, j := o/lay.ColBlocks(), o%lay.ColBlocks()
-	for a := 0; a < lay.InnerBlocks(); a++ {
+	lo, hi := lay.InnerRange(j)
+	for a := lo; a < hi; a++ {
 		rq.MulCoeffsBarrettThenAdd(c.c1s[lay.InputIndex(i, a)], c.c1s[lay.Inputs()+lay.WeightIndex(a, j)], c2)
 	}
 	rq.MulCoeffsMontgomery(c1, c.s, c1)

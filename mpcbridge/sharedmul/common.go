@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/bits"
 
-	"github.com/tuneinsight/lattigo/v5/ring"
-
 	"github.com/cipherprune/cipherprune/ckks/polymat"
 	"github.com/cipherprune/cipherprune/mpcbridge/matmul"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -32,31 +30,32 @@ func residues(rp polymat.Parameters, rows, cols int, v share.Vector, g int) (pol
 	return m, nil
 }
 
-// checkOperands checks the shapes of the two operands against lay.
-func checkOperands(p Parameters, lay polymat.Layout, x, y share.Vector) error {
+// checkOperands checks the shapes of the two operands against lay: x
+// is Rows x Count·In (the products' left operands side by side), y the
+// Count right operands (In x Out each) one after the other.
+func checkOperands(p Parameters, lay Layout, x, y share.Vector) error {
 	if err := p.CheckLayout(lay); err != nil {
 		return err
 	}
 	if len(x) != lay.Rows*lay.In {
 		return fmt.Errorf("left operand has %d entries, want %dx%d", len(x), lay.Rows, lay.In)
 	}
-	if len(y) != lay.In*lay.Out {
-		return fmt.Errorf("right operand has %d entries, want %dx%d", len(y), lay.In, lay.Out)
+	if len(y) != lay.Count*lay.Per.In*lay.Per.Out {
+		return fmt.Errorf("right operand has %d entries, want %d x %dx%d", len(y), lay.Count, lay.Per.In, lay.Per.Out)
 	}
 	return nil
 }
 
-// operands returns the number of operand blocks: Inputs() of the left,
-// then Weights() of the right.
-func operands(lay polymat.Layout) int { return lay.Inputs() + lay.Weights() }
-
-// encodeOperand writes operand block k (left blocks first, then right
-// blocks in WeightIndex order) of x or y into pt, coefficient domain.
-func encodeOperand(lay polymat.Layout, x, y polymat.ResidueMatrix, k int, pt ring.Poly) {
-	if k < lay.Inputs() {
-		lay.EncodeInput(x, k/lay.InnerBlocks(), k%lay.InnerBlocks(), pt)
-		return
+// operandResidues returns the residues of 2^G·x (Rows x Count·In) and
+// 2^G·y ((Count·In) x Out, the right operands one under the other).
+func operandResidues(p Parameters, lay Layout, x, y share.Vector) (xr, yr polymat.ResidueMatrix, err error) {
+	if err := checkOperands(p, lay, x, y); err != nil {
+		return xr, yr, err
 	}
-	k -= lay.Inputs()
-	lay.EncodeWeightPlain(y, k%lay.InnerBlocks(), k/lay.InnerBlocks(), pt)
+	g := p.lit.GuardBits
+	if xr, err = residues(p.ring, lay.Rows, lay.In, x, g); err != nil {
+		return xr, yr, err
+	}
+	yr, err = residues(p.ring, lay.Count*lay.Per.In, lay.Per.Out, y, g)
+	return xr, yr, err
 }

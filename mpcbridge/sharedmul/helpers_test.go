@@ -113,10 +113,29 @@ func want(d polymat.Dims, f int, x, y share.Vector) []*big.Int {
 	return out
 }
 
+// wantBatch returns want of every product of lay, laid out as Mul returns
+// them (Rows x Count·Out): x is Rows x Count·In, y the Count right
+// operands one after the other.
+func wantBatch(lay Layout, f int, x, y share.Vector) []*big.Int {
+	d := lay.Per
+	out := make([]*big.Int, d.Rows*lay.Count*d.Out)
+	for h := 0; h < lay.Count; h++ {
+		xh := make(share.Vector, 0, d.Rows*d.In)
+		for r := 0; r < d.Rows; r++ {
+			xh = append(xh, x[r*lay.In+h*d.In:r*lay.In+(h+1)*d.In]...)
+		}
+		zh := want(d, f, xh, y[h*d.In*d.Out:(h+1)*d.In*d.Out])
+		for r := 0; r < d.Rows; r++ {
+			copy(out[r*lay.Out+h*d.Out:], zh[r*d.Out:(r+1)*d.Out])
+		}
+	}
+	return out
+}
+
 // run runs one product between a fresh client and srv (nil: a fresh
 // server) over transport, each party with its shares of both operands;
 // the bytes sent are those of the product (the handshake's excluded).
-func (tc *testContext) run(tb testing.TB, transport string, srv *Server, lay polymat.Layout, xc, yc, xs, ys share.Vector, workers int) (a, b share.Vector, cs, ss wire.Stats) {
+func (tc *testContext) run(tb testing.TB, transport string, srv *Server, lay Layout, xc, yc, xs, ys share.Vector, workers int) (a, b share.Vector, cs, ss wire.Stats) {
 	tb.Helper()
 	sc, cc := connPair(tb, transport)
 	cli, err := NewClient(tc.p, tc.sk, workers, nil)

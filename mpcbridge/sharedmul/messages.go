@@ -35,24 +35,25 @@ type Conn interface {
 	Recv(ctx context.Context, t wire.Type) ([]byte, error)
 }
 
-// headerSize is the bytes of a message header: Rows, In, Out, D0, D1, D2
-// and the sequence number, uint32 big-endian each.
-const headerSize = 7 * 4
+// headerSize is the bytes of a message header: the packed product's
+// Rows, In, Out, the block's D0, D1, D2, the Count of products and the
+// sequence number, uint32 big-endian each.
+const headerSize = 8 * 4
 
-func putHeader(dst []byte, lay polymat.Layout, seq int) []byte {
-	for _, v := range []int{lay.Rows, lay.In, lay.Out, lay.D0, lay.D1, lay.D2, seq} {
+func putHeader(dst []byte, lay Layout, seq int) []byte {
+	for _, v := range []int{lay.Rows, lay.In, lay.Out, lay.D0, lay.D1, lay.D2, lay.Count, seq} {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(v))
 	}
 	return dst
 }
 
 // checkHeader checks that b starts with the header of lay and seq.
-func checkHeader(b []byte, lay polymat.Layout, seq int) error {
+func checkHeader(b []byte, lay Layout, seq int) error {
 	if len(b) < headerSize {
 		return fmt.Errorf("message of %d bytes, shorter than its %d-byte header", len(b), headerSize)
 	}
-	names := []string{"Rows", "In", "Out", "D0", "D1", "D2", "sequence number"}
-	for k, want := range []int{lay.Rows, lay.In, lay.Out, lay.D0, lay.D1, lay.D2, seq} {
+	names := []string{"Rows", "In", "Out", "D0", "D1", "D2", "Count", "sequence number"}
+	for k, want := range []int{lay.Rows, lay.In, lay.Out, lay.D0, lay.D1, lay.D2, lay.Count, seq} {
 		if got := binary.BigEndian.Uint32(b[4*k:]); uint64(got) != uint64(want) {
 			return fmt.Errorf("header field %s is %d, want %d", names[k], got, want)
 		}
@@ -83,15 +84,6 @@ func readResidues(r *matmul.BitReader, dst []uint64, l int, q uint64, width int,
 	return nil
 }
 
-// bitsPerCoefficient is Σ_i ceil(log2 q_i).
-func bitsPerCoefficient(rp polymat.Parameters) int {
-	w := 0
-	for _, x := range rp.Widths() {
-		w += x
-	}
-	return w
-}
-
 // inputBytes is the size of an input message.
 func inputBytes(rp polymat.Parameters) int {
 	return headerSize + polymat.SeedSize + rp.PolyBytes()
@@ -99,7 +91,7 @@ func inputBytes(rp polymat.Parameters) int {
 
 // encodeInput returns the input message of block seq: header, seed, c0
 // (packed residues).
-func encodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, seed []byte, c0 ring.Poly) []byte {
+func encodeInput(rp polymat.Parameters, lay Layout, seq int, seed []byte, c0 ring.Poly) []byte {
 	b := make([]byte, 0, inputBytes(rp))
 	b = putHeader(b, lay, seq)
 	b = append(b, seed...)
@@ -110,7 +102,7 @@ func encodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, seed []byte
 
 // decodeInput checks an input message of block seq and writes its c0
 // into c0; it returns the seed.
-func decodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, b []byte, c0 ring.Poly) ([]byte, error) {
+func decodeInput(rp polymat.Parameters, lay Layout, seq int, b []byte, c0 ring.Poly) ([]byte, error) {
 	if len(b) != inputBytes(rp) {
 		return nil, fmt.Errorf("cannot decode input %d: %d bytes, want %d", seq, len(b), inputBytes(rp))
 	}
@@ -131,49 +123,68 @@ func decodeInput(rp polymat.Parameters, lay polymat.Layout, seq int, b []byte, c
 	return seed, nil
 }
 
-// outputBytes is the size of the message of output o.
-func outputBytes(rp polymat.Parameters, lay polymat.Layout, o int) int {
-	return headerSize + ((lay.Targets(o)+rp.N())*bitsPerCoefficient(rp)+7)/8
+// outputBytes is the size of the message of output o: the header, then
+// the targets of c0 and all of c1, OutputWidth bits each.
+func (p Parameters) outputBytes(lay Layout, o int) int {
+	return headerSize + ((lay.Targets(o)+p.ring.N())*int(p.rnd.width)+7)/8
 }
 
-// encodeOutput returns the message of output o: header, c0 at the targets
-// (limb by limb, in AppendTargets order) and c1 whole (coefficient
-// domain), packed residues.
-func encodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, targets []int, c0, c1 ring.Poly) []byte {
-	b := make([]byte, 0, outputBytes(rp, lay, o))
+// encodeOutput returns the message of output o: header, then c0 at the
+// targets (in AppendTargets order) and c1 whole (coefficient domain),
+// every coefficient c in [0, Q) as round(c/2^k) (at most
+// floor((Q-1)/2^k)), OutputWidth bits.
+func (p Parameters) encodeOutput(lay Layout, o int, targets []int, c0, c1 ring.Poly) []byte {
+	b := make([]byte, 0, p.outputBytes(lay, o))
 	b = putHeader(b, lay, o)
 	w := matmul.NewBitWriter(b)
-	widths := rp.Widths()
-	for l, limb := range c0.Coeffs {
-		for _, t := range targets {
-			w.Write(limb[t], uint(widths[l]))
+	res := make([]uint64, len(c0.Coeffs))
+	put := func(c ring.Poly, t int) {
+		for l := range res {
+			res[l] = c.Coeffs[l][t]
 		}
+		hi, lo := p.rnd.round(res)
+		p.rnd.write(w, hi, lo)
 	}
-	appendPoly(w, c1, widths)
+	for _, t := range targets {
+		put(c0, t)
+	}
+	for t := 0; t < p.ring.N(); t++ {
+		put(c1, t)
+	}
 	return w.Flush()
 }
 
 // decodeOutput checks the message of output o and returns c0 at the
-// targets (limb-major: [l][k]) and c1 in the given polynomial.
-func decodeOutput(rp polymat.Parameters, lay polymat.Layout, o int, b []byte, c1 ring.Poly) ([][]uint64, error) {
-	if len(b) != outputBytes(rp, lay, o) {
-		return nil, fmt.Errorf("cannot decode output %d: %d bytes, want %d", o, len(b), outputBytes(rp, lay, o))
+// targets (limb-major: [l][k]) and writes c1 into the given polynomial,
+// both as the residues of the rounded values times 2^k.
+func (p Parameters) decodeOutput(lay Layout, o int, b []byte, c1 ring.Poly) ([][]uint64, error) {
+	if len(b) != p.outputBytes(lay, o) {
+		return nil, fmt.Errorf("cannot decode output %d: %d bytes, want %d", o, len(b), p.outputBytes(lay, o))
 	}
 	if err := checkHeader(b, lay, o); err != nil {
 		return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
 	}
 	r := matmul.NewBitReader(b[headerSize:])
-	widths := rp.Widths()
-	c0 := make([][]uint64, rp.Limbs())
-	for l, q := range rp.Moduli() {
+	c0 := make([][]uint64, p.ring.Limbs())
+	for l := range c0 {
 		c0[l] = make([]uint64, lay.Targets(o))
-		if err := readResidues(r, c0[l], l, q, widths[l], "c0 at the targets"); err != nil {
-			return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
+	}
+	read := func(what string, dst [][]uint64, k int) error {
+		hi, lo := p.rnd.read(r)
+		if !p.rnd.valid(hi, lo) {
+			return fmt.Errorf("cannot decode output %d: %s: coefficient %d is over floor((Q-1)/2^%d)", o, what, k, p.rnd.k)
+		}
+		p.rnd.expand(hi, lo, dst, k)
+		return nil
+	}
+	for k := range c0[0] {
+		if err := read("c0 at the targets", c0, k); err != nil {
+			return nil, err
 		}
 	}
-	for l, q := range rp.Moduli() {
-		if err := readResidues(r, c1.Coeffs[l], l, q, widths[l], "c1"); err != nil {
-			return nil, fmt.Errorf("cannot decode output %d: %w", o, err)
+	for k := 0; k < p.ring.N(); k++ {
+		if err := read("c1", c1.Coeffs, k); err != nil {
+			return nil, err
 		}
 	}
 	if err := r.End(); err != nil {

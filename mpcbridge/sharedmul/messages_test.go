@@ -17,7 +17,7 @@ func TestDecoders(t *testing.T) {
 	tc := newTestContext(t)
 	rp := tc.p.ring
 	rq := rp.RingQ()
-	lay, err := polymat.NewLayout(rp, polymat.Dims{Rows: 5, In: 17, Out: 9}, polymat.Block{D0: 2, D1: 4, D2: 3})
+	lay, err := NewLayout(rp, polymat.Dims{Rows: 5, In: 17, Out: 9}, 2, polymat.Block{D0: 2, D1: 4, D2: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,21 +26,23 @@ func TestDecoders(t *testing.T) {
 	o := lay.Outputs() - 1 // an edge block, fewer targets
 	targets := lay.AppendTargets(nil, o)
 	c := rq.NewPoly()
-	out := encodeOutput(rp, lay, o, targets, c, c)
-	// The encoders write any value of the width: residues at or over
-	// their prime, as a peer could send them.
-	q0, top := rp.Moduli()[0], uint64(1)<<rp.Widths()[1]-1
+	out := tc.p.encodeOutput(lay, o, targets, c, c)
+	// The input encoder writes any value of the width: residues at or
+	// over their prime, as a peer could send them.
 	bad := rq.NewPoly()
-	bad.Coeffs[0][1] = q0
+	bad.Coeffs[0][1] = rp.Moduli()[0]
 	badIn := encodeInput(rp, lay, 3, seed, bad)
-	bad.Coeffs[0][1] = 0
-	bad.Coeffs[0][targets[1]] = q0
-	badTarget := encodeOutput(rp, lay, o, targets, bad, c)
-	bad.Coeffs[0][targets[1]] = 0
-	bad.Coeffs[1][rp.N()-1] = top
-	badC1 := encodeOutput(rp, lay, o, targets, c, bad)
-	if len(out) != outputBytes(rp, lay, o) {
-		t.Fatalf("output message of %d bytes, formula %d", len(out), outputBytes(rp, lay, o))
+	// An output coefficient of all ones is over floor((Q-1)/2^k).
+	ones := func(k int) []byte {
+		b := append([]byte(nil), out...)
+		w := tc.p.OutputWidth()
+		for bit := headerSize*8 + k*w; bit < headerSize*8+(k+1)*w; bit++ {
+			b[bit/8] |= 1 << (bit % 8)
+		}
+		return b
+	}
+	if len(out) != tc.p.outputBytes(lay, o) {
+		t.Fatalf("output message of %d bytes, formula %d", len(out), tc.p.outputBytes(lay, o))
 	}
 	mod := func(b []byte, f func([]byte)) []byte {
 		b = append([]byte(nil), b...)
@@ -57,21 +59,24 @@ func TestDecoders(t *testing.T) {
 		{"input/long", "bytes, want", true, append(append([]byte(nil), in...), 0)},
 		{"input/rows", "Rows is 6", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b, 6) })},
 		{"input/block", "D1 is 5", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b[16:], 5) })},
-		{"input/sequence", "sequence number is 4", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b[24:], 4) })},
+		{"input/count", "Count is 3", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b[24:], 3) })},
+		{"input/sequence", "sequence number is 4", true, mod(in, func(b []byte) { binary.BigEndian.PutUint32(b[28:], 4) })},
 		{"input/residue", "c0: limb 0 coefficient 1", true, badIn},
 		{"output/ok", "", false, out},
 		{"output/short", "bytes, want", false, out[:len(out)-8]},
 		{"output/out", "Out is 8", false, mod(out, func(b []byte) { binary.BigEndian.PutUint32(b[8:], 8) })},
-		{"output/sequence", "sequence number is 0", false, mod(out, func(b []byte) { binary.BigEndian.PutUint32(b[24:], 0) })},
-		{"output/target", "c0 at the targets: limb 0 coefficient 1", false, badTarget},
-		{"output/c1", fmt.Sprintf("c1: limb 1 coefficient %d", rp.N()-1), false, badC1},
+		{"output/count", "Count is 1", false, mod(out, func(b []byte) { binary.BigEndian.PutUint32(b[24:], 1) })},
+		{"output/sequence", "sequence number is 0", false, mod(out, func(b []byte) { binary.BigEndian.PutUint32(b[28:], 0) })},
+		{"output/target", "c0 at the targets: coefficient 1 is over", false, ones(1)},
+		{"output/c1", fmt.Sprintf("c1: coefficient %d is over", rp.N()-1), false, ones(len(targets) + rp.N() - 1)},
+		{"output/padding", "padding", false, mod(out, func(b []byte) { b[len(b)-1] |= 0x80 })},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error
 			if tt.input {
 				_, err = decodeInput(rp, lay, 3, tt.b, rq.NewPoly())
 			} else {
-				_, err = decodeOutput(rp, lay, o, tt.b, rq.NewPoly())
+				_, err = tc.p.decodeOutput(lay, o, tt.b, rq.NewPoly())
 			}
 			switch {
 			case tt.want == "" && err != nil:
@@ -111,7 +116,7 @@ func TestBudget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lay, err := polymat.NewLayout(rp, polymat.Dims{Rows: 128, In: tt.in, Out: 128}, polymat.Block{D0: 16, D1: 8, D2: 16})
+		lay, err := NewLayout(rp, polymat.Dims{Rows: 128, In: tt.in, Out: 128}, 1, polymat.Block{D0: 16, D1: 8, D2: 16})
 		if err != nil {
 			t.Fatal(err)
 		}

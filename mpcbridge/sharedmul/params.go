@@ -43,12 +43,17 @@ type ParametersLiteral struct {
 	// LogMaxValues is log2 of the outputs one Server may mask (0:
 	// DefaultLogMaxValues; at most 40).
 	LogMaxValues int
+	// ExactOutputs sends the output coefficients whole instead of rounded
+	// to multiples of 2^k (Parameters.RoundBits): 15 more bits each on
+	// polymat.N13, for tests that read c1 exactly.
+	ExactOutputs bool
 }
 
 // Parameters are validated, immutable protocol parameters on a ring.
 type Parameters struct {
 	ring polymat.Parameters
 	lit  ParametersLiteral
+	rnd  *rounder
 }
 
 // NewParameters validates lit for the ring and fills its defaults. The
@@ -64,6 +69,7 @@ func NewParameters(ring polymat.Parameters, lit ParametersLiteral) (Parameters, 
 	def(&lit.GuardBits, DefaultGuardBits)
 	def(&lit.Lambda, DefaultLambda)
 	def(&lit.LogMaxValues, DefaultLogMaxValues)
+	var err error
 	switch {
 	case lit.LogBoundX < 0 || lit.LogBoundX > 30 || lit.LogBoundY < 0 || lit.LogBoundY > 30:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: LogBoundX %d or LogBoundY %d not in [0, 30]", lit.LogBoundX, lit.LogBoundY)
@@ -78,8 +84,34 @@ func NewParameters(ring polymat.Parameters, lit ParametersLiteral) (Parameters, 
 	case ring.N() == 0:
 		return Parameters{}, errors.New("cannot NewParameters: zero ring")
 	}
-	return Parameters{ring: ring, lit: lit}, nil
+	p := Parameters{ring: ring, lit: lit}
+	if p.rnd, err = newRounder(ring, p.roundBits()); err != nil {
+		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
+	}
+	return p, nil
 }
+
+// roundBits is k = F + 2G - 6 - ceil(log2(sqrt(2N)/3)) + 1 (0 with
+// ExactOutputs, and at least 0): the rounding of c1 to multiples of 2^k
+// adds to the client's value an error of standard deviation
+// 2^(k-1)·sqrt(2N)/3 (times the ternary secret), at most 2^(F+2G-6), 1/64
+// of the output's last unit (mpcbridge/matmul's rule).
+func (p Parameters) roundBits() int {
+	if p.lit.ExactOutputs {
+		return 0
+	}
+	n := float64(p.ring.N())
+	k := p.Shift() - 6 - int(math.Ceil(math.Log2(math.Sqrt(2*n)/3))) + 1
+	return max(0, k)
+}
+
+// RoundBits returns k: every output coefficient travels as round(c/2^k),
+// c in [0, Q) (package documentation, "Cost").
+func (p Parameters) RoundBits() int { return int(p.rnd.k) }
+
+// OutputWidth returns the bits of a transmitted output coefficient,
+// those of floor((Q-1)/2^k).
+func (p Parameters) OutputWidth() int { return int(p.rnd.width) }
 
 // Ring returns the ring of the products.
 func (p Parameters) Ring() polymat.Parameters { return p.ring }
@@ -95,33 +127,36 @@ func (p Parameters) Shift() int { return p.lit.FracBits + 2*p.lit.GuardBits }
 // the product with all its noise, is below 2^V in magnitude (package
 // documentation, "Budget"):
 //
-//	In·2^(Mx+My) + In·N·(20·(2^Mx + 2^My) + 400) + 20·(2N+1),
+//	In·2^(Mx+My) + P·(20·(D0·D1·2^Mx + D1·D2·2^My) + 400·N) + 20·(2N+1),
 //
-// with Mx = F + G + Bx and My = F + G + By.
-func (p Parameters) ValueBits(lay polymat.Layout) int {
+// with Mx = F + G + Bx, My = F + G + By, In one product's (Per.In) and P
+// the most inner blocks an output sums (Layout.MaxInner).
+func (p Parameters) ValueBits(lay Layout) int {
 	mx := math.Exp2(float64(p.lit.FracBits + p.lit.GuardBits + p.lit.LogBoundX))
 	my := math.Exp2(float64(p.lit.FracBits + p.lit.GuardBits + p.lit.LogBoundY))
-	in, n := float64(lay.In), float64(p.ring.N())
-	v := in*mx*my + in*n*(20*(mx+my)+400) + 20*(2*n+1)
+	in, n, pp := float64(lay.Per.In), float64(p.ring.N()), float64(lay.MaxInner())
+	d0, d1, d2 := float64(lay.D0), float64(lay.D1), float64(lay.D2)
+	v := in*mx*my + pp*(20*(d0*d1*mx+d1*d2*my)+400*n) + 20*(2*n+1)
 	// The float rounding is far below the margin of the ceiling plus one.
 	return int(math.Ceil(math.Log2(v) * (1 + 1e-12)))
 }
 
 // MaskBits returns β = λ + ceil(LogMaxValues/2) + V + 1 for lay: a mask is
 // the sum of three integers uniform in [-2^β, 2^β).
-func (p Parameters) MaskBits(lay polymat.Layout) int {
+func (p Parameters) MaskBits(lay Layout) int {
 	return p.lit.Lambda + (p.lit.LogMaxValues+1)/2 + p.ValueBits(lay) + 1
 }
 
 // CheckLayout checks that lay is on the ring and that the masked values fit
-// it: log2 Q > β + 3 (and β <= 123, the mask sampler's limit).
-func (p Parameters) CheckLayout(lay polymat.Layout) error {
+// it: log2 Q > β + 3 (and β <= 123, the mask sampler's limit; the
+// rounding's 2^(k-1)·(N+1) is far below 2^β - 2^V).
+func (p Parameters) CheckLayout(lay Layout) error {
 	if lay.N() != p.ring.N() {
 		return fmt.Errorf("layout for N = %d, ring of N = %d", lay.N(), p.ring.N())
 	}
 	b := p.MaskBits(lay)
 	if float64(b+3) >= p.ring.LogQ() || b > 123 {
-		return fmt.Errorf("mask of %d bits for In = %d needs log2 Q > %d, the ring has %.2f (lower B or G, or a larger ring)", b, lay.In, b+3, p.ring.LogQ())
+		return fmt.Errorf("mask of %d bits for In = %d needs log2 Q > %d, the ring has %.2f (lower B or G, or a larger ring)", b, lay.Per.In, b+3, p.ring.LogQ())
 	}
 	return nil
 }
@@ -129,6 +164,6 @@ func (p Parameters) CheckLayout(lay polymat.Layout) error {
 // SessionBound returns the bound on the statistical distance of the
 // client's view over a session for lay: sqrt(2^LogMaxValues·1.15)·2^V /
 // 2^(β+1), at most 1.0724·2^-(λ+2).
-func (p Parameters) SessionBound(lay polymat.Layout) float64 {
+func (p Parameters) SessionBound(lay Layout) float64 {
 	return math.Sqrt(math.Exp2(float64(p.lit.LogMaxValues))*matmul.IH3J) * math.Exp2(float64(p.ValueBits(lay)-p.MaskBits(lay)-1))
 }

@@ -22,7 +22,7 @@ func TestRefusals(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	f := tc.p.lit.FracBits
 	d := polymat.Dims{Rows: 4, In: 8, Out: 4}
-	lay, err := polymat.NewLayout(tc.p.ring, d, polymat.Block{D0: 4, D1: 8, D2: 4})
+	lay, err := NewLayout(tc.p.ring, d, 1, polymat.Block{D0: 4, D1: 8, D2: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestRefusals(t *testing.T) {
 	})
 	t.Run("layout", func(t *testing.T) {
 		// B = 4 on both operands of A·V at n = 128: log2 Q > 116.
-		lay2, err := polymat.NewLayout(tc.p.ring, polymat.Dims{Rows: 128, In: 128, Out: 64}, polymat.Block{D0: 16, D1: 8, D2: 64})
+		lay2, err := NewLayout(tc.p.ring, polymat.Dims{Rows: 128, In: 128, Out: 64}, 1, polymat.Block{D0: 16, D1: 8, D2: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func TestRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = srv.Mul(bg(), nil, lay, xs, ys[:31])
-		if err == nil || !strings.Contains(err.Error(), "right operand has 31 entries, want 8x4") {
+		if err == nil || !strings.Contains(err.Error(), "right operand has 31 entries, want 1 x 8x4") {
 			t.Fatalf("error %v, want the operand's size", err)
 		}
 	})

@@ -68,12 +68,14 @@ func (s *Server) take(n int) error {
 	return nil
 }
 
-// Mul runs the server's side of Z = X·Y on lay: it receives the client's
-// encrypted blocks of both operands (MsgInput), adds the encodings of its
-// own shares x (Rows x In) and y (In x Out), row-major integer shares at
-// scale 2^F, multiplies, and sends every output sanitized (MsgOutput). It
-// returns its share of round(2^F·Z), Rows x Out row-major.
-func (s *Server) Mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
+// Mul runs the server's side of the lay.Count products Z_h = X_h·Y_h in
+// one round trip: it receives the client's encrypted blocks of both
+// operands (MsgInput), adds the encodings of its own shares x (Rows x
+// Count·In, the X_h side by side) and y (the Count Y_h, In x Out each, one
+// after the other), row-major integer shares at scale 2^F, multiplies, and
+// sends every output sanitized (MsgOutput). It returns its share of
+// round(2^F·[Z_1 | ... | Z_Count]), Rows x Count·Out row-major.
+func (s *Server) Mul(ctx context.Context, conn Conn, lay Layout, x, y share.Vector) (share.Vector, error) {
 	out, err := s.mul(ctx, conn, lay, x, y)
 	if err != nil {
 		return nil, fmt.Errorf("cannot Mul (server): %w", err)
@@ -81,116 +83,118 @@ func (s *Server) Mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y sh
 	return out, nil
 }
 
-func (s *Server) mul(ctx context.Context, conn Conn, lay polymat.Layout, x, y share.Vector) (share.Vector, error) {
-	p, rp := s.p, s.p.ring
-	if err := checkOperands(p, lay, x, y); err != nil {
-		return nil, err
-	}
-	g := p.lit.GuardBits
-	xr, err := residues(rp, lay.Rows, lay.In, x, g)
-	if err != nil {
-		return nil, err
-	}
-	yr, err := residues(rp, lay.In, lay.Out, y, g)
+func (s *Server) mul(ctx context.Context, conn Conn, lay Layout, x, y share.Vector) (share.Vector, error) {
+	xr, yr, err := operandResidues(s.p, lay, x, y)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.take(lay.TotalTargets()); err != nil {
 		return nil, err
 	}
-	rq := rp.RingQ()
-	// Receive every block: c0 + Enc(own share), c1 from the seed; NTT
-	// domain.
-	cts := make([][2]ring.Poly, operands(lay))
-	pt := rq.NewPoly()
-	for k := range cts {
-		b, err := conn.Recv(ctx, MsgInput)
-		if err != nil {
-			return nil, err
-		}
-		c0, c1 := rq.NewPoly(), rq.NewPoly()
-		seed, err := decodeInput(rp, lay, k, b, c0)
-		if err != nil {
-			return nil, err
-		}
-		if err := polymat.ExpandC1(rp, seed, c1); err != nil {
-			return nil, err
-		}
-		encodeOperand(lay, xr, yr, k, pt)
-		rq.NTT(pt, pt)
-		rq.Add(c0, pt, c0)
-		cts[k] = [2]ring.Poly{c0, c1}
+	cts, err := s.receive(ctx, conn, lay, xr, yr)
+	if err != nil {
+		return nil, err
 	}
-	beta := p.MaskBits(lay)
-	shift := uint(p.Shift())
 	result := make(share.Vector, lay.TotalTargets())
-	msgs := make([][]byte, lay.Outputs())
-	type scratch struct {
-		enc  *rlwe.Encryptor
-		zero *rlwe.Ciphertext
-		ms   *matmul.MaskSampler
-		tmp  ring.Poly
-	}
 	sc := make([]*scratch, s.workers)
 	var rndMu sync.Mutex
-	err = polymat.Parallel(ctx, s.workers, lay.Outputs(), func(w, o int) error {
+	err = produceSend(ctx, s.workers, lay.Outputs(), func(w, o int) ([]byte, error) {
 		if sc[w] == nil {
 			rndMu.Lock()
-			ms, err := matmul.NewMaskSampler(s.rnd, beta)
+			ms, err := matmul.NewMaskSampler(s.rnd, s.p.MaskBits(lay))
 			rndMu.Unlock()
 			if err != nil {
-				return err
+				return nil, err
 			}
-			sc[w] = &scratch{enc: s.enc.ShallowCopy(), zero: polymat.NewCiphertext(rp), ms: ms, tmp: rq.NewPoly()}
+			sc[w] = &scratch{enc: s.enc.ShallowCopy(), zero: polymat.NewCiphertext(s.p.ring)}
+			sc[w].ms = ms
 		}
-		w0 := sc[w]
-		i, j := o/lay.ColBlocks(), o%lay.ColBlocks()
-		// The third part, Σ c1_A·c1_B, depends on the client's seeds
-		// alone: the client computes it (package documentation).
-		d0, d1 := rq.NewPoly(), rq.NewPoly()
-		for a := 0; a < lay.InnerBlocks(); a++ {
-			A := cts[lay.InputIndex(i, a)]
-			B := cts[lay.Inputs()+lay.WeightIndex(a, j)]
-			rq.MulCoeffsBarrettThenAdd(A[0], B[0], d0)
-			rq.MulCoeffsBarrettThenAdd(A[0], B[1], d1)
-			rq.MulCoeffsBarrettThenAdd(A[1], B[0], d1)
-		}
-		// (a) A fresh public-key encryption of zero for this output
-		// alone: c1 becomes a fresh RLWE sample under the server's u.
-		if !s.skipRerandomize {
-			if err := w0.enc.EncryptZero(w0.zero); err != nil {
-				return err
-			}
-			rq.Add(d0, w0.zero.Value[0], d0)
-			rq.Add(d1, w0.zero.Value[1], d1)
-		}
-		rq.INTT(d0, d0)
-		rq.INTT(d1, d1)
-		// (b) The masks on the targets; this party's share is -M.
-		targets := lay.AppendTargets(nil, o)
-		entries := lay.AppendTargetEntries(nil, o)
-		masks := make([]share.Int128, len(targets))
-		w0.ms.Sample(masks)
-		for l, q := range rp.Moduli() {
-			limb := d0.Coeffs[l]
-			for k, t := range targets {
-				limb[t] = (limb[t] + matmul.Residue(masks[k], q)) % q
-			}
-		}
-		for k, e := range entries {
-			result[e] = matmul.ShiftRound(masks[k].Neg(), shift)
-		}
-		// (c) c0 at the targets only, c1 whole.
-		msgs[o] = encodeOutput(rp, lay, o, targets, d0, d1)
-		return nil
+		return s.output(sc[w], lay, cts, o, result)
+	}, func(ctx context.Context, b []byte) error {
+		return conn.Send(ctx, MsgOutput, b)
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range msgs {
-		if err := conn.Send(ctx, MsgOutput, m); err != nil {
+	return result, nil
+}
+
+// receive returns every operand block combined with the server's share:
+// c0 + Enc(own share), c1 from the seed, NTT domain; the blocks are
+// decoded and combined as they arrive.
+func (s *Server) receive(ctx context.Context, conn Conn, lay Layout, xr, yr polymat.ResidueMatrix) ([][2]ring.Poly, error) {
+	rp := s.p.ring
+	cts := make([][2]ring.Poly, lay.Operands())
+	err := recvProcess(ctx, s.workers, lay.Operands(), func(ctx context.Context) ([]byte, error) {
+		return conn.Recv(ctx, MsgInput)
+	}, func(_, k int, b []byte) error {
+		rq := rp.RingQ()
+		c0, c1, pt := rq.NewPoly(), rq.NewPoly(), rq.NewPoly()
+		seed, err := decodeInput(rp, lay, k, b, c0)
+		if err != nil {
+			return err
+		}
+		if err := polymat.ExpandC1(rp, seed, c1); err != nil {
+			return err
+		}
+		lay.encodeOperand(xr, yr, k, pt)
+		rq.NTT(pt, pt)
+		rq.Add(c0, pt, c0)
+		cts[k] = [2]ring.Poly{c0, c1}
+		return nil
+	})
+	return cts, err
+}
+
+// scratch is one worker's state for the outputs.
+type scratch struct {
+	enc  *rlwe.Encryptor
+	zero *rlwe.Ciphertext
+	ms   *matmul.MaskSampler
+}
+
+// output computes output o, sanitizes it, writes this party's share of
+// its targets into result and returns its message.
+func (s *Server) output(w0 *scratch, lay Layout, cts [][2]ring.Poly, o int, result share.Vector) ([]byte, error) {
+	rq := s.p.ring.RingQ()
+	i, j := o/lay.ColBlocks(), o%lay.ColBlocks()
+	// The third part, Σ c1_A·c1_B, depends on the client's seeds alone:
+	// the client computes it (package documentation).
+	d0, d1 := rq.NewPoly(), rq.NewPoly()
+	lo, hi := lay.InnerRange(j)
+	for a := lo; a < hi; a++ {
+		A := cts[lay.InputIndex(i, a)]
+		B := cts[lay.Inputs()+lay.WeightIndex(a, j)]
+		rq.MulCoeffsBarrettThenAdd(A[0], B[0], d0)
+		rq.MulCoeffsBarrettThenAdd(A[0], B[1], d1)
+		rq.MulCoeffsBarrettThenAdd(A[1], B[0], d1)
+	}
+	// (a) A fresh public-key encryption of zero for this output alone: c1
+	// becomes a fresh RLWE sample under the server's u.
+	if !s.skipRerandomize {
+		if err := w0.enc.EncryptZero(w0.zero); err != nil {
 			return nil, err
 		}
+		rq.Add(d0, w0.zero.Value[0], d0)
+		rq.Add(d1, w0.zero.Value[1], d1)
 	}
-	return result, nil
+	rq.INTT(d0, d0)
+	rq.INTT(d1, d1)
+	// (b) The masks on the targets; this party's share is -M.
+	targets := lay.AppendTargets(nil, o)
+	entries := lay.AppendTargetEntries(nil, o)
+	masks := make([]share.Int128, len(targets))
+	w0.ms.Sample(masks)
+	for l, q := range s.p.ring.Moduli() {
+		limb := d0.Coeffs[l]
+		for k, t := range targets {
+			limb[t] = (limb[t] + matmul.Residue(masks[k], q)) % q
+		}
+	}
+	shift := uint(s.p.Shift())
+	for k, e := range entries {
+		result[e] = matmul.ShiftRound(masks[k].Neg(), shift)
+	}
+	// (c) c0 at the targets only, c1 whole, both rounded.
+	return s.p.encodeOutput(lay, o, targets, d0, d1), nil
 }
