@@ -305,11 +305,12 @@ func (t *stepTrace) report(b *testing.B) {
 
 // BenchmarkLayer measures one whole BERT-base-shaped encoder layer on the
 // rotation-free path (attention, then the feed-forward stage, no pruning
-// step) at n = 128, 32 and 1, every row valid and at the high degree,
-// with sentiment-tiny's approximation settings calibrated for this model
-// (bertApprox: the intervals and degrees are logged): two parties in one
-// process over loopback TCP, 2 workers each, Elementwise14 (the default) for the calls
-// in slots, polymat.N12 for the products by weights, polymat.N13 for the
+// step) at n = 128, 32, 1 and 2 (a pruned layer's rows), every row valid
+// and at the high degree, with sentiment-tiny's approximation settings
+// calibrated for this model (bertApprox: the intervals and degrees are
+// logged): two parties in one process over loopback TCP, 2 workers each,
+// Elementwise14 (the default) for the calls in slots, polymat.N12 for the
+// products by weights, polymat.N13 for the
 // shared products, every conversion timed (the weights are encoded once,
 // outside the timer, for 128 rows; their memory is reported). It reports
 // CPU seconds of both parties, bytes each way, rounds, the server's wall
@@ -322,7 +323,7 @@ func BenchmarkLayer(b *testing.B) {
 	m := bertBase(b, tn)
 	r := rand.New(rand.NewPCG(41, 42))
 	inputs := map[int]models.Matrix{}
-	for _, n := range []int{128, 32, 1} {
+	for _, n := range []int{128, 32, 1, 2} {
 		inputs[n] = bertInput(b, r, m, n, matmul.DefaultFracBits)
 	}
 	apx := bertApprox(b, m, inputs[128], inputs[32]) // n = 1 has no softmax to calibrate
@@ -346,7 +347,7 @@ func BenchmarkLayer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, n := range []int{128, 32, 1} {
+	for _, n := range []int{128, 32, 1, 2} {
 		b.Run(fmt.Sprintf("bert-base/n=%d/workers=2", n), func(b *testing.B) {
 			x := inputs[n]
 			xa, xb := split(r, x.Data, tc.p.FracBits(), 87)

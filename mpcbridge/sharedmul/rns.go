@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"math/bits"
 
+	"github.com/tuneinsight/lattigo/v5/ring"
+
 	"github.com/cipherprune/cipherprune/ckks/polymat"
 )
 
@@ -18,11 +20,13 @@ type rounder struct {
 	moduli []uint64
 	// inv[i][j] = q_j^-1 mod q_i, j < i.
 	inv [][]uint64
-	// pow2k[i] = 2^k mod q_i.
-	pow2k []uint64
-	k     uint
-	width uint      // bits of a transmitted coefficient
-	top   [2]uint64 // floor((Q-1)/2^k), hi and lo words
+	// pow2k[i] = 2^k mod q_i, r64[i] = 2^64 mod q_i, brc[i] the Barrett
+	// constant of q_i.
+	pow2k, r64 []uint64
+	brc        [][]uint64
+	k          uint
+	width      uint      // bits of a transmitted coefficient
+	top        [2]uint64 // floor((Q-1)/2^k), hi and lo words
 }
 
 // newRounder returns the rounding to multiples of 2^k on the ring of rp
@@ -47,6 +51,8 @@ func newRounder(rp polymat.Parameters, k int) (*rounder, error) {
 			r.inv[i] = append(r.inv[i], inv.Uint64())
 		}
 		r.pow2k = append(r.pow2k, new(big.Int).Mod(new(big.Int).Lsh(big.NewInt(1), uint(k)), bq).Uint64())
+		r.r64 = append(r.r64, new(big.Int).Mod(new(big.Int).Lsh(big.NewInt(1), 64), bq).Uint64())
+		r.brc = append(r.brc, ring.BRedConstant(qi))
 	}
 	top := new(big.Int).Sub(q, big.NewInt(1))
 	top.Rsh(top, uint(k))
@@ -55,20 +61,19 @@ func newRounder(rp polymat.Parameters, k int) (*rounder, error) {
 	return r, nil
 }
 
-// mulMod returns a·b mod q.
-func mulMod(a, b, q uint64) uint64 {
-	hi, lo := bits.Mul64(a, b)
-	return bits.Rem64(hi, lo, q)
-}
-
 // round returns min(round(c/2^k), floor((Q-1)/2^k)), hi and lo words,
 // for the c in [0, Q) with residues res (each below its prime).
 func (r *rounder) round(res []uint64) (hi, lo uint64) {
 	var digits [8]uint64
 	for i, qi := range r.moduli {
+		u := r.brc[i]
 		t := res[i]
 		for j := 0; j < i; j++ {
-			t = mulMod(t+qi-digits[j]%qi, r.inv[i][j], qi)
+			d := ring.BRedAdd(digits[j], qi, u)
+			if t < d {
+				t += qi
+			}
+			t = ring.BRed(t-d, r.inv[i][j], qi, u)
 		}
 		digits[i] = t
 	}
@@ -112,8 +117,12 @@ func (r *rounder) valid(hi, lo uint64) bool {
 // expand writes into dst[i][at] the residues of y·2^k, y = hi·2^64 + lo.
 func (r *rounder) expand(hi, lo uint64, dst [][]uint64, at int) {
 	for i, qi := range r.moduli {
-		v := bits.Rem64(hi%qi, lo, qi)
-		dst[i][at] = mulMod(v, r.pow2k[i], qi)
+		u := r.brc[i]
+		v := ring.BRedAdd(lo, qi, u) + ring.BRed(ring.BRedAdd(hi, qi, u), r.r64[i], qi, u)
+		if v >= qi {
+			v -= qi
+		}
+		dst[i][at] = ring.BRed(v, r.pow2k[i], qi, u)
 	}
 }
 

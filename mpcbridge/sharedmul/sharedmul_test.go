@@ -164,3 +164,52 @@ func TestChooseBlock(t *testing.T) {
 		t.Error("ChooseBlock found a block for 2^30 bounds")
 	}
 }
+
+// TestLayout checks the packed layouts' counts: blocks within one product
+// cost exactly Count products apart, blocks across products skip only the
+// weight blocks that hold no diagonal entry, and NewLayout refuses a count
+// or a block out of range.
+func TestLayout(t *testing.T) {
+	tc := newTestContext(t)
+	for _, tt := range []struct {
+		name                               string
+		d                                  polymat.Dims
+		count                              int
+		b                                  polymat.Block
+		inputs, weights, outputs, maxInner int
+	}{
+		// A head: 8 row blocks by 4 inner blocks of inputs, 4 by 4 weights.
+		{"aligned", polymat.Dims{Rows: 128, In: 64, Out: 128}, 12, polymat.Block{D0: 16, D1: 16, D2: 32}, 8 * 48, 12 * 16, 8 * 48, 4},
+		// Two heads' rows per inner block, 4 heads' columns per column
+		// block: column block j meets inner blocks 2j and 2j+1.
+		{"shared", polymat.Dims{Rows: 2, In: 64, Out: 2}, 12, polymat.Block{D0: 2, D1: 128, D2: 8}, 6, 6, 3, 2},
+		// Heads of 6 rows and 7 columns across blocks of 4 and 5: the
+		// column blocks meet heads {0}, {0,1}, {1,2}, {2}, {2,3}, {3,4},
+		// {4}, whose rows span 2, 3, 4, 2, 3, 4, 2 inner blocks.
+		{"straddling", polymat.Dims{Rows: 5, In: 6, Out: 7}, 5, polymat.Block{D0: 3, D1: 4, D2: 5}, 16, 20, 14, 4},
+		{"single", polymat.Dims{Rows: 7, In: 33, Out: 21}, 1, polymat.Block{D0: 3, D1: 8, D2: 8}, 15, 15, 9, 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			lay, err := NewLayout(tc.p.ring, tt.d, tt.count, tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lay.Inputs() != tt.inputs || lay.Weights() != tt.weights || lay.Outputs() != tt.outputs || lay.MaxInner() != tt.maxInner {
+				t.Errorf("%v: %d inputs, %d weights, %d outputs, %d inner at most; want %d, %d, %d, %d", lay, lay.Inputs(), lay.Weights(), lay.Outputs(), lay.MaxInner(), tt.inputs, tt.weights, tt.outputs, tt.maxInner)
+			}
+			for w := 0; w < lay.Weights(); w++ {
+				if a, j := lay.weightBlock(w); lay.WeightIndex(a, j) != w {
+					t.Fatalf("weight %d is block (%d, %d), whose index is %d", w, a, j, lay.WeightIndex(a, j))
+				}
+			}
+		})
+	}
+	for _, bad := range []struct {
+		count int
+		b     polymat.Block
+	}{{0, polymat.Block{D0: 1, D1: 1, D2: 1}}, {2, polymat.Block{D0: 1, D1: 129, D2: 1}}, {2, polymat.Block{D0: 64, D1: 128, D2: 2}}} {
+		if _, err := NewLayout(tc.p.ring, polymat.Dims{Rows: 64, In: 64, Out: 64}, bad.count, bad.b); err == nil {
+			t.Errorf("count %d, block %v accepted", bad.count, bad.b)
+		}
+	}
+}
