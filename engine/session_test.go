@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cipherprune/cipherprune/models/approx"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
@@ -210,6 +212,43 @@ func TestSessionFirstMessage(t *testing.T) {
 			err := <-served
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("ServeConn: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLaterAccept: after a session's first answer, the client accepts a
+// later one that differs in n alone.
+func TestLaterAccept(t *testing.T) {
+	m := loadShipped(t)
+	c := testClient(t, m, ClientConfig{})
+	prunes := []bool{true, false}
+	first := testAccept(c.request(16), prunes)
+	first.request.reduce = true
+	for _, tc := range []struct {
+		name   string
+		change func(a *sessionAccept)
+		ok     bool
+	}{
+		{"other n", func(a *sessionAccept) { a.request.length = 64 }, true},
+		{"other output bound", func(a *sessionAccept) { a.logBoundOut++ }, false},
+		{"other exp bound", func(a *sessionAccept) { a.sumsLogBound++ }, false},
+		{"other level", func(a *sessionAccept) {
+			a.levels = testAccept(a.request, prunes).levels
+			a.levels[approx.Exp][approx.Low]++
+		}, false},
+		{"one recipe fewer", func(a *sessionAccept) { a.oneRecipe = a.oneRecipe[:1] }, false},
+		{"other pruning layers", func(a *sessionAccept) { a.prunes = []bool{true, true} }, false},
+		{"degree reduction off", func(a *sessionAccept) { a.request.reduce = false }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			later := first
+			later.oneRecipe = slices.Clone(first.oneRecipe)
+			tc.change(&later)
+			ci := &clientInference{c: c, s: &Session{c: c, keys: &clientKeys{opening: first}}}
+			err := ci.checkAccept(c.request(later.request.length), later)
+			if tc.ok != (err == nil) || err != nil && !errors.Is(err, ErrMalformed) {
+				t.Errorf("checkAccept: %v, want ok %v", err, tc.ok)
 			}
 		})
 	}
