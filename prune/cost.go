@@ -3,6 +3,7 @@ package prune
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -11,66 +12,152 @@ import (
 	"github.com/cipherprune/cipherprune/models/approx"
 )
 
-// CostModelLiteral gives the weights of the modelled protocol cost: what one
-// elementary operation costs, per value it touches, in arbitrary units (the
-// search only needs ratios). The analytic default counts multiplications; a
-// measured model replaces the weights with per-value times from the ckks and
-// mpcbridge benchmarks, so swapping models is a change of this file only.
+// CostFormat names the layout of a cost model file (CostModelLiteral).
+// Version 2 holds the cost of a layer's stages as functions of its rows;
+// version 1 (no "format" field) held per-operation weights of the
+// rotation-based protocol 7 and is refused: its figures do not describe
+// the engine any more.
+const CostFormat = "cipherprune-cost/v2"
+
+// CostModelLiteral is the modelled protocol cost of one model's shape: what
+// each stage of an encoder layer costs as a function of the rows it
+// handles, in arbitrary units (the search only needs ratios; a measured
+// model is in seconds). With in rows entering a layer, inHigh of them at
+// the high degree, kept rows surviving its pruning step and keptHigh of
+// those at the high degree, one layer costs
+//
+//	Layer + AttentionRow·in + AttentionRowSq·in² + AttentionHighRowSq·in·inHigh
+//	      + FFNRow·kept + FFNHighRow·keptHigh
+//	      (+ AttentionSplit if inHigh < in) (+ FFNSplit if keptHigh < kept)
+//	      (+ Step + StepRow·in where a pruning step runs)
+//
+// and a whole inference adds Head once. Layer is the layer's floor, the
+// latency of its calls whatever the rows (what dominates a small model on
+// the rotation-free engine); the attention stage is quadratic in its rows
+// (the shared products Q·Kᵀ and A·V, the exp on in² values), everything
+// else linear. A stage whose rows have both degrees runs each polynomial
+// once per degree (mpcbridge/layers: one call per run of rows), which
+// costs the Split floors.
 type CostModelLiteral struct {
-	// Source says where the weights come from (analytic, or the benchmark
-	// command and machine that measured them).
+	// Format is CostFormat.
+	Format string `json:"format"`
+	// Source says where the figures come from (analytic, or the command,
+	// preset and machine that measured them).
 	Source string `json:"source"`
-	// PtMul is a plaintext-ciphertext multiply-accumulate (the matmuls'
-	// inner step), per value.
-	PtMul float64 `json:"pt_mul"`
-	// CtMul is a ciphertext-ciphertext multiplication with
-	// relinearization (products of activations, polynomial steps), per
-	// value.
-	CtMul float64 `json:"ct_mul"`
-	// Bridge is moving one value through the bridge (HE to shares, shuffle,
-	// back to HE), which happens every layer whether or not tokens are
-	// pruned, since it also refreshes the ciphertexts.
-	Bridge float64 `json:"bridge"`
-	// Compare is one token's pair of garbled comparisons (keep and degree
-	// bits), paid at every layer where thresholds are applied.
-	Compare float64 `json:"compare"`
-	// Attention, when not zero, is the measured cost of the attention's
-	// token products (Q·Kᵀ and A·V with their rotations, masks, sums and
-	// refreshes) per value of in²·d, replacing CtMul in that term: in a
-	// packed engine those products carry rotations a bare ct-ct product
-	// does not. Zero (the analytic model) counts them as CtMul.
-	Attention float64 `json:"attention,omitempty"`
+	// Shape is the model shape the figures describe; NewCoster refuses
+	// another model's.
+	Shape CostShape `json:"shape"`
+	// Layer is what every encoder layer costs whatever its rows.
+	Layer float64 `json:"layer"`
+	// AttentionRow and AttentionRowSq multiply the rows entering the
+	// attention stage and their square.
+	AttentionRow   float64 `json:"attention_row"`
+	AttentionRowSq float64 `json:"attention_row_sq"`
+	// AttentionHighRowSq multiplies in·inHigh: the exp's extra cost at the
+	// high degree. A measured model leaves it zero and charges the high
+	// degree's extra to FFNHighRow (the two cannot be told apart from whole
+	// layers: after a pruning step inHigh of the next layer is keptHigh).
+	AttentionHighRowSq float64 `json:"attention_high_row_sq,omitempty"`
+	// FFNRow multiplies the kept rows (the feed-forward stage and its
+	// LayerNorm); FFNHighRow the kept rows at the high degree (their
+	// polynomials' extra cost).
+	FFNRow     float64 `json:"ffn_row"`
+	FFNHighRow float64 `json:"ffn_high_row"`
+	// AttentionSplit and FFNSplit are what a stage pays when its rows have
+	// both degrees (inHigh < in for the attention stage, keptHigh < kept
+	// for the feed-forward stage): its polynomials' second calls.
+	AttentionSplit float64 `json:"attention_split"`
+	FFNSplit       float64 `json:"ffn_split"`
+	// Step and StepRow are a pruning step's floor and its cost per row
+	// entering it, paid at every layer where thresholds are compared.
+	Step    float64 `json:"step"`
+	StepRow float64 `json:"step_row"`
+	// Head is the pooler, the classifier and the opening of the result.
+	Head float64 `json:"head"`
 }
 
-// AnalyticCostModel returns the default analytic weights: a ct-ct product
-// costs ten plaintext products (it adds a key switch), and a bridged value
-// twenty; one token's comparisons cost as much as 2,000 plaintext products.
-func AnalyticCostModel() CostModelLiteral {
+// CostShape is the shape of the model a cost model describes.
+type CostShape struct {
+	Hidden       int `json:"hidden"`
+	Heads        int `json:"heads"`
+	Intermediate int `json:"intermediate"`
+}
+
+// ShapeOf returns the cost shape of model configuration cfg.
+func ShapeOf(cfg models.Config) CostShape {
+	return CostShape{Hidden: cfg.HiddenSize(), Heads: cfg.NumHeads(), Intermediate: cfg.IntermediateSize()}
+}
+
+// Analytic operation weights: a ct-ct product costs ten plaintext products
+// (it adds a key switch), a value through the bridge twenty, and one
+// token's comparisons 2,000.
+const (
+	analyticPtMul   = 1
+	analyticCtMul   = 10
+	analyticBridge  = 20
+	analyticCompare = 2000
+)
+
+// AnalyticCostModel returns the fallback cost model of configuration cfg
+// with the recipes of reg: operation counts (plaintext multiply-accumulates
+// of the matmuls, ciphertext products of the polynomials, values through
+// the bridge, comparisons) weighted by fixed ratios, with no floor.
+func AnalyticCostModel(cfg models.Config, reg *approx.Registry) CostModelLiteral {
+	d, dff, h := float64(cfg.HiddenSize()), float64(cfg.IntermediateSize()), float64(cfg.NumHeads())
+	muls := func(fn approx.Func, deg approx.Degree) float64 { return float64(reg.Recipe(fn, deg).Cost().CtCtMuls) }
+	expHi, expLo := muls(approx.Exp, approx.High), muls(approx.Exp, approx.Low)
+	geluHi, geluLo := muls(approx.GELU, approx.High), muls(approx.GELU, approx.Low)
+	recip, invsqrt, tanh := muls(approx.Reciprocal, approx.High), muls(approx.InvSqrt, approx.High), muls(approx.Tanh, approx.High)
+	const pt, ct = analyticPtMul, analyticCtMul
 	return CostModelLiteral{
+		Format: CostFormat,
 		Source: "analytic: operation counts, ct-ct product = 10 pt-ct products",
-		PtMul:  1, CtMul: 10, Bridge: 20, Compare: 2000,
+		Shape:  ShapeOf(cfg),
+		// Q·Kᵀ and A·V (2·in²·d products), the exp at the low degree and
+		// the product by 1/Σ on in² values per head.
+		AttentionRowSq:     (2*d + h*(expLo+1)) * ct,
+		AttentionHighRowSq: h * (expHi - expLo) * ct,
+		// Q, K, V and output projections, a reciprocal per row and head,
+		// LayerNorm, the row and its score through the bridge.
+		AttentionRow: 4*d*d*pt + (h*recip+2*d+invsqrt)*ct + (d+1)*analyticBridge,
+		// The FFN matmuls, GELU at the low degree, LayerNorm.
+		FFNRow:     2*d*dff*pt + (dff*geluLo+2*d+invsqrt)*ct,
+		FFNHighRow: dff * (geluHi - geluLo) * ct,
+		StepRow:    analyticCompare,
+		Head:       (d*d+2*d)*pt + d*tanh*ct,
 	}
 }
 
-// Validate checks that every weight is finite and non-negative.
+// Validate checks the format and that every figure is finite and
+// non-negative.
 func (c CostModelLiteral) Validate() error {
-	for name, v := range map[string]float64{"pt_mul": c.PtMul, "ct_mul": c.CtMul, "bridge": c.Bridge, "compare": c.Compare, "attention": c.Attention} {
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return fmt.Errorf("cannot use cost model: %s = %v", name, v)
+	if c.Format != CostFormat {
+		return fmt.Errorf("cannot use cost model: format %q, want %q", c.Format, CostFormat)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"layer", c.Layer}, {"attention_row", c.AttentionRow}, {"attention_row_sq", c.AttentionRowSq},
+		{"attention_high_row_sq", c.AttentionHighRowSq}, {"ffn_row", c.FFNRow}, {"ffn_high_row", c.FFNHighRow},
+		{"attention_split", c.AttentionSplit}, {"ffn_split", c.FFNSplit},
+		{"step", c.Step}, {"step_row", c.StepRow}, {"head", c.Head},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return fmt.Errorf("cannot use cost model: %s = %v", f.name, f.v)
 		}
+	}
+	if s := c.Shape; s.Hidden <= 0 || s.Heads <= 0 || s.Intermediate <= 0 {
+		return fmt.Errorf("cannot use cost model: shape %+v", s)
 	}
 	return nil
 }
 
-// tokenProduct returns the weight of the attention's in²·d term.
-func (c CostModelLiteral) tokenProduct() float64 {
-	if c.Attention > 0 {
-		return c.Attention
-	}
-	return c.CtMul
-}
+// ErrOldCostModel means a cost model file holds version 1's per-operation
+// weights (pt_mul, ct_mul, ...), measured on the rotation-based protocol 7.
+var ErrOldCostModel = errors.New("cost model of format v1 (per-operation weights of protocol 7): re-measure it with `cipherprune costmodel`")
 
-// LoadCostModel reads a cost model file.
+// LoadCostModel reads and validates a cost model file.
 func LoadCostModel(path string) (CostModelLiteral, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -79,68 +166,62 @@ func LoadCostModel(path string) (CostModelLiteral, error) {
 	if len(b) > maxFileSize {
 		return CostModelLiteral{}, fmt.Errorf("cannot read cost model %s: too large", path)
 	}
+	return ParseCostModel(b)
+}
+
+// ParseCostModel decodes and validates a cost model file's bytes.
+func ParseCostModel(b []byte) (CostModelLiteral, error) {
+	var probe struct {
+		Format *string          `json:"format"`
+		PtMul  *json.RawMessage `json:"pt_mul"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return CostModelLiteral{}, fmt.Errorf("cannot parse cost model: %w", err)
+	}
+	if probe.Format == nil && probe.PtMul != nil {
+		return CostModelLiteral{}, fmt.Errorf("cannot parse cost model: %w", ErrOldCostModel)
+	}
 	var c CostModelLiteral
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return CostModelLiteral{}, fmt.Errorf("cannot parse cost model %s: %w", path, err)
+		return CostModelLiteral{}, fmt.Errorf("cannot parse cost model: %w", err)
 	}
 	return c, c.Validate()
 }
 
-// Coster computes the modelled cost of a schedule for one model: its shape,
-// the multiplication counts of its approximation recipes and the weights.
+// Coster computes the modelled cost of a schedule for one model.
 type Coster struct {
-	w                         CostModelLiteral
-	layers, d, dff, heads     int
-	expHi, expLo, geluHi      float64
-	geluLo, recip, invsqrt, t float64
+	w      CostModelLiteral
+	layers int
 }
 
-// NewCoster returns a Coster for model configuration cfg with the recipes of
-// reg.
-func NewCoster(w CostModelLiteral, cfg models.Config, reg *approx.Registry) (*Coster, error) {
+// NewCoster returns a Coster for model configuration cfg; w must describe
+// cfg's shape.
+func NewCoster(w CostModelLiteral, cfg models.Config) (*Coster, error) {
 	if err := w.Validate(); err != nil {
 		return nil, err
 	}
-	muls := func(fn approx.Func, d approx.Degree) float64 { return float64(reg.Recipe(fn, d).Cost().CtCtMuls) }
-	return &Coster{
-		w: w, layers: cfg.NumLayers(), d: cfg.HiddenSize(), dff: cfg.IntermediateSize(), heads: cfg.NumHeads(),
-		expHi: muls(approx.Exp, approx.High), expLo: muls(approx.Exp, approx.Low),
-		geluHi: muls(approx.GELU, approx.High), geluLo: muls(approx.GELU, approx.Low),
-		recip: muls(approx.Reciprocal, approx.High), invsqrt: muls(approx.InvSqrt, approx.High),
-		t: muls(approx.Tanh, approx.High),
-	}, nil
+	if s := ShapeOf(cfg); w.Shape != s {
+		return nil, fmt.Errorf("cannot use cost model (%s): it describes shape %+v, the model is %+v", w.Source, w.Shape, s)
+	}
+	return &Coster{w: w, layers: cfg.NumLayers()}, nil
 }
+
+// Model returns the cost model's figures.
+func (c *Coster) Model() CostModelLiteral { return c.w }
 
 // LayerCost is the modelled cost of one layer given (possibly expected,
 // hence real-valued) counts: in rows enter the attention block, of which
 // inHigh use the high degree in softmax; kept rows continue through the
 // feed-forward block, of which keptHigh at the high degree; compared says
-// whether thresholds are applied (comparisons paid) at this layer.
+// whether thresholds are applied (a pruning step runs) at this layer.
 func (c *Coster) LayerCost(in, inHigh, kept, keptHigh float64, compared bool) float64 {
-	d, dff, h := float64(c.d), float64(c.dff), float64(c.heads)
-	w := c.w
-	cost := 4 * d * d * in * w.PtMul                                       // Q, K, V and output projections
-	cost += 2 * in * in * d * w.tokenProduct()                             // Q·Kᵀ and A·V
-	cost += h * in * (inHigh*c.expHi + (in-inHigh)*c.expLo + in) * w.CtMul // exp, then ·1/sum
-	cost += h * in * c.recip * w.CtMul                                     // one reciprocal per row and head
-	cost += in * (2*d + c.invsqrt) * w.CtMul                               // LayerNorm after attention
-	cost += in * (d + 1) * w.Bridge                                        // rows and scores through the bridge
-	if compared {
-		cost += in * w.Compare
-	}
-	cost += 2 * d * dff * kept * w.PtMul                                   // FFN matmuls
-	cost += dff * (keptHigh*c.geluHi + (kept-keptHigh)*c.geluLo) * w.CtMul // GELU
-	cost += kept * (2*d + c.invsqrt) * w.CtMul                             // LayerNorm after FFN
-	return cost
+	return c.w.Layer + c.Polynomial().Eval(in, inHigh, kept, keptHigh, compared)
 }
 
-// HeadCost is the modelled cost of the pooler and classifier on CLS.
-func (c *Coster) HeadCost() float64 {
-	d := float64(c.d)
-	return (d*d+2*d)*c.w.PtMul + d*c.t*c.w.CtMul
-}
+// HeadCost is the modelled cost of the pooler, classifier and opening.
+func (c *Coster) HeadCost() float64 { return c.w.Head }
 
 // Cost is the modelled cost of a whole inference with the given per-layer
 // counts; compared says whether thresholds were applied (false for the
@@ -162,7 +243,9 @@ func (c *Coster) Cost(counts []LayerCounts, compared bool) (float64, error) {
 
 // BaselineCounts returns the counts of the unpruned engine at padded length
 // n: every token at the high degree through every layer, and only CLS after
-// the last attention block (the exact rule every schedule applies).
+// the last attention block (the plaintext forward's rule, which every
+// schedule applies; the engine still runs its last feed-forward stage on
+// every row).
 func BaselineCounts(layers, n int) []LayerCounts {
 	out := make([]LayerCounts, layers)
 	for l := range out {
@@ -177,53 +260,72 @@ func BaselineCounts(layers, n int) []LayerCounts {
 // expected (soft) counts, such as the threshold search of the training code:
 //
 //	layer cost = InSq·in² + InInHigh·in·inHigh + In·in + Kept·kept + KeptHigh·keptHigh
-//	             (+ Compare·in where thresholds are compared)
+//	             (+ Compare·in + CompareLayer where thresholds are compared)
+//	             (+ InSplit if inHigh < in) (+ KeptSplit if keptHigh < kept)
 //
-// and a whole inference adds Head once. Attention is quadratic in the tokens
-// entering a layer, everything else linear.
+// and a whole inference adds Head once. Every layer's floor
+// (CostModelLiteral.Layer) is in Head: each inference pays it once per
+// layer whatever the counts. CompareLayer, InSplit and KeptSplit are not
+// polynomial terms; a reader that knows only the polynomial's fields
+// leaves them out (they are zero in the analytic model).
 type CostPolynomial struct {
 	// Source is the cost model's Source.
 	Source string `json:"source"`
-	// InSq multiplies in² (Q·Kᵀ, A·V, the exp polynomial at low degree and
-	// the product by the reciprocal).
+	// InSq multiplies in² (CostModelLiteral.AttentionRowSq).
 	InSq float64 `json:"in_sq"`
-	// InInHigh multiplies in·inHigh (the extra exp cost of high-degree rows).
+	// InInHigh multiplies in·inHigh (AttentionHighRowSq).
 	InInHigh float64 `json:"in_in_high"`
-	// In multiplies in (projections, reciprocals, LayerNorm, bridge).
+	// In multiplies in (AttentionRow).
 	In float64 `json:"in"`
-	// Compare multiplies in at layers where thresholds are compared.
+	// Compare multiplies in at layers where thresholds are compared
+	// (StepRow).
 	Compare float64 `json:"compare"`
-	// Kept multiplies kept (FFN matmuls, low-degree GELU, LayerNorm).
+	// CompareLayer is added once at each layer where thresholds are
+	// compared (Step, a pruning step's floor).
+	CompareLayer float64 `json:"compare_layer,omitempty"`
+	// InSplit and KeptSplit are added when the attention stage's or the
+	// feed-forward stage's rows have both degrees (AttentionSplit,
+	// FFNSplit).
+	InSplit   float64 `json:"in_split,omitempty"`
+	KeptSplit float64 `json:"kept_split,omitempty"`
+	// Kept multiplies kept (FFNRow).
 	Kept float64 `json:"kept"`
-	// KeptHigh multiplies keptHigh (the extra GELU cost of high-degree rows).
+	// KeptHigh multiplies keptHigh (FFNHighRow).
 	KeptHigh float64 `json:"kept_high"`
-	// Head is the pooler and classifier.
+	// Head is the pooler, classifier and opening plus every layer's floor.
 	Head float64 `json:"head"`
 }
 
-// Polynomial returns the coefficients of c's layer cost; Eval of the
-// result equals LayerCost up to rounding.
+// Polynomial returns the coefficients of c's layer cost: Eval of the
+// result is LayerCost less the layer's floor, which Head carries instead.
 func (c *Coster) Polynomial() CostPolynomial {
-	d, dff, h := float64(c.d), float64(c.dff), float64(c.heads)
 	w := c.w
 	return CostPolynomial{
-		Source:   w.Source,
-		InSq:     2*d*w.tokenProduct() + h*(c.expLo+1)*w.CtMul,
-		InInHigh: h * (c.expHi - c.expLo) * w.CtMul,
-		In: 4*d*d*w.PtMul + h*c.recip*w.CtMul + (2*d+c.invsqrt)*w.CtMul +
-			(d+1)*w.Bridge,
-		Compare:  w.Compare,
-		Kept:     2*d*dff*w.PtMul + (dff*c.geluLo+2*d+c.invsqrt)*w.CtMul,
-		KeptHigh: dff * (c.geluHi - c.geluLo) * w.CtMul,
-		Head:     c.HeadCost(),
+		Source:       w.Source,
+		InSq:         w.AttentionRowSq,
+		InInHigh:     w.AttentionHighRowSq,
+		In:           w.AttentionRow,
+		Compare:      w.StepRow,
+		CompareLayer: w.Step,
+		InSplit:      w.AttentionSplit,
+		KeptSplit:    w.FFNSplit,
+		Kept:         w.FFNRow,
+		KeptHigh:     w.FFNHighRow,
+		Head:         w.Head + float64(c.layers)*w.Layer,
 	}
 }
 
-// Eval returns the polynomial's cost of one layer.
+// Eval returns the polynomial's cost of one layer, its floor excepted.
 func (p CostPolynomial) Eval(in, inHigh, kept, keptHigh float64, compared bool) float64 {
 	cost := p.InSq*in*in + p.InInHigh*in*inHigh + p.In*in + p.Kept*kept + p.KeptHigh*keptHigh
 	if compared {
-		cost += p.Compare * in
+		cost += p.Compare*in + p.CompareLayer
+	}
+	if inHigh < in {
+		cost += p.InSplit
+	}
+	if keptHigh < kept {
+		cost += p.KeptSplit
 	}
 	return cost
 }

@@ -1,6 +1,8 @@
 package prune
 
 import (
+	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -228,7 +230,7 @@ func TestTopK(t *testing.T) {
 
 func TestCoster(t *testing.T) {
 	m, _ := tinyModel(t)
-	c, err := NewCoster(AnalyticCostModel(), m.Server.Config, approx.Default())
+	c, err := NewCoster(AnalyticCostModel(m.Server.Config, approx.Default()), m.Server.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,28 +258,93 @@ func TestCoster(t *testing.T) {
 	if _, err := c.Cost(BaselineCounts(2, 16), false); err == nil {
 		t.Error("wrong layer count accepted")
 	}
-	bad := AnalyticCostModel()
-	bad.CtMul = math.Inf(1)
-	if _, err := NewCoster(bad, m.Server.Config, approx.Default()); err == nil {
+	bad := AnalyticCostModel(m.Server.Config, approx.Default())
+	bad.FFNRow = math.Inf(1)
+	if _, err := NewCoster(bad, m.Server.Config); err == nil {
 		t.Error("infinite weight accepted")
+	}
+	// The split floors: paid by a stage whose rows have both degrees.
+	split := AnalyticCostModel(m.Server.Config, approx.Default())
+	split.AttentionSplit, split.FFNSplit = 1000, 300
+	cs, err := NewCoster(split, m.Server.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		in, inHigh, kept, keptHigh float64
+		want                       float64
+	}{
+		{16, 16, 16, 16, 0}, {16, 16, 6, 3, 300}, {6, 3, 6, 3, 1300}, {6, 3, 6, 6, 1000},
+	} {
+		got := cs.LayerCost(tc.in, tc.inHigh, tc.kept, tc.keptHigh, true) - c.LayerCost(tc.in, tc.inHigh, tc.kept, tc.keptHigh, true)
+		if math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("%+v: split floors %v, want %v", tc, got, tc.want)
+		}
+	}
+	other := AnalyticCostModel(m.Server.Config, approx.Default())
+	other.Shape.Hidden *= 2
+	if _, err := NewCoster(other, m.Server.Config); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("another shape's cost model: %v", err)
 	}
 }
 
 func TestLoadCostModel(t *testing.T) {
+	m, _ := tinyModel(t)
+	good := AnalyticCostModel(m.Server.Config, approx.Default())
+	good.Layer, good.Step = 2.5, 0.04
+	b, err := json.Marshal(good)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "cost.json")
-	if err := os.WriteFile(path, []byte(`{"source":"x","pt_mul":1,"ct_mul":3,"bridge":2,"compare":5}`), 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := LoadCostModel(path)
-	if err != nil || c.CtMul != 3 {
-		t.Fatalf("got %+v, %v", c, err)
+	if c, err := LoadCostModel(path); err != nil || c != good {
+		t.Fatalf("round trip: got %+v, %v; want %+v", c, err, good)
 	}
-	if err := os.WriteFile(path, []byte(`{"pt_mul":-1}`), 0o644); err != nil {
-		t.Fatal(err)
+	if _, err := LoadCostModel(filepath.Join(t.TempDir(), "none.json")); err == nil {
+		t.Error("missing file: no error")
 	}
-	if _, err := LoadCostModel(path); err == nil {
-		t.Error("negative weight accepted")
+	shape := `"shape":{"hidden":16,"heads":2,"intermediate":32}`
+	tests := []struct {
+		name, json, want string
+	}{
+		{"v1 weights", `{"source":"x","pt_mul":1,"ct_mul":3,"bridge":2,"compare":5}`, "format v1"},
+		{"v1 with attention", `{"source":"x","pt_mul":5e-7,"ct_mul":5e-6,"bridge":5e-6,"compare":2e-3,"attention":1e-5}`, "re-measure"},
+		{"no format", `{"source":"x",` + shape + `,"layer":1}`, "format"},
+		{"other format", `{"format":"cipherprune-cost/v3",` + shape + `}`, "format"},
+		{"negative", `{"format":"cipherprune-cost/v2",` + shape + `,"ffn_row":-1}`, "ffn_row"},
+		{"no shape", `{"format":"cipherprune-cost/v2","layer":1}`, "shape"},
+		{"unknown field", `{"format":"cipherprune-cost/v2",` + shape + `,"pt_mul":1}`, "unknown field"},
+		{"not json", `{"format":`, "cannot parse"},
+		{"trailing", `{"format":"cipherprune-cost/v2",` + shape + `} {}`, "after top-level value"},
 	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseCostModel([]byte(tc.json))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := ParseCostModel([]byte(`{"pt_mul":1}`)); !errors.Is(err, ErrOldCostModel) {
+		t.Errorf("v1 file: %v, want ErrOldCostModel", err)
+	}
+}
+
+// FuzzParseCostModel: any bytes give a valid cost model or an error.
+func FuzzParseCostModel(f *testing.F) {
+	f.Add([]byte(`{"format":"cipherprune-cost/v2","shape":{"hidden":16,"heads":2,"intermediate":32},"layer":1,"ffn_row":2}`))
+	f.Add([]byte(`{"pt_mul":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCostModel(b)
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				t.Fatalf("accepted an invalid cost model: %v", verr)
+			}
+		}
+	})
 }
 
 // TestDecideBelowMinTheta: a layer whose θ is at most MinTheta prunes

@@ -40,8 +40,11 @@ type costGolden struct {
 
 func TestCostPolynomial(t *testing.T) {
 	m, _ := tinyModel(t)
-	for _, w := range []CostModelLiteral{AnalyticCostModel(), {Source: "x", PtMul: 0.3, CtMul: 7, Bridge: 1.5, Compare: 11}, {Source: "measured", PtMul: 3e-7, CtMul: 7e-6, Bridge: 2e-6, Compare: 4e-3, Attention: 9e-5}} {
-		c, err := NewCoster(w, m.Server.Config, approx.Default())
+	cfg := m.Server.Config
+	measured := CostModelLiteral{Format: CostFormat, Source: "measured", Shape: ShapeOf(cfg), Layer: 2.5,
+		AttentionRow: 3e-3, AttentionRowSq: 4e-5, FFNRow: 2e-3, FFNHighRow: 1e-4, AttentionSplit: 0.7, FFNSplit: 0.5, Step: 0.04, StepRow: 5e-4, Head: 0.3}
+	for _, w := range []CostModelLiteral{AnalyticCostModel(cfg, approx.Default()), measured} {
+		c, err := NewCoster(w, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,13 +56,23 @@ func TestCostPolynomial(t *testing.T) {
 			{16, 16, 16, 16, false}, {16, 16, 6, 3, true}, {6.5, 2.25, 3.1, 1.2, true}, {1, 1, 1, 1, false}, {40, 0, 0, 0, true},
 		}
 		for _, tc := range tests {
-			want := c.LayerCost(tc.in, tc.inHigh, tc.kept, tc.keptHigh, tc.compared)
+			want := c.LayerCost(tc.in, tc.inHigh, tc.kept, tc.keptHigh, tc.compared) - w.Layer
 			got := p.Eval(tc.in, tc.inHigh, tc.kept, tc.keptHigh, tc.compared)
 			if math.Abs(got-want) > 1e-12*math.Abs(want) {
-				t.Errorf("%s %+v: polynomial %v, LayerCost %v", w.Source, tc, got, want)
+				t.Errorf("%s %+v: polynomial %v, LayerCost less the floor %v", w.Source, tc, got, want)
 			}
 		}
-		if p.Head != c.HeadCost() || p.Source != w.Source {
+		// A whole inference: the polynomial's head carries the floors.
+		counts := []LayerCounts{{16, 6, 3}, {6, 3, 1}, {3, 1, 1}}
+		want, err := c.Cost(counts, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := p.Head + p.Eval(16, 16, 6, 3, true) + p.Eval(6, 3, 3, 1, true) + p.Eval(3, 1, 1, 1, true)
+		if math.Abs(got-want) > 1e-12*want {
+			t.Errorf("%s: polynomial's inference %v, Cost %v", w.Source, got, want)
+		}
+		if p.Head != c.HeadCost()+3*w.Layer || p.Source != w.Source {
 			t.Errorf("head %v source %q", p.Head, p.Source)
 		}
 	}
@@ -71,7 +84,7 @@ func makeSearchGolden(t *testing.T) searchGolden {
 	t.Helper()
 	m, _ := tinyModel(t)
 	reg := approx.Default()
-	c, err := NewCoster(AnalyticCostModel(), m.Server.Config, reg)
+	c, err := NewCoster(AnalyticCostModel(m.Server.Config, reg), m.Server.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +173,7 @@ func TestSearchGolden(t *testing.T) {
 
 func TestNewSearchSpec(t *testing.T) {
 	m, _ := tinyModel(t)
-	c, err := NewCoster(AnalyticCostModel(), m.Server.Config, approx.Default())
+	c, err := NewCoster(AnalyticCostModel(m.Server.Config, approx.Default()), m.Server.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,29 +1,28 @@
-// Package costmodel measures, on this machine and a CKKS preset, the
-// per-operation weights of the threshold search's cost model
-// (prune.CostModelLiteral), so that the search weighs each layer by what
-// the protocol really costs here instead of by operation counts.
+// Package costmodel measures, on this machine and preset, the threshold
+// search's cost model (prune.CostModelLiteral) of one trained model: it runs
+// real private inferences through the engine (bench.Run: the engine's
+// server and client in one process over loopback TCP) at a few padded
+// lengths n, unpruned and with a pruning step after layer 0, reads the
+// engine's per-layer reports (engine.Report: the server's seconds per
+// layer and in its pruning step, the traffic, the counts) and fits the
+// model's form to them:
 //
-// Every weight is seconds per value, timed on the model's own shape with
-// real ciphertexts and the real two-party bridge over loopback TCP (both
-// parties in this process, so the figures include the client's work):
+//	layer seconds − step seconds = Layer + AttentionRow·in + AttentionRowSq·in²
+//	                               + FFNRow·kept + FFNHighRow·keptHigh
+//	                               + AttentionSplit·[inHigh < in] + FFNSplit·[keptHigh < kept]
+//	step seconds                 = Step + StepRow·in
+//	head seconds                 = Head
 //
-//   - PtMul: a d x d plaintext-weight matmul on n rows (ckks.Evaluator.Linear
-//     at the top level), over d²·n multiply-accumulates;
-//   - CtMul: a ciphertext product with relinearization and rescale, averaged
-//     over the levels a polynomial runs through, over the slots;
-//   - Bridge: one refresh (mask, client decrypts and re-encrypts, unmask),
-//     over the slots of the ciphertext;
-//   - Compare: one pruning step on n rows (prunestep: shares, garbled
-//     comparisons, shuffle, back to ciphertexts), less the bridge weight of
-//     its n·(d+1) values, over n;
-//   - Attention: one attention block (ckks.Evaluator.AttentionBlock on n
-//     rows with every refresh through the bridge), less what the other
-//     weights already model of it (the four projections, the exp, the
-//     reciprocals, LayerNorm), over the 2·n²·d values of Q·Kᵀ and A·V.
-//
-// The cost model keeps its form (attention quadratic in the rows, the rest
-// linear); a packed engine's real cost moves in steps of its blocks, which
-// the report's predicted-vs-measured figures show.
+// by non-negative least squares on the relative errors (every inference
+// weighs alike whatever its length). Layer is the floor of a layer's calls
+// (their latency, which dominates a small model), the attention stage is
+// quadratic in its rows (the shared products Q·Kᵀ and A·V, the exp on n²
+// values), the feed-forward stage and the LayerNorms linear in the rows
+// they keep; a stage whose rows have both degrees calls each polynomial
+// twice (the Split floors). The pruned run keeps a quarter of the rows after layer 0, half
+// of those at the low degree, so that the attention's rows, the kept rows
+// and their degrees vary apart. The Report lists every observation with the
+// fit's prediction.
 package costmodel
 
 import (
@@ -32,352 +31,292 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
-	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
-
-	"github.com/cipherprune/cipherprune/ckks"
-	"github.com/cipherprune/cipherprune/models"
-	"github.com/cipherprune/cipherprune/models/approx"
-	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
-	"github.com/cipherprune/cipherprune/mpcbridge/wire"
+	"github.com/cipherprune/cipherprune/bench"
+	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/prune"
 )
 
 // Config says what to measure.
 type Config struct {
-	// Preset is the CKKS preset (its name goes into the result's Source).
-	Preset ckks.Preset
-	// Model is the model whose first layer is timed, on the embeddings of
-	// random tokens (the shape is what matters; real weights and inputs keep
-	// the polynomials' inputs in their intervals and the bridge's values in
-	// its bound).
-	Model *models.Model
-	// ExpShift is the softmax shift.
-	ExpShift float64
-	// Registry holds the approximation recipes the evaluator runs.
-	Registry *approx.Registry
-	// Step are the pruning step's parameters (engine.StepParameters).
-	Step prunestep.Parameters
-	// Rows is n, the number of rows timed.
-	Rows int
-	// Workers is the evaluator's number of goroutines (0: 1).
-	Workers int
-	// Reps is how many times each timed operation runs (0: 1); the
-	// result is the median.
+	// ModelDir is the trained model's directory (engine.LoadModel).
+	ModelDir string
+	// Preset and AllowInsecure name the engine's CKKS preset
+	// (engine.ServerConfig); Workers is each party's goroutines (0:
+	// GOMAXPROCS).
+	Preset        string
+	AllowInsecure bool
+	Workers       int
+	// Lengths are the padded lengths n measured (nil: DefaultLengths).
+	Lengths []int
+	// Layers runs only the first Layers encoder layers (0: all; at least 2,
+	// so that a layer follows the pruning step): every layer has the same
+	// shape, so two tell the fit what more would.
+	Layers int
+	// Reps is how many times each length is measured (0: 1).
 	Reps int
-	// Progress, if not nil, receives a line per measurement.
-	Progress io.Writer
+	// Log receives progress lines (nil: none).
+	Log io.Writer
 }
 
-// Report holds the raw timings behind a measured cost model.
+// keepFraction is the share of the rows the pruned run keeps after layer 0
+// and lowFraction the share of those at the low degree.
+const (
+	keepFraction = 0.25
+	lowFraction  = 0.5
+)
+
+// DefaultLengths returns the padded lengths measured for a model of
+// maxPositions positions: the maximum and its half, quarter and eighth,
+// at least engine.MinLength.
+func DefaultLengths(maxPositions int) []int {
+	var out []int
+	for _, d := range []int{8, 4, 2, 1} {
+		if n := maxPositions / d; n >= engine.MinLength && (len(out) == 0 || n > out[len(out)-1]) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Observation is one measured layer (or pruning step, or head) with the
+// fit's prediction.
+type Observation struct {
+	// N is the padded length and Variant "unpruned" or "pruned".
+	N       int
+	Variant string
+	// Layer is the encoder layer (-1: the head).
+	Layer int
+	// In, InHigh, Kept and High are the layer's counts (InHigh: the
+	// previous layer's high-degree rows, all of In at layer 0).
+	In, InHigh, Kept, High int
+	// Seconds is the server's time for the layer less its pruning step,
+	// StepSeconds the step's (0: no step), Bytes the layer's traffic.
+	Seconds, StepSeconds float64
+	Bytes                int64
+	// Reps is how many runs the times are the median of.
+	Reps int
+	// Predicted and PredictedStep are the fit's figures.
+	Predicted, PredictedStep float64
+}
+
+// Report holds the measurements and the fitted cost model.
 type Report struct {
-	Preset            string
-	Rows, Hidden      int
-	Heads, Block      int
-	Linear            time.Duration // d x d matmul on Rows rows
-	MulRelin          time.Duration // mean over the polynomial levels
-	MulRelinLevels    [2]int        // the levels averaged, low and high
-	Refresh           time.Duration // one ciphertext
-	Prune             time.Duration // one pruning step on Rows rows
-	AttentionBlock    time.Duration // one attention block on Rows rows
-	AttentionModelled time.Duration // the block's part the other weights model
-	Slots             int
-	// Model is the measured cost model.
+	Preset  string
+	Lengths []int
+	// Reps is how many inferences each length and variant ran.
+	Reps int
+	// Run and Layers are the layers run of the model's; Shape its shape.
+	Run, Layers int
+	Shape       prune.CostShape
+	// Runs are the measured layers, steps and heads, every repetition.
+	Runs []Observation
+	// Observations are the runs' medians with the fit's predictions.
+	Observations []Observation
+	// Model is the fitted cost model.
 	Model prune.CostModelLiteral
+	// RelRMS is the root mean square of the fit's relative error over the
+	// layers, pruning steps included.
+	RelRMS float64
+	// Load is the machine's one-minute load average before and after the
+	// inferences (/proc/loadavg; zero where there is none): other work on
+	// the cores slows the runs.
+	Load [2]float64
+	// Date is when the measurement ended (RFC 3339, UTC) and Machine the
+	// system and its CPUs.
+	Date, Machine string
 }
 
-// Measure times the operations and returns the measured cost model.
+// loadAverage returns the one-minute load average, or 0 where the system
+// does not give it.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// Measure runs the inferences and fits the cost model.
 func Measure(ctx context.Context, cfg Config) (*Report, error) {
-	if cfg.Model == nil || cfg.Model.Client == nil || cfg.Model.Server == nil || len(cfg.Model.Server.Layers) == 0 || cfg.Registry == nil {
-		return nil, errors.New("cannot Measure: no model or no registry")
-	}
-	mc := cfg.Model.Server.Config
-	layer := &cfg.Model.Server.Layers[0]
-	heads := mc.NumHeads()
-	if cfg.Rows < 2 || cfg.Rows > mc.MaxPositions() {
-		return nil, fmt.Errorf("cannot Measure: %d rows not in [2, %d]", cfg.Rows, mc.MaxPositions())
-	}
-	reps := max(cfg.Reps, 1)
-	workers := max(cfg.Workers, 1)
-	params, err := cfg.Preset.Params()
+	m, err := engine.LoadModel(cfg.ModelDir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot Measure: %w", err)
 	}
-	d := mc.HiddenSize()
-	slots := params.MaxSlots()
-	lay, err := ckks.LayoutFor(slots, cfg.Rows, d, mc.HeadDim(), mc.NumHeads())
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
+	mc := m.Config()
+	layers := mc.NumLayers()
+	if cfg.Layers > 0 {
+		layers = min(layers, cfg.Layers)
 	}
-	block := lay.Block
-	logf := func(format string, a ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "costmodel: "+format+"\n", a...)
+	if layers < 2 {
+		return nil, fmt.Errorf("cannot Measure: %d layers, want at least 2", layers)
+	}
+	lengths := cfg.Lengths
+	if lengths == nil {
+		lengths = DefaultLengths(mc.MaxPositions())
+	}
+	if len(lengths) == 0 {
+		return nil, errors.New("cannot Measure: no lengths")
+	}
+	for _, n := range lengths {
+		if n < engine.MinLength || n > mc.MaxPositions() {
+			return nil, fmt.Errorf("cannot Measure: length %d not in [%d, %d]", n, engine.MinLength, mc.MaxPositions())
 		}
 	}
-	rep := &Report{Preset: cfg.Preset.Name, Rows: cfg.Rows, Hidden: d, Heads: heads, Block: block, Slots: slots}
-
-	// Keys: the relinearization key and the Galois keys of one layer.
-	kgen := rlwe.NewKeyGenerator(params)
-	sk, pk := kgen.GenKeyPairNew()
-	shape := ckks.Shape{Rows: cfg.Rows, Hidden: d, Heads: heads, Intermediate: mc.IntermediateSize(), Labels: 2}
-	gals, err := ckks.GaloisElements(params, shape)
+	text, err := fillerText(m, slices.Max(lengths))
 	if err != nil {
 		return nil, fmt.Errorf("cannot Measure: %w", err)
 	}
-	logf("generating %d Galois keys", len(gals))
-	evk := rlwe.NewMemEvaluationKeySet(kgen.GenRelinearizationKeyNew(sk), kgen.GenGaloisKeysNew(gals, sk)...)
-	he, err := ckks.NewClient(params, pk, sk)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	srvStep, err := prunestep.NewServer(params, pk, cfg.Step, nil)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	cliStep, err := prunestep.NewClient(params, sk, cfg.Step, nil)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	reserve := srvStep.MinLevel()
-	ev, err := ckks.NewEvaluator(params, evk, cfg.Registry, workers, ckks.WithReserve(reserve))
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	r := rand.New(rand.NewPCG(uint64(cfg.Rows), uint64(d)))
-	ids, types := make([]int, cfg.Rows), make([]int, cfg.Rows)
-	for i := 1; i < cfg.Rows; i++ {
-		ids[i] = r.IntN(mc.VocabSize())
-	}
-	x, err := cfg.Model.Client.Embed(ids, types)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	xc, err := he.EncryptMatrix(x, lay, params.MaxLevel())
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-
-	// PtMul: the query projection.
-	el, err := ckks.NewEncodedLinear(&layer.Query, block, slots, 1, 0)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	if rep.Linear, err = median(ctx, reps, func() error { _, err := ev.Linear(ctx, xc, el); return err }); err != nil {
-		return nil, fmt.Errorf("cannot Measure (matmul): %w", err)
-	}
-	logf("%dx%d matmul on %d rows (block %d): %v", d, d, cfg.Rows, block, rep.Linear)
-
-	// CtMul: products at every level a polynomial uses, reserve+1 .. top.
-	eval := hefloat.NewEvaluator(params, evk)
-	lo, hi := reserve+1, params.MaxLevel()
-	rep.MulRelinLevels = [2]int{lo, hi}
-	var sum time.Duration
-	for level := lo; level <= hi; level++ {
-		ct := xc.Cts[0].CopyNew()
-		eval.DropLevel(ct, ct.Level()-level)
-		t, err := median(ctx, reps, func() error {
-			p, err := eval.MulRelinNew(ct, ct)
-			if err != nil {
-				return err
+	rep := &Report{Preset: cfg.Preset, Lengths: lengths, Reps: max(cfg.Reps, 1), Load: [2]float64{loadAverage(), 0}}
+	for range max(cfg.Reps, 1) {
+		for _, n := range lengths {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("cannot Measure: %w", err)
 			}
-			return eval.Rescale(p, p)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("cannot Measure (product): %w", err)
+			obs, err := measureLength(ctx, cfg, text, n, mc.NumLayers(), layers)
+			if err != nil {
+				return nil, fmt.Errorf("cannot Measure (n = %d): %w", n, err)
+			}
+			rep.Runs = append(rep.Runs, obs...)
 		}
-		sum += t
 	}
-	rep.MulRelin = sum / time.Duration(hi-lo+1)
-	logf("ciphertext product, mean over levels %d..%d: %v", lo, hi, rep.MulRelin)
-
-	// The bridge: a connection pair with the client serving it.
-	srvConn, cliConn, closeConns, err := connPair()
-	if err != nil {
+	rep.Run, rep.Layers, rep.Shape = layers, mc.NumLayers(), prune.ShapeOf(mc)
+	rep.Load[1], rep.Date = loadAverage(), time.Now().UTC().Format(time.RFC3339)
+	rep.Machine = fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	if err := rep.Refit(); err != nil {
 		return nil, fmt.Errorf("cannot Measure: %w", err)
 	}
-	defer closeConns()
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() {
-		_, err := cliStep.ServeBridge(bctx, cliConn)
-		served <- err
-	}()
-	// fail returns err with the client's error, if it failed.
-	fail := func(stage string, err error) error {
-		cancel()
-		if cerr := <-served; cerr != nil {
-			return fmt.Errorf("cannot Measure (%s): %w (client: %v)", stage, err, cerr)
-		}
-		return fmt.Errorf("cannot Measure (%s): %w", stage, err)
-	}
-	br := &refresher{s: srvStep, conn: srvConn}
-	low := xc.Cts[0].CopyNew()
-	eval.DropLevel(low, low.Level()-reserve)
-	if rep.Refresh, err = median(ctx, reps, func() error { _, err := br.Refresh(ctx, []*rlwe.Ciphertext{low}); return err }); err != nil {
-		return nil, fail("refresh", err)
-	}
-	logf("refresh of one ciphertext: %v", rep.Refresh)
-
-	// Compare: one pruning step on the rows, about half kept.
-	scores := make([]float64, cfg.Rows)
-	for i := range scores {
-		scores[i] = 2 * r.Float64() / float64(cfg.Rows)
-	}
-	hidden := xc.CopyNew()
-	for i, ct := range hidden.Cts {
-		eval.DropLevel(ct, ct.Level()-reserve)
-		hidden.Cts[i] = ct
-	}
-	sv, err := he.EncryptVector(lay.TokenVector(func(i int) float64 { return scores[i] }), reserve)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	theta, beta := 1/float64(cfg.Rows), 1.5/float64(cfg.Rows)
-	out := &ckks.AttentionOutput{Layer: 0, Hidden: hidden, Scores: sv}
-	if rep.Prune, err = median(ctx, reps, func() error { _, _, err := srvStep.Prune(ctx, srvConn, out, theta, beta); return err }); err != nil {
-		return nil, fail("pruning step", err)
-	}
-	logf("pruning step on %d rows: %v", cfg.Rows, rep.Prune)
-
-	// Attention: one block with the bridge's refreshes.
-	valid := make([]bool, cfg.Rows)
-	for i := range valid {
-		valid[i] = true
-	}
-	masks, err := he.EncryptAttentionMasks(valid, lay)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	enc, err := ckks.NewEncodedLayer(layer, ckks.AttentionConfig{Heads: heads, ExpShift: cfg.ExpShift}, block, slots, cfg.Registry)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	if rep.AttentionBlock, err = median(ctx, reps, func() error {
-		_, err := ev.AttentionBlock(ctx, xc, enc, masks, nil, br, nil)
-		return err
-	}); err != nil {
-		return nil, fail("attention", err)
-	}
-	logf("attention block on %d rows: %v", cfg.Rows, rep.AttentionBlock)
-	if err := srvStep.Done(ctx, srvConn); err != nil {
-		return nil, fmt.Errorf("cannot Measure: %w", err)
-	}
-	if err := <-served; err != nil {
-		return nil, fmt.Errorf("cannot Measure: client: %w", err)
-	}
-
-	rep.Model = rep.weights(cfg.Registry)
 	return rep, nil
 }
 
-// weights turns the timings into per-value weights.
-func (rep *Report) weights(reg *approx.Registry) prune.CostModelLiteral {
-	n, d, h := float64(rep.Rows), float64(rep.Hidden), float64(rep.Heads)
-	slots := float64(rep.Slots)
-	w := prune.CostModelLiteral{
-		PtMul:  rep.Linear.Seconds() / (d * d * n),
-		CtMul:  rep.MulRelin.Seconds() / slots,
-		Bridge: rep.Refresh.Seconds() / slots,
-	}
-	w.Compare = math.Max(0, rep.Prune.Seconds()-w.Bridge*n*(d+1)) / n
-	muls := func(fn approx.Func) float64 { return float64(reg.Recipe(fn, approx.High).Cost().CtCtMuls) }
-	// What prune.Coster.LayerCost's other terms charge for this block.
-	modelled := 4*d*d*n*w.PtMul +
-		h*n*(n*muls(approx.Exp)+n)*w.CtMul +
-		h*n*muls(approx.Reciprocal)*w.CtMul +
-		n*(2*d+muls(approx.InvSqrt))*w.CtMul
-	rep.AttentionModelled = time.Duration(modelled * float64(time.Second))
-	w.Attention = math.Max(0, rep.AttentionBlock.Seconds()-modelled) / (2 * n * n * d)
-	w.Source = fmt.Sprintf("measured: cipherprune costmodel, preset %s, n=%d, d=%d, %d heads, block %d: "+
-		"matmul %.3gs, product %.3gs (levels %d..%d), refresh %.3gs/ct, pruning step %.3gs, attention block %.3gs",
-		rep.Preset, rep.Rows, rep.Hidden, rep.Heads, rep.Block, rep.Linear.Seconds(), rep.MulRelin.Seconds(),
-		rep.MulRelinLevels[0], rep.MulRelinLevels[1], rep.Refresh.Seconds(), rep.Prune.Seconds(), rep.AttentionBlock.Seconds())
-	return w
-}
-
-// refresher refreshes through the pruning step's server.
-type refresher struct {
-	s    *prunestep.Server
-	conn *wire.Conn
-}
-
-func (b *refresher) Refresh(ctx context.Context, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
-	return b.s.Refresh(ctx, b.conn, cts)
-}
-
-func (b *refresher) RefreshTo(ctx context.Context, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
-	return b.s.RefreshTo(ctx, b.conn, cts, level)
-}
-
-// minTotal is how long median keeps repeating a fast operation.
-const minTotal = time.Second
-
-// median runs f reps times, and more until the runs took minTotal, and
-// returns the median wall time.
-func median(ctx context.Context, reps int, f func() error) (time.Duration, error) {
-	var ts []time.Duration
-	var total time.Duration
-	for len(ts) < reps || total < minTotal {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		start := time.Now()
-		if err := f(); err != nil {
-			return 0, err
-		}
-		ts = append(ts, time.Since(start))
-		total += ts[len(ts)-1]
-	}
-	for i := 1; i < len(ts); i++ {
-		for j := i; j > 0 && ts[j] < ts[j-1]; j-- {
-			ts[j], ts[j-1] = ts[j-1], ts[j]
-		}
-	}
-	return ts[len(ts)/2], nil
-}
-
-// connPair returns the two ends of a loopback TCP connection as wire
-// connections.
-func connPair() (srv, cli *wire.Conn, closeFn func(), err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// Refit fits the cost model to the report's runs and fills in
+// Observations (the medians of the runs' repetitions, with the fit's
+// predictions), Model and RelRMS: what Measure does after the inferences,
+// for a report read back from its JSON.
+func (rep *Report) Refit() error {
+	rep.Observations = medians(rep.Runs)
+	w, err := Fit(rep.Observations, rep.Shape)
 	if err != nil {
-		return nil, nil, nil, err
+		return err
 	}
-	defer ln.Close()
-	type accepted struct {
-		c   net.Conn
-		err error
+	rep.Model = w
+	rep.RelRMS = predict(rep.Observations, w)
+	rep.Model.Source = rep.source()
+	return nil
+}
+
+// measureLength runs the unpruned and the pruned inference at padded
+// length n (first `run` of `layers` layers) and returns their layers and
+// heads.
+func measureLength(ctx context.Context, cfg Config, text string, n, layers, run int) ([]Observation, error) {
+	sched := make([]int, layers)
+	sched[0] = n
+	for l := 1; l < layers; l++ {
+		sched[l] = max(2, int(math.Round(keepFraction*float64(n))))
 	}
-	ch := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		ch <- accepted{c, err}
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
+	rec, err := bench.Run(ctx, bench.Config{
+		ModelDir: cfg.ModelDir, Text: text, N: n, Schedule: sched, LowFraction: lowFraction, Layers: run,
+		Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, Log: cfg.Log,
+	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	acc := <-ch
-	if acc.err != nil {
-		a.Close()
-		return nil, nil, nil, acc.err
+	var out []Observation
+	for _, v := range rec.Variants {
+		name := "unpruned"
+		if v.Prune {
+			name = "pruned"
+		}
+		for l, lr := range v.Layers {
+			if lr.Extrapolated {
+				continue
+			}
+			inHigh := lr.In
+			if l > 0 {
+				inHigh = v.Layers[l-1].High
+			}
+			out = append(out, Observation{N: n, Variant: name, Layer: l, In: lr.In, InHigh: inHigh, Kept: lr.Kept, High: lr.High,
+				Seconds: lr.Seconds - lr.StepSeconds, StepSeconds: lr.StepSeconds, Bytes: lr.Bytes})
+		}
+		out = append(out, Observation{N: n, Variant: name, Layer: -1, Seconds: v.HeadSeconds})
 	}
-	params := []byte("cipherprune-costmodel")
-	if srv, err = wire.NewConn(acc.c, wire.Config{Role: wire.RoleServer, Version: 1, Params: params}); err != nil {
-		a.Close()
-		acc.c.Close()
-		return nil, nil, nil, err
+	return out, nil
+}
+
+// medians merges the repetitions of each layer (same length, variant,
+// layer and counts) into one observation holding their median times, so
+// that one run slowed by other work on the machine does not pull the fit.
+func medians(obs []Observation) []Observation {
+	type key struct {
+		n, layer, in, inHigh, kept, high int
+		variant                          string
 	}
-	if cli, err = wire.NewConn(a, wire.Config{Role: wire.RoleClient, Version: 1, Params: params}); err != nil {
-		srv.Close()
-		a.Close()
-		return nil, nil, nil, err
+	groups := map[key][]Observation{}
+	var order []key
+	for _, o := range obs {
+		k := key{o.N, o.Layer, o.In, o.InHigh, o.Kept, o.High, o.Variant}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], o)
 	}
-	return srv, cli, func() { srv.Close(); cli.Close() }, nil
+	out := make([]Observation, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		o := g[0]
+		secs, steps, bytes := make([]float64, len(g)), make([]float64, len(g)), make([]float64, len(g))
+		for i, r := range g {
+			secs[i], steps[i], bytes[i] = r.Seconds, r.StepSeconds, float64(r.Bytes)
+		}
+		o.Seconds, o.StepSeconds, o.Bytes = median(secs), median(steps), int64(median(bytes))
+		o.Reps = len(g)
+		out = append(out, o)
+	}
+	return out
+}
+
+// median returns the median of xs (the mean of the middle two for an even
+// count).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// fillerText returns a text of at least n tokens of the model's vocabulary
+// (an English paragraph repeated): every padded row is then a token, so the
+// pruning step keeps exactly the schedule's rows.
+func fillerText(m *engine.Model, n int) (string, error) {
+	const para = "The food was delicious and the staff were friendly, but the room was small and the service slow. " +
+		"Dear customer, your monthly statement for the account is now available online; please log in to review " +
+		"your recent transactions and update your details if they have changed. I would gladly come back again. "
+	var b strings.Builder
+	for range 64 {
+		b.WriteString(para)
+		ids, err := m.Client.Tokenizer.TokenizeIDs(b.String())
+		if err != nil {
+			return "", err
+		}
+		if len(ids) >= n {
+			return b.String(), nil
+		}
+	}
+	return "", fmt.Errorf("filler text shorter than %d tokens", n)
 }

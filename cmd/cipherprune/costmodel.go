@@ -7,10 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/cipherprune/cipherprune/bench/costmodel"
-	"github.com/cipherprune/cipherprune/ckks"
-	"github.com/cipherprune/cipherprune/engine"
+	"github.com/cipherprune/cipherprune/models"
+	"github.com/cipherprune/cipherprune/models/approx"
+	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/prune"
 )
 
@@ -18,71 +22,87 @@ import (
 // search and eval read it when --cost-model is not given.
 const costModelFile = "cost.json"
 
-// loadCostModel returns the cost model of path, or with path empty the
-// model directory's measured cost.json when it exists, else the analytic
-// model; it logs which.
-func loadCostModel(path, modelDir string, stderr io.Writer) (prune.CostModelLiteral, error) {
+// newCoster returns the coster of the cost model of path, or with path
+// empty the model directory's measured cost.json when it exists, else the
+// analytic model of cfg and reg; it logs which.
+func newCoster(path, modelDir string, cfg models.Config, reg *approx.Registry, stderr io.Writer) (*prune.Coster, error) {
 	if path == "" {
 		p := filepath.Join(modelDir, costModelFile)
 		if _, err := os.Stat(p); err == nil {
 			path = p
 		}
 	}
-	if path == "" {
-		w := prune.AnalyticCostModel()
+	w := prune.AnalyticCostModel(cfg, reg)
+	if path != "" {
+		var err error
+		if w, err = prune.LoadCostModel(path); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(stderr, "cost model: %s (%s)\n", path, w.Source)
+	} else {
 		fmt.Fprintf(stderr, "cost model: %s\n", w.Source)
-		return w, nil
 	}
-	w, err := prune.LoadCostModel(path)
-	if err != nil {
-		return w, err
-	}
-	fmt.Fprintf(stderr, "cost model: %s (%s)\n", path, w.Source)
-	return w, nil
+	return prune.NewCoster(w, cfg)
 }
 
-// runCostModel implements "cipherprune costmodel": it times a matmul, a
-// ciphertext product, a refresh, a pruning step and an attention block on
-// the model's shape and writes the per-value weights the threshold search
-// and eval --prune read.
+// runCostModel implements "cipherprune costmodel": it runs private
+// inferences through the engine at a few padded lengths, unpruned and
+// pruned, fits the cost model's form to the per-layer times and writes it
+// where the threshold search and eval --prune read it.
 func runCostModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("costmodel", stderr)
 	modelDir := fs.String("model", "models/trained/sentiment-tiny", "model directory")
-	preset := fs.String("preset", ckks.DefaultPreset, "CKKS preset")
+	preset := fs.String("preset", elementwise.DefaultPreset, "CKKS preset of the polynomials (spam-mini: Elementwise15)")
 	allowInsecure := fs.Bool("allow-insecure", false, "allow an InsecureTest... preset (tests only, NOT secure)")
-	rows := fs.Int("n", 128, "rows timed (at most the model's positions)")
-	workers := fs.Int("workers", 2, "evaluator goroutines")
-	reps := fs.Int("reps", 1, "runs of each timed operation (the median is kept)")
+	lengths := fs.String("n", "", "comma-separated padded lengths measured (default: the model's positions and their half, quarter and eighth)")
+	layers := fs.Int("layers", 2, "run only the first K layers of each inference (0: all; at least 2)")
+	workers := fs.Int("workers", 0, "goroutines of each party (0: GOMAXPROCS)")
+	reps := fs.Int("reps", 1, "inferences per length and variant")
 	out := fs.String("out", "", "output file (default: MODEL/"+costModelFile+")")
+	verbose := fs.Bool("v", false, "log the engine's progress")
+	record := fs.String("record", "", "also write the measurements and the fit (JSON) to this file")
+	refit := fs.String("refit", "", "fit the record FILE (from --record) again instead of measuring")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	pr, err := ckks.PresetByName(*preset, *allowInsecure)
+	var ns []int
+	if *lengths != "" {
+		for _, part := range strings.Split(*lengths, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(part))
+			if err != nil {
+				return fmt.Errorf("cannot costmodel: --n %q: %w", *lengths, err)
+			}
+			ns = append(ns, n)
+		}
+	}
+	cfg := costmodel.Config{ModelDir: *modelDir, Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers,
+		Lengths: ns, Layers: *layers, Reps: *reps}
+	if *verbose {
+		cfg.Log = stderr
+	}
+	start := time.Now()
+	var rep *costmodel.Report
+	var err error
+	if *refit != "" {
+		rep, err = readRecord(*refit)
+	} else {
+		rep, err = costmodel.Measure(ctx, cfg)
+	}
 	if err != nil {
 		return err
 	}
-	m, err := engine.LoadModel(*modelDir)
-	if err != nil {
-		return err
-	}
-	cfg := m.Server.Config
-	if *rows < 2 || *rows > cfg.MaxPositions() {
-		return fmt.Errorf("cannot costmodel: --n %d not in [2, %d]", *rows, cfg.MaxPositions())
-	}
-	step, err := engine.StepParameters(cfg.HeadDim(), cfg.NumHeads())
-	if err != nil {
-		return err
-	}
-	rep, err := costmodel.Measure(ctx, costmodel.Config{
-		Preset: pr, Model: m.Model, ExpShift: m.Approx.SoftmaxShift(),
-		Registry: m.Approx.Registry(), Step: step, Rows: *rows, Workers: *workers, Reps: *reps, Progress: stderr,
-	})
-	if err != nil {
-		return err
+	if *record != "" {
+		b, err := json.MarshalIndent(rep, "", " ")
+		if err != nil {
+			return fmt.Errorf("cannot costmodel: %w", err)
+		}
+		if err := os.WriteFile(*record, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("cannot costmodel: %w", err)
+		}
 	}
 	b, err := json.MarshalIndent(rep.Model, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot costmodel: %w", err)
 	}
 	path := *out
 	if path == "" {
@@ -91,9 +111,25 @@ func runCostModel(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("cannot costmodel: %w", err)
 	}
-	w := rep.Model
-	fmt.Fprintf(stdout, "attention block %.2fs, of which the other weights model %.2fs\n", rep.AttentionBlock.Seconds(), rep.AttentionModelled.Seconds())
-	fmt.Fprintf(stdout, "costmodel: pt_mul=%.3g ct_mul=%.3g bridge=%.3g compare=%.3g attention=%.3g (seconds per value) -> %s\n",
-		w.PtMul, w.CtMul, w.Bridge, w.Compare, w.Attention, path)
+	if err := rep.Format(stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "costmodel: %.0f s -> %s\n", time.Since(start).Seconds(), path)
 	return nil
+}
+
+// readRecord reads a record of --record and fits it again.
+func readRecord(path string) (*costmodel.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read record: %w", err)
+	}
+	var rep costmodel.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("cannot read record %s: %w", path, err)
+	}
+	if err := rep.Refit(); err != nil {
+		return nil, fmt.Errorf("cannot refit %s: %w", path, err)
+	}
+	return &rep, nil
 }

@@ -80,11 +80,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		w, err := loadCostModel(*costPath, *modelDir, stderr)
-		if err != nil {
-			return err
-		}
-		if coster, err = prune.NewCoster(w, m.Server.Config, nl.Registry()); err != nil {
+		if coster, err = newCoster(*costPath, *modelDir, m.Server.Config, nl.Registry(), stderr); err != nil {
 			return err
 		}
 		variants = append(variants, evalVariant{name: "pruned", approx: true, thresholds: th})

@@ -69,11 +69,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	w, err := loadCostModel(*costPath, *modelDir, stderr)
-	if err != nil {
-		return err
-	}
-	coster, err := prune.NewCoster(w, m.Server.Config, nl.Registry())
+	coster, err := newCoster(*costPath, *modelDir, m.Server.Config, nl.Registry(), stderr)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func tinySearchEval(t *testing.T) *searchEval {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := prune.NewCoster(prune.AnalyticCostModel(), cfg, approx.Default())
+	c, err := prune.NewCoster(prune.AnalyticCostModel(cfg, approx.Default()), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
