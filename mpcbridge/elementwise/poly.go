@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"github.com/tuneinsight/lattigo/v5/utils/bignum"
 
 	"github.com/cipherprune/cipherprune/models/approx"
@@ -106,7 +107,7 @@ func (w *serverWorker) evalPlan(ctx context.Context, pl *polyPlan, d approx.Degr
 		if err := w.eval.Add(u, -1, u); err != nil {
 			return nil, err
 		}
-		if y, err = w.pe.Evaluate(u, pl.polynomial(), scale); err != nil {
+		if y, err = w.evaluate(u, pl.polynomial(), scale); err != nil {
 			return nil, fmt.Errorf("cannot evaluate %s/%s: %w", pl.rec.Func(), pl.rec.Variant(), err)
 		}
 		lin, err := w.mulConst(t, pl.lin)
@@ -120,11 +121,22 @@ func (w *serverWorker) evalPlan(ctx context.Context, pl *polyPlan, d approx.Degr
 		}
 	} else {
 		var err error
-		if y, err = w.pe.Evaluate(t, pl.polynomial(), scale); err != nil {
+		if y, err = w.evaluate(t, pl.polynomial(), scale); err != nil {
 			return nil, fmt.Errorf("cannot evaluate %s/%s: %w", pl.rec.Func(), pl.rec.Variant(), err)
 		}
 	}
 	return w.post(pl.rec, y)
+}
+
+// evaluate returns poly(ct) at scale: Lattigo's baby-step giant-step
+// evaluation, on w.par goroutines (parPoly) when the call gives it more
+// than one.
+func (w *serverWorker) evaluate(ct *rlwe.Ciphertext, poly bignum.Polynomial, scale rlwe.Scale) (*rlwe.Ciphertext, error) {
+	if w.par <= 1 {
+		return w.pe.Evaluate(ct, poly, scale)
+	}
+	evals := append([]*hefloat.Evaluator{w.eval}, w.helpers[:w.par-1]...)
+	return newParPoly(*w.eval.GetParameters(), evals).Evaluate(ct, poly, scale)
 }
 
 // post applies the post-processing of a folded recipe (no Newton step, by

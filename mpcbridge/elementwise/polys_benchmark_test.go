@@ -10,12 +10,14 @@ import (
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
-// BenchmarkPolys compares, on Elementwise14 with sentiment-tiny's registry,
-// a layer's polynomial on two degree spans as two sequential Poly calls
-// (before) and as one Polys call (after), and times single small calls
-// (one value: LayerNorm's 1/√x at n = 1; one BERT-base row of GELU). Both
-// parties in one process over loopback TCP, 2 workers each; wall time per
-// op, CPU seconds of both parties:
+// BenchmarkPolys compares, on Elementwise14 with sentiment-tiny's
+// registry, the call shapes of a layer's small polynomials before and
+// after: one value (LayerNorm's 1/√x at n = 1) and one BERT-base row of
+// GELU, each polynomial on one goroutine (seq, before) and on the idle
+// workers (par, parPoly); and two degree spans as two sequential Poly
+// calls (sequential, before) and as one Polys call (polys). Both parties
+// in one process over loopback TCP, 2 workers each; wall time per op, CPU
+// seconds of both parties:
 //
 //	go test -p 1 -run '^$' -bench '^BenchmarkPolys$' -benchtime 5x ./mpcbridge/elementwise
 func BenchmarkPolys(b *testing.B) {
@@ -24,7 +26,7 @@ func BenchmarkPolys(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		fn    approx.Func
-		sizes []int // values of the High, then the Low span (one size: one call)
+		sizes []int // values of the High, then the Low span
 	}{
 		{"invsqrt/n=1", approx.InvSqrt, []int{1}},
 		{"gelu/n=3072", approx.GELU, []int{3072}},
@@ -32,25 +34,25 @@ func BenchmarkPolys(b *testing.B) {
 		{"gelu-spans/n=3072+3072", approx.GELU, []int{3072, 3072}},
 		{"gelu-spans/n=6144+10240", approx.GELU, []int{6144, 10240}},
 	} {
-		for _, batched := range []bool{false, true} {
-			if len(c.sizes) == 1 && batched {
-				continue
-			}
-			variant := "sequential"
-			if batched {
-				variant = "polys"
-			}
-			if len(c.sizes) == 1 {
-				variant = "poly"
-			}
-			b.Run(c.name+"/"+variant, func(b *testing.B) {
-				benchmarkPolys(b, tc, reg, c.fn, c.sizes, batched)
+		variants := []struct {
+			name             string
+			batched, seqPoly bool
+		}{{"seq", false, true}, {"par", false, false}}
+		if len(c.sizes) > 1 {
+			variants = []struct {
+				name             string
+				batched, seqPoly bool
+			}{{"sequential", false, true}, {"polys", true, false}}
+		}
+		for _, v := range variants {
+			b.Run(c.name+"/"+v.name, func(b *testing.B) {
+				benchmarkPolys(b, tc, reg, c.fn, c.sizes, v.batched, v.seqPoly)
 			})
 		}
 	}
 }
 
-func benchmarkPolys(b *testing.B, tc *testContext, reg *approx.Registry, fn approx.Func, sizes []int, batched bool) {
+func benchmarkPolys(b *testing.B, tc *testContext, reg *approx.Registry, fn approx.Func, sizes []int, batched, seqPoly bool) {
 	r := rand.New(rand.NewPCG(61, 62))
 	lo, hi := inputRange(reg, fn)
 	items := make([]PolyItem, len(sizes))
@@ -70,6 +72,7 @@ func benchmarkPolys(b *testing.B, tc *testContext, reg *approx.Registry, fn appr
 	if err != nil {
 		b.Fatal(err)
 	}
+	srv.seqPoly = seqPoly
 	cli, err := NewClient(tc.p, tc.sk, 2)
 	if err != nil {
 		b.Fatal(err)

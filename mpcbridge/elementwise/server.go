@@ -24,6 +24,9 @@ type Server struct {
 	p       Parameters
 	reg     *approx.Registry
 	workers []*serverWorker
+	// seqPoly turns off the evaluation of one ciphertext's polynomial on
+	// several goroutines (parPoly): the benchmarks' before.
+	seqPoly bool
 }
 
 type serverWorker struct {
@@ -31,6 +34,12 @@ type serverWorker struct {
 	poly  *ckks.Evaluator // the unfolded recipes (Newton steps)
 	eval  *hefloat.Evaluator
 	pe    *hefloat.PolynomialEvaluator
+	// helpers are the evaluators of the goroutines that share this
+	// worker's polynomial when the call has fewer ciphertexts than the
+	// server has workers (parPoly); par is how many of them, this one
+	// included, the current call gives each ciphertext.
+	helpers []*hefloat.Evaluator
+	par     int
 }
 
 // NewServer returns the server side for the client's public key pk and
@@ -69,7 +78,11 @@ func NewServer(p Parameters, pk *rlwe.PublicKey, rlk *rlwe.RelinearizationKey, r
 			return nil, fmt.Errorf("cannot NewServer: %w", err)
 		}
 		eval := hefloat.NewEvaluator(params, evk)
-		s.workers = append(s.workers, &serverWorker{share: sh, poly: ev, eval: eval, pe: hefloat.NewPolynomialEvaluator(params, eval)})
+		sw := &serverWorker{share: sh, poly: ev, eval: eval, pe: hefloat.NewPolynomialEvaluator(params, eval), par: 1}
+		for h := 1; h < workers; h++ {
+			sw.helpers = append(sw.helpers, eval.ShallowCopy())
+		}
+		s.workers = append(s.workers, sw)
 	}
 	return s, nil
 }
@@ -335,6 +348,15 @@ func (s *Server) run(ctx context.Context, conn Conn, o op, scaled bool, gs []ser
 		return nil, err
 	}
 	k := sh.ciphertexts()
+	// A call of fewer ciphertexts than workers spreads each polynomial
+	// over the idle ones (parPoly).
+	par := max(1, len(s.workers)/k)
+	if s.seqPoly {
+		par = 1
+	}
+	for _, w := range s.workers {
+		w.par = par
+	}
 	// The session's budget of masked coefficients, before any message.
 	if left := s.workers[0].share.Remaining(); int64(k)*int64(s.p.params.N()) > left {
 		return nil, fmt.Errorf("%d output ciphertexts (%d masked coefficients) would exceed the session's 2^%d (%d left): the masks' statistical bound covers no more; start a new session", k, int64(k)*int64(s.p.params.N()), s.p.lit.LogMaxValues, left)
