@@ -54,6 +54,23 @@ type Server struct {
 	trace func(step string)
 }
 
+// Masked counts the values a Server's primitives have masked so far, one
+// count per budget (each primitive's LogMaxValues): the products by
+// weights' outputs, the softmax row sums', the scores' and the context's
+// shared products' outputs, and the elementwise calls' output coefficients.
+type Masked struct {
+	Products, Sums, Scores, Context, Elementwise int64
+}
+
+// Masked returns what the server has masked since NewServer (its session).
+func (s *Server) Masked() Masked {
+	return Masked{
+		Products: s.mm.Masked(), Sums: s.sums.Masked(),
+		Scores: s.scores.Masked(), Context: s.values.Masked(),
+		Elementwise: s.ew.Masked(),
+	}
+}
+
 func (s *Server) mark(step string) {
 	if s.trace != nil {
 		s.trace(step)
