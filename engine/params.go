@@ -31,8 +31,11 @@ import (
 // rotation-free layers on additive shares (mpcbridge/layers): no Galois
 // key, no encrypted input, the pruning step and the output on shares.
 // Version 9: a session carries any number of inferences, the keys sent
-// with the first; MsgClose ends it.
-const ProtocolVersion uint32 = 9
+// with the first; MsgClose ends it. Version 10: the importance scores
+// carry F + 4 fraction bits (layers.ScoreExtraBits) and the pruning step
+// compares them at that precision; several polynomials share a round trip
+// (elementwise's Polys) and the heads' shared products one call each.
+const ProtocolVersion uint32 = 10
 
 // Fixed-point format of the ciphertext path's bridge (the slot-packed ckks
 // layers that bench/costmodel still measures): every value the bridge
