@@ -108,8 +108,10 @@ type Observation struct {
 
 // Report holds the measurements and the fitted cost model.
 type Report struct {
-	Preset  string
-	Lengths []int
+	// Protocol is the engine's protocol version (engine.ProtocolVersion).
+	Protocol uint32
+	Preset   string
+	Lengths  []int
 	// Reps is how many inferences each length and variant ran.
 	Reps int
 	// Run and Layers are the layers run of the model's; Shape its shape.
@@ -181,7 +183,7 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot Measure: %w", err)
 	}
-	rep := &Report{Preset: cfg.Preset, Lengths: lengths, Reps: max(cfg.Reps, 1), Load: [2]float64{loadAverage(), 0}}
+	rep := &Report{Protocol: engine.ProtocolVersion, Preset: cfg.Preset, Lengths: lengths, Reps: max(cfg.Reps, 1), Load: [2]float64{loadAverage(), 0}}
 	for range max(cfg.Reps, 1) {
 		for _, n := range lengths {
 			if err := ctx.Err(); err != nil {

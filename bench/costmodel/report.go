@@ -104,9 +104,9 @@ func (rep *Report) source() string {
 	for i, n := range rep.Lengths {
 		ns[i] = fmt.Sprint(n)
 	}
-	return fmt.Sprintf("measured: cipherprune costmodel on the engine (protocol 8), preset %s, n = %s, %d of %d layers, "+
+	return fmt.Sprintf("measured: cipherprune costmodel on the engine (protocol %d), preset %s, n = %s, %d of %d layers, "+
 		"unpruned and %g kept after layer 0, median of %d runs; %s, load %.1f to %.1f, %s; fit's relative RMS error %.1f%%",
-		rep.Preset, strings.Join(ns, ","), rep.Run, rep.Layers, keepFraction, rep.Reps, rep.Machine,
+		rep.Protocol, rep.Preset, strings.Join(ns, ","), rep.Run, rep.Layers, keepFraction, rep.Reps, rep.Machine,
 		rep.Load[0], rep.Load[1], rep.Date, 100*rep.RelRMS)
 }
 
