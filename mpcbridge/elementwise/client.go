@@ -110,6 +110,32 @@ func (c *Client) MulScaled(ctx context.Context, conn Conn, x, y share.Vector) (s
 	return out, nil
 }
 
+// MulScaledPolys runs the client's side of Server.MulScaledPolys: xs and
+// ys are its shares of the items' x and y, in the server's order, levels
+// the items' y levels (Server.MulPolyLevel, public); x is at
+// Parameters.MulScaledLevel.
+func (c *Client) MulScaledPolys(ctx context.Context, conn Conn, levels []int, xs, ys []share.Vector) ([]share.Vector, error) {
+	lx, err := c.p.MulScaledLevel()
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaledPolys: %w", err)
+	}
+	if len(levels) != len(xs) || len(ys) != len(xs) {
+		return nil, fmt.Errorf("cannot MulScaledPolys: %d levels and %d y for %d items", len(levels), len(ys), len(xs))
+	}
+	gs := make([]clientGroup, len(xs))
+	for i, l := range levels {
+		if l < c.p.MulLevel()+1 || l > c.p.params.MaxLevel() {
+			return nil, fmt.Errorf("cannot MulScaledPolys: level %d not in [%d, %d]", l, c.p.MulLevel()+1, c.p.params.MaxLevel())
+		}
+		gs[i] = clientGroup{xs: []share.Vector{xs[i], ys[i]}, levels: []int{lx, l}}
+	}
+	out, err := c.run(ctx, conn, opMulScaledPoly, true, gs)
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaledPolys: %w", err)
+	}
+	return out, nil
+}
+
 // MulPoly runs the client's side of Server.MulPoly (x ⊙ fn(y)): level is
 // y's (Server.MulPolyLevel, public).
 func (c *Client) MulPoly(ctx context.Context, conn Conn, level int, x, y share.Vector) (share.Vector, error) {

@@ -95,6 +95,9 @@
 //     (LayerNorm's γ): x at MulLevel + 1 (Parameters.MulScaledLevel),
 //     multiplied by w encoded at the scale of the prime it is then rescaled
 //     by (the scale stays Δ exactly), then the product with y as in Mul.
+//     MulScaledPolys, w ⊙ x ⊙ fn(y) per item (LayerNorm's γ·z·(1/√v) in
+//     one call where it took Poly then MulScaled): x as in MulScaled, y at
+//     MulPolyLevel, the product of w ⊙ x and fn(y) at MulLevel.
 //  3. Slots to shares (mpcbridge/share, protocol A, sanitized). For every
 //     output ciphertext the server drops to the mask level (already there),
 //     adds a fresh public-key encryption of zero (its c1 becomes a fresh

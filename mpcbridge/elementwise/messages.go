@@ -49,6 +49,8 @@ const (
 	opSquare  op = 4 // x ⊙ x
 	// opMulScaled is w ⊙ x ⊙ y with w the server's plaintext.
 	opMulScaled op = 5
+	// opMulScaledPoly is w ⊙ x ⊙ fn(y) with w the server's plaintext.
+	opMulScaledPoly op = 6
 )
 
 func (o op) String() string {
@@ -63,6 +65,8 @@ func (o op) String() string {
 		return "Square"
 	case opMulScaled:
 		return "MulScaled"
+	case opMulScaledPoly:
+		return "MulScaledPoly"
 	default:
 		return fmt.Sprintf("op(%d)", uint8(o))
 	}

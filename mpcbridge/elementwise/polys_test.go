@@ -3,6 +3,7 @@ package elementwise
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -190,4 +191,120 @@ func repeatVec(x share.Vector, n int) []share.Vector {
 		out[i] = x
 	}
 	return out
+}
+
+// TestMulScaledPolys computes w ⊙ x ⊙ fn(y) for several items in one
+// call (LayerNorm's γ·z·(1/√v) on two degree spans; exp on another
+// item) and checks each against its recipe, the messages (one round
+// trip) and the masked coefficients (ceil(n/Slots)·N per item).
+func TestMulScaledPolys(t *testing.T) {
+	tc := newTestContext(t, testLiteral)
+	reg := trainedRegistry(t)
+	p := tc.p
+	r := rand.New(rand.NewPCG(45, 46))
+	for _, c := range []struct {
+		name  string
+		items []polysItem
+	}{
+		{"one", []polysItem{{approx.InvSqrt, approx.High, 1}}},
+		{"invsqrt-spans", []polysItem{{approx.InvSqrt, approx.High, 1000}, {approx.InvSqrt, approx.Low, 2*2048 + 5}}},
+		{"mixed", []polysItem{{approx.Exp, approx.High, 300}, {approx.InvSqrt, approx.Low, 7}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc, cc := connPair(t, "tcp")
+			rs, rc := record(sc), record(cc)
+			srv, err := NewServer(p, tc.pk, tc.rlk, reg, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cli, err := NewClient(p, tc.sk, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items := make([]ScaledPolyItem, len(c.items))
+			levels := make([]int, len(c.items))
+			xas, yas := make([]share.Vector, len(c.items)), make([]share.Vector, len(c.items))
+			ys, factors := make([][]float64, len(c.items)), make([][]float64, len(c.items))
+			k := 0
+			for i, it := range c.items {
+				lo, hi := inputRange(reg, it.fn)
+				x, w := uniform(r, it.n, -4, 4), uniform(r, it.n, -2, 2)
+				ys[i] = uniform(r, it.n, lo, hi)
+				xa, xb := splitShares(r, fixed(p, x), 82)
+				ya, yb := splitShares(r, fixed(p, ys[i]), 82)
+				items[i], xas[i], yas[i] = ScaledPolyItem{Fn: it.fn, Deg: it.deg, W: w, X: xb, Y: yb}, xa, ya
+				factors[i] = quantized(p, x)
+				for j := range factors[i] {
+					factors[i][j] *= w[j]
+				}
+				if levels[i], err = srv.MulPolyLevel(it.fn, it.deg); err != nil {
+					t.Fatal(err)
+				}
+				k += p.Ciphertexts(it.n)
+			}
+			var sres, cres []share.Vector
+			serr, cerr := nettest.Both(func() (err error) {
+				sres, err = srv.MulScaledPolys(bg(), rs, items)
+				return err
+			}, func() (err error) {
+				cres, err = cli.MulScaledPolys(bg(), rc, levels, xas, yas)
+				return err
+			})
+			if err := errors.Join(serr, cerr); err != nil {
+				t.Fatal(err)
+			}
+			for i, it := range c.items {
+				got, err := share.Reconstruct(p.Share(), cres[i], sres[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkClose(t, reg.Recipe(it.fn, it.deg), quantized(p, ys[i]), factors[i], got)
+			}
+			msgs := (k + p.Chunk() - 1) / p.Chunk()
+			if len(rc.sent[MsgInput]) != msgs || len(rs.sent[MsgOutput]) != msgs || len(rs.sent[MsgScales]) != 1 {
+				t.Fatalf("%d input, %d output and %d scales messages, want %d, %d and 1", len(rc.sent[MsgInput]), len(rs.sent[MsgOutput]), len(rs.sent[MsgScales]), msgs, msgs)
+			}
+			if got, want := srv.Masked(), int64(k*p.Params().N()); got != want {
+				t.Fatalf("Masked = %d, want %d (%d ciphertexts)", got, want, k)
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		srv, err := NewServer(p, tc.pk, tc.rlk, reg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := NewClient(p, tc.sk, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make(share.Vector, 4)
+		for _, c := range []struct {
+			w    []float64
+			fn   approx.Func
+			want string
+		}{
+			{[]float64{1, 2, 3}, approx.InvSqrt, "3 weights for 4 values"},
+			{[]float64{1, 2, 3, 1e6}, approx.InvSqrt, "weight 3 is 1e+06"},
+			{[]float64{1, math.NaN(), 0, 0}, approx.InvSqrt, "weight 1 is NaN"},
+			{[]float64{1, 1, 1, 1}, approx.GELU, "cannot MulPolyLevel"}, // GELU high and the product exceed the levels
+		} {
+			_, err := srv.MulScaledPolys(bg(), failConn{}, []ScaledPolyItem{{Fn: c.fn, Deg: approx.High, W: c.w, X: x, Y: x}})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("server: %v, want %q", err, c.want)
+			}
+		}
+		for _, c := range []struct {
+			levels []int
+			ys     []share.Vector
+			want   string
+		}{
+			{[]int{2}, []share.Vector{x}, "level 2 not in [3, 8]"},
+			{[]int{8, 8}, []share.Vector{x}, "2 levels and 1 y for 1 items"},
+		} {
+			if _, err := cli.MulScaledPolys(bg(), failConn{}, c.levels, []share.Vector{x}, c.ys); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("client: %v, want %q", err, c.want)
+			}
+		}
+	})
 }

@@ -217,28 +217,107 @@ func (s *Server) MulScaled(ctx context.Context, conn Conn, w []float64, x, y sha
 	if len(w) != len(x) {
 		return nil, fmt.Errorf("cannot MulScaled: %d weights for %d values", len(w), len(x))
 	}
-	bound := math.Ldexp(1, s.p.lit.LogBound)
-	for i, v := range w {
-		if !(math.Abs(v) <= bound) {
-			return nil, fmt.Errorf("cannot MulScaled: weight %d is %v, outside [-2^B, 2^B] = [%g, %g]", i, v, -bound, bound)
-		}
+	if err := s.p.checkWeights(w); err != nil {
+		return nil, fmt.Errorf("cannot MulScaled: %w", err)
 	}
-	slots := s.p.Slots()
 	out, err := s.run1(ctx, conn, opMulScaled, false, serverGroup{xs: []share.Vector{x, y}, levels: []int{lx, s.p.MulLevel()},
 		compute: func(_ context.Context, sw *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
-			wt := make([]float64, slots)
-			copy(wt, w[t*slots:min(len(w), (t+1)*slots)])
-			xw := hefloat.NewCiphertext(*sw.eval.GetParameters(), 1, in[0].Level())
-			if err := sw.eval.Mul(in[0], wt, xw); err != nil {
-				return nil, err
-			}
-			if err := sw.eval.Rescale(xw, xw); err != nil {
+			xw, err := sw.mulWeights(in[0], w, t)
+			if err != nil {
 				return nil, err
 			}
 			return sw.mul(xw, in[1])
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot MulScaled: %w", err)
+	}
+	return out, nil
+}
+
+// checkWeights checks the server's plaintext of a scaled product:
+// |w_i| <= 2^B.
+func (p Parameters) checkWeights(w []float64) error {
+	bound := math.Ldexp(1, p.lit.LogBound)
+	for i, v := range w {
+		if !(math.Abs(v) <= bound) {
+			return fmt.Errorf("weight %d is %v, outside [-2^B, 2^B] = [%g, %g]", i, v, -bound, bound)
+		}
+	}
+	return nil
+}
+
+// mulWeights returns x ⊙ w (the weights of ciphertext t of a call),
+// rescaled: w encoded at the scale of the prime the rescale divides by,
+// so the scale stays Δ, one level down.
+func (sw *serverWorker) mulWeights(x *rlwe.Ciphertext, w []float64, t int) (*rlwe.Ciphertext, error) {
+	slots := sw.eval.GetParameters().MaxSlots()
+	wt := make([]float64, slots)
+	copy(wt, w[t*slots:min(len(w), (t+1)*slots)])
+	xw := hefloat.NewCiphertext(*sw.eval.GetParameters(), 1, x.Level())
+	if err := sw.eval.Mul(x, wt, xw); err != nil {
+		return nil, err
+	}
+	if err := sw.eval.Rescale(xw, xw); err != nil {
+		return nil, err
+	}
+	return xw, nil
+}
+
+// ScaledPolyItem is one item of a MulScaledPolys call: w ⊙ x ⊙ fn(y), with
+// variant Deg of the registry's recipe for Fn, W the server's plaintext
+// and X, Y the server's shares, all of one length.
+type ScaledPolyItem struct {
+	Fn   approx.Func
+	Deg  approx.Degree
+	W    []float64
+	X, Y share.Vector
+}
+
+// MulScaledPolys computes shares of w ⊙ x ⊙ fn(y) for every item in one
+// round trip, one conversion each way: LayerNorm's γ_j·z_ij·(1/√v_i) with
+// the caller's layout repeating each row's v (and γ over the rows), one
+// item per degree span, where Poly then MulScaled took two round trips.
+// x is encrypted at MulScaledLevel and multiplied by w as MulScaled does,
+// y at MulPolyLevel; the item's polynomial brings fn(y) down to the
+// product level, and the product of the two to the mask level. The
+// polynomial runs on every value of y, repeated or not: worth it where
+// the repetition adds no ciphertext (LayerNorm on rows·d values within
+// the ciphertexts of its rows' n values). The client calls
+// Client.MulScaledPolys. |w_i·x_i·fn(y_i)| <= 2^B must hold.
+func (s *Server) MulScaledPolys(ctx context.Context, conn Conn, items []ScaledPolyItem) ([]share.Vector, error) {
+	lx, err := s.p.MulScaledLevel()
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaledPolys: %w", err)
+	}
+	gs := make([]serverGroup, len(items))
+	for i, it := range items {
+		ly, err := s.MulPolyLevel(it.Fn, it.Deg)
+		if err != nil {
+			return nil, fmt.Errorf("cannot MulScaledPolys: %w", err)
+		}
+		if len(it.W) != len(it.X) {
+			return nil, fmt.Errorf("cannot MulScaledPolys: item %d: %d weights for %d values", i, len(it.W), len(it.X))
+		}
+		if err := s.p.checkWeights(it.W); err != nil {
+			return nil, fmt.Errorf("cannot MulScaledPolys: item %d: %w", i, err)
+		}
+		pl, d, w := s.p.plan(s.reg.Recipe(it.Fn, it.Deg)), it.Deg, it.W
+		gs[i] = serverGroup{xs: []share.Vector{it.X, it.Y}, levels: []int{lx, ly}, factors: []float64{1, pl.scalar},
+			compute: func(ctx context.Context, sw *serverWorker, t int, in []*rlwe.Ciphertext) (*rlwe.Ciphertext, error) {
+				xw, err := sw.mulWeights(in[0], w, t)
+				if err != nil {
+					return nil, err
+				}
+				fy, err := sw.evalPlan(ctx, pl, d, in[1])
+				if err != nil {
+					return nil, err
+				}
+				return sw.mul(xw, fy)
+			}}
+	}
+	out, err := s.run(ctx, conn, opMulScaledPoly, true, gs)
+	if err != nil {
+		return nil, fmt.Errorf("cannot MulScaledPolys: %w", err)
 	}
 	return out, nil
 }
