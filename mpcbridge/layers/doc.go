@@ -149,6 +149,23 @@
 // layer's outputs, nearly all from the products' quantized weights. The
 // rotation path's layer took 306.6 s at n = 128 (docs/results.md).
 //
+// Since, every head's scores and A·V are one sharedmul call each, with
+// rounded outputs. The same benchmark (now at n = 2 too), the code before
+// (ac798c0) and after in one run, twice each, on the 2-core machine at
+// load 10-15 from other jobs, so that the wall times vary by 1.5x between
+// runs and the CPU seconds of both parties and the bytes are the figures
+// to compare (2026-12-06):
+//
+//	n      round trips   CPU-s before   CPU-s after   MB before   MB after
+//	128    39 -> 17      33.0, 33.9     32.2, 32.2    504.5       492.2
+//	32     39 -> 17      8.27, 8.42     8.18, 7.90    117.8       116.2
+//	2      39 -> 17      3.24, 3.29     3.23, 3.00    36.3        29.5
+//	1      11            2.03, 2.03     2.01, 1.94    15.6        15.6
+//
+// At n = 128 the scores now take 68.5 + 42.2 MB and A·V 68.5 + 41.0; at
+// n = 2 both 0.9 MB instead of 4.3 (the heads share ciphertexts). One row
+// has a single key, and no shared product.
+//
 // # Security (semi-honest)
 //
 // The stages add no message of their own: what each party sees is the
