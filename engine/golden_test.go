@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
@@ -91,7 +93,11 @@ func TestGolden(t *testing.T) {
 				for _, red := range []Reductions{{Prune: true, Reduce: true}, {}} {
 					c := testClient(t, m, ClientConfig{Preset: mc.preset, AllowInsecure: insecure, OpenLogits: true, Truncate: true,
 						NoPruning: !red.Prune, NoDegreeReduction: !red.Reduce})
-					res, err := c.Infer(testCtx(t), dial(t, addr), text)
+					// An inference of spam-mini at n = 512 takes minutes, more
+					// than testCtx's 10 on a loaded machine.
+					ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+					res, err := c.Infer(ctx, dial(t, addr), text)
+					cancel()
 					if err != nil {
 						t.Fatalf("text %d: %v\nserver: %q", i, err, logs())
 					}
