@@ -34,8 +34,8 @@
 // probabilities laid out row, head, key), the right one the Y_h one after
 // the other, the result the Z_h side by side (the scores' layout, and the
 // heads' context vectors concatenated). The off-diagonal entries are
-// public zeros, encoded by neither party: a weight block that holds only
-// zeros is neither sent nor multiplied, so column block j sums only its
+// public zeros (both parties encode 0 there): a weight block that holds
+// only zeros is neither sent nor multiplied, so column block j sums only its
 // Layout.InnerRange(j). With blocks within one product (D1 | In, D2 | Out:
 // BERT's heads at n = 128) that is exactly Count products in one round
 // trip; with larger blocks (few rows) several products share every

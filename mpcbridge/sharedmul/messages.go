@@ -16,11 +16,13 @@ import (
 const (
 	// MsgInput (client -> server) carries one seeded encryption of an
 	// operand block: the left operand's Inputs() blocks first, then the
-	// right operand's Weights() blocks, one message each.
+	// right operand's Weights() blocks (those of Layout that hold
+	// diagonal entries), one message each.
 	MsgInput wire.Type = 0x0801
 	// MsgOutput (server -> client) carries one sanitized output block
-	// (c0 at the targets, c1 whole; c2 the client computes), in
-	// OutputIndex order, one message each.
+	// (c0 at the targets, c1 whole, every coefficient rounded to a
+	// multiple of 2^k; c2 the client computes), in OutputIndex order, one
+	// message each.
 	MsgOutput wire.Type = 0x0802
 )
 
