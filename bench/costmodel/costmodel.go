@@ -218,7 +218,7 @@ func (rep *Report) Refit() error {
 	rep.Model = w
 	rep.RelRMS = predict(rep.Observations, w)
 	rep.Model.Source = rep.source()
-	return nil
+	return rep.Model.Validate()
 }
 
 // measureLength runs the unpruned and the pruned inference at padded

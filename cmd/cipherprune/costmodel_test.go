@@ -83,6 +83,21 @@ func TestCostModelRefit(t *testing.T) {
 	if _, err := os.Stat(again); err != nil {
 		t.Errorf("--record: %v", err)
 	}
+	// A record without its model's shape, or not JSON, is refused.
+	noShape := costRecord(t, m)
+	noShape.Shape = prune.CostShape{}
+	b, err = json.Marshal(noShape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string][]byte{"no shape": b, "not json": []byte("{")} {
+		if err := os.WriteFile(rec, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := runCostModel(context.Background(), []string{"--model", dir, "--refit", rec, "--out", out}, &stdout, &stderr); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
 }
 
 func TestNewCoster(t *testing.T) {
