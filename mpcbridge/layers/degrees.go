@@ -49,9 +49,7 @@ func spans(degs []approx.Degree, rows int) ([]span, error) {
 // (Parameters' OneRecipe). More than elementwise.MaxGroups spans (rows whose
 // degrees alternate) take one call per MaxGroups.
 func polySpans(ctx context.Context, pt party, conn Conn, fn approx.Func, sp []span, per int, x share.Vector) (share.Vector, error) {
-	if len(sp) > 1 && pt.params().oneRecipe[fn] {
-		sp = []span{{approx.High, sp[0].lo, sp[len(sp)-1].hi}}
-	}
+	sp = pt.params().merge(fn, sp)
 	out := make(share.Vector, len(x))
 	for len(sp) > 0 {
 		call := sp[:min(len(sp), elementwise.MaxGroups)]
@@ -69,6 +67,15 @@ func polySpans(ctx context.Context, pt party, conn Conn, fn approx.Func, sp []sp
 		}
 	}
 	return out, nil
+}
+
+// merge returns sp, or one span of all its rows at approx.High when fn's
+// two degrees are one recipe (Parameters' OneRecipe).
+func (p Parameters) merge(fn approx.Func, sp []span) []span {
+	if len(sp) > 1 && p.oneRecipe[fn] {
+		return []span{{approx.High, sp[0].lo, sp[len(sp)-1].hi}}
+	}
+	return sp
 }
 
 // poly evaluates fn of degree d on x: one call of one item.

@@ -79,8 +79,9 @@ func (w *FFNWeights) MemoryBytes() int64 { return w.up.memoryBytes() + w.down.me
 // share h (n x Hidden, row-major, n <= the plan's Rows) and its weights;
 // degs gives each row's public degree (nil: all approx.High) for GELU and
 // 1/√x. It returns the server's share, n x Hidden. The client calls
-// Client.FFN. Six round trips (W1, GELU, W2, then LayerNorm's three),
-// whatever the degree spans (one call per polynomial carries them all).
+// Client.FFN. Six round trips (W1, GELU, W2, then LayerNorm's three; two
+// where its rows fit, fusedNorm), whatever the degree spans (one call per
+// polynomial carries them all).
 func (s *Server) FFN(ctx context.Context, conn Conn, w *FFNWeights, degs []approx.Degree, h share.Vector) (share.Vector, error) {
 	if w == nil {
 		return nil, fmt.Errorf("cannot FFN: nil weights")

@@ -45,53 +45,73 @@ func (t *tiny) residual(tb testing.TB, l int, h models.Matrix) models.Matrix {
 }
 
 // TestLayerNorm normalizes sentiment-tiny's real LayerNorm inputs (layer
-// 0's and 1's feed-forward residuals on 16 tokens) on shares and compares
-// with the approximate forward's LayerNorm, all rows at the high degree
-// and in two degree spans; the two spans take no extra round trip (one
-// Polys call carries both).
+// 0's and 1's feed-forward residuals on 16 and 24 tokens) on shares and
+// compares with the approximate forward's LayerNorm, all rows at the high
+// degree and in two degree spans. At InsecureElementwise11's 2048 slots
+// 16 rows of 128 take 1/√x and the normalization in one call
+// (fusedNorm), 24 rows at one degree in two (their 3072 values need two
+// ciphertexts where their 24 variances need one), 24 rows in two spans of
+// 12 in one where 1/√x has two recipes (sentiment-tiny's has one: one
+// span); the spans take no extra round trip (one call carries both), and
+// the fused path takes fewer than the other.
 func TestLayerNorm(t *testing.T) {
 	tn := loadTiny(t)
 	tc := newTestContext(t, tinyLiteral(t, tn, elementwise.InsecureElementwise11), tn.reg)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(1, 2))
-	mixed := make([]approx.Degree, testRows)
-	for i := testRows / 2; i < testRows; i++ {
-		mixed[i] = approx.Low
-	}
-	highRounds := map[int]int64{}
 	for l := range tn.model.Server.Layers {
-		for _, dc := range []struct {
-			name string
-			degs []approx.Degree
-		}{{"high", nil}, {"mixed", mixed}} {
-			t.Run(fmt.Sprintf("layer=%d/%s", l, dc.name), func(t *testing.T) {
-				ln := &tn.model.Server.Layers[l].OutputNorm
-				x := quantized(tn.residual(t, l, tn.hidden(t, l, testRows)), f)
-				want := refLayerNorm(x, ln, modelDegrees(dc.degs), tn.ap)
-				xa, xb := split(r, x.Data, f, 87)
-				sc, cc := connPair(t)
-				srv, cli := tc.parties(t, 2)
-				var ya, yb share.Vector
-				runParties(t, sc, cc, func() (err error) {
-					yb, err = srv.LayerNorm(bg(), sc, ln, dc.degs, xb)
-					return err
-				}, func() (err error) {
-					ya, err = cli.LayerNorm(bg(), cc, x.Cols, dc.degs, xa)
-					return err
+		for _, rows := range []int{testRows, 24} {
+			mixed := make([]approx.Degree, rows)
+			for i := rows / 2; i < rows; i++ {
+				mixed[i] = approx.Low
+			}
+			rounds := map[bool]int64{} // by fusedNorm
+			for _, dc := range []struct {
+				name string
+				degs []approx.Degree
+			}{{"high", nil}, {"mixed", mixed}} {
+				t.Run(fmt.Sprintf("layer=%d/rows=%d/%s", l, rows, dc.name), func(t *testing.T) {
+					ln := &tn.model.Server.Layers[l].OutputNorm
+					x := quantized(tn.residual(t, l, tn.hidden(t, l, rows)), f)
+					want := refLayerNorm(x, ln, modelDegrees(dc.degs), tn.ap)
+					xa, xb := split(r, x.Data, f, 87)
+					sc, cc := connPair(t)
+					srv, cli := tc.parties(t, 2)
+					var ya, yb share.Vector
+					runParties(t, sc, cc, func() (err error) {
+						yb, err = srv.LayerNorm(bg(), sc, ln, dc.degs, xb)
+						return err
+					}, func() (err error) {
+						ya, err = cli.LayerNorm(bg(), cc, x.Cols, dc.degs, xa)
+						return err
+					})
+					got := open(t, tc.p, ya, yb)
+					d := maxDiff(got, want.Data)
+					sp, err := spans(dc.degs, rows)
+					if err != nil {
+						t.Fatal(err)
+					}
+					fused := tc.p.fusedNorm(tc.p.merge(approx.InvSqrt, sp), x.Cols)
+					t.Logf("max error %.3g; output shares of up to %d bits; fused %v", d, max(maxBits(ya), maxBits(yb)), fused)
+					if d > tolerance {
+						t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+					}
+					if want := rows == testRows || (dc.degs != nil && !tc.p.oneRecipe[approx.InvSqrt]); fused != want {
+						t.Fatalf("fused %v, want %v", fused, want)
+					}
+					n := sc.Stats().Rounds // the handshake's included: the same in every case
+					if h, ok := rounds[fused]; ok && n != h {
+						t.Fatalf("%d server rounds, %d on one degree span", n, h)
+					}
+					if h, ok := rounds[!fused]; ok && (n < h) != fused {
+						t.Fatalf("%d server rounds fused %v, %d not", n, fused, h)
+					}
+					rounds[fused] = n
+					if m, bound := srv.Masked().Elementwise, tc.p.NormMasks(rows, x.Cols); m > bound || bound-m > 2*int64(tc.p.Elementwise().Params().N()) {
+						t.Fatalf("masked %d coefficients, NormMasks %d: want a bound at most two ciphertexts above", m, bound)
+					}
 				})
-				got := open(t, tc.p, ya, yb)
-				d := maxDiff(got, want.Data)
-				t.Logf("max error %.3g; output shares of up to %d bits", d, max(maxBits(ya), maxBits(yb)))
-				if d > tolerance {
-					t.Fatalf("max error %.3g exceeds %g", d, tolerance)
-				}
-				rounds := sc.Stats().Rounds // the handshake's included: the same in both cases
-				if dc.degs == nil {
-					highRounds[l] = rounds
-				} else if h, ok := highRounds[l]; ok && rounds != h {
-					t.Fatalf("%d server rounds on two degree spans, %d on one", rounds, h)
-				}
-			})
+			}
 		}
 	}
 }

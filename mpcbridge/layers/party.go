@@ -31,6 +31,10 @@ type party interface {
 	// polys evaluates the registry's fn of degree degs[i] on xs[i], every
 	// item in one call (elementwise's Polys: one round trip).
 	polys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, xs []share.Vector) ([]share.Vector, error)
+	// mulScaledPolys is w[i] ⊙ xs[i] ⊙ fn(ys[i]) of degree degs[i], every
+	// item in one call (elementwise's MulScaledPolys), w the server's
+	// plaintexts (nil for the client).
+	mulScaledPolys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, w [][]float64, xs, ys []share.Vector) ([]share.Vector, error)
 	// mul is the Hadamard product, square x ⊙ x.
 	mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error)
 	square(ctx context.Context, conn Conn, x share.Vector) (share.Vector, error)
@@ -82,6 +86,14 @@ func (s serverParty) polys(ctx context.Context, conn Conn, fn approx.Func, degs 
 	return s.ew.Polys(ctx, conn, items)
 }
 
+func (s serverParty) mulScaledPolys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, w [][]float64, xs, ys []share.Vector) ([]share.Vector, error) {
+	items := make([]elementwise.ScaledPolyItem, len(xs))
+	for i := range xs {
+		items[i] = elementwise.ScaledPolyItem{Fn: fn, Deg: degs[i], W: w[i], X: xs[i], Y: ys[i]}
+	}
+	return s.ew.MulScaledPolys(ctx, conn, items)
+}
+
 func (s serverParty) mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
 	return s.ew.Mul(ctx, conn, x, y)
 }
@@ -130,6 +142,18 @@ func (c clientParty) polys(ctx context.Context, conn Conn, fn approx.Func, degs 
 		levels[i] = l
 	}
 	return c.ew.Polys(ctx, conn, levels, xs)
+}
+
+func (c clientParty) mulScaledPolys(ctx context.Context, conn Conn, fn approx.Func, degs []approx.Degree, _ [][]float64, xs, ys []share.Vector) ([]share.Vector, error) {
+	levels := make([]int, len(degs))
+	for i, d := range degs {
+		l, ok := c.p.levels[fn][d]
+		if !ok {
+			return nil, fmt.Errorf("%s/%s: no level", fn, d)
+		}
+		levels[i] = l + 1 // elementwise's MulPolyLevel
+	}
+	return c.ew.MulScaledPolys(ctx, conn, levels, xs, ys)
 }
 
 func (c clientParty) mul(ctx context.Context, conn Conn, x, y share.Vector) (share.Vector, error) {
