@@ -98,8 +98,8 @@ func inferenceMasks(pl sessionPlan, rows []layerRows) maskCounts {
 		if lr.hidden {
 			c[3] += r // importance over the valid queries
 		}
-		c[4] += 2*cts(r*hid) + poly(r)                 // attention's LayerNorm
-		c[4] += poly(k*inter) + 2*cts(k*hid) + poly(k) // GELU, the feed-forward's LayerNorm
+		c[4] += pl.layers.NormMasks(int(r), int(hid))                 // attention's LayerNorm
+		c[4] += poly(k*inter) + pl.layers.NormMasks(int(k), int(hid)) // GELU, the feed-forward's LayerNorm
 	}
 	c[0] += hid + int64(cfg.NumLabels()) // pooler, classifier
 	c[4] += cts(hid)                     // tanh
