@@ -35,7 +35,9 @@ import (
 // carry F + 4 fraction bits (layers.ScoreExtraBits) and the pruning step
 // compares them at that precision; several polynomials share a round trip
 // (elementwise's Polys) and the heads' shared products one call each.
-const ProtocolVersion uint32 = 10
+// Version 11: LayerNorm takes 1/√x and the normalization in one call
+// (elementwise's MulScaledPolys) where the rows fit.
+const ProtocolVersion uint32 = 11
 
 // Fixed-point format of the ciphertext path's bridge (the slot-packed ckks
 // layers that bench/costmodel still measures): every value the bridge
