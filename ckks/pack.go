@@ -17,16 +17,10 @@ import (
 // Block >= n), token i at offset i in the block, and slots n..Block-1 of the
 // block are zero. So:
 //
-//   - per-token operations (GELU, the LayerNorm polynomial, softmax on a
-//     query row) act slot by slot, each token keeping its slot everywhere;
-//   - X·W is a diagonal method on blocks: rotations by multiples of Block;
-//   - dropping, moving or grouping tokens is a re-packing the client does when
-//     it re-encrypts at a refresh (no homomorphic slot permutation).
-//
-// When a ciphertext holds more columns than a head (few rows, a small
-// Block), HeadDim names the head dimension and several heads share each
-// ciphertext of the attention's query, key and value (HeadsPerCt,
-// StackedColumn); the matrices between layers keep the plain column order.
+// per-token operations (Evaluator.ApplyFunc, token i at its degree) act
+// slot by slot, each token keeping its slot everywhere. A flat vector of
+// values is the layout with one row and Block 1 (what
+// mpcbridge/elementwise evaluates).
 type Layout struct {
 	// Rows is n, the number of token rows.
 	Rows int
@@ -36,97 +30,6 @@ type Layout struct {
 	Block int
 	// Slots is the number of slots per ciphertext (a power of two).
 	Slots int
-	// HeadDim is the attention head dimension the layout is for: 0 when a
-	// ciphertext holds at most one head (Slots/Block <= the head dimension),
-	// else a divisor of Slots/Block.
-	HeadDim int
-}
-
-// BlockFor returns the block size for n tokens of a model with heads
-// heads of headDim columns, in ciphertexts of slots slots: the smallest
-// power of two b >= n whose c = slots/b columns per ciphertext either divide
-// a head (c | headDim: a head spans headDim/c ciphertexts, head boundaries
-// on ciphertext boundaries) or are whole heads (c = hp·headDim with hp |
-// heads: hp heads share a ciphertext, see HeadsPerCt). So few rows give few
-// full ciphertexts: after a pruning step the later layers run on fewer.
-// heads <= 1 allows one head per ciphertext at most.
-func BlockFor(slots, n, headDim, heads int) (int, error) {
-	if n < 1 || headDim < 1 || slots < 1 {
-		return 0, fmt.Errorf("cannot BlockFor: n=%d headDim=%d slots=%d", n, headDim, slots)
-	}
-	b := 1
-	for b < n {
-		b <<= 1
-	}
-	for ; b <= slots; b <<= 1 {
-		c := slots / b
-		if c <= headDim && headDim%c == 0 {
-			return b, nil
-		}
-		if c > headDim && c%headDim == 0 && heads > 1 && heads%(c/headDim) == 0 {
-			return b, nil
-		}
-	}
-	return 0, fmt.Errorf("cannot BlockFor: %d tokens of %d heads of %d columns do not fit %d slots", n, heads, headDim, slots)
-}
-
-// HeadsPerCt returns hp, the number of heads of HeadDim columns that share
-// one ciphertext of the layout (1 when a head spans one or more whole
-// ciphertexts, or HeadDim is 0). With hp > 1 the attention reads the query,
-// key and value ciphertexts in the stacked column order of StackedColumn.
-func (l Layout) HeadsPerCt() int {
-	if c := l.ColsPerCt(); l.HeadDim > 0 && c > l.HeadDim {
-		return c / l.HeadDim
-	}
-	return 1
-}
-
-// WithHeadDim returns l for heads of headDim columns when a ciphertext holds
-// more than one head, and l with HeadDim 0 otherwise (so that layouts that
-// differ only in a HeadDim nothing reads compare equal).
-func (l Layout) WithHeadDim(headDim int) Layout {
-	l.HeadDim = 0
-	if headDim > 0 && l.Block > 0 && l.Slots/l.Block > headDim {
-		l.HeadDim = headDim
-	}
-	return l
-}
-
-// StackedColumn returns the matrix column at physical column position p
-// (p = k·c + q for ciphertext k, block q) of the stacked order of hp heads
-// of headDim columns per ciphertext of c = hp·headDim columns: block q =
-// j·hp + h of ciphertext k holds column j of head k·hp + h. So in the
-// attention's view a ciphertext has headDim column blocks of hp·Block slots
-// each, and sub-block h of every column block belongs to head k·hp + h: the
-// per-head score sums are sums over those column blocks, as with one head
-// per ciphertext. hp = 1 is the identity.
-func StackedColumn(p, headDim, hp int) int {
-	if hp <= 1 {
-		return p
-	}
-	c := hp * headDim
-	k, q := p/c, p%c
-	j, h := q/hp, q%hp
-	return (k*hp+h)*headDim + j
-}
-
-// LayoutFor returns the layout of a rows x cols matrix of a model with heads
-// heads of headDim columns: BlockFor's block, and the head dimension set
-// when heads share a ciphertext.
-func LayoutFor(slots, rows, cols, headDim, heads int) (Layout, error) {
-	b, err := BlockFor(slots, rows, headDim, heads)
-	if err != nil {
-		return Layout{}, fmt.Errorf("cannot LayoutFor: %w", err)
-	}
-	l := Layout{Rows: rows, Cols: cols, Block: b, Slots: slots}.WithHeadDim(headDim)
-	return l, l.Validate()
-}
-
-// NewLayout returns the layout of a rows x cols matrix with the given block
-// size in ciphertexts of slots slots.
-func NewLayout(slots, rows, cols, block int) (Layout, error) {
-	l := Layout{Rows: rows, Cols: cols, Block: block, Slots: slots}
-	return l, l.Validate()
 }
 
 // Validate checks the layout.
@@ -140,8 +43,6 @@ func (l Layout) Validate() error {
 		return fmt.Errorf("invalid layout: %d rows do not fit block %d", l.Rows, l.Block)
 	case l.Cols < 1:
 		return fmt.Errorf("invalid layout: %d columns", l.Cols)
-	case l.HeadDim < 0 || (l.HeadDim > 0 && (l.Slots/l.Block <= l.HeadDim || (l.Slots/l.Block)%l.HeadDim != 0)):
-		return fmt.Errorf("invalid layout: head dimension %d for %d columns per ciphertext", l.HeadDim, l.Slots/l.Block)
 	}
 	return nil
 }
@@ -151,35 +52,6 @@ func (l Layout) ColsPerCt() int { return l.Slots / l.Block }
 
 // NumCts returns the number of ciphertexts of the matrix.
 func (l Layout) NumCts() int { c := l.ColsPerCt(); return (l.Cols + c - 1) / c }
-
-// WithCols returns the layout of a matrix with the same rows and blocks but
-// cols columns.
-func (l Layout) WithCols(cols int) Layout { l.Cols = cols; return l }
-
-// WithRows returns the layout of a matrix with rows rows and the same block.
-func (l Layout) WithRows(rows int) Layout { l.Rows = rows; return l }
-
-// Compact returns the layout of rows of l's rows for heads heads of headDim
-// columns: the smallest block BlockFor allows, never larger than l's. It is
-// the layout the bridge re-packs the kept rows into after pruning, so that
-// every later ciphertext holds more columns (fewer ciphertexts per matrix)
-// once few tokens are left. headDim 0 keeps l's block.
-func (l Layout) Compact(rows, headDim, heads int) (Layout, error) {
-	if rows < 1 || rows > l.Block {
-		return Layout{}, fmt.Errorf("cannot Compact: %d rows for block %d", rows, l.Block)
-	}
-	out := l.WithRows(rows)
-	if headDim == 0 {
-		return out, nil
-	}
-	b, err := BlockFor(l.Slots, rows, headDim, heads)
-	if err != nil {
-		return Layout{}, fmt.Errorf("cannot Compact: %w", err)
-	}
-	out.Block = min(b, l.Block)
-	out = out.WithHeadDim(headDim)
-	return out, out.Validate()
-}
 
 // Pack returns the slot vectors of m (NumCts vectors of Slots values).
 func (l Layout) Pack(m models.Matrix) ([][]float64, error) {

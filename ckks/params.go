@@ -14,9 +14,9 @@ import (
 type Mode uint8
 
 const (
-	// Interactive presets are refreshed by the two-party bridge (mask,
-	// decrypt, re-encrypt) after attention and wherever levels run out, so
-	// they need no bootstrapping and can use small rings.
+	// Interactive presets get a fresh encryption from the client at every
+	// call in slots (mpcbridge/elementwise: shares to HE, the polynomial,
+	// HE to shares), so they need no bootstrapping and can use small rings.
 	Interactive Mode = iota
 )
 

@@ -20,12 +20,12 @@ func TestApplyFunc(t *testing.T) {
 
 func testApplyFunc(t *testing.T, preset string) {
 	tc := newTestContext(t, preset)
-	ev := tc.evaluator(t, nil, 2)
+	ev := tc.evaluator(t, 2)
 	reg := ev.Registry()
 	slots := tc.params.MaxSlots()
 	n := 12
-	lay, err := NewLayout(slots, n, 64, 16)
-	if err != nil {
+	lay := Layout{Rows: n, Cols: 64, Block: 16, Slots: slots}
+	if err := lay.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	mixed := make(DegreeSet, n)

@@ -7,7 +7,6 @@ import (
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/elementwise"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
-	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/prune"
 )
 
@@ -38,34 +37,6 @@ import (
 // Version 11: LayerNorm takes 1/√x and the normalization in one call
 // (elementwise's MulScaledPolys) where the rows fit.
 const ProtocolVersion uint32 = 11
-
-// Fixed-point format of the ciphertext path's bridge (the slot-packed ckks
-// layers that bench/costmodel still measures): every value the bridge
-// converts to shares is at most 2^LogBound in magnitude and is rounded to
-// FracBits fraction bits, 8 + 14 = 22 being the largest sum the
-// ring-to-integer conversion hides to 2^-40 (prunestep.NewParameters).
-// Sessions use StepLogBound and StepFracBits.
-const (
-	LogBound = 8
-	FracBits = 14
-)
-
-// StepParameters returns the bridge's parameters of the ciphertext path
-// (bench/costmodel) for a model with heads heads of headDim columns: after
-// every pruning step the kept rows are re-packed into the smallest block
-// that fits them (ckks.Layout.Compact). headDim 0 keeps the input's block
-// throughout.
-func StepParameters(headDim, heads int) (prunestep.Parameters, error) {
-	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{
-		Share:   share.ParametersLiteral{LogBound: LogBound, FracBits: FracBits},
-		HeadDim: headDim,
-		Heads:   heads,
-	})
-	if err != nil {
-		return prunestep.Parameters{}, fmt.Errorf("cannot StepParameters: %w", err)
-	}
-	return p, nil
-}
 
 // sessionParams are the bytes both ends compare in the wire handshake: the
 // protocol, the preset's name, the public model's fingerprint and the

@@ -4,33 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-
 	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
-	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
 // TestPruneWrongParameters: a client with other step parameters refuses the
-// request; both sides fail, neither hangs.
+// request (the fingerprint differs); both sides fail, neither hangs.
 func TestPruneWrongParameters(t *testing.T) {
 	defer noLeaks(t)()
 	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	sIn, cIn := sharesInput(t, tc)
 	for _, lit := range []ParametersLiteral{
 		{Share: shareLiteral(4, 12)},
 		{Share: shareLiteral(3, 16)},
 		{Share: shareLiteral(4, 16), CompareBits: 32},
-		{Share: shareLiteral(4, 16), Heads: 2},        // another re-packing rule
-		{Share: shareLiteral(4, 16), KeepBlock: true}, // no re-packing
+		{Share: shareLiteral(4, 16), KeepGroup: 2},
+		{Share: shareLiteral(4, 16), ScoreFracBits: 18},
 	} {
 		t.Run(fmt.Sprintf("%+v", lit), func(t *testing.T) {
 			p, err := NewParameters(lit)
@@ -41,15 +36,13 @@ func TestPruneWrongParameters(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := rand.New(rand.NewPCG(9, 9))
-			in := tc.newInput(t, 0, randomRows(r, 5, 64, 1), []float64{0, 0.2, 0.4, 0.05, 0.5}, 3)
 			ctx := testCtx(t)
 			srv, cli := connPair(t, "tcp")
 			serr, cerr := nettest.Both(func() error {
-				_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
+				_, _, err := tc.server.PruneShares(ctx, srv, sIn, 0.1, 0.3)
 				return err
 			}, func() error {
-				_, err := other.Prune(ctx, cli)
+				_, _, err := other.PruneShares(ctx, cli, cIn)
 				return err
 			})
 			if !errors.Is(cerr, ErrMismatch) {
@@ -63,28 +56,23 @@ func TestPruneWrongParameters(t *testing.T) {
 	}
 }
 
-// TestPruneWrongRequest: a client waiting for a prune step gets a refresh
-// request (the two sides disagree on the schedule).
-func TestPruneWrongRequest(t *testing.T) {
-	defer noLeaks(t)()
+// TestNewPartiesKeys: the parties refuse keys that are missing or of other
+// parameters.
+func TestNewPartiesKeys(t *testing.T) {
 	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
-	ct, err := tc.he.EncryptVector(make([]float64, tc.params.MaxSlots()), 3)
-	if err != nil {
-		t.Fatal(err)
+	other := newTestContext(t, ckks.InsecureTest12, defaultLiteral)
+	if _, err := NewServer(tc.params, nil, tc.p, nil); err == nil {
+		t.Error("NewServer accepted a nil public key")
 	}
-	ctx := testCtx(t)
-	srv, cli := connPair(t, "tcp")
-	serr, cerr := nettest.Both(func() error {
-		_, err := tc.server.Refresh(ctx, srv, []*rlwe.Ciphertext{ct})
-		return err
-	}, func() error {
-		_, err := tc.client.Prune(ctx, cli)
-		return err
-	})
-	if !errors.Is(cerr, ErrMismatch) || serr == nil {
-		t.Errorf("server: %v; client: %v", serr, cerr)
+	if _, err := NewServer(tc.params, other.pk, tc.p, nil); err == nil {
+		t.Error("NewServer accepted a public key of other parameters")
 	}
-	t.Logf("server: %v\nclient: %v", serr, cerr)
+	if _, err := NewClient(tc.params, nil, tc.p, nil); err == nil {
+		t.Error("NewClient accepted a nil secret key")
+	}
+	if _, err := NewClient(tc.params, other.sk, tc.p, nil); err == nil {
+		t.Error("NewClient accepted a secret key of other parameters")
+	}
 }
 
 // cutConn is a net.Conn that fails, closing the connection, once limit
@@ -114,30 +102,6 @@ func (c *cutConn) Write(p []byte) (int, error) {
 	}
 	c.Conn.Close()
 	return n, errCut
-}
-
-// TestPruneDisconnect cuts either party's connection at several points of
-// the step (by the bytes it has written) over both transports: both sides
-// return errors, and no goroutine is left behind.
-func TestPruneDisconnect(t *testing.T) {
-	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
-	r := rand.New(rand.NewPCG(4, 4))
-	const n, d = 12, 64
-	scores := make([]float64, n)
-	for i := range scores {
-		scores[i] = scoreGrid[r.IntN(len(scoreGrid))]
-	}
-	in := tc.newInput(t, 2, randomRows(r, n, d, 1), scores, 3)
-	checkDisconnects(t, func(ctx context.Context, srv, cli *wire.Conn) (error, error) {
-		return nettest.Both(func() error {
-			_, _, err := tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
-			return err
-		}, func() error {
-			_, err := tc.client.Prune(ctx, cli)
-			return err
-		})
-	})
 }
 
 // sidesFunc runs one protocol between the two ends of a connection and
@@ -191,103 +155,4 @@ func cutRun(t *testing.T, transport, side string, limit int64, run sidesFunc) {
 		t.Errorf("a side waited for the deadline: server: %v; client: %v", serr, cerr)
 	}
 	t.Logf("%v\nserver: %v\nclient: %v", time.Since(start).Round(time.Millisecond), serr, cerr)
-}
-
-// TestServeBridgeDisconnect: a client serving the bridge sees the server
-// go away between requests.
-func TestServeBridgeDisconnect(t *testing.T) {
-	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
-	srv, cli := connPair(t, "pipe")
-	ctx := testCtx(t)
-	serr, cerr := nettest.Both(func() error {
-		ct, err := tc.he.EncryptVector(make([]float64, tc.params.MaxSlots()), 2)
-		if err != nil {
-			return err
-		}
-		if _, err := tc.server.Refresh(ctx, srv, []*rlwe.Ciphertext{ct}); err != nil {
-			return err
-		}
-		return srv.Close()
-	}, func() error {
-		_, err := tc.client.ServeBridge(ctx, cli)
-		return err
-	})
-	if serr != nil || cerr == nil {
-		t.Errorf("server: %v; client: %v", serr, cerr)
-	}
-	t.Logf("client: %v", cerr)
-}
-
-// TestPruneLayoutHeadDim: a layout whose head dimension is not the one the
-// parameters give (stacked heads the client would not expect) is refused
-// before any message.
-func TestPruneLayoutHeadDim(t *testing.T) {
-	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
-	r := rand.New(rand.NewPCG(9, 10))
-	in := tc.newInput(t, 0, randomRows(r, 5, 64, 1), []float64{0, 0.2, 0.4, 0.05, 0.5}, 3)
-	in.out.Hidden.Layout.HeadDim = in.out.Hidden.Layout.ColsPerCt() / 2
-	if err := in.out.Hidden.Layout.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, _ := connPair(t, "pipe")
-	_, _, err := tc.server.Prune(testCtx(t), srv, in.out, 0.1, 0.3)
-	if err == nil || !strings.Contains(err.Error(), "heads") {
-		t.Fatalf("Prune: %v, want a head-dimension error", err)
-	}
-}
-
-// TestRefreshBatches: a refresh of more ciphertexts than MaxBatch goes in
-// several requests and returns every ciphertext, in order.
-func TestRefreshBatches(t *testing.T) {
-	defer noLeaks(t)()
-	lit := ParametersLiteral{Share: share.ParametersLiteral{LogBound: 4, FracBits: 16, MaxBatch: 3}}
-	tc := newTestContext(t, ckks.InsecureTest11, lit)
-	srv, cli := connPair(t, "pipe")
-	ctx := testCtx(t)
-	const n = 7
-	cts := make([]*rlwe.Ciphertext, n)
-	for i := range cts {
-		v := make([]float64, tc.params.MaxSlots())
-		for k := range v {
-			v[k] = float64(i) + float64(k%5)/8
-		}
-		ct, err := tc.he.EncryptVector(v, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cts[i] = ct
-	}
-	var fresh []*rlwe.Ciphertext
-	serr, cerr := nettest.Both(func() error {
-		var err error
-		if fresh, err = tc.server.Refresh(ctx, srv, cts); err != nil {
-			return err
-		}
-		return tc.server.Done(ctx, srv)
-	}, func() error {
-		_, err := tc.client.ServeBridge(ctx, cli)
-		return err
-	})
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v; client: %v", serr, cerr)
-	}
-	if len(fresh) != n {
-		t.Fatalf("%d ciphertexts back, want %d", len(fresh), n)
-	}
-	for i, ct := range fresh {
-		v, err := tc.he.DecryptVector(ct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k := 0; k < 10; k++ {
-			if want := float64(i) + float64(k%5)/8; math.Abs(v[k]-want) > 1e-3 {
-				t.Fatalf("ciphertext %d slot %d: %g, want %g", i, k, v[k], want)
-			}
-		}
-		if ct.Level() != tc.params.MaxLevel() {
-			t.Errorf("ciphertext %d at level %d, want the top %d", i, ct.Level(), tc.params.MaxLevel())
-		}
-	}
 }

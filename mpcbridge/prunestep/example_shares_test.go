@@ -5,10 +5,58 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"net"
 
+	"github.com/tuneinsight/lattigo/v5/core/rlwe"
+
+	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
+	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
+
+// exampleParties returns both parties of the example for the client's
+// keys of InsecureTest11 (tests only; use the session's preset), with
+// |x| <= 2^4 and the default F = 16.
+func exampleParties() (*prunestep.Server, *prunestep.Client) {
+	preset, err := ckks.PresetByName(ckks.InsecureTest11, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	params, err := preset.Params()
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{Share: share.ParametersLiteral{LogBound: 4}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
+	server, err := prunestep.NewServer(params, pk, p, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := prunestep.NewClient(params, sk, p, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return server, client
+}
+
+// exampleConns returns the two ends of a connection (TCP or TLS in a real
+// deployment).
+func exampleConns() (server, client *wire.Conn) {
+	a, b := net.Pipe()
+	sc, err := wire.NewConn(a, wire.Config{Role: wire.RoleServer, Version: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cc, err := wire.NewConn(b, wire.Config{Role: wire.RoleClient, Version: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return sc, cc
+}
 
 // The step on shares: each party holds integer shares of five token rows
 // of two features and of their scores (here split with fixed masks, for
@@ -16,7 +64,7 @@ import (
 // kept rows, CLS first.
 func ExampleServer_PruneShares() {
 	ctx := context.Background()
-	_, _, _, server, client := exampleParties()
+	server, client := exampleParties()
 	x := []float64{1, -1, 0.5, 0.25, -2, 3, 0.125, 0, 4, -4} // 5 x 2, row-major
 	scores := []float64{0, 0.3, 0.01, 0.2, 0.5}              // CLS first: kept whatever its score
 	split := func(vs []float64) (a, b share.Vector) {

@@ -3,26 +3,19 @@ package prunestep
 import (
 	"bytes"
 	"errors"
+	"github.com/cipherprune/cipherprune/ckks"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
 // FuzzDecodeRequest: decodeRequest never panics, and what it accepts
 // re-encodes to the same bytes.
 func FuzzDecodeRequest(f *testing.F) {
-	lay := ckks.Layout{Rows: 7, Cols: 64, Block: 8, Slots: 1024}
 	for _, r := range []request{
-		{op: RequestPrune, layer: 3, layout: lay, level: 10, scale: 1 << 33},
-		{op: RequestRefresh, layer: 1},
-		{op: RequestDone},
-		{op: RequestProgress, layer: 2, stage: 5},
-		{op: RequestReveal, stage: 2},
-		{op: RequestRevealLabel, stage: 2},
 		{op: RequestPruneShares, layer: 4, rows: 33, cols: 768},
-		{op: RequestRevealShares, stage: 3},
-		{op: RequestRevealLabelShares, stage: 10},
+		{op: RequestRevealShares, count: 3},
+		{op: RequestRevealLabelShares, count: 10},
 	} {
 		r.fp[0] = 0xab
 		p := r.marshal()
@@ -32,7 +25,10 @@ func FuzzDecodeRequest(f *testing.F) {
 		bad[0] = 2
 		f.Add(bad)
 		bad = bytes.Clone(p)
-		bad[1] = 9
+		bad[1] = 2 // the removed ciphertext path's prune
+		f.Add(bad)
+		bad = bytes.Clone(p)
+		bad[50] = 1 // a field of the removed ciphertext path's prune
 		f.Add(bad)
 	}
 	f.Add([]byte{})
@@ -44,10 +40,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		if q := r.marshal(); !bytes.Equal(q, p) {
 			t.Fatalf("decode(%x) = %+v re-encodes to %x", p, r, q)
 		}
-		if r.op == RequestPrune {
-			if err := r.layout.Validate(); err != nil {
-				t.Fatalf("accepted an invalid layout: %v", err)
-			}
+		if r.op < RequestPruneShares || r.op > RequestRevealLabelShares {
+			t.Fatalf("accepted operation %v", r.op)
 		}
 	})
 }
@@ -92,44 +86,13 @@ func FuzzDecodeRevealShares(f *testing.F) {
 	})
 }
 
-// FuzzDecodeRevealLabel: the client's decoder of MsgRevealLabel never
-// panics, refuses with ErrMalformed, and what it accepts is two distinct
-// slots in range that re-encode to the same bytes.
-func FuzzDecodeRevealLabel(f *testing.F) {
-	for _, slots := range [][]int{{0, 1}, {1, 0}, {fuzzSlots - 1, 512}, {4, 4}, {0, fuzzSlots}} {
-		p := encodeRevealLabel(slots)
-		f.Add(p)
-		f.Add(p[:7])
-	}
-	f.Fuzz(func(t *testing.T, p []byte) {
-		slots, err := decodeRevealLabel(p, fuzzSlots)
-		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v is not ErrMalformed", err)
-			}
-			return
-		}
-		if len(slots) != 2 || checkRevealSlots(slots, fuzzSlots) != nil {
-			t.Fatalf("accepted slots %v", slots)
-		}
-		if q := encodeRevealLabel(slots); !bytes.Equal(q, p) {
-			t.Fatalf("accepted slots re-encode differently")
-		}
-	})
-}
-
 // TestRequestRoundTrip checks the request codec on the operations.
 func TestRequestRoundTrip(t *testing.T) {
-	lay := ckks.Layout{Rows: 33, Cols: 128, Block: 64, Slots: 1024}
 	for _, r := range []request{
-		{op: RequestPrune, layer: 11, layout: lay, level: 10, scale: 1 << 33, fp: [32]byte{1, 2, 3}},
-		{op: RequestRefresh, layer: 0, fp: [32]byte{4}},
-		{op: RequestDone},
-		{op: RequestProgress, layer: 3, stage: 1, fp: [32]byte{5}},
-		{op: RequestReveal, stage: 4, fp: [32]byte{6}},
 		{op: RequestPruneShares, layer: 7, rows: 129, cols: 768, fp: [32]byte{7}},
-		{op: RequestRevealShares, stage: 1, fp: [32]byte{8}},
-		{op: RequestRevealLabelShares, stage: MaxLabels, fp: [32]byte{9}},
+		{op: RequestRevealShares, count: 1, fp: [32]byte{8}},
+		{op: RequestRevealShares, count: MaxRevealSlots, fp: [32]byte{8}},
+		{op: RequestRevealLabelShares, count: MaxLabels, fp: [32]byte{9}},
 	} {
 		got, err := decodeRequest(r.marshal())
 		if err != nil {
@@ -139,24 +102,28 @@ func TestRequestRoundTrip(t *testing.T) {
 			t.Errorf("round trip of %+v gave %+v", r, got)
 		}
 	}
+	// withByte returns r's encoding with byte i set to v.
+	withByte := func(r request, i int, v byte) []byte {
+		p := r.marshal()
+		p[i] = v
+		return p
+	}
+	prune := request{op: RequestPruneShares, rows: 4, cols: 4}
 	for name, p := range map[string][]byte{
 		"short":           make([]byte, requestSize-1),
 		"version":         append([]byte{2}, make([]byte, requestSize-1)...),
 		"op":              append([]byte{msgVersion, 0}, make([]byte, requestSize-2)...),
-		"reserved":        append([]byte{msgVersion, byte(RequestDone), 1}, make([]byte, requestSize-3)...),
-		"invalid layout":  (&request{op: RequestPrune, layout: ckks.Layout{Rows: 9, Cols: 1, Block: 8, Slots: 1024}, scale: 2}).marshal(),
-		"zero scale":      (&request{op: RequestPrune, layout: lay}).marshal(),
-		"reveal no slots": (&request{op: RequestReveal}).marshal(),
+		"reserved":        withByte(prune, 2, 1),
+		"removed refresh": withByte(prune, 1, 1),
+		"removed prune":   withByte(prune, 1, 2),
+		"removed reveal":  withByte(prune, 1, 5),
+		"removed fields":  withByte(prune, 52, 1),
 		"shares no rows":  (&request{op: RequestPruneShares, cols: 4}).marshal(),
 		"shares no cols":  (&request{op: RequestPruneShares, rows: 4}).marshal(),
-		"one label":       (&request{op: RequestRevealLabelShares, stage: 1}).marshal(),
-		"many labels":     (&request{op: RequestRevealLabelShares, stage: MaxLabels + 1}).marshal(),
+		"one label":       (&request{op: RequestRevealLabelShares, count: 1}).marshal(),
+		"many labels":     (&request{op: RequestRevealLabelShares, count: MaxLabels + 1}).marshal(),
 		"no logits":       (&request{op: RequestRevealShares}).marshal(),
-		"progress stage": func() []byte {
-			p := (&request{op: RequestProgress}).marshal()
-			p[40] = 0xff
-			return p
-		}(),
+		"many logits":     (&request{op: RequestRevealShares, count: MaxRevealSlots + 1}).marshal(),
 	} {
 		if _, err := decodeRequest(p); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -177,7 +144,7 @@ func FuzzMatchRows(f *testing.F) {
 		{op: RequestPruneShares, fp: fp, layer: 3, rows: 5, cols: 9},
 		{op: RequestPruneShares, fp: fp, layer: 2, rows: 5, cols: 8},
 		{op: RequestPruneShares, layer: 3, rows: 5, cols: 8},
-		{op: RequestDone, fp: fp},
+		{op: RequestRevealShares, fp: fp, count: 2},
 	} {
 		f.Add(r.marshal())
 	}

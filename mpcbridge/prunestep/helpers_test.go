@@ -50,7 +50,6 @@ type testContext struct {
 	kgen   *rlwe.KeyGenerator
 	server *Server
 	client *Client
-	he     *ckks.Client // the key owner's encryptor and decryptor (tests only)
 }
 
 var (
@@ -91,11 +90,7 @@ func newTestContext(tb testing.TB, preset string, lit ParametersLiteral) *testCo
 	if err != nil {
 		tb.Fatal(err)
 	}
-	he, err := ckks.NewClient(params, pk, sk)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tc := &testContext{params: params, p: p, sk: sk, pk: pk, kgen: kgen, server: server, client: client, he: he}
+	tc := &testContext{params: params, p: p, sk: sk, pk: pk, kgen: kgen, server: server, client: client}
 	tcCache[key] = tc
 	return tc
 }
@@ -107,42 +102,6 @@ func connPair(tb testing.TB, transport string) (srv, cli *wire.Conn) {
 	return nettest.WireConns(tb, transport, "prunestep-test", false)
 }
 
-// input is a random attention output in plaintext and encrypted.
-type input struct {
-	x      models.Matrix
-	scores []float64
-	lay    ckks.Layout
-	out    *ckks.AttentionOutput
-}
-
-// blockFor returns the smallest power of two >= n.
-func blockFor(n int) int {
-	b := 1
-	for b < n {
-		b <<= 1
-	}
-	return b
-}
-
-// newInput encrypts x and scores (score j at offset j of every block) at
-// level, in the layout of n rows with the smallest block.
-func (tc *testContext) newInput(tb testing.TB, layer int, x models.Matrix, scores []float64, level int) *input {
-	tb.Helper()
-	lay, err := ckks.NewLayout(tc.params.MaxSlots(), x.Rows, x.Cols, blockFor(x.Rows))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hidden, err := tc.he.EncryptMatrix(x, lay, level)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	sv, err := tc.he.EncryptVector(lay.TokenVector(func(i int) float64 { return scores[i] }), level)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &input{x: x, scores: scores, lay: lay, out: &ckks.AttentionOutput{Layer: layer, Hidden: hidden, Scores: sv}}
-}
-
 // randomRows returns n x d Gaussian rows (distinct with overwhelming
 // probability, far apart in Euclidean distance).
 func randomRows(r *rand.Rand, n, d int, sigma float64) models.Matrix {
@@ -151,20 +110,6 @@ func randomRows(r *rand.Rand, n, d int, sigma float64) models.Matrix {
 		m.Data[i] = sigma * r.NormFloat64()
 	}
 	return m
-}
-
-// plainRule returns the rows the plaintext rule keeps, high group then low
-// group (input order), CLS excluded, and the counts.
-func plainRule(scores []float64, theta, beta float64) (high, low []int) {
-	for i := 1; i < len(scores); i++ {
-		switch {
-		case scores[i] > theta && scores[i] > beta:
-			high = append(high, i)
-		case scores[i] > theta:
-			low = append(low, i)
-		}
-	}
-	return high, low
 }
 
 // matchRows matches every row of got (rows from..to) with the nearest row
@@ -191,10 +136,3 @@ func matchRows(got, want models.Matrix, from, to int) ([]int, float64) {
 	return idx, maxErr
 }
 
-func maxAbs(v []float64) float64 {
-	var m float64
-	for _, x := range v {
-		m = math.Max(m, math.Abs(x))
-	}
-	return m
-}

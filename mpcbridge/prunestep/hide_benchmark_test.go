@@ -2,13 +2,14 @@ package prunestep
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks"
 )
 
-// BenchmarkPruneHideLength runs BenchmarkPrune's step (Interactive14, d =
-// 768, loopback TCP, about half the rows kept) without and with KeepGroup
+// BenchmarkPruneHideLength runs BenchmarkPruneShares' step (d = 768,
+// loopback TCP, about half the rows kept) without and with KeepGroup
 // 8 on the same input, one after the other, and reports the loopback time
 // and the bytes each way: what hiding the kept count costs a step (the
 // top-K circuit, the tie column through the shuffle and the rows added).
@@ -20,8 +21,8 @@ func BenchmarkPruneHideLength(b *testing.B) {
 			tc := newTestContext(b, ckks.Interactive14, lit)
 			b.Run(fmt.Sprintf("n=%d/d=%d/group=%d", n, benchCols, group), func(b *testing.B) {
 				x, scores, theta, beta := benchInput(n)
-				in := tc.newInput(b, 0, x, scores, tc.server.MinLevel())
-				benchStep(b, pruneStep(tc.server, tc.client, in, theta, beta))
+				sIn, cIn := shareRows(rand.New(rand.NewPCG(uint64(n), 2)), tc.p, 0, x, scores)
+				benchStep(b, pruneSharesStep(tc.server, tc.client, sIn, cIn, theta, beta, nil))
 			})
 		}
 	}

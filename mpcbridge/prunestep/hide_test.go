@@ -2,12 +2,13 @@ package prunestep
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/cipherprune/cipherprune/ckks"
-	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
+	"github.com/cipherprune/cipherprune/models"
 )
 
 // hideInput returns n scores for a text of real rows (CLS included) padded
@@ -27,40 +28,24 @@ func hideInput(real, n int) []float64 {
 	return scores
 }
 
-// pruneOnce runs one step of tc on in and returns the counts (both parties'
-// must agree) and the input rows kept, sorted (CLS excluded).
-func pruneOnce(t *testing.T, tc *testContext, in *input, theta, beta float64) (Counts, []int) {
+// pruneOnce runs one step of tc on shares of x and scores and returns the
+// counts (both parties' must agree) and the input rows kept, sorted (CLS
+// excluded).
+func pruneOnce(t *testing.T, tc *testContext, r *rand.Rand, x models.Matrix, scores []float64, theta, beta float64) (Counts, []int) {
 	t.Helper()
-	ctx := testCtx(t)
+	sIn, cIn := shareRows(r, tc.p, 0, x, scores)
 	srv, cli := connPair(t, "pipe")
-	var (
-		res    *ckks.BridgeResult
-		sc, cc Counts
-	)
-	serr, cerr := nettest.Both(func() error {
-		var err error
-		res, sc, err = tc.server.Prune(ctx, srv, in.out, theta, beta)
-		return err
-	}, func() error {
-		var err error
-		cc, err = tc.client.Prune(ctx, cli)
-		return err
-	})
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v; client: %v", serr, cerr)
-	}
-	if sc != cc {
-		t.Fatalf("counts: server %v, client %v", sc, cc)
-	}
-	got, err := tc.he.DecryptMatrix(res.Hidden)
+	var out [2]Rows
+	counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, theta, beta, &out)(testCtx(t), srv, cli)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, maxErr := matchRows(got, in.x, 1, sc.Kept)
-	if maxErr > featureTol {
+	got := openRows(t, tc.p.FracBits(), out[0], out[1])
+	rows, maxErr := matchRows(got, x, 1, counts.Kept)
+	if maxErr > math.Ldexp(1, -tc.p.FracBits()-1) {
 		t.Errorf("kept rows differ from the input's by %g", maxErr)
 	}
-	return sc, rows
+	return counts, rows
 }
 
 // TestHideLengthSameCounts runs the step on two inputs of 10 and 14 real
@@ -82,8 +67,7 @@ func TestHideLengthSameCounts(t *testing.T) {
 			t.Run(fmt.Sprintf("group=%d/real=%d", group, real), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(uint64(real), uint64(group)))
 				scores := hideInput(real, n)
-				in := tc.newInput(t, 0, randomRows(r, n, d, 1.5), scores, 3)
-				got, rows := pruneOnce(t, tc, in, theta, beta)
+				got, rows := pruneOnce(t, tc, r, randomRows(r, n, d, 1.5), scores, theta, beta)
 				keep, high, err := tc.p.Decide(scores, theta, beta)
 				if err != nil {
 					t.Fatal(err)
@@ -198,7 +182,7 @@ func TestHideLengthBitsUniform(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	const n, runs = 8, 140
 	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
-	in := tc.newInput(t, 0, randomRows(r, n, 64, 1), scores, 3)
+	sIn, cIn := shareRows(r, tc.p, 0, randomRows(r, n, 64, 1), scores)
 	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{3}))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +206,7 @@ func TestHideLengthBitsUniform(t *testing.T) {
 		}
 	}
 	client.observe = recC
-	pruneRuns(t, runs, Counts{Kept: 4, High: 2}, pruneStep(server, client, in, 0.1, 0.3))
+	pruneRuns(t, runs, Counts{Kept: 4, High: 2}, pruneSharesStep(server, client, sIn, cIn, 0.1, 0.3, nil))
 	for _, c := range []struct {
 		view, group string
 		hist        []int

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -43,7 +42,7 @@ func TestThresholdsStayOnServer(t *testing.T) {
 	for i := range scores {
 		scores[i] = scoreGrid[r.IntN(len(scoreGrid))]
 	}
-	in := tc.newInput(t, 0, randomRows(r, n, 64, 1), scores, 3)
+	sIn, cIn := shareRows(r, tc.p, 0, randomRows(r, n, 64, 1), scores)
 	const theta, beta = 0.1234, 0.3456
 	a, b := nettest.Pair(t, "pipe")
 	rec := &recordConn{Conn: a}
@@ -52,10 +51,8 @@ func TestThresholdsStayOnServer(t *testing.T) {
 	defer srv.Close()
 	defer cli.Close()
 	ctx := testCtx(t)
-	serr, cerr := nettest.Both(func() error { _, _, err := tc.server.Prune(ctx, srv, in.out, theta, beta); return err },
-		func() error { _, err := tc.client.Prune(ctx, cli); return err })
-	if serr != nil || cerr != nil {
-		t.Fatalf("server: %v; client: %v", serr, cerr)
+	if _, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, theta, beta, nil)(ctx, srv, cli); err != nil {
+		t.Fatal(err)
 	}
 	transcript := rec.buf.Bytes()
 	for _, x := range []float64{theta, beta} {
@@ -83,24 +80,15 @@ func TestOrderIsFresh(t *testing.T) {
 	const n = 12
 	scores := []float64{0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.01, 0.01, 0.01}
 	x := randomRows(r, n, 64, 1)
-	in := tc.newInput(t, 0, x, scores, 3)
+	sIn, cIn := shareRows(r, tc.p, 0, x, scores)
 	var orders [][]int
 	for range 2 {
 		srv, cli := connPair(t, "pipe")
-		ctx := testCtx(t)
-		var res *ckks.BridgeResult
-		serr, cerr := nettest.Both(func() error {
-			var err error
-			res, _, err = tc.server.Prune(ctx, srv, in.out, 0.1, 0.3)
-			return err
-		}, func() error { _, err := tc.client.Prune(ctx, cli); return err })
-		if serr != nil || cerr != nil {
-			t.Fatalf("server: %v; client: %v", serr, cerr)
-		}
-		got, err := tc.he.DecryptMatrix(res.Hidden)
-		if err != nil {
+		var out [2]Rows
+		if _, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, 0.1, 0.3, &out)(testCtx(t), srv, cli); err != nil {
 			t.Fatal(err)
 		}
+		got := openRows(t, tc.p.FracBits(), out[0], out[1])
 		var order []int
 		for i := 1; i < got.Rows; i++ {
 			idx, _ := matchRows(got, x, i, i+1)
@@ -183,7 +171,7 @@ func TestRevealedBitsUniform(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 4))
 	const n, runs = 8, 140
 	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
-	in := tc.newInput(t, 0, randomRows(r, n, 64, 1), scores, 3)
+	sIn, cIn := shareRows(r, tc.p, 0, randomRows(r, n, 64, 1), scores)
 	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{1}))
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +180,7 @@ func TestRevealedBitsUniform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkViewsUniform(t, server, client, runs, pruneStep(server, client, in, 0.1, 0.3))
+	checkViewsUniform(t, server, client, runs, pruneSharesStep(server, client, sIn, cIn, 0.1, 0.3, nil))
 }
 
 // checkViewsUniform runs step runs times between server and client (one
@@ -237,16 +225,6 @@ func checkUniform(t *testing.T, view, group string, hist []int, want int) {
 // stepFunc runs one pruning step between the two ends of a connection and
 // returns the client's counts.
 type stepFunc func(ctx context.Context, srv, cli *wire.Conn) (Counts, error)
-
-// pruneStep is the stepFunc of Prune on in with the thresholds θ and β.
-func pruneStep(server *Server, client *Client, in *input, theta, beta float64) stepFunc {
-	return func(ctx context.Context, srv, cli *wire.Conn) (Counts, error) {
-		var counts Counts
-		serr, cerr := nettest.Both(func() error { _, _, err := server.Prune(ctx, srv, in.out, theta, beta); return err },
-			func() error { var err error; counts, err = client.Prune(ctx, cli); return err })
-		return counts, errors.Join(serr, cerr)
-	}
-}
 
 // pruneRuns runs step the given number of times over fresh connections,
 // and requires the counts want (CLS included) every time.

@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -14,20 +12,19 @@ import (
 // mpcbridge/share's, 0x02xx the shuffle's, 0x03xx the comparisons',
 // 0x04xx the engine's).
 const (
-	// MsgRequest (server -> client) announces the next bridge operation
-	// (RequestPrune, RequestRefresh or RequestDone) and its public
-	// arguments; the operation's own messages follow in the same flight.
+	// MsgRequest (server -> client) announces the next operation
+	// (RequestPruneShares, RequestRevealShares or
+	// RequestRevealLabelShares) and its public arguments; the operation's
+	// own messages follow in the same flight.
 	MsgRequest wire.Type = 0x0501
 	// MsgIntShares (server -> client) carries (b - b') mod 2^128 for every
 	// feature value of every shuffled row, two words each (low first): the
 	// ring-to-integer conversion.
 	MsgIntShares wire.Type = 0x0502
 	// MsgRevealShares (server -> client) carries the server's shares of the
-	// slots a Reveal opens, with their indices.
+	// values a RevealShares opens, with their indices. (0x0504 was the
+	// removed ciphertext path's MsgRevealLabel.)
 	MsgRevealShares wire.Type = 0x0503
-	// MsgRevealLabel (server -> client) carries the two slots a RevealLabel
-	// compares (label 0's, then label 1's; uint32 each, big-endian).
-	MsgRevealLabel wire.Type = 0x0504
 	// MsgAccept (client -> server, empty) accepts a RequestPruneShares: the
 	// client sends it before its first shuffle bytes, the server receives
 	// it before reading any (acceptStream), so a refusal reaches the
@@ -41,41 +38,21 @@ func init() {
 	wire.RegisterType(MsgRequest, "prunestep.Request")
 	wire.RegisterType(MsgIntShares, "prunestep.IntShares")
 	wire.RegisterType(MsgRevealShares, "prunestep.RevealShares")
-	wire.RegisterType(MsgRevealLabel, "prunestep.RevealLabel")
 	wire.RegisterType(MsgAccept, "prunestep.Accept")
 }
 
 // Op is the operation a request announces.
 type Op uint8
 
-// The operations of a bridge session.
+// The operations of a session. Ops 1 to 6 were the removed ciphertext
+// path's (refresh, prune, done, progress, reveal, reveal label; see
+// docs/results.md) and are refused as unknown.
 const (
-	// RequestRefresh: a share.Server.Refresh follows.
-	RequestRefresh Op = 1
-	// RequestPrune: a pruning step follows.
-	RequestPrune Op = 2
-	// RequestDone: the server ends the session; the client's ServeBridge
-	// returns.
-	RequestDone Op = 3
-	// RequestProgress: nothing follows and nothing is answered; the
-	// server tells the client which layer and stage it has reached, so the
-	// client can show progress (ServeBridgeEvents). It carries public
-	// information only: the client sees the bridge's requests anyway.
-	RequestProgress Op = 4
-	// RequestReveal: an HE-to-shares conversion of one ciphertext and the
-	// server's shares of the opened slots follow (Server.Reveal); it is
-	// served by Client.Reveal, not by ServeBridge.
-	RequestReveal Op = 5
-	// RequestRevealLabel: an HE-to-shares conversion of one ciphertext,
-	// the two slots compared (MsgRevealLabel) and a garbled comparison whose
-	// bit only the client learns follow (Server.RevealLabel); it is served
-	// by Client.RevealLabel, not by ServeBridge.
-	RequestRevealLabel Op = 6
 	// RequestPruneShares: a pruning step on integer shares follows
 	// (Server.PruneShares: the shuffle, the integer-share words and the
 	// comparisons); the request carries the public n, d and layer, and it
 	// is served by Client.PruneShares, which checks them against its own
-	// input, not by ServeBridge.
+	// input.
 	RequestPruneShares Op = 7
 	// RequestRevealShares: the server's integer shares of the logits
 	// follow (MsgRevealShares, indices 0..k-1; Server.RevealShares); the
@@ -90,18 +67,6 @@ const (
 // String returns the operation's name.
 func (o Op) String() string {
 	switch o {
-	case RequestRefresh:
-		return "refresh"
-	case RequestPrune:
-		return "prune"
-	case RequestDone:
-		return "done"
-	case RequestProgress:
-		return "progress"
-	case RequestReveal:
-		return "reveal"
-	case RequestRevealLabel:
-		return "reveal label"
 	case RequestPruneShares:
 		return "prune on shares"
 	case RequestRevealShares:
@@ -129,28 +94,23 @@ const (
 	//	2       2     reserved, zero
 	//	4       32    fingerprint of the parameters (SHA-256)
 	//	36      4     layer
-	//	40      4     rows n (prune, prune on shares), stage (progress),
-	//	              slot or label count (the reveals); zero otherwise
-	//	44      4     columns d    (prune, prune on shares)
-	//	48      4     block        (prune)
-	//	52      4     slots        (prune)
-	//	56      4     level of the returned ciphertexts (prune)
-	//	60      8     scale of the returned ciphertexts, float64 bits (prune)
+	//	40      4     rows n (prune on shares), value or label count
+	//	              (the reveals)
+	//	44      4     columns d (prune on shares), zero otherwise
+	//	48      20    zero (the removed ciphertext path's block, slots,
+	//	              level and scale)
 	requestSize = 68
 )
 
 // request is a decoded MsgRequest. Everything in it is public: the model
 // shape, the padded length and the layer index.
 type request struct {
-	op     Op
-	fp     [32]byte
-	layer  int
-	stage  int // RequestProgress: the stage; the reveals: the slot or label count
-	rows   int // RequestPruneShares: n
-	cols   int // RequestPruneShares: d
-	layout ckks.Layout
-	level  int
-	scale  float64
+	op    Op
+	fp    [32]byte
+	layer int
+	count int // the reveals: the value or label count
+	rows  int // RequestPruneShares: n
+	cols  int // RequestPruneShares: d
 }
 
 // marshal encodes r. All integers are big-endian.
@@ -162,28 +122,17 @@ func (r *request) marshal() []byte {
 	be := binary.BigEndian
 	be.PutUint32(p[36:], uint32(r.layer))
 	switch r.op {
-	case RequestProgress, RequestReveal, RequestRevealLabel, RequestRevealShares, RequestRevealLabelShares:
-		be.PutUint32(p[40:], uint32(r.stage))
+	case RequestRevealShares, RequestRevealLabelShares:
+		be.PutUint32(p[40:], uint32(r.count))
 	case RequestPruneShares:
 		be.PutUint32(p[40:], uint32(r.rows))
 		be.PutUint32(p[44:], uint32(r.cols))
-	case RequestPrune:
-		be.PutUint32(p[40:], uint32(r.layout.Rows))
-		be.PutUint32(p[44:], uint32(r.layout.Cols))
-		be.PutUint32(p[48:], uint32(r.layout.Block))
-		be.PutUint32(p[52:], uint32(r.layout.Slots))
-		be.PutUint32(p[56:], uint32(r.level))
-		be.PutUint64(p[60:], math.Float64bits(r.scale))
 	}
 	return p
 }
 
-// maxLayer bounds the layer index of a request, maxStage the stage of a
-// progress request.
-const (
-	maxLayer = 1 << 16
-	maxStage = 1 << 16
-)
+// maxLayer bounds the layer index of a request.
+const maxLayer = 1 << 16
 
 // decodeRequest parses and checks a request payload. It checks the form
 // only; the receiver checks the values against its parameters.
@@ -205,14 +154,10 @@ func decodeRequest(p []byte) (request, error) {
 	}
 	var err error
 	switch r.op {
-	case RequestRefresh, RequestDone:
-		err = zeroFrom(p, 40, r.op)
-	case RequestProgress, RequestReveal, RequestRevealLabel, RequestRevealShares, RequestRevealLabelShares:
+	case RequestRevealShares, RequestRevealLabelShares:
 		err = r.decodeCount(p)
 	case RequestPruneShares:
 		err = r.decodeShape(p)
-	case RequestPrune:
-		err = r.decodeLayout(p)
 	default:
 		err = fmt.Errorf("%w: unknown request %v", ErrMalformed, r.op)
 	}
@@ -234,24 +179,19 @@ func zeroFrom(p []byte, offset int, op Op) error {
 }
 
 // countRange returns the range of the count field (offset 40) of a
-// progress or reveal request.
+// reveal request.
 func countRange(op Op) (lo, hi int) {
-	switch op {
-	case RequestReveal, RequestRevealShares:
-		return 1, MaxRevealSlots
-	case RequestRevealLabel:
-		return 2, 2
-	case RequestRevealLabelShares:
+	if op == RequestRevealLabelShares {
 		return 2, MaxLabels
 	}
-	return 0, maxStage - 1
+	return 1, MaxRevealSlots
 }
 
-// decodeCount decodes the count field of a progress or reveal request.
+// decodeCount decodes the count field of a reveal request.
 func (r *request) decodeCount(p []byte) error {
-	r.stage = int(binary.BigEndian.Uint32(p[40:]))
-	if lo, hi := countRange(r.op); r.stage < lo || r.stage > hi {
-		return fmt.Errorf("%w: %v request with field %d", ErrMalformed, r.op, r.stage)
+	r.count = int(binary.BigEndian.Uint32(p[40:]))
+	if lo, hi := countRange(r.op); r.count < lo || r.count > hi {
+		return fmt.Errorf("%w: %v request with field %d", ErrMalformed, r.op, r.count)
 	}
 	return zeroFrom(p, 44, r.op)
 }
@@ -264,27 +204,4 @@ func (r *request) decodeShape(p []byte) error {
 		return fmt.Errorf("%w: %v request for %d x %d rows", ErrMalformed, r.op, r.rows, r.cols)
 	}
 	return zeroFrom(p, 48, r.op)
-}
-
-// decodeLayout decodes the layout, level and scale of a prune request.
-func (r *request) decodeLayout(p []byte) error {
-	be := binary.BigEndian
-	var v [5]int
-	for i := range v {
-		x := be.Uint32(p[40+4*i:])
-		if x > 1<<30 {
-			return fmt.Errorf("%w: request field %d is %d", ErrMalformed, i, x)
-		}
-		v[i] = int(x)
-	}
-	r.layout = ckks.Layout{Rows: v[0], Cols: v[1], Block: v[2], Slots: v[3]}
-	r.level = v[4]
-	r.scale = math.Float64frombits(be.Uint64(p[60:]))
-	if err := r.layout.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if !(r.scale >= 1) || math.IsInf(r.scale, 0) {
-		return fmt.Errorf("%w: scale %v", ErrMalformed, r.scale)
-	}
-	return nil
 }

@@ -8,15 +8,14 @@ import (
 
 	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
 
 // MinTheta is θ_min: a pruning threshold must exceed it. After an attention
 // block a padding row receives exactly zero attention (the key mask zeroes
-// its column), so its score is 0 up to the HE noise (about 1e-5 at the
-// presets) and any θ > θ_min prunes it. That makes every kept row a real
+// its column), so its score is 0 up to the rounding and the noise of the
+// calls in slots (about 1e-5) and any θ > θ_min prunes it. That makes every kept row a real
 // token, which is what lets the masks of the next layer be the public
 // all-valid masks of the kept count (see the package documentation).
 const MinTheta = 1e-3
@@ -34,14 +33,14 @@ const statBits = 40
 // 2^(B+F-convBits) of the value-independent -b', and the m = (n-1)·d values
 // of a step within m·2^(B+F-convBits) jointly, at most 2^-statBits while
 // log2(m) + B + F <= convBits - statBits = 48 (Parameters.checkConversion).
-// The integer shares v - b' and b' have at most convBits+1 bits, within the
-// share codec's precision (92 bits at N <= 2^15).
+// The integer shares v - b' and b' have at most convBits+1 bits, below
+// MaxShareBits.
 const convBits = 88
 
 // maxValueBits bounds B + F: |2^F·x| < 2^22 leaves 26 bits of the joint
-// budget for the number of converted values (2^26 = 67 M, above the
-// largest batch of MaxMaxBatch ciphertexts of 2^14 slots), and every score
-// fits the comparisons' K-bit signed fixed point for K >= 24.
+// budget for the number of converted values (2^26 = 67 M, 85,000 rows of
+// d = 768), and every score fits the comparisons' K-bit signed fixed
+// point for K >= 24.
 const maxValueBits = 22
 
 // DefaultCompareBits is the default ring width K of the garbled comparison.
@@ -50,8 +49,9 @@ const DefaultCompareBits = 64
 // ParametersLiteral is the unchecked description of the pruning step;
 // NewParameters validates it. A zero field means its documented default.
 type ParametersLiteral struct {
-	// Share configures the HE-to-shares and shares-to-HE conversions
-	// (share.ParametersLiteral: LogBound B, Lambda, FracBits F, MaxBatch).
+	// Share gives the fixed-point format of the shares
+	// (share.ParametersLiteral: LogBound B, FracBits F; Lambda enters the
+	// fingerprint only).
 	// Its FracBits is also the fixed-point F of the comparisons, so the
 	// score shares need no rescaling (a shift of a ring share is not exact).
 	// LogBound + FracBits must be at most 22, so that the ring-to-integer
@@ -63,20 +63,6 @@ type ParametersLiteral struct {
 	// any K; a smaller K halves the circuit at K = 32 but requires every
 	// score and threshold to fit K signed bits: B + F + 1 < K.
 	CompareBits int
-	// HeadDim, when not zero, is the model's head dimension: the kept rows
-	// are re-packed into the smallest block ckks.Layout.Compact allows for
-	// it (fewer ciphertexts per matrix once few tokens are left), and the
-	// server needs the Galois keys of that block. Zero keeps the block.
-	HeadDim int
-	// Heads is the model's number of heads: with HeadDim, the compacted
-	// block may hold several heads per ciphertext (ckks.BlockFor). 0 or 1
-	// allows one head per ciphertext at most.
-	Heads int
-	// KeepBlock keeps the kept rows in the block of the step's input (Rows
-	// = kept count, nothing re-packed): no Galois keys are needed after a
-	// step, at the price of as many ciphertexts per matrix as before it.
-	// HeadDim still describes the input's packing.
-	KeepBlock bool
 	// KeepGroup, when not zero, hides the number of rows above θ: each
 	// step keeps a multiple of KeepGroup rows, CLS included (capped at the
 	// rows entering it), adding the best-scoring rows below θ, so that only
@@ -88,8 +74,7 @@ type ParametersLiteral struct {
 	// and θ about 1e-3, so a step on shares may take them with more
 	// fraction bits than the hidden state's (mpcbridge/layers gives F + 4):
 	// from FracBits to FracBits + LogBound, a score then below
-	// 2^(LogBound - (ScoreFracBits - FracBits)). The steps on ciphertexts
-	// (Prune, Bridge) take scores at FracBits only.
+	// 2^(LogBound - (ScoreFracBits - FracBits)).
 	ScoreFracBits int
 }
 
@@ -97,16 +82,12 @@ type ParametersLiteral struct {
 // Both parties must hold equal Parameters (the request message carries a
 // fingerprint and the client checks it).
 type Parameters struct {
-	share     share.Parameters
-	cmp       gc.Params
-	label     gc.Params // RevealLabel's comparison: the client alone learns the bit
-	argmax    gc.Params // RevealLabelShares' top-1 circuit: the client alone learns the argmax
-	topk      gc.Params // with a KeepGroup: the top-K comparison of Prune
-	group     int
-	scoreF    int // the scores' and comparisons' fraction bits
-	headDim   int
-	heads     int
-	keepBlock bool
+	share  share.Parameters
+	cmp    gc.Params
+	argmax gc.Params // RevealLabelShares' top-1 circuit: the client alone learns the argmax
+	topk   gc.Params // with a KeepGroup: the top-K comparison of the step
+	group  int
+	scoreF int // the scores' and comparisons' fraction bits
 }
 
 // NewParameters validates lit and fills in the defaults.
@@ -128,10 +109,6 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d not in [2, %d]", k, ringBits)
 	case b+f+1 >= k:
 		return Parameters{}, fmt.Errorf("cannot NewParameters: CompareBits %d too small for scores of 2^%d at %d fraction bits", k, b, f)
-	case lit.HeadDim < 0:
-		return Parameters{}, fmt.Errorf("cannot NewParameters: HeadDim %d < 0", lit.HeadDim)
-	case lit.Heads < 0:
-		return Parameters{}, fmt.Errorf("cannot NewParameters: Heads %d < 0", lit.Heads)
 	case lit.KeepGroup != 0 && (lit.KeepGroup < 2 || lit.KeepGroup > gc.MaxBucket || lit.KeepGroup&(lit.KeepGroup-1) != 0):
 		return Parameters{}, fmt.Errorf("cannot NewParameters: KeepGroup %d is not a power of two in [2, %d]", lit.KeepGroup, gc.MaxBucket)
 	case lit.ScoreFracBits != 0 && (lit.ScoreFracBits < f || lit.ScoreFracBits > f+b):
@@ -141,7 +118,7 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 	if sf == 0 {
 		sf = f
 	}
-	p := Parameters{share: sp, headDim: lit.HeadDim, heads: lit.Heads, keepBlock: lit.KeepBlock, group: lit.KeepGroup, scoreF: sf}
+	p := Parameters{share: sp, group: lit.KeepGroup, scoreF: sf}
 	if err := p.newCircuits(k, b, f); err != nil {
 		return Parameters{}, fmt.Errorf("cannot NewParameters: %w", err)
 	}
@@ -150,19 +127,18 @@ func NewParameters(lit ParametersLiteral) (Parameters, error) {
 
 // newCircuits sets the comparisons' Params of p at K = k: the step's at
 // the scores' fraction bits (with a KeepGroup also its top-K circuit's,
-// for scores whose shares are below 2^(b+f)), RevealLabel's and
-// RevealLabelShares' at F = f.
+// for scores whose shares are below 2^(b+f)) and RevealLabelShares' at
+// F = f.
 func (p *Parameters) newCircuits(k, b, f int) error {
 	sf := p.scoreF
 	var err error
 	if p.group > 0 {
 		// The top-K circuit compares K = B + F + 2 bits: a score is below
-		// 2^B in magnitude (the HE-to-shares conversion needs it to be
-		// correct at all), so round(2^F·x) and the rank offset below fit
-		// B + F + 2 signed bits and the low bits of the shares determine it
-		// exactly; the sorting network, whose cost grows with the key
-		// width, then compares 24 bits instead of 64 at the engine's B = 8,
-		// F = 14.
+		// 2^B in magnitude (Rows), so round(2^F·x) and the rank offset
+		// below fit B + F + 2 signed bits and the low bits of the shares
+		// determine it exactly; the sorting network, whose cost grows with
+		// the key width, then compares 24 bits instead of 64 at the
+		// engine's B = 6, F = 16.
 		p.topk, err = gc.NewParams(gc.ParamsLiteral{K: b + f + 2, F: sf, OT: gc.IKNP,
 			KeepGroup: p.group, KeepBase: 1, RankShift: max(0, sf-rankBits)})
 		if err != nil {
@@ -170,11 +146,6 @@ func (p *Parameters) newCircuits(k, b, f int) error {
 		}
 	}
 	if p.cmp, err = gc.NewParams(gc.ParamsLiteral{K: k, F: sf, OT: gc.IKNP}); err != nil {
-		return err
-	}
-	// The logits' difference is compared at the full 64 bits: it is not
-	// bounded by B like a score.
-	if p.label, err = gc.NewParams(gc.ParamsLiteral{K: ringBits, F: f, OT: gc.IKNP, Buckets: []int{8}, EvaluatorOnly: true}); err != nil {
 		return err
 	}
 	p.argmax, err = gc.NewParams(argmaxLiteral(f))
@@ -193,7 +164,7 @@ func argmaxLiteral(f int) gc.ParamsLiteral {
 
 // rankBits sets the resolution of the top-K ranking (KeepGroup): scores are
 // ranked in bins of 2^-rankBits ≈ MinTheta, centred on multiples of it,
-// and ties go to the lower row index. The HE noise of a padding row's zero
+// and ties go to the lower row index. The noise of a padding row's zero
 // score (about 1e-5) stays inside the bin of 0, so the padding rows an
 // inference keeps are the first ones, as in the plaintext rule (Decide),
 // instead of those with the largest noise.
@@ -211,7 +182,7 @@ func (p Parameters) rankOffset() uint64 {
 
 // Literal returns the literal of p with the defaults filled in.
 func (p Parameters) Literal() ParametersLiteral {
-	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), HeadDim: p.headDim, Heads: p.heads, KeepBlock: p.keepBlock, KeepGroup: p.group, ScoreFracBits: p.scoreF}
+	return ParametersLiteral{Share: p.share.Literal(), CompareBits: p.cmp.K(), KeepGroup: p.group, ScoreFracBits: p.scoreF}
 }
 
 // ScoreFracBits returns the fixed-point F of the scores and comparisons.
@@ -228,23 +199,6 @@ func (p Parameters) Compare() gc.Params { return p.cmp }
 
 // FracBits returns F, the fixed-point fraction bits of every share.
 func (p Parameters) FracBits() int { return p.share.FracBits() }
-
-// NextLayout returns the layout the kept rows of a step on lay are
-// re-packed into: kept rows, and the compacted block when HeadDim is set
-// and KeepBlock is not. Both parties compute it from public values (the
-// kept count is revealed).
-func (p Parameters) NextLayout(lay ckks.Layout, kept int) (ckks.Layout, error) {
-	if p.keepBlock {
-		if kept < 1 || kept > lay.Block {
-			return ckks.Layout{}, fmt.Errorf("cannot NextLayout: %d rows for block %d", kept, lay.Block)
-		}
-		return lay.WithRows(kept), nil
-	}
-	return lay.Compact(kept, p.headDim, p.heads)
-}
-
-// KeepBlock reports whether the kept rows stay in their input's block.
-func (p Parameters) KeepBlock() bool { return p.keepBlock }
 
 // valid reports whether p came from NewParameters.
 func (p Parameters) valid() bool { return p.cmp.K() != 0 }
@@ -301,11 +255,9 @@ func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
 	h.Write([]byte("cipherprune/mpcbridge/prunestep v1\x00"))
 	var b [4]byte
 	sl := p.share.Literal()
-	keep := 0
-	if p.keepBlock {
-		keep = 1
-	}
-	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.headDim, p.heads, keep} {
+	// The three zeros stood for the removed ciphertext path's HeadDim,
+	// Heads and KeepBlock: the digests stay those of earlier Parameters.
+	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), 0, 0, 0} {
 		binary.BigEndian.PutUint32(b[:], uint32(int32(v)))
 		h.Write(b[:])
 	}

@@ -10,9 +10,8 @@ import (
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
-// The steps both entry points share (package documentation, steps 2-6):
-// Prune reaches them through HE to shares (slotsToRows), PruneShares
-// directly. Each returns the kept rows' integer shares, CLS first (its
+// The steps of PruneShares (package documentation, steps 2-6). Each
+// returns the kept rows' integer shares, CLS first (its
 // input shares as they are), then the high-degree rows, then the
 // low-degree rows, and the high count, CLS included; on failure, the name
 // of the step that failed.

@@ -9,15 +9,15 @@ import (
 )
 
 // PruneShares runs the server's side of one pruning step on integer shares
-// (the package documentation, "On shares") over conn: in holds the
+// (the package documentation, "The step") over conn: in holds the
 // server's shares of the hidden state and the scores of layer in.Layer,
-// θ and β are the layer's private thresholds, as in Prune. The client runs
+// θ and β are the layer's private thresholds (LayerRule). The client runs
 // Client.PruneShares with its own shares of the same rows.
 //
 // It returns the server's integer shares of the kept rows (CLS first, then
 // the high-degree rows, then the low-degree rows, each group in an order
-// unknown to both parties; their degrees follow from the counts as in
-// Prune) and the public counts. in is not modified.
+// unknown to both parties; the first Counts.High have the high degree) and
+// the public counts. in is not modified.
 //
 // An argument error (a bad shape, a share beyond 2^MaxShareBits, θ <=
 // MinTheta) returns before any I/O and leaves conn usable. Any later

@@ -127,24 +127,27 @@ func TestPruneSharesWrongRequest(t *testing.T) {
 		server, client func(ctx context.Context, conn *wire.Conn) error
 		want           error
 	}{
-		"Done to PruneShares": {func(ctx context.Context, conn *wire.Conn) error { return tc.server.Done(ctx, conn) },
+		"RevealShares to PruneShares": {func(ctx context.Context, conn *wire.Conn) error { return tc.server.RevealShares(ctx, conn, sIn.Scores) },
 			func(ctx context.Context, conn *wire.Conn) error {
 				_, _, err := tc.client.PruneShares(ctx, conn, cIn)
 				return err
 			}, ErrMismatch},
-		"PruneShares to Prune": {func(ctx context.Context, conn *wire.Conn) error {
-			_, _, err := tc.server.PruneShares(ctx, conn, sIn, 0.1, 0.3)
-			return err
-		},
-			func(ctx context.Context, conn *wire.Conn) error { _, err := tc.client.Prune(ctx, conn); return err }, ErrMismatch},
-		"PruneShares to ServeBridge": {func(ctx context.Context, conn *wire.Conn) error {
+		"PruneShares to RevealShares": {func(ctx context.Context, conn *wire.Conn) error {
 			_, _, err := tc.server.PruneShares(ctx, conn, sIn, 0.1, 0.3)
 			return err
 		},
 			func(ctx context.Context, conn *wire.Conn) error {
-				_, err := tc.client.ServeBridge(ctx, conn)
+				_, err := tc.client.RevealShares(ctx, conn, cIn.Scores)
 				return err
-			}, ErrMalformed},
+			}, ErrMismatch},
+		"PruneShares to RevealLabelShares": {func(ctx context.Context, conn *wire.Conn) error {
+			_, _, err := tc.server.PruneShares(ctx, conn, sIn, 0.1, 0.3)
+			return err
+		},
+			func(ctx context.Context, conn *wire.Conn) error {
+				_, err := tc.client.RevealLabelShares(ctx, conn, cIn.Scores)
+				return err
+			}, ErrMismatch},
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv, cli := connPair(t, "pipe")

@@ -97,19 +97,20 @@ func TestPruneShares(t *testing.T) {
 			sIn, cIn := shareRows(r, tc.p, 5, x, scores)
 			var out [2]Rows
 			srv, cli := connPair(t, "pipe")
-			counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, 0.1, 0.3, &out)(testCtx(t), srv, cli)
+			counts, err := pruneSharesStep(tc.server, tc.client, sIn, cIn, theta, beta, &out)(testCtx(t), srv, cli)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkKept(t, tc, x, scores, counts, out)
+			checkKept(t, tc, x, scores, theta, beta, counts, out)
 		})
 	}
 }
 
-// checkKept checks the outputs of a step on shares against Decide.
-func checkKept(t *testing.T, tc *testContext, x models.Matrix, scores []float64, counts Counts, out [2]Rows) {
+// checkKept checks the outputs of a step of layer 5 on shares with the
+// thresholds θ and β against Decide.
+func checkKept(t *testing.T, tc *testContext, x models.Matrix, scores []float64, theta, beta float64, counts Counts, out [2]Rows) {
 	t.Helper()
-	keep, high, err := tc.p.Decide(scores, 0.1, 0.3)
+	keep, high, err := tc.p.Decide(scores, theta, beta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,30 +151,6 @@ func checkKept(t *testing.T, tc *testContext, x models.Matrix, scores []float64,
 	t.Logf("%v", counts)
 }
 
-// TestRevealedBitsUniformShares is TestRevealedBitsUniform for the step on
-// shares: the keep and degree bits are uniform to each party with its own
-// factor of σ undone. Forcing either party's permutation to the identity
-// (or skipping the shuffle) fails it.
-func TestRevealedBitsUniformShares(t *testing.T) {
-	if testing.Short() {
-		t.Skip("many pruning steps")
-	}
-	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
-	r := rand.New(rand.NewPCG(4, 5))
-	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
-	sIn, cIn := shareRows(r, tc.p, 0, randomRows(r, len(scores), 16, 1), scores)
-	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{5}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := NewClient(tc.params, tc.sk, tc.p, rand.NewChaCha8([32]byte{6}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkViewsUniform(t, server, client, 140, pruneSharesStep(server, client, sIn, cIn, 0.1, 0.3, nil))
-}
-
 // TestPruneSharesBackToBack runs steps on shares and label reveals one
 // after the other on one connection, over both transports: each step
 // starts after the previous one's garbled circuit (a tunnel, whose end
@@ -196,7 +173,7 @@ func TestPruneSharesBackToBack(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: step %d: %v", transport, i, err)
 			}
-			checkKept(t, tc, x, scores, counts, out)
+			checkKept(t, tc, x, scores, 0.1, 0.3, counts, out)
 			label, serr, cerr := revealLabelShares(ctx, tc, srv, cli, sl, cl)
 			if serr != nil || cerr != nil || label != 1 {
 				t.Fatalf("%s: label %d after step %d: server %v; client %v", transport, label, i, serr, cerr)

@@ -27,7 +27,7 @@ var benchSizes = []int{128, 512}
 
 const benchCols = 768
 
-// benchInput returns BenchmarkPrune's input at n: d = 768 Gaussian rows
+// benchInput returns the step benchmarks' input at n: d = 768 Gaussian rows
 // and scores in [0, 2/n), with θ = 1/n and β = 1.5/n (about half of the
 // rows kept, a quarter high-degree).
 func benchInput(n int) (x models.Matrix, scores []float64, theta, beta float64) {
@@ -39,26 +39,12 @@ func benchInput(n int) (x models.Matrix, scores []float64, theta, beta float64) 
 	return randomRows(r, n, benchCols, 1), scores, 1 / float64(n), 1.5 / float64(n)
 }
 
-// BenchmarkPrune runs one pruning step at Interactive14 (the secure preset)
-// with d = 768 over loopback TCP, both parties in this process, and reports
-// the bytes each way, the flights each party sent and the round trips
-// ((flights of both)/2), the CPU seconds of both parties, and the modelled
-// LAN and WAN times. About half of the rows are kept and a quarter are
-// high-degree.
-func BenchmarkPrune(b *testing.B) {
-	tc := newTestContext(b, ckks.Interactive14, defaultLiteral)
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("n=%d/d=%d", n, benchCols), func(b *testing.B) {
-			x, scores, theta, beta := benchInput(n)
-			in := tc.newInput(b, 0, x, scores, tc.server.MinLevel())
-			benchStep(b, pruneStep(tc.server, tc.client, in, theta, beta))
-		})
-	}
-}
-
-// BenchmarkPruneShares is BenchmarkPrune for the step on integer shares
-// (PruneShares) on the same rows and scores, shared with 88-bit masks:
-// no HE to shares, no shares to HE, no masks.
+// BenchmarkPruneShares runs one pruning step on integer shares
+// (PruneShares; the rows and scores shared with 88-bit masks) with d = 768
+// over loopback TCP, both parties in this process, and reports the bytes
+// each way, the flights each party sent and the round trips ((flights of
+// both)/2), the CPU seconds of both parties, and the modelled LAN and WAN
+// times. About half of the rows are kept and a quarter are high-degree.
 func BenchmarkPruneShares(b *testing.B) {
 	tc := newTestContext(b, ckks.Interactive14, defaultLiteral)
 	for _, n := range benchSizes {

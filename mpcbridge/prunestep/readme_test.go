@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/engine"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -45,48 +44,22 @@ type readmeBound struct {
 const oldConvBits = 62
 
 // TestReadmeBounds derives the numbers that mpcbridge/README.md states in
-// sections 4 (the ring-to-integer conversion) and 6 (the level reserve)
-// from the code's constants: the engine's B and F (engine.LogBound,
-// engine.FracBits), the conversion's mask width and statistical parameter,
-// the share codec's precision, the mask width and level that share computes
-// for Interactive14. Each derived phrase must appear in its section, and
-// every "B = k", "F = k" and power of two "2^x" in sections 3, 4 and 6 must
-// be a derived value, so a change of the constants or of the document
-// that makes them disagree fails here.
+// section 4 (the ring-to-integer conversion) from the code's constants:
+// the engine's step format B and F (engine.StepLogBound,
+// engine.StepFracBits), the conversion's mask width and statistical
+// parameter, and the width of the shares the step takes. Each derived
+// phrase must appear in the section, and every "B = k", "F = k" in
+// sections 3 and 4 and every power of two "2^x" in section 4 must be a
+// derived value, so a change of the constants or of the document that
+// makes them disagree fails here.
 func TestReadmeBounds(t *testing.T) {
-	const logN = 14 // Interactive14, the engine's default preset
-	b, f := engine.LogBound, engine.FracBits
+	b, f := engine.StepLogBound, engine.StepFracBits
 	conv, stat := prunestep.ConvBits, prunestep.StatBits
-	step, err := engine.StepParameters(0, 0)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := prunestep.NewParameters(prunestep.ParametersLiteral{Share: share.ParametersLiteral{LogBound: b, FracBits: f}}); err != nil {
+		t.Fatalf("the engine's step format: %v", err)
 	}
-	if sl := step.Share(); sl.LogBound() != b || sl.FracBits() != f {
-		t.Fatalf("engine step parameters B = %d, F = %d; want %d, %d", sl.LogBound(), sl.FracBits(), b, f)
-	}
-	lambda, logMax := step.Share().Lambda(), step.Share().LogMaxValues()
-	preset, err := ckks.PresetByName(ckks.Interactive14, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params, err := preset.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if params.LogN() != logN {
-		t.Fatalf("Interactive14 has N = 2^%d", params.LogN())
-	}
-	scale := params.DefaultScale()
-	logScale := int(math.Round(math.Log2(scale.Float64())))
-	level, maskBits, err := step.Share().MaskLevel(params, scale, params.MaxLevel())
-	if err != nil {
-		t.Fatal(err)
-	}
-	levelBits := params.RingQ().AtLevel(level).Modulus().BitLen()
-	belowBits := params.RingQ().AtLevel(level - 1).Modulus().BitLen()
-	codec := share.CodecBits(logN)
-	if conv+1 > codec {
-		t.Fatalf("integer shares of %d bits exceed the codec's %d", conv+1, codec)
+	if conv+1 > prunestep.MaxShareBits {
+		t.Fatalf("integer shares of %d bits exceed the %d the step takes", conv+1, prunestep.MaxShareBits)
 	}
 
 	// Section 4: v = round(2^F x) with |x| <= 2^B; masks b' of conv bits;
@@ -100,34 +73,23 @@ func TestReadmeBounds(t *testing.T) {
 	bounds := []readmeBound{
 		{4, fmt.Sprintf("b' uniform in [0, 2^%d)", conv)},
 		{4, fmt.Sprintf("|v| <= 2^(B+F) = 2^%d at the engine's B = %d, F = %d", b+f, b, f)},
-		{4, fmt.Sprintf("both shares have at most %d bits, within the share codec's %d at N = 2^%d", conv+1, codec, logN)},
+		{4, fmt.Sprintf("both shares have at most %d bits, below the 2^%d", conv+1, prunestep.MaxShareBits)},
 		{4, fmt.Sprintf("within |v|/2^%d of a value-independent one, 2^%d per value", conv, b+f-conv)},
 		{4, fmt.Sprintf("(n-1)·d·2^(B+F-%d): 2^%s at n = 128, d = 768, 2^%s at n = 512", conv, exp(joint(128, 768, conv)), exp(joint(512, 768, conv)))},
 		{4, fmt.Sprintf("so the %d bits hold", stat)},
 		{4, fmt.Sprintf("above 2^(%d-B-F) = 2^%d values", conv-stat, limit)},
 		{4, fmt.Sprintf("masks b' of 2^%d: 2^%d per value but only about 2^%s for a step at n = 128 jointly", oldConvBits, b+f-oldConvBits, exp(joint(128, 768, oldConvBits)))},
-		// Section 6: β = λ + LogMaxValues/2 + B + log Δ + 2, masked at the
-		// lowest level whose modulus exceeds 2·(3·2^β + 2^V) = 2^(β+2.585).
-		{6, fmt.Sprintf("β = λ + LogMaxValues/2 + B + log Δ + 2 = %d", maskBits)},
-		{6, fmt.Sprintf("need %.1f bits of modulus", float64(maskBits)+math.Log2(6))},
-		{6, fmt.Sprintf("λ = %d, a session's 2^%d masked coefficients, |x| <= 2^%d, Δ = 2^%d", lambda, logMax, b, logScale)},
-		{6, fmt.Sprintf("masked at level >= %d (Q_%d has %d bits, Q_%d only %d)", level, level, levelBits, level-1, belowBits)},
-		{6, fmt.Sprintf("keeps %d levels free", level)},
-		{6, fmt.Sprintf("leaving %d of Interactive14's %d levels", params.MaxLevel()-level, params.MaxLevel())},
 	}
-	if maskBits != lambda+logMax/2+b+logScale+2 || logMax%2 != 0 {
-		t.Errorf("share's mask width %d, the README's formula gives %d (LogMaxValues %d)", maskBits, lambda+logMax/2+b+logScale+2, logMax)
-	}
-	// Every power of two the sections may state.
+	// Every power of two the section may state.
 	allowed := map[string]bool{}
-	for _, x := range []int{128, 64, conv, oldConvBits, b + f, b + f - conv, b + f - oldConvBits, limit, logN, b, logScale, logMax, maskBits} {
+	for _, x := range []int{128, 64, conv, oldConvBits, b + f, b + f - conv, b + f - oldConvBits, limit, prunestep.MaxShareBits} {
 		allowed[strconv.Itoa(x)] = true
 	}
 	for _, x := range []float64{joint(128, 768, conv), joint(512, 768, conv), joint(128, 768, oldConvBits)} {
 		allowed[exp(x)] = true
 	}
-	t.Logf("B = %d, F = %d: per value 2^%d, step 2^%s (n = 128) and 2^%s (n = 512), limit 2^%d values; mask β = %d, level %d (%d bits), %d of %d levels left",
-		b, f, b+f-conv, exp(joint(128, 768, conv)), exp(joint(512, 768, conv)), limit, maskBits, level, levelBits, params.MaxLevel()-level, params.MaxLevel())
+	t.Logf("B = %d, F = %d: per value 2^%d, step 2^%s (n = 128) and 2^%s (n = 512), limit 2^%d values",
+		b, f, b+f-conv, exp(joint(128, 768, conv)), exp(joint(512, 768, conv)), limit)
 
 	secs := readmeSections(t)
 	for _, bd := range bounds {
@@ -137,7 +99,7 @@ func TestReadmeBounds(t *testing.T) {
 	}
 	param := regexp.MustCompile(`\b([BF]) = (\d+)\b`)
 	power := regexp.MustCompile(`2\^(-?[0-9]+(?:\.[0-9]+)?)`)
-	for _, k := range []int{3, 4, 6} {
+	for _, k := range []int{3, 4} {
 		text := oneLine(secs[k])
 		if text == "" {
 			t.Errorf("no section %d", k)

@@ -21,8 +21,7 @@ const MaxLabels = gc.MaxBucket
 // magnitude, 1 <= k <= MaxRevealSlots). The server sends a request
 // (RequestRevealShares, k) and its shares (MsgRevealShares, indices 0 to
 // k-1) in one flight; the client adds its own. No round trip, and the
-// server learns nothing. The client learns the logits to 2^-F: what
-// Reveal opens, without the trace of HE noise.
+// server learns nothing. The client learns the logits to 2^-F.
 //
 // An argument error returns before any I/O; a failure to send aborts conn.
 func (s *Server) RevealShares(ctx context.Context, conn *wire.Conn, logits share.Vector) error {
@@ -35,7 +34,7 @@ func (s *Server) RevealShares(ctx context.Context, conn *wire.Conn, logits share
 	for i := range idx {
 		idx[i] = i
 	}
-	req := request{op: RequestRevealShares, fp: s.fp, stage: len(logits)}
+	req := request{op: RequestRevealShares, fp: s.fp, count: len(logits)}
 	err := conn.Send(ctx, MsgRequest, req.marshal())
 	if err == nil {
 		err = conn.Send(ctx, MsgRevealShares, encodeRevealShares(idx, logits))
@@ -96,9 +95,7 @@ func (c *Client) revealShares(ctx context.Context, conn *wire.Conn, logits share
 // run gc's top-K circuit (argmaxLiteral: KeepGroup 2, KeepBase 1, no score
 // above θ, EvaluatorOnly) on the low words of their shares, with the label
 // indices as tie orders: it keeps exactly the best logit, and only the
-// client reads the bits, one-hot at the label. Two and a half round trips,
-// like RevealLabel, which this generalizes beyond two labels without its
-// HE-to-shares conversion.
+// client reads the bits, one-hot at the label. Two and a half round trips.
 func (s *Server) RevealLabelShares(ctx context.Context, conn *wire.Conn, logits share.Vector) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,7 +106,7 @@ func (s *Server) RevealLabelShares(ctx context.Context, conn *wire.Conn, logits 
 	for i := range ties {
 		ties[i] = uint64(i)
 	}
-	req := request{op: RequestRevealLabelShares, fp: s.fp, stage: len(logits)}
+	req := request{op: RequestRevealLabelShares, fp: s.fp, count: len(logits)}
 	err := conn.Send(ctx, MsgRequest, req.marshal())
 	if err == nil {
 		const never = math.MaxInt64 // θ = β: no logit exceeds it
@@ -169,8 +166,8 @@ func (c *Client) recvLogitsRequest(ctx context.Context, conn *wire.Conn, op Op, 
 	if req.op != op {
 		return fmt.Errorf("%w: got a %v request, want %v", ErrMismatch, req.op, op)
 	}
-	if req.stage != len(logits) {
-		return fmt.Errorf("%w: the request is for %d logits, the client holds %d", ErrMismatch, req.stage, len(logits))
+	if req.count != len(logits) {
+		return fmt.Errorf("%w: the request is for %d logits, the client holds %d", ErrMismatch, req.count, len(logits))
 	}
 	return checkWidths(logits)
 }

@@ -215,11 +215,11 @@ func TestRevealSharesErrors(t *testing.T) {
 				_, err := tc.client.RevealLabelShares(ctx, conn, cl)
 				return err
 			}, ErrMismatch},
-		"to ServeBridge": {func(ctx context.Context, conn *wire.Conn) error { return tc.server.RevealShares(ctx, conn, sl) },
+		"label to values": {func(ctx context.Context, conn *wire.Conn) error { return tc.server.RevealLabelShares(ctx, conn, sl) },
 			func(ctx context.Context, conn *wire.Conn) error {
-				_, err := tc.client.ServeBridge(ctx, conn)
+				_, err := tc.client.RevealShares(ctx, conn, cl)
 				return err
-			}, ErrMalformed},
+			}, ErrMismatch},
 		"bad shares": {func(ctx context.Context, conn *wire.Conn) error {
 			return sendRevealShares(ctx, tc, conn, []int{0, 1, 1}, sl)
 		},
@@ -250,7 +250,7 @@ func TestRevealSharesErrors(t *testing.T) {
 // sendRevealShares sends a RevealShares request for three logits and then
 // the shares of v at idx, as a faulty server would.
 func sendRevealShares(ctx context.Context, tc *testContext, conn *wire.Conn, idx []int, v share.Vector) error {
-	req := request{op: RequestRevealShares, fp: tc.server.Fingerprint(), stage: 3}
+	req := request{op: RequestRevealShares, fp: tc.server.Fingerprint(), count: 3}
 	if err := conn.Send(ctx, MsgRequest, req.marshal()); err != nil {
 		return err
 	}

@@ -1,55 +1,12 @@
 package prunestep
 
 import (
-	"fmt"
-
-	"github.com/cipherprune/cipherprune/ckks"
-	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/shuffle"
 )
-
-// checkVectors checks that a party's shares of one batch have the shape of
-// lay: NumCts feature vectors and the score vector, Slots values each.
-func checkVectors(lay ckks.Layout, vecs []share.Vector) error {
-	if len(vecs) != lay.NumCts()+1 {
-		return fmt.Errorf("%d share vectors for a layout of %d ciphertexts and the scores", len(vecs), lay.NumCts())
-	}
-	for i, v := range vecs {
-		if len(v) != lay.Slots {
-			return fmt.Errorf("share vector %d has %d values, want %d slots", i, len(v), lay.Slots)
-		}
-	}
-	return nil
-}
-
-// slotOf returns the ciphertext and slot of entry (row i, column j) in lay:
-// column j is block j mod ColsPerCt of ciphertext j / ColsPerCt, row i is
-// offset i of the block.
-func slotOf(lay ckks.Layout, i, j int) (ct, slot int) {
-	c := lay.ColsPerCt()
-	return j / c, (j%c)*lay.Block + i
-}
 
 // shuffleRing is the ring of a step's shuffle: shares modulo 2^128, so that
 // the conversion back to integer shares can use masks wider than 64 bits.
 const shuffleRing = shuffle.Ring128
-
-// slotsToRows returns a party's shares of the batch vecs (checked by
-// checkVectors) as the Rows of layer: the n x d features row-major, read
-// from the column blocks of lay, and the n scores, slot i (offset i of
-// block 0) of the score vector.
-func slotsToRows(lay ckks.Layout, layer int, vecs []share.Vector) Rows {
-	n, d := lay.Rows, lay.Cols
-	x := make(share.Vector, n*d)
-	for i := 0; i < n; i++ {
-		for j := 0; j < d; j++ {
-			k, s := slotOf(lay, i, j)
-			x[i*d+j] = vecs[k][s]
-		}
-	}
-	scores := append(share.Vector(nil), vecs[len(vecs)-1][:n]...)
-	return Rows{Layer: layer, X: x, Cols: d, Scores: scores}
-}
 
 // ringRows returns the ring shares (mod 2^128, shuffle.Ring128: two words
 // per value, low word first) of rows 1..n-1 of in, each d+1 values: the d
@@ -115,21 +72,4 @@ func keptOrder(keep, high []bool) (order []int, nHigh int) {
 		}
 	}
 	return order, nHigh
-}
-
-// packRows returns the share vectors of the next layer's layout lay (Rows =
-// the kept count) holding rows[r] at offset r: NumCts vectors of Slots
-// integer shares, zero outside the matrix.
-func packRows(lay ckks.Layout, rows [][]share.Int128) []share.Vector {
-	out := make([]share.Vector, lay.NumCts())
-	for k := range out {
-		out[k] = make(share.Vector, lay.Slots)
-	}
-	for r, row := range rows {
-		for j, x := range row {
-			k, s := slotOf(lay, r, j)
-			out[k][s] = x
-		}
-	}
-	return out
 }

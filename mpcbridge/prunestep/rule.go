@@ -5,9 +5,21 @@ import (
 	"math"
 )
 
+// LayerRule is the server's private pruning rule for one encoder layer.
+type LayerRule struct {
+	// Prune enables the pruning step after the layer's attention block.
+	// When false every row is kept, with its degree.
+	Prune bool
+	// Theta is θ_l: rows with score > θ_l are kept. It must exceed
+	// MinTheta.
+	Theta float64
+	// Beta is β_l: kept rows with score > β_l use the high degree.
+	Beta float64
+}
+
 // Decide is the plaintext rule of one pruning step on the scores of its n
 // rows (row 0, CLS, is always kept with the high degree): the decisions the
-// encrypted step makes for these scores, up to the HE noise and the
+// private step makes for these scores, up to the noise and the
 // fixed-point rounding next to θ, β and the rank bins. Row i >= 1 is kept
 // if scores[i] > θ, with the high degree if also scores[i] > β.
 //

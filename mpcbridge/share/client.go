@@ -167,66 +167,6 @@ func (c *Client) seededEncrypt(pt *rlwe.Plaintext) (ring.Poly, [seedSize]byte, e
 	return ct.Value[0], seed, nil
 }
 
-// reencrypt lifts p to level and encrypts it as a raw polynomial (step
-// C, client).
-func (c *Client) reencrypt(o *opened, level int) (seededCt, error) {
-	ringQ := c.params.RingQ().AtLevel(level)
-	pt := rlwe.NewPlaintext(c.params, level)
-	c.ri.lift(level, o.p, pt.Value)
-	ringQ.NTT(pt.Value, pt.Value)
-	pt.IsNTT = true
-	c0, seed, err := c.seededEncrypt(pt)
-	if err != nil {
-		return seededCt{}, err
-	}
-	return seededCt{level: level, logSlots: o.ct.logSlots, scale: o.ct.scale, seed: seed, c0: c0}, nil
-}
-
-// minLevel is the lowest level a refresh may return: the mask level of
-// the default scale, below which the next conversion could not mask.
-func (c *Client) minLevel() (int, error) {
-	l, _, err := c.p.MaskLevel(c.params, c.params.DefaultScale(), c.params.MaxLevel())
-	return l, err
-}
-
-// Refresh answers one Server.Refresh or Server.RefreshTo: it receives the
-// masked ciphertexts (MsgRefreshRequest), decrypts each to its masked
-// polynomial and sends it back re-encrypted at the requested level
-// (MsgRefreshResponse), protocol C.
-func (c *Client) Refresh(ctx context.Context, conn Conn) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	payload, err := conn.Recv(ctx, MsgRefreshRequest)
-	if err != nil {
-		return fmt.Errorf("cannot Refresh: receive: %w", err)
-	}
-	minLevel, err := c.minLevel()
-	if err != nil {
-		return fmt.Errorf("cannot Refresh: %w", err)
-	}
-	cts, level, err := c.ri.decodeRefreshRequest(payload, c.p.maxBatch, minLevel)
-	if err != nil {
-		return fmt.Errorf("cannot Refresh: bad message: %w", err)
-	}
-	out := make([]seededCt, len(cts))
-	for i := range cts {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("cannot Refresh: %w", err)
-		}
-		o, err := c.open(&cts[i])
-		if err != nil {
-			return fmt.Errorf("cannot Refresh: ciphertext %d: %w", i, err)
-		}
-		if out[i], err = c.reencrypt(o, level); err != nil {
-			return fmt.Errorf("cannot Refresh: ciphertext %d: %w", i, err)
-		}
-	}
-	if err := conn.Send(ctx, MsgRefreshResponse, c.ri.encodeSeeded(out)); err != nil {
-		return fmt.Errorf("cannot Refresh: send: %w", err)
-	}
-	return nil
-}
-
 // encryptShares encodes a/2^F at level and scale (all slots) and encrypts
 // it as a seeded ciphertext (step B, client).
 func (c *Client) encryptShares(a Vector, level int, scale float64) (seededCt, error) {

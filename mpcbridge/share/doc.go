@@ -1,5 +1,6 @@
 // Package share converts between CKKS ciphertexts and additive secret
-// shares, and refreshes ciphertexts, between two parties: the client, who
+// shares between two parties (mpcbridge/elementwise's calls in slots): the
+// client, who
 // holds the only secret key, and the server, who holds the model and
 // computes on the client's ciphertexts (docs/design.md: "Parties, secrets and what leaks", "One inference, step by step", "The pruning protocol").
 // Unlike Lattigo's mhe/mhefloat, where every party holds a key share, here
@@ -67,18 +68,8 @@
 // to the nearest integer coefficient each, an error of about one unit per
 // coefficient, far below the encryption noise.
 //
-// C. Refresh (Server.Refresh and Server.RefreshTo, Client.Refresh;
-// Refresher adapts it to the ckks evaluator). Steps A.1 and A.2, then the
-// client re-encrypts its centred polynomial p directly as a raw polynomial
-// at the level the request names (seeded, secret key; no decoding), and
-// the server subtracts M lifted to that level's modulus. The result is a
-// fresh encryption of m + e (the message and its accumulated noise) at the
-// original scale, with one public-key and one secret-key encryption noise
-// added. The level is the top (Refresh) or any level from the mask level up
-// (RefreshTo): p and M are centred integers whose difference is m + e over
-// the integers (the mask width keeps p from wrapping), so reducing them
-// modulo the first l'+1 primes is correct for every l'. A
-// refresh of k ciphertexts is one round trip.
+// (C, the two-party refresh of the removed slot-rotation path, is gone;
+// docs/results.md keeps its figures.)
 //
 // # Security (semi-honest, statistical parameter λ >= 40)
 //
@@ -122,7 +113,7 @@
 // the whole session).
 //
 // The session: a Server and its ShallowCopy copies count the coefficients
-// they mask (N per ciphertext, in EncToShares and in Refresh) against one
+// they mask (N per ciphertext, in EncToShares) against one
 // budget of 2^LogMaxValues (2^28 by default: BERT-base at n = 512 masks
 // about 2^27.2 in mpcbridge/elementwise) and refuse a batch beyond it, so
 // the bound holds per Server: use one per session.
@@ -134,9 +125,7 @@
 //
 //   - A ciphertext must be at or above the mask level (level 2 for every
 //     ckks preset with B <= 8, 1 for mpcbridge/elementwise's chain with
-//     B <= 8 and LogMaxValues <= 29;
-//     Server.MinLevel): the evaluator must refresh
-//     before its level drops below it, not when it reaches zero.
+//     B <= 8 and LogMaxValues <= 29; Parameters.MaskLevel).
 //   - |x_i| <= 2^B must hold (values outside weaken the bound; far outside,
 //     the client's range check fails).
 //   - Shares passed to SharesToEnc are shares over the integers of at most

@@ -100,28 +100,6 @@ func TestClientBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := tc.client.EncToShares(bg(), &rawConn{in: map[uint16][]byte{MsgEncToShares: c.payload}})
 			wantErr(t, err, c.want)
-			req := append(bytes.Clone(c.payload), byte(tc.params.MaxLevel()))
-			err = tc.client.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshRequest: req}})
-			wantErr(t, err, c.want)
-		})
-	}
-	// The level a refresh request asks for.
-	minLevel, _, err := tc.p.MaskLevel(tc.params, tc.params.DefaultScale(), tc.params.MaxLevel())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name, want string
-		payload    []byte
-	}{
-		{"refresh/empty", "empty refresh request", nil},
-		{"refresh/below the mask level", "not in", append(bytes.Clone(valid), byte(minLevel-1))},
-		{"refresh/above the top", "not in", append(bytes.Clone(valid), byte(tc.params.MaxLevel()+1))},
-		{"refresh/no level", "bad message", valid},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			err := tc.client.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshRequest: c.payload}})
-			wantErr(t, err, c.want)
 		})
 	}
 	t.Run("wrong key", func(t *testing.T) {
@@ -148,50 +126,12 @@ func TestClientBadInput(t *testing.T) {
 
 func TestServerBadInput(t *testing.T) {
 	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{LogBound: 4})
-	r := rand.New(rand.NewPCG(5, 5))
-	ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 3)
-
-	// A valid refresh response, captured.
-	rc := &rawConn{}
-	sent, masks, err := tc.server.maskBatch(bg(), []*rlwe.Ciphertext{ct}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.in = map[uint16][]byte{MsgRefreshRequest: tc.server.ri.encodeRefreshRequest(sent, tc.params.MaxLevel())}
-	if err := tc.client.Refresh(bg(), rc); err != nil {
-		t.Fatal(err)
-	}
-	resp := rc.sent[MsgRefreshResponse]
-	got, err := tc.server.ri.decodeSeeded(resp, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tc.server.unmask(masks, got, tc.params.MaxLevel()); err != nil {
-		t.Fatalf("valid response: %v", err)
-	}
-	lowLevel := got[0]
-	lowLevel.level = 2
-	lowLevel.c0 = ring.NewPoly(tc.params.N(), 2)
-
-	refresh := func(payload []byte) error {
-		_, err := tc.server.Refresh(bg(), &rawConn{in: map[uint16][]byte{MsgRefreshResponse: payload}}, []*rlwe.Ciphertext{ct})
-		return err
-	}
-	t.Run("refresh/truncated", func(t *testing.T) { wantErr(t, refresh(resp[:len(resp)-3]), "truncated") })
-	t.Run("refresh/empty", func(t *testing.T) { wantErr(t, refresh(resp[:4]), "shorter") })
-	t.Run("refresh/count", func(t *testing.T) {
-		wantErr(t, refresh(tc.server.ri.encodeSeeded(nil)), "0 ciphertexts for 1")
-	})
-	t.Run("refresh/level", func(t *testing.T) {
-		wantErr(t, refresh(tc.server.ri.encodeSeeded([]seededCt{lowLevel})), "level 2")
-	})
-
 	shares := []Vector{make(Vector, 8)}
 	s2e := func(payload []byte, level int) error {
 		_, err := tc.server.SharesToEnc(bg(), &rawConn{in: map[uint16][]byte{MsgSharesToEnc: payload}}, shares, level, tc.params.DefaultScale())
 		return err
 	}
-	rc = &rawConn{}
+	rc := &rawConn{}
 	if err := tc.client.SharesToEnc(bg(), rc, shares, 5, tc.params.DefaultScale()); err != nil {
 		t.Fatal(err)
 	}
@@ -220,16 +160,16 @@ func TestServerBadInput(t *testing.T) {
 	})
 	t.Run("batch too large", func(t *testing.T) {
 		cts := make([]*rlwe.Ciphertext, tc.p.MaxBatch()+1)
-		_, err := tc.server.Refresh(bg(), &rawConn{}, cts)
+		_, err := tc.server.EncToShares(bg(), &rawConn{}, cts)
 		wantErr(t, err, "batch limit")
 	})
 	t.Run("nil ciphertext", func(t *testing.T) {
-		_, err := tc.server.Refresh(bg(), &rawConn{}, []*rlwe.Ciphertext{nil})
+		_, err := tc.server.EncToShares(bg(), &rawConn{}, []*rlwe.Ciphertext{nil})
 		wantErr(t, err, "nil ciphertext")
 	})
 	t.Run("degree 2", func(t *testing.T) {
 		ct2 := rlwe.NewCiphertext(tc.params, 2, 4)
-		_, err := tc.server.Refresh(bg(), &rawConn{}, []*rlwe.Ciphertext{ct2})
+		_, err := tc.server.EncToShares(bg(), &rawConn{}, []*rlwe.Ciphertext{ct2})
 		wantErr(t, err, "degree 2")
 	})
 }
@@ -245,8 +185,6 @@ func TestLevelTooLow(t *testing.T) {
 			_, err := tc.server.EncToShares(bg(), &rawConn{}, []*rlwe.Ciphertext{ct})
 			wantErr(t, err, "needs more than")
 			t.Log(err)
-			_, err = tc.server.Refresh(bg(), &rawConn{}, []*rlwe.Ciphertext{ct})
-			wantErr(t, err, "-bit modulus")
 		})
 	}
 }
@@ -255,17 +193,21 @@ func TestPeerDisconnect(t *testing.T) {
 	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{LogBound: 4})
 	r := rand.New(rand.NewPCG(7, 7))
 	ct := tc.computedCiphertext(t, randomVector(r, tc.params.MaxSlots(), 4), 3)
-	t.Run("client leaves mid refresh", func(t *testing.T) {
+	t.Run("client leaves mid conversion", func(t *testing.T) {
 		sc, cc := pipe()
 		serr, _ := nettest.Both(func() error {
-			_, err := tc.server.Refresh(bg(), sc, []*rlwe.Ciphertext{ct})
+			_, err := tc.server.EncToShares(bg(), sc, []*rlwe.Ciphertext{ct})
+			if err != nil {
+				return err
+			}
+			_, err = tc.server.SharesToEnc(bg(), sc, []Vector{make(Vector, 8)}, 3, tc.params.DefaultScale())
 			return err
 		}, func() error {
-			_, err := cc.Recv(bg(), MsgRefreshRequest) // read the request, then hang up
+			_, err := cc.Recv(bg(), MsgEncToShares) // read the masked batch, then hang up
 			cc.Close()
 			return err
 		})
-		wantErr(t, serr, "cannot Refresh: receive")
+		wantErr(t, serr, "cannot SharesToEnc: receive")
 		if !errors.Is(serr, io.EOF) && !errors.Is(serr, io.ErrClosedPipe) {
 			t.Fatalf("error %v is not EOF or a closed pipe", serr)
 		}
@@ -275,8 +217,6 @@ func TestPeerDisconnect(t *testing.T) {
 		sc.Close()
 		_, err := tc.client.EncToShares(bg(), cc)
 		wantErr(t, err, "cannot EncToShares: receive")
-		err = tc.client.Refresh(bg(), cc)
-		wantErr(t, err, "cannot Refresh: receive")
 	})
 	t.Run("client gone before server sends", func(t *testing.T) {
 		sc, cc := pipe()
@@ -293,7 +233,9 @@ func TestPeerDisconnect(t *testing.T) {
 	})
 }
 
-func TestRefreshTCP(t *testing.T) {
+// TestEncToSharesTCP runs the conversion over loopback TCP and checks the
+// shares against the message.
+func TestEncToSharesTCP(t *testing.T) {
 	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{LogBound: 4})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -303,14 +245,14 @@ func TestRefreshTCP(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	x := randomVector(r, tc.params.MaxSlots(), 4)
 	ct := tc.computedCiphertext(t, x, 3)
-	var out []*rlwe.Ciphertext
+	var sv, cv []Vector
 	serr, cerr := nettest.Both(func() error {
 		c, err := l.Accept()
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		out, err = tc.server.Refresh(bg(), newFrameConn(c), []*rlwe.Ciphertext{ct})
+		sv, err = tc.server.EncToShares(bg(), newFrameConn(c), []*rlwe.Ciphertext{ct})
 		return err
 	}, func() error {
 		c, err := net.Dial("tcp", l.Addr().String())
@@ -318,12 +260,17 @@ func TestRefreshTCP(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		return tc.client.Refresh(bg(), newFrameConn(c))
+		cv, err = tc.client.EncToShares(bg(), newFrameConn(c))
+		return err
 	})
 	if serr != nil || cerr != nil {
 		t.Fatalf("server: %v, client: %v", serr, cerr)
 	}
-	if e := maxAbsErr(tc.decrypt(t, out[0]), x); e > 1e-5 {
-		t.Fatalf("refreshed over TCP: error %.3g", e)
+	got, err := Reconstruct(tc.p, cv[0], sv[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := maxAbsErr(got, x); e > 1e-4 {
+		t.Fatalf("converted over TCP: error %.3g", e)
 	}
 }

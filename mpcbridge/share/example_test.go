@@ -113,19 +113,27 @@ func Example() {
 	}
 	fmt.Println("shares reconstruct x:", maxErr < 1e-5)
 
-	// C: refresh to the top level, through the ckks evaluator's interface.
-	var refresher ckks.Refresher = share.NewRefresher(server, serverConn)
+	// B: shares -> HE, a fresh encryption of x at the top level.
+	top := params.MaxLevel()
 	errc := make(chan error)
-	go func() { errc <- client.Refresh(ctx, clientConn) }()
-	fresh, err := refresher.Refresh(ctx, []*rlwe.Ciphertext{ct})
+	go func() { errc <- client.SharesToEnc(ctx, clientConn, a, top, params.DefaultScale()) }()
+	fresh, err := server.SharesToEnc(ctx, serverConn, b, top, params.DefaultScale())
 	if err != nil {
 		log.Fatal(err)
 	}
 	if err := <-errc; err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("refreshed from level", ct.Level(), "to level", fresh[0].Level())
+	y := make([]float64, params.MaxSlots())
+	if err := hefloat.NewEncoder(params).Decode(rlwe.NewDecryptor(params, sk).DecryptNew(fresh[0]), y); err != nil {
+		log.Fatal(err)
+	}
+	maxErr = 0
+	for i := range x {
+		maxErr = math.Max(maxErr, math.Abs(y[i]-x[i]))
+	}
+	fmt.Println("re-encrypted at level", fresh[0].Level(), "decrypts to x:", maxErr < 1e-5)
 	// Output:
 	// shares reconstruct x: true
-	// refreshed from level 3 to level 10
+	// re-encrypted at level 10 decrypts to x: true
 }

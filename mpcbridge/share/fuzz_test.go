@@ -52,7 +52,7 @@ func fuzzContext(tb testing.TB) *testContext {
 }
 
 // FuzzDecodeMasked feeds arbitrary payloads to the client's decoder of
-// MsgEncToShares/MsgRefreshRequest and to the checks after it (level, mask
+// MsgEncToShares and to the checks after it (level, mask
 // width, decryption, range, decoding): errors are fine, panics are not, and
 // every accepted message must re-encode to the same bytes (one encoding per
 // message).
@@ -65,17 +65,7 @@ func FuzzDecodeMasked(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{1, 4, 0, 0, 0, 0, 1, 0, 0, 0})
-	minLevel, err := tc.client.minLevel()
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		// The same bytes as a refresh request: the last byte is the level.
-		if cts, level, err := tc.client.ri.decodeRefreshRequest(payload, tc.p.MaxBatch(), minLevel); err == nil {
-			if again := tc.client.ri.encodeRefreshRequest(cts, level); !bytes.Equal(again, payload) {
-				t.Fatalf("accepted refresh request re-encodes differently (%d vs %d bytes)", len(again), len(payload))
-			}
-		}
 		cts, err := tc.client.ri.decodeMasked(payload, tc.p.MaxBatch())
 		if err != nil {
 			return
@@ -88,15 +78,13 @@ func FuzzDecodeMasked(f *testing.F) {
 				if cts[i].batched {
 					_, _ = tc.client.slotShares(o)
 				}
-				_, _ = tc.client.reencrypt(o, tc.params.MaxLevel())
-				_, _ = tc.client.reencrypt(o, minLevel)
 			}
 		}
 	})
 }
 
 // FuzzDecodeSeeded feeds arbitrary payloads to the server's decoder of
-// MsgSharesToEnc/MsgRefreshResponse, the c1 expansion and the combination
+// MsgSharesToEnc, the c1 expansion and the combination
 // with the server's shares; accepted messages must re-encode identically.
 func FuzzDecodeSeeded(f *testing.F) {
 	tc := fuzzContext(f)

@@ -20,17 +20,13 @@ const (
 	// MsgSharesToEnc (client -> server) carries seeded encryptions of the
 	// client's shares (SharesToEnc).
 	MsgSharesToEnc uint16 = 0x0102
-	// MsgRefreshRequest (server -> client) carries masked ciphertexts that
-	// the client re-encrypts, followed by one byte: the level of the
-	// re-encryptions (Refresh, RefreshTo).
-	MsgRefreshRequest uint16 = 0x0103
-	// MsgRefreshResponse (client -> server) carries the seeded
-	// re-encryptions at the requested level (Refresh, RefreshTo).
-	MsgRefreshResponse uint16 = 0x0104
+	// 0x0103 and 0x0104 were the removed refresh's request and response
+	// (docs/results.md has the slot-rotation path's figures).
 )
 
 const (
-	// msgVersion 2: the refresh request names the level of the answer.
+	// msgVersion 2: the (since removed) refresh request named the level of
+	// its answer; the messages that remain are unchanged.
 	msgVersion = 2
 	headerSize = 1 + 1 + 4 + 4
 	// maskedHead is level, log slots, flags, mask width, scale (float64
@@ -101,29 +97,6 @@ func (ri *ringInfo) checkMeta(level, logSlots int, scale float64) error {
 		return fmt.Errorf("scale %v is not finite and >= 1", scale)
 	}
 	return nil
-}
-
-// encodeRefreshRequest encodes a refresh request: the masked batch, then
-// the level of the re-encryptions.
-func (ri *ringInfo) encodeRefreshRequest(cts []maskedCt, level int) []byte {
-	return append(ri.encodeMasked(cts), byte(level))
-}
-
-// decodeRefreshRequest decodes a refresh request and checks its level
-// against [minLevel, the top].
-func (ri *ringInfo) decodeRefreshRequest(payload []byte, maxCount, minLevel int) ([]maskedCt, int, error) {
-	if len(payload) == 0 {
-		return nil, 0, fmt.Errorf("empty refresh request")
-	}
-	level := int(payload[len(payload)-1])
-	if level < minLevel || level > ri.maxLvl {
-		return nil, 0, fmt.Errorf("refresh to level %d, not in [%d, %d]", level, minLevel, ri.maxLvl)
-	}
-	cts, err := ri.decodeMasked(payload[:len(payload)-1], maxCount)
-	if err != nil {
-		return nil, 0, err
-	}
-	return cts, level, nil
 }
 
 // maskedSize returns the encoded size of cts.

@@ -216,7 +216,7 @@ func (p Parameters) MaskLevel(params hefloat.Parameters, scale rlwe.Scale, maxLe
 		}
 	}
 	have := ringQ.AtLevel(maxLevel).Modulus().BitLen()
-	return 0, 0, fmt.Errorf("cannot MaskLevel: level %d has a %d-bit modulus, the mask (β=%d bits) needs more than 2·(3·2^β + 2^%d), %d bits: refresh earlier or lower LogBound or LogMaxValues", maxLevel, have, b, v, most.BitLen()+1)
+	return 0, 0, fmt.Errorf("cannot MaskLevel: level %d has a %d-bit modulus, the mask (β=%d bits) needs more than 2·(3·2^β + 2^%d), %d bits: use a higher level or lower LogBound or LogMaxValues", maxLevel, have, b, v, most.BitLen()+1)
 }
 
 // maskedBound returns 3·2^β + 2^V, the largest magnitude of a masked

@@ -135,18 +135,6 @@ func checkParams(params hefloat.Parameters, p Parameters) error {
 // Params returns the protocol parameters.
 func (s *Server) Params() Parameters { return s.p }
 
-// MinLevel returns the lowest level a ciphertext at the default scale may
-// have to be converted or refreshed (Parameters.MaskLevel): an evaluator
-// must refresh before its ciphertexts drop below it (2 for every preset
-// with LogBound <= 8).
-func (s *Server) MinLevel() int {
-	l, _, err := s.p.MaskLevel(s.params, s.params.DefaultScale(), s.params.MaxLevel())
-	if err != nil {
-		panic(err) // checked by NewServer
-	}
-	return l
-}
-
 // mask is what the server keeps of one masked ciphertext.
 type mask struct {
 	meta rlwe.MetaData // of the input ciphertext
@@ -294,81 +282,6 @@ func (s *Server) EncToShares(ctx context.Context, conn Conn, cts []*rlwe.Ciphert
 	return out, nil
 }
 
-// Refresh turns every ciphertext of cts into a fresh encryption of the
-// same message (noise included) at the top level and the same scale
-// (protocol C): RefreshTo at MaxLevel.
-func (s *Server) Refresh(ctx context.Context, conn Conn, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
-	return s.RefreshTo(ctx, conn, cts, s.params.MaxLevel())
-}
-
-// RefreshTo turns every ciphertext of cts into a fresh encryption of the
-// same message (noise included) at level and the same scale (protocol C),
-// in one round trip: MsgRefreshRequest out, MsgRefreshResponse back. The
-// level is between MinLevel and the top: an evaluator that needs only a
-// few levels before its next refresh asks for those, and every operation
-// until then, and the client's answer, cost less. The level is part of the
-// server's public schedule, not of anyone's data. The client calls
-// Client.Refresh. The inputs are not modified.
-func (s *Server) RefreshTo(ctx context.Context, conn Conn, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if min := s.MinLevel(); level < min || level > s.params.MaxLevel() {
-		return nil, fmt.Errorf("cannot Refresh: level %d not in [%d, %d]", level, min, s.params.MaxLevel())
-	}
-	sent, masks, err := s.maskBatch(ctx, cts, false)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Refresh: %w", err)
-	}
-	if err := conn.Send(ctx, MsgRefreshRequest, s.ri.encodeRefreshRequest(sent, level)); err != nil {
-		return nil, fmt.Errorf("cannot Refresh: send: %w", err)
-	}
-	sent = nil
-	payload, err := conn.Recv(ctx, MsgRefreshResponse)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Refresh: receive: %w", err)
-	}
-	got, err := s.ri.decodeSeeded(payload, s.p.maxBatch)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Refresh: bad response: %w", err)
-	}
-	out, err := s.unmask(masks, got, level)
-	if err != nil {
-		return nil, fmt.Errorf("cannot Refresh: %w", err)
-	}
-	return out, nil
-}
-
-// unmask finishes a refresh (step C, server): expands c1 from the seed and
-// subtracts M, lifted to level, from c0.
-func (s *Server) unmask(masks []mask, got []seededCt, level int) ([]*rlwe.Ciphertext, error) {
-	if len(got) != len(masks) {
-		return nil, fmt.Errorf("response holds %d ciphertexts for %d sent", len(got), len(masks))
-	}
-	ringQ := s.params.RingQ().AtLevel(level)
-	out := make([]*rlwe.Ciphertext, len(got))
-	for i := range got {
-		g, mk := &got[i], &masks[i]
-		if g.level != level || g.logSlots != mk.ct.logSlots || g.scale != mk.ct.scale {
-			return nil, fmt.Errorf("response ciphertext %d: level %d, log slots %d, scale %v; want %d, %d, %v", i, g.level, g.logSlots, g.scale, level, mk.ct.logSlots, mk.ct.scale)
-		}
-		mp := ringQ.NewPoly()
-		s.ri.lift(level, mk.m, mp)
-		ringQ.NTT(mp, mp)
-		c0 := g.c0
-		ringQ.Sub(c0, mp, c0)
-		c1, err := expandC1(s.params, g.seed, level)
-		if err != nil {
-			return nil, err
-		}
-		ct := &rlwe.Ciphertext{Element: rlwe.Element[ring.Poly]{Value: []ring.Poly{c0, c1}}}
-		meta := cloneMeta(&mk.meta)
-		meta.IsNTT = true
-		ct.MetaData = &meta
-		out[i] = ct
-	}
-	return out, nil
-}
-
 // expandC1 expands the uniform c1 of a seeded ciphertext at level, exactly
 // as Lattigo's secret-key encryptor samples it from the same seed stream.
 func expandC1(params hefloat.Parameters, seed [seedSize]byte, level int) (ring.Poly, error) {
@@ -506,31 +419,4 @@ func cloneMeta(m *rlwe.MetaData) rlwe.MetaData {
 		out.Scale.Mod = new(big.Int).Set(m.Scale.Mod)
 	}
 	return out
-}
-
-// Refresher adapts a Server and its connection to the ckks evaluator's
-// Refresher interface (ckks.Refresher): every Refresh call is one round trip
-// of protocol C, which the client answers with Client.Refresh.
-type Refresher struct {
-	server *Server
-	conn   Conn
-}
-
-// NewRefresher returns a Refresher that refreshes through s over conn.
-func NewRefresher(s *Server, conn Conn) *Refresher {
-	return &Refresher{server: s, conn: conn}
-}
-
-// MinLevel is Server.MinLevel: the evaluator must refresh ciphertexts
-// before they drop below it.
-func (r *Refresher) MinLevel() int { return r.server.MinLevel() }
-
-// Refresh refreshes cts to the top level (Server.Refresh).
-func (r *Refresher) Refresh(ctx context.Context, cts []*rlwe.Ciphertext) ([]*rlwe.Ciphertext, error) {
-	return r.server.Refresh(ctx, r.conn, cts)
-}
-
-// RefreshTo refreshes cts to level (Server.RefreshTo).
-func (r *Refresher) RefreshTo(ctx context.Context, cts []*rlwe.Ciphertext, level int) ([]*rlwe.Ciphertext, error) {
-	return r.server.RefreshTo(ctx, r.conn, cts, level)
 }

@@ -116,59 +116,6 @@ func BenchmarkSharesToEnc(b *testing.B) {
 	})
 }
 
-// BenchmarkRefresh times protocol C per ciphertext, each side apart, and
-// reports the bytes each way per ciphertext.
-func BenchmarkRefresh(b *testing.B) {
-	tc, ct := benchContext(b)
-	cts := []*rlwe.Ciphertext{ct}
-	sent, masks, err := tc.server.maskBatch(bg(), cts, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	down := float64(tc.server.ri.maskedSize(sent) - headerSize)
-	msg := tc.server.ri.encodeMasked(sent)
-	b.Run("server/mask", func(b *testing.B) {
-		for b.Loop() {
-			s, _, err := tc.server.maskBatch(bg(), cts, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_ = tc.server.ri.encodeMasked(s)
-		}
-		b.ReportMetric(down, "B/ct-to-client")
-	})
-	var resp []byte
-	b.Run("client/decrypt-reencrypt", func(b *testing.B) {
-		for b.Loop() {
-			m, err := tc.client.ri.decodeMasked(msg, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			o, err := tc.client.open(&m[0])
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := tc.client.reencrypt(o, tc.params.MaxLevel())
-			if err != nil {
-				b.Fatal(err)
-			}
-			resp = tc.client.ri.encodeSeeded([]seededCt{s})
-		}
-		b.ReportMetric(float64(len(resp)-headerSize), "B/ct-to-server")
-	})
-	b.Run("server/unmask", func(b *testing.B) {
-		for b.Loop() {
-			g, err := tc.server.ri.decodeSeeded(resp, 1)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := tc.server.unmask(masks, g, tc.params.MaxLevel()); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
-
 // BenchmarkBigCodec times the big-float share codec on one full
 // polynomial (N/2 slots) and the exact reconstruction of centred
 // coefficients (Int128 CRT vs Lattigo's big.Int path).
