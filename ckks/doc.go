@@ -29,5 +29,5 @@
 // The slot-rotation path that evaluated whole encoder layers here (BSGS
 // matmuls, the attention block, LayerNorm, the two-party refresh and the
 // Galois key plans) is gone; docs/results.md keeps its figures, and commit
-// e39e0a4 is the last that has it.
+// 745a473 is the last that has it.
 package ckks
