@@ -24,10 +24,7 @@ func TestKeyReceiver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewKeyReceiver(tc.params, []uint64{5}); err == nil {
-		t.Error("a receiver of Galois keys was made")
-	}
-	r, err := NewKeyReceiver(tc.params, nil)
+	r, err := NewKeyReceiver(tc.params)
 	if err != nil {
 		t.Fatal(err)
 	}

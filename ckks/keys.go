@@ -138,13 +138,9 @@ type KeyReceiver struct {
 	rlk  *rlwe.RelinearizationKey
 }
 
-// NewKeyReceiver returns a receiver for the keys of params. plan, the
-// Galois elements of the removed slot-rotation path's keys, must be empty:
-// the layers on shares rotate nothing.
-func NewKeyReceiver(params Parameters, plan []uint64) (*KeyReceiver, error) {
-	if len(plan) != 0 {
-		return nil, fmt.Errorf("cannot NewKeyReceiver: %d Galois keys planned, want none (nothing rotates)", len(plan))
-	}
+// NewKeyReceiver returns a receiver for the public key and the
+// relinearization key of params.
+func NewKeyReceiver(params Parameters) (*KeyReceiver, error) {
 	t, err := newKeyTemplates(params)
 	if err != nil {
 		return nil, fmt.Errorf("cannot NewKeyReceiver: %w", err)

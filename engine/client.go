@@ -468,7 +468,7 @@ func (ci *clientInference) sendKeys(ctx context.Context, acc sessionAccept, pl s
 	if err != nil {
 		return nil, err
 	}
-	step, err := prunestep.NewClient(ew, ck.SK, pl.step, ci.c.cfg.Rand)
+	step, err := prunestep.NewClient(pl.step, ci.c.cfg.Rand)
 	if err != nil {
 		return nil, err
 	}

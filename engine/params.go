@@ -35,8 +35,10 @@ import (
 // compares them at that precision; several polynomials share a round trip
 // (elementwise's Polys) and the heads' shared products one call each.
 // Version 11: LayerNorm takes 1/√x and the normalization in one call
-// (elementwise's MulScaledPolys) where the rows fit.
-const ProtocolVersion uint32 = 11
+// (elementwise's MulScaledPolys) where the rows fit. Version 12: the
+// pruning step's fingerprint covers its own parameters only
+// (prunestep.Server.Fingerprint), not the CKKS parameters.
+const ProtocolVersion uint32 = 12
 
 // sessionParams are the bytes both ends compare in the wire handshake: the
 // protocol, the preset's name, the public model's fingerprint and the

@@ -345,7 +345,7 @@ func (ss *serverSession) openParties(ctx context.Context, pl sessionPlan) error 
 	if ss.party, err = layers.NewServer(s.params, keys, s.cfg.Workers); err != nil {
 		return ss.fail(ctx, "parties", err)
 	}
-	if ss.step, err = prunestep.NewServer(pl.layers.Elementwise().Params(), keys.PK, pl.step, s.cfg.Rand); err != nil {
+	if ss.step, err = prunestep.NewServer(pl.step, s.cfg.Rand); err != nil {
 		ss.party = nil
 		return ss.fail(ctx, "parties", err)
 	}
@@ -431,7 +431,7 @@ func (s *Server) checkRequest(req *sessionRequest) error {
 // session's parameters.
 func (ss *serverSession) receiveKeys(ctx context.Context, pl sessionPlan) (layers.ServerKeys, error) {
 	var keys layers.ServerKeys
-	kr, err := ckks.NewKeyReceiver(pl.layers.Elementwise().Params(), nil)
+	kr, err := ckks.NewKeyReceiver(pl.layers.Elementwise().Params())
 	if err != nil {
 		return keys, err
 	}

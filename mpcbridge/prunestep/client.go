@@ -8,15 +8,13 @@ import (
 	"io"
 	"sync"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
-
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
-// Client is the key owner's side of the pruning step. It decrypts only
-// masked values. Its methods serialize: one protocol runs at a time.
+// Client is the client's side of the pruning step. Like the Server, it
+// holds additive shares only, no key of any encryption scheme. Its methods
+// serialize: one protocol runs at a time.
 type Client struct {
 	mu    sync.Mutex
 	p     Parameters
@@ -30,44 +28,24 @@ type Client struct {
 	observe func(perm []int, keep, high []bool)
 }
 
-// NewClient returns the client side for the CKKS parameters params, the
-// secret key sk and the step parameters p, which must equal the server's.
-// The steps on shares decrypt nothing: params enter the fingerprint only,
-// and sk is checked to be a key of params. rnd is the random source of the
-// client's permutations and OTs (nil: crypto/rand; only tests should pass
-// anything else).
-func NewClient(params hefloat.Parameters, sk *rlwe.SecretKey, p Parameters, rnd io.Reader) (*Client, error) {
+// NewClient returns the client side for the step parameters p, which must
+// equal the server's. rnd is the random source of the client's
+// permutations and OTs (nil: crypto/rand; only tests should pass anything
+// else).
+func NewClient(p Parameters, rnd io.Reader) (*Client, error) {
 	if !p.valid() {
 		return nil, errors.New("cannot NewClient: invalid Parameters (use NewParameters)")
 	}
 	if rnd == nil {
 		rnd = crand.Reader
 	}
-	if err := checkSecretKey(params, sk); err != nil {
-		return nil, fmt.Errorf("cannot NewClient: %w", err)
-	}
-	fp, err := fingerprint(params, p)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewClient: %w", err)
-	}
-	return &Client{p: p, cache: gc.NewCache(), rnd: rnd, fp: fp}, nil
-}
-
-// checkSecretKey checks that sk is a secret key of params.
-func checkSecretKey(params hefloat.Parameters, sk *rlwe.SecretKey) error {
-	switch {
-	case sk == nil:
-		return errors.New("nil secret key")
-	case sk.Value.Q.N() != params.N() || sk.LevelQ() != params.MaxLevelQ():
-		return fmt.Errorf("secret key of degree %d at level %d, parameters of degree %d at level %d", sk.Value.Q.N(), sk.LevelQ(), params.N(), params.MaxLevelQ())
-	}
-	return nil
+	return &Client{p: p, cache: gc.NewCache(), rnd: rnd, fp: fingerprint(p)}, nil
 }
 
 // Params returns the step parameters.
 func (c *Client) Params() Parameters { return c.p }
 
-// Fingerprint returns the digest of the step and CKKS parameters (see
+// Fingerprint returns the digest of the step parameters (see
 // Server.Fingerprint).
 func (c *Client) Fingerprint() [32]byte { return c.fp }
 
@@ -93,7 +71,7 @@ func (c *Client) recvRequest(ctx context.Context, conn *wire.Conn) (request, err
 // Every field is public, so its error may travel to the peer.
 func (c *Client) checkRequest(r *request) error {
 	if r.fp != c.fp {
-		return fmt.Errorf("%w: the server's request is for other step or CKKS parameters (fingerprint %x, ours %x)", ErrMismatch, r.fp[:6], c.fp[:6])
+		return fmt.Errorf("%w: the server's request is for other step parameters (fingerprint %x, ours %x)", ErrMismatch, r.fp[:6], c.fp[:6])
 	}
 	return nil
 }

@@ -140,9 +140,10 @@
 //
 // # Connections, errors, goroutines
 //
-// Both parties must hold equal Parameters and CKKS parameters; the request
-// carries their fingerprint, and C refuses a request for others
-// (ErrMismatch), aborting the connection with the reason. Each request is
+// Both parties must hold equal Parameters; the request carries their
+// fingerprint (Server.Fingerprint: the step's parameters only, the step
+// encrypts nothing), and C refuses a request for others (ErrMismatch),
+// aborting the connection with the reason. Each request is
 // served by the Client's call of the same name, which refuses any other
 // (ErrMismatch). An argument error (θ <= MinTheta, a bad input) returns
 // before any I/O and leaves the connection usable; any failure after the

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
+	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
@@ -18,21 +18,15 @@ import (
 // request (the fingerprint differs); both sides fail, neither hangs.
 func TestPruneWrongParameters(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	sIn, cIn := sharesInput(t, tc)
-	for _, lit := range []ParametersLiteral{
-		{Share: shareLiteral(4, 12)},
-		{Share: shareLiteral(3, 16)},
-		{Share: shareLiteral(4, 16), CompareBits: 32},
-		{Share: shareLiteral(4, 16), KeepGroup: 2},
-		{Share: shareLiteral(4, 16), ScoreFracBits: 18},
-	} {
+	for _, lit := range otherLiterals() {
 		t.Run(fmt.Sprintf("%+v", lit), func(t *testing.T) {
 			p, err := NewParameters(lit)
 			if err != nil {
 				t.Fatal(err)
 			}
-			other, err := NewClient(tc.params, tc.sk, p, nil)
+			other, err := NewClient(p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,22 +50,62 @@ func TestPruneWrongParameters(t *testing.T) {
 	}
 }
 
-// TestNewPartiesKeys: the parties refuse keys that are missing or of other
-// parameters.
-func TestNewPartiesKeys(t *testing.T) {
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
-	other := newTestContext(t, ckks.InsecureTest12, defaultLiteral)
-	if _, err := NewServer(tc.params, nil, tc.p, nil); err == nil {
-		t.Error("NewServer accepted a nil public key")
+// otherLiterals returns step literals that each differ from defaultLiteral
+// in one field of the fingerprint.
+func otherLiterals() []ParametersLiteral {
+	return []ParametersLiteral{
+		{Share: shareLiteral(4, 12)},
+		{Share: shareLiteral(3, 16)},
+		{Share: share.ParametersLiteral{LogBound: 4, FracBits: 16, Lambda: 41}},
+		{Share: shareLiteral(4, 16), CompareBits: 32},
+		{Share: shareLiteral(4, 16), KeepGroup: 2},
+		{Share: shareLiteral(4, 16), ScoreFracBits: 18},
 	}
-	if _, err := NewServer(tc.params, other.pk, tc.p, nil); err == nil {
-		t.Error("NewServer accepted a public key of other parameters")
+}
+
+// TestFingerprint: parties of equal step Parameters, made independently,
+// have equal fingerprints; parties of Parameters that differ in any field
+// have different ones.
+func TestFingerprint(t *testing.T) {
+	seen := map[[32]byte]ParametersLiteral{}
+	for _, lit := range append(otherLiterals(), defaultLiteral) {
+		t.Run(fmt.Sprintf("%+v", lit), func(t *testing.T) {
+			p, err := NewParameters(lit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := NewParameters(p.Literal())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := NewServer(p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := NewClient(q, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fp := s.Fingerprint()
+			if c.Fingerprint() != fp {
+				t.Errorf("client's fingerprint %x, server's %x", c.Fingerprint(), fp)
+			}
+			if prev, ok := seen[fp]; ok {
+				t.Errorf("same fingerprint %x as %+v", fp, prev)
+			}
+			seen[fp] = lit
+		})
 	}
-	if _, err := NewClient(tc.params, nil, tc.p, nil); err == nil {
-		t.Error("NewClient accepted a nil secret key")
+}
+
+// TestNewPartiesInvalid: both parties refuse Parameters not made by
+// NewParameters.
+func TestNewPartiesInvalid(t *testing.T) {
+	if _, err := NewServer(Parameters{}, nil); err == nil {
+		t.Error("NewServer accepted zero Parameters")
 	}
-	if _, err := NewClient(tc.params, other.sk, tc.p, nil); err == nil {
-		t.Error("NewClient accepted a secret key of other parameters")
+	if _, err := NewClient(Parameters{}, nil); err == nil {
+		t.Error("NewClient accepted zero Parameters")
 	}
 }
 

@@ -7,36 +7,23 @@ import (
 	"math"
 	"net"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/prunestep"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
 
-// exampleParties returns both parties of the example for the client's
-// keys of InsecureTest11 (tests only; use the session's preset), with
-// |x| <= 2^4 and the default F = 16.
+// exampleParties returns both parties of the example, with |x| <= 2^4
+// and the default F = 16.
 func exampleParties() (*prunestep.Server, *prunestep.Client) {
-	preset, err := ckks.PresetByName(ckks.InsecureTest11, true)
-	if err != nil {
-		log.Fatal(err)
-	}
-	params, err := preset.Params()
-	if err != nil {
-		log.Fatal(err)
-	}
 	p, err := prunestep.NewParameters(prunestep.ParametersLiteral{Share: share.ParametersLiteral{LogBound: 4}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	sk, pk := rlwe.NewKeyGenerator(params).GenKeyPairNew()
-	server, err := prunestep.NewServer(params, pk, p, nil)
+	server, err := prunestep.NewServer(p, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err := prunestep.NewClient(params, sk, p, nil)
+	client, err := prunestep.NewClient(p, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

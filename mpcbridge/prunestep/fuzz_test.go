@@ -3,7 +3,6 @@ package prunestep
 import (
 	"bytes"
 	"errors"
-	"github.com/cipherprune/cipherprune/ckks"
 	"testing"
 
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -136,7 +135,7 @@ func TestRequestRoundTrip(t *testing.T) {
 // accepts only a request for the input's layer, n and d with the client's
 // fingerprint.
 func FuzzMatchRows(f *testing.F) {
-	tc := newTestContext(f, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(f, defaultLiteral)
 	in := Rows{Layer: 3, X: make(share.Vector, 5*8), Cols: 8, Scores: make(share.Vector, 5)}
 	fp := tc.client.Fingerprint()
 	for _, r := range []request{

@@ -10,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
 	"go.uber.org/goleak"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -41,13 +38,9 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// testContext holds the keys and both parties for one preset.
+// testContext holds both parties for one step literal.
 type testContext struct {
-	params hefloat.Parameters
 	p      Parameters
-	sk     *rlwe.SecretKey
-	pk     *rlwe.PublicKey
-	kgen   *rlwe.KeyGenerator
 	server *Server
 	client *Client
 }
@@ -60,37 +53,27 @@ var (
 // defaultLiteral is the step literal of the tests: |x| <= 16, F = 16.
 var defaultLiteral = ParametersLiteral{Share: shareLiteral(4, 16)}
 
-func newTestContext(tb testing.TB, preset string, lit ParametersLiteral) *testContext {
+func newTestContext(tb testing.TB, lit ParametersLiteral) *testContext {
 	tb.Helper()
-	key := fmt.Sprintf("%s/%+v", preset, lit)
+	key := fmt.Sprintf("%+v", lit)
 	tcMu.Lock()
 	defer tcMu.Unlock()
 	if tc, ok := tcCache[key]; ok {
 		return tc
 	}
-	pr, err := ckks.PresetByName(preset, true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	params, err := pr.Params()
-	if err != nil {
-		tb.Fatal(err)
-	}
 	p, err := NewParameters(lit)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	kgen := rlwe.NewKeyGenerator(params)
-	sk, pk := kgen.GenKeyPairNew()
-	server, err := NewServer(params, pk, p, nil)
+	server, err := NewServer(p, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	client, err := NewClient(params, sk, p, nil)
+	client, err := NewClient(p, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tc := &testContext{params: params, p: p, sk: sk, pk: pk, kgen: kgen, server: server, client: client}
+	tc := &testContext{p: p, server: server, client: client}
 	tcCache[key] = tc
 	return tc
 }
@@ -135,4 +118,3 @@ func matchRows(got, want models.Matrix, from, to int) ([]int, float64) {
 	sort.Ints(idx)
 	return idx, maxErr
 }
-

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/cipherprune/cipherprune/ckks"
 )
 
 // BenchmarkPruneHideLength runs BenchmarkPruneShares' step (d = 768,
@@ -18,7 +16,7 @@ func BenchmarkPruneHideLength(b *testing.B) {
 		for _, group := range []int{0, 8} {
 			lit := defaultLiteral
 			lit.KeepGroup = group
-			tc := newTestContext(b, ckks.Interactive14, lit)
+			tc := newTestContext(b, lit)
 			b.Run(fmt.Sprintf("n=%d/d=%d/group=%d", n, benchCols, group), func(b *testing.B) {
 				x, scores, theta, beta := benchInput(n)
 				sIn, cIn := shareRows(rand.New(rand.NewPCG(uint64(n), 2)), tc.p, 0, x, scores)

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 )
 
@@ -61,7 +60,7 @@ func TestHideLengthSameCounts(t *testing.T) {
 	for _, group := range []int{8, 0} {
 		lit := defaultLiteral
 		lit.KeepGroup = group
-		tc := newTestContext(t, ckks.InsecureTest11, lit)
+		tc := newTestContext(t, lit)
 		var counts []Counts
 		for _, real := range []int{10, 14} {
 			t.Run(fmt.Sprintf("group=%d/real=%d", group, real), func(t *testing.T) {
@@ -178,16 +177,16 @@ func TestHideLengthBitsUniform(t *testing.T) {
 	defer noLeaks(t)()
 	lit := defaultLiteral
 	lit.KeepGroup = 4
-	tc := newTestContext(t, ckks.InsecureTest11, lit)
+	tc := newTestContext(t, lit)
 	r := rand.New(rand.NewPCG(5, 5))
 	const n, runs = 8, 140
 	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
 	sIn, cIn := shareRows(r, tc.p, 0, randomRows(r, n, 64, 1), scores)
-	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{3}))
+	server, err := NewServer(tc.p, rand.NewChaCha8([32]byte{3}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := NewClient(tc.params, tc.sk, tc.p, rand.NewChaCha8([32]byte{4}))
+	client, err := NewClient(tc.p, rand.NewChaCha8([32]byte{4}))
 	if err != nil {
 		t.Fatal(err)
 	}

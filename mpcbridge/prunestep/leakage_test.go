@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
 )
@@ -35,7 +34,7 @@ func (c *recordConn) Write(p []byte) (int, error) {
 // float64.
 func TestThresholdsStayOnServer(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	r := rand.New(rand.NewPCG(8, 8))
 	const n = 16
 	scores := make([]float64, n)
@@ -75,7 +74,7 @@ func TestThresholdsStayOnServer(t *testing.T) {
 // that 8 high-degree rows come out in the same order twice is 1/8!).
 func TestOrderIsFresh(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	r := rand.New(rand.NewPCG(2, 7))
 	const n = 12
 	scores := []float64{0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.01, 0.01, 0.01}
@@ -167,16 +166,16 @@ func TestRevealedBitsUniform(t *testing.T) {
 		t.Skip("many pruning steps")
 	}
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	r := rand.New(rand.NewPCG(4, 4))
 	const n, runs = 8, 140
 	scores := []float64{0, 0, 0, 0.5, 0, 0.2, 0, 0}
 	sIn, cIn := shareRows(r, tc.p, 0, randomRows(r, n, 64, 1), scores)
-	server, err := NewServer(tc.params, tc.pk, tc.p, rand.NewChaCha8([32]byte{1}))
+	server, err := NewServer(tc.p, rand.NewChaCha8([32]byte{1}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := NewClient(tc.params, tc.sk, tc.p, rand.NewChaCha8([32]byte{2}))
+	client, err := NewClient(tc.p, rand.NewChaCha8([32]byte{2}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
-
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -244,35 +242,22 @@ func (p Parameters) encodeThresholds(theta, beta float64) (uint64, uint64, error
 	return t, b, nil
 }
 
-// fingerprint is the digest of p and the CKKS parameters that the request
-// message carries: the parties must agree on both.
-func fingerprint(params hefloat.Parameters, p Parameters) ([32]byte, error) {
-	pb, err := params.MarshalBinary()
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("cannot fingerprint the CKKS parameters: %w", err)
-	}
+// fingerprint is the digest of p that the request message carries: the
+// parties must agree on it. It covers the step's own parameters only, not
+// the CKKS parameters (the step encrypts nothing), as six big-endian
+// int32s: LogBound, Lambda, FracBits, CompareBits, KeepGroup (0: none) and
+// the scores' fraction bits. Version 2 of the encoding (version 1 also
+// hashed the CKKS parameters and the removed ciphertext path's fields).
+func fingerprint(p Parameters) [32]byte {
 	h := sha256.New()
-	h.Write([]byte("cipherprune/mpcbridge/prunestep v1\x00"))
+	h.Write([]byte("cipherprune/mpcbridge/prunestep v2\x00"))
 	var b [4]byte
 	sl := p.share.Literal()
-	// The three zeros stood for the removed ciphertext path's HeadDim,
-	// Heads and KeepBlock: the digests stay those of earlier Parameters.
-	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), 0, 0, 0} {
+	for _, v := range []int{sl.LogBound, sl.Lambda, sl.FracBits, p.cmp.K(), p.group, p.scoreF} {
 		binary.BigEndian.PutUint32(b[:], uint32(int32(v)))
 		h.Write(b[:])
 	}
-	if p.group > 0 { // absent otherwise, so the digests of earlier Parameters stay
-		binary.BigEndian.PutUint32(b[:], uint32(p.group))
-		h.Write([]byte("keep group"))
-		h.Write(b[:])
-	}
-	if p.scoreF != sl.FracBits { // likewise
-		binary.BigEndian.PutUint32(b[:], uint32(p.scoreF))
-		h.Write([]byte("score fraction bits"))
-		h.Write(b[:])
-	}
-	h.Write(pb)
 	var out [32]byte
 	h.Sum(out[:0])
-	return out, nil
+	return out
 }

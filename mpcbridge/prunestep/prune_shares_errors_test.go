@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -29,7 +28,7 @@ var wide = share.Int128{Hi: 1 << (MaxShareBits - 64)}
 // MaxShareBits bits pass.
 func TestPruneSharesRefused(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	in, _ := sharesInput(t, tc)
 	srv, _ := connPair(t, "pipe")
 	bad := map[string]func(r *Rows){
@@ -77,7 +76,7 @@ func TestPruneSharesRefused(t *testing.T) {
 // sides fail at once.
 func TestPruneSharesMismatch(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	sIn, cIn := sharesInput(t, tc)
 	for name, c := range map[string]struct {
 		f    func(r *Rows)
@@ -121,7 +120,7 @@ func pruneSharesSides(tc *testContext, sIn, cIn Rows) sidesFunc {
 // not answer each other's requests.
 func TestPruneSharesWrongRequest(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	sIn, cIn := sharesInput(t, tc)
 	for name, c := range map[string]struct {
 		server, client func(ctx context.Context, conn *wire.Conn) error
@@ -165,7 +164,7 @@ func TestPruneSharesWrongRequest(t *testing.T) {
 // (ErrMalformed) and tells the server.
 func TestPruneSharesMalformedRequest(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	_, cIn := sharesInput(t, tc)
 	good := (&request{op: RequestPruneShares, fp: tc.server.Fingerprint(), layer: 2, rows: 6, cols: 16}).marshal()
 	zeroRows := append([]byte(nil), good...)
@@ -199,7 +198,7 @@ func TestPruneSharesDisconnect(t *testing.T) {
 	defer noLeaks(t)()
 	lit := defaultLiteral
 	lit.KeepGroup = 4
-	tc := newTestContext(t, ckks.InsecureTest11, lit)
+	tc := newTestContext(t, lit)
 	sIn, cIn := sharesInput(t, tc)
 	checkDisconnects(t, pruneSharesSides(tc, sIn, cIn))
 }
@@ -208,7 +207,7 @@ func TestPruneSharesDisconnect(t *testing.T) {
 // MsgAccept refuses it (ErrMalformed) before reading any shuffle byte.
 func TestPruneSharesMalformedAccept(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	sIn, _ := sharesInput(t, tc)
 	srv, cli := connPair(t, "tcp")
 	ctx := testCtx(t)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
@@ -86,7 +85,7 @@ func TestPruneShares(t *testing.T) {
 		t.Run(fmt.Sprintf("n=%d/d=%d/group=%d/scoreF=%d", c.n, c.d, c.group, c.scoreF), func(t *testing.T) {
 			lit := defaultLiteral
 			lit.KeepGroup, lit.ScoreFracBits = c.group, c.scoreF
-			tc := newTestContext(t, ckks.InsecureTest11, lit)
+			tc := newTestContext(t, lit)
 			r := rand.New(rand.NewPCG(uint64(c.n), uint64(c.d+c.group)))
 			x := randomRows(r, c.n, c.d, 1.5)
 			scores := make([]float64, c.n)
@@ -158,7 +157,7 @@ func checkKept(t *testing.T, tc *testContext, x models.Matrix, scores []float64,
 // shuffle's raw bytes).
 func TestPruneSharesBackToBack(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	r := rand.New(rand.NewPCG(21, 22))
 	scores := []float64{0, 0.5, 0.05, 0.2, 0.9, 0}
 	x := randomRows(r, len(scores), 8, 1)

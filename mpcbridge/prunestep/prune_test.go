@@ -5,9 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
-
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 )
@@ -41,7 +38,7 @@ func checkPruneShares(t *testing.T, tc *testContext, r *rand.Rand, x models.Matr
 // kept row high, since high = [s > β] ∧ keep).
 func TestPruneExtremes(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	const n, d = 9, 64
 	r := rand.New(rand.NewPCG(5, 6))
 	x := randomRows(r, n, d, 1)
@@ -63,7 +60,7 @@ func TestPruneExtremes(t *testing.T) {
 // I/O and leaves the connection usable.
 func TestPruneThresholdRejected(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	r := rand.New(rand.NewPCG(1, 1))
 	sIn, _ := shareRows(r, tc.p, 0, randomRows(r, 4, 64, 1), []float64{0, 0.1, 0.2, 0.3})
 	srv, _ := connPair(t, "pipe")
@@ -110,20 +107,12 @@ func TestParameters(t *testing.T) {
 			t.Errorf("%+v: score F %d, comparison F %d", c.lit, p.ScoreFracBits(), p.Compare().F())
 		}
 	}
-	if _, err := NewServer(testParams(t), nil, Parameters{}, nil); err == nil {
-		t.Error("NewServer accepted zero Parameters")
-	}
-}
-
-func testParams(t *testing.T) hefloat.Parameters {
-	t.Helper()
-	return newTestContext(t, ckks.InsecureTest11, defaultLiteral).params
 }
 
 // TestPruneCompareBits32 runs the step with 32-bit comparisons.
 func TestPruneCompareBits32(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, ParametersLiteral{Share: shareLiteral(4, 16), CompareBits: 32})
+	tc := newTestContext(t, ParametersLiteral{Share: shareLiteral(4, 16), CompareBits: 32})
 	r := rand.New(rand.NewPCG(3, 2))
 	scores := []float64{0, 0.5, -0.2, 0.05, 0.2, 0.9}
 	checkPruneShares(t, tc, r, randomRows(r, len(scores), 64, 1), scores, 0.1, 0.3)

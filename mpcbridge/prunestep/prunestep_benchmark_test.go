@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/models"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 )
@@ -46,7 +45,7 @@ func benchInput(n int) (x models.Matrix, scores []float64, theta, beta float64) 
 // both)/2), the CPU seconds of both parties, and the modelled LAN and WAN
 // times. About half of the rows are kept and a quarter are high-degree.
 func BenchmarkPruneShares(b *testing.B) {
-	tc := newTestContext(b, ckks.Interactive14, defaultLiteral)
+	tc := newTestContext(b, defaultLiteral)
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("n=%d/d=%d", n, benchCols), func(b *testing.B) {
 			x, scores, theta, beta := benchInput(n)

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/cipherprune/cipherprune/ckks"
 	"github.com/cipherprune/cipherprune/mpcbridge/internal/nettest"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -49,7 +48,7 @@ func randomLogits(r *rand.Rand, k, f int) []float64 {
 // logits' range.
 func TestRevealLabelShares(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(11, 12))
 	cases := [][]float64{{-6, -6}, {1, 2}, {math.Ldexp(-1, 46), math.Ldexp(1, 46) - 1, 0}}
@@ -82,7 +81,7 @@ func revealLabelShares(ctx context.Context, tc *testContext, srv, cli *wire.Conn
 // TestRevealShares opens random logits to the client to 2^-F.
 func TestRevealShares(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, k := range []int{1, 2, 30, MaxRevealSlots} {
@@ -112,7 +111,7 @@ func TestRevealShares(t *testing.T) {
 // sees of the circuit is gc's evaluator-only view, garbled labels.)
 func TestRevealLabelSharesHidesLogits(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	f := tc.p.FracBits()
 	r := rand.New(rand.NewPCG(15, 16))
 	v := randomLogits(r, 6, f)
@@ -174,7 +173,7 @@ func recordServer(t *testing.T, run sidesFunc) []byte {
 // refuses the request; a malformed MsgRevealShares is refused.
 func TestRevealSharesErrors(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	r := rand.New(rand.NewPCG(17, 18))
 	sl, cl := splitShares(r, tc.p.FracBits(), []float64{1, 2, 3})
 	srv, _ := connPair(t, "pipe")
@@ -261,7 +260,7 @@ func sendRevealShares(ctx context.Context, tc *testContext, conn *wire.Conn, idx
 // RevealLabelShares: both sides fail, nothing leaks.
 func TestRevealLabelSharesDisconnect(t *testing.T) {
 	defer noLeaks(t)()
-	tc := newTestContext(t, ckks.InsecureTest11, defaultLiteral)
+	tc := newTestContext(t, defaultLiteral)
 	r := rand.New(rand.NewPCG(19, 20))
 	sl, cl := splitShares(r, tc.p.FracBits(), randomLogits(r, 10, tc.p.FracBits()))
 	checkDisconnects(t, func(ctx context.Context, srv, cli *wire.Conn) (error, error) {

@@ -9,9 +9,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/tuneinsight/lattigo/v5/core/rlwe"
-	"github.com/tuneinsight/lattigo/v5/he/hefloat"
-
 	"github.com/cipherprune/cipherprune/mpcbridge/gc"
 	"github.com/cipherprune/cipherprune/mpcbridge/share"
 	"github.com/cipherprune/cipherprune/mpcbridge/wire"
@@ -39,8 +36,8 @@ func (c Counts) String() string {
 	return fmt.Sprintf("layer %d: %d rows in, %d kept (%d high, %d low)", c.Layer, c.In, c.Kept, c.High, c.Low())
 }
 
-// Server is the model owner's side of the pruning step. It holds the
-// client's public key and never a secret key. Its methods serialize: one
+// Server is the model owner's side of the pruning step. It holds additive
+// shares only, no key of any encryption scheme. Its methods serialize: one
 // protocol runs at a time.
 type Server struct {
 	mu    sync.Mutex
@@ -55,50 +52,28 @@ type Server struct {
 	observe func(perm []int, keep, high []bool)
 }
 
-// NewServer returns the server side for the CKKS parameters params, the
-// client's public key pk and the step parameters p. The steps on shares
-// encrypt nothing: params enter the fingerprint only, and pk is checked to
-// be a key of params (the steps that encrypted under it are gone; see
-// docs/results.md). rnd is the random source
-// of every mask, permutation and OT of the server (nil: crypto/rand; only
-// tests should pass anything else, and it must be safe to read from one
-// goroutine at a time).
-func NewServer(params hefloat.Parameters, pk *rlwe.PublicKey, p Parameters, rnd io.Reader) (*Server, error) {
+// NewServer returns the server side for the step parameters p. rnd is the
+// random source of every mask, permutation and OT of the server (nil:
+// crypto/rand; only tests should pass anything else, and it must be safe
+// to read from one goroutine at a time).
+func NewServer(p Parameters, rnd io.Reader) (*Server, error) {
 	if !p.valid() {
 		return nil, errors.New("cannot NewServer: invalid Parameters (use NewParameters)")
 	}
 	if rnd == nil {
 		rnd = crand.Reader
 	}
-	if err := checkPublicKey(params, pk); err != nil {
-		return nil, fmt.Errorf("cannot NewServer: %w", err)
-	}
-	fp, err := fingerprint(params, p)
-	if err != nil {
-		return nil, fmt.Errorf("cannot NewServer: %w", err)
-	}
-	return &Server{p: p, cache: gc.NewCache(), rnd: rnd, fp: fp}, nil
-}
-
-// checkPublicKey checks that pk is a public key of params.
-func checkPublicKey(params hefloat.Parameters, pk *rlwe.PublicKey) error {
-	switch {
-	case pk == nil:
-		return errors.New("nil public key")
-	case pk.Value[0].Q.N() != params.N() || pk.Value[1].Q.N() != params.N():
-		return fmt.Errorf("public key of degree %d, parameters of degree %d", pk.Value[0].Q.N(), params.N())
-	case pk.LevelQ() != params.MaxLevelQ() || pk.LevelP() != params.MaxLevelP():
-		return fmt.Errorf("public key at levels (%d, %d), parameters at (%d, %d)", pk.LevelQ(), pk.LevelP(), params.MaxLevelQ(), params.MaxLevelP())
-	}
-	return nil
+	return &Server{p: p, cache: gc.NewCache(), rnd: rnd, fp: fingerprint(p)}, nil
 }
 
 // Params returns the step parameters.
 func (s *Server) Params() Parameters { return s.p }
 
-// Fingerprint returns the SHA-256 digest of the step and CKKS parameters
-// that every request carries; a session may also put it in its
-// wire.Config.Params so that a mismatch fails the handshake.
+// Fingerprint returns the SHA-256 digest of the step parameters that every
+// request carries; a session may also put it in its wire.Config.Params so
+// that a mismatch fails the handshake. It covers the step's own parameters
+// only: the step encrypts nothing, and the session's agreement on its CKKS
+// parameters is the session's to check.
 func (s *Server) Fingerprint() [32]byte { return s.fp }
 
 // abortConn ends conn after a failure that left it out of step, telling the
