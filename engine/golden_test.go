@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,19 +43,18 @@ func goldenTexts(t *testing.T, dir string) []string {
 // the opened logits with the plaintext approximate forward making the same
 // decisions, on the weights as the server holds them (quantizedModel):
 // within 1e-2, the same label, and the same kept counts but for tokens
-// whose importance lies within tieBand of θ (checkKept). It logs the difference from the forward on
-// the float weights too. By default it runs the first 3
-// texts of sentiment-tiny; CIPHERPRUNE_GOLDEN=all runs 16 of each model
-// (CIPHERPRUNE_GOLDEN=k the first k),
-// spam-mini on the secure Elementwise15 (the acceptance run, an
-// hour or more).
+// whose importance lies within tieBand of θ (checkKept). It logs the
+// difference from the forward on the float weights too. By default it
+// runs the first 3 texts of sentiment-tiny; CIPHERPRUNE_GOLDEN=all runs
+// 16 of each model
+// (CIPHERPRUNE_GOLDEN=k the first k, CIPHERPRUNE_GOLDEN=i:j texts i to
+// j-1), spam-mini on the secure Elementwise15 (the acceptance run,
+// an hour or more).
 func TestGolden(t *testing.T) {
 	if testing.Short() {
 		t.Skip("whole private inferences")
 	}
 	env := os.Getenv("CIPHERPRUNE_GOLDEN")
-	all := env == "all"
-	some, _ := strconv.Atoi(env) // CIPHERPRUNE_GOLDEN=k: the first k texts of each model
 	for _, mc := range []struct {
 		name, preset string
 		quick        int
@@ -66,14 +66,11 @@ func TestGolden(t *testing.T) {
 		{"spam-mini", elementwise.Elementwise15, 0},
 	} {
 		t.Run(mc.name, func(t *testing.T) {
-			count := mc.quick
-			switch {
-			case all:
-				count = 16
-			case some > 0:
-				count = min(some, 16)
+			lo, hi, err := goldenRange(env, mc.quick)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if count == 0 {
+			if hi == lo {
 				t.Skip("CIPHERPRUNE_GOLDEN=all runs it")
 			}
 			dir := filepath.Join("..", "models", "trained", mc.name)
@@ -89,9 +86,10 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			qm := quantizedModel(m, srv.Params().MatMul().WeightFracBits(), srv.Params().FracBits())
-			texts := goldenTexts(t, dir)[:count]
+			texts := goldenTexts(t, dir)[lo:hi]
 			worst := 0.0
-			for i, text := range texts {
+			for k, text := range texts {
+				i := lo + k
 				for _, red := range []Reductions{{Prune: true, Reduce: true}, {}} {
 					c := testClient(t, m, ClientConfig{Preset: mc.preset, AllowInsecure: insecure, OpenLogits: true, Truncate: true,
 						NoPruning: !red.Prune, NoDegreeReduction: !red.Reduce})
@@ -129,6 +127,32 @@ func TestGolden(t *testing.T) {
 			}
 			t.Logf("%d texts, with and without the reductions: largest logit difference %.2e", len(texts), worst)
 		})
+	}
+}
+
+// goldenRange returns the texts [lo, hi) that CIPHERPRUNE_GOLDEN asks
+// for: "" the first quick, "all" 16, "k" the first k, "i:j" texts i to
+// j-1 (at most 16 golden texts).
+func goldenRange(env string, quick int) (lo, hi int, err error) {
+	const texts = 16
+	switch i, j, found := strings.Cut(env, ":"); {
+	case env == "":
+		return 0, quick, nil
+	case env == "all":
+		return 0, texts, nil
+	case found:
+		a, err1 := strconv.Atoi(i)
+		b, err2 := strconv.Atoi(j)
+		if err1 != nil || err2 != nil || a < 0 || a > b || b > texts {
+			return 0, 0, fmt.Errorf("CIPHERPRUNE_GOLDEN=%q: want i:j with 0 <= i <= j <= %d", env, texts)
+		}
+		return a, b, nil
+	default:
+		k, err := strconv.Atoi(env)
+		if err != nil || k < 0 {
+			return 0, 0, fmt.Errorf("CIPHERPRUNE_GOLDEN=%q: want all, k or i:j", env)
+		}
+		return 0, min(k, texts), nil
 	}
 }
 
