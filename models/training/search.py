@@ -338,24 +338,30 @@ class Cost:
     """The Go cost model as a polynomial in one layer's counts (prune.CostPolynomial).
 
     layer cost = in_sq*in^2 + in_in_high*in*in_high + in*in + kept*kept +
-    kept_high*kept_high (+ compare*in where thresholds are compared), plus
-    head for the pooler and classifier; in_high is the previous layer's high
-    count (all of in at layer 0).
+    kept_high*kept_high (+ compare*in + compare_layer where thresholds are
+    compared, + in_split when in_high < in, + kept_split when kept_high <
+    kept), plus head for the pooler and classifier; in_high is the previous
+    layer's high count (all of in at layer 0). The three floors are steps:
+    they count in the cost, not in its gradient.
     """
 
     FIELDS = ("in_sq", "in_in_high", "in", "compare", "kept", "kept_high", "head")
+    # The floors of cost model v2 (omitted by Go when zero).
+    OPTIONAL = ("compare_layer", "in_split", "kept_split")
 
     def __init__(self, d):
         for f in self.FIELDS:
             setattr(self, "c_" + f, float(d[f]))
+        for f in self.OPTIONAL:
+            setattr(self, "c_" + f, float(d.get(f, 0.0)))
 
     def layer(self, n_in, in_high, kept, kept_high, compared):
         """The cost of one layer (tensors or floats)."""
         c = (self.c_in_sq * n_in * n_in + self.c_in_in_high * n_in * in_high + self.c_in * n_in
              + self.c_kept * kept + self.c_kept_high * kept_high)
         if compared:
-            c = c + self.c_compare * n_in
-        return c
+            c = c + self.c_compare * n_in + self.c_compare_layer
+        return c + self.c_in_split * _less(in_high, n_in) + self.c_kept_split * _less(kept_high, kept)
 
     def total(self, counts, compared=True):
         """Cost of a schedule: counts is a list of per-layer (in, kept, high)."""
@@ -371,6 +377,14 @@ class Cost:
         """Cost of the unpruned engine on n tokens (prune.BaselineCounts)."""
         counts = [(n, n, n)] * (layers - 1) + [(n, n * 0 + 1, n * 0 + 1)]
         return self.total(counts, compared=False)
+
+
+def _less(a, b):
+    """1 where a < b, else 0: a float, or a tensor of the operands' dtype (a step: no gradient)."""
+    if torch.is_tensor(a) or torch.is_tensor(b):
+        ref = a if torch.is_tensor(a) else b
+        return (torch.as_tensor(a) < torch.as_tensor(b)).to(ref.dtype)
+    return 1.0 if a < b else 0.0
 
 
 # -- data, model and evaluation -----------------------------------------------------------

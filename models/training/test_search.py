@@ -82,6 +82,20 @@ class CostTest(unittest.TestCase):
         base = g["costs"][0]
         self.assertAlmostEqual(cost.baseline(16, 3) / base["cost"], 1.0, places=12)
 
+    def test_floors(self):
+        # prune.CostPolynomial.Eval's floors: compare_layer where compared,
+        # in_split and kept_split where a stage's rows have both degrees.
+        d = {f: 0.0 for f in search.Cost.FIELDS}
+        d.update({"in": 1.0, "compare_layer": 10.0, "in_split": 100.0, "kept_split": 1000.0})
+        cost = search.Cost(d)
+        self.assertEqual(cost.layer(8.0, 8.0, 4.0, 4.0, False), 8.0)
+        self.assertEqual(cost.layer(8.0, 8.0, 4.0, 4.0, True), 18.0)
+        self.assertEqual(cost.layer(8.0, 5.0, 4.0, 2.0, True), 1118.0)
+        t = cost.layer(torch.tensor(8.0, dtype=torch.float64), torch.tensor(7.5, dtype=torch.float64),
+                       torch.tensor(4.0, dtype=torch.float64), 4.0, False)
+        self.assertEqual(float(t), 108.0)
+        self.assertEqual(search.Cost({f: 0.0 for f in search.Cost.FIELDS}).c_kept_split, 0.0)  # v1 specs
+
 
 class ChooseTest(unittest.TestCase):
     @staticmethod
