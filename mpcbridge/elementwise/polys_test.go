@@ -43,14 +43,8 @@ func TestPolys(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			sc, cc := connPair(t, "tcp")
 			rs, rc := record(sc), record(cc)
-			srv, err := NewServer(p, tc.pk, tc.rlk, reg, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cli, err := NewClient(p, tc.sk, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, cli := polysParties(t, tc, reg)
+			var err error
 			ins := make([][]float64, len(c.items))
 			items := make([]PolyItem, len(c.items))
 			levels := make([]int, len(c.items))
@@ -130,14 +124,8 @@ func TestPolysErrors(t *testing.T) {
 		{"too many items", nil, repeat(gh, MaxGroups+1), repeatVec(xa[:1], MaxGroups+1), "256 groups not in [1, 255]", true, "client"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			srv, err := NewServer(p, tc.pk, tc.rlk, reg, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cli, err := NewClient(p, tc.sk, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, cli := polysParties(t, tc, reg)
+			var err error
 			var serr, cerr error
 			if c.noPeer {
 				_, cerr = cli.Polys(bg(), failConn{}, c.levels, c.client)
@@ -213,14 +201,8 @@ func TestMulScaledPolys(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			sc, cc := connPair(t, "tcp")
 			rs, rc := record(sc), record(cc)
-			srv, err := NewServer(p, tc.pk, tc.rlk, reg, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cli, err := NewClient(p, tc.sk, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, cli := polysParties(t, tc, reg)
+			var err error
 			items := make([]ScaledPolyItem, len(c.items))
 			levels := make([]int, len(c.items))
 			xas, yas := make([]share.Vector, len(c.items)), make([]share.Vector, len(c.items))
@@ -307,4 +289,19 @@ func TestMulScaledPolys(t *testing.T) {
 			}
 		}
 	})
+}
+
+// polysParties returns a server of reg and a client on tc's keys, with 2
+// workers each.
+func polysParties(t *testing.T, tc *testContext, reg *approx.Registry) (*Server, *Client) {
+	t.Helper()
+	srv, err := NewServer(tc.p, tc.pk, tc.rlk, reg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := NewClient(tc.p, tc.sk, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli
 }
