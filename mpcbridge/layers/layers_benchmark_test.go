@@ -326,7 +326,7 @@ func BenchmarkLayer(b *testing.B) {
 	for _, n := range []int{128, 32, 1, 2} {
 		inputs[n] = bertInput(b, r, m, n, matmul.DefaultFracBits)
 	}
-	apx := bertApprox(b, m, inputs[128], inputs[32]) // n = 1 has no softmax to calibrate
+	apx := bertApprox(b, m, inputs[128], inputs[32], inputs[2]) // n = 1 has no softmax to calibrate
 	tc := newTestContext(b, bertLiteral(b, apx, m), apx.Registry())
 	ly := &m.Server.Layers[0]
 	cfg := m.Config()
