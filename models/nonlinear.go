@@ -93,9 +93,20 @@ func (Exact) Tanh(x float64, _ Degree) float64 { return math.Tanh(x) }
 // MaskedSoftmax computes a softmax row the way the encrypted path does,
 // from an exponential and a reciprocal: e_j = exp(scores_j) for each valid
 // j, r = recip(Σ e_j), dst_j = e_j·r, and dst_j = 0 exactly for invalid j.
+// A row with a single valid key is 1 there, exactly, without exp or recip:
+// the encrypted path computes nothing for one key (its probability is 1,
+// as the public count says), and a polynomial reciprocal of one
+// exponential would stretch the calibrated interval of the row sums.
 // Approximate Nonlinearities can build SoftmaxRow from it with their
 // polynomial exp and reciprocal (folding any input shift into exp).
 func MaskedSoftmax(dst, scores []float64, valid []bool, exp, recip func(float64) float64) {
+	if single := singleValid(valid); single >= 0 {
+		for j := range dst {
+			dst[j] = 0
+		}
+		dst[single] = 1
+		return
+	}
 	var sum float64
 	for j, s := range scores {
 		if valid[j] {
@@ -112,4 +123,19 @@ func MaskedSoftmax(dst, scores []float64, valid []bool, exp, recip func(float64)
 			dst[j] *= r
 		}
 	}
+}
+
+// singleValid returns the index of the only true entry of valid, or -1 if
+// there are none or several.
+func singleValid(valid []bool) int {
+	k := -1
+	for j, v := range valid {
+		if v {
+			if k >= 0 {
+				return -1
+			}
+			k = j
+		}
+	}
+	return k
 }
