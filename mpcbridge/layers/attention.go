@@ -163,6 +163,11 @@ type Rows struct {
 	// the exponentials, and the scores average over the valid queries by a
 	// shared product with the client's weights 2^4·valid_i/m.
 	Hidden bool
+	// Queries, when not zero, is how many leading rows are queries: a
+	// model's last layer needs only the CLS row's output (1). Every row
+	// is still a key; the stage returns Queries rows and no importance
+	// scores, and Degrees covers the query rows only. Public.
+	Queries int
 }
 
 // Attention computes shares of the attention stage of a post-LayerNorm
@@ -214,7 +219,8 @@ func attention(ctx context.Context, pt party, conn Conn, pl AttnPlan, w *AttnWei
 	if err != nil {
 		return nil, nil, err
 	}
-	sp, err := spans(rows.Degrees, n)
+	nq := hd.nq
+	sp, err := spans(rows.Degrees, nq)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -225,7 +231,7 @@ func attention(ctx context.Context, pt party, conn Conn, pl AttnPlan, w *AttnWei
 	if err != nil {
 		return nil, nil, err
 	}
-	outLay, outFly, err := p.callLayout(n, pl.Hidden, pl.Hidden, pl.Out)
+	outLay, outFly, err := p.callLayout(nq, pl.Hidden, pl.Hidden, pl.Out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -258,8 +264,11 @@ func attention(ctx context.Context, pt party, conn Conn, pl AttnPlan, w *AttnWei
 		return nil, nil, fmt.Errorf("output projection: %w", err)
 	}
 	pt.mark("Wo")
-	if y, err = layerNorm(ctx, pt, conn, norm, pl.Hidden, rows.Degrees, addVec(x, o)); err != nil {
+	if y, err = layerNorm(ctx, pt, conn, norm, pl.Hidden, rows.Degrees, addVec(x[:nq*pl.Hidden], o)); err != nil {
 		return nil, nil, err
+	}
+	if nq < n {
+		return y, nil, nil
 	}
 	if scores, err = importance(ctx, pt, conn, hd, probs); err != nil {
 		return nil, nil, err

@@ -94,11 +94,16 @@ func TestAttention(t *testing.T) {
 	cls[0] = true
 	for l := range tn.model.Server.Layers {
 		for _, dc := range []struct {
-			name   string
-			valid  []bool
-			degs   []approx.Degree
-			hidden bool
-		}{{"high", nil, nil, false}, {"padded", padded, nil, false}, {"hidden", padded, mixed, true}, {"mixed", nil, mixed, false}, {"one key", cls, nil, false}} {
+			name    string
+			valid   []bool
+			degs    []approx.Degree
+			hidden  bool
+			queries int // 0: every row; 1: the CLS row only (a last layer)
+		}{
+			{"high", nil, nil, false, 0}, {"padded", padded, nil, false, 0}, {"hidden", padded, mixed, true, 0},
+			{"mixed", nil, mixed, false, 0}, {"one key", cls, nil, false, 0},
+			{"cls only", nil, nil, false, 1}, {"cls only/hidden", padded, mixed, true, 1},
+		} {
 			t.Run(fmt.Sprintf("layer=%d/%s", l, dc.name), func(t *testing.T) {
 				x := quantized(tn.input(t, l, testRows), f)
 				valid := dc.valid
@@ -114,8 +119,23 @@ func TestAttention(t *testing.T) {
 				}
 				q, k, v := attnRanges(tn, l, x)
 				xa, xb := split(r, x.Data, f, 87)
-				ya, yb, sa, sb := runAttention(t, tc, tn, l, Rows{Degrees: dc.degs, Valid: dc.valid, Hidden: dc.hidden}, xa, xb, testRows)
+				rows := Rows{Degrees: dc.degs, Valid: dc.valid, Hidden: dc.hidden, Queries: dc.queries}
+				if dc.queries > 0 && dc.degs != nil {
+					rows.Degrees = dc.degs[:dc.queries]
+				}
+				ya, yb, sa, sb := runAttention(t, tc, tn, l, rows, xa, xb, testRows)
 				got := open(t, tc.p, ya, yb)
+				if dc.queries > 0 {
+					if len(got) != dc.queries*want.Cols || sa != nil || sb != nil {
+						t.Fatalf("%d query rows: %d outputs (want %d), scores %d and %d (want none)", dc.queries, len(got), dc.queries*want.Cols, len(sa), len(sb))
+					}
+					d := maxDiff(got, want.Data[:len(got)])
+					t.Logf("max error %.3g on the %d query rows", d, dc.queries)
+					if d > tolerance {
+						t.Fatalf("max error %.3g exceeds %g", d, tolerance)
+					}
+					return
+				}
 				d := maxDiff(got, want.Data)
 				att := models.LayerAttention{Tokens: make([]int, testRows), Valid: valid, Probs: probs}
 				ds := maxDiff(openAt(t, tc.p.ScoreFracBits(), sa, sb), att.Importance())

@@ -10,14 +10,15 @@ import (
 )
 
 // heads is the public geometry of one attention call: n rows of hidden
-// values in h heads of dh, and the valid rows (the keys every query
-// attends to, and the queries the importance scores average over).
+// values in h heads of dh, of which the first nq are queries (all n but in
+// a model's last layer), and the valid rows (the keys every query attends
+// to, and the queries the importance scores average over).
 // Scores and probabilities are laid out row by row, then head by head,
 // then key by key: (i·h + head)·len(keys) + k, so that a span of rows is
 // contiguous and each (row, head) holds its len(keys) keys in a run.
 type heads struct {
-	n, h, dh, hidden int
-	keys             []int
+	n, nq, h, dh, hidden int
+	keys                 []int
 	// secret is set when the valid rows are the client's secret: keys
 	// holds every row, and valid the client's flags (nil for the server).
 	secret bool
@@ -26,9 +27,15 @@ type heads struct {
 
 // newHeads checks rows for n rows of shape s.
 func newHeads(s AttnShape, n int, rows Rows) (heads, error) {
-	hd := heads{n: n, h: s.Heads, dh: s.HeadDim(), hidden: s.Hidden, secret: rows.Hidden, valid: rows.Valid}
+	hd := heads{n: n, nq: n, h: s.Heads, dh: s.HeadDim(), hidden: s.Hidden, secret: rows.Hidden, valid: rows.Valid}
 	if rows.Valid != nil && len(rows.Valid) != n {
 		return hd, fmt.Errorf("%d valid flags for %d rows", len(rows.Valid), n)
+	}
+	if rows.Queries < 0 || rows.Queries > n {
+		return hd, fmt.Errorf("%d query rows of %d", rows.Queries, n)
+	}
+	if rows.Queries > 0 {
+		hd.nq = rows.Queries
 	}
 	for i := 0; i < n; i++ {
 		if rows.Hidden || rows.Valid == nil || rows.Valid[i] {
@@ -44,11 +51,11 @@ func newHeads(s AttnShape, n int, rows Rows) (heads, error) {
 // at returns the index of (row i, head, key k) in the scores' layout.
 func (hd heads) at(i, head, k int) int { return (i*hd.h+head)*len(hd.keys) + k }
 
-// queries returns every head's scaled queries from qkv (n x 3·hidden): n
+// queries returns every head's scaled queries from qkv (n x 3·hidden): nq
 // x hidden, head h in columns h·dh to (h+1)·dh.
 func (hd heads) queries(qkv share.Vector) share.Vector {
-	out := make(share.Vector, 0, hd.n*hd.hidden)
-	for i := 0; i < hd.n; i++ {
+	out := make(share.Vector, 0, hd.nq*hd.hidden)
+	for i := 0; i < hd.nq; i++ {
 		base := i * 3 * hd.hidden
 		out = append(out, qkv[base:base+hd.hidden]...)
 	}
@@ -92,7 +99,7 @@ func softmax(ctx context.Context, pt party, conn Conn, hd heads, sp []span, qkv 
 	nk := len(hd.keys)
 	if nk == 1 {
 		// One key: every probability is 1, which the public count says.
-		a := make(share.Vector, hd.n*hd.h)
+		a := make(share.Vector, hd.nq*hd.h)
 		if !pt.client() {
 			for k := range a {
 				a[k] = share.Int128FromInt64(1 << p.FracBits())
@@ -103,7 +110,7 @@ func softmax(ctx context.Context, pt party, conn Conn, hd heads, sp []span, qkv 
 	// Every head in one call: [Q_1 | ... | Q_h]·diag(K_1ᵀ, ..., K_hᵀ) is
 	// n x h·nk, row by row, then head by head, then key by key: the
 	// scores' layout.
-	lay, err := p.scores.ChooseBlock(polymat.Dims{Rows: hd.n, In: hd.dh, Out: nk}, hd.h)
+	lay, err := p.scores.ChooseBlock(polymat.Dims{Rows: hd.nq, In: hd.dh, Out: nk}, hd.h)
 	if err != nil {
 		return nil, fmt.Errorf("scores: %w", err)
 	}
@@ -130,7 +137,7 @@ func softmax(ctx context.Context, pt party, conn Conn, hd heads, sp []span, qkv 
 		}
 		pt.mark("keymask")
 	}
-	sums, err := rowSums(ctx, pt, conn, hd.n*hd.h, nk, e)
+	sums, err := rowSums(ctx, pt, conn, hd.nq*hd.h, nk, e)
 	if err != nil {
 		return nil, fmt.Errorf("softmax sums: %w", err)
 	}
@@ -170,10 +177,10 @@ func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, q
 	nk := len(hd.keys)
 	if nk == 1 {
 		// Every probability is 1: each row's context is the key's value.
-		out := make(share.Vector, hd.n*hd.hidden)
+		out := make(share.Vector, hd.nq*hd.hidden)
 		for head := 0; head < hd.h; head++ {
 			v := hd.values(qkv, head)
-			for i := 0; i < hd.n; i++ {
+			for i := 0; i < hd.nq; i++ {
 				copy(out[i*hd.hidden+head*hd.dh:], v)
 			}
 		}
@@ -182,7 +189,7 @@ func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, q
 	// Every head in one call: the probabilities are [A_1 | ... | A_h]
 	// (n x h·nk) as they are laid out, and [A_1·V_1 | ... | A_h·V_h] the
 	// context vectors, n x hidden.
-	lay, err := pt.params().values.ChooseBlock(polymat.Dims{Rows: hd.n, In: nk, Out: hd.dh}, hd.h)
+	lay, err := pt.params().values.ChooseBlock(polymat.Dims{Rows: hd.nq, In: nk, Out: hd.dh}, hd.h)
 	if err != nil {
 		return nil, fmt.Errorf("A·V: %w", err)
 	}
@@ -201,7 +208,7 @@ func contextVectors(ctx context.Context, pt party, conn Conn, hd heads, probs, q
 // keyMask returns the party's share of the key mask in the scores'
 // layout: the client's is round(2^F·valid_j), the server's zero.
 func (hd heads) keyMask(pt party) share.Vector {
-	out := make(share.Vector, hd.n*hd.h*len(hd.keys))
+	out := make(share.Vector, hd.nq*hd.h*len(hd.keys))
 	if !pt.client() {
 		return out
 	}
