@@ -264,7 +264,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	}
 	for _, v := range variants {
 		cfg.logf("%s: %s, n = %d, %d of %d layers", name, v.name, enc.Len(), measured, full)
-		res, err := infer(ctx, cfg, run, enc, v.prune, v.reduce, v.hide) // a hiding client pads with [SEP]
+		res, err := infer(ctx, cfg, run, measured < full, enc, v.prune, v.reduce, v.hide) // a hiding client pads with [SEP]
 		if err != nil {
 			return nil, fmt.Errorf("cannot Run: %s: %w", v.name, err)
 		}
@@ -510,9 +510,11 @@ func truncate(m *engine.Model, k int) *engine.Model {
 	return out
 }
 
-// infer runs one private inference over loopback TCP.
-func infer(ctx context.Context, cfg Config, m *engine.Model, enc models.Encoding, prune, reduce bool, hideLength int) (*engine.Result, error) {
-	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers,
+// infer runs one private inference over loopback TCP; prefix says that m
+// is the first layers of a deeper model, whose last layer computes every
+// row (engine.ServerConfig.AllRowsLastLayer).
+func infer(ctx context.Context, cfg Config, m *engine.Model, prefix bool, enc models.Encoding, prune, reduce bool, hideLength int) (*engine.Result, error) {
+	srv, err := engine.NewServer(m, engine.ServerConfig{Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, AllRowsLastLayer: prefix,
 		Logf: func(format string, args ...any) { cfg.logf("  server: "+format, args...) }})
 	if err != nil {
 		return nil, err

@@ -83,22 +83,27 @@ func inferenceMasks(pl sessionPlan, rows []layerRows) maskCounts {
 	cts := func(v int64) int64 { return (v + slots - 1) / slots * coeffs }
 	poly := func(v int64) int64 { return cts(v) + coeffs }
 	var c maskCounts
-	for _, lr := range rows {
+	for l, lr := range rows {
 		r, k := int64(lr.in), int64(lr.kept)
-		c[0] += r*4*hid + k*(inter+hid) // QKV, output projection; W1, W2
+		q := r // query rows: the last layer's is CLS alone (encoder)
+		last := l == len(rows)-1 && !pl.allRowsLast
+		if last {
+			q, k = 1, 1
+		}
+		c[0] += r*3*hid + q*hid + k*(inter+hid) // QKV, output projection; W1, W2
 		if r > 1 {
-			c[1] += r * heads                                        // softmax row sums
-			c[2] += heads * r * r                                    // Q·Kᵀ per head
-			c[3] += r * hid                                          // A·V per head
-			c[4] += poly(heads*r*r) + poly(r*heads) + cts(heads*r*r) // exp, 1/Σ, normalization
+			c[1] += q * heads                                        // softmax row sums
+			c[2] += heads * q * r                                    // Q·Kᵀ per head
+			c[3] += q * hid                                          // A·V per head
+			c[4] += poly(heads*q*r) + poly(q*heads) + cts(heads*q*r) // exp, 1/Σ, normalization
 			if lr.hidden {
-				c[4] += cts(heads * r * r) // key mask
+				c[4] += cts(heads * q * r) // key mask
 			}
 		}
-		if lr.hidden {
+		if lr.hidden && !last {
 			c[3] += r // importance over the valid queries
 		}
-		c[4] += pl.layers.NormMasks(int(r), int(hid))                 // attention's LayerNorm
+		c[4] += pl.layers.NormMasks(int(q), int(hid))                 // attention's LayerNorm
 		c[4] += poly(k*inter) + pl.layers.NormMasks(int(k), int(hid)) // GELU, the feed-forward's LayerNorm
 	}
 	c[0] += hid + int64(cfg.NumLabels()) // pooler, classifier

@@ -432,7 +432,9 @@ func (ci *clientInference) sessionPlan(acc sessionAccept) (sessionPlan, error) {
 	if err != nil {
 		return sessionPlan{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return newPlan(acc.request, c.pub.Config, p)
+	pl, err := newPlan(acc.request, c.pub.Config, p)
+	pl.allRowsLast = acc.allRowsLast
+	return pl, err
 }
 
 // sendKeys is phase 2 of a session's first inference: fresh keys, the

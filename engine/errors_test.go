@@ -332,9 +332,14 @@ func TestMessagesRoundTrip(t *testing.T) {
 	acc := testAccept(req, []bool{false, true, true})
 	got, err := decodeSessionAccept(acc.marshal())
 	if err != nil || got.logBoundOut != acc.logBoundOut || len(got.prunes) != 3 || !got.prunes[1] || got.prunes[0] || got.levels[approx.GELU][approx.Low] != 5 ||
-		!slices.Equal(got.oneRecipe, acc.oneRecipe) {
+		!slices.Equal(got.oneRecipe, acc.oneRecipe) || got.allRowsLast {
 		t.Errorf("accept round trip: %+v, %v", got, err)
 	}
+	acc.allRowsLast = true
+	if got, err := decodeSessionAccept(acc.marshal()); err != nil || !got.allRowsLast {
+		t.Errorf("accept round trip with every row of the last layer: %+v, %v", got, err)
+	}
+	acc.allRowsLast = false
 	for name, p := range map[string][]byte{
 		"zero length":   sessionRequest{}.marshal(),
 		"unknown flag":  {1, 16, 0, 0, 0, 0, 0, 1},
@@ -346,12 +351,13 @@ func TestMessagesRoundTrip(t *testing.T) {
 		}
 	}
 	for name, edit := range map[string]func([]byte) []byte{
-		"reserved":       func(p []byte) []byte { p[10] = 1; return p },
-		"no sums bound":  func(p []byte) []byte { p[9] = 0; return p },
-		"stray bit":      func(p []byte) []byte { p[len(p)-1] |= 0x80; return p },
-		"recipe bits":    func(p []byte) []byte { p[acceptFixed-3] |= 0x80; return p },
-		"truncated":      func(p []byte) []byte { return p[:len(p)-1] },
-		"layers overrun": func(p []byte) []byte { p[acceptFixed-1] = 200; return p },
+		"reserved":        func(p []byte) []byte { p[11] = 1; return p },
+		"last-layer flag": func(p []byte) []byte { p[10] = 2; return p },
+		"no sums bound":   func(p []byte) []byte { p[9] = 0; return p },
+		"stray bit":       func(p []byte) []byte { p[len(p)-1] |= 0x80; return p },
+		"recipe bits":     func(p []byte) []byte { p[acceptFixed-3] |= 0x80; return p },
+		"truncated":       func(p []byte) []byte { return p[:len(p)-1] },
+		"layers overrun":  func(p []byte) []byte { p[acceptFixed-1] = 200; return p },
 	} {
 		if _, err := decodeSessionAccept(edit(acc.marshal())); !errors.Is(err, ErrMalformed) {
 			t.Errorf("accept %s: got %v", name, err)

@@ -177,6 +177,10 @@ type sessionAccept struct {
 	levels                    layers.PolyLevels
 	oneRecipe                 []approx.Func
 	prunes                    []bool
+	// allRowsLast says the model's last layer computes every row, not the
+	// CLS row alone: the server's model is the first layers of a deeper
+	// one (ServerConfig.AllRowsLastLayer). Byte 10, 0 or 1.
+	allRowsLast bool
 }
 
 // sameSession reports whether a and b announce the same parameters,
@@ -194,6 +198,9 @@ func (a sessionAccept) marshal() []byte {
 	p := make([]byte, 12, acceptFixed+(len(a.prunes)+7)/8)
 	copy(p, a.request.marshal())
 	p[8], p[9] = byte(a.logBoundOut), byte(a.sumsLogBound)
+	if a.allRowsLast {
+		p[10] = 1
+	}
 	p = append(p, encodeLevels(a.levels)...)
 	var one byte
 	for i, fn := range approx.Funcs() {
@@ -231,8 +238,8 @@ func decodeSessionAccept(p []byte) (sessionAccept, error) {
 	if err != nil {
 		return sessionAccept{}, err
 	}
-	if p[10] != 0 || p[11] != 0 || p[8] > 60 || p[9] < 1 || p[9] > 30 {
-		return sessionAccept{}, fmt.Errorf("%w: accept bounds %d, %d, reserved %#02x%02x", ErrMalformed, p[8], p[9], p[10], p[11])
+	if p[10] > 1 || p[11] != 0 || p[8] > 60 || p[9] < 1 || p[9] > 30 {
+		return sessionAccept{}, fmt.Errorf("%w: accept bounds %d, %d, last-layer flag %d, reserved %#02x", ErrMalformed, p[8], p[9], p[10], p[11])
 	}
 	lv, err := decodeLevels(p[12 : acceptFixed-3])
 	if err != nil {
@@ -248,7 +255,7 @@ func decodeSessionAccept(p []byte) (sessionAccept, error) {
 			oneRecipe = append(oneRecipe, fn)
 		}
 	}
-	return sessionAccept{request: req, logBoundOut: int(p[8]), sumsLogBound: int(p[9]), levels: lv, oneRecipe: oneRecipe, prunes: prunes}, nil
+	return sessionAccept{request: req, logBoundOut: int(p[8]), sumsLogBound: int(p[9]), levels: lv, oneRecipe: oneRecipe, prunes: prunes, allRowsLast: p[10] == 1}, nil
 }
 
 // closeMessage returns the payload of MsgClose.

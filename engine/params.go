@@ -38,7 +38,7 @@ import (
 // (elementwise's MulScaledPolys) where the rows fit. Version 12: the
 // pruning step's fingerprint covers its own parameters only
 // (prunestep.Server.Fingerprint), not the CKKS parameters.
-const ProtocolVersion uint32 = 12
+const ProtocolVersion uint32 = 13
 
 // sessionParams are the bytes both ends compare in the wire handshake: the
 // protocol, the preset's name, the public model's fingerprint and the

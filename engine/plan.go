@@ -53,6 +53,9 @@ type sessionPlan struct {
 	ffn    layers.FFNPlan
 	head   layers.HeadPlan
 	step   prunestep.Parameters
+	// allRowsLast makes the last layer compute every row instead of the
+	// CLS row alone (sessionAccept.allRowsLast).
+	allRowsLast bool
 }
 
 // layersLiteral returns the layers' literal of a session on the named

@@ -61,6 +61,12 @@ type ServerConfig struct {
 	// accepts no more until one closes: new clients wait in the listener's
 	// backlog, where they cost the server nothing.
 	MaxConns int
+	// AllRowsLastLayer makes the model's last layer compute every row
+	// instead of the CLS row alone, the head's only input: for a model
+	// that is the first layers of a deeper one, whose last layer is not
+	// the deeper model's (bench's measured prefix). Announced to the
+	// client. Off by default.
+	AllRowsLastLayer bool
 	// AllowOpenLogits lets a client open the logits (ClientConfig.OpenLogits)
 	// instead of the label alone. Off by default: the logits themselves
 	// say more about the model than its label (and, rounded to 2^-16, the
@@ -181,7 +187,7 @@ func (s *Server) prepare() error {
 	}
 	s.budgets = maskLimits(s.params)
 	lp := s.params.Literal()
-	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: lp.SumsLogBound, levels: s.params.PolyLevels(), oneRecipe: lp.OneRecipe}
+	s.accept = sessionAccept{logBoundOut: by, sumsLogBound: lp.SumsLogBound, levels: s.params.PolyLevels(), oneRecipe: lp.OneRecipe, allRowsLast: s.cfg.AllRowsLastLayer}
 	return nil
 }
 
@@ -389,6 +395,7 @@ func (ss *serverSession) plan(ctx context.Context, req *sessionRequest) (session
 		return sessionPlan{}, err
 	}
 	pl, err := newPlan(*req, s.model.Config(), s.params)
+	pl.allRowsLast = s.cfg.AllRowsLastLayer
 	if err != nil {
 		return pl, ss.fail(ctx, "plan", err)
 	}

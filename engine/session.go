@@ -25,7 +25,8 @@ import (
 //     zero. No message.
 //  4. Encoder (encoder, below): per layer the attention stage, the
 //     pruning step where the layer prunes, the feed-forward stage, all on
-//     additive shares (mpcbridge/layers, mpcbridge/prunestep).
+//     additive shares (mpcbridge/layers, mpcbridge/prunestep); the last
+//     layer on the CLS row alone.
 //  5. Head and output: the pooler and classifier on the CLS row, then the
 //     label alone (or, opted in by both, the logits) opened to the client.
 //  6. Report: the server's timings (MsgReport).
@@ -58,7 +59,14 @@ func encoder(ctx context.Context, sd side, pl sessionPlan, prunes []bool, x shar
 	for l, p := range prunes {
 		sd.layerStart(l)
 		n := len(x) / hidden
-		y, scores, err := sd.attention(ctx, l, rows, x)
+		// The last layer computes the CLS row only, the head's input: its
+		// attention takes every row as a key and CLS as the one query,
+		// and no pruning step follows it (no later layer would gain).
+		ar, last := rows, l == len(prunes)-1 && !pl.allRowsLast
+		if last {
+			ar.Queries, ar.Degrees, p = 1, clsDegree(rows.Degrees), false
+		}
+		y, scores, err := sd.attention(ctx, l, ar, x)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", l, err)
 		}
@@ -69,7 +77,11 @@ func encoder(ctx context.Context, sd side, pl sessionPlan, prunes []bool, x shar
 			}
 			rows = layers.Rows{Degrees: degreesOf(c)}
 		}
-		if x, err = sd.ffn(ctx, l, rows.Degrees, y); err != nil {
+		degs := rows.Degrees
+		if last {
+			degs = ar.Degrees
+		}
+		if x, err = sd.ffn(ctx, l, degs, y); err != nil {
 			return nil, fmt.Errorf("layer %d: %w", l, err)
 		}
 		if rows.Degrees != nil {
@@ -87,6 +99,15 @@ func encoder(ctx context.Context, sd side, pl sessionPlan, prunes []bool, x shar
 		return nil, fmt.Errorf("head: %w", err)
 	}
 	return logits, nil
+}
+
+// clsDegree returns the CLS row's degree of degs (nil if degs is nil:
+// every row high).
+func clsDegree(degs []approx.Degree) []approx.Degree {
+	if degs == nil {
+		return nil
+	}
+	return degs[:1]
 }
 
 // degreesOf returns the degrees of the rows a pruning step kept: CLS and
