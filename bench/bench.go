@@ -90,8 +90,14 @@ type Config struct {
 	// up to multiples of it), to measure what hiding the length costs.
 	HideLength int
 	// Layers runs only the first Layers encoder layers (0: all); the others
-	// are extrapolated.
+	// are extrapolated. Where they are fewer than the model's, the last one
+	// run computes every row (engine.ServerConfig.AllRowsLastLayer), as
+	// it would in the whole model.
 	Layers int
+	// AllRowsLast makes the last layer run compute every row even when it
+	// is the model's last (whose CLS row alone the engine computes
+	// otherwise): the cost model's observations are of whole layers.
+	AllRowsLast bool
 	// Preset, AllowInsecure and Workers configure the engine
 	// (engine.ServerConfig).
 	Preset        string
@@ -264,7 +270,7 @@ func Run(ctx context.Context, cfg Config) (*Record, error) {
 	}
 	for _, v := range variants {
 		cfg.logf("%s: %s, n = %d, %d of %d layers", name, v.name, enc.Len(), measured, full)
-		res, err := infer(ctx, cfg, run, measured < full, enc, v.prune, v.reduce, v.hide) // a hiding client pads with [SEP]
+		res, err := infer(ctx, cfg, run, measured < full || cfg.AllRowsLast, enc, v.prune, v.reduce, v.hide) // a hiding client pads with [SEP]
 		if err != nil {
 			return nil, fmt.Errorf("cannot Run: %s: %w", v.name, err)
 		}

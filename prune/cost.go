@@ -244,8 +244,9 @@ func (c *Coster) Cost(counts []LayerCounts, compared bool) (float64, error) {
 // BaselineCounts returns the counts of the unpruned engine at padded length
 // n: every token at the high degree through every layer, and only CLS after
 // the last attention block (the plaintext forward's rule, which every
-// schedule applies; the engine still runs its last feed-forward stage on
-// every row).
+// schedule applies, as the engine does since protocol 13). The engine's
+// last attention block has CLS as its one query, which the polynomial's
+// in² terms do not see: they overcharge the last layer's attention.
 func BaselineCounts(layers, n int) []LayerCounts {
 	out := make([]LayerCounts, layers)
 	for l := range out {

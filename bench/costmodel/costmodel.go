@@ -231,7 +231,7 @@ func measureLength(ctx context.Context, cfg Config, text string, n, layers, run 
 		sched[l] = max(2, int(math.Round(keepFraction*float64(n))))
 	}
 	rec, err := bench.Run(ctx, bench.Config{
-		ModelDir: cfg.ModelDir, Text: text, N: n, Schedule: sched, LowFraction: lowFraction, Layers: run,
+		ModelDir: cfg.ModelDir, Text: text, N: n, Schedule: sched, LowFraction: lowFraction, Layers: run, AllRowsLast: true,
 		Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, Log: cfg.Log,
 	})
 	if err != nil {
