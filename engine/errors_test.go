@@ -289,6 +289,9 @@ func FuzzDecodeSessionRequest(f *testing.F) {
 func FuzzDecodeSessionAccept(f *testing.F) {
 	f.Add(testAccept(sessionRequest{length: 32, prune: true}, []bool{true, false}).marshal())
 	f.Add(testAccept(sessionRequest{length: 1}, make([]bool, 9)).marshal())
+	all := testAccept(sessionRequest{length: 16}, []bool{true, true, false})
+	all.allRowsLast = true
+	f.Add(all.marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
 		a, err := decodeSessionAccept(p)
 		if err != nil {
