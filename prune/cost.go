@@ -231,10 +231,15 @@ func (c *Coster) Cost(counts []LayerCounts, compared bool) (float64, error) {
 		return 0, fmt.Errorf("cannot cost schedule: %d layers of counts, model has %d", len(counts), c.layers)
 	}
 	total := c.HeadCost()
+	p := c.Polynomial()
 	for l, lc := range counts {
 		inHigh := float64(lc.In)
 		if l > 0 {
 			inHigh = float64(counts[l-1].High)
+		}
+		if l == len(counts)-1 {
+			total += c.w.Layer + p.EvalLast(float64(lc.In), float64(lc.Kept), float64(lc.High))
+			continue
 		}
 		total += c.LayerCost(float64(lc.In), inHigh, float64(lc.Kept), float64(lc.High), compared)
 	}
@@ -244,9 +249,8 @@ func (c *Coster) Cost(counts []LayerCounts, compared bool) (float64, error) {
 // BaselineCounts returns the counts of the unpruned engine at padded length
 // n: every token at the high degree through every layer, and only CLS after
 // the last attention block (the plaintext forward's rule, which every
-// schedule applies, as the engine does since protocol 13). The engine's
-// last attention block has CLS as its one query, which the polynomial's
-// in² terms do not see: they overcharge the last layer's attention.
+// schedule applies, as the engine does since protocol 13; Cost charges
+// that layer by CostPolynomial.EvalLast).
 func BaselineCounts(layers, n int) []LayerCounts {
 	out := make([]LayerCounts, layers)
 	for l := range out {
@@ -263,6 +267,7 @@ func BaselineCounts(layers, n int) []LayerCounts {
 //	layer cost = InSq·in² + InInHigh·in·inHigh + In·in + Kept·kept + KeptHigh·keptHigh
 //	             (+ Compare·in + CompareLayer where thresholds are compared)
 //	             (+ InSplit if inHigh < in) (+ KeptSplit if keptHigh < kept)
+//	last layer = (InSq + InInHigh + In)·in + Kept·kept + KeptHigh·keptHigh
 //
 // and a whole inference adds Head once. Every layer's floor
 // (CostModelLiteral.Layer) is in Head: each inference pays it once per
@@ -314,6 +319,16 @@ func (c *Coster) Polynomial() CostPolynomial {
 		KeptHigh:     w.FFNHighRow,
 		Head:         w.Head + float64(c.layers)*w.Layer,
 	}
+}
+
+// EvalLast returns the polynomial's cost of a model's last layer, its floor
+// excepted: the engine computes the CLS row alone there (engine protocol
+// 13), one query over in keys at the high degree, so the attention's
+// row-squared terms count in·1, and the feed-forward stage has kept rows
+// (1, CLS), keptHigh of them high; no thresholds are compared and no
+// stage mixes degrees.
+func (p CostPolynomial) EvalLast(in, kept, keptHigh float64) float64 {
+	return (p.InSq+p.InInHigh+p.In)*in + p.Kept*kept + p.KeptHigh*keptHigh
 }
 
 // Eval returns the polynomial's cost of one layer, its floor excepted.

@@ -62,13 +62,18 @@ func TestCostPolynomial(t *testing.T) {
 				t.Errorf("%s %+v: polynomial %v, LayerCost less the floor %v", w.Source, tc, got, want)
 			}
 		}
-		// A whole inference: the polynomial's head carries the floors.
+		// A whole inference: the polynomial's head carries the floors, and
+		// the last layer is CLS's alone.
 		counts := []LayerCounts{{16, 6, 3}, {6, 3, 1}, {3, 1, 1}}
 		want, err := c.Cost(counts, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := p.Head + p.Eval(16, 16, 6, 3, true) + p.Eval(6, 3, 3, 1, true) + p.Eval(3, 1, 1, 1, true)
+		got := p.Head + p.Eval(16, 16, 6, 3, true) + p.Eval(6, 3, 3, 1, true) + p.EvalLast(3, 1, 1)
+		// One query: the last layer's attention is linear in its keys.
+		if d := p.EvalLast(6, 1, 1) - p.EvalLast(3, 1, 1); math.Abs(d-3*(p.InSq+p.InInHigh+p.In)) > 1e-9*math.Abs(d) {
+			t.Errorf("%s: last layer at 6 keys less at 3: %v", w.Source, d)
+		}
 		if math.Abs(got-want) > 1e-12*want {
 			t.Errorf("%s: polynomial's inference %v, Cost %v", w.Source, got, want)
 		}

@@ -337,6 +337,7 @@ def masked_forward(model, nl, ids, attn, log_theta, log_beta, temperature=1.0, h
 class Cost:
     """The Go cost model as a polynomial in one layer's counts (prune.CostPolynomial).
 
+    The last layer computes CLS alone (last_layer). Other layers:
     layer cost = in_sq*in^2 + in_in_high*in*in_high + in*in + kept*kept +
     kept_high*kept_high (+ compare*in + compare_layer where thresholds are
     compared, + in_split when in_high < in, + kept_split when kept_high <
@@ -363,11 +364,20 @@ class Cost:
             c = c + self.c_compare * n_in + self.c_compare_layer
         return c + self.c_in_split * _less(in_high, n_in) + self.c_kept_split * _less(kept_high, kept)
 
+    def last_layer(self, n_in, kept, kept_high):
+        """The cost of the model's last layer (prune.CostPolynomial.EvalLast):
+        CLS is its one query, so the attention's squared terms count n_in once."""
+        return ((self.c_in_sq + self.c_in_in_high + self.c_in) * n_in
+                + self.c_kept * kept + self.c_kept_high * kept_high)
+
     def total(self, counts, compared=True):
         """Cost of a schedule: counts is a list of per-layer (in, kept, high)."""
         total = self.c_head
         prev_high = None
-        for n_in, kept, high in counts:
+        for l, (n_in, kept, high) in enumerate(counts):
+            if l == len(counts) - 1:
+                total = total + self.last_layer(n_in, kept, high)
+                break
             in_high = n_in if prev_high is None else prev_high
             total = total + self.layer(n_in, in_high, kept, high, compared)
             prev_high = high
