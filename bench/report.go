@@ -53,6 +53,9 @@ func (r *Record) Table(w io.Writer) {
 	fmt.Fprintf(w, "%s: n=%d (%d real tokens), %d layers (%d measured), hidden %d, %d heads, FFN %d, preset %s\n",
 		r.Name, r.N, r.Tokens, r.Layers, r.Measured, r.Hidden, r.Heads, r.FFN, r.Preset)
 	fmt.Fprintf(w, "machine: %s, %s\n", r.Machine, r.Date)
+	if r.WarmUpSeconds > 0 {
+		fmt.Fprintf(w, "warm-up (the first layer unpruned, not measured): %.1f s\n", r.WarmUpSeconds)
+	}
 	for _, v := range r.Variants {
 		fmt.Fprintf(w, "\n%s (prune=%v reduce=%v), keys %d bytes\n", v.Name, v.Prune, v.Reduce, v.KeyBytes)
 		fmt.Fprintln(w, "layer    in  kept  high   seconds    step_s        bytes  rounds")

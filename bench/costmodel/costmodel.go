@@ -184,12 +184,14 @@ func Measure(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("cannot Measure: %w", err)
 	}
 	rep := &Report{Protocol: engine.ProtocolVersion, Preset: cfg.Preset, Lengths: lengths, Reps: max(cfg.Reps, 1), Load: [2]float64{loadAverage(), 0}}
+	warm := false // the process's first run warms it up (bench.Config.NoWarmUp)
 	for range max(cfg.Reps, 1) {
 		for _, n := range lengths {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("cannot Measure: %w", err)
 			}
-			obs, err := measureLength(ctx, cfg, text, n, mc.NumLayers(), layers)
+			obs, err := measureLength(ctx, cfg, text, n, mc.NumLayers(), layers, warm)
+			warm = true
 			if err != nil {
 				return nil, fmt.Errorf("cannot Measure (n = %d): %w", n, err)
 			}
@@ -224,14 +226,14 @@ func (rep *Report) Refit() error {
 // measureLength runs the unpruned and the pruned inference at padded
 // length n (first `run` of `layers` layers) and returns their layers and
 // heads.
-func measureLength(ctx context.Context, cfg Config, text string, n, layers, run int) ([]Observation, error) {
+func measureLength(ctx context.Context, cfg Config, text string, n, layers, run int, warm bool) ([]Observation, error) {
 	sched := make([]int, layers)
 	sched[0] = n
 	for l := 1; l < layers; l++ {
 		sched[l] = max(2, int(math.Round(keepFraction*float64(n))))
 	}
 	rec, err := bench.Run(ctx, bench.Config{
-		ModelDir: cfg.ModelDir, Text: text, N: n, Schedule: sched, LowFraction: lowFraction, Layers: run, AllRowsLast: true,
+		ModelDir: cfg.ModelDir, Text: text, N: n, Schedule: sched, LowFraction: lowFraction, Layers: run, AllRowsLast: true, NoWarmUp: warm,
 		Preset: cfg.Preset, AllowInsecure: cfg.AllowInsecure, Workers: cfg.Workers, Log: cfg.Log,
 	})
 	if err != nil {

@@ -31,6 +31,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	workers := fs.Int("workers", 0, "server evaluator goroutines (0: all cores)")
 	seed := fs.Uint64("seed", 1, "seed of a shape's random weights and tokens")
 	out := fs.String("out", "", "directory for record.json, table.txt and chart.png (default bench/results/<name>-n<n>)")
+	noWarmUp := fs.Bool("no-warmup", false, "skip the unmeasured warm-up inference of the first layer (the first variant then pays the process's cold start)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (both parties) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -48,7 +49,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg := bench.Config{
 		ModelDir: *model, Shape: *shape, Text: *text, N: *n, LowFraction: *low, Layers: *layers, HideLength: *hideLength,
-		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, Seed: *seed, Log: stderr,
+		Preset: *preset, AllowInsecure: *allowInsecure, Workers: *workers, Seed: *seed, NoWarmUp: *noWarmUp, Log: stderr,
 	}
 	if cfg.ModelDir == "" && cfg.Shape == "" {
 		cfg.ModelDir = defaultModel
