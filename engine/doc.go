@@ -27,7 +27,9 @@
 //     logits, a hide-length group). S answers MsgAccept: what it applies,
 //     the output bound of its products (one figure of its weights), the
 //     bound of the softmax's exponentials, the level of each polynomial's
-//     input and the layers that prune. That is all C learns of S's
+//     input, the layers that prune and whether the last layer computes
+//     every row (a model that is a prefix of a deeper one) or, as by
+//     default, the CLS row alone. That is all C learns of S's
 //     approximations: their intervals and degrees stay secret. Both derive
 //     the parameters and plans from these public values. None of them
 //     depends on n (the products' blocks are planned for the model's
