@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -251,5 +252,49 @@ func TestLaterAccept(t *testing.T) {
 				t.Errorf("checkAccept: %v, want ok %v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestLastLayerCLSOnly checks the last layer on the CLS row alone against
+// the same inference with every row of it (ServerConfig.AllRowsLastLayer,
+// announced to the client): the same label and logits within the
+// encryption's noise (3e-5 apart here), the same counts, and fewer bytes.
+// A broken CLS-only stage moves the logits beyond the tolerance: with the
+// last row as the query instead of CLS they were 2.3e-2 apart.
+func TestLastLayerCLSOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("private inferences")
+	}
+	m := loadShipped(t)
+	const text = "The food was great and the staff were friendly."
+	var res [2]*Result
+	for i, all := range []bool{false, true} {
+		addr, _ := startServer(t, m, ServerConfig{Workers: 2, AllowOpenLogits: true, AllRowsLastLayer: all})
+		c := testClient(t, m, ClientConfig{OpenLogits: true})
+		r, err := c.Infer(testCtx(t), dial(t, addr), text)
+		if err != nil {
+			t.Fatalf("all rows %v: %v", all, err)
+		}
+		res[i] = r
+	}
+	cls, all := res[0], res[1]
+	sent := func(r *Result) int64 { return r.Report.BytesSent + r.Report.BytesReceived }
+	t.Logf("CLS only: logits %v, %d bytes, %d rounds; every row: logits %v, %d bytes, %d rounds",
+		cls.Logits, sent(cls), cls.Report.Rounds, all.Logits, sent(all), all.Report.Rounds)
+	if cls.Label != all.Label || len(cls.Logits) != len(all.Logits) {
+		t.Fatalf("labels %d and %d, logits %v and %v", cls.Label, all.Label, cls.Logits, all.Logits)
+	}
+	for k := range cls.Logits {
+		if d := math.Abs(cls.Logits[k] - all.Logits[k]); d > 2e-3 {
+			t.Errorf("logit %d: %v against %v", k, cls.Logits[k], all.Logits[k])
+		}
+	}
+	for l, lr := range cls.Report.Layers {
+		if o := all.Report.Layers[l]; lr.In != o.In || lr.Kept != o.Kept {
+			t.Errorf("layer %d: counts %+v, every row %+v", l, lr, o)
+		}
+	}
+	if sent(cls) >= sent(all) {
+		t.Errorf("CLS only moved %d bytes, every row %d", sent(cls), sent(all))
 	}
 }
