@@ -97,6 +97,17 @@ class CostTest(unittest.TestCase):
         self.assertEqual(search.Cost({f: 0.0 for f in search.Cost.FIELDS}).c_kept_split, 0.0)  # v1 specs
 
 
+class BestBackoffTest(unittest.TestCase):
+    def test_keeps_the_best_not_the_last(self):
+        def rec(k, acc, agree, kept, drop_ok=True):
+            return {"backoffs": k, "validation_accuracy": acc, "validation_agreement_with_exact": agree,
+                    "validation_kept_fraction_natural": kept, "meets_max_drop": drop_ok}
+        tried = [rec(0, 0.985, 0.9915, 0.05), rec(1, 0.988, 0.9949, 0.06), rec(2, 0.988, 0.9949, 0.20),
+                 rec(3, 0.990, 0.9990, 0.30, drop_ok=False)]
+        self.assertEqual(search.best_backoff(tried)["backoffs"], 1)  # within the drop, then fewest tokens
+        self.assertEqual(search.best_backoff([tried[3]])["backoffs"], 3)  # none within the drop: all
+
+
 class ChooseTest(unittest.TestCase):
     @staticmethod
     def cand(lam, cost, kept, acc=0.8, ok=True):
