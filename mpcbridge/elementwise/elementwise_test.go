@@ -286,14 +286,7 @@ func TestChain(t *testing.T) {
 	}
 	t.Logf("output shares of up to %d bits", maxBits)
 	xa, xb := splitShares(r, fixed(tc.p, x), 82)
-	srv, err := NewServer(tc.p, tc.pk, tc.rlk, reg, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := NewClient(tc.p, tc.sk, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, cli := polysParties(t, tc, reg)
 	var sh, ch share.Vector
 	serr, cerr := nettest.Both(func() error {
 		var err error
