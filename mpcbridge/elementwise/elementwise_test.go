@@ -356,14 +356,7 @@ func TestCancel(t *testing.T) {
 	reg := trainedRegistry(t)
 	r := rand.New(rand.NewPCG(11, 12))
 	x := fixed(tc.p, uniform(r, 3000, -1, 1))
-	srv, err := NewServer(tc.p, tc.pk, tc.rlk, reg, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := NewClient(tc.p, tc.sk, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, cli := polysParties(t, tc, reg)
 	before := runtime.NumGoroutine()
 	for _, c := range []struct {
 		name string
